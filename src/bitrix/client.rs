@@ -1,0 +1,545 @@
+//! The HTTP transport: one reqwest client, envelopes, token refresh, limiter and retries.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::auth::{now_unix, Credentials, OAuthApp, OAuthTokens, TokenResponse};
+use super::error::{ApiError, NetworkFailure};
+use super::mask::{mask_json, mask_url};
+use super::ratelimit::{Limiter, RatePreset};
+
+/// Answers larger than this are refused rather than buffered.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Methods that change nothing, or whose repetition is detected (`event.bind`
+/// reports a duplicate), and so may be retried after 5xx, timeouts and drops.
+const RETRY_SAFE_METHODS: &[&str] = &[
+    "event.get",
+    "events",
+    "event.offline.list",
+    "app.info",
+    "event.bind",
+    "scope",
+    "methods",
+    "user.current",
+    "server.time",
+];
+
+/// Settings of a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Client-side rate limit.
+    pub rate_limit: RatePreset,
+    /// Attempts for a retryable failure, the first included.
+    pub max_attempts: u32,
+    /// First backoff delay; doubles with each attempt, plus jitter.
+    pub base_backoff: Duration,
+    /// Extra trusted CA certificate (PEM) for on-premise portals.
+    pub extra_root_pem: Option<Vec<u8>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            rate_limit: RatePreset::default(),
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(250),
+            extra_root_pem: None,
+        }
+    }
+}
+
+/// A successful answer: `result` plus the list-paging fields beside it.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub result: Value,
+    pub next: Option<u64>,
+    pub total: Option<u64>,
+    /// The whole body as received.
+    pub raw: Value,
+}
+
+/// A Bitrix24 REST client for one portal and one set of credentials.
+pub struct Client {
+    http: reqwest::Client,
+    credentials: Credentials,
+    limiter: Limiter,
+    options: ClientOptions,
+    requests: AtomicU64,
+}
+
+/// Builds the shared reqwest client: rustls with the platform trust store, gzip, timeouts.
+pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ApiError> {
+    // Several crates may race to install a provider; whichever wins is ring-compatible.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("bx-events/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+        .timeout(options.timeout)
+        .gzip(true)
+        .redirect(reqwest::redirect::Policy::limited(3));
+    if let Some(pem) = &options.extra_root_pem {
+        let certificate = reqwest::Certificate::from_pem(pem)
+            .map_err(|e| ApiError::InvalidRequest(format!("the CA certificate is not valid PEM: {e}")))?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder
+        .build()
+        .map_err(|e| ApiError::InvalidRequest(format!("cannot set up HTTPS: {e}")))
+}
+
+impl Client {
+    /// Creates a client for the given credentials.
+    pub fn new(credentials: Credentials, options: ClientOptions) -> Result<Self, ApiError> {
+        let http = http_client(&options)?;
+        Ok(Self {
+            http,
+            credentials,
+            limiter: Limiter::new(options.rate_limit),
+            options,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// How many HTTP requests this client has sent to the portal.
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// True when calls use an incoming webhook rather than an OAuth application.
+    pub fn is_webhook(&self) -> bool {
+        matches!(self.credentials, Credentials::Webhook { .. })
+    }
+
+    /// Calls a REST method with JSON parameters and returns its envelope.
+    pub async fn call(&self, method: &str, params: &Value) -> Result<Envelope, ApiError> {
+        let safe = RETRY_SAFE_METHODS.contains(&method.to_ascii_lowercase().as_str());
+        self.call_with(method, params, safe).await
+    }
+
+    /// Like [`Client::call`], saying whether 5xx, timeouts and drops may be retried.
+    pub async fn call_with(&self, method: &str, params: &Value, retry_safe: bool) -> Result<Envelope, ApiError> {
+        let mut refreshed = false;
+        let mut attempt: u32 = 0;
+        let mut token = self.usable_token().await?;
+        loop {
+            attempt += 1;
+            let outcome = self.send_once(method, params, token.as_deref()).await;
+            let error = match outcome {
+                Ok(envelope) => return Ok(envelope),
+                Err(error) => error,
+            };
+            if error.is_code("expired_token") && !refreshed {
+                if let Some(stale) = token.as_deref() {
+                    tracing::debug!("{method}: access token expired; refreshing");
+                    token = Some(self.refresh_after(stale).await?);
+                    refreshed = true;
+                    attempt -= 1;
+                    continue;
+                }
+            }
+            let Some(delay) = self.retry_delay(&error, attempt, retry_safe) else {
+                return Err(if attempt > 1 && error.is_temporary() {
+                    ApiError::RetriesExhausted {
+                        method: method.to_string(),
+                        attempts: attempt,
+                        last: Box::new(error),
+                    }
+                } else {
+                    error
+                });
+            };
+            tracing::info!(
+                "{method}: {}; retry {attempt}/{} in {} ms",
+                short_reason(&error),
+                self.options.max_attempts - 1,
+                delay.as_millis()
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Decides whether and after how long a failed attempt is repeated.
+    fn retry_delay(&self, error: &ApiError, attempt: u32, retry_safe: bool) -> Option<Duration> {
+        if attempt >= self.options.max_attempts {
+            return None;
+        }
+        let retryable = match error {
+            ApiError::Portal { code, status, .. } => {
+                code == "QUERY_LIMIT_EXCEEDED" || (retry_safe && (*status >= 500 || code == "OVERLOAD_LIMIT"))
+            }
+            ApiError::BadResponse { status, .. } => retry_safe && *status >= 500,
+            // A refused connection never reached the portal: always safe to repeat.
+            ApiError::Network { failure, .. } => {
+                *failure == NetworkFailure::Connect
+                    || (retry_safe && matches!(failure, NetworkFailure::Timeout | NetworkFailure::Dropped))
+            }
+            _ => false,
+        };
+        if !retryable {
+            return None;
+        }
+        let base = self.options.base_backoff.as_secs_f64() * 2f64.powi(attempt as i32 - 1);
+        let capped = base.min(8.0);
+        let jitter = rand::rng().random_range(0.0..=capped / 2.0);
+        Some(Duration::from_secs_f64(capped + jitter))
+    }
+
+    /// The access token to send, refreshed first when it is known to be expired.
+    async fn usable_token(&self) -> Result<Option<String>, ApiError> {
+        let Credentials::OAuth { store, app, .. } = &self.credentials else {
+            return Ok(None);
+        };
+        let tokens = store.load()?;
+        if tokens.is_expired(now_unix()) && app.is_some() && tokens.refresh_token.is_some() {
+            return self.refresh_after(&tokens.access_token).await.map(Some);
+        }
+        Ok(Some(tokens.access_token))
+    }
+
+    /// Refreshes the pair unless another caller already replaced `stale`.
+    /// Holds the store's lock across the re-read, the refresh and the save.
+    async fn refresh_after(&self, stale: &str) -> Result<String, ApiError> {
+        let Credentials::OAuth { store, app, .. } = &self.credentials else {
+            return Err(ApiError::Credentials("webhooks have no token to refresh".into()));
+        };
+        let Some(app) = app else {
+            return Err(ApiError::Credentials(
+                "the access token expired and this profile has no client id and secret to refresh it".into(),
+            ));
+        };
+        let locking_store = store.clone();
+        let guard = tokio::task::spawn_blocking(move || locking_store.lock())
+            .await
+            .map_err(|e| ApiError::Store(Box::new(e)))??;
+        let current = store.load()?;
+        if current.access_token != stale && !current.is_expired(now_unix()) {
+            tracing::debug!("token already refreshed by another process");
+            drop(guard);
+            return Ok(current.access_token);
+        }
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            return Err(ApiError::Credentials(
+                "the access token expired and no refresh token is stored".into(),
+            ));
+        };
+        let response = self.refresh_request(app, &refresh_token).await?;
+        let mut fresh = response.tokens(now_unix());
+        if fresh.refresh_token.is_none() {
+            fresh.refresh_token = Some(refresh_token);
+        }
+        store.save(&fresh)?;
+        drop(guard);
+        tracing::debug!("stored the refreshed token pair");
+        Ok(fresh.access_token)
+    }
+
+    /// `GET {oauth_server}/oauth/token/?grant_type=refresh_token&...`.
+    async fn refresh_request(&self, app: &OAuthApp, refresh_token: &str) -> Result<TokenResponse, ApiError> {
+        token_request(
+            &self.http,
+            &app.oauth_server,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &app.client_id),
+                ("client_secret", &app.client_secret),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+    }
+
+    fn method_url(&self, method: &str) -> Result<Url, ApiError> {
+        let base = match &self.credentials {
+            Credentials::Webhook { base } => base,
+            Credentials::OAuth { endpoint, .. } => endpoint,
+        };
+        base.join(method)
+            .map_err(|e| ApiError::InvalidRequest(format!("bad method name '{method}': {e}")))
+    }
+
+    async fn send_once(&self, method: &str, params: &Value, token: Option<&str>) -> Result<Envelope, ApiError> {
+        let url = self.method_url(method)?;
+        let mut body = match params {
+            Value::Object(map) => map.clone(),
+            Value::Null => Map::new(),
+            _ => {
+                return Err(ApiError::InvalidRequest(
+                    "method parameters must be a JSON object".into(),
+                ))
+            }
+        };
+        if let Some(token) = token {
+            body.insert("auth".into(), Value::String(token.to_string()));
+        }
+        let body = Value::Object(body);
+        self.limiter.acquire().await;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let masked_url = mask_url(url.as_str());
+        tracing::debug!("--> POST {masked_url}");
+        tracing::trace!("--> body {}", mask_json(&body));
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| network_error(method, &masked_url, &e))?;
+        let status = response.status().as_u16();
+        let content_type = header_text(&response);
+        let bytes = read_capped(response, method, &masked_url).await?;
+        tracing::debug!(
+            "<-- {status} {method} ({} bytes, {} ms)",
+            bytes.len(),
+            started.elapsed().as_millis()
+        );
+        let raw = parse_body(method, status, &content_type, &bytes)?;
+        tracing::trace!("<-- body {}", mask_json(&raw));
+        envelope_from(method, status, raw)
+    }
+}
+
+/// Requests tokens from an OAuth server (`/oauth/token/`).
+pub async fn token_request(
+    http: &reqwest::Client,
+    oauth_server: &Url,
+    query: &[(&str, &str)],
+) -> Result<TokenResponse, ApiError> {
+    let url = oauth_server
+        .join("/oauth/token/")
+        .map_err(|e| ApiError::InvalidRequest(format!("bad OAuth server URL: {e}")))?;
+    let masked_url = mask_url(url.as_str());
+    tracing::debug!("--> GET {masked_url} (grant_type={})", query.first().map(|q| q.1).unwrap_or(""));
+    let response = http
+        .get(url)
+        .query(query)
+        .send()
+        .await
+        .map_err(|e| network_error("oauth/token", &masked_url, &e))?;
+    let status = response.status().as_u16();
+    let content_type = header_text(&response);
+    let bytes = read_capped(response, "oauth/token", &masked_url).await?;
+    tracing::debug!("<-- {status} oauth/token");
+    let raw = parse_body("oauth/token", status, &content_type, &bytes)?;
+    if let Some(code) = raw.get("error") {
+        return Err(ApiError::OAuth {
+            code: text_of(code),
+            description: raw.get("error_description").map(text_of).unwrap_or_default(),
+            status,
+        });
+    }
+    serde_json::from_value::<TokenResponse>(raw).map_err(|e| ApiError::BadResponse {
+        method: "oauth/token".into(),
+        status,
+        what: format!("a token answer of the wrong shape ({e})"),
+    })
+}
+
+fn header_text(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+async fn read_capped(mut response: reqwest::Response, method: &str, masked_url: &str) -> Result<Vec<u8>, ApiError> {
+    let status = response.status().as_u16();
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(ApiError::BadResponse {
+                        method: method.to_string(),
+                        status,
+                        what: format!("a body larger than {} MiB", MAX_BODY_BYTES / (1024 * 1024)),
+                    });
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(bytes),
+            Err(e) => return Err(network_error(method, masked_url, &e)),
+        }
+    }
+}
+
+fn network_error(method: &str, masked_url: &str, error: &reqwest::Error) -> ApiError {
+    let detail = error_chain_text(error);
+    let lower = detail.to_ascii_lowercase();
+    let failure = if error.is_timeout() {
+        NetworkFailure::Timeout
+    } else if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("tls") {
+        NetworkFailure::Certificate
+    } else if error.is_connect() {
+        NetworkFailure::Connect
+    } else if error.is_body()
+        || error.is_request()
+        || lower.contains("connection closed")
+        || lower.contains("reset")
+        || lower.contains("incomplete")
+    {
+        NetworkFailure::Dropped
+    } else {
+        NetworkFailure::Other
+    };
+    ApiError::Network {
+        method: method.to_string(),
+        url: masked_url.to_string(),
+        failure,
+        detail: mask_url(&detail),
+    }
+}
+
+/// reqwest's own message hides the cause; the chain says "connection refused".
+fn error_chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if !parts.iter().any(|p: &String| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}
+
+/// Parses a body as JSON, naming what arrived instead when it is not JSON.
+pub fn parse_body(method: &str, status: u16, content_type: &str, bytes: &[u8]) -> Result<Value, ApiError> {
+    let bad = |what: String| ApiError::BadResponse {
+        method: method.to_string(),
+        status,
+        what,
+    };
+    let trimmed = bytes.trim_ascii();
+    if trimmed.is_empty() {
+        return Err(bad("an empty body".into()));
+    }
+    if content_type.contains("text/html") || trimmed.first() == Some(&b'<') {
+        let text = String::from_utf8_lossy(trimmed);
+        let what = match html_title(&text) {
+            Some(title) => format!("an HTML page titled \"{title}\""),
+            None => "an HTML page".to_string(),
+        };
+        return Err(bad(what));
+    }
+    match serde_json::from_slice::<Value>(trimmed) {
+        Ok(value) => Ok(value),
+        Err(_) if std::str::from_utf8(trimmed).is_err() => Err(bad("a body that is not UTF-8 text".into())),
+        Err(e) if e.is_eof() => Err(bad("a truncated JSON body".into())),
+        Err(_) => Err(bad("a body that is not JSON".into())),
+    }
+}
+
+fn html_title(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower[start..].find("</title>")?;
+    let title: String = html.get(start..end)?.split_whitespace().collect::<Vec<_>>().join(" ");
+    let title: String = title.chars().take(80).collect();
+    (!title.is_empty()).then_some(title)
+}
+
+/// Reads the error or result of a parsed envelope.
+pub fn envelope_from(method: &str, status: u16, raw: Value) -> Result<Envelope, ApiError> {
+    let Value::Object(map) = &raw else {
+        return Err(ApiError::BadResponse {
+            method: method.to_string(),
+            status,
+            what: "JSON that is not an object".into(),
+        });
+    };
+    if let Some(code) = map.get("error") {
+        return Err(ApiError::Portal {
+            method: method.to_string(),
+            code: text_of(code),
+            description: map.get("error_description").map(text_of).unwrap_or_default(),
+            status,
+            argument: map.get("argument").map(text_of),
+        });
+    }
+    let Some(result) = map.get("result") else {
+        return Err(ApiError::BadResponse {
+            method: method.to_string(),
+            status,
+            what: "JSON with neither \"result\" nor \"error\"".into(),
+        });
+    };
+    let as_u64 = |key: &str| map.get(key).and_then(super::auth::value_as_i64).and_then(|n| u64::try_from(n).ok());
+    Ok(Envelope {
+        result: result.clone(),
+        next: as_u64("next"),
+        total: as_u64("total"),
+        raw: raw.clone(),
+    })
+}
+
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.chars().take(500).collect(),
+        other => other.to_string().chars().take(500).collect(),
+    }
+}
+
+fn short_reason(error: &ApiError) -> String {
+    match error {
+        ApiError::Portal { code, status, .. } => format!("{code} (HTTP {status})"),
+        ApiError::BadResponse { status, what, .. } => format!("HTTP {status}: {what}"),
+        ApiError::Network { failure, .. } => failure.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Token pair from an OAuth answer for saving.
+pub fn tokens_from_response(response: &TokenResponse) -> OAuthTokens {
+    response.tokens(now_unix())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_error_pages_are_named() {
+        let err = parse_body("event.get", 502, "text/html", b"<html><head><title>502 Bad Gateway</title></head></html>")
+            .unwrap_err();
+        assert!(err.to_string().contains("HTML page titled \"502 Bad Gateway\""), "{err}");
+    }
+
+    #[test]
+    fn empty_and_garbage_bodies_are_named() {
+        let empty = parse_body("events", 200, "", b"  ").unwrap_err();
+        assert!(empty.to_string().contains("empty body"));
+        let garbage = parse_body("events", 200, "application/json", b"{\"result\":").unwrap_err();
+        assert!(garbage.to_string().contains("truncated"), "{garbage}");
+        let binary = parse_body("events", 200, "", &[0xff, 0xfe, 0x00]).unwrap_err();
+        assert!(binary.to_string().contains("UTF-8"), "{binary}");
+    }
+
+    #[test]
+    fn error_envelope_keeps_code_status_and_argument() {
+        let raw = serde_json::json!({"error": "ERROR_ARGUMENT", "error_description": "Argument 'EVENT' is null or empty", "argument": "EVENT"});
+        let err = envelope_from("event.bind", 400, raw).unwrap_err();
+        assert_eq!(err.code(), Some("ERROR_ARGUMENT"));
+        assert_eq!(err.http_status(), Some(400));
+        assert!(matches!(err, ApiError::Portal { argument: Some(ref a), .. } if a == "EVENT"));
+    }
+
+    #[test]
+    fn paging_fields_are_read_from_strings_or_numbers() {
+        let raw = serde_json::json!({"result": [], "next": "50", "total": 120});
+        let envelope = envelope_from("event.offline.list", 200, raw).unwrap();
+        assert_eq!((envelope.next, envelope.total), (Some(50), Some(120)));
+    }
+}

@@ -1,0 +1,302 @@
+//! Event-subscription models and wrappers: `event.bind`, `event.get`, `event.unbind`, `events`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::auth::value_as_i64;
+use super::batch::{run_batch, BatchCommand, BatchOutcome};
+use super::client::Client;
+use super::error::ApiError;
+
+/// Whether a handler is called (`online`) or the event is queued (`offline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindingKind {
+    Online,
+    Offline,
+}
+
+impl std::fmt::Display for BindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Online => "online",
+            Self::Offline => "offline",
+        })
+    }
+}
+
+/// A registered handler, normalised from whatever string forms the portal used.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Binding {
+    pub event: String,
+    pub handler: Option<String>,
+    pub auth_type: i64,
+    #[serde(rename = "type")]
+    pub kind: BindingKind,
+    pub connector: Option<String>,
+}
+
+impl Binding {
+    /// Reads one `event.get` item.
+    pub fn from_portal(item: &Value) -> Result<Self, ApiError> {
+        let bad = |what: &str| ApiError::BadResponse {
+            method: "event.get".into(),
+            status: 200,
+            what: format!("an item {what}"),
+        };
+        let event = item
+            .get("event")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("without an event name"))?
+            .to_ascii_uppercase();
+        let offline = item.get("offline").and_then(value_as_i64).unwrap_or(0) != 0;
+        let non_empty = |key: &str| {
+            item.get(key)
+                .and_then(Value::as_str)
+                .filter(|text| !text.is_empty())
+                .map(str::to_string)
+        };
+        Ok(Self {
+            event,
+            handler: if offline { None } else { non_empty("handler") },
+            auth_type: item.get("auth_type").and_then(value_as_i64).unwrap_or(0),
+            kind: if offline { BindingKind::Offline } else { BindingKind::Online },
+            connector: non_empty("connector_id").or_else(|| non_empty("connector")),
+        })
+    }
+}
+
+/// What `event.bind` / `event.unbind` are asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindRequest {
+    pub event: String,
+    pub handler: Option<String>,
+    pub auth_type: Option<i64>,
+    pub kind: BindingKind,
+    pub connector: Option<String>,
+    /// `options.minTimeout`, for `ONOFFLINEEVENT` handlers.
+    pub min_timeout: Option<u64>,
+}
+
+impl BindRequest {
+    /// The binding this request creates, as `event.get` will list it.
+    pub fn expected_binding(&self) -> Binding {
+        let offline = self.kind == BindingKind::Offline;
+        Binding {
+            event: self.event.to_ascii_uppercase(),
+            handler: if offline { None } else { self.handler.clone() },
+            auth_type: if offline { 0 } else { self.auth_type.unwrap_or(0) },
+            kind: self.kind,
+            connector: self.connector.clone().filter(|c| !c.is_empty()),
+        }
+    }
+
+    /// Parameters of `event.bind`.
+    pub fn bind_params(&self) -> Value {
+        let mut params = self.common_params();
+        if let Some(minutes) = self.min_timeout {
+            params.insert("options".into(), json!({"minTimeout": minutes}));
+        }
+        Value::Object(params)
+    }
+
+    /// Parameters of `event.unbind`. The `auth_type` key is sent only when asked for,
+    /// because its mere presence narrows the match (BITRIX24.md section 6).
+    pub fn unbind_params(&self) -> Value {
+        Value::Object(self.common_params())
+    }
+
+    fn common_params(&self) -> Map<String, Value> {
+        let mut params = Map::new();
+        params.insert("event".into(), Value::String(self.event.to_ascii_uppercase()));
+        if self.kind == BindingKind::Offline {
+            params.insert("event_type".into(), Value::String("offline".into()));
+        } else if let Some(handler) = &self.handler {
+            params.insert("handler".into(), Value::String(handler.clone()));
+        }
+        if let Some(auth_type) = self.auth_type {
+            params.insert("auth_type".into(), json!(auth_type));
+        }
+        if let Some(connector) = &self.connector {
+            params.insert("auth_connector".into(), Value::String(connector.clone()));
+        }
+        params
+    }
+
+    /// True when `event.unbind` with this request would remove `binding`.
+    pub fn unbind_matches(&self, binding: &Binding) -> bool {
+        if binding.event != self.event.to_ascii_uppercase() || binding.kind != self.kind {
+            return false;
+        }
+        match self.kind {
+            BindingKind::Offline => binding.connector.as_deref().unwrap_or("") == self.connector.as_deref().unwrap_or(""),
+            BindingKind::Online => {
+                binding.handler == self.handler && self.auth_type.is_none_or(|wanted| wanted == binding.auth_type)
+            }
+        }
+    }
+
+    /// A request that removes exactly this binding.
+    pub fn exact(binding: &Binding) -> Self {
+        Self {
+            event: binding.event.clone(),
+            handler: binding.handler.clone(),
+            auth_type: (binding.kind == BindingKind::Online).then_some(binding.auth_type),
+            kind: binding.kind,
+            connector: binding.connector.clone(),
+            min_timeout: None,
+        }
+    }
+}
+
+/// Result of a bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindOutcome {
+    Bound,
+    AlreadyBound,
+}
+
+/// True for the portal's duplicate-handler answer.
+pub fn is_already_bound(code: &str, description: &str) -> bool {
+    code == "ERROR_CORE" && description.to_ascii_lowercase().contains("already bind")
+}
+
+/// `event.bind`; a duplicate is reported as [`BindOutcome::AlreadyBound`].
+pub async fn bind(client: &Client, request: &BindRequest) -> Result<BindOutcome, ApiError> {
+    match client.call("event.bind", &request.bind_params()).await {
+        Ok(_) => Ok(BindOutcome::Bound),
+        Err(ApiError::Portal { code, description, .. }) if is_already_bound(&code, &description) => {
+            Ok(BindOutcome::AlreadyBound)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// `event.get`: every binding of the application, in binding order.
+pub async fn list_bindings(client: &Client) -> Result<Vec<Binding>, ApiError> {
+    let envelope = client.call("event.get", &json!({})).await?;
+    parse_bindings(&envelope.result)
+}
+
+/// Reads the result of `event.get`.
+pub fn parse_bindings(result: &Value) -> Result<Vec<Binding>, ApiError> {
+    match result {
+        Value::Array(items) => items.iter().map(Binding::from_portal).collect(),
+        // Empty PHP arrays may arrive as `{}`.
+        Value::Object(map) if map.is_empty() => Ok(Vec::new()),
+        Value::Object(map) => map.values().map(Binding::from_portal).collect(),
+        _ => Err(ApiError::BadResponse {
+            method: "event.get".into(),
+            status: 200,
+            what: "a result that is not a list".into(),
+        }),
+    }
+}
+
+/// `event.unbind`: how many handlers were removed.
+pub async fn unbind(client: &Client, request: &BindRequest) -> Result<u64, ApiError> {
+    let envelope = client.call("event.unbind", &request.unbind_params()).await?;
+    Ok(unbind_count(&envelope.result))
+}
+
+fn unbind_count(result: &Value) -> u64 {
+    result
+        .get("count")
+        .and_then(value_as_i64)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+/// Unbinds many requests through `batch`; one outcome per request (count or error).
+pub async fn unbind_many(client: &Client, requests: &[BindRequest]) -> Result<Vec<Result<u64, (String, String)>>, ApiError> {
+    let commands: Vec<BatchCommand> = requests
+        .iter()
+        .map(|request| BatchCommand {
+            method: "event.unbind".into(),
+            params: request.unbind_params(),
+        })
+        .collect();
+    let outcomes = run_batch(client, &commands, false, false).await?;
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            BatchOutcome::Ok(result) => Ok(unbind_count(&result)),
+            BatchOutcome::Failed { code, description } => Err((code, description)),
+        })
+        .collect())
+}
+
+/// Which events `events` lists.
+#[derive(Debug, Clone, Default)]
+pub struct EventsQuery {
+    pub scope: Option<String>,
+    pub full: bool,
+}
+
+/// `events`: names of the events the application may bind.
+pub async fn list_events(client: &Client, query: &EventsQuery) -> Result<Vec<String>, ApiError> {
+    let mut params = Map::new();
+    if let Some(scope) = &query.scope {
+        params.insert("SCOPE".into(), Value::String(scope.clone()));
+    }
+    if query.full {
+        params.insert("FULL".into(), Value::Bool(true));
+    }
+    let envelope = client.call("events", &Value::Object(params)).await?;
+    let names = match &envelope.result {
+        Value::Array(items) => items.iter().filter_map(Value::as_str).map(str::to_ascii_uppercase).collect(),
+        Value::Object(map) => map.values().filter_map(Value::as_str).map(str::to_ascii_uppercase).collect(),
+        _ => Vec::new(),
+    };
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_online_and_offline_items() {
+        let online = Binding::from_portal(&json!({"event":"ONCRMDEALADD","handler":"https://h.example.com/x","auth_type":"0","offline":0})).unwrap();
+        assert_eq!(online.kind, BindingKind::Online);
+        assert_eq!(online.auth_type, 0);
+        assert_eq!(online.connector, None);
+        let offline = Binding::from_portal(&json!({"event":"oncrmdealadd","connector_id":"erp","offline":"1"})).unwrap();
+        assert_eq!(offline.kind, BindingKind::Offline);
+        assert_eq!(offline.handler, None);
+        assert_eq!(offline.event, "ONCRMDEALADD");
+        assert_eq!(offline.connector.as_deref(), Some("erp"));
+    }
+
+    #[test]
+    fn json_shape_matches_the_contract() {
+        let binding = Binding {
+            event: "ONCRMDEALADD".into(),
+            handler: Some("https://hooks.example.com/deal".into()),
+            auth_type: 0,
+            kind: BindingKind::Online,
+            connector: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&binding).unwrap(),
+            json!({"event":"ONCRMDEALADD","handler":"https://hooks.example.com/deal","auth_type":0,"type":"online","connector":null})
+        );
+    }
+
+    #[test]
+    fn unbind_without_auth_type_matches_every_user() {
+        let request = BindRequest {
+            event: "oncrmdealadd".into(),
+            handler: Some("https://h.example.com/x".into()),
+            auth_type: None,
+            kind: BindingKind::Online,
+            connector: None,
+            min_timeout: None,
+        };
+        let mut binding = request.expected_binding();
+        binding.auth_type = 7;
+        assert!(request.unbind_matches(&binding));
+        let narrowed = BindRequest { auth_type: Some(1), ..request };
+        assert!(!narrowed.unbind_matches(&binding));
+    }
+}

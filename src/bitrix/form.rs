@@ -1,0 +1,202 @@
+//! PHP-style form encoding (`filter[>=ID]=10`) of nested JSON parameters, both ways.
+//!
+//! Bitrix24 reads `application/x-www-form-urlencoded` bodies and batch command
+//! strings the way PHP does: bracketed keys build nested arrays. Handlers receive
+//! events in the same shape, so the decoder serves the sandbox and `listen` too.
+
+use serde_json::{Map, Value};
+
+/// Deepest nesting the decoder builds; deeper keys are kept flat so a hostile
+/// body cannot make the decoder recurse without bound.
+const MAX_DEPTH: usize = 32;
+
+/// Flattens a JSON value into `(key, value)` pairs with PHP-style bracketed keys.
+/// Objects and arrays nest; `null` becomes an empty string and booleans `1`/`0`,
+/// as PHP's `http_build_query` would send them.
+pub fn flatten(value: &Value) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                flatten_into(key.clone(), item, &mut pairs);
+            }
+        }
+        other => pairs.push((String::new(), scalar_text(other))),
+    }
+    pairs
+}
+
+fn flatten_into(prefix: String, value: &Value, pairs: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                flatten_into(format!("{prefix}[{key}]"), item, pairs);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                flatten_into(format!("{prefix}[{index}]"), item, pairs);
+            }
+        }
+        scalar => pairs.push((prefix, scalar_text(scalar))),
+    }
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(true) => "1".into(),
+        Value::Bool(false) => "0".into(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Encodes a JSON object as a PHP-style query string (`a[b]=1&c=2`).
+pub fn encode(value: &Value) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (key, text) in flatten(value) {
+        serializer.append_pair(&key, &text);
+    }
+    serializer.finish()
+}
+
+/// Decodes a PHP-style query string into a JSON object of strings.
+/// `a[]=1&a[]=2` gives an array; numeric and named keys give objects, as PHP does
+/// (an object whose keys are exactly 0..n is turned into an array at the end).
+pub fn decode(query: &str) -> Value {
+    let pairs = url::form_urlencoded::parse(query.as_bytes()).into_owned();
+    decode_pairs(pairs)
+}
+
+/// Decodes already split `(key, value)` pairs (see [`decode`]).
+pub fn decode_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
+    let mut root = Map::new();
+    for (key, value) in pairs {
+        let path = split_key(&key);
+        insert_path(&mut root, &path, Value::String(value));
+    }
+    let mut root = Value::Object(root);
+    normalise_lists(&mut root, 0);
+    root
+}
+
+/// Splits `a[b][]` into `["a", "b", ""]`. A key without a closing bracket is kept
+/// whole, as PHP does with malformed keys.
+fn split_key(key: &str) -> Vec<String> {
+    let Some(open) = key.find('[') else {
+        return vec![key.to_string()];
+    };
+    if open == 0 {
+        return vec![key.to_string()];
+    }
+    let mut parts = vec![key[..open].to_string()];
+    let mut rest = &key[open..];
+    while let Some(stripped) = rest.strip_prefix('[') {
+        let Some(close) = stripped.find(']') else {
+            break;
+        };
+        if parts.len() >= MAX_DEPTH {
+            break;
+        }
+        parts.push(stripped[..close].to_string());
+        rest = &stripped[close + 1..];
+    }
+    parts
+}
+
+fn insert_path(map: &mut Map<String, Value>, path: &[String], value: Value) {
+    let (first, rest) = match path.split_first() {
+        Some(split) => split,
+        None => return,
+    };
+    // `[]` appends: the next free integer key, as PHP assigns it.
+    let key = if first.is_empty() {
+        next_index(map).to_string()
+    } else {
+        first.clone()
+    };
+    if rest.is_empty() {
+        map.insert(key, value);
+        return;
+    }
+    let slot = map
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        // A scalar then a nested key under the same name: the nested form wins, as in PHP.
+        *slot = Value::Object(Map::new());
+    }
+    if let Value::Object(child) = slot {
+        insert_path(child, rest, value);
+    }
+}
+
+fn next_index(map: &Map<String, Value>) -> usize {
+    map.keys()
+        .filter_map(|key| key.parse::<usize>().ok())
+        .map(|index| index + 1)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Turns objects keyed exactly `0..n` (in order) into arrays, bottom up.
+fn normalise_lists(value: &mut Value, depth: usize) {
+    if depth > MAX_DEPTH + 1 {
+        return;
+    }
+    if let Value::Object(map) = value {
+        for child in map.values_mut() {
+            normalise_lists(child, depth + 1);
+        }
+        let is_list = !map.is_empty()
+            && map
+                .keys()
+                .enumerate()
+                .all(|(index, key)| key == &index.to_string());
+        if is_list {
+            let items = std::mem::take(map).into_iter().map(|(_, v)| v).collect();
+            *value = Value::Array(items);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn encodes_nested_filter_keys() {
+        let encoded = encode(&json!({"filter": {">=ID": "10"}, "limit": 5}));
+        assert_eq!(encoded, "filter%5B%3E%3DID%5D=10&limit=5");
+    }
+
+    #[test]
+    fn decodes_nested_keys_and_lists() {
+        let decoded = decode("event=ONCRMDEALADD&data[FIELDS][ID]=7&ids[]=1&ids[]=2&auth[domain]=x.y");
+        assert_eq!(
+            decoded,
+            json!({"event": "ONCRMDEALADD", "data": {"FIELDS": {"ID": "7"}}, "ids": ["1", "2"], "auth": {"domain": "x.y"}})
+        );
+    }
+
+    #[test]
+    fn round_trips_nested_strings() {
+        let original = json!({"a": {"b": ["x", "y"], "c": {"d": "e f&g"}}, "h": "=?"});
+        assert_eq!(decode(&encode(&original)), original);
+    }
+
+    #[test]
+    fn deep_keys_are_bounded() {
+        let key = format!("a{}", "[x]".repeat(10_000));
+        let decoded = decode(&format!("{key}=1"));
+        let mut depth = 0;
+        let mut cursor = &decoded;
+        while let Some(next) = cursor.as_object().and_then(|m| m.values().next()) {
+            depth += 1;
+            cursor = next;
+        }
+        assert!(depth <= MAX_DEPTH + 1, "depth {depth}");
+    }
+}

@@ -1,0 +1,16 @@
+//! The Bitrix24 REST client, usable without the CLI: transport, auth and refresh,
+//! typed errors, event-method wrappers and models, batch, rate limiter, form encoding.
+
+pub mod auth;
+pub mod batch;
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod form;
+pub mod validate;
+pub mod mask;
+pub mod ratelimit;
+
+pub use auth::{Credentials, MemoryTokenStore, OAuthApp, OAuthTokens, TokenStore};
+pub use client::{Client, ClientOptions, Envelope};
+pub use error::{ApiError, NetworkFailure};

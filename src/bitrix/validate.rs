@@ -1,0 +1,104 @@
+//! Checks made before a request, the way the portal makes them: handler URLs, event names.
+
+use std::net::IpAddr;
+
+/// A handler URL the portal would refuse, with the portal's code for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} ({code})")]
+pub struct HandlerUrlError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Checks a handler URL as `event.bind` does: the host must have a dot after its
+/// first character and the scheme must be http or https. Returns a warning when
+/// the portal will accept the URL but cannot reach it (loopback, private ranges).
+pub fn check_handler_url(raw: &str) -> Result<Option<String>, HandlerUrlError> {
+    let wrong = |why: &str| HandlerUrlError {
+        code: "ERROR_WRONG_HANDLER_URL",
+        message: format!("'{raw}' is not a handler URL the portal accepts: {why}"),
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|e| wrong(&format!("{e}; use https://your-host/path")))?;
+    let host = url.host_str().unwrap_or("");
+    if host.find('.').is_none_or(|at| at == 0) {
+        return Err(wrong(
+            "the host needs a dot, as in hooks.example.com (the portal rejects names such as localhost)",
+        ));
+    }
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(HandlerUrlError {
+            code: "ERROR_UNSUPPORTED_PROTOCOL",
+            message: format!("'{}' is not supported for handlers: use http:// or https://", url.scheme()),
+        });
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Ok(Some(
+            "the handler URL carries a user name or password; the portal will show it to anyone who lists handlers"
+                .into(),
+        ));
+    }
+    Ok(unreachable_warning(host))
+}
+
+fn unreachable_warning(host: &str) -> Option<String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = bare.parse().ok()?;
+    let private = match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    };
+    private.then(|| {
+        format!(
+            "{host} is a loopback or private address: a cloud portal cannot reach it (fine for the sandbox; use a public URL or a tunnel for a real portal)"
+        )
+    })
+}
+
+/// Checks an event name: letters, digits and underscores, as every Bitrix24 event is named.
+pub fn check_event_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("the event name is empty; run `bx-events events` to see the names".into());
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+        return Err(format!(
+            "'{name}' is not an event name: '{bad}' is not allowed (names look like ONCRMDEALADD)"
+        ));
+    }
+    Ok(name.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localhost_is_refused_like_the_portal() {
+        let err = check_handler_url("http://localhost/hook").unwrap_err();
+        assert_eq!(err.code, "ERROR_WRONG_HANDLER_URL");
+    }
+
+    #[test]
+    fn loopback_ip_passes_with_a_warning() {
+        let warning = check_handler_url("http://127.0.0.1:8080/hook").unwrap();
+        assert!(warning.unwrap().contains("cannot reach"));
+    }
+
+    #[test]
+    fn other_schemes_are_unsupported() {
+        let err = check_handler_url("ftp://hooks.example.com/x").unwrap_err();
+        assert_eq!(err.code, "ERROR_UNSUPPORTED_PROTOCOL");
+    }
+
+    #[test]
+    fn public_https_passes_quietly() {
+        assert_eq!(check_handler_url("https://hooks.example.com/deal").unwrap(), None);
+    }
+
+    #[test]
+    fn event_names_are_checked_and_upper_cased() {
+        assert_eq!(check_event_name("onCrmDealAdd").unwrap(), "ONCRMDEALADD");
+        assert!(check_event_name("ON CRM").is_err());
+        assert!(check_event_name("ONCRMÄDD").is_err());
+    }
+}

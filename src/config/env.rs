@@ -1,0 +1,33 @@
+//! Names of every environment variable bx-events reads, in one place.
+
+pub const PROFILE: &str = "BX_EVENTS_PROFILE";
+pub const OUTPUT: &str = "BX_EVENTS_OUTPUT";
+pub const CONFIG_DIR: &str = "BX_EVENTS_CONFIG_DIR";
+pub const NO_INPUT: &str = "BX_EVENTS_NO_INPUT";
+pub const PORTAL: &str = "BX_EVENTS_PORTAL";
+pub const ACCESS_TOKEN: &str = "BX_EVENTS_ACCESS_TOKEN";
+pub const REFRESH_TOKEN: &str = "BX_EVENTS_REFRESH_TOKEN";
+pub const CLIENT_ID: &str = "BX_EVENTS_CLIENT_ID";
+pub const CLIENT_SECRET: &str = "BX_EVENTS_CLIENT_SECRET";
+pub const WEBHOOK_URL: &str = "BX_EVENTS_WEBHOOK_URL";
+pub const OAUTH_SERVER: &str = "BX_EVENTS_OAUTH_SERVER";
+pub const RATE_LIMIT: &str = "BX_EVENTS_RATE_LIMIT";
+/// Test hook: `credentials-mid-write` aborts the process halfway through writing
+/// the credentials file, to prove the previous file survives a crash.
+pub const TEST_FAILPOINT: &str = "BX_EVENTS_TEST_FAILPOINT";
+
+/// Every variable with its meaning, for `help environment` and the docs.
+pub const ALL: &[(&str, &str)] = &[
+    (PROFILE, "profile to use (same as -p/--profile)"),
+    (OUTPUT, "output format: table, json or ndjson (same as -o/--output)"),
+    (CONFIG_DIR, "directory of config.toml and credentials.toml (same as --config-dir)"),
+    (NO_INPUT, "never prompt (same as --no-input); also implied by CI or a non-terminal stdin"),
+    (PORTAL, "portal URL for environment-only credentials, e.g. https://example.bitrix24.com"),
+    (ACCESS_TOKEN, "OAuth access token; with BX_EVENTS_PORTAL it forms the active profile"),
+    (REFRESH_TOKEN, "OAuth refresh token used to renew BX_EVENTS_ACCESS_TOKEN"),
+    (CLIENT_ID, "OAuth application client id (needed to refresh tokens)"),
+    (CLIENT_SECRET, "OAuth application client secret (needed to refresh tokens)"),
+    (WEBHOOK_URL, "incoming webhook URL; forms the active profile when set"),
+    (OAUTH_SERVER, "OAuth server, default https://oauth.bitrix.info"),
+    (RATE_LIMIT, "client-side rate limit: standard, enterprise, off or BURST/RATE"),
+];

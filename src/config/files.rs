@@ -1,0 +1,167 @@
+//! Safe file primitives: private directories, atomic writes and the exclusive lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::env;
+use super::error::ConfigError;
+
+/// Creates the directory (mode 0700) if needed.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
+    let write_err = |source| ConfigError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if !dir.exists() {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(write_err)?;
+    }
+    Ok(())
+}
+
+/// Reads a file, or `None` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
+    match fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| ConfigError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "it is not UTF-8 text".into(),
+            kind: kind_of(path),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn kind_of(path: &Path) -> super::error::FileKind {
+    if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("credentials")) {
+        super::error::FileKind::Credentials
+    } else {
+        super::error::FileKind::Config
+    }
+}
+
+/// Writes `contents` to `path` atomically: a temp file in the same directory with
+/// the given mode, fsync, rename over the target, fsync the directory. A crash at
+/// any point leaves either the old file or the new one, never a mix.
+pub fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), ConfigError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let write_err = |source| ConfigError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let temp = temp_path(path);
+    let result = (|| {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(&temp)?;
+        let bytes = contents.as_bytes();
+        if std::env::var(env::TEST_FAILPOINT).as_deref() == Ok("credentials-mid-write") && path.ends_with("credentials.toml") {
+            file.write_all(&bytes[..bytes.len() / 2])?;
+            file.sync_all()?;
+            std::process::abort();
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        if let Ok(dir_handle) = File::open(dir) {
+            let _ = dir_handle.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result.map_err(write_err)
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let unique: u32 = rand::random();
+    path.with_file_name(format!(".{name}.tmp-{}-{unique:08x}", std::process::id()))
+}
+
+/// An exclusive lock on a lock file, held until dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    /// Blocks until the exclusive lock on `path` is held.
+    pub fn acquire(path: &Path) -> Result<Self, ConfigError> {
+        if let Some(dir) = path.parent() {
+            ensure_private_dir(dir)?;
+        }
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).read(true).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(path).map_err(|source| ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        file.lock().map_err(|source| ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self { _file: file })
+    }
+}
+
+/// Warns when a secrets file can be read by other users.
+pub fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    "{} can be read by other users; run: chmod 600 '{}'",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_sets_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.toml");
+        write_atomic(&path, "a = 1\n", 0o600).unwrap();
+        write_atomic(&path, "a = 2\n", 0o600).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a = 2\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "temp files must not remain");
+    }
+}

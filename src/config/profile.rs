@@ -1,0 +1,232 @@
+//! Choosing the active profile (environment or stored) and building its API client.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use super::env;
+use super::error::ConfigError;
+use super::store::{ProfileKind, ProfileSettings, Store};
+use crate::bitrix::auth::{parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens, StoreGuard, TokenStore, DEFAULT_OAUTH_SERVER};
+use crate::bitrix::ratelimit::RatePreset;
+use crate::bitrix::{ApiError, MemoryTokenStore};
+
+/// Name shown for credentials that come from `BX_EVENTS_*` variables.
+pub const ENV_PROFILE_NAME: &str = "environment";
+
+/// The profile a command runs with.
+#[derive(Debug, Clone)]
+pub struct ActiveProfile {
+    pub name: String,
+    pub from_env: bool,
+    pub settings: ProfileSettings,
+    pub credentials: Credentials,
+    pub rate_limit: RatePreset,
+}
+
+/// Picks the active profile: environment credentials win; otherwise the requested
+/// profile, the current one, or the only one.
+pub fn resolve(store: &Store, requested: Option<&str>) -> Result<ActiveProfile, ConfigError> {
+    if let Some(profile) = from_environment()? {
+        return Ok(profile);
+    }
+    let config = store.read_config()?;
+    let name = match requested.filter(|n| !n.is_empty()) {
+        Some(name) => name.to_string(),
+        None => match (&config.current, config.profiles.len()) {
+            (Some(current), _) if config.profiles.contains_key(current) => current.clone(),
+            (_, 1) => config.profiles.keys().next().cloned().unwrap_or_default(),
+            (_, 0) => return Err(ConfigError::NoCredentials),
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "several profiles exist ({}) and none is current: pick one with -p NAME or `bx-events auth switch NAME`",
+                    config.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                )))
+            }
+        },
+    };
+    let Some(settings) = config.profiles.get(&name).cloned() else {
+        return Err(ConfigError::UnknownProfile {
+            name,
+            known: config.profiles.keys().cloned().collect(),
+        });
+    };
+    let credentials = stored_credentials(store, &name, &settings)?;
+    let rate_limit = rate_limit_for(Some(&settings))?;
+    Ok(ActiveProfile {
+        name,
+        from_env: false,
+        settings,
+        credentials,
+        rate_limit,
+    })
+}
+
+/// The rate-limit preset: `BX_EVENTS_RATE_LIMIT`, else the profile's, else standard.
+pub fn rate_limit_for(settings: Option<&ProfileSettings>) -> Result<RatePreset, ConfigError> {
+    let from_env = std::env::var(env::RATE_LIMIT).ok().filter(|v| !v.is_empty());
+    let text = from_env.or_else(|| settings.and_then(|s| s.rate_limit.clone()));
+    match text {
+        Some(text) => text.parse().map_err(|e: String| ConfigError::Invalid(e)),
+        None => Ok(RatePreset::default()),
+    }
+}
+
+fn stored_credentials(store: &Store, name: &str, settings: &ProfileSettings) -> Result<Credentials, ConfigError> {
+    let secrets = store.read_credentials()?.profiles.get(name).cloned().unwrap_or_default();
+    match settings.kind {
+        ProfileKind::Webhook => {
+            let raw = secrets.webhook_url.ok_or_else(|| missing_secret(store, name, "webhook URL"))?;
+            let webhook = parse_webhook_url(&raw).map_err(|e| ConfigError::Invalid(format!("profile '{name}': {e}")))?;
+            Ok(Credentials::Webhook { base: webhook.base })
+        }
+        ProfileKind::Oauth => {
+            if secrets.access_token.is_none() {
+                return Err(missing_secret(store, name, "access token"));
+            }
+            let app = match (&settings.client_id, &secrets.client_secret) {
+                (Some(id), Some(secret)) => Some(OAuthApp {
+                    client_id: id.clone(),
+                    client_secret: secret.clone(),
+                    oauth_server: oauth_server(settings.oauth_server.as_deref())?,
+                }),
+                _ => None,
+            };
+            Ok(Credentials::OAuth {
+                endpoint: rest_endpoint(&settings.portal)?,
+                app,
+                store: Arc::new(ProfileTokenStore {
+                    store: store.clone(),
+                    profile: name.to_string(),
+                }),
+            })
+        }
+    }
+}
+
+fn missing_secret(store: &Store, name: &str, what: &str) -> ConfigError {
+    ConfigError::Corrupt {
+        path: store.credentials_path(),
+        detail: format!("profile '{name}' has no {what}"),
+        kind: super::error::FileKind::Credentials,
+    }
+}
+
+/// `https://PORTAL/rest/` for a portal URL.
+pub fn rest_endpoint(portal: &str) -> Result<Url, ConfigError> {
+    let origin = parse_portal_url(portal).map_err(ConfigError::Invalid)?;
+    origin
+        .join("/rest/")
+        .map_err(|e| ConfigError::Invalid(format!("bad portal URL '{portal}': {e}")))
+}
+
+/// The OAuth server URL, defaulting to Bitrix24's.
+pub fn oauth_server(raw: Option<&str>) -> Result<Url, ConfigError> {
+    let text = raw.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_OAUTH_SERVER);
+    parse_portal_url(text).map_err(|e| ConfigError::Invalid(format!("OAuth server: {e}")))
+}
+
+/// Environment-only credentials, when `BX_EVENTS_WEBHOOK_URL` or `BX_EVENTS_ACCESS_TOKEN` is set.
+pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(raw) = var(env::WEBHOOK_URL) {
+        let webhook = parse_webhook_url(&raw).map_err(|e| ConfigError::Invalid(format!("{}: {e}", env::WEBHOOK_URL)))?;
+        let settings = ProfileSettings {
+            portal: webhook.portal.as_str().trim_end_matches('/').to_string(),
+            kind: ProfileKind::Webhook,
+            client_id: None,
+            oauth_server: None,
+            rate_limit: None,
+            user_id: Some(webhook.user_id),
+            scope: None,
+        };
+        return Ok(Some(ActiveProfile {
+            name: ENV_PROFILE_NAME.into(),
+            from_env: true,
+            rate_limit: rate_limit_for(None)?,
+            settings,
+            credentials: Credentials::Webhook { base: webhook.base },
+        }));
+    }
+    let Some(access_token) = var(env::ACCESS_TOKEN) else {
+        return Ok(None);
+    };
+    let portal = var(env::PORTAL).ok_or_else(|| {
+        ConfigError::Invalid(format!("{} is set but {} is not: set it to the portal URL", env::ACCESS_TOKEN, env::PORTAL))
+    })?;
+    let endpoint = rest_endpoint(&portal).map_err(|e| ConfigError::Invalid(format!("{}: {e}", env::PORTAL)))?;
+    let server_text = var(env::OAUTH_SERVER);
+    let app = match (var(env::CLIENT_ID), var(env::CLIENT_SECRET)) {
+        (Some(client_id), Some(client_secret)) => Some(OAuthApp {
+            client_id,
+            client_secret,
+            oauth_server: oauth_server(server_text.as_deref())?,
+        }),
+        _ => None,
+    };
+    let settings = ProfileSettings {
+        portal: endpoint.origin().ascii_serialization(),
+        kind: ProfileKind::Oauth,
+        client_id: var(env::CLIENT_ID),
+        oauth_server: server_text,
+        rate_limit: None,
+        user_id: None,
+        scope: None,
+    };
+    let tokens = OAuthTokens {
+        access_token,
+        refresh_token: var(env::REFRESH_TOKEN),
+        expires_at: None,
+    };
+    Ok(Some(ActiveProfile {
+        name: ENV_PROFILE_NAME.into(),
+        from_env: true,
+        rate_limit: rate_limit_for(None)?,
+        settings,
+        credentials: Credentials::OAuth {
+            endpoint,
+            app,
+            store: Arc::new(MemoryTokenStore::new(tokens)),
+        },
+    }))
+}
+
+/// Token store backed by `credentials.toml`, shared by every process using the profile.
+#[derive(Debug)]
+pub struct ProfileTokenStore {
+    store: Store,
+    profile: String,
+}
+
+fn store_error(error: ConfigError) -> ApiError {
+    ApiError::Store(Box::new(error))
+}
+
+impl TokenStore for ProfileTokenStore {
+    fn load(&self) -> Result<OAuthTokens, ApiError> {
+        let credentials = self.store.read_credentials().map_err(store_error)?;
+        let secrets = credentials.profiles.get(&self.profile).cloned().unwrap_or_default();
+        let access_token = secrets.access_token.ok_or_else(|| {
+            ApiError::Credentials(format!("profile '{}' has no access token stored", self.profile))
+        })?;
+        Ok(OAuthTokens {
+            access_token,
+            refresh_token: secrets.refresh_token,
+            expires_at: secrets.expires_at,
+        })
+    }
+
+    fn lock(&self) -> Result<StoreGuard, ApiError> {
+        Ok(Box::new(self.store.lock().map_err(store_error)?))
+    }
+
+    fn save(&self, tokens: &OAuthTokens) -> Result<(), ApiError> {
+        // The caller holds the lock already; taking it again here would deadlock.
+        let mut credentials = self.store.read_credentials().map_err(store_error)?;
+        let secrets = credentials.profiles.entry(self.profile.clone()).or_default();
+        secrets.access_token = Some(tokens.access_token.clone());
+        secrets.refresh_token = tokens.refresh_token.clone();
+        secrets.expires_at = tokens.expires_at;
+        self.store.write_credentials(&credentials).map_err(store_error)
+    }
+}

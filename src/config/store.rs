@@ -1,0 +1,178 @@
+//! `config.toml` (settings) and `credentials.toml` (secrets) in the config directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ConfigError, FileKind};
+use super::files::{ensure_private_dir, read_optional, warn_if_shared, write_atomic, FileLock};
+
+/// How a profile authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileKind {
+    Oauth,
+    Webhook,
+}
+
+impl std::fmt::Display for ProfileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Oauth => "oauth",
+            Self::Webhook => "webhook",
+        })
+    }
+}
+
+/// Non-secret settings of one profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileSettings {
+    pub portal: String,
+    pub kind: ProfileKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_server: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The whole `config.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfigFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileSettings>,
+}
+
+/// Secrets of one profile.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Secrets {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole `credentials.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CredentialsFile {
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Secrets>,
+}
+
+/// The config directory and its files.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The platform default: `~/.config/bx-events` on Linux.
+    pub fn default_dir() -> Option<PathBuf> {
+        directories::ProjectDirs::from("", "", "bx-events").map(|dirs| dirs.config_dir().to_path_buf())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+
+    pub fn credentials_path(&self) -> PathBuf {
+        self.dir.join("credentials.toml")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join("credentials.lock")
+    }
+
+    /// Takes the exclusive lock that guards writes of both files.
+    pub fn lock(&self) -> Result<FileLock, ConfigError> {
+        ensure_private_dir(&self.dir)?;
+        FileLock::acquire(&self.lock_path())
+    }
+
+    pub fn read_config(&self) -> Result<ConfigFile, ConfigError> {
+        read_toml(&self.config_path(), FileKind::Config)
+    }
+
+    pub fn read_credentials(&self) -> Result<CredentialsFile, ConfigError> {
+        let path = self.credentials_path();
+        warn_if_shared(&path);
+        read_toml(&path, FileKind::Credentials)
+    }
+
+    /// Writes `config.toml`; the caller must hold [`Store::lock`].
+    pub fn write_config(&self, config: &ConfigFile) -> Result<(), ConfigError> {
+        ensure_private_dir(&self.dir)?;
+        let text = toml::to_string_pretty(config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        write_atomic(&self.config_path(), &text, 0o600)
+    }
+
+    /// Writes `credentials.toml` (mode 0600); the caller must hold [`Store::lock`].
+    pub fn write_credentials(&self, credentials: &CredentialsFile) -> Result<(), ConfigError> {
+        ensure_private_dir(&self.dir)?;
+        let text = toml::to_string_pretty(credentials).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        write_atomic(&self.credentials_path(), &text, 0o600)
+    }
+
+    /// Locks, reads both files, applies `change`, and writes both back.
+    /// A damaged file stops the update before anything is written.
+    pub fn update<R>(
+        &self,
+        change: impl FnOnce(&mut ConfigFile, &mut CredentialsFile) -> Result<R, ConfigError>,
+    ) -> Result<R, ConfigError> {
+        let _lock = self.lock()?;
+        let mut config = self.read_config()?;
+        let mut credentials = self.read_credentials()?;
+        let result = change(&mut config, &mut credentials)?;
+        self.write_credentials(&credentials)?;
+        self.write_config(&config)?;
+        Ok(result)
+    }
+}
+
+fn read_toml<T: for<'de> Deserialize<'de> + Default>(path: &Path, kind: FileKind) -> Result<T, ConfigError> {
+    let Some(text) = read_optional(path)? else {
+        return Ok(T::default());
+    };
+    toml::from_str(&text).map_err(|e| ConfigError::Corrupt {
+        path: path.to_path_buf(),
+        detail: e.message().to_string()
+            + &e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default(),
+        kind,
+    })
+}

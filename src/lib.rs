@@ -1,0 +1,8 @@
+//! bx-events: a command-line subscription manager for Bitrix24 events.
+//!
+//! The library holds everything but argument parsing and exit codes: the API
+//! client ([`bitrix`]), credentials ([`config`]), the portal emulator
+//! ([`sandbox`]), output rendering and the commands themselves.
+
+pub mod bitrix;
+pub mod config;
