@@ -6,3 +6,7 @@
 
 pub mod bitrix;
 pub mod config;
+pub mod sandbox;
+pub mod cli;
+pub mod commands;
+pub mod output;

@@ -1,1 +1,131 @@
-fn main(){}
+//! Entry point: parse the command line, run the command, map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use bx_events::bitrix::ApiError;
+use bx_events::cli::Cli;
+use bx_events::commands::errors::{report, CliError};
+use bx_events::commands::run;
+use bx_events::config::{ConfigError, FileKind};
+use bx_events::output::OutputFormat;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    let format = cli.global.output;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = run(cli) => result,
+            _ = interrupted() => Err(CliError::Interrupted.into()),
+        }
+    });
+    let code = match outcome {
+        Ok(()) => 0,
+        Err(error) => {
+            print_error(&error, format);
+            exit_code(&error)
+        }
+    };
+    // Background tasks (a sandbox, pending requests) must not delay the exit.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Warnings always; `-v` adds the HTTP trace, `-vv` the masked bodies.
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (false, 0) => tracing::Level::WARN,
+        (false, 1) => tracing::Level::DEBUG,
+        (false, _) => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .init();
+}
+
+fn print_error(error: &anyhow::Error, format: OutputFormat) {
+    let report = report(error);
+    if format == OutputFormat::Table {
+        eprintln!("error: {}", report.message);
+        if let Some(hint) = &report.hint {
+            eprintln!("hint: {hint}");
+        }
+    } else {
+        let body = serde_json::json!({"error": report});
+        eprintln!("{body}");
+    }
+}
+
+/// The exit codes of DESIGN.md section 3.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if let Some(cli) = cause.downcast_ref::<CliError>() {
+            match cli {
+                CliError::Usage(_) => return 2,
+                CliError::Interrupted => return 130,
+                CliError::Failed(_) => return 1,
+                CliError::Hinted { .. } => continue,
+            }
+        }
+        if let Some(api) = cause.downcast_ref::<ApiError>() {
+            if matches!(api, ApiError::Store(_)) {
+                continue;
+            }
+            if api.is_credentials_problem() {
+                return 4;
+            }
+            if api.is_temporary() {
+                return 5;
+            }
+            return 1;
+        }
+        if let Some(config) = cause.downcast_ref::<ConfigError>() {
+            return match config {
+                ConfigError::NoCredentials | ConfigError::UnknownProfile { .. } => 4,
+                ConfigError::Corrupt { kind: FileKind::Credentials, .. } => 4,
+                ConfigError::Corrupt { kind: FileKind::Config, .. } | ConfigError::Invalid(_) => 2,
+                ConfigError::Read { .. } | ConfigError::Write { .. } => 1,
+            };
+        }
+    }
+    1
+}

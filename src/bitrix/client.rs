@@ -119,6 +119,11 @@ impl Client {
         matches!(self.credentials, Credentials::Webhook { .. })
     }
 
+    /// A valid access token (refreshed first when known to be expired); `None` for webhooks.
+    pub async fn access_token(&self) -> Result<Option<String>, ApiError> {
+        self.usable_token().await
+    }
+
     /// Calls a REST method with JSON parameters and returns its envelope.
     pub async fn call(&self, method: &str, params: &Value) -> Result<Envelope, ApiError> {
         let safe = RETRY_SAFE_METHODS.contains(&method.to_ascii_lowercase().as_str());

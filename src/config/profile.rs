@@ -6,7 +6,7 @@ use url::Url;
 
 use super::env;
 use super::error::ConfigError;
-use super::store::{ProfileKind, ProfileSettings, Store};
+use super::store::{ConfigFile, ProfileKind, ProfileSettings, Store};
 use crate::bitrix::auth::{parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens, StoreGuard, TokenStore, DEFAULT_OAUTH_SERVER};
 use crate::bitrix::ratelimit::RatePreset;
 use crate::bitrix::{ApiError, MemoryTokenStore};
@@ -31,30 +31,38 @@ pub fn resolve(store: &Store, requested: Option<&str>) -> Result<ActiveProfile, 
         return Ok(profile);
     }
     let config = store.read_config()?;
-    let name = match requested.filter(|n| !n.is_empty()) {
-        Some(name) => name.to_string(),
+    let name = selected_name(&config, requested)?;
+    load_stored(store, &config, &name)
+}
+
+/// The stored profile a command means: the requested one, the current one, or the only one.
+pub fn selected_name(config: &ConfigFile, requested: Option<&str>) -> Result<String, ConfigError> {
+    match requested.filter(|n| !n.is_empty()) {
+        Some(name) => Ok(name.to_string()),
         None => match (&config.current, config.profiles.len()) {
-            (Some(current), _) if config.profiles.contains_key(current) => current.clone(),
-            (_, 1) => config.profiles.keys().next().cloned().unwrap_or_default(),
-            (_, 0) => return Err(ConfigError::NoCredentials),
-            _ => {
-                return Err(ConfigError::Invalid(format!(
-                    "several profiles exist ({}) and none is current: pick one with -p NAME or `bx-events auth switch NAME`",
-                    config.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
-                )))
-            }
+            (Some(current), _) if config.profiles.contains_key(current) => Ok(current.clone()),
+            (_, 1) => Ok(config.profiles.keys().next().cloned().unwrap_or_default()),
+            (_, 0) => Err(ConfigError::NoCredentials),
+            _ => Err(ConfigError::Invalid(format!(
+                "several profiles exist ({}) and none is current: pick one with -p NAME or `bx-events auth switch NAME`",
+                config.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
         },
-    };
-    let Some(settings) = config.profiles.get(&name).cloned() else {
+    }
+}
+
+/// Loads one stored profile by name.
+pub fn load_stored(store: &Store, config: &ConfigFile, name: &str) -> Result<ActiveProfile, ConfigError> {
+    let Some(settings) = config.profiles.get(name).cloned() else {
         return Err(ConfigError::UnknownProfile {
-            name,
+            name: name.to_string(),
             known: config.profiles.keys().cloned().collect(),
         });
     };
-    let credentials = stored_credentials(store, &name, &settings)?;
+    let credentials = stored_credentials(store, name, &settings)?;
     let rate_limit = rate_limit_for(Some(&settings))?;
     Ok(ActiveProfile {
-        name,
+        name: name.to_string(),
         from_env: false,
         settings,
         credentials,

@@ -1,0 +1,269 @@
+//! Command-line definitions (clap derive); the doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::env;
+use crate::output::{ColorChoice, OutputFormat};
+use crate::sandbox::Plan;
+
+/// Manage Bitrix24 event subscriptions: bind, list and unbind handlers.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bx-events",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Examples:\n  bx-events sandbox --save-profile sandbox     # a local portal to try things on\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events list -o json | jq '.[].handler'\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Profile to use (default: the current one)
+    #[arg(short, long, global = true, env = env::PROFILE, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Output format
+    #[arg(short, long, global = true, env = env::OUTPUT, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    /// Directory of config.toml and credentials.toml [default: ~/.config/bx-events]
+    #[arg(long, global = true, env = env::CONFIG_DIR, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// Show HTTP requests on stderr (secrets masked); twice for bodies
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only data and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// When to use colour (NO_COLOR is honoured)
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+    /// Answer yes to confirmations
+    #[arg(short, long, global = true)]
+    pub yes: bool,
+    /// Never prompt (implied when CI is set or stdin is not a terminal)
+    #[arg(long, global = true, env = env::NO_INPUT)]
+    pub no_input: bool,
+    /// Timeout of each HTTP request, in seconds
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in to a portal and manage stored credentials
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// List the events the application can bind
+    #[command(after_help = "Examples:\n  bx-events events crmdeal\n  bx-events events 'ONTASK*' --full\n  bx-events events --scope crm -o json")]
+    Events(EventsArgs),
+    /// Bind a handler to an event (event.bind); binding twice is harmless
+    #[command(after_help = "Examples:\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events bind ONCRMDEALUPDATE --offline\n  bx-events bind ONCRMLEADADD https://hooks.example.com/lead --auth-type 1 --dry-run")]
+    Bind(BindArgs),
+    /// List the registered handlers (event.get)
+    #[command(visible_aliases = ["get", "ls"], after_help = "Examples:\n  bx-events list\n  bx-events list --event 'ONCRMDEAL*' --online\n  bx-events list -o json | jq '.[] | select(.type == \"offline\")'")]
+    List(ListArgs),
+    /// Remove handlers (event.unbind)
+    #[command(after_help = "Examples:\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events unbind ONCRMDEALUPDATE --offline\n  bx-events unbind --all --handler https://old.example.com/hook --yes")]
+    Unbind(UnbindArgs),
+    /// Call any REST method and print the raw JSON answer
+    #[command(after_help = "Examples:\n  bx-events call app.info\n  bx-events call event.offline.list 'filter[>=ID]=10'\n  echo '{\"SCOPE\":\"crm\"}' | bx-events call events --data -")]
+    Call(CallArgs),
+    /// Run a local Bitrix24 portal emulator for trying bx-events and testing handlers
+    #[command(after_help = "Examples:\n  bx-events sandbox --save-profile sandbox\n  bx-events sandbox --port 8080 --rate-limit off\n  bx-events sandbox --plan basic -o json")]
+    Sandbox(SandboxArgs),
+    /// Print a shell completion script
+    #[command(after_help = "Examples:\n  bx-events completions bash > ~/.local/share/bash-completion/completions/bx-events\n  bx-events completions zsh > \"${fpath[1]}/_bx-events\"\n  bx-events completions fish > ~/.config/fish/completions/bx-events.fish")]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Store credentials for a portal after checking them with one call
+    #[command(after_help = "Examples:\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S --code CODE\n  bx-events auth login -p ci --portal https://example.bitrix24.com --access-token T --refresh-token R --client-id ID --client-secret S\n  bx-events auth login -p hook --webhook https://example.bitrix24.com/rest/1/secret/")]
+    Login(LoginArgs),
+    /// Show every profile, whether its credentials work, and where secrets live
+    Status,
+    /// Forget the credentials of the selected profile (or all with --all)
+    Logout(LogoutArgs),
+    /// Print a valid access token (refreshing it if needed), for scripts
+    Token,
+    /// Make a profile the current one
+    Switch(SwitchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Portal address, e.g. https://example.bitrix24.com
+    #[arg(long, value_name = "URL")]
+    pub portal: Option<String>,
+    /// OAuth application client id (from the application's page in the portal)
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// OAuth application client secret
+    #[arg(long, value_name = "SECRET")]
+    pub client_secret: Option<String>,
+    /// Authorization code, when the browser redirect cannot reach this machine
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["access_token", "webhook"])]
+    pub code: Option<String>,
+    /// An existing access token
+    #[arg(long, value_name = "TOKEN", conflicts_with = "webhook")]
+    pub access_token: Option<String>,
+    /// The refresh token that goes with --access-token
+    #[arg(long, value_name = "TOKEN", requires = "access_token")]
+    pub refresh_token: Option<String>,
+    /// Incoming webhook URL: https://PORTAL/rest/USER_ID/SECRET/ (cannot manage events)
+    #[arg(long, value_name = "URL", conflicts_with_all = ["client_id", "client_secret"])]
+    pub webhook: Option<String>,
+    /// OAuth server [default: https://oauth.bitrix.info]
+    #[arg(long, value_name = "URL")]
+    pub oauth_server: Option<String>,
+    /// Local port that catches the authorization redirect
+    #[arg(long, value_name = "PORT", default_value_t = 8976)]
+    pub redirect_port: u16,
+    /// Client-side rate limit: standard, enterprise, off or BURST/RATE
+    #[arg(long, value_name = "PRESET")]
+    pub rate_limit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Remove every profile
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchArgs {
+    /// Profile to make current
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Show only names containing this text, or matching this glob (case-insensitive)
+    pub pattern: Option<String>,
+    /// Only the events of this scope (e.g. crm, task)
+    #[arg(long, value_name = "SCOPE")]
+    pub scope: Option<String>,
+    /// Every event of the portal, not only those of the application's scopes
+    #[arg(long, conflicts_with = "scope")]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BindArgs {
+    /// Event name, e.g. ONCRMDEALADD
+    pub event: String,
+    /// Handler URL the portal will POST to (not used with --offline)
+    pub handler: Option<String>,
+    /// Run the handler as this user id (0 = the user who triggered the event)
+    #[arg(long, value_name = "USER_ID")]
+    pub auth_type: Option<i64>,
+    /// Queue the event for `event.offline.get` instead of calling a handler
+    #[arg(long)]
+    pub offline: bool,
+    /// Offline queue connector key (auth_connector)
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+    /// For ONOFFLINEEVENT: notify at most once per this many seconds
+    #[arg(long, value_name = "SECS")]
+    pub min_timeout: Option<u64>,
+    /// Show what would be bound without binding
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only events matching this glob or name (case-insensitive)
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+    /// Only handlers whose URL contains this text
+    #[arg(long, value_name = "TEXT")]
+    pub handler: Option<String>,
+    /// Only online handlers
+    #[arg(long, conflicts_with = "offline")]
+    pub online: bool,
+    /// Only offline bindings
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnbindArgs {
+    /// Event name (with --all: an optional glob, same as --event)
+    #[arg(required_unless_present = "all")]
+    pub event: Option<String>,
+    /// Handler URL (required for online handlers)
+    pub handler: Option<String>,
+    /// Remove only the handler bound for this user id
+    #[arg(long, value_name = "USER_ID")]
+    pub auth_type: Option<i64>,
+    /// Remove the offline binding
+    #[arg(long)]
+    pub offline: bool,
+    /// Offline queue connector key (auth_connector)
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+    /// Remove every binding that matches --event and --handler, after confirmation
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: only events matching this glob
+    #[arg(long = "event", value_name = "EVENT", requires = "all")]
+    pub event_filter: Option<String>,
+    /// With --all: only this handler URL
+    #[arg(long = "handler", value_name = "URL", requires = "all")]
+    pub handler_filter: Option<String>,
+    /// Show what would be removed without removing it
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// Method name, e.g. app.info or event.get
+    pub method: String,
+    /// Parameters as KEY=VALUE; PHP-style keys nest: 'filter[>=ID]=10'
+    #[arg(value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Parameters as a JSON object, or - to read it from stdin
+    #[arg(long, value_name = "JSON")]
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Save the sandbox's OAuth credentials as this profile and make it current
+    #[arg(long, value_name = "NAME")]
+    pub save_profile: Option<String>,
+    /// The portal's plan (basic lacks extended offline handling and connectors)
+    #[arg(long, value_enum, default_value = "professional")]
+    pub plan: Plan,
+    /// The portal's request limit: standard, enterprise, off or BURST/RATE
+    #[arg(long, value_name = "PRESET", default_value = "standard")]
+    pub rate_limit: String,
+    /// Lifetime of access tokens in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub token_ttl: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate the script for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

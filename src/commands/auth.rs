@@ -1,0 +1,438 @@
+//! `auth login|status|logout|token|switch`: credentials and profiles.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{CliError, Context};
+use crate::bitrix::auth::{now_unix, parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens};
+use crate::bitrix::client::{http_client, token_request};
+use crate::bitrix::{ApiError, Client, MemoryTokenStore, TokenStore};
+use crate::cli::{LoginArgs, LogoutArgs, SwitchArgs};
+use crate::config::profile::{from_environment, load_stored, oauth_server, rate_limit_for, rest_endpoint, selected_name};
+use crate::config::{ActiveProfile, ConfigError, ProfileKind, ProfileSettings, Secrets, Store};
+
+mod code_flow;
+
+/// Stores a profile's settings and secrets and makes it current.
+pub fn save_profile(store: &Store, name: &str, settings: ProfileSettings, secrets: Secrets) -> Result<(), ConfigError> {
+    if name.trim().is_empty() || name.chars().any(|c| c.is_control() || c == '"') {
+        return Err(ConfigError::Invalid(format!("'{name}' is not a usable profile name")));
+    }
+    store.update(|config, credentials| {
+        config.profiles.insert(name.to_string(), settings);
+        config.current = Some(name.to_string());
+        credentials.profiles.insert(name.to_string(), secrets);
+        Ok(())
+    })
+}
+
+/// How `auth login` obtains credentials.
+enum LoginMethod {
+    Webhook(String),
+    Tokens,
+    AuthorizationCode,
+}
+
+fn prompt_text(ctx: &Context, flag: &str, question: &str, secret: bool) -> anyhow::Result<String> {
+    if !ctx.input_allowed {
+        return Err(CliError::Usage(format!("{flag} is required (input is not allowed, so bx-events cannot ask for it)")).into());
+    }
+    let answer = if secret {
+        dialoguer::Password::new().with_prompt(question).interact()?
+    } else {
+        dialoguer::Input::<String>::new().with_prompt(question).interact_text()?
+    };
+    Ok(answer.trim().to_string())
+}
+
+fn choose_method(ctx: &Context, args: &LoginArgs) -> anyhow::Result<LoginMethod> {
+    if let Some(url) = &args.webhook {
+        return Ok(LoginMethod::Webhook(url.clone()));
+    }
+    if args.access_token.is_some() {
+        return Ok(LoginMethod::Tokens);
+    }
+    if args.client_id.is_some() || args.client_secret.is_some() || args.code.is_some() {
+        return Ok(LoginMethod::AuthorizationCode);
+    }
+    if !ctx.input_allowed {
+        return Err(CliError::Usage(
+            "choose how to log in: --client-id and --client-secret (OAuth application), --access-token with --refresh-token, or --webhook URL".into(),
+        )
+        .into());
+    }
+    let choice = dialoguer::Select::new()
+        .with_prompt("How do you want to log in?")
+        .items(&[
+            "OAuth application (client id and secret) - can manage events",
+            "Existing access and refresh tokens",
+            "Incoming webhook URL - cannot manage events",
+        ])
+        .default(0)
+        .interact()?;
+    Ok(match choice {
+        0 => LoginMethod::AuthorizationCode,
+        1 => LoginMethod::Tokens,
+        _ => LoginMethod::Webhook(prompt_text(ctx, "--webhook", "Webhook URL", true)?),
+    })
+}
+
+fn portal_arg(ctx: &Context, args: &LoginArgs) -> anyhow::Result<url::Url> {
+    let raw = match &args.portal {
+        Some(portal) => portal.clone(),
+        None => prompt_text(ctx, "--portal", "Portal URL (e.g. https://example.bitrix24.com)", false)?,
+    };
+    Ok(parse_portal_url(&raw).map_err(|e| CliError::Usage(format!("--portal: {e}")))?)
+}
+
+fn app_from_args(ctx: &Context, args: &LoginArgs, required: bool) -> anyhow::Result<Option<OAuthApp>> {
+    let server = oauth_server(args.oauth_server.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (id, secret) = match (&args.client_id, &args.client_secret) {
+        (Some(id), Some(secret)) => (id.clone(), secret.clone()),
+        (None, None) if !required => return Ok(None),
+        (id, secret) => {
+            let id = match id {
+                Some(id) => id.clone(),
+                None => prompt_text(ctx, "--client-id", "Client id (application code)", false)?,
+            };
+            let secret = match secret {
+                Some(secret) => secret.clone(),
+                None => prompt_text(ctx, "--client-secret", "Client secret", true)?,
+            };
+            (id, secret)
+        }
+    };
+    Ok(Some(OAuthApp {
+        client_id: id,
+        client_secret: secret,
+        oauth_server: server,
+    }))
+}
+
+pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<()> {
+    let name = ctx.global.profile.clone().unwrap_or_else(|| "default".into());
+    if let Some(preset) = &args.rate_limit {
+        preset
+            .parse::<crate::bitrix::ratelimit::RatePreset>()
+            .map_err(CliError::Usage)?;
+    }
+    let (settings, secrets) = match choose_method(ctx, &args)? {
+        LoginMethod::Webhook(raw) => login_webhook(ctx, &args, &raw).await?,
+        LoginMethod::Tokens => login_tokens(ctx, &args).await?,
+        LoginMethod::AuthorizationCode => login_code(ctx, &args).await?,
+    };
+    if settings.kind == ProfileKind::Webhook {
+        ctx.out.warn("incoming webhooks cannot call event methods (the portal answers WRONG_AUTH_TYPE); bind, list and unbind need an OAuth application. `call` works with a webhook.");
+    }
+    save_profile(&ctx.store, &name, settings.clone(), secrets)?;
+    ctx.out.success(&format!(
+        "Logged in to {} as profile '{name}' ({}); it is now the current profile",
+        settings.portal, settings.kind
+    ));
+    if !ctx.out.is_table() {
+        ctx.out.record(&json!({"name": name, "portal": settings.portal, "kind": settings.kind, "user_id": settings.user_id}), || ctx.out.table(&[]));
+    }
+    Ok(())
+}
+
+fn settings_for(portal: &url::Url, kind: ProfileKind, args: &LoginArgs) -> ProfileSettings {
+    ProfileSettings {
+        portal: portal.as_str().trim_end_matches('/').to_string(),
+        kind,
+        client_id: args.client_id.clone(),
+        oauth_server: args.oauth_server.clone(),
+        rate_limit: args.rate_limit.clone(),
+        user_id: None,
+        scope: None,
+    }
+}
+
+async fn login_webhook(ctx: &Context, args: &LoginArgs, raw: &str) -> anyhow::Result<(ProfileSettings, Secrets)> {
+    let webhook = parse_webhook_url(raw).map_err(|e| CliError::Usage(format!("--webhook: {e}")))?;
+    if let Some(portal) = &args.portal {
+        let given = parse_portal_url(portal).map_err(|e| CliError::Usage(format!("--portal: {e}")))?;
+        if given != webhook.portal {
+            return Err(CliError::Usage(format!(
+                "--portal {given} does not match the webhook's portal {}",
+                webhook.portal
+            ))
+            .into());
+        }
+    }
+    let mut settings = settings_for(&webhook.portal, ProfileKind::Webhook, args);
+    settings.user_id = Some(webhook.user_id);
+    let client = verification_client(ctx, &settings, Credentials::Webhook { base: webhook.base.clone() })?;
+    let scope = client.call("scope", &json!({})).await?;
+    settings.scope = scope_text(&scope.result);
+    let secrets = Secrets {
+        webhook_url: Some(webhook.base.to_string()),
+        ..Secrets::default()
+    };
+    Ok((settings, secrets))
+}
+
+async fn login_tokens(ctx: &Context, args: &LoginArgs) -> anyhow::Result<(ProfileSettings, Secrets)> {
+    let portal = portal_arg(ctx, args)?;
+    let app = app_from_args(ctx, args, false)?;
+    if app.is_none() {
+        ctx.out.warn("without --client-id and --client-secret the token cannot be refreshed; it stops working within an hour");
+    }
+    let access_token = args.access_token.clone().unwrap_or_default();
+    let tokens = OAuthTokens {
+        access_token,
+        refresh_token: args.refresh_token.clone(),
+        expires_at: None,
+    };
+    verify_and_collect(ctx, args, &portal, app, tokens).await
+}
+
+async fn login_code(ctx: &Context, args: &LoginArgs) -> anyhow::Result<(ProfileSettings, Secrets)> {
+    let portal = portal_arg(ctx, args)?;
+    let app = app_from_args(ctx, args, true)?.ok_or_else(|| CliError::Usage("--client-id and --client-secret are required".into()))?;
+    let code = match &args.code {
+        Some(code) => code.clone(),
+        None => code_flow::obtain_code(ctx, &portal, &app.client_id, args.redirect_port).await?,
+    };
+    let http = http_client(&ctx.client_options_default())?;
+    let response = token_request(
+        &http,
+        &app.oauth_server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &app.client_id),
+            ("client_secret", &app.client_secret),
+            ("code", &code),
+        ],
+    )
+    .await?;
+    let tokens = response.tokens(now_unix());
+    let (mut settings, secrets) = verify_and_collect(ctx, args, &portal, Some(app), tokens).await?;
+    settings.user_id = response.user_id;
+    settings.scope = response.scope.clone();
+    Ok((settings, secrets))
+}
+
+/// Makes one `app.info` call with the tokens (refreshing them if they have expired)
+/// and returns what to store.
+async fn verify_and_collect(
+    ctx: &Context,
+    args: &LoginArgs,
+    portal: &url::Url,
+    app: Option<OAuthApp>,
+    tokens: OAuthTokens,
+) -> anyhow::Result<(ProfileSettings, Secrets)> {
+    let mut settings = settings_for(portal, ProfileKind::Oauth, args);
+    if let Some(app) = &app {
+        settings.client_id = Some(app.client_id.clone());
+    }
+    let store = Arc::new(MemoryTokenStore::new(tokens));
+    let credentials = Credentials::OAuth {
+        endpoint: rest_endpoint(&settings.portal)?,
+        app: app.clone(),
+        store: store.clone(),
+    };
+    let client = verification_client(ctx, &settings, credentials)?;
+    client.call("app.info", &json!({})).await?;
+    let verified = store.load()?;
+    let secrets = Secrets {
+        client_secret: app.map(|a| a.client_secret),
+        access_token: Some(verified.access_token),
+        refresh_token: verified.refresh_token,
+        expires_at: verified.expires_at,
+        webhook_url: None,
+    };
+    Ok((settings, secrets))
+}
+
+fn verification_client(ctx: &Context, settings: &ProfileSettings, credentials: Credentials) -> anyhow::Result<Client> {
+    let rate_limit = rate_limit_for(Some(settings))?;
+    let mut options = ctx.client_options_default();
+    options.rate_limit = rate_limit;
+    Ok(Client::new(credentials, options)?)
+}
+
+fn scope_text(value: &serde_json::Value) -> Option<String> {
+    let items: Vec<&str> = value.as_array()?.iter().filter_map(|v| v.as_str()).collect();
+    Some(items.join(","))
+}
+
+/// One row of `auth status`; never holds a secret.
+#[derive(Debug, Serialize)]
+pub struct StatusRow {
+    pub name: String,
+    pub current: bool,
+    pub portal: String,
+    pub kind: ProfileKind,
+    pub client_id: Option<String>,
+    pub user_id: Option<i64>,
+    pub scope: Option<String>,
+    pub expires_at: Option<String>,
+    pub storage: String,
+    /// `ok`, or the error the verification call met.
+    pub status: String,
+}
+
+pub async fn status(ctx: &Context) -> anyhow::Result<()> {
+    let mut profiles: Vec<(ActiveProfile, bool, Option<i64>, String)> = Vec::new();
+    let env_profile = from_environment()?;
+    let env_active = env_profile.is_some();
+    if let Some(profile) = env_profile {
+        profiles.push((profile, true, None, "environment".into()));
+    }
+    let config = ctx.store.read_config()?;
+    let credentials = ctx.store.read_credentials()?;
+    let current = selected_name(&config, ctx.global.profile.as_deref()).ok();
+    for name in config.profiles.keys() {
+        let profile = load_stored(&ctx.store, &config, name)?;
+        let expires_at = credentials.profiles.get(name).and_then(|s| s.expires_at);
+        let is_current = !env_active && current.as_deref() == Some(name.as_str());
+        profiles.push((profile, is_current, expires_at, ctx.store.credentials_path().display().to_string()));
+    }
+    if profiles.is_empty() {
+        return Err(ConfigError::NoCredentials.into());
+    }
+    let mut checks = tokio::task::JoinSet::new();
+    for (index, (profile, ..)) in profiles.iter().enumerate() {
+        let client = ctx.client_for(profile)?;
+        let method = if profile.settings.kind == ProfileKind::Webhook { "scope" } else { "app.info" };
+        checks.spawn(async move { (index, client.call(method, &json!({})).await.map(|_| ())) });
+    }
+    let mut outcomes: Vec<Option<Result<(), ApiError>>> = (0..profiles.len()).map(|_| None).collect();
+    while let Some(joined) = checks.join_next().await {
+        if let Ok((index, outcome)) = joined {
+            outcomes[index] = Some(outcome);
+        }
+    }
+    // A refresh during the check may have renewed the stored expiry.
+    let refreshed = ctx.store.read_credentials()?;
+    let mut rows = Vec::new();
+    let mut first_failure = None;
+    for ((profile, is_current, expires_at, storage), outcome) in profiles.into_iter().zip(outcomes) {
+        let expires_at = if profile.from_env {
+            expires_at
+        } else {
+            refreshed.profiles.get(&profile.name).and_then(|s| s.expires_at).or(expires_at)
+        };
+        let status = match outcome {
+            Some(Ok(())) => "ok".to_string(),
+            Some(Err(error)) => {
+                let text = match error.code() {
+                    Some(code) => format!("error: {code}"),
+                    None => format!("error: {error}"),
+                };
+                if first_failure.is_none() {
+                    first_failure = Some(anyhow::Error::from(error).context(format!("profile '{}'", profile.name)));
+                }
+                text
+            }
+            None => "error: check did not finish".into(),
+        };
+        rows.push(StatusRow {
+            name: profile.name.clone(),
+            current: is_current,
+            portal: profile.settings.portal.clone(),
+            kind: profile.settings.kind,
+            client_id: profile.settings.client_id.clone(),
+            user_id: profile.settings.user_id,
+            scope: profile.settings.scope.clone(),
+            expires_at: expires_at.and_then(|at| chrono::DateTime::from_timestamp(at, 0)).map(|d| d.to_rfc3339()),
+            storage,
+            status,
+        });
+    }
+    ctx.out.list(&rows, || {
+        let mut table = ctx.out.table(&["", "PROFILE", "PORTAL", "KIND", "USER", "SCOPE", "TOKEN EXPIRES", "STORAGE", "STATUS"]);
+        for row in &rows {
+            table.add_row(vec![
+                if row.current { "*".into() } else { String::new() },
+                row.name.clone(),
+                row.portal.clone(),
+                row.kind.to_string(),
+                row.user_id.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+                row.scope.clone().unwrap_or_else(|| "-".into()),
+                row.expires_at.clone().unwrap_or_else(|| "-".into()),
+                row.storage.clone(),
+                row.status.clone(),
+            ]);
+        }
+        table
+    });
+    match first_failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+pub fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
+    if !args.all && from_environment()?.is_some() {
+        return Err(CliError::Usage(
+            "the active credentials come from BX_EVENTS_* environment variables; unset them instead of logging out".into(),
+        )
+        .into());
+    }
+    let removed = ctx.store.update(|config, credentials| {
+        let names: Vec<String> = if args.all {
+            config.profiles.keys().cloned().collect()
+        } else {
+            vec![selected_name(config, ctx.global.profile.as_deref())?]
+        };
+        for name in &names {
+            if config.profiles.remove(name).is_none() && !args.all {
+                return Err(ConfigError::UnknownProfile {
+                    name: name.clone(),
+                    known: config.profiles.keys().cloned().collect(),
+                });
+            }
+            credentials.profiles.remove(name);
+            if config.current.as_deref() == Some(name.as_str()) {
+                config.current = None;
+            }
+        }
+        Ok(names)
+    })?;
+    if removed.is_empty() {
+        ctx.out.info("No profiles to log out of.");
+    } else {
+        ctx.out.success(&format!(
+            "Logged out of {}; its secrets were deleted from {}",
+            removed.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+            ctx.store.credentials_path().display()
+        ));
+    }
+    Ok(())
+}
+
+pub async fn token(ctx: &Context) -> anyhow::Result<()> {
+    let (profile, client) = ctx.connect()?;
+    match client.access_token().await? {
+        Some(token) => {
+            println!("{token}");
+            Ok(())
+        }
+        None => Err(CliError::Usage(format!(
+            "profile '{}' uses an incoming webhook, which has no access token",
+            profile.name
+        ))
+        .into()),
+    }
+}
+
+pub fn switch(ctx: &Context, args: &SwitchArgs) -> anyhow::Result<()> {
+    ctx.store.update(|config, _| {
+        if !config.profiles.contains_key(&args.name) {
+            return Err(ConfigError::UnknownProfile {
+                name: args.name.clone(),
+                known: config.profiles.keys().cloned().collect(),
+            });
+        }
+        config.current = Some(args.name.clone());
+        Ok(())
+    })?;
+    ctx.out.success(&format!("Switched to profile '{}'", args.name));
+    if from_environment()?.is_some() {
+        ctx.out.warn("BX_EVENTS_* credentials are set in the environment and take precedence over stored profiles");
+    }
+    Ok(())
+}

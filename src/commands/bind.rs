@@ -1,0 +1,162 @@
+//! `bind EVENT [HANDLER]`: idempotent `event.bind`, with checks and suggestions.
+
+use serde::Serialize;
+
+use super::{CliError, Context};
+use crate::bitrix::events::{self, BindOutcome, BindRequest, Binding, BindingKind, EventsQuery};
+use crate::bitrix::validate::{check_event_name, check_handler_url};
+use crate::bitrix::{ApiError, Client};
+use crate::cli::BindArgs;
+use crate::output::cell;
+
+/// The JSON printed by `bind`: the binding plus what happened.
+#[derive(Debug, Serialize)]
+pub struct BindResult {
+    #[serde(flatten)]
+    pub binding: Binding,
+    pub status: &'static str,
+}
+
+/// Turns the arguments shared by `bind` and `unbind` into a request, checking them
+/// the way the portal would, before any request is made.
+pub fn build_request(
+    ctx: &Context,
+    event: &str,
+    handler: Option<&str>,
+    offline: bool,
+    auth_type: Option<i64>,
+    connector: Option<&str>,
+) -> anyhow::Result<BindRequest> {
+    let event = check_event_name(event).map_err(CliError::Usage)?;
+    let kind = if offline { BindingKind::Offline } else { BindingKind::Online };
+    let handler = match (kind, handler) {
+        (BindingKind::Offline, Some(_)) => {
+            ctx.out.warn("offline bindings have no handler URL; the portal ignores it");
+            None
+        }
+        (BindingKind::Offline, None) => None,
+        (BindingKind::Online, None) => {
+            return Err(CliError::Usage(format!(
+                "a handler URL is required for online events: `{event} https://your-host/path`, or pass --offline to queue the event"
+            ))
+            .into())
+        }
+        (BindingKind::Online, Some(url)) => {
+            match check_handler_url(url) {
+                Ok(Some(warning)) => ctx.out.warn(&warning),
+                Ok(None) => {}
+                Err(error) => return Err(CliError::Usage(error.to_string()).into()),
+            }
+            Some(url.trim().to_string())
+        }
+    };
+    if offline && auth_type.is_some() {
+        ctx.out.warn("offline bindings are stored for user 0; --auth-type is ignored");
+    }
+    Ok(BindRequest {
+        event,
+        handler,
+        auth_type: if offline { None } else { auth_type },
+        kind,
+        connector: connector.map(str::to_string).filter(|c| !c.is_empty()),
+        min_timeout: None,
+    })
+}
+
+pub async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
+    let mut request = build_request(
+        ctx,
+        &args.event,
+        args.handler.as_deref(),
+        args.offline,
+        args.auth_type,
+        args.connector.as_deref(),
+    )?;
+    if let Some(seconds) = args.min_timeout {
+        if request.event != "ONOFFLINEEVENT" {
+            ctx.out.warn("--min-timeout is used only by ONOFFLINEEVENT handlers");
+        }
+        request.min_timeout = Some(seconds);
+    }
+    let (_, client) = ctx.connect()?;
+    let expected = request.expected_binding();
+    let status = if args.dry_run {
+        let existing = events::list_bindings(&client).await?;
+        if existing.contains(&expected) {
+            "already_bound"
+        } else {
+            "would_bind"
+        }
+    } else {
+        match events::bind(&client, &request).await {
+            Ok(BindOutcome::Bound) => "bound",
+            Ok(BindOutcome::AlreadyBound) => "already_bound",
+            Err(error) => return Err(explain_bind_error(&client, error, &request.event).await),
+        }
+    };
+    let target = expected.handler.clone().unwrap_or_else(|| "the offline queue".into());
+    match status {
+        "bound" => ctx.out.success(&format!("Bound {} to {target}", expected.event)),
+        "already_bound" => ctx.out.info(&format!("{} is already bound to {target}; nothing to do", expected.event)),
+        _ => ctx.out.info(&format!("Would bind {} to {target} (dry run)", expected.event)),
+    }
+    let result = BindResult {
+        binding: expected,
+        status,
+    };
+    ctx.out.record(&result, || {
+        let mut table = ctx.out.table(&["EVENT", "TYPE", "HANDLER", "AUTH_TYPE", "CONNECTOR", "STATUS"]);
+        table.add_row(vec![
+            result.binding.event.clone(),
+            result.binding.kind.to_string(),
+            cell(result.binding.handler.as_deref()),
+            result.binding.auth_type.to_string(),
+            cell(result.binding.connector.as_deref()),
+            status.to_string(),
+        ]);
+        table
+    });
+    Ok(())
+}
+
+/// Adds "did you mean" advice to `ERROR_EVENT_NOT_FOUND`.
+pub async fn explain_bind_error(client: &Client, error: ApiError, event: &str) -> anyhow::Error {
+    if !error.is_code("ERROR_EVENT_NOT_FOUND") {
+        return error.into();
+    }
+    let known = events::list_events(client, &EventsQuery::default()).await.unwrap_or_default();
+    let suggestions = nearest_names(event, &known);
+    let hint = if suggestions.is_empty() {
+        "the event does not exist or is outside the application's scopes: run `bx-events events` to see the events you can bind".to_string()
+    } else {
+        format!(
+            "did you mean {}? (run `bx-events events` to see the events of the application's scopes)",
+            suggestions.join(" or ")
+        )
+    };
+    CliError::Hinted { source: error, hint }.into()
+}
+
+/// Up to three known names closest to `wanted`.
+pub fn nearest_names(wanted: &str, known: &[String]) -> Vec<String> {
+    let wanted = wanted.to_ascii_uppercase();
+    let mut scored: Vec<(f64, &String)> = known
+        .iter()
+        .map(|name| (strsim::jaro_winkler(&wanted, name), name))
+        .filter(|(score, _)| *score >= 0.85)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(3).map(|(_, name)| name.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest_names;
+
+    #[test]
+    fn suggests_close_event_names() {
+        let known: Vec<String> = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONTASKADD"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(nearest_names("ONCRMDEALAD", &known)[0], "ONCRMDEALADD");
+        assert!(nearest_names("SOMETHINGELSE", &known).is_empty());
+    }
+}

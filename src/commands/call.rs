@@ -1,0 +1,55 @@
+//! `call METHOD [KEY=VALUE]...`: any REST method, printing the raw JSON envelope.
+
+use std::io::Read;
+
+use anyhow::Context as _;
+use serde_json::{Map, Value};
+
+use super::{CliError, Context};
+use crate::bitrix::form;
+use crate::cli::CallArgs;
+
+pub async fn run(ctx: &Context, args: &CallArgs) -> anyhow::Result<()> {
+    let method = args.method.trim();
+    if method.is_empty() || !method.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_')) {
+        return Err(CliError::Usage(format!("'{method}' is not a method name (e.g. app.info, event.get)")).into());
+    }
+    let params = build_params(args)?;
+    let (_, client) = ctx.connect()?;
+    let envelope = client.call(method, &params).await?;
+    ctx.out.print_json(&envelope.raw);
+    Ok(())
+}
+
+/// `--data` JSON first, then `KEY=VALUE` pairs (PHP-style keys nest) on top.
+fn build_params(args: &CallArgs) -> anyhow::Result<Value> {
+    let mut params = Map::new();
+    if let Some(data) = &args.data {
+        let text = if data == "-" {
+            let mut buffer = String::new();
+            std::io::stdin().read_to_string(&mut buffer).context("reading --data from stdin")?;
+            buffer
+        } else {
+            data.clone()
+        };
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => params.extend(map),
+            Ok(_) => return Err(CliError::Usage("--data must be a JSON object".into()).into()),
+            Err(e) => return Err(CliError::Usage(format!("--data is not valid JSON: {e}")).into()),
+        }
+    }
+    let mut pairs = Vec::new();
+    for item in &args.params {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(CliError::Usage(format!("'{item}' is not KEY=VALUE")).into());
+        };
+        if key.is_empty() {
+            return Err(CliError::Usage(format!("'{item}' has an empty key")).into());
+        }
+        pairs.push((key.to_string(), value.to_string()));
+    }
+    if let Value::Object(map) = form::decode_pairs(pairs) {
+        params.extend(map);
+    }
+    Ok(Value::Object(params))
+}

@@ -1,0 +1,149 @@
+//! CLI-level errors and how any error is explained to the user: code, message, hint.
+
+use serde::Serialize;
+
+use crate::bitrix::{ApiError, NetworkFailure};
+use crate::config::ConfigError;
+
+/// Errors that commands raise themselves.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad flags, arguments or input; exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// An API error with advice specific to the command; the exit code follows the source.
+    #[error("{source}")]
+    Hinted {
+        #[source]
+        source: ApiError,
+        hint: String,
+    },
+    /// Some of the work failed (details already printed); exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// Ctrl-C or SIGTERM; exit 130.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// What a failure looks like to the user (`{"error":{...}}` with `-o json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorReport {
+    pub code: String,
+    pub message: String,
+    pub http_status: Option<u16>,
+    pub hint: Option<String>,
+}
+
+const LOGIN_OAUTH: &str =
+    "bx-events auth login --portal https://YOUR.bitrix24.com --client-id ID --client-secret SECRET";
+
+/// Builds the report of an error: its code, the full message chain and a hint.
+pub fn report(error: &anyhow::Error) -> ErrorReport {
+    let message = error
+        .chain()
+        .map(|cause| cause.to_string())
+        .fold(Vec::<String>::new(), |mut parts, text| {
+            if !parts.iter().any(|p| p.contains(&text)) {
+                parts.push(text);
+            }
+            parts
+        })
+        .join(": ");
+    let mut hint = None;
+    let mut code = None;
+    let mut http_status = None;
+    for cause in error.chain() {
+        if let Some(cli) = cause.downcast_ref::<CliError>() {
+            match cli {
+                CliError::Usage(_) => code = code.or(Some("USAGE".to_string())),
+                CliError::Hinted { hint: h, .. } => hint = hint.or(Some(h.clone())),
+                CliError::Failed(_) => code = code.or(Some("FAILED".to_string())),
+                CliError::Interrupted => code = code.or(Some("INTERRUPTED".to_string())),
+            }
+        } else if let Some(api) = cause.downcast_ref::<ApiError>() {
+            if matches!(api, ApiError::Store(_)) {
+                continue;
+            }
+            code = code.or_else(|| Some(api.code().map(str::to_string).unwrap_or_else(|| api_kind(api).to_string())));
+            http_status = http_status.or(api.http_status());
+            hint = hint.or_else(|| api_hint(api));
+        } else if let Some(config) = cause.downcast_ref::<ConfigError>() {
+            code = code.or_else(|| Some(config_code(config).to_string()));
+            hint = hint.or_else(|| config_hint(config));
+        }
+    }
+    ErrorReport {
+        code: code.unwrap_or_else(|| "ERROR".into()),
+        message,
+        http_status,
+        hint,
+    }
+}
+
+fn api_kind(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::Network { .. } => "NETWORK",
+        ApiError::BadResponse { .. } => "BAD_RESPONSE",
+        ApiError::Credentials(_) => "CREDENTIALS",
+        ApiError::InvalidRequest(_) => "INVALID_REQUEST",
+        _ => "ERROR",
+    }
+}
+
+fn config_code(error: &ConfigError) -> &'static str {
+    match error {
+        ConfigError::NoCredentials => "NO_CREDENTIALS",
+        ConfigError::UnknownProfile { .. } => "UNKNOWN_PROFILE",
+        ConfigError::Corrupt { .. } => "CORRUPT_FILE",
+        ConfigError::Invalid(_) => "INVALID_CONFIG",
+        ConfigError::Read { .. } | ConfigError::Write { .. } => "IO",
+    }
+}
+
+fn config_hint(error: &ConfigError) -> Option<String> {
+    match error {
+        ConfigError::NoCredentials => Some(format!(
+            "log in with `{LOGIN_OAUTH}`, try the built-in portal with `bx-events sandbox --save-profile sandbox`, or set BX_EVENTS_PORTAL and BX_EVENTS_ACCESS_TOKEN"
+        )),
+        ConfigError::UnknownProfile { .. } => {
+            Some("list profiles with `bx-events auth status`; create one with `bx-events auth login -p NAME ...`".into())
+        }
+        _ => None,
+    }
+}
+
+/// Advice for the portal's and the network's errors.
+pub fn api_hint(error: &ApiError) -> Option<String> {
+    if let ApiError::Network { failure, .. } = error {
+        return Some(match failure {
+            NetworkFailure::Certificate => "the portal's TLS certificate is not trusted by this system: for an on-premise portal with its own CA, add that CA to the system trust store".into(),
+            NetworkFailure::Timeout => "the portal did not answer in time: try again, or raise --timeout".into(),
+            _ => "check the portal URL and your network connection (for the sandbox: is `bx-events sandbox` still running?)".into(),
+        });
+    }
+    if let ApiError::BadResponse { status, .. } = error {
+        if (500..600).contains(status) {
+            return Some("a proxy or the portal itself failed; try again in a minute".into());
+        }
+        return Some("is the portal URL right? It should be the address you open in the browser, e.g. https://example.bitrix24.com".into());
+    }
+    let text = match error.code()? {
+        "WRONG_AUTH_TYPE" => format!(
+            "event methods work only with an OAuth application token, not with an incoming webhook. Create a local application in the portal (Developer resources > Other > Local application, server type), then run `{LOGIN_OAUTH}`"
+        ),
+        "ACCESS_DENIED" => "the portal user behind these credentials is not an administrator: offline events and handlers of other users need administrator rights. Log in as a portal administrator".into(),
+        "NO_AUTH_FOUND" | "invalid_token" | "INVALID_CREDENTIALS" => format!("the portal rejected the credentials; log in again with `{LOGIN_OAUTH}`"),
+        "expired_token" => "the access token expired and could not be refreshed: log in again, or pass --client-id and --client-secret at login so bx-events can refresh it".into(),
+        "invalid_grant" => "the refresh token expired or was already used; log in again with `bx-events auth login` for this profile".into(),
+        "invalid_client" => "the client id or client secret is wrong: copy both from the application's page in the portal and log in again".into(),
+        "insufficient_scope" => "the application lacks the scope for this call: add it in the application's settings in the portal, then reinstall the application".into(),
+        "QUERY_LIMIT_EXCEEDED" | "OVERLOAD_LIMIT" => "the portal is limiting requests: wait a minute and try again, or lower the client-side rate with BX_EVENTS_RATE_LIMIT".into(),
+        "OPERATION_TIME_LIMIT" => "this method used up its execution time budget for the last 10 minutes; try again later".into(),
+        "ERROR_METHOD_NOT_FOUND" => "check the method name (for example event.get); the portal may also lack the module that provides it".into(),
+        "WRONG_LICENSE" => "the portal's plan does not include this feature (extended offline event handling and connectors need a paid plan)".into(),
+        "ERROR_BATCH_LENGTH_EXCEEDED" => "a batch may hold at most 50 commands".into(),
+        _ => return None,
+    };
+    Some(text)
+}

@@ -1,0 +1,151 @@
+//! The commands, one module each, and the context they share (profile, client, output, prompts).
+
+pub mod auth;
+pub mod bind;
+pub mod call;
+pub mod completions;
+pub mod errors;
+pub mod events;
+pub mod list;
+pub mod sandbox;
+pub mod unbind;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::bitrix::{Client, ClientOptions};
+use crate::cli::{AuthCommand, Cli, Command, GlobalArgs};
+use crate::config::{ActiveProfile, Store};
+use crate::output::Output;
+pub use errors::CliError;
+
+/// What every command gets: the global options, output, store and prompt policy.
+pub struct Context {
+    pub global: GlobalArgs,
+    pub out: Output,
+    pub store: Store,
+    /// Prompts are allowed: not `--no-input`, not CI, stdin is a terminal.
+    pub input_allowed: bool,
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> anyhow::Result<Self> {
+        let dir = match &global.config_dir {
+            Some(dir) => dir.clone(),
+            None => Store::default_dir().ok_or_else(|| {
+                CliError::Usage("cannot find a home directory for the configuration: pass --config-dir DIR".into())
+            })?,
+        };
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let input_allowed = !global.no_input && !ci && std::io::stdin().is_terminal();
+        Ok(Self {
+            out: Output::new(global.output, global.color, global.quiet),
+            store: Store::new(dir),
+            input_allowed,
+            global,
+        })
+    }
+
+    /// The active profile (environment, `-p`, current or only).
+    pub fn profile(&self) -> anyhow::Result<ActiveProfile> {
+        Ok(crate::config::resolve(&self.store, self.global.profile.as_deref())?)
+    }
+
+    /// Client options from the global flags and a profile's rate limit.
+    pub fn client_options(&self, profile: &ActiveProfile) -> ClientOptions {
+        ClientOptions {
+            rate_limit: profile.rate_limit,
+            ..self.client_options_default()
+        }
+    }
+
+    /// Client options from the global flags, with the default rate limit.
+    pub fn client_options_default(&self) -> ClientOptions {
+        ClientOptions {
+            timeout: Duration::from_secs(self.global.timeout.max(1)),
+            ..ClientOptions::default()
+        }
+    }
+
+    /// A client for a profile.
+    pub fn client_for(&self, profile: &ActiveProfile) -> anyhow::Result<Client> {
+        Ok(Client::new(profile.credentials.clone(), self.client_options(profile))?)
+    }
+
+    /// The active profile and a client for it.
+    pub fn connect(&self) -> anyhow::Result<(ActiveProfile, Client)> {
+        let profile = self.profile()?;
+        let client = self.client_for(&profile)?;
+        tracing::debug!("profile '{}' ({}), portal {}", profile.name, profile.settings.kind, profile.settings.portal);
+        Ok((profile, client))
+    }
+
+    /// Asks a yes/no question; `--yes` answers yes; without input it is a usage error.
+    pub fn confirm(&self, question: &str) -> anyhow::Result<bool> {
+        if self.global.yes {
+            return Ok(true);
+        }
+        if !self.input_allowed {
+            return Err(CliError::Usage(format!("{question} needs confirmation: pass --yes to proceed without a prompt")).into());
+        }
+        dialoguer::Confirm::new()
+            .with_prompt(question)
+            .default(false)
+            .interact()
+            .context("reading the answer")
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Completions(args) = &cli.command {
+        completions::run(args);
+        return Ok(());
+    }
+    let ctx = Context::new(cli.global)?;
+    match cli.command {
+        Command::Auth(command) => match command {
+            AuthCommand::Login(args) => auth::login(&ctx, args).await,
+            AuthCommand::Status => auth::status(&ctx).await,
+            AuthCommand::Logout(args) => auth::logout(&ctx, &args),
+            AuthCommand::Token => auth::token(&ctx).await,
+            AuthCommand::Switch(args) => auth::switch(&ctx, &args),
+        },
+        Command::Events(args) => events::run(&ctx, &args).await,
+        Command::Bind(args) => bind::run(&ctx, &args).await,
+        Command::List(args) => list::run(&ctx, &args).await,
+        Command::Unbind(args) => unbind::run(&ctx, &args).await,
+        Command::Call(args) => call::run(&ctx, &args).await,
+        Command::Sandbox(args) => sandbox::run(&ctx, &args).await,
+        Command::Completions(_) => Ok(()),
+    }
+}
+
+/// How a pattern without wildcards is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainPattern {
+    Substring,
+    Exact,
+}
+
+/// Case-insensitive match of a name against a glob (`ONCRMDEAL*`), or else a
+/// substring or the exact name.
+pub fn name_matches(pattern: &str, name: &str, plain: PlainPattern) -> anyhow::Result<bool> {
+    if pattern.contains(['*', '?', '[']) {
+        let glob = glob::Pattern::new(&pattern.to_ascii_uppercase())
+            .map_err(|e| CliError::Usage(format!("'{pattern}' is not a valid pattern: {e}")))?;
+        Ok(glob.matches_with(
+            &name.to_ascii_uppercase(),
+            glob::MatchOptions {
+                case_sensitive: false,
+                ..glob::MatchOptions::new()
+            },
+        ))
+    } else if plain == PlainPattern::Exact {
+        Ok(name.eq_ignore_ascii_case(pattern))
+    } else {
+        Ok(name.to_ascii_uppercase().contains(&pattern.to_ascii_uppercase()))
+    }
+}

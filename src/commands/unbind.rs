@@ -1,0 +1,153 @@
+//! `unbind EVENT [HANDLER]` and `unbind --all`: `event.unbind`, singly or through `batch`.
+
+use serde::Serialize;
+
+use super::bind::build_request;
+use super::{name_matches, CliError, Context, PlainPattern};
+use crate::bitrix::events::{self, BindRequest, BindingKind};
+use crate::cli::UnbindArgs;
+use crate::output::cell;
+
+/// The JSON printed by `unbind`: what was asked to be removed and how many went.
+#[derive(Debug, Serialize)]
+pub struct UnbindResult {
+    pub event: String,
+    pub handler: Option<String>,
+    /// `null` when every user's handler was meant.
+    pub auth_type: Option<i64>,
+    #[serde(rename = "type")]
+    pub kind: BindingKind,
+    pub connector: Option<String>,
+    pub count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl UnbindResult {
+    fn new(request: &BindRequest, count: u64, error: Option<String>) -> Self {
+        Self {
+            event: request.event.clone(),
+            handler: request.handler.clone(),
+            auth_type: request.auth_type,
+            kind: request.kind,
+            connector: request.connector.clone(),
+            count,
+            error,
+        }
+    }
+}
+
+pub async fn run(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
+    if args.all {
+        return unbind_all(ctx, args).await;
+    }
+    let event = args.event.as_deref().unwrap_or_default();
+    let request = build_request(
+        ctx,
+        event,
+        args.handler.as_deref(),
+        args.offline,
+        args.auth_type,
+        args.connector.as_deref(),
+    )?;
+    let (_, client) = ctx.connect()?;
+    let count = if args.dry_run {
+        let existing = events::list_bindings(&client).await?;
+        existing.iter().filter(|b| request.unbind_matches(b)).count() as u64
+    } else {
+        events::unbind(&client, &request).await?
+    };
+    let verb = if args.dry_run { "Would remove" } else { "Removed" };
+    if count == 0 {
+        ctx.out.info(&format!("Nothing matched: no {} binding of {} to remove", request.kind, request.event));
+    } else {
+        ctx.out.success(&format!("{verb} {count} binding(s) of {}", request.event));
+    }
+    let result = UnbindResult::new(&request, count, None);
+    ctx.out.record(&result, || results_table(ctx, std::slice::from_ref(&result)));
+    Ok(())
+}
+
+async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
+    if args.handler.is_some() {
+        return Err(CliError::Usage("with --all, give the handler as --handler URL".into()).into());
+    }
+    let event_pattern = args.event_filter.as_deref().or(args.event.as_deref());
+    let (profile, client) = ctx.connect()?;
+    let mut matched = Vec::new();
+    for binding in events::list_bindings(&client).await? {
+        let event_ok = match event_pattern {
+            Some(pattern) => name_matches(pattern, &binding.event, PlainPattern::Exact)?,
+            None => true,
+        };
+        let handler_ok = args
+            .handler_filter
+            .as_deref()
+            .is_none_or(|wanted| binding.handler.as_deref() == Some(wanted));
+        if event_ok && handler_ok {
+            matched.push(binding);
+        }
+    }
+    let requests: Vec<BindRequest> = matched.iter().map(BindRequest::exact).collect();
+    if requests.is_empty() {
+        ctx.out.info("Nothing matched; no binding removed.");
+        ctx.out.list(&Vec::<UnbindResult>::new(), || ctx.out.table(&[]));
+        return Ok(());
+    }
+    if args.dry_run {
+        ctx.out.info(&format!("Would remove {} binding(s) (dry run)", requests.len()));
+        let results: Vec<UnbindResult> = requests.iter().map(|r| UnbindResult::new(r, 1, None)).collect();
+        ctx.out.list(&results, || results_table(ctx, &results));
+        return Ok(());
+    }
+    if !ctx.global.yes {
+        eprintln!("{}", super::list::bindings_table(&ctx.out, &matched));
+    }
+    let question = format!("Remove these {} binding(s) from {}?", requests.len(), profile.settings.portal);
+    if !ctx.confirm(&question)? {
+        return Err(CliError::Failed("cancelled; nothing was removed".into()).into());
+    }
+    let outcomes = events::unbind_many(&client, &requests).await?;
+    let mut failures = 0;
+    let results: Vec<UnbindResult> = requests
+        .iter()
+        .zip(outcomes)
+        .map(|(request, outcome)| match outcome {
+            Ok(count) => UnbindResult::new(request, count, None),
+            Err((code, description)) => {
+                failures += 1;
+                ctx.out.warn(&format!(
+                    "could not unbind {} {}: {code}: {description}",
+                    request.event,
+                    request.handler.as_deref().unwrap_or("(offline)")
+                ));
+                UnbindResult::new(request, 0, Some(format!("{code}: {description}")))
+            }
+        })
+        .collect();
+    let removed: u64 = results.iter().map(|r| r.count).sum();
+    ctx.out.success(&format!("Removed {removed} binding(s)"));
+    ctx.out.list(&results, || results_table(ctx, &results));
+    if failures > 0 {
+        return Err(CliError::Failed(format!("{failures} of {} unbind(s) failed", results.len())).into());
+    }
+    Ok(())
+}
+
+fn results_table(ctx: &Context, results: &[UnbindResult]) -> comfy_table::Table {
+    let mut table = ctx.out.table(&["EVENT", "TYPE", "HANDLER", "AUTH_TYPE", "CONNECTOR", "REMOVED"]);
+    for result in results {
+        table.add_row(vec![
+            result.event.clone(),
+            result.kind.to_string(),
+            cell(result.handler.as_deref()),
+            result.auth_type.map(|a| a.to_string()).unwrap_or_else(|| "any".into()),
+            cell(result.connector.as_deref()),
+            match &result.error {
+                Some(error) => format!("failed: {error}"),
+                None => result.count.to_string(),
+            },
+        ]);
+    }
+    table
+}

@@ -1,0 +1,218 @@
+//! The sandbox's event methods, with the portal's validation order, codes and texts.
+
+use serde_json::{json, Map, Value};
+
+use super::catalog;
+use super::rest::{param, param_text, Caller, RestError};
+use super::state::{Portal, StoredBinding};
+
+fn access_denied(text: &str) -> RestError {
+    RestError::new(403, "ACCESS_DENIED", text)
+}
+
+fn optional_int(params: &Map<String, Value>, name: &str) -> Result<Option<i64>, RestError> {
+    match param_text(params, name) {
+        None => Ok(None),
+        Some(text) if text.trim().is_empty() => Ok(Some(0)),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| RestError::argument("AUTH_TYPE", "Value must be an integer")),
+    }
+}
+
+/// Which queue a binding goes to, from `event_type`.
+fn offline_flag(params: &Map<String, Value>) -> Result<bool, RestError> {
+    match param_text(params, "event_type").map(|t| t.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(kind) if kind.is_empty() || kind == "online" => Ok(false),
+        Some(kind) if kind == "offline" => Ok(true),
+        Some(_) => Err(RestError::argument("EVENT_TYPE", "Value must be one of {online|offline}")),
+    }
+}
+
+fn connector_of(portal: &Portal, params: &Map<String, Value>) -> Result<String, RestError> {
+    let connector = param_text(params, "auth_connector").unwrap_or_default();
+    if !connector.is_empty() && !portal.plan.has_offline_extended() {
+        return Err(RestError::new(
+            403,
+            "WRONG_LICENSE",
+            "Extended offline event handling is not available on the current plan",
+        ));
+    }
+    Ok(connector)
+}
+
+/// The portal's handler URL check: a dot after the host's first character, then the scheme.
+fn check_handler(handler: &str) -> Result<(), RestError> {
+    let parsed = url::Url::parse(handler).ok();
+    let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");
+    if host.find('.').is_none_or(|at| at == 0) {
+        return Err(RestError::new(400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL"));
+    }
+    match parsed.as_ref().map(|u| u.scheme()) {
+        Some("http") | Some("https") => Ok(()),
+        _ => Err(RestError::new(400, "ERROR_UNSUPPORTED_PROTOCOL", "Unsupported handler protocol")),
+    }
+}
+
+/// `event.bind`, validating in the order of BITRIX24.md section 4.
+pub fn event_bind(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
+    caller.require_application()?;
+    let connector = connector_of(portal, params)?;
+    let auth_type = optional_int(params, "auth_type")?;
+    if let Some(user) = auth_type {
+        if !caller.admin && user != 0 && user != caller.user_id {
+            return Err(access_denied("Access denied! Only administrators can bind handlers for other users"));
+        }
+    }
+    let event = param_text(params, "event").unwrap_or_default().trim().to_ascii_uppercase();
+    if event.is_empty() {
+        return Err(RestError::argument("EVENT", "Argument 'EVENT' is null or empty"));
+    }
+    let offline = offline_flag(params)?;
+    let (handler, user_id) = if offline {
+        if !caller.admin {
+            return Err(access_denied("Access denied! Offline events binding requires administrator access rights"));
+        }
+        (String::new(), 0)
+    } else {
+        let handler = param_text(params, "handler").unwrap_or_default().trim().to_string();
+        if handler.is_empty() {
+            return Err(RestError::argument("HANDLER", "Argument 'HANDLER' is null or empty"));
+        }
+        check_handler(&handler)?;
+        let user_id = if caller.admin { auth_type.unwrap_or(0) } else { caller.user_id };
+        (handler, user_id)
+    };
+    if !catalog::events_for_scopes(&caller.scopes).contains(&event) {
+        return Err(RestError::new(400, "ERROR_EVENT_NOT_FOUND", "Event not found"));
+    }
+    if offline && event == "ONOFFLINEEVENT" {
+        return Err(RestError::argument("EVENT", "Offline event cannot be registered for this event."));
+    }
+    let duplicate = portal.bindings.iter().any(|b| {
+        b.event == event && b.handler == handler && b.user_id == user_id && b.connector == connector && b.offline == offline
+    });
+    if duplicate {
+        return Err(RestError::new(400, "ERROR_CORE", "Unable to set event handler: Handler already binded"));
+    }
+    let min_timeout = param(params, "options")
+        .and_then(|o| o.as_object())
+        .and_then(|o| param_text(o, "minTimeout"))
+        .and_then(|t| t.trim().parse().ok());
+    let id = portal.next_binding_id;
+    portal.next_binding_id += 1;
+    portal.bindings.push(StoredBinding {
+        id,
+        event,
+        handler,
+        user_id,
+        offline,
+        connector,
+        min_timeout,
+    });
+    Ok(json!(true))
+}
+
+/// `event.get`: the application's bindings in binding order; non-admins see their own.
+pub fn event_get(portal: &Portal, caller: &Caller) -> Result<Value, RestError> {
+    caller.require_application()?;
+    let items: Vec<Value> = portal
+        .bindings
+        .iter()
+        .filter(|b| caller.admin || b.user_id == caller.user_id)
+        .map(|b| {
+            if b.offline {
+                json!({"event": b.event, "connector_id": b.connector, "offline": 1})
+            } else {
+                json!({"event": b.event, "handler": b.handler, "auth_type": b.user_id.to_string(), "offline": 0})
+            }
+        })
+        .collect();
+    Ok(Value::Array(items))
+}
+
+/// `event.unbind`: removes matching bindings; zero matches is not an error.
+pub fn event_unbind(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
+    caller.require_application()?;
+    let connector = connector_of(portal, params)?;
+    let event = param_text(params, "event").unwrap_or_default().trim().to_ascii_uppercase();
+    if event.is_empty() {
+        return Err(RestError::argument("EVENT", "Argument 'EVENT' is null or empty"));
+    }
+    let offline = offline_flag(params)?;
+    let handler = if offline {
+        if !caller.admin {
+            return Err(access_denied("Access denied! Offline events unbinding requires administrator access rights"));
+        }
+        String::new()
+    } else {
+        let handler = param_text(params, "handler").unwrap_or_default().trim().to_string();
+        if handler.is_empty() {
+            return Err(RestError::argument("HANDLER", "Argument 'HANDLER' is null or empty"));
+        }
+        handler
+    };
+    // The key's mere presence narrows the match to that user id (empty = 0).
+    let user_filter = match optional_int(params, "auth_type")? {
+        Some(user) => Some(user),
+        None if caller.admin => None,
+        None => Some(caller.user_id),
+    };
+    if let Some(user) = user_filter {
+        if !caller.admin && user != caller.user_id {
+            return Err(access_denied("Access denied! Only administrators can unbind handlers of other users"));
+        }
+    }
+    let before = portal.bindings.len();
+    portal.bindings.retain(|b| {
+        let matches = b.event == event
+            && b.offline == offline
+            && b.handler == handler
+            && (!offline || b.connector == connector)
+            && user_filter.is_none_or(|user| b.user_id == user);
+        !matches
+    });
+    Ok(json!({"count": before - portal.bindings.len()}))
+}
+
+/// `events`: by scope, global only, everything, or the token's scopes plus global.
+pub fn events(caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
+    caller.require_application()?;
+    let names = match param_text(params, "scope") {
+        Some(scope) if !scope.is_empty() => catalog::scope_events(&scope),
+        Some(_) => catalog::GLOBAL_EVENTS.iter().map(|e| e.to_string()).collect(),
+        None => {
+            let full = param_text(params, "full").is_some_and(|f| matches!(f.to_ascii_lowercase().as_str(), "1" | "true" | "y"));
+            if full {
+                catalog::all_events()
+            } else {
+                catalog::events_for_scopes(&caller.scopes)
+            }
+        }
+    };
+    Ok(json!(names))
+}
+
+/// `app.info`: the application and the portal's licence.
+pub fn app_info(portal: &Portal, caller: &Caller) -> Value {
+    let plan = portal.plan.name();
+    if caller.via_webhook {
+        return json!({"SCOPE": caller.scopes, "LICENSE": format!("en_{plan}")});
+    }
+    json!({
+        "ID": 1,
+        "CODE": portal.app.client_id,
+        "VERSION": 1,
+        "STATUS": "L",
+        "INSTALLED": true,
+        "PAYMENT_EXPIRED": "N",
+        "DAYS": null,
+        "LANGUAGE_ID": "en",
+        "LICENSE": format!("en_{plan}"),
+        "LICENSE_TYPE": plan,
+        "LICENSE_FAMILY": plan,
+    })
+}

@@ -1,0 +1,234 @@
+//! A local Bitrix24 portal emulator: REST envelope, OAuth, webhooks, event methods,
+//! `batch`, the leaky-bucket limit and token expiry, on 127.0.0.1.
+
+pub mod admin;
+pub mod catalog;
+pub mod methods;
+pub mod oauth;
+pub mod rest;
+pub mod state;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::bitrix::ratelimit::RateLimit;
+use rest::Shared;
+pub use state::{Plan, Stats};
+
+/// How to run a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    pub host: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub plan: Plan,
+    /// `None` disables the portal's request limit.
+    pub rate_limit: Option<RateLimit>,
+    /// Lifetime of access tokens in seconds.
+    pub token_ttl_secs: i64,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            plan: Plan::Professional,
+            rate_limit: Some(RateLimit {
+                burst: 50.0,
+                per_second: 2.0,
+            }),
+            token_ttl_secs: 3600,
+        }
+    }
+}
+
+/// Ready-to-use credentials of a running sandbox.
+#[derive(Clone, Serialize)]
+pub struct SandboxCredentials {
+    pub portal: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_at: i64,
+    pub webhook_url: String,
+    pub application_token: String,
+}
+
+impl std::fmt::Debug for SandboxCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxCredentials")
+            .field("portal", &self.portal)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Direct access to a running sandbox's state, for tests and the CLI.
+#[derive(Clone)]
+pub struct PortalHandle(Shared);
+
+impl PortalHandle {
+    fn with<R>(&self, f: impl FnOnce(&mut state::Portal) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A snapshot of the request counters.
+    pub fn stats(&self) -> Stats {
+        self.with(|portal| portal.stats.clone())
+    }
+
+    /// Expires every access token now.
+    pub fn expire_tokens(&self) {
+        self.with(|portal| portal.expire_tokens());
+    }
+
+    /// A new token pair for a user (1 is the admin, 2 an employee).
+    pub fn issue_tokens(&self, user_id: i64) -> (String, String) {
+        self.with(|portal| {
+            let (access, refresh, _) = portal.issue_tokens(user_id);
+            (access, refresh)
+        })
+    }
+
+    /// How many bindings the portal holds.
+    pub fn binding_count(&self) -> usize {
+        self.with(|portal| portal.bindings.len())
+    }
+}
+
+/// A sandbox serving in the background of the current tokio runtime.
+pub struct RunningSandbox {
+    pub url: String,
+    pub credentials: SandboxCredentials,
+    pub portal: PortalHandle,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSandbox {
+    /// Stops serving and waits for the server task to end.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Serves until the task ends (Ctrl-C is handled by the caller via `stop`).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Binds the listener and starts serving in a background task.
+pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(options.host, options.port)).await?;
+    let address = listener.local_addr()?;
+    let url = format!("http://{address}");
+    let mut portal = state::Portal::new(url.clone(), options.plan, options.token_ttl_secs, options.rate_limit);
+    let (access_token, refresh_token, expires_at) = portal.issue_tokens(1);
+    let credentials = SandboxCredentials {
+        portal: url.clone(),
+        client_id: portal.app.client_id.clone(),
+        client_secret: portal.app.client_secret.clone(),
+        access_token,
+        refresh_token,
+        expires_at,
+        webhook_url: portal.webhook_url(),
+        application_token: portal.app.application_token.clone(),
+    };
+    let shared: Shared = Arc::new(Mutex::new(portal));
+    let router = Router::new()
+        .route("/rest/{*path}", get(rest::rest_endpoint).post(rest::rest_endpoint))
+        .route("/oauth/token", get(oauth::token).post(oauth::token))
+        .route("/oauth/token/", get(oauth::token).post(oauth::token))
+        .route("/oauth/authorize", get(oauth::authorize))
+        .route("/oauth/authorize/", get(oauth::authorize))
+        .route("/_sandbox/stats", get(admin::stats))
+        .route("/_sandbox/expire-tokens", post(admin::expire_tokens))
+        .route("/_sandbox/token", post(admin::issue_token))
+        .with_state(shared.clone());
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningSandbox {
+        url,
+        credentials,
+        portal: PortalHandle(shared),
+        shutdown: Some(shutdown),
+        task,
+    })
+}
+
+/// A sandbox on its own thread and runtime, for tests that drive the binary.
+pub struct SandboxThread {
+    pub url: String,
+    pub credentials: SandboxCredentials,
+    pub portal: PortalHandle,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SandboxThread {
+    /// Starts a sandbox on a background thread and returns once it accepts connections.
+    pub fn spawn(options: SandboxOptions) -> std::io::Result<Self> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match start(options).await {
+                    Ok(sandbox) => {
+                        let handle = (sandbox.url.clone(), sandbox.credentials.clone(), sandbox.portal.clone());
+                        let _ = ready_tx.send(Ok(handle));
+                        let _ = tokio::task::spawn_blocking(move || stop_rx.recv()).await;
+                        let _ = sandbox.stop().await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        });
+        let (url, credentials, portal) = ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("sandbox thread ended before it started"))??;
+        Ok(Self {
+            url,
+            credentials,
+            portal,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+}
+
+impl Drop for SandboxThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

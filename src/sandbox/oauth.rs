@@ -1,0 +1,117 @@
+//! The sandbox's OAuth server: `/oauth/authorize/` and `/oauth/token/`.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::rest::{param_text, request_params, Shared};
+use super::state::{random_hex, Portal};
+use crate::bitrix::auth::now_unix;
+
+/// How long an authorization code stays valid, as on Bitrix24.
+const CODE_TTL_SECS: i64 = 30;
+
+fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+    (status, Json(json!({"error": code, "error_description": description}))).into_response()
+}
+
+/// `GET /oauth/authorize/?client_id&state&redirect_uri`: the sandbox approves at once
+/// for the admin user and redirects with a code.
+pub async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let params = match crate::bitrix::form::decode(query.as_deref().unwrap_or("")) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if param_text(&params, "client_id").as_deref() != Some(portal.app.client_id.as_str()) {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id");
+    }
+    let Some(redirect) = param_text(&params, "redirect_uri").filter(|r| !r.is_empty()) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is required by the sandbox");
+    };
+    let code = random_hex(40);
+    portal.auth_codes.insert(code.clone(), (1, now_unix() + CODE_TTL_SECS));
+    let state = param_text(&params, "state").unwrap_or_default();
+    let mut target = match url::Url::parse(&redirect) {
+        Ok(url) => url,
+        Err(_) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is not a URL"),
+    };
+    let domain = portal.base_url.trim_start_matches("http://").to_string();
+    target
+        .query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &state)
+        .append_pair("domain", &domain)
+        .append_pair("member_id", &portal.member_id)
+        .append_pair("scope", &portal.app.scopes.join(","));
+    Redirect::to(target.as_str()).into_response()
+}
+
+/// `GET|POST /oauth/token/`: `refresh_token` and `authorization_code` grants.
+pub async fn token(State(shared): State<Shared>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match request_params(query.as_deref(), &headers, &body) {
+        Ok(params) => params,
+        Err(error) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &error.description),
+    };
+    let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
+    match grant(&mut portal, &params) {
+        Ok(body) => (StatusCode::OK, Json(body)).into_response(),
+        Err((status, code, description)) => {
+            portal.stats.token_errors += 1;
+            oauth_error(status, code, description)
+        }
+    }
+}
+
+type GrantError = (StatusCode, &'static str, &'static str);
+
+fn grant(portal: &mut Portal, params: &Map<String, Value>) -> Result<Value, GrantError> {
+    let client_ok = param_text(params, "client_id").as_deref() == Some(portal.app.client_id.as_str())
+        && param_text(params, "client_secret").as_deref() == Some(portal.app.client_secret.as_str());
+    if !client_ok {
+        return Err((StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client credentials"));
+    }
+    let user_id = match param_text(params, "grant_type").as_deref() {
+        Some("refresh_token") => {
+            let presented = param_text(params, "refresh_token").unwrap_or_default();
+            // Single use: a refresh token is gone once exchanged.
+            let user = portal
+                .refresh_tokens
+                .remove(&presented)
+                .ok_or((StatusCode::BAD_REQUEST, "invalid_grant", "Invalid refresh token"))?;
+            portal.stats.refreshes += 1;
+            user
+        }
+        Some("authorization_code") => {
+            let code = param_text(params, "code").unwrap_or_default();
+            match portal.auth_codes.remove(&code) {
+                Some((user, expires)) if expires > now_unix() => user,
+                _ => return Err((StatusCode::BAD_REQUEST, "invalid_grant", "Invalid or expired authorization code")),
+            }
+        }
+        _ => return Err((StatusCode::BAD_REQUEST, "invalid_request", "Unsupported grant_type")),
+    };
+    Ok(token_body(portal, user_id))
+}
+
+/// A fresh token pair in the OAuth server's answer shape.
+pub fn token_body(portal: &mut Portal, user_id: i64) -> Value {
+    let (access, refresh, expires_at) = portal.issue_tokens(user_id);
+    let endpoint = format!("{}/rest/", portal.base_url);
+    json!({
+        "access_token": access,
+        "refresh_token": refresh,
+        "expires": expires_at,
+        "expires_in": portal.token_ttl_secs,
+        "scope": portal.app.scopes.join(","),
+        "domain": portal.base_url.trim_start_matches("http://"),
+        "server_endpoint": format!("{}/rest/", portal.base_url),
+        "client_endpoint": endpoint,
+        "member_id": portal.member_id,
+        "status": "L",
+        "user_id": user_id,
+    })
+}

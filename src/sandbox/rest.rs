@@ -1,0 +1,351 @@
+//! The `/rest/` endpoint: parameters, authentication, envelopes, `batch` and dispatch.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::methods;
+use super::state::Portal;
+use crate::bitrix::auth::now_unix;
+use crate::bitrix::form;
+
+/// Shared state of the sandbox server.
+pub type Shared = Arc<Mutex<Portal>>;
+
+/// A portal error: HTTP status, code, description and optional argument name.
+#[derive(Debug, Clone)]
+pub struct RestError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub description: String,
+    pub argument: Option<&'static str>,
+}
+
+impl RestError {
+    pub fn new(status: u16, code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            description: description.into(),
+            argument: None,
+        }
+    }
+
+    /// `400 ERROR_ARGUMENT` about one argument.
+    pub fn argument(name: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            argument: Some(name),
+            ..Self::new(400, "ERROR_ARGUMENT", description)
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        let mut body = json!({"error": self.code, "error_description": self.description});
+        if let Some(argument) = self.argument {
+            body["argument"] = json!(argument);
+        }
+        body
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
+    }
+}
+
+/// Who is calling: an application token or a webhook, for which user.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: i64,
+    pub admin: bool,
+    pub via_webhook: bool,
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    /// Event methods refuse webhooks before looking at any parameter.
+    pub fn require_application(&self) -> Result<(), RestError> {
+        if self.via_webhook {
+            return Err(RestError::new(
+                403,
+                "WRONG_AUTH_TYPE",
+                "Current authorization type is denied for this method",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a method returns besides its result.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub result: Value,
+    pub next: Option<u64>,
+    pub total: Option<u64>,
+}
+
+impl Output {
+    pub fn of(result: Value) -> Self {
+        Self {
+            result,
+            ..Self::default()
+        }
+    }
+}
+
+/// Merges the query string and the body (JSON or PHP-style form) into one object;
+/// the body wins, as on the portal.
+pub fn request_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, RestError> {
+    let mut params = match form::decode(query.unwrap_or("")) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let trimmed = body.trim_ascii();
+    if trimmed.is_empty() {
+        return Ok(params);
+    }
+    let body_value = if content_type.contains("json") || trimmed.first() == Some(&b'{') {
+        serde_json::from_slice::<Value>(trimmed)
+            .map_err(|_| RestError::new(400, "INVALID_REQUEST", "Invalid JSON body"))?
+    } else {
+        form::decode(&String::from_utf8_lossy(trimmed))
+    };
+    if let Value::Object(map) = body_value {
+        params.extend(map);
+    }
+    Ok(params)
+}
+
+/// Case-insensitive parameter lookup.
+pub fn param<'a>(params: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    params.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+}
+
+/// A parameter as text (numbers and booleans converted), if present.
+pub fn param_text(params: &Map<String, Value>, name: &str) -> Option<String> {
+    param(params, name).map(|value| match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+/// `POST|GET /rest/{*path}`.
+pub async fn rest_endpoint(
+    State(shared): State<Shared>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = now_float();
+    let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
+    portal.stats.requests += 1;
+    if let Some(bucket) = portal.bucket.as_mut() {
+        if !bucket.admit() {
+            portal.stats.query_limit_exceeded += 1;
+            return RestError::new(503, "QUERY_LIMIT_EXCEEDED", "Too many requests").into_response();
+        }
+    }
+    match handle(&mut portal, &path, query.as_deref(), &headers, &body) {
+        Ok(output) => {
+            let mut envelope = Map::new();
+            envelope.insert("result".into(), output.result);
+            if let Some(next) = output.next {
+                envelope.insert("next".into(), json!(next));
+            }
+            if let Some(total) = output.total {
+                envelope.insert("total".into(), json!(total));
+            }
+            envelope.insert("time".into(), time_block(started));
+            (StatusCode::OK, Json(Value::Object(envelope))).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+fn handle(portal: &mut Portal, path: &str, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Output, RestError> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut params = request_params(query, headers, body)?;
+    let (caller, method) = match segments.as_slice() {
+        [user, secret, method] if user.bytes().all(|b| b.is_ascii_digit()) => {
+            (webhook_caller(portal, user, secret)?, *method)
+        }
+        [method] => (token_caller(portal, &mut params, headers)?, *method),
+        _ => return Err(RestError::new(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")),
+    };
+    let method = normalise_method(method);
+    dispatch(portal, &caller, &method, &params)
+}
+
+/// Lower-cases a method name and strips a trailing `.json`.
+pub fn normalise_method(method: &str) -> String {
+    let lower = method.to_ascii_lowercase();
+    lower.strip_suffix(".json").map(str::to_string).unwrap_or(lower)
+}
+
+fn webhook_caller(portal: &Portal, user: &str, secret: &str) -> Result<Caller, RestError> {
+    let invalid = || RestError::new(401, "INVALID_CREDENTIALS", "Invalid request credentials");
+    let user_id: i64 = user.parse().map_err(|_| invalid())?;
+    if portal.webhooks.get(secret) != Some(&user_id) {
+        return Err(invalid());
+    }
+    let user = portal.user(user_id).ok_or_else(invalid)?;
+    Ok(Caller {
+        user_id,
+        admin: user.admin,
+        via_webhook: true,
+        scopes: portal.app.scopes.clone(),
+    })
+}
+
+fn token_caller(portal: &Portal, params: &mut Map<String, Value>, headers: &HeaderMap) -> Result<Caller, RestError> {
+    let from_param = params
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case("auth"))
+        .cloned()
+        .and_then(|key| params.remove(&key))
+        .and_then(|v| v.as_str().map(str::to_string));
+    let from_header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string));
+    let Some(token) = from_param.or(from_header).filter(|t| !t.is_empty()) else {
+        return Err(RestError::new(401, "NO_AUTH_FOUND", "Wrong authorization data"));
+    };
+    let Some(record) = portal.access_tokens.get(&token) else {
+        return Err(RestError::new(401, "invalid_token", "The access token provided is invalid."));
+    };
+    if record.expires_at <= now_unix() {
+        return Err(RestError::new(401, "expired_token", "The access token provided has expired"));
+    }
+    let user = portal
+        .user(record.user_id)
+        .ok_or_else(|| RestError::new(401, "NO_AUTH_FOUND", "Wrong authorization data"))?;
+    Ok(Caller {
+        user_id: user.id,
+        admin: user.admin,
+        via_webhook: false,
+        scopes: portal.app.scopes.clone(),
+    })
+}
+
+/// Runs one method for a caller.
+pub fn dispatch(portal: &mut Portal, caller: &Caller, method: &str, params: &Map<String, Value>) -> Result<Output, RestError> {
+    portal.count_method(method);
+    match method {
+        "event.bind" => methods::event_bind(portal, caller, params).map(Output::of),
+        "event.get" => methods::event_get(portal, caller).map(Output::of),
+        "event.unbind" => methods::event_unbind(portal, caller, params).map(Output::of),
+        "events" => methods::events(caller, params).map(Output::of),
+        "app.info" => Ok(Output::of(methods::app_info(portal, caller))),
+        "scope" => Ok(Output::of(json!(caller.scopes))),
+        "batch" => batch(portal, caller, params).map(Output::of),
+        _ => Err(RestError::new(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")),
+    }
+}
+
+/// Most commands of one `batch` request.
+const MAX_BATCH: usize = 50;
+
+fn batch(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
+    let halt = param_text(params, "halt").is_some_and(|h| h == "1" || h == "true");
+    let commands: Vec<(String, String)> = match param(params, "cmd") {
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if commands.len() > MAX_BATCH {
+        return Err(RestError::new(400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded"));
+    }
+    let mut results = Map::new();
+    let mut errors = Map::new();
+    let mut totals = Map::new();
+    let mut nexts = Map::new();
+    let mut times = Map::new();
+    for (key, line) in commands {
+        let started = now_float();
+        let (method, query) = line.split_once('?').unwrap_or((line.as_str(), ""));
+        let method = normalise_method(method);
+        let outcome = if method == "batch" {
+            Err(RestError::new(400, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage"))
+        } else {
+            let sub_params = match form::decode(query) {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            dispatch(portal, caller, &method, &sub_params)
+        };
+        match outcome {
+            Ok(output) => {
+                results.insert(key.clone(), output.result);
+                if let Some(total) = output.total {
+                    totals.insert(key.clone(), json!(total));
+                }
+                if let Some(next) = output.next {
+                    nexts.insert(key.clone(), json!(next));
+                }
+                times.insert(key, time_block(started));
+            }
+            Err(error) => {
+                errors.insert(key, json!({"error": error.code, "error_description": error.description}));
+                if halt {
+                    break;
+                }
+            }
+        }
+    }
+    // PHP serialises empty arrays as `[]`, which clients must accept.
+    let php = |map: Map<String, Value>| if map.is_empty() { json!([]) } else { Value::Object(map) };
+    Ok(json!({
+        "result": php(results),
+        "result_error": php(errors),
+        "result_total": php(totals),
+        "result_next": php(nexts),
+        "result_time": php(times),
+    }))
+}
+
+fn now_float() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn time_block(started: f64) -> Value {
+    let finished = now_float();
+    let date = |secs: f64| {
+        chrono::DateTime::from_timestamp(secs as i64, 0)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default()
+    };
+    json!({
+        "start": started,
+        "finish": finished,
+        "duration": finished - started,
+        "processing": finished - started,
+        "date_start": date(started),
+        "date_finish": date(finished),
+        "operating_reset_at": finished as i64 + 600,
+        "operating": 0,
+    })
+}

@@ -1,0 +1,222 @@
+//! The emulated portal's state: application, users, tokens, bindings, counters, limits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::bitrix::auth::now_unix;
+use crate::bitrix::ratelimit::RateLimit;
+
+/// The portal's plan, which gates `clear=0` and connectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    Basic,
+    Professional,
+    Enterprise,
+}
+
+impl Plan {
+    /// `rest_offline_extended`: `clear=0` reservations and `auth_connector`.
+    pub fn has_offline_extended(self) -> bool {
+        !matches!(self, Plan::Basic)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Plan::Basic => "basic",
+            Plan::Professional => "professional",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// A user of the portal.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub admin: bool,
+}
+
+/// The one application installed on the sandbox portal.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub client_id: String,
+    pub client_secret: String,
+    pub application_token: String,
+    pub scopes: Vec<String>,
+}
+
+/// An issued access token.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub user_id: i64,
+    pub expires_at: i64,
+}
+
+/// A handler or offline binding as the portal stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBinding {
+    pub id: u64,
+    pub event: String,
+    pub handler: String,
+    pub user_id: i64,
+    pub offline: bool,
+    pub connector: String,
+    pub min_timeout: Option<i64>,
+}
+
+/// Request counters, for tests and benchmarks.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// HTTP requests to `/rest/` (a batch counts once).
+    pub requests: u64,
+    /// `QUERY_LIMIT_EXCEEDED` answers sent.
+    pub query_limit_exceeded: u64,
+    /// Successful `refresh_token` grants.
+    pub refreshes: u64,
+    /// Failed token requests (`invalid_grant`, `invalid_client`).
+    pub token_errors: u64,
+    /// Calls per method, batch sub-commands included.
+    pub methods: BTreeMap<String, u64>,
+}
+
+/// Leaky bucket of the portal: rises by one per request, drains at `per_second`.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub limit: RateLimit,
+    level: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    pub fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            level: 0.0,
+            updated: Instant::now(),
+        }
+    }
+
+    /// Admits one request, or refuses it when the bucket is full.
+    pub fn admit(&mut self) -> bool {
+        let now = Instant::now();
+        let drained = now.duration_since(self.updated).as_secs_f64() * self.limit.per_second;
+        self.level = (self.level - drained).max(0.0);
+        self.updated = now;
+        if self.level + 1.0 > self.limit.burst {
+            return false;
+        }
+        self.level += 1.0;
+        true
+    }
+}
+
+/// Everything the sandbox portal knows.
+#[derive(Debug)]
+pub struct Portal {
+    pub base_url: String,
+    pub member_id: String,
+    pub plan: Plan,
+    pub app: App,
+    pub users: Vec<User>,
+    /// Webhook secret → user id.
+    pub webhooks: HashMap<String, i64>,
+    pub access_tokens: HashMap<String, AccessToken>,
+    /// Refresh token → user id; each is removed when used.
+    pub refresh_tokens: HashMap<String, i64>,
+    /// Authorization code → (user id, expiry).
+    pub auth_codes: HashMap<String, (i64, i64)>,
+    pub bindings: Vec<StoredBinding>,
+    pub next_binding_id: u64,
+    pub token_ttl_secs: i64,
+    pub bucket: Option<Bucket>,
+    pub stats: Stats,
+}
+
+/// A fresh random hex string of `len` characters.
+pub fn random_hex(len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+impl Portal {
+    pub fn new(base_url: String, plan: Plan, token_ttl_secs: i64, rate_limit: Option<RateLimit>) -> Self {
+        let mut portal = Self {
+            base_url,
+            member_id: random_hex(32),
+            plan,
+            app: App {
+                client_id: format!("local.{}", random_hex(14)),
+                client_secret: random_hex(48),
+                application_token: random_hex(32),
+                scopes: vec!["crm".into(), "task".into(), "user".into()],
+            },
+            users: vec![
+                User {
+                    id: 1,
+                    name: "Admin".into(),
+                    admin: true,
+                },
+                User {
+                    id: 2,
+                    name: "Employee".into(),
+                    admin: false,
+                },
+            ],
+            webhooks: HashMap::new(),
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            auth_codes: HashMap::new(),
+            bindings: Vec::new(),
+            next_binding_id: 1,
+            token_ttl_secs,
+            bucket: rate_limit.map(Bucket::new),
+            stats: Stats::default(),
+        };
+        portal.webhooks.insert(random_hex(16), 1);
+        portal
+    }
+
+    pub fn user(&self, id: i64) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    /// Issues a new access/refresh pair for a user.
+    pub fn issue_tokens(&mut self, user_id: i64) -> (String, String, i64) {
+        let access = random_hex(70);
+        let refresh = random_hex(70);
+        let expires_at = now_unix() + self.token_ttl_secs;
+        self.access_tokens.insert(access.clone(), AccessToken { user_id, expires_at });
+        self.refresh_tokens.insert(refresh.clone(), user_id);
+        (access, refresh, expires_at)
+    }
+
+    /// Makes every access token expired, as an hour passing would.
+    pub fn expire_tokens(&mut self) {
+        let past = now_unix() - 1;
+        for token in self.access_tokens.values_mut() {
+            token.expires_at = past;
+        }
+    }
+
+    /// The admin user's webhook URL.
+    pub fn webhook_url(&self) -> String {
+        let (secret, user) = self
+            .webhooks
+            .iter()
+            .next()
+            .map(|(s, u)| (s.clone(), *u))
+            .unwrap_or_default();
+        format!("{}/rest/{user}/{secret}/", self.base_url)
+    }
+
+    pub fn count_method(&mut self, method: &str) {
+        *self.stats.methods.entry(method.to_string()).or_default() += 1;
+    }
+}
