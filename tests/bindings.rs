@@ -1,0 +1,220 @@
+//! bind / list / unbind / events / call against the in-process sandbox.
+
+mod common;
+
+use common::{json_error, run, TestEnv};
+use serde_json::json;
+
+const DEAL_HOOK: &str = "https://hooks.example.com/deal";
+
+#[test]
+fn bind_is_idempotent_and_list_shows_the_contract_shape() {
+    let env = TestEnv::new();
+    let first = env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK]);
+    assert_eq!(first["status"], "bound");
+    let second = env.json(&["bind", "oncrmdealadd", DEAL_HOOK]);
+    assert_eq!(second["status"], "already_bound");
+    assert_eq!(env.sandbox.portal.binding_count(), 1);
+    let listed = env.json(&["list"]);
+    assert_eq!(
+        listed,
+        json!([{"event":"ONCRMDEALADD","handler":DEAL_HOOK,"auth_type":0,"type":"online","connector":null}])
+    );
+}
+
+#[test]
+fn dry_run_binds_nothing() {
+    let env = TestEnv::new();
+    let planned = env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK, "--dry-run"]);
+    assert_eq!(planned["status"], "would_bind");
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
+    env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK]);
+    let again = env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK, "--dry-run"]);
+    assert_eq!(again["status"], "already_bound");
+}
+
+#[test]
+fn handler_urls_are_checked_before_any_request() {
+    let env = TestEnv::new();
+    let (code, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD", "http://localhost/hook"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("ERROR_WRONG_HANDLER_URL"), "{stderr}");
+    let (code, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD", "ftp://hooks.example.com/x"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("ERROR_UNSUPPORTED_PROTOCOL"), "{stderr}");
+    let (code, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--offline"), "{stderr}");
+    let (code, _, stderr) = run(env.cmd().args(["bind", "ON CRM", DEAL_HOOK]));
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(env.sandbox.portal.stats().requests, 0, "no request may be sent for bad input");
+}
+
+#[test]
+fn loopback_handlers_bind_with_a_warning() {
+    let env = TestEnv::new();
+    let (code, stdout, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD", "http://127.0.0.1:9/hook", "-o", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+    let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed["status"], "bound");
+}
+
+#[test]
+fn unknown_events_get_suggestions() {
+    let env = TestEnv::new();
+    let (code, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALAD", DEAL_HOOK]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("ERROR_EVENT_NOT_FOUND"), "{stderr}");
+    assert!(stderr.contains("did you mean ONCRMDEALADD"), "{stderr}");
+    let (_, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALAD", DEAL_HOOK, "-o", "json"]));
+    let error = json_error(&stderr);
+    assert_eq!(error["code"], "ERROR_EVENT_NOT_FOUND");
+    assert_eq!(error["http_status"], 400);
+    assert!(error["hint"].as_str().unwrap().contains("ONCRMDEALADD"));
+}
+
+#[test]
+fn offline_bindings_have_no_handler() {
+    let env = TestEnv::new();
+    let bound = env.json(&["bind", "ONCRMDEALUPDATE", "--offline", "--connector", "erp"]);
+    assert_eq!(bound["type"], "offline");
+    assert_eq!(bound["handler"], serde_json::Value::Null);
+    assert_eq!(bound["connector"], "erp");
+    let listed = env.json(&["list", "--offline"]);
+    assert_eq!(
+        listed,
+        json!([{"event":"ONCRMDEALUPDATE","handler":null,"auth_type":0,"type":"offline","connector":"erp"}])
+    );
+    let (code, _, stderr) = run(env.cmd().args(["bind", "ONOFFLINEEVENT", "--offline"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("Offline event cannot be registered"), "{stderr}");
+}
+
+#[test]
+fn list_filters_by_event_glob_handler_and_type() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK]);
+    env.json(&["bind", "ONCRMDEALUPDATE", "https://hooks.example.com/update"]);
+    env.json(&["bind", "ONTASKADD", "https://tasks.example.com/t"]);
+    env.json(&["bind", "ONCRMLEADADD", "--offline"]);
+    let deals = env.json(&["list", "--event", "oncrmdeal*"]);
+    assert_eq!(deals.as_array().unwrap().len(), 2);
+    let tasks = env.json(&["ls", "--handler", "tasks.example"]);
+    assert_eq!(tasks[0]["event"], "ONTASKADD");
+    assert_eq!(tasks.as_array().unwrap().len(), 1);
+    let online = env.json(&["get", "--online"]);
+    assert_eq!(online.as_array().unwrap().len(), 3);
+    let exact = env.json(&["list", "--event", "ONCRMDEALADD"]);
+    assert_eq!(exact.as_array().unwrap().len(), 1);
+    let output = env.cmd().args(["list", "-o", "ndjson"]).output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+}
+
+#[test]
+fn table_output_lists_bindings_in_columns() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK]);
+    let (code, stdout, _) = run(env.cmd().args(["list"]));
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("EVENT"), "{stdout}");
+    assert!(lines[1].contains("ONCRMDEALADD") && lines[1].contains(DEAL_HOOK), "{stdout}");
+    assert!(!stdout.contains('│'), "no box drawing off a terminal: {stdout}");
+}
+
+#[test]
+fn unbind_removes_and_reports_zero_matches_as_success() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK]);
+    let removed = env.json(&["unbind", "ONCRMDEALADD", DEAL_HOOK]);
+    assert_eq!(removed["count"], 1);
+    assert_eq!(removed["type"], "online");
+    let again = env.json(&["unbind", "ONCRMDEALADD", DEAL_HOOK]);
+    assert_eq!(again["count"], 0);
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
+}
+
+#[test]
+fn unbind_dry_run_counts_without_removing() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK]);
+    let planned = env.json(&["unbind", "ONCRMDEALADD", DEAL_HOOK, "--dry-run"]);
+    assert_eq!(planned["count"], 1);
+    assert_eq!(env.sandbox.portal.binding_count(), 1);
+}
+
+#[test]
+fn unbind_all_needs_confirmation_and_uses_batch() {
+    let env = TestEnv::new();
+    for event in ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMLEADADD"] {
+        env.json(&["bind", event, DEAL_HOOK]);
+    }
+    env.json(&["bind", "ONTASKADD", "https://other.example.com/x"]);
+    let (code, _, stderr) = run(env.cmd().args(["unbind", "--all", "--handler", DEAL_HOOK]));
+    assert_eq!(code, 2, "without input and --yes it must refuse: {stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert_eq!(env.sandbox.portal.binding_count(), 4);
+
+    let removed = env.json(&["unbind", "--all", "--handler", DEAL_HOOK, "--yes"]);
+    let removed = removed.as_array().unwrap();
+    assert_eq!(removed.len(), 3);
+    assert!(removed.iter().all(|r| r["count"] == 1 && r["auth_type"] == 0));
+    let stats = env.sandbox.portal.stats();
+    assert_eq!(stats.methods.get("batch"), Some(&1));
+    assert_eq!(stats.methods.get("event.unbind"), Some(&3));
+    let left = env.json(&["list"]);
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["event"], "ONTASKADD");
+
+    let nothing = env.json(&["unbind", "--all", "--event", "ONCRM*", "--yes"]);
+    assert_eq!(nothing, json!([]));
+}
+
+#[test]
+fn events_filter_by_pattern_scope_and_full() {
+    let env = TestEnv::new();
+    let deals = env.json(&["events", "crmdeal"]);
+    assert_eq!(deals, json!(["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE"]));
+    let tasks = env.json(&["events", "ONTASK*ADD"]);
+    assert_eq!(tasks, json!(["ONTASKADD", "ONTASKCOMMENTADD"]));
+    let scoped = env.json(&["events", "--scope", "task"]);
+    assert!(scoped.as_array().unwrap().iter().all(|e| e.as_str().unwrap().starts_with("ONTASK")));
+    let default = env.json(&["events"]);
+    assert!(!default.as_array().unwrap().contains(&json!("ONCALENDARENTRYADD")));
+    let full = env.json(&["events", "--full"]);
+    assert!(full.as_array().unwrap().contains(&json!("ONCALENDARENTRYADD")));
+}
+
+#[test]
+fn call_prints_the_raw_envelope_and_nests_php_keys() {
+    let env = TestEnv::new();
+    let info = env.json(&["call", "app.info"]);
+    assert_eq!(info["result"]["INSTALLED"], true);
+    assert!(info["time"]["duration"].is_number());
+    let scoped = env.json(&["call", "events", "SCOPE=user"]);
+    assert_eq!(scoped["result"], json!(["ONUSERADD"]));
+    env.json(&["call", "event.bind", "event=ONTASKADD", "handler=https://t.example.com/x"]);
+    assert_eq!(env.sandbox.portal.binding_count(), 1);
+    let from_data = env.json(&["call", "events", "--data", r#"{"SCOPE":"user"}"#]);
+    assert_eq!(from_data["result"], json!(["ONUSERADD"]));
+    let (code, _, stderr) = run(env.cmd().args(["call", "events", "--data", "[1]"]));
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = run(env.cmd().args(["call", "no.such.method"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("ERROR_METHOD_NOT_FOUND"), "{stderr}");
+}
+
+#[test]
+fn unbind_all_dry_run_lists_without_removing() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK]);
+    let planned = env.json(&["unbind", "--all", "--dry-run"]);
+    assert_eq!(planned.as_array().unwrap().len(), 1);
+    assert_eq!(env.sandbox.portal.binding_count(), 1);
+}

@@ -1,0 +1,177 @@
+//! Shared harness: an in-process sandbox, a temporary config dir, and the built binary.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use bx_events::commands::auth::save_profile;
+use bx_events::config::{env, ProfileKind, ProfileSettings, Secrets, Store};
+use bx_events::sandbox::{SandboxOptions, SandboxThread};
+use serde_json::Value;
+
+pub const PROFILE: &str = "sb";
+
+/// A sandbox plus a config dir holding an admin OAuth profile `sb` for it.
+pub struct TestEnv {
+    pub sandbox: SandboxThread,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// A sandbox without a request limit, and the `sb` profile.
+    pub fn new() -> Self {
+        Self::with_options(SandboxOptions {
+            rate_limit: None,
+            ..SandboxOptions::default()
+        })
+    }
+
+    pub fn with_options(options: SandboxOptions) -> Self {
+        let sandbox = SandboxThread::spawn(options).expect("sandbox starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let env = Self { sandbox, dir };
+        let creds = env.sandbox.credentials.clone();
+        env.save_oauth_profile(PROFILE, &creds.access_token, &creds.refresh_token, Some(creds.expires_at));
+        env
+    }
+
+    pub fn config_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(self.dir.path())
+    }
+
+    pub fn credentials_path(&self) -> PathBuf {
+        self.dir.path().join("credentials.toml")
+    }
+
+    /// Stores an OAuth profile for the sandbox with the given tokens.
+    pub fn save_oauth_profile(&self, name: &str, access: &str, refresh: &str, expires_at: Option<i64>) {
+        let creds = &self.sandbox.credentials;
+        let settings = ProfileSettings {
+            portal: creds.portal.clone(),
+            kind: ProfileKind::Oauth,
+            client_id: Some(creds.client_id.clone()),
+            oauth_server: Some(creds.portal.clone()),
+            rate_limit: None,
+            user_id: Some(1),
+            scope: None,
+        };
+        let secrets = Secrets {
+            client_secret: Some(creds.client_secret.clone()),
+            access_token: Some(access.to_string()),
+            refresh_token: Some(refresh.to_string()),
+            expires_at,
+            webhook_url: None,
+        };
+        save_profile(&self.store(), name, settings, secrets).expect("profile saved");
+    }
+
+    /// Stores a webhook profile for the sandbox's admin webhook.
+    pub fn save_webhook_profile(&self, name: &str) {
+        let creds = &self.sandbox.credentials;
+        let settings = ProfileSettings {
+            portal: creds.portal.clone(),
+            kind: ProfileKind::Webhook,
+            client_id: None,
+            oauth_server: None,
+            rate_limit: None,
+            user_id: Some(1),
+            scope: None,
+        };
+        let secrets = Secrets {
+            webhook_url: Some(creds.webhook_url.clone()),
+            ..Secrets::default()
+        };
+        save_profile(&self.store(), name, settings, secrets).expect("profile saved");
+    }
+
+    /// The binary with this env's config dir and no inherited `BX_EVENTS_*` variables.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = bare_cmd();
+        cmd.env(env::CONFIG_DIR, self.dir.path());
+        cmd
+    }
+
+    /// Runs a command that must succeed with `-o json` and parses its stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let output = self.cmd().args(args).args(["-o", "json"]).output().expect("runs");
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("{args:?} printed invalid JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+        })
+    }
+
+    /// The stored secrets of a profile.
+    pub fn secrets(&self, name: &str) -> Secrets {
+        self.store()
+            .read_credentials()
+            .expect("credentials readable")
+            .profiles
+            .get(name)
+            .cloned()
+            .expect("profile stored")
+    }
+}
+
+/// The binary with no inherited `BX_EVENTS_*` variables, no CI prompts.
+pub fn bare_cmd() -> Command {
+    let mut cmd = Command::cargo_bin("bx-events").expect("binary built");
+    for (name, _) in env::ALL {
+        cmd.env_remove(name);
+    }
+    cmd.env_remove(env::TEST_FAILPOINT);
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// The run's exit code, stdout and stderr.
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let output = cmd.output().expect("runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Parses the `{"error":{...}}` object printed on stderr with `-o json`.
+pub fn json_error(stderr: &str) -> Value {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("{\"error\""))
+        .unwrap_or_else(|| panic!("no JSON error on stderr: {stderr}"));
+    serde_json::from_str::<Value>(line).expect("error is JSON")["error"].clone()
+}
+
+/// A minimal HTTP/1.1 GET on loopback, returning status, the Location header and body.
+pub fn http_get(url: &str) -> (u16, Option<String>, String) {
+    let parsed = url::Url::parse(url).expect("url");
+    let host = parsed.host_str().expect("host");
+    let port = parsed.port().expect("port");
+    let mut stream = TcpStream::connect((host, port)).expect("connects");
+    let path = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n").expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+        .map(str::to_string);
+    (status, location, body.to_string())
+}
