@@ -73,13 +73,18 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 1) => tracing::Level::DEBUG,
         (false, _) => tracing::Level::TRACE,
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Only bx-events' own events: the HTTP stack's internals are noise for users.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("bx_events", level)
+        .with_default(tracing::Level::ERROR);
+    let format = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    tracing_subscriber::registry().with(filter).with(format).init();
 }
 
 fn print_error(error: &anyhow::Error, format: OutputFormat) {

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::auth::{now_unix, Credentials, OAuthApp, OAuthTokens, TokenResponse};
 use super::error::{ApiError, NetworkFailure};
-use super::mask::{mask_json, mask_url};
+use super::mask::{mask_json, mask_url, mask_urls_in_text};
 use super::ratelimit::{Limiter, RatePreset};
 
 /// Answers larger than this are refused rather than buffered.
@@ -298,7 +298,7 @@ impl Client {
             .json(&body)
             .send()
             .await
-            .map_err(|e| network_error(method, &masked_url, &e))?;
+            .map_err(|e| network_error(method, &masked_url, e))?;
         let status = response.status().as_u16();
         let content_type = header_text(&response);
         let bytes = read_capped(response, method, &masked_url).await?;
@@ -329,7 +329,7 @@ pub async fn token_request(
         .query(query)
         .send()
         .await
-        .map_err(|e| network_error("oauth/token", &masked_url, &e))?;
+        .map_err(|e| network_error("oauth/token", &masked_url, e))?;
     let status = response.status().as_u16();
     let content_type = header_text(&response);
     let bytes = read_capped(response, "oauth/token", &masked_url).await?;
@@ -374,13 +374,15 @@ async fn read_capped(mut response: reqwest::Response, method: &str, masked_url: 
                 bytes.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(bytes),
-            Err(e) => return Err(network_error(method, masked_url, &e)),
+            Err(e) => return Err(network_error(method, masked_url, e)),
         }
     }
 }
 
-fn network_error(method: &str, masked_url: &str, error: &reqwest::Error) -> ApiError {
-    let detail = error_chain_text(error);
+fn network_error(method: &str, masked_url: &str, error: reqwest::Error) -> ApiError {
+    // The URL is reported masked beside the detail; reqwest's copy of it may hold secrets.
+    let error = error.without_url();
+    let detail = error_chain_text(&error);
     let lower = detail.to_ascii_lowercase();
     let failure = if error.is_timeout() {
         NetworkFailure::Timeout
@@ -402,7 +404,7 @@ fn network_error(method: &str, masked_url: &str, error: &reqwest::Error) -> ApiE
         method: method.to_string(),
         url: masked_url.to_string(),
         failure,
-        detail: mask_url(&detail),
+        detail: mask_urls_in_text(&detail),
     }
 }
 

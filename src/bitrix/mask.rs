@@ -50,6 +50,25 @@ pub fn mask_url(raw: &str) -> String {
     url.to_string()
 }
 
+/// Masks every URL found inside free text (error messages quote URLs).
+pub fn mask_urls_in_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let next = [rest.find("http://"), rest.find("https://")].into_iter().flatten().min();
+        let Some(start) = next else { break };
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ','))
+            .unwrap_or(tail.len());
+        out.push_str(&mask_url(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Masks the segment after `/rest/<digits>/` in a path or URL text.
 fn mask_webhook_path(path: &str) -> String {
     let Some(start) = path.find("/rest/") else {
@@ -148,6 +167,14 @@ mod tests {
         let masked = mask_url("https://o.example.com/oauth/token/?client_secret=s3&refresh_token=r1&grant_type=refresh_token");
         assert!(!masked.contains("s3") && !masked.contains("r1"), "{masked}");
         assert!(masked.contains("grant_type=refresh_token"));
+    }
+
+    #[test]
+    fn masks_urls_inside_messages() {
+        let text = "error sending request for url (https://o.example.com/oauth/token/?refresh_token=r1&x=1): timed out";
+        let masked = mask_urls_in_text(text);
+        assert!(!masked.contains("r1"), "{masked}");
+        assert!(masked.ends_with("): timed out"), "{masked}");
     }
 
     #[test]

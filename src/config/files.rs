@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use super::env;
 use super::error::ConfigError;
 
-/// Creates the directory (mode 0700) if needed.
+/// Creates the directory (mode 0700) if needed, and closes an existing one to
+/// other users, since it holds secrets.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
     let write_err = |source| ConfigError::Write {
         path: dir.to_path_buf(),
@@ -22,6 +23,14 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
             builder.mode(0o700);
         }
         builder.create(dir).map_err(write_err)?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir).map_err(write_err)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(write_err)?;
+        }
     }
     Ok(())
 }
