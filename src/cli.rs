@@ -28,13 +28,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Profile to use (default: the current one)
-    #[arg(short, long, global = true, env = env::PROFILE, value_name = "NAME")]
+    #[arg(short, long, global = true, env = env::PROFILE, hide_env_values = true, value_name = "NAME")]
     pub profile: Option<String>,
     /// Output format
-    #[arg(short, long, global = true, env = env::OUTPUT, value_enum, default_value = "table")]
+    #[arg(short, long, global = true, env = env::OUTPUT, hide_env_values = true, value_enum, default_value = "table")]
     pub output: OutputFormat,
     /// Directory of config.toml and credentials.toml [default: ~/.config/bx-events]
-    #[arg(long, global = true, env = env::CONFIG_DIR, value_name = "DIR")]
+    #[arg(long, global = true, env = env::CONFIG_DIR, hide_env_values = true, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
     /// Show HTTP requests on stderr (secrets masked); twice for bodies
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -49,7 +49,7 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true)]
     pub yes: bool,
     /// Never prompt (implied when CI is set or stdin is not a terminal)
-    #[arg(long, global = true, env = env::NO_INPUT)]
+    #[arg(long, global = true, env = env::NO_INPUT, hide_env_values = true)]
     pub no_input: bool,
     /// Timeout of each HTTP request, in seconds
     #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
@@ -62,32 +62,46 @@ pub enum Command {
     #[command(subcommand)]
     Auth(AuthCommand),
     /// List the events the application can bind
-    #[command(after_help = "Examples:\n  bx-events events crmdeal\n  bx-events events 'ONTASK*' --full\n  bx-events events --scope crm -o json")]
+    #[command(
+        after_help = "Examples:\n  bx-events events crmdeal\n  bx-events events 'ONTASK*' --full\n  bx-events events --scope crm -o json"
+    )]
     Events(EventsArgs),
     /// Bind a handler to an event (event.bind); binding twice is harmless
-    #[command(after_help = "Examples:\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events bind ONCRMDEALUPDATE --offline\n  bx-events bind ONCRMLEADADD https://hooks.example.com/lead --auth-type 1 --dry-run")]
+    #[command(
+        after_help = "Examples:\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events bind ONCRMDEALUPDATE --offline\n  bx-events bind ONCRMLEADADD https://hooks.example.com/lead --auth-type 1 --dry-run"
+    )]
     Bind(BindArgs),
     /// List the registered handlers (event.get)
     #[command(visible_aliases = ["get", "ls"], after_help = "Examples:\n  bx-events list\n  bx-events list --event 'ONCRMDEAL*' --online\n  bx-events list -o json | jq '.[] | select(.type == \"offline\")'")]
     List(ListArgs),
     /// Remove handlers (event.unbind)
-    #[command(after_help = "Examples:\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events unbind ONCRMDEALUPDATE --offline\n  bx-events unbind --all --handler https://old.example.com/hook --yes")]
+    #[command(
+        after_help = "Examples:\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events unbind ONCRMDEALUPDATE --offline\n  bx-events unbind --all --handler https://old.example.com/hook --yes"
+    )]
     Unbind(UnbindArgs),
     /// Call any REST method and print the raw JSON answer
-    #[command(after_help = "Examples:\n  bx-events call app.info\n  bx-events call event.offline.list 'filter[>=ID]=10'\n  echo '{\"SCOPE\":\"crm\"}' | bx-events call events --data -")]
+    #[command(
+        after_help = "Examples:\n  bx-events call app.info\n  bx-events call event.offline.list 'filter[>=ID]=10'\n  echo '{\"SCOPE\":\"crm\"}' | bx-events call events --data -"
+    )]
     Call(CallArgs),
     /// Run a local Bitrix24 portal emulator for trying bx-events and testing handlers
-    #[command(after_help = "Examples:\n  bx-events sandbox --save-profile sandbox\n  bx-events sandbox --port 8080 --rate-limit off\n  bx-events sandbox --plan basic -o json")]
+    #[command(
+        after_help = "Examples:\n  bx-events sandbox --save-profile sandbox\n  bx-events sandbox --port 8080 --rate-limit off\n  bx-events sandbox --plan basic -o json"
+    )]
     Sandbox(SandboxArgs),
     /// Print a shell completion script
-    #[command(after_help = "Examples:\n  bx-events completions bash > ~/.local/share/bash-completion/completions/bx-events\n  bx-events completions zsh > \"${fpath[1]}/_bx-events\"\n  bx-events completions fish > ~/.config/fish/completions/bx-events.fish")]
+    #[command(
+        after_help = "Examples:\n  bx-events completions bash > ~/.local/share/bash-completion/completions/bx-events\n  bx-events completions zsh > \"${fpath[1]}/_bx-events\"\n  bx-events completions fish > ~/.config/fish/completions/bx-events.fish"
+    )]
     Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
     /// Store credentials for a portal after checking them with one call
-    #[command(after_help = "Examples:\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S --code CODE\n  bx-events auth login -p ci --portal https://example.bitrix24.com --access-token T --refresh-token R --client-id ID --client-secret S\n  bx-events auth login -p hook --webhook https://example.bitrix24.com/rest/1/secret/")]
+    #[command(
+        after_help = "Examples:\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S --code CODE\n  bx-events auth login -p ci --portal https://example.bitrix24.com --access-token T --refresh-token R --client-id ID --client-secret S\n  bx-events auth login -p hook --webhook https://example.bitrix24.com/rest/1/secret/"
+    )]
     Login(LoginArgs),
     /// Show every profile, whether its credentials work, and where secrets live
     Status,

@@ -5,8 +5,8 @@
 //! ([`sandbox`]), output rendering and the commands themselves.
 
 pub mod bitrix;
-pub mod config;
-pub mod sandbox;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod output;
+pub mod sandbox;

@@ -18,7 +18,11 @@ fn main() -> ExitCode {
     };
     init_tracing(cli.global.verbose, cli.global.quiet);
     let format = cli.global.output;
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -47,13 +51,14 @@ fn main() -> ExitCode {
 async fn interrupted() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -84,7 +89,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_target(false)
         .without_time()
         .with_ansi(false);
-    tracing_subscriber::registry().with(filter).with(format).init();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(format)
+        .init();
 }
 
 fn print_error(error: &anyhow::Error, format: OutputFormat) {
@@ -126,8 +134,15 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         if let Some(config) = cause.downcast_ref::<ConfigError>() {
             return match config {
                 ConfigError::NoCredentials | ConfigError::UnknownProfile { .. } => 4,
-                ConfigError::Corrupt { kind: FileKind::Credentials, .. } => 4,
-                ConfigError::Corrupt { kind: FileKind::Config, .. } | ConfigError::Invalid(_) => 2,
+                ConfigError::Corrupt {
+                    kind: FileKind::Credentials,
+                    ..
+                } => 4,
+                ConfigError::Corrupt {
+                    kind: FileKind::Config,
+                    ..
+                }
+                | ConfigError::Invalid(_) => 2,
                 ConfigError::Read { .. } | ConfigError::Write { .. } => 1,
             };
         }

@@ -76,7 +76,9 @@ impl Output {
         match self.format {
             OutputFormat::Table => self.print_table(table()),
             OutputFormat::Json => self.print_json(item),
-            OutputFormat::Ndjson => write_stdout(&(serde_json::to_string(item).unwrap_or_default() + "\n")),
+            OutputFormat::Ndjson => {
+                write_stdout(&(serde_json::to_string(item).unwrap_or_default() + "\n"))
+            }
         }
     }
 
@@ -129,7 +131,10 @@ impl Output {
             }
         }
         let text = table.to_string();
-        let trimmed: String = text.lines().map(|l| l.trim_end().to_string() + "\n").collect();
+        let trimmed: String = text
+            .lines()
+            .map(|l| l.trim_end().to_string() + "\n")
+            .collect();
         write_stdout(&trimmed);
     }
 
@@ -165,7 +170,9 @@ impl Output {
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
 fn write_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush());
 }
 
 /// Text for an optional value in a table cell.

@@ -15,13 +15,35 @@ fn login_with_tokens_verifies_then_saves() {
     let creds = env.sandbox.credentials.clone();
     let (access, refresh) = env.sandbox.portal.issue_tokens(1);
     let (code, _, stderr) = run(env.cmd().args([
-        "auth", "login", "-p", "second", "--portal", &creds.portal, "--access-token", &access, "--refresh-token", &refresh,
-        "--client-id", &creds.client_id, "--client-secret", &creds.client_secret, "--oauth-server", &creds.portal,
+        "auth",
+        "login",
+        "-p",
+        "second",
+        "--portal",
+        &creds.portal,
+        "--access-token",
+        &access,
+        "--refresh-token",
+        &refresh,
+        "--client-id",
+        &creds.client_id,
+        "--client-secret",
+        &creds.client_secret,
+        "--oauth-server",
+        &creds.portal,
     ]));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(env.secrets("second").access_token.as_deref(), Some(access.as_str()));
+    assert_eq!(
+        env.secrets("second").access_token.as_deref(),
+        Some(access.as_str())
+    );
     let status = env.json(&["auth", "status"]);
-    let second = status.as_array().unwrap().iter().find(|p| p["name"] == "second").unwrap();
+    let second = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "second")
+        .unwrap();
     assert_eq!(second["current"], true, "login makes the profile current");
     assert_eq!(second["kind"], "oauth");
     assert_eq!(second["status"], "ok");
@@ -32,18 +54,36 @@ fn login_with_rejected_tokens_saves_nothing() {
     let env = TestEnv::new();
     let portal = env.sandbox.credentials.portal.clone();
     let before = std::fs::read_to_string(env.credentials_path()).unwrap();
-    let (code, _, stderr) = run(env.cmd().args(["auth", "login", "-p", "bad", "--portal", &portal, "--access-token", "nope"]));
+    let (code, _, stderr) = run(env.cmd().args([
+        "auth",
+        "login",
+        "-p",
+        "bad",
+        "--portal",
+        &portal,
+        "--access-token",
+        "nope",
+    ]));
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("invalid_token"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(env.credentials_path()).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(env.credentials_path()).unwrap(),
+        before
+    );
 }
 
 #[test]
 fn login_without_a_method_and_without_input_names_the_flags() {
     let env = TestEnv::new();
-    let (code, _, stderr) = run(env.cmd().args(["auth", "login", "--portal", "https://example.bitrix24.com"]));
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["auth", "login", "--portal", "https://example.bitrix24.com"]));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("--client-id") && stderr.contains("--webhook"), "{stderr}");
+    assert!(
+        stderr.contains("--client-id") && stderr.contains("--webhook"),
+        "{stderr}"
+    );
     let (code, _, stderr) = run(env.cmd().args(["auth", "login", "--access-token", "x"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--portal is required"), "{stderr}");
@@ -54,7 +94,14 @@ fn login_without_a_method_and_without_input_names_the_flags() {
 #[test]
 fn plain_http_is_refused_for_remote_portals() {
     let env = TestEnv::new();
-    let (code, _, stderr) = run(env.cmd().args(["auth", "login", "--portal", "http://example.bitrix24.com", "--access-token", "x"]));
+    let (code, _, stderr) = run(env.cmd().args([
+        "auth",
+        "login",
+        "--portal",
+        "http://example.bitrix24.com",
+        "--access-token",
+        "x",
+    ]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("https://"), "{stderr}");
 }
@@ -63,11 +110,19 @@ fn plain_http_is_refused_for_remote_portals() {
 fn webhook_login_works_but_event_methods_explain_wrong_auth_type() {
     let env = TestEnv::new();
     let webhook = env.sandbox.credentials.webhook_url.clone();
-    let (code, _, stderr) = run(env.cmd().args(["auth", "login", "-p", "hook", "--webhook", &webhook]));
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["auth", "login", "-p", "hook", "--webhook", &webhook]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("cannot call event methods"), "{stderr}");
     let status = env.json(&["auth", "status"]);
-    let hook = status.as_array().unwrap().iter().find(|p| p["name"] == "hook").unwrap();
+    let hook = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "hook")
+        .unwrap();
     assert_eq!(hook["kind"], "webhook");
     assert_eq!(hook["scope"], "crm,task,user");
     let (code, _, stderr) = run(env.cmd().args(["list", "-p", "hook"]));
@@ -87,8 +142,23 @@ fn authorization_code_flow_catches_the_loopback_redirect() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
         .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
         .env("NO_COLOR", "1")
-        .args(["auth", "login", "-p", "browser", "--no-input", "--portal", &creds.portal, "--client-id", &creds.client_id,
-               "--client-secret", &creds.client_secret, "--oauth-server", &creds.portal, "--redirect-port", &port.to_string()])
+        .args([
+            "auth",
+            "login",
+            "-p",
+            "browser",
+            "--no-input",
+            "--portal",
+            &creds.portal,
+            "--client-id",
+            &creds.client_id,
+            "--client-secret",
+            &creds.client_secret,
+            "--oauth-server",
+            &creds.portal,
+            "--redirect-port",
+            &port.to_string(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -98,7 +168,11 @@ fn authorization_code_flow_catches_the_loopback_redirect() {
     let mut authorize = None;
     let mut line = String::new();
     while stderr.read_line(&mut line).unwrap() > 0 {
-        if let Some(url) = line.trim().strip_prefix("http").filter(|l| l.contains("/oauth/authorize/")) {
+        if let Some(url) = line
+            .trim()
+            .strip_prefix("http")
+            .filter(|l| l.contains("/oauth/authorize/"))
+        {
             authorize = Some(format!("http{url}"));
             break;
         }
@@ -113,7 +187,11 @@ fn authorization_code_flow_catches_the_loopback_redirect() {
     let exit = child.wait().unwrap();
     assert!(exit.success());
     let stored = env.secrets("browser");
-    assert!(stored.access_token.is_some() && stored.refresh_token.is_some() && stored.expires_at.is_some());
+    assert!(
+        stored.access_token.is_some()
+            && stored.refresh_token.is_some()
+            && stored.expires_at.is_some()
+    );
     let listed = env.json(&["list", "-p", "browser"]);
     assert!(listed.is_array());
 }
@@ -128,19 +206,56 @@ fn authorization_code_can_be_given_by_hand() {
     );
     let (_, location, _) = http_get(&authorize);
     let location = url::Url::parse(&location.unwrap()).unwrap();
-    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
-    let (exit, _, stderr) = run(env.cmd().args(["auth", "login", "-p", "manual", "--portal", &creds.portal, "--client-id",
-        &creds.client_id, "--client-secret", &creds.client_secret, "--oauth-server", &creds.portal, "--code", &code]));
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
+    let (exit, _, stderr) = run(env.cmd().args([
+        "auth",
+        "login",
+        "-p",
+        "manual",
+        "--portal",
+        &creds.portal,
+        "--client-id",
+        &creds.client_id,
+        "--client-secret",
+        &creds.client_secret,
+        "--oauth-server",
+        &creds.portal,
+        "--code",
+        &code,
+    ]));
     assert_eq!(exit, 0, "{stderr}");
     // Codes are single-use.
-    let (exit, _, stderr) = run(env.cmd().args(["auth", "login", "-p", "again", "--portal", &creds.portal, "--client-id",
-        &creds.client_id, "--client-secret", &creds.client_secret, "--oauth-server", &creds.portal, "--code", &code]));
+    let (exit, _, stderr) = run(env.cmd().args([
+        "auth",
+        "login",
+        "-p",
+        "again",
+        "--portal",
+        &creds.portal,
+        "--client-id",
+        &creds.client_id,
+        "--client-secret",
+        &creds.client_secret,
+        "--oauth-server",
+        &creds.portal,
+        "--code",
+        &code,
+    ]));
     assert_eq!(exit, 4, "{stderr}");
     assert!(stderr.contains("invalid_grant"), "{stderr}");
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -151,17 +266,27 @@ fn switch_logout_and_unknown_profiles() {
     let (code, _, stderr) = run(env.cmd().args(["auth", "switch", PROFILE]));
     assert_eq!(code, 0, "{stderr}");
     let status = env.json(&["auth", "status"]);
-    let current: Vec<&Value> = status.as_array().unwrap().iter().filter(|p| p["current"] == true).collect();
+    let current: Vec<&Value> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["current"] == true)
+        .collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["name"], PROFILE);
 
     let (code, _, stderr) = run(env.cmd().args(["auth", "switch", "missing"]));
     assert_eq!(code, 4, "{stderr}");
-    assert!(stderr.contains("other") && stderr.contains(PROFILE), "lists known profiles: {stderr}");
+    assert!(
+        stderr.contains("other") && stderr.contains(PROFILE),
+        "lists known profiles: {stderr}"
+    );
 
     let (code, _, stderr) = run(env.cmd().args(["auth", "logout", "-p", "other"]));
     assert_eq!(code, 0, "{stderr}");
-    assert!(!std::fs::read_to_string(env.credentials_path()).unwrap().contains(&access));
+    assert!(!std::fs::read_to_string(env.credentials_path())
+        .unwrap()
+        .contains(&access));
     let (code, _, stderr) = run(env.cmd().args(["list", "-p", "other"]));
     assert_eq!(code, 4, "{stderr}");
 
@@ -169,13 +294,18 @@ fn switch_logout_and_unknown_profiles() {
     assert_eq!(code, 0);
     let (code, _, stderr) = run(env.cmd().args(["list"]));
     assert_eq!(code, 4, "{stderr}");
-    assert!(stderr.contains("auth login") && stderr.contains("sandbox"), "{stderr}");
+    assert!(
+        stderr.contains("auth login") && stderr.contains("sandbox"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn no_credentials_is_exit_4_with_a_json_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = run(bare_cmd().env("BX_EVENTS_CONFIG_DIR", dir.path()).args(["list", "-o", "json"]));
+    let (code, _, stderr) = run(bare_cmd()
+        .env("BX_EVENTS_CONFIG_DIR", dir.path())
+        .args(["list", "-o", "json"]));
     assert_eq!(code, 4);
     let error = json_error(&stderr);
     assert_eq!(error["code"], "NO_CREDENTIALS");
@@ -193,12 +323,22 @@ fn environment_credentials_need_no_files() {
         .env("BX_EVENTS_ACCESS_TOKEN", &access)
         .args(["bind", "ONTASKADD", "https://t.example.com/x", "-o", "json"]));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["status"], "bound");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["status"],
+        "bound"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 
     let (code, stdout, stderr) = run(bare_cmd()
         .env("BX_EVENTS_CONFIG_DIR", dir.path())
-        .env("BX_EVENTS_WEBHOOK_URL", &env.sandbox.credentials.webhook_url)
+        .env(
+            "BX_EVENTS_WEBHOOK_URL",
+            &env.sandbox.credentials.webhook_url,
+        )
         .args(["call", "scope", "-o", "json"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("crm"));
@@ -217,7 +357,10 @@ fn auth_token_prints_a_valid_token_refreshing_when_expired() {
     let (code, stdout, stderr) = run(env.cmd().args(["auth", "token"]));
     assert_eq!(code, 0, "{stderr}");
     assert_ne!(stdout.trim(), access);
-    assert_eq!(env.secrets(PROFILE).access_token.as_deref(), Some(stdout.trim()));
+    assert_eq!(
+        env.secrets(PROFILE).access_token.as_deref(),
+        Some(stdout.trim())
+    );
     assert_eq!(env.sandbox.portal.stats().refreshes, 1);
 }
 
@@ -230,10 +373,17 @@ fn expired_token_is_refreshed_once_and_the_call_retried() {
     assert!(listed.is_array());
     let new = env.secrets(PROFILE);
     assert_ne!(new.access_token, old.access_token);
-    assert_ne!(new.refresh_token, old.refresh_token, "refresh tokens are single-use: the new one is stored");
+    assert_ne!(
+        new.refresh_token, old.refresh_token,
+        "refresh tokens are single-use: the new one is stored"
+    );
     assert_eq!(env.sandbox.portal.stats().refreshes, 1);
     env.json(&["list"]);
-    assert_eq!(env.sandbox.portal.stats().refreshes, 1, "the stored pair is valid afterwards");
+    assert_eq!(
+        env.sandbox.portal.stats().refreshes,
+        1,
+        "the stored pair is valid afterwards"
+    );
 }
 
 #[test]
@@ -243,13 +393,21 @@ fn parallel_processes_refresh_an_expired_profile_once() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
-            cmd.env("BX_EVENTS_CONFIG_DIR", env.config_dir()).args(["list", "-o", "json"]);
-            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+            cmd.env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+                .args(["list", "-o", "json"]);
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     assert_eq!(env.sandbox.portal.stats().refreshes, 1);
     assert_eq!(env.sandbox.portal.stats().token_errors, 0);
@@ -272,7 +430,10 @@ fn used_refresh_token_means_exit_4_and_login_advice() {
     env.sandbox.portal.expire_tokens();
     let (code, _, stderr) = run(env.cmd().args(["list"]));
     assert_eq!(code, 4, "{stderr}");
-    assert!(stderr.contains("invalid_grant") && stderr.contains("log in again"), "{stderr}");
+    assert!(
+        stderr.contains("invalid_grant") && stderr.contains("log in again"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -280,10 +441,22 @@ fn non_admin_users_get_access_denied_explained() {
     let env = TestEnv::new();
     let (access, refresh) = env.sandbox.portal.issue_tokens(2);
     env.save_oauth_profile("employee", &access, &refresh, None);
-    let (code, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD", "--offline", "-p", "employee"]));
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["bind", "ONCRMDEALADD", "--offline", "-p", "employee"]));
     assert_eq!(code, 4, "{stderr}");
-    assert!(stderr.contains("ACCESS_DENIED") && stderr.contains("administrator"), "{stderr}");
-    let own = env.json(&["bind", "ONCRMDEALADD", "https://h.example.com/x", "-p", "employee"]);
+    assert!(
+        stderr.contains("ACCESS_DENIED") && stderr.contains("administrator"),
+        "{stderr}"
+    );
+    let own = env.json(&[
+        "bind",
+        "ONCRMDEALADD",
+        "https://h.example.com/x",
+        "-p",
+        "employee",
+    ]);
     assert_eq!(own["status"], "bound");
 }
 
@@ -292,20 +465,47 @@ fn non_admin_users_get_access_denied_explained() {
 fn credentials_file_is_private_and_survives_a_crash_mid_write() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
-    let mode = std::fs::metadata(env.credentials_path()).unwrap().permissions().mode();
+    let mode = std::fs::metadata(env.credentials_path())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
-    let dir_mode = std::fs::metadata(env.config_dir()).unwrap().permissions().mode();
+    let dir_mode = std::fs::metadata(env.config_dir())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(dir_mode & 0o077, 0, "config dir must not be open to others");
 
     let before = std::fs::read_to_string(env.credentials_path()).unwrap();
     let (access, refresh) = env.sandbox.portal.issue_tokens(1);
     let creds = env.sandbox.credentials.clone();
-    let (code, _, _) = run(env.cmd().env("BX_EVENTS_TEST_FAILPOINT", "credentials-mid-write").args([
-        "auth", "login", "-p", PROFILE, "--portal", &creds.portal, "--access-token", &access, "--refresh-token", &refresh,
-        "--client-id", &creds.client_id, "--client-secret", &creds.client_secret, "--oauth-server", &creds.portal,
-    ]));
+    let (code, _, _) = run(env
+        .cmd()
+        .env("BX_EVENTS_TEST_FAILPOINT", "credentials-mid-write")
+        .args([
+            "auth",
+            "login",
+            "-p",
+            PROFILE,
+            "--portal",
+            &creds.portal,
+            "--access-token",
+            &access,
+            "--refresh-token",
+            &refresh,
+            "--client-id",
+            &creds.client_id,
+            "--client-secret",
+            &creds.client_secret,
+            "--oauth-server",
+            &creds.portal,
+        ]));
     assert_ne!(code, 0, "the failpoint aborts the process");
-    assert_eq!(std::fs::read_to_string(env.credentials_path()).unwrap(), before, "old file intact");
+    assert_eq!(
+        std::fs::read_to_string(env.credentials_path()).unwrap(),
+        before,
+        "old file intact"
+    );
     let listed = env.json(&["list"]);
     assert!(listed.is_array(), "the old credentials still work");
 }
@@ -316,8 +516,14 @@ fn corrupt_credentials_are_reported_and_left_alone() {
     std::fs::write(env.credentials_path(), "[profiles.sb\naccess_token = ").unwrap();
     let (code, _, stderr) = run(env.cmd().args(["list"]));
     assert_eq!(code, 4, "{stderr}");
-    assert!(stderr.contains("credentials.toml") && stderr.contains("left untouched"), "{stderr}");
+    assert!(
+        stderr.contains("credentials.toml") && stderr.contains("left untouched"),
+        "{stderr}"
+    );
     let (code, _, _) = run(env.cmd().args(["auth", "switch", PROFILE]));
     assert_eq!(code, 4);
-    assert_eq!(std::fs::read_to_string(env.credentials_path()).unwrap(), "[profiles.sb\naccess_token = ");
+    assert_eq!(
+        std::fs::read_to_string(env.credentials_path()).unwrap(),
+        "[profiles.sb\naccess_token = "
+    );
 }

@@ -36,10 +36,15 @@ fn dry_run_binds_nothing() {
 #[test]
 fn handler_urls_are_checked_before_any_request() {
     let env = TestEnv::new();
-    let (code, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD", "http://localhost/hook"]));
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["bind", "ONCRMDEALADD", "http://localhost/hook"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("ERROR_WRONG_HANDLER_URL"), "{stderr}");
-    let (code, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD", "ftp://hooks.example.com/x"]));
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["bind", "ONCRMDEALADD", "ftp://hooks.example.com/x"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("ERROR_UNSUPPORTED_PROTOCOL"), "{stderr}");
     let (code, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD"]));
@@ -47,13 +52,23 @@ fn handler_urls_are_checked_before_any_request() {
     assert!(stderr.contains("--offline"), "{stderr}");
     let (code, _, stderr) = run(env.cmd().args(["bind", "ON CRM", DEAL_HOOK]));
     assert_eq!(code, 2, "{stderr}");
-    assert_eq!(env.sandbox.portal.stats().requests, 0, "no request may be sent for bad input");
+    assert_eq!(
+        env.sandbox.portal.stats().requests,
+        0,
+        "no request may be sent for bad input"
+    );
 }
 
 #[test]
 fn loopback_handlers_bind_with_a_warning() {
     let env = TestEnv::new();
-    let (code, stdout, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD", "http://127.0.0.1:9/hook", "-o", "json"]));
+    let (code, stdout, stderr) = run(env.cmd().args([
+        "bind",
+        "ONCRMDEALADD",
+        "http://127.0.0.1:9/hook",
+        "-o",
+        "json",
+    ]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("cannot reach"), "{stderr}");
     let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -67,7 +82,9 @@ fn unknown_events_get_suggestions() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("ERROR_EVENT_NOT_FOUND"), "{stderr}");
     assert!(stderr.contains("did you mean ONCRMDEALADD"), "{stderr}");
-    let (_, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALAD", DEAL_HOOK, "-o", "json"]));
+    let (_, _, stderr) = run(env
+        .cmd()
+        .args(["bind", "ONCRMDEALAD", DEAL_HOOK, "-o", "json"]));
     let error = json_error(&stderr);
     assert_eq!(error["code"], "ERROR_EVENT_NOT_FOUND");
     assert_eq!(error["http_status"], 400);
@@ -88,14 +105,21 @@ fn offline_bindings_have_no_handler() {
     );
     let (code, _, stderr) = run(env.cmd().args(["bind", "ONOFFLINEEVENT", "--offline"]));
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("Offline event cannot be registered"), "{stderr}");
+    assert!(
+        stderr.contains("Offline event cannot be registered"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn list_filters_by_event_glob_handler_and_type() {
     let env = TestEnv::new();
     env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK]);
-    env.json(&["bind", "ONCRMDEALUPDATE", "https://hooks.example.com/update"]);
+    env.json(&[
+        "bind",
+        "ONCRMDEALUPDATE",
+        "https://hooks.example.com/update",
+    ]);
     env.json(&["bind", "ONTASKADD", "https://tasks.example.com/t"]);
     env.json(&["bind", "ONCRMLEADADD", "--offline"]);
     let deals = env.json(&["list", "--event", "oncrmdeal*"]);
@@ -124,8 +148,14 @@ fn table_output_lists_bindings_in_columns() {
     assert_eq!(code, 0);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("EVENT"), "{stdout}");
-    assert!(lines[1].contains("ONCRMDEALADD") && lines[1].contains(DEAL_HOOK), "{stdout}");
-    assert!(!stdout.contains('│'), "no box drawing off a terminal: {stdout}");
+    assert!(
+        lines[1].contains("ONCRMDEALADD") && lines[1].contains(DEAL_HOOK),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('│'),
+        "no box drawing off a terminal: {stdout}"
+    );
 }
 
 #[test]
@@ -164,7 +194,9 @@ fn unbind_all_needs_confirmation_and_uses_batch() {
     let removed = env.json(&["unbind", "--all", "--handler", DEAL_HOOK, "--yes"]);
     let removed = removed.as_array().unwrap();
     assert_eq!(removed.len(), 3);
-    assert!(removed.iter().all(|r| r["count"] == 1 && r["auth_type"] == 0));
+    assert!(removed
+        .iter()
+        .all(|r| r["count"] == 1 && r["auth_type"] == 0));
     let stats = env.sandbox.portal.stats();
     assert_eq!(stats.methods.get("batch"), Some(&1));
     assert_eq!(stats.methods.get("event.unbind"), Some(&3));
@@ -180,15 +212,28 @@ fn unbind_all_needs_confirmation_and_uses_batch() {
 fn events_filter_by_pattern_scope_and_full() {
     let env = TestEnv::new();
     let deals = env.json(&["events", "crmdeal"]);
-    assert_eq!(deals, json!(["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE"]));
+    assert_eq!(
+        deals,
+        json!(["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE"])
+    );
     let tasks = env.json(&["events", "ONTASK*ADD"]);
     assert_eq!(tasks, json!(["ONTASKADD", "ONTASKCOMMENTADD"]));
     let scoped = env.json(&["events", "--scope", "task"]);
-    assert!(scoped.as_array().unwrap().iter().all(|e| e.as_str().unwrap().starts_with("ONTASK")));
+    assert!(scoped
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e.as_str().unwrap().starts_with("ONTASK")));
     let default = env.json(&["events"]);
-    assert!(!default.as_array().unwrap().contains(&json!("ONCALENDARENTRYADD")));
+    assert!(!default
+        .as_array()
+        .unwrap()
+        .contains(&json!("ONCALENDARENTRYADD")));
     let full = env.json(&["events", "--full"]);
-    assert!(full.as_array().unwrap().contains(&json!("ONCALENDARENTRYADD")));
+    assert!(full
+        .as_array()
+        .unwrap()
+        .contains(&json!("ONCALENDARENTRYADD")));
 }
 
 #[test]
@@ -199,7 +244,12 @@ fn call_prints_the_raw_envelope_and_nests_php_keys() {
     assert!(info["time"]["duration"].is_number());
     let scoped = env.json(&["call", "events", "SCOPE=user"]);
     assert_eq!(scoped["result"], json!(["ONUSERADD"]));
-    env.json(&["call", "event.bind", "event=ONTASKADD", "handler=https://t.example.com/x"]);
+    env.json(&[
+        "call",
+        "event.bind",
+        "event=ONTASKADD",
+        "handler=https://t.example.com/x",
+    ]);
     assert_eq!(env.sandbox.portal.binding_count(), 1);
     let from_data = env.json(&["call", "events", "--data", r#"{"SCOPE":"user"}"#]);
     assert_eq!(from_data["result"], json!(["ONUSERADD"]));

@@ -46,7 +46,13 @@ fn html_gateway_pages_are_named_and_temporary() {
     let (code, _, stderr) = run(env_cmd(&portal).args(["list", "-o", "json"]));
     assert_eq!(code, 5, "{stderr}");
     let error = json_error(&stderr);
-    assert!(error["message"].as_str().unwrap().contains("HTML page titled \"502 Bad Gateway\""), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTML page titled \"502 Bad Gateway\""),
+        "{error}"
+    );
     assert_eq!(error["http_status"], 502);
 }
 
@@ -55,7 +61,10 @@ fn non_json_answers_are_explained() {
     let portal = canned_server("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot json!");
     let (code, _, stderr) = run(env_cmd(&portal).args(["call", "scope"]));
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("not JSON") && !stderr.contains("expected value"), "{stderr}");
+    assert!(
+        stderr.contains("not JSON") && !stderr.contains("expected value"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -69,29 +78,45 @@ fn dropped_connections_are_reported_clearly() {
 
 #[test]
 fn unreachable_portal_hints_at_the_url() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (code, _, stderr) = run(env_cmd(&format!("http://127.0.0.1:{port}")).args(["list"]));
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("connection failed") && stderr.contains("hint:"), "{stderr}");
+    assert!(
+        stderr.contains("connection failed") && stderr.contains("hint:"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn query_limit_after_all_retries_is_exit_5() {
     let env = TestEnv::with_options(SandboxOptions {
-        rate_limit: Some(RateLimit { burst: 1.0, per_second: 0.01 }),
+        rate_limit: Some(RateLimit {
+            burst: 1.0,
+            per_second: 0.01,
+        }),
         ..SandboxOptions::default()
     });
     env.json(&["list"]);
     let (code, _, stderr) = run(env.cmd().env("BX_EVENTS_RATE_LIMIT", "off").args(["list"]));
     assert_eq!(code, 5, "{stderr}");
     assert!(stderr.contains("QUERY_LIMIT_EXCEEDED"), "{stderr}");
-    assert!(env.sandbox.portal.stats().query_limit_exceeded >= 2, "it retried");
+    assert!(
+        env.sandbox.portal.stats().query_limit_exceeded >= 2,
+        "it retried"
+    );
 }
 
 #[test]
 fn client_retries_query_limit_until_the_bucket_drains() {
     let env = TestEnv::with_options(SandboxOptions {
-        rate_limit: Some(RateLimit { burst: 1.0, per_second: 2.0 }),
+        rate_limit: Some(RateLimit {
+            burst: 1.0,
+            per_second: 2.0,
+        }),
         ..SandboxOptions::default()
     });
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -99,34 +124,60 @@ fn client_retries_query_limit_until_the_bucket_drains() {
     let credentials = Credentials::OAuth {
         endpoint: url::Url::parse(&format!("{}/rest/", creds.portal)).unwrap(),
         app: None,
-        store: std::sync::Arc::new(bx_events::bitrix::MemoryTokenStore::new(bx_events::bitrix::OAuthTokens {
-            access_token: creds.access_token.clone(),
-            refresh_token: None,
-            expires_at: None,
-        })),
+        store: std::sync::Arc::new(bx_events::bitrix::MemoryTokenStore::new(
+            bx_events::bitrix::OAuthTokens {
+                access_token: creds.access_token.clone(),
+                refresh_token: None,
+                expires_at: None,
+            },
+        )),
     };
-    let client = Client::new(credentials, ClientOptions { rate_limit: RatePreset::Off, ..ClientOptions::default() }).unwrap();
+    let client = Client::new(
+        credentials,
+        ClientOptions {
+            rate_limit: RatePreset::Off,
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
     runtime.block_on(async {
         for _ in 0..3 {
-            client.call("event.get", &serde_json::json!({})).await.expect("retried until admitted");
+            client
+                .call("event.get", &serde_json::json!({}))
+                .await
+                .expect("retried until admitted");
         }
     });
     let stats = env.sandbox.portal.stats();
-    assert!(stats.query_limit_exceeded >= 1, "the burst of 1 was exceeded: {stats:?}");
+    assert!(
+        stats.query_limit_exceeded >= 1,
+        "the burst of 1 was exceeded: {stats:?}"
+    );
     assert!(client.request_count() > 3);
 }
 
 #[test]
 fn client_side_limiter_keeps_under_the_portal_limit() {
     let env = TestEnv::with_options(SandboxOptions {
-        rate_limit: Some(RateLimit { burst: 6.0, per_second: 20.0 }),
+        rate_limit: Some(RateLimit {
+            burst: 6.0,
+            per_second: 20.0,
+        }),
         ..SandboxOptions::default()
     });
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let creds = env.sandbox.credentials.clone();
     let client = Client::new(
-        Credentials::Webhook { base: url::Url::parse(&creds.webhook_url).unwrap() },
-        ClientOptions { rate_limit: RatePreset::Limited(RateLimit { burst: 6.0, per_second: 20.0 }), ..ClientOptions::default() },
+        Credentials::Webhook {
+            base: url::Url::parse(&creds.webhook_url).unwrap(),
+        },
+        ClientOptions {
+            rate_limit: RatePreset::Limited(RateLimit {
+                burst: 6.0,
+                per_second: 20.0,
+            }),
+            ..ClientOptions::default()
+        },
     )
     .unwrap();
     runtime.block_on(async {
@@ -143,17 +194,33 @@ fn destructive_methods_are_not_retried_after_a_dropped_connection() {
     let portal = canned_server("");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = Client::new(
-        Credentials::Webhook { base: url::Url::parse(&format!("{portal}/rest/1/secret/")).unwrap() },
-        ClientOptions { rate_limit: RatePreset::Off, ..ClientOptions::default() },
+        Credentials::Webhook {
+            base: url::Url::parse(&format!("{portal}/rest/1/secret/")).unwrap(),
+        },
+        ClientOptions {
+            rate_limit: RatePreset::Off,
+            ..ClientOptions::default()
+        },
     )
     .unwrap();
     let error = runtime
-        .block_on(client.call("event.offline.clear", &serde_json::json!({"process_id": "x"})))
+        .block_on(client.call(
+            "event.offline.clear",
+            &serde_json::json!({"process_id": "x"}),
+        ))
         .unwrap_err();
     assert!(matches!(error, ApiError::Network { .. }), "{error}");
     assert_eq!(client.request_count(), 1, "sent once, never repeated");
-    let error = runtime.block_on(client.call("event.get", &serde_json::json!({}))).unwrap_err();
-    assert!(matches!(error, ApiError::RetriesExhausted { .. } | ApiError::Network { .. }), "{error}");
+    let error = runtime
+        .block_on(client.call("event.get", &serde_json::json!({})))
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ApiError::RetriesExhausted { .. } | ApiError::Network { .. }
+        ),
+        "{error}"
+    );
     assert!(client.request_count() > 2, "read-only calls are retried");
 }
 
@@ -169,9 +236,14 @@ fn sigterm_stops_the_sandbox_with_exit_130() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     assert!(first.contains("listening on http://127.0.0.1:"), "{first}");
-    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     assert_eq!(child.wait().unwrap().code(), Some(130));
 }

@@ -36,7 +36,13 @@ fn secrets_never_appear_in_output_even_with_traces() {
         let (code, stdout, stderr) = run(&mut cmd);
         transcripts.push((args.join(" "), code, stdout, stderr));
         // Refreshes replace the stored pair: those new secrets must not leak either.
-        if let Some(profile) = env.store().read_credentials().unwrap().profiles.get(PROFILE) {
+        if let Some(profile) = env
+            .store()
+            .read_credentials()
+            .unwrap()
+            .profiles
+            .get(PROFILE)
+        {
             secrets.extend(profile.access_token.clone());
             secrets.extend(profile.refresh_token.clone());
         }
@@ -54,18 +60,50 @@ fn secrets_never_appear_in_output_even_with_traces() {
     record(s(&["call", "scope", "-p", "hook"]), &env, &mut secrets);
     record(s(&["unbind", "--all", "--yes"]), &env, &mut secrets);
     record(
-        s(&["auth", "login", "-p", "hook2", "--webhook", &creds.webhook_url]),
+        s(&[
+            "auth",
+            "login",
+            "-p",
+            "hook2",
+            "--webhook",
+            &creds.webhook_url,
+        ]),
         &env,
         &mut secrets,
     );
     record(
-        s(&["auth", "login", "-p", "tok", "--portal", &creds.portal, "--access-token", &spare_access, "--refresh-token",
-            &spare_refresh, "--client-id", &creds.client_id, "--client-secret", &creds.client_secret, "--oauth-server", &creds.portal]),
+        s(&[
+            "auth",
+            "login",
+            "-p",
+            "tok",
+            "--portal",
+            &creds.portal,
+            "--access-token",
+            &spare_access,
+            "--refresh-token",
+            &spare_refresh,
+            "--client-id",
+            &creds.client_id,
+            "--client-secret",
+            &creds.client_secret,
+            "--oauth-server",
+            &creds.portal,
+        ]),
         &env,
         &mut secrets,
     );
     record(
-        s(&["auth", "login", "-p", "bad", "--portal", &creds.portal, "--access-token", &creds.client_secret]),
+        s(&[
+            "auth",
+            "login",
+            "-p",
+            "bad",
+            "--portal",
+            &creds.portal,
+            "--access-token",
+            &creds.client_secret,
+        ]),
         &env,
         &mut secrets,
     );
@@ -73,8 +111,16 @@ fn secrets_never_appear_in_output_even_with_traces() {
     env.save_oauth_profile("stale", &spare_access, &spare_refresh, Some(1));
     record(s(&["list", "-p", "stale"]), &env, &mut secrets);
 
-    assert!(transcripts.iter().any(|(_, code, _, _)| *code != 0), "errors were forced");
-    assert!(transcripts.iter().any(|(_, _, _, stderr)| stderr.contains("--> POST")), "traces were on");
+    assert!(
+        transcripts.iter().any(|(_, code, _, _)| *code != 0),
+        "errors were forced"
+    );
+    assert!(
+        transcripts
+            .iter()
+            .any(|(_, _, _, stderr)| stderr.contains("--> POST")),
+        "traces were on"
+    );
     for (command, _, stdout, stderr) in &transcripts {
         for secret in &secrets {
             assert!(

@@ -67,7 +67,11 @@ impl MemoryTokenStore {
 
 impl TokenStore for MemoryTokenStore {
     fn load(&self) -> Result<OAuthTokens, ApiError> {
-        Ok(self.tokens.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        Ok(self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
     }
 
     fn lock(&self) -> Result<StoreGuard, ApiError> {
@@ -158,7 +162,8 @@ pub fn parse_portal_url(raw: &str) -> Result<Url, String> {
     } else {
         format!("https://{text}")
     };
-    let url = Url::parse(&with_scheme).map_err(|e| format!("'{raw}' is not a valid portal URL ({e})"))?;
+    let url =
+        Url::parse(&with_scheme).map_err(|e| format!("'{raw}' is not a valid portal URL ({e})"))?;
     portal_origin(&url)
 }
 
@@ -239,7 +244,9 @@ impl TokenResponse {
 }
 
 /// Accepts numbers, numeric strings and null.
-pub fn lenient_i64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+pub fn lenient_i64<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
     let value = Value::deserialize(deserializer)?;
     Ok(value_as_i64(&value))
 }

@@ -63,8 +63,16 @@ async fn run_chunk(
     }
     let params = json!({"halt": i32::from(halt), "cmd": cmd});
     let envelope = client.call_with("batch", &params, retry_safe).await?;
-    let results = envelope.result.get("result").cloned().unwrap_or(Value::Null);
-    let errors = envelope.result.get("result_error").cloned().unwrap_or(Value::Null);
+    let results = envelope
+        .result
+        .get("result")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let errors = envelope
+        .result
+        .get("result_error")
+        .cloned()
+        .unwrap_or(Value::Null);
     let outcomes = (0..chunk.len())
         .map(|index| {
             let key = format!("c{index}");

@@ -87,8 +87,9 @@ pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ApiError>
         .gzip(true)
         .redirect(reqwest::redirect::Policy::limited(3));
     if let Some(pem) = &options.extra_root_pem {
-        let certificate = reqwest::Certificate::from_pem(pem)
-            .map_err(|e| ApiError::InvalidRequest(format!("the CA certificate is not valid PEM: {e}")))?;
+        let certificate = reqwest::Certificate::from_pem(pem).map_err(|e| {
+            ApiError::InvalidRequest(format!("the CA certificate is not valid PEM: {e}"))
+        })?;
         builder = builder.add_root_certificate(certificate);
     }
     builder
@@ -131,7 +132,12 @@ impl Client {
     }
 
     /// Like [`Client::call`], saying whether 5xx, timeouts and drops may be retried.
-    pub async fn call_with(&self, method: &str, params: &Value, retry_safe: bool) -> Result<Envelope, ApiError> {
+    pub async fn call_with(
+        &self,
+        method: &str,
+        params: &Value,
+        retry_safe: bool,
+    ) -> Result<Envelope, ApiError> {
         let mut refreshed = false;
         let mut attempt: u32 = 0;
         let mut token = self.usable_token().await?;
@@ -179,13 +185,15 @@ impl Client {
         }
         let retryable = match error {
             ApiError::Portal { code, status, .. } => {
-                code == "QUERY_LIMIT_EXCEEDED" || (retry_safe && (*status >= 500 || code == "OVERLOAD_LIMIT"))
+                code == "QUERY_LIMIT_EXCEEDED"
+                    || (retry_safe && (*status >= 500 || code == "OVERLOAD_LIMIT"))
             }
             ApiError::BadResponse { status, .. } => retry_safe && *status >= 500,
             // A refused connection never reached the portal: always safe to repeat.
             ApiError::Network { failure, .. } => {
                 *failure == NetworkFailure::Connect
-                    || (retry_safe && matches!(failure, NetworkFailure::Timeout | NetworkFailure::Dropped))
+                    || (retry_safe
+                        && matches!(failure, NetworkFailure::Timeout | NetworkFailure::Dropped))
             }
             _ => false,
         };
@@ -214,7 +222,9 @@ impl Client {
     /// Holds the store's lock across the re-read, the refresh and the save.
     async fn refresh_after(&self, stale: &str) -> Result<String, ApiError> {
         let Credentials::OAuth { store, app, .. } = &self.credentials else {
-            return Err(ApiError::Credentials("webhooks have no token to refresh".into()));
+            return Err(ApiError::Credentials(
+                "webhooks have no token to refresh".into(),
+            ));
         };
         let Some(app) = app else {
             return Err(ApiError::Credentials(
@@ -248,7 +258,11 @@ impl Client {
     }
 
     /// `GET {oauth_server}/oauth/token/?grant_type=refresh_token&...`.
-    async fn refresh_request(&self, app: &OAuthApp, refresh_token: &str) -> Result<TokenResponse, ApiError> {
+    async fn refresh_request(
+        &self,
+        app: &OAuthApp,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, ApiError> {
         token_request(
             &self.http,
             &app.oauth_server,
@@ -271,7 +285,12 @@ impl Client {
             .map_err(|e| ApiError::InvalidRequest(format!("bad method name '{method}': {e}")))
     }
 
-    async fn send_once(&self, method: &str, params: &Value, token: Option<&str>) -> Result<Envelope, ApiError> {
+    async fn send_once(
+        &self,
+        method: &str,
+        params: &Value,
+        token: Option<&str>,
+    ) -> Result<Envelope, ApiError> {
         let url = self.method_url(method)?;
         let mut body = match params {
             Value::Object(map) => map.clone(),
@@ -323,7 +342,10 @@ pub async fn token_request(
         .join("/oauth/token/")
         .map_err(|e| ApiError::InvalidRequest(format!("bad OAuth server URL: {e}")))?;
     let masked_url = mask_url(url.as_str());
-    tracing::debug!("--> GET {masked_url} (grant_type={})", query.first().map(|q| q.1).unwrap_or(""));
+    tracing::debug!(
+        "--> GET {masked_url} (grant_type={})",
+        query.first().map(|q| q.1).unwrap_or("")
+    );
     let response = http
         .get(url)
         .query(query)
@@ -338,7 +360,10 @@ pub async fn token_request(
     if let Some(code) = raw.get("error") {
         return Err(ApiError::OAuth {
             code: text_of(code),
-            description: raw.get("error_description").map(text_of).unwrap_or_default(),
+            description: raw
+                .get("error_description")
+                .map(text_of)
+                .unwrap_or_default(),
             status,
         });
     }
@@ -358,7 +383,11 @@ fn header_text(response: &reqwest::Response) -> String {
         .to_ascii_lowercase()
 }
 
-async fn read_capped(mut response: reqwest::Response, method: &str, masked_url: &str) -> Result<Vec<u8>, ApiError> {
+async fn read_capped(
+    mut response: reqwest::Response,
+    method: &str,
+    masked_url: &str,
+) -> Result<Vec<u8>, ApiError> {
     let status = response.status().as_u16();
     let mut bytes = Vec::new();
     loop {
@@ -386,7 +415,10 @@ fn network_error(method: &str, masked_url: &str, error: reqwest::Error) -> ApiEr
     let lower = detail.to_ascii_lowercase();
     let failure = if error.is_timeout() {
         NetworkFailure::Timeout
-    } else if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("tls") {
+    } else if lower.contains("certificate")
+        || lower.contains("unknownissuer")
+        || lower.contains("tls")
+    {
         NetworkFailure::Certificate
     } else if error.is_connect() {
         NetworkFailure::Connect
@@ -423,7 +455,12 @@ fn error_chain_text(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Parses a body as JSON, naming what arrived instead when it is not JSON.
-pub fn parse_body(method: &str, status: u16, content_type: &str, bytes: &[u8]) -> Result<Value, ApiError> {
+pub fn parse_body(
+    method: &str,
+    status: u16,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<Value, ApiError> {
     let bad = |what: String| ApiError::BadResponse {
         method: method.to_string(),
         status,
@@ -443,7 +480,9 @@ pub fn parse_body(method: &str, status: u16, content_type: &str, bytes: &[u8]) -
     }
     match serde_json::from_slice::<Value>(trimmed) {
         Ok(value) => Ok(value),
-        Err(_) if std::str::from_utf8(trimmed).is_err() => Err(bad("a body that is not UTF-8 text".into())),
+        Err(_) if std::str::from_utf8(trimmed).is_err() => {
+            Err(bad("a body that is not UTF-8 text".into()))
+        }
         Err(e) if e.is_eof() => Err(bad("a truncated JSON body".into())),
         Err(_) => Err(bad("a body that is not JSON".into())),
     }
@@ -453,7 +492,11 @@ fn html_title(html: &str) -> Option<String> {
     let lower = html.to_ascii_lowercase();
     let start = lower.find("<title>")? + "<title>".len();
     let end = start + lower[start..].find("</title>")?;
-    let title: String = html.get(start..end)?.split_whitespace().collect::<Vec<_>>().join(" ");
+    let title: String = html
+        .get(start..end)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     let title: String = title.chars().take(80).collect();
     (!title.is_empty()).then_some(title)
 }
@@ -471,7 +514,10 @@ pub fn envelope_from(method: &str, status: u16, raw: Value) -> Result<Envelope, 
         return Err(ApiError::Portal {
             method: method.to_string(),
             code: text_of(code),
-            description: map.get("error_description").map(text_of).unwrap_or_default(),
+            description: map
+                .get("error_description")
+                .map(text_of)
+                .unwrap_or_default(),
             status,
             argument: map.get("argument").map(text_of),
         });
@@ -483,7 +529,11 @@ pub fn envelope_from(method: &str, status: u16, raw: Value) -> Result<Envelope, 
             what: "JSON with neither \"result\" nor \"error\"".into(),
         });
     };
-    let as_u64 = |key: &str| map.get(key).and_then(super::auth::value_as_i64).and_then(|n| u64::try_from(n).ok());
+    let as_u64 = |key: &str| {
+        map.get(key)
+            .and_then(super::auth::value_as_i64)
+            .and_then(|n| u64::try_from(n).ok())
+    };
     Ok(Envelope {
         result: result.clone(),
         next: as_u64("next"),
@@ -519,9 +569,18 @@ mod tests {
 
     #[test]
     fn html_error_pages_are_named() {
-        let err = parse_body("event.get", 502, "text/html", b"<html><head><title>502 Bad Gateway</title></head></html>")
-            .unwrap_err();
-        assert!(err.to_string().contains("HTML page titled \"502 Bad Gateway\""), "{err}");
+        let err = parse_body(
+            "event.get",
+            502,
+            "text/html",
+            b"<html><head><title>502 Bad Gateway</title></head></html>",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("HTML page titled \"502 Bad Gateway\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -60,7 +60,11 @@ impl Binding {
             event,
             handler: if offline { None } else { non_empty("handler") },
             auth_type: item.get("auth_type").and_then(value_as_i64).unwrap_or(0),
-            kind: if offline { BindingKind::Offline } else { BindingKind::Online },
+            kind: if offline {
+                BindingKind::Offline
+            } else {
+                BindingKind::Online
+            },
             connector: non_empty("connector_id").or_else(|| non_empty("connector")),
         })
     }
@@ -85,7 +89,11 @@ impl BindRequest {
         Binding {
             event: self.event.to_ascii_uppercase(),
             handler: if offline { None } else { self.handler.clone() },
-            auth_type: if offline { 0 } else { self.auth_type.unwrap_or(0) },
+            auth_type: if offline {
+                0
+            } else {
+                self.auth_type.unwrap_or(0)
+            },
             kind: self.kind,
             connector: self.connector.clone().filter(|c| !c.is_empty()),
         }
@@ -108,7 +116,10 @@ impl BindRequest {
 
     fn common_params(&self) -> Map<String, Value> {
         let mut params = Map::new();
-        params.insert("event".into(), Value::String(self.event.to_ascii_uppercase()));
+        params.insert(
+            "event".into(),
+            Value::String(self.event.to_ascii_uppercase()),
+        );
         if self.kind == BindingKind::Offline {
             params.insert("event_type".into(), Value::String("offline".into()));
         } else if let Some(handler) = &self.handler {
@@ -129,9 +140,15 @@ impl BindRequest {
             return false;
         }
         match self.kind {
-            BindingKind::Offline => binding.connector.as_deref().unwrap_or("") == self.connector.as_deref().unwrap_or(""),
+            BindingKind::Offline => {
+                binding.connector.as_deref().unwrap_or("")
+                    == self.connector.as_deref().unwrap_or("")
+            }
             BindingKind::Online => {
-                binding.handler == self.handler && self.auth_type.is_none_or(|wanted| wanted == binding.auth_type)
+                binding.handler == self.handler
+                    && self
+                        .auth_type
+                        .is_none_or(|wanted| wanted == binding.auth_type)
             }
         }
     }
@@ -165,9 +182,9 @@ pub fn is_already_bound(code: &str, description: &str) -> bool {
 pub async fn bind(client: &Client, request: &BindRequest) -> Result<BindOutcome, ApiError> {
     match client.call("event.bind", &request.bind_params()).await {
         Ok(_) => Ok(BindOutcome::Bound),
-        Err(ApiError::Portal { code, description, .. }) if is_already_bound(&code, &description) => {
-            Ok(BindOutcome::AlreadyBound)
-        }
+        Err(ApiError::Portal {
+            code, description, ..
+        }) if is_already_bound(&code, &description) => Ok(BindOutcome::AlreadyBound),
         Err(other) => Err(other),
     }
 }
@@ -195,7 +212,9 @@ pub fn parse_bindings(result: &Value) -> Result<Vec<Binding>, ApiError> {
 
 /// `event.unbind`: how many handlers were removed.
 pub async fn unbind(client: &Client, request: &BindRequest) -> Result<u64, ApiError> {
-    let envelope = client.call("event.unbind", &request.unbind_params()).await?;
+    let envelope = client
+        .call("event.unbind", &request.unbind_params())
+        .await?;
     Ok(unbind_count(&envelope.result))
 }
 
@@ -208,7 +227,10 @@ fn unbind_count(result: &Value) -> u64 {
 }
 
 /// Unbinds many requests through `batch`; one outcome per request (count or error).
-pub async fn unbind_many(client: &Client, requests: &[BindRequest]) -> Result<Vec<Result<u64, (String, String)>>, ApiError> {
+pub async fn unbind_many(
+    client: &Client,
+    requests: &[BindRequest],
+) -> Result<Vec<Result<u64, (String, String)>>, ApiError> {
     let commands: Vec<BatchCommand> = requests
         .iter()
         .map(|request| BatchCommand {
@@ -244,8 +266,16 @@ pub async fn list_events(client: &Client, query: &EventsQuery) -> Result<Vec<Str
     }
     let envelope = client.call("events", &Value::Object(params)).await?;
     let names = match &envelope.result {
-        Value::Array(items) => items.iter().filter_map(Value::as_str).map(str::to_ascii_uppercase).collect(),
-        Value::Object(map) => map.values().filter_map(Value::as_str).map(str::to_ascii_uppercase).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_uppercase)
+            .collect(),
+        Value::Object(map) => map
+            .values()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_uppercase)
+            .collect(),
         _ => Vec::new(),
     };
     Ok(names)
@@ -261,7 +291,10 @@ mod tests {
         assert_eq!(online.kind, BindingKind::Online);
         assert_eq!(online.auth_type, 0);
         assert_eq!(online.connector, None);
-        let offline = Binding::from_portal(&json!({"event":"oncrmdealadd","connector_id":"erp","offline":"1"})).unwrap();
+        let offline = Binding::from_portal(
+            &json!({"event":"oncrmdealadd","connector_id":"erp","offline":"1"}),
+        )
+        .unwrap();
         assert_eq!(offline.kind, BindingKind::Offline);
         assert_eq!(offline.handler, None);
         assert_eq!(offline.event, "ONCRMDEALADD");
@@ -296,7 +329,10 @@ mod tests {
         let mut binding = request.expected_binding();
         binding.auth_type = 7;
         assert!(request.unbind_matches(&binding));
-        let narrowed = BindRequest { auth_type: Some(1), ..request };
+        let narrowed = BindRequest {
+            auth_type: Some(1),
+            ..request
+        };
         assert!(!narrowed.unbind_matches(&binding));
     }
 }

@@ -120,9 +120,7 @@ fn insert_path(map: &mut Map<String, Value>, path: &[String], value: Value) {
         map.insert(key, value);
         return;
     }
-    let slot = map
-        .entry(key)
-        .or_insert_with(|| Value::Object(Map::new()));
+    let slot = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {
         // A scalar then a nested key under the same name: the nested form wins, as in PHP.
         *slot = Value::Object(Map::new());
@@ -174,7 +172,8 @@ mod tests {
 
     #[test]
     fn decodes_nested_keys_and_lists() {
-        let decoded = decode("event=ONCRMDEALADD&data[FIELDS][ID]=7&ids[]=1&ids[]=2&auth[domain]=x.y");
+        let decoded =
+            decode("event=ONCRMDEALADD&data[FIELDS][ID]=7&ids[]=1&ids[]=2&auth[domain]=x.y");
         assert_eq!(
             decoded,
             json!({"event": "ONCRMDEALADD", "data": {"FIELDS": {"ID": "7"}}, "ids": ["1", "2"], "auth": {"domain": "x.y"}})

@@ -55,7 +55,10 @@ pub fn mask_urls_in_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     loop {
-        let next = [rest.find("http://"), rest.find("https://")].into_iter().flatten().min();
+        let next = [rest.find("http://"), rest.find("https://")]
+            .into_iter()
+            .flatten()
+            .min();
         let Some(start) = next else { break };
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
@@ -80,7 +83,11 @@ fn mask_webhook_path(path: &str) -> String {
     let secret = segments.next();
     let rest = segments.next();
     match secret {
-        Some(secret) if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) && !secret.is_empty() => {
+        Some(secret)
+            if !user.is_empty()
+                && user.bytes().all(|b| b.is_ascii_digit())
+                && !secret.is_empty() =>
+        {
             let mut out = format!("{}/rest/{user}/****", &path[..start]);
             if let Some(rest) = rest {
                 out.push('/');
@@ -180,6 +187,9 @@ mod tests {
     #[test]
     fn masks_json_tokens() {
         let masked = mask_json(&json!({"auth": "tok", "x": {"refresh_token": "r"}, "ok": 1}));
-        assert_eq!(masked, json!({"auth": "****", "x": {"refresh_token": "****"}, "ok": 1}));
+        assert_eq!(
+            masked,
+            json!({"auth": "****", "x": {"refresh_token": "****"}, "ok": 1})
+        );
     }
 }

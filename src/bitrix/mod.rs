@@ -7,9 +7,9 @@ pub mod client;
 pub mod error;
 pub mod events;
 pub mod form;
-pub mod validate;
 pub mod mask;
 pub mod ratelimit;
+pub mod validate;
 
 pub use auth::{Credentials, MemoryTokenStore, OAuthApp, OAuthTokens, TokenStore};
 pub use client::{Client, ClientOptions, Envelope};

@@ -58,7 +58,11 @@ impl FromStr for RatePreset {
                 let (burst, rate) = custom.split_once('/').ok_or_else(invalid)?;
                 let burst: f64 = burst.trim().parse().map_err(|_| invalid())?;
                 let per_second: f64 = rate.trim().parse().map_err(|_| invalid())?;
-                if !(burst >= 1.0 && per_second > 0.0 && burst.is_finite() && per_second.is_finite()) {
+                if !(burst >= 1.0
+                    && per_second > 0.0
+                    && burst.is_finite()
+                    && per_second.is_finite())
+                {
                     return Err(invalid());
                 }
                 Ok(Self::Limited(RateLimit { burst, per_second }))
@@ -113,7 +117,10 @@ impl Limiter {
         // Keep two requests of headroom below the portal's threshold: its counter
         // and ours start at different moments.
         let capacity = (limit.burst - 2.0).max(1.0);
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         let drained = now.duration_since(state.updated).as_secs_f64() * limit.per_second;
         state.level = (state.level - drained).max(0.0);
@@ -144,11 +151,17 @@ mod tests {
 
     #[test]
     fn parses_presets() {
-        assert_eq!("standard".parse::<RatePreset>().unwrap(), RatePreset::STANDARD);
+        assert_eq!(
+            "standard".parse::<RatePreset>().unwrap(),
+            RatePreset::STANDARD
+        );
         assert_eq!("OFF".parse::<RatePreset>().unwrap(), RatePreset::Off);
         assert_eq!(
             "10/0.5".parse::<RatePreset>().unwrap(),
-            RatePreset::Limited(RateLimit { burst: 10.0, per_second: 0.5 })
+            RatePreset::Limited(RateLimit {
+                burst: 10.0,
+                per_second: 0.5
+            })
         );
         assert!("0/1".parse::<RatePreset>().is_err());
         assert!("fast".parse::<RatePreset>().is_err());
@@ -156,7 +169,10 @@ mod tests {
 
     #[test]
     fn bucket_waits_only_past_capacity() {
-        let limiter = Limiter::new(RatePreset::Limited(RateLimit { burst: 5.0, per_second: 1.0 }));
+        let limiter = Limiter::new(RatePreset::Limited(RateLimit {
+            burst: 5.0,
+            per_second: 1.0,
+        }));
         let waits: Vec<Duration> = (0..5).map(|_| limiter.reserve()).collect();
         assert!(waits[..3].iter().all(|w| w.is_zero()), "{waits:?}");
         assert!(waits[3] > Duration::from_millis(900), "{waits:?}");

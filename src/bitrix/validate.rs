@@ -18,7 +18,8 @@ pub fn check_handler_url(raw: &str) -> Result<Option<String>, HandlerUrlError> {
         code: "ERROR_WRONG_HANDLER_URL",
         message: format!("'{raw}' is not a handler URL the portal accepts: {why}"),
     };
-    let url = url::Url::parse(raw.trim()).map_err(|e| wrong(&format!("{e}; use https://your-host/path")))?;
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| wrong(&format!("{e}; use https://your-host/path")))?;
     let host = url.host_str().unwrap_or("");
     if host.find('.').is_none_or(|at| at == 0) {
         return Err(wrong(
@@ -28,7 +29,10 @@ pub fn check_handler_url(raw: &str) -> Result<Option<String>, HandlerUrlError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(HandlerUrlError {
             code: "ERROR_UNSUPPORTED_PROTOCOL",
-            message: format!("'{}' is not supported for handlers: use http:// or https://", url.scheme()),
+            message: format!(
+                "'{}' is not supported for handlers: use http:// or https://",
+                url.scheme()
+            ),
         });
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -44,8 +48,12 @@ fn unreachable_warning(host: &str) -> Option<String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let ip: IpAddr = bare.parse().ok()?;
     let private = match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
+        }
     };
     private.then(|| {
         format!(
@@ -60,7 +68,10 @@ pub fn check_event_name(raw: &str) -> Result<String, String> {
     if name.is_empty() {
         return Err("the event name is empty; run `bx-events events` to see the names".into());
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
         return Err(format!(
             "'{name}' is not an event name: '{bad}' is not allowed (names look like ONCRMDEALADD)"
         ));
@@ -92,7 +103,10 @@ mod tests {
 
     #[test]
     fn public_https_passes_quietly() {
-        assert_eq!(check_handler_url("https://hooks.example.com/deal").unwrap(), None);
+        assert_eq!(
+            check_handler_url("https://hooks.example.com/deal").unwrap(),
+            None
+        );
     }
 
     #[test]

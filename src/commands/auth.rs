@@ -6,19 +6,30 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{CliError, Context};
-use crate::bitrix::auth::{now_unix, parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens};
+use crate::bitrix::auth::{
+    now_unix, parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens,
+};
 use crate::bitrix::client::{http_client, token_request};
 use crate::bitrix::{ApiError, Client, MemoryTokenStore, TokenStore};
 use crate::cli::{LoginArgs, LogoutArgs, SwitchArgs};
-use crate::config::profile::{from_environment, load_stored, oauth_server, rate_limit_for, rest_endpoint, selected_name};
+use crate::config::profile::{
+    from_environment, load_stored, oauth_server, rate_limit_for, rest_endpoint, selected_name,
+};
 use crate::config::{ActiveProfile, ConfigError, ProfileKind, ProfileSettings, Secrets, Store};
 
 mod code_flow;
 
 /// Stores a profile's settings and secrets and makes it current.
-pub fn save_profile(store: &Store, name: &str, settings: ProfileSettings, secrets: Secrets) -> Result<(), ConfigError> {
+pub fn save_profile(
+    store: &Store,
+    name: &str,
+    settings: ProfileSettings,
+    secrets: Secrets,
+) -> Result<(), ConfigError> {
     if name.trim().is_empty() || name.chars().any(|c| c.is_control() || c == '"') {
-        return Err(ConfigError::Invalid(format!("'{name}' is not a usable profile name")));
+        return Err(ConfigError::Invalid(format!(
+            "'{name}' is not a usable profile name"
+        )));
     }
     store.update(|config, credentials| {
         config.profiles.insert(name.to_string(), settings);
@@ -37,12 +48,19 @@ enum LoginMethod {
 
 fn prompt_text(ctx: &Context, flag: &str, question: &str, secret: bool) -> anyhow::Result<String> {
     if !ctx.input_allowed {
-        return Err(CliError::Usage(format!("{flag} is required (input is not allowed, so bx-events cannot ask for it)")).into());
+        return Err(CliError::Usage(format!(
+            "{flag} is required (input is not allowed, so bx-events cannot ask for it)"
+        ))
+        .into());
     }
     let answer = if secret {
-        dialoguer::Password::new().with_prompt(question).interact()?
+        dialoguer::Password::new()
+            .with_prompt(question)
+            .interact()?
     } else {
-        dialoguer::Input::<String>::new().with_prompt(question).interact_text()?
+        dialoguer::Input::<String>::new()
+            .with_prompt(question)
+            .interact_text()?
     };
     Ok(answer.trim().to_string())
 }
@@ -82,13 +100,23 @@ fn choose_method(ctx: &Context, args: &LoginArgs) -> anyhow::Result<LoginMethod>
 fn portal_arg(ctx: &Context, args: &LoginArgs) -> anyhow::Result<url::Url> {
     let raw = match &args.portal {
         Some(portal) => portal.clone(),
-        None => prompt_text(ctx, "--portal", "Portal URL (e.g. https://example.bitrix24.com)", false)?,
+        None => prompt_text(
+            ctx,
+            "--portal",
+            "Portal URL (e.g. https://example.bitrix24.com)",
+            false,
+        )?,
     };
     Ok(parse_portal_url(&raw).map_err(|e| CliError::Usage(format!("--portal: {e}")))?)
 }
 
-fn app_from_args(ctx: &Context, args: &LoginArgs, required: bool) -> anyhow::Result<Option<OAuthApp>> {
-    let server = oauth_server(args.oauth_server.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
+fn app_from_args(
+    ctx: &Context,
+    args: &LoginArgs,
+    required: bool,
+) -> anyhow::Result<Option<OAuthApp>> {
+    let server =
+        oauth_server(args.oauth_server.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
     let (id, secret) = match (&args.client_id, &args.client_secret) {
         (Some(id), Some(secret)) => (id.clone(), secret.clone()),
         (None, None) if !required => return Ok(None),
@@ -112,7 +140,11 @@ fn app_from_args(ctx: &Context, args: &LoginArgs, required: bool) -> anyhow::Res
 }
 
 pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<()> {
-    let name = ctx.global.profile.clone().unwrap_or_else(|| "default".into());
+    let name = ctx
+        .global
+        .profile
+        .clone()
+        .unwrap_or_else(|| "default".into());
     if let Some(preset) = &args.rate_limit {
         preset
             .parse::<crate::bitrix::ratelimit::RatePreset>()
@@ -149,10 +181,15 @@ fn settings_for(portal: &url::Url, kind: ProfileKind, args: &LoginArgs) -> Profi
     }
 }
 
-async fn login_webhook(ctx: &Context, args: &LoginArgs, raw: &str) -> anyhow::Result<(ProfileSettings, Secrets)> {
+async fn login_webhook(
+    ctx: &Context,
+    args: &LoginArgs,
+    raw: &str,
+) -> anyhow::Result<(ProfileSettings, Secrets)> {
     let webhook = parse_webhook_url(raw).map_err(|e| CliError::Usage(format!("--webhook: {e}")))?;
     if let Some(portal) = &args.portal {
-        let given = parse_portal_url(portal).map_err(|e| CliError::Usage(format!("--portal: {e}")))?;
+        let given =
+            parse_portal_url(portal).map_err(|e| CliError::Usage(format!("--portal: {e}")))?;
         if given != webhook.portal {
             return Err(CliError::Usage(format!(
                 "--portal {given} does not match the webhook's portal {}",
@@ -163,7 +200,13 @@ async fn login_webhook(ctx: &Context, args: &LoginArgs, raw: &str) -> anyhow::Re
     }
     let mut settings = settings_for(&webhook.portal, ProfileKind::Webhook, args);
     settings.user_id = Some(webhook.user_id);
-    let client = verification_client(ctx, &settings, Credentials::Webhook { base: webhook.base.clone() })?;
+    let client = verification_client(
+        ctx,
+        &settings,
+        Credentials::Webhook {
+            base: webhook.base.clone(),
+        },
+    )?;
     let scope = client.call("scope", &json!({})).await?;
     settings.scope = scope_text(&scope.result);
     let secrets = Secrets {
@@ -173,7 +216,10 @@ async fn login_webhook(ctx: &Context, args: &LoginArgs, raw: &str) -> anyhow::Re
     Ok((settings, secrets))
 }
 
-async fn login_tokens(ctx: &Context, args: &LoginArgs) -> anyhow::Result<(ProfileSettings, Secrets)> {
+async fn login_tokens(
+    ctx: &Context,
+    args: &LoginArgs,
+) -> anyhow::Result<(ProfileSettings, Secrets)> {
     let portal = portal_arg(ctx, args)?;
     let app = app_from_args(ctx, args, false)?;
     if app.is_none() {
@@ -190,7 +236,8 @@ async fn login_tokens(ctx: &Context, args: &LoginArgs) -> anyhow::Result<(Profil
 
 async fn login_code(ctx: &Context, args: &LoginArgs) -> anyhow::Result<(ProfileSettings, Secrets)> {
     let portal = portal_arg(ctx, args)?;
-    let app = app_from_args(ctx, args, true)?.ok_or_else(|| CliError::Usage("--client-id and --client-secret are required".into()))?;
+    let app = app_from_args(ctx, args, true)?
+        .ok_or_else(|| CliError::Usage("--client-id and --client-secret are required".into()))?;
     let code = match &args.code {
         Some(code) => code.clone(),
         None => code_flow::obtain_code(ctx, &portal, &app.client_id, args.redirect_port).await?,
@@ -246,7 +293,11 @@ async fn verify_and_collect(
     Ok((settings, secrets))
 }
 
-fn verification_client(ctx: &Context, settings: &ProfileSettings, credentials: Credentials) -> anyhow::Result<Client> {
+fn verification_client(
+    ctx: &Context,
+    settings: &ProfileSettings,
+    credentials: Credentials,
+) -> anyhow::Result<Client> {
     let rate_limit = rate_limit_for(Some(settings))?;
     let mut options = ctx.client_options_default();
     options.rate_limit = rate_limit;
@@ -254,7 +305,11 @@ fn verification_client(ctx: &Context, settings: &ProfileSettings, credentials: C
 }
 
 fn scope_text(value: &serde_json::Value) -> Option<String> {
-    let items: Vec<&str> = value.as_array()?.iter().filter_map(|v| v.as_str()).collect();
+    let items: Vec<&str> = value
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     Some(items.join(","))
 }
 
@@ -288,7 +343,12 @@ pub async fn status(ctx: &Context) -> anyhow::Result<()> {
         let profile = load_stored(&ctx.store, &config, name)?;
         let expires_at = credentials.profiles.get(name).and_then(|s| s.expires_at);
         let is_current = !env_active && current.as_deref() == Some(name.as_str());
-        profiles.push((profile, is_current, expires_at, ctx.store.credentials_path().display().to_string()));
+        profiles.push((
+            profile,
+            is_current,
+            expires_at,
+            ctx.store.credentials_path().display().to_string(),
+        ));
     }
     if profiles.is_empty() {
         return Err(ConfigError::NoCredentials.into());
@@ -296,10 +356,15 @@ pub async fn status(ctx: &Context) -> anyhow::Result<()> {
     let mut checks = tokio::task::JoinSet::new();
     for (index, (profile, ..)) in profiles.iter().enumerate() {
         let client = ctx.client_for(profile)?;
-        let method = if profile.settings.kind == ProfileKind::Webhook { "scope" } else { "app.info" };
+        let method = if profile.settings.kind == ProfileKind::Webhook {
+            "scope"
+        } else {
+            "app.info"
+        };
         checks.spawn(async move { (index, client.call(method, &json!({})).await.map(|_| ())) });
     }
-    let mut outcomes: Vec<Option<Result<(), ApiError>>> = (0..profiles.len()).map(|_| None).collect();
+    let mut outcomes: Vec<Option<Result<(), ApiError>>> =
+        (0..profiles.len()).map(|_| None).collect();
     while let Some(joined) = checks.join_next().await {
         if let Ok((index, outcome)) = joined {
             outcomes[index] = Some(outcome);
@@ -309,11 +374,16 @@ pub async fn status(ctx: &Context) -> anyhow::Result<()> {
     let refreshed = ctx.store.read_credentials()?;
     let mut rows = Vec::new();
     let mut first_failure = None;
-    for ((profile, is_current, expires_at, storage), outcome) in profiles.into_iter().zip(outcomes) {
+    for ((profile, is_current, expires_at, storage), outcome) in profiles.into_iter().zip(outcomes)
+    {
         let expires_at = if profile.from_env {
             expires_at
         } else {
-            refreshed.profiles.get(&profile.name).and_then(|s| s.expires_at).or(expires_at)
+            refreshed
+                .profiles
+                .get(&profile.name)
+                .and_then(|s| s.expires_at)
+                .or(expires_at)
         };
         let status = match outcome {
             Some(Ok(())) => "ok".to_string(),
@@ -323,7 +393,9 @@ pub async fn status(ctx: &Context) -> anyhow::Result<()> {
                     None => format!("error: {error}"),
                 };
                 if first_failure.is_none() {
-                    first_failure = Some(anyhow::Error::from(error).context(format!("profile '{}'", profile.name)));
+                    first_failure = Some(
+                        anyhow::Error::from(error).context(format!("profile '{}'", profile.name)),
+                    );
                 }
                 text
             }
@@ -337,20 +409,38 @@ pub async fn status(ctx: &Context) -> anyhow::Result<()> {
             client_id: profile.settings.client_id.clone(),
             user_id: profile.settings.user_id,
             scope: profile.settings.scope.clone(),
-            expires_at: expires_at.and_then(|at| chrono::DateTime::from_timestamp(at, 0)).map(|d| d.to_rfc3339()),
+            expires_at: expires_at
+                .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
+                .map(|d| d.to_rfc3339()),
             storage,
             status,
         });
     }
     ctx.out.list(&rows, || {
-        let mut table = ctx.out.table(&["", "PROFILE", "PORTAL", "KIND", "USER", "SCOPE", "TOKEN EXPIRES", "STORAGE", "STATUS"]);
+        let mut table = ctx.out.table(&[
+            "",
+            "PROFILE",
+            "PORTAL",
+            "KIND",
+            "USER",
+            "SCOPE",
+            "TOKEN EXPIRES",
+            "STORAGE",
+            "STATUS",
+        ]);
         for row in &rows {
             table.add_row(vec![
-                if row.current { "*".into() } else { String::new() },
+                if row.current {
+                    "*".into()
+                } else {
+                    String::new()
+                },
                 row.name.clone(),
                 row.portal.clone(),
                 row.kind.to_string(),
-                row.user_id.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+                row.user_id
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 row.scope.clone().unwrap_or_else(|| "-".into()),
                 row.expires_at.clone().unwrap_or_else(|| "-".into()),
                 row.storage.clone(),
@@ -397,7 +487,11 @@ pub fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
     } else {
         ctx.out.success(&format!(
             "Logged out of {}; its secrets were deleted from {}",
-            removed.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+            removed
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
             ctx.store.credentials_path().display()
         ));
     }
@@ -430,7 +524,8 @@ pub fn switch(ctx: &Context, args: &SwitchArgs) -> anyhow::Result<()> {
         config.current = Some(args.name.clone());
         Ok(())
     })?;
-    ctx.out.success(&format!("Switched to profile '{}'", args.name));
+    ctx.out
+        .success(&format!("Switched to profile '{}'", args.name));
     if from_environment()?.is_some() {
         ctx.out.warn("BX_EVENTS_* credentials are set in the environment and take precedence over stored profiles");
     }

@@ -28,7 +28,11 @@ pub fn build_request(
     connector: Option<&str>,
 ) -> anyhow::Result<BindRequest> {
     let event = check_event_name(event).map_err(CliError::Usage)?;
-    let kind = if offline { BindingKind::Offline } else { BindingKind::Online };
+    let kind = if offline {
+        BindingKind::Offline
+    } else {
+        BindingKind::Online
+    };
     let handler = match (kind, handler) {
         (BindingKind::Offline, Some(_)) => {
             ctx.out.warn("offline bindings have no handler URL; the portal ignores it");
@@ -51,7 +55,8 @@ pub fn build_request(
         }
     };
     if offline && auth_type.is_some() {
-        ctx.out.warn("offline bindings are stored for user 0; --auth-type is ignored");
+        ctx.out
+            .warn("offline bindings are stored for user 0; --auth-type is ignored");
     }
     Ok(BindRequest {
         event,
@@ -74,7 +79,8 @@ pub async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
     )?;
     if let Some(seconds) = args.min_timeout {
         if request.event != "ONOFFLINEEVENT" {
-            ctx.out.warn("--min-timeout is used only by ONOFFLINEEVENT handlers");
+            ctx.out
+                .warn("--min-timeout is used only by ONOFFLINEEVENT handlers");
         }
         request.min_timeout = Some(seconds);
     }
@@ -94,18 +100,36 @@ pub async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
             Err(error) => return Err(explain_bind_error(&client, error, &request.event).await),
         }
     };
-    let target = expected.handler.clone().unwrap_or_else(|| "the offline queue".into());
+    let target = expected
+        .handler
+        .clone()
+        .unwrap_or_else(|| "the offline queue".into());
     match status {
-        "bound" => ctx.out.success(&format!("Bound {} to {target}", expected.event)),
-        "already_bound" => ctx.out.info(&format!("{} is already bound to {target}; nothing to do", expected.event)),
-        _ => ctx.out.info(&format!("Would bind {} to {target} (dry run)", expected.event)),
+        "bound" => ctx
+            .out
+            .success(&format!("Bound {} to {target}", expected.event)),
+        "already_bound" => ctx.out.info(&format!(
+            "{} is already bound to {target}; nothing to do",
+            expected.event
+        )),
+        _ => ctx.out.info(&format!(
+            "Would bind {} to {target} (dry run)",
+            expected.event
+        )),
     }
     let result = BindResult {
         binding: expected,
         status,
     };
     ctx.out.record(&result, || {
-        let mut table = ctx.out.table(&["EVENT", "TYPE", "HANDLER", "AUTH_TYPE", "CONNECTOR", "STATUS"]);
+        let mut table = ctx.out.table(&[
+            "EVENT",
+            "TYPE",
+            "HANDLER",
+            "AUTH_TYPE",
+            "CONNECTOR",
+            "STATUS",
+        ]);
         table.add_row(vec![
             result.binding.event.clone(),
             result.binding.kind.to_string(),
@@ -124,7 +148,9 @@ pub async fn explain_bind_error(client: &Client, error: ApiError, event: &str) -
     if !error.is_code("ERROR_EVENT_NOT_FOUND") {
         return error.into();
     }
-    let known = events::list_events(client, &EventsQuery::default()).await.unwrap_or_default();
+    let known = events::list_events(client, &EventsQuery::default())
+        .await
+        .unwrap_or_default();
     let suggestions = nearest_names(event, &known);
     let hint = if suggestions.is_empty() {
         "the event does not exist or is outside the application's scopes: run `bx-events events` to see the events you can bind".to_string()
@@ -134,7 +160,11 @@ pub async fn explain_bind_error(client: &Client, error: ApiError, event: &str) -
             suggestions.join(" or ")
         )
     };
-    CliError::Hinted { source: error, hint }.into()
+    CliError::Hinted {
+        source: error,
+        hint,
+    }
+    .into()
 }
 
 /// Up to three known names closest to `wanted`.
@@ -146,7 +176,11 @@ pub fn nearest_names(wanted: &str, known: &[String]) -> Vec<String> {
         .filter(|(score, _)| *score >= 0.85)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(3).map(|(_, name)| name.clone()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, name)| name.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -155,7 +189,10 @@ mod tests {
 
     #[test]
     fn suggests_close_event_names() {
-        let known: Vec<String> = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONTASKADD"].iter().map(|s| s.to_string()).collect();
+        let known: Vec<String> = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONTASKADD"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(nearest_names("ONCRMDEALAD", &known)[0], "ONCRMDEALADD");
         assert!(nearest_names("SOMETHINGELSE", &known).is_empty());
     }

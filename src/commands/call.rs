@@ -11,8 +11,15 @@ use crate::cli::CallArgs;
 
 pub async fn run(ctx: &Context, args: &CallArgs) -> anyhow::Result<()> {
     let method = args.method.trim();
-    if method.is_empty() || !method.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_')) {
-        return Err(CliError::Usage(format!("'{method}' is not a method name (e.g. app.info, event.get)")).into());
+    if method.is_empty()
+        || !method
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+    {
+        return Err(CliError::Usage(format!(
+            "'{method}' is not a method name (e.g. app.info, event.get)"
+        ))
+        .into());
     }
     let params = build_params(args)?;
     let (_, client) = ctx.connect()?;
@@ -27,7 +34,9 @@ fn build_params(args: &CallArgs) -> anyhow::Result<Value> {
     if let Some(data) = &args.data {
         let text = if data == "-" {
             let mut buffer = String::new();
-            std::io::stdin().read_to_string(&mut buffer).context("reading --data from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut buffer)
+                .context("reading --data from stdin")?;
             buffer
         } else {
             data.clone()

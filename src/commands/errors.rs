@@ -65,7 +65,13 @@ pub fn report(error: &anyhow::Error) -> ErrorReport {
             if matches!(api, ApiError::Store(_)) {
                 continue;
             }
-            code = code.or_else(|| Some(api.code().map(str::to_string).unwrap_or_else(|| api_kind(api).to_string())));
+            code = code.or_else(|| {
+                Some(
+                    api.code()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| api_kind(api).to_string()),
+                )
+            });
             http_status = http_status.or(api.http_status());
             hint = hint.or_else(|| api_hint(api));
         } else if let Some(config) = cause.downcast_ref::<ConfigError>() {

@@ -16,14 +16,22 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<()> {
         }
     }
     if shown.is_empty() {
-        ctx.out.info("No handlers matched.");
+        let filtered =
+            args.event.is_some() || args.handler.is_some() || args.online || args.offline;
+        ctx.out.info(if filtered {
+            "No handlers matched."
+        } else {
+            "No handlers are bound."
+        });
     }
     ctx.out.list(&shown, || bindings_table(&ctx.out, &shown));
     Ok(())
 }
 
 fn keep(args: &ListArgs, binding: &Binding) -> anyhow::Result<bool> {
-    if args.online && binding.kind != BindingKind::Online || args.offline && binding.kind != BindingKind::Offline {
+    if args.online && binding.kind != BindingKind::Online
+        || args.offline && binding.kind != BindingKind::Offline
+    {
         return Ok(false);
     }
     if let Some(pattern) = &args.event {
@@ -32,7 +40,12 @@ fn keep(args: &ListArgs, binding: &Binding) -> anyhow::Result<bool> {
         }
     }
     if let Some(text) = &args.handler {
-        if !binding.handler.as_deref().unwrap_or("").contains(text.as_str()) {
+        if !binding
+            .handler
+            .as_deref()
+            .unwrap_or("")
+            .contains(text.as_str())
+        {
             return Ok(false);
         }
     }

@@ -35,7 +35,10 @@ impl Context {
         let dir = match &global.config_dir {
             Some(dir) => dir.clone(),
             None => Store::default_dir().ok_or_else(|| {
-                CliError::Usage("cannot find a home directory for the configuration: pass --config-dir DIR".into())
+                CliError::Usage(
+                    "cannot find a home directory for the configuration: pass --config-dir DIR"
+                        .into(),
+                )
             })?,
         };
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
@@ -50,7 +53,10 @@ impl Context {
 
     /// The active profile (environment, `-p`, current or only).
     pub fn profile(&self) -> anyhow::Result<ActiveProfile> {
-        Ok(crate::config::resolve(&self.store, self.global.profile.as_deref())?)
+        Ok(crate::config::resolve(
+            &self.store,
+            self.global.profile.as_deref(),
+        )?)
     }
 
     /// Client options from the global flags and a profile's rate limit.
@@ -71,14 +77,22 @@ impl Context {
 
     /// A client for a profile.
     pub fn client_for(&self, profile: &ActiveProfile) -> anyhow::Result<Client> {
-        Ok(Client::new(profile.credentials.clone(), self.client_options(profile))?)
+        Ok(Client::new(
+            profile.credentials.clone(),
+            self.client_options(profile),
+        )?)
     }
 
     /// The active profile and a client for it.
     pub fn connect(&self) -> anyhow::Result<(ActiveProfile, Client)> {
         let profile = self.profile()?;
         let client = self.client_for(&profile)?;
-        tracing::debug!("profile '{}' ({}), portal {}", profile.name, profile.settings.kind, profile.settings.portal);
+        tracing::debug!(
+            "profile '{}' ({}), portal {}",
+            profile.name,
+            profile.settings.kind,
+            profile.settings.portal
+        );
         Ok((profile, client))
     }
 
@@ -88,7 +102,10 @@ impl Context {
             return Ok(true);
         }
         if !self.input_allowed {
-            return Err(CliError::Usage(format!("{question} needs confirmation: pass --yes to proceed without a prompt")).into());
+            return Err(CliError::Usage(format!(
+                "{question} needs confirmation: pass --yes to proceed without a prompt"
+            ))
+            .into());
         }
         dialoguer::Confirm::new()
             .with_prompt(question)
@@ -146,6 +163,8 @@ pub fn name_matches(pattern: &str, name: &str, plain: PlainPattern) -> anyhow::R
     } else if plain == PlainPattern::Exact {
         Ok(name.eq_ignore_ascii_case(pattern))
     } else {
-        Ok(name.to_ascii_uppercase().contains(&pattern.to_ascii_uppercase()))
+        Ok(name
+            .to_ascii_uppercase()
+            .contains(&pattern.to_ascii_uppercase()))
     }
 }

@@ -21,9 +21,9 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         rate_limit: preset.limit(),
         token_ttl_secs: args.token_ttl,
     };
-    let running = sandbox::start(options)
-        .await
-        .map_err(|e| CliError::Usage(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
+    let running = sandbox::start(options).await.map_err(|e| {
+        CliError::Usage(format!("cannot listen on {}:{}: {e}", args.host, args.port))
+    })?;
     let creds = running.credentials.clone();
     if let Some(name) = &args.save_profile {
         let settings = ProfileSettings {
@@ -45,7 +45,11 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         save_profile(&ctx.store, name, settings, secrets)?;
     }
     if ctx.out.is_table() {
-        println!("Sandbox portal listening on {} (plan {}, rate limit {preset})", running.url, args.plan.name());
+        println!(
+            "Sandbox portal listening on {} (plan {}, rate limit {preset})",
+            running.url,
+            args.plan.name()
+        );
         match &args.save_profile {
             Some(name) => println!(
                 "Saved its OAuth credentials as profile '{name}' (now current).\nTry: bx-events events; bx-events bind ONCRMDEALADD https://hooks.example.com/deal"
@@ -70,7 +74,8 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         }
         println!("Press Ctrl-C to stop.");
     } else {
-        let mut value = json!({"url": running.url, "plan": args.plan.name(), "profile": args.save_profile});
+        let mut value =
+            json!({"url": running.url, "plan": args.plan.name(), "profile": args.save_profile});
         if args.save_profile.is_none() {
             value["credentials"] = serde_json::to_value(&creds)?;
         }

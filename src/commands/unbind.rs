@@ -53,18 +53,31 @@ pub async fn run(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
     let (_, client) = ctx.connect()?;
     let count = if args.dry_run {
         let existing = events::list_bindings(&client).await?;
-        existing.iter().filter(|b| request.unbind_matches(b)).count() as u64
+        existing
+            .iter()
+            .filter(|b| request.unbind_matches(b))
+            .count() as u64
     } else {
         events::unbind(&client, &request).await?
     };
-    let verb = if args.dry_run { "Would remove" } else { "Removed" };
-    if count == 0 {
-        ctx.out.info(&format!("Nothing matched: no {} binding of {} to remove", request.kind, request.event));
+    let verb = if args.dry_run {
+        "Would remove"
     } else {
-        ctx.out.success(&format!("{verb} {count} binding(s) of {}", request.event));
+        "Removed"
+    };
+    if count == 0 {
+        ctx.out.info(&format!(
+            "Nothing matched: no {} binding of {} to remove",
+            request.kind, request.event
+        ));
+    } else {
+        ctx.out
+            .success(&format!("{verb} {count} binding(s) of {}", request.event));
     }
     let result = UnbindResult::new(&request, count, None);
-    ctx.out.record(&result, || results_table(ctx, std::slice::from_ref(&result)));
+    ctx.out.record(&result, || {
+        results_table(ctx, std::slice::from_ref(&result))
+    });
     Ok(())
 }
 
@@ -91,19 +104,30 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
     let requests: Vec<BindRequest> = matched.iter().map(BindRequest::exact).collect();
     if requests.is_empty() {
         ctx.out.info("Nothing matched; no binding removed.");
-        ctx.out.list(&Vec::<UnbindResult>::new(), || ctx.out.table(&[]));
+        ctx.out
+            .list(&Vec::<UnbindResult>::new(), || ctx.out.table(&[]));
         return Ok(());
     }
     if args.dry_run {
-        ctx.out.info(&format!("Would remove {} binding(s) (dry run)", requests.len()));
-        let results: Vec<UnbindResult> = requests.iter().map(|r| UnbindResult::new(r, 1, None)).collect();
+        ctx.out.info(&format!(
+            "Would remove {} binding(s) (dry run)",
+            requests.len()
+        ));
+        let results: Vec<UnbindResult> = requests
+            .iter()
+            .map(|r| UnbindResult::new(r, 1, None))
+            .collect();
         ctx.out.list(&results, || results_table(ctx, &results));
         return Ok(());
     }
     if !ctx.global.yes {
         eprintln!("{}", super::list::bindings_table(&ctx.out, &matched));
     }
-    let question = format!("Remove these {} binding(s) from {}?", requests.len(), profile.settings.portal);
+    let question = format!(
+        "Remove these {} binding(s) from {}?",
+        requests.len(),
+        profile.settings.portal
+    );
     if !ctx.confirm(&question)? {
         return Err(CliError::Failed("cancelled; nothing was removed".into()).into());
     }
@@ -129,19 +153,32 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
     ctx.out.success(&format!("Removed {removed} binding(s)"));
     ctx.out.list(&results, || results_table(ctx, &results));
     if failures > 0 {
-        return Err(CliError::Failed(format!("{failures} of {} unbind(s) failed", results.len())).into());
+        return Err(
+            CliError::Failed(format!("{failures} of {} unbind(s) failed", results.len())).into(),
+        );
     }
     Ok(())
 }
 
 fn results_table(ctx: &Context, results: &[UnbindResult]) -> comfy_table::Table {
-    let mut table = ctx.out.table(&["EVENT", "TYPE", "HANDLER", "AUTH_TYPE", "CONNECTOR", "REMOVED"]);
+    let mut table = ctx.out.table(&[
+        "EVENT",
+        "TYPE",
+        "HANDLER",
+        "AUTH_TYPE",
+        "CONNECTOR",
+        "REMOVED",
+    ]);
     for result in results {
         table.add_row(vec![
             result.event.clone(),
             result.kind.to_string(),
             cell(result.handler.as_deref()),
-            result.auth_type.map(|a| a.to_string()).unwrap_or_else(|| "any".into()),
+            match (result.kind, result.auth_type) {
+                (BindingKind::Offline, _) => "-".into(),
+                (_, Some(user)) => user.to_string(),
+                (_, None) => "any".into(),
+            },
             cell(result.connector.as_deref()),
             match &result.error {
                 Some(error) => format!("failed: {error}"),

@@ -19,15 +19,48 @@ pub const TEST_FAILPOINT: &str = "BX_EVENTS_TEST_FAILPOINT";
 /// Every variable with its meaning, for `help environment` and the docs.
 pub const ALL: &[(&str, &str)] = &[
     (PROFILE, "profile to use (same as -p/--profile)"),
-    (OUTPUT, "output format: table, json or ndjson (same as -o/--output)"),
-    (CONFIG_DIR, "directory of config.toml and credentials.toml (same as --config-dir)"),
-    (NO_INPUT, "never prompt (same as --no-input); also implied by CI or a non-terminal stdin"),
-    (PORTAL, "portal URL for environment-only credentials, e.g. https://example.bitrix24.com"),
-    (ACCESS_TOKEN, "OAuth access token; with BX_EVENTS_PORTAL it forms the active profile"),
-    (REFRESH_TOKEN, "OAuth refresh token used to renew BX_EVENTS_ACCESS_TOKEN"),
-    (CLIENT_ID, "OAuth application client id (needed to refresh tokens)"),
-    (CLIENT_SECRET, "OAuth application client secret (needed to refresh tokens)"),
-    (WEBHOOK_URL, "incoming webhook URL; forms the active profile when set"),
-    (OAUTH_SERVER, "OAuth server, default https://oauth.bitrix.info"),
-    (RATE_LIMIT, "client-side rate limit: standard, enterprise, off or BURST/RATE"),
+    (
+        OUTPUT,
+        "output format: table, json or ndjson (same as -o/--output)",
+    ),
+    (
+        CONFIG_DIR,
+        "directory of config.toml and credentials.toml (same as --config-dir)",
+    ),
+    (
+        NO_INPUT,
+        "never prompt (same as --no-input); also implied by CI or a non-terminal stdin",
+    ),
+    (
+        PORTAL,
+        "portal URL for environment-only credentials, e.g. https://example.bitrix24.com",
+    ),
+    (
+        ACCESS_TOKEN,
+        "OAuth access token; with BX_EVENTS_PORTAL it forms the active profile",
+    ),
+    (
+        REFRESH_TOKEN,
+        "OAuth refresh token used to renew BX_EVENTS_ACCESS_TOKEN",
+    ),
+    (
+        CLIENT_ID,
+        "OAuth application client id (needed to refresh tokens)",
+    ),
+    (
+        CLIENT_SECRET,
+        "OAuth application client secret (needed to refresh tokens)",
+    ),
+    (
+        WEBHOOK_URL,
+        "incoming webhook URL; forms the active profile when set",
+    ),
+    (
+        OAUTH_SERVER,
+        "OAuth server, default https://oauth.bitrix.info",
+    ),
+    (
+        RATE_LIMIT,
+        "client-side rate limit: standard, enterprise, off or BURST/RATE",
+    ),
 ];

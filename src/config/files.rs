@@ -38,11 +38,13 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
 /// Reads a file, or `None` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| ConfigError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "it is not UTF-8 text".into(),
-            kind: kind_of(path),
-        }),
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| ConfigError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "it is not UTF-8 text".into(),
+                kind: kind_of(path),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(ConfigError::Read {
             path: path.to_path_buf(),
@@ -52,7 +54,10 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
 }
 
 fn kind_of(path: &Path) -> super::error::FileKind {
-    if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("credentials")) {
+    if path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("credentials"))
+    {
         super::error::FileKind::Credentials
     } else {
         super::error::FileKind::Config
@@ -81,7 +86,9 @@ pub fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), Config
         let _ = mode;
         let mut file = options.open(&temp)?;
         let bytes = contents.as_bytes();
-        if std::env::var(env::TEST_FAILPOINT).as_deref() == Ok("credentials-mid-write") && path.ends_with("credentials.toml") {
+        if std::env::var(env::TEST_FAILPOINT).as_deref() == Ok("credentials-mid-write")
+            && path.ends_with("credentials.toml")
+        {
             file.write_all(&bytes[..bytes.len() / 2])?;
             file.sync_all()?;
             std::process::abort();
@@ -101,7 +108,10 @@ pub fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), Config
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let unique: u32 = rand::random();
     path.with_file_name(format!(".{name}.tmp-{}-{unique:08x}", std::process::id()))
 }
@@ -168,7 +178,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let leftovers = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "temp files must not remain");

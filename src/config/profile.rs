@@ -7,7 +7,10 @@ use url::Url;
 use super::env;
 use super::error::ConfigError;
 use super::store::{ConfigFile, ProfileKind, ProfileSettings, Store};
-use crate::bitrix::auth::{parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens, StoreGuard, TokenStore, DEFAULT_OAUTH_SERVER};
+use crate::bitrix::auth::{
+    parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens, StoreGuard,
+    TokenStore, DEFAULT_OAUTH_SERVER,
+};
 use crate::bitrix::ratelimit::RatePreset;
 use crate::bitrix::{ApiError, MemoryTokenStore};
 
@@ -52,7 +55,11 @@ pub fn selected_name(config: &ConfigFile, requested: Option<&str>) -> Result<Str
 }
 
 /// Loads one stored profile by name.
-pub fn load_stored(store: &Store, config: &ConfigFile, name: &str) -> Result<ActiveProfile, ConfigError> {
+pub fn load_stored(
+    store: &Store,
+    config: &ConfigFile,
+    name: &str,
+) -> Result<ActiveProfile, ConfigError> {
     let Some(settings) = config.profiles.get(name).cloned() else {
         return Err(ConfigError::UnknownProfile {
             name: name.to_string(),
@@ -72,7 +79,9 @@ pub fn load_stored(store: &Store, config: &ConfigFile, name: &str) -> Result<Act
 
 /// The rate-limit preset: `BX_EVENTS_RATE_LIMIT`, else the profile's, else standard.
 pub fn rate_limit_for(settings: Option<&ProfileSettings>) -> Result<RatePreset, ConfigError> {
-    let from_env = std::env::var(env::RATE_LIMIT).ok().filter(|v| !v.is_empty());
+    let from_env = std::env::var(env::RATE_LIMIT)
+        .ok()
+        .filter(|v| !v.is_empty());
     let text = from_env.or_else(|| settings.and_then(|s| s.rate_limit.clone()));
     match text {
         Some(text) => text.parse().map_err(|e: String| ConfigError::Invalid(e)),
@@ -80,12 +89,24 @@ pub fn rate_limit_for(settings: Option<&ProfileSettings>) -> Result<RatePreset, 
     }
 }
 
-fn stored_credentials(store: &Store, name: &str, settings: &ProfileSettings) -> Result<Credentials, ConfigError> {
-    let secrets = store.read_credentials()?.profiles.get(name).cloned().unwrap_or_default();
+fn stored_credentials(
+    store: &Store,
+    name: &str,
+    settings: &ProfileSettings,
+) -> Result<Credentials, ConfigError> {
+    let secrets = store
+        .read_credentials()?
+        .profiles
+        .get(name)
+        .cloned()
+        .unwrap_or_default();
     match settings.kind {
         ProfileKind::Webhook => {
-            let raw = secrets.webhook_url.ok_or_else(|| missing_secret(store, name, "webhook URL"))?;
-            let webhook = parse_webhook_url(&raw).map_err(|e| ConfigError::Invalid(format!("profile '{name}': {e}")))?;
+            let raw = secrets
+                .webhook_url
+                .ok_or_else(|| missing_secret(store, name, "webhook URL"))?;
+            let webhook = parse_webhook_url(&raw)
+                .map_err(|e| ConfigError::Invalid(format!("profile '{name}': {e}")))?;
             Ok(Credentials::Webhook { base: webhook.base })
         }
         ProfileKind::Oauth => {
@@ -130,7 +151,9 @@ pub fn rest_endpoint(portal: &str) -> Result<Url, ConfigError> {
 
 /// The OAuth server URL, defaulting to Bitrix24's.
 pub fn oauth_server(raw: Option<&str>) -> Result<Url, ConfigError> {
-    let text = raw.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_OAUTH_SERVER);
+    let text = raw
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_OAUTH_SERVER);
     parse_portal_url(text).map_err(|e| ConfigError::Invalid(format!("OAuth server: {e}")))
 }
 
@@ -138,7 +161,8 @@ pub fn oauth_server(raw: Option<&str>) -> Result<Url, ConfigError> {
 pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     if let Some(raw) = var(env::WEBHOOK_URL) {
-        let webhook = parse_webhook_url(&raw).map_err(|e| ConfigError::Invalid(format!("{}: {e}", env::WEBHOOK_URL)))?;
+        let webhook = parse_webhook_url(&raw)
+            .map_err(|e| ConfigError::Invalid(format!("{}: {e}", env::WEBHOOK_URL)))?;
         let settings = ProfileSettings {
             portal: webhook.portal.as_str().trim_end_matches('/').to_string(),
             kind: ProfileKind::Webhook,
@@ -160,9 +184,14 @@ pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
         return Ok(None);
     };
     let portal = var(env::PORTAL).ok_or_else(|| {
-        ConfigError::Invalid(format!("{} is set but {} is not: set it to the portal URL", env::ACCESS_TOKEN, env::PORTAL))
+        ConfigError::Invalid(format!(
+            "{} is set but {} is not: set it to the portal URL",
+            env::ACCESS_TOKEN,
+            env::PORTAL
+        ))
     })?;
-    let endpoint = rest_endpoint(&portal).map_err(|e| ConfigError::Invalid(format!("{}: {e}", env::PORTAL)))?;
+    let endpoint = rest_endpoint(&portal)
+        .map_err(|e| ConfigError::Invalid(format!("{}: {e}", env::PORTAL)))?;
     let server_text = var(env::OAUTH_SERVER);
     let app = match (var(env::CLIENT_ID), var(env::CLIENT_SECRET)) {
         (Some(client_id), Some(client_secret)) => Some(OAuthApp {
@@ -213,9 +242,16 @@ fn store_error(error: ConfigError) -> ApiError {
 impl TokenStore for ProfileTokenStore {
     fn load(&self) -> Result<OAuthTokens, ApiError> {
         let credentials = self.store.read_credentials().map_err(store_error)?;
-        let secrets = credentials.profiles.get(&self.profile).cloned().unwrap_or_default();
+        let secrets = credentials
+            .profiles
+            .get(&self.profile)
+            .cloned()
+            .unwrap_or_default();
         let access_token = secrets.access_token.ok_or_else(|| {
-            ApiError::Credentials(format!("profile '{}' has no access token stored", self.profile))
+            ApiError::Credentials(format!(
+                "profile '{}' has no access token stored",
+                self.profile
+            ))
         })?;
         Ok(OAuthTokens {
             access_token,
@@ -231,10 +267,15 @@ impl TokenStore for ProfileTokenStore {
     fn save(&self, tokens: &OAuthTokens) -> Result<(), ApiError> {
         // The caller holds the lock already; taking it again here would deadlock.
         let mut credentials = self.store.read_credentials().map_err(store_error)?;
-        let secrets = credentials.profiles.entry(self.profile.clone()).or_default();
+        let secrets = credentials
+            .profiles
+            .entry(self.profile.clone())
+            .or_default();
         secrets.access_token = Some(tokens.access_token.clone());
         secrets.refresh_token = tokens.refresh_token.clone();
         secrets.expires_at = tokens.expires_at;
-        self.store.write_credentials(&credentials).map_err(store_error)
+        self.store
+            .write_credentials(&credentials)
+            .map_err(store_error)
     }
 }

@@ -94,7 +94,8 @@ impl Store {
 
     /// The platform default: `~/.config/bx-events` on Linux.
     pub fn default_dir() -> Option<PathBuf> {
-        directories::ProjectDirs::from("", "", "bx-events").map(|dirs| dirs.config_dir().to_path_buf())
+        directories::ProjectDirs::from("", "", "bx-events")
+            .map(|dirs| dirs.config_dir().to_path_buf())
     }
 
     pub fn dir(&self) -> &Path {
@@ -132,14 +133,16 @@ impl Store {
     /// Writes `config.toml`; the caller must hold [`Store::lock`].
     pub fn write_config(&self, config: &ConfigFile) -> Result<(), ConfigError> {
         ensure_private_dir(&self.dir)?;
-        let text = toml::to_string_pretty(config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let text =
+            toml::to_string_pretty(config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         write_atomic(&self.config_path(), &text, 0o600)
     }
 
     /// Writes `credentials.toml` (mode 0600); the caller must hold [`Store::lock`].
     pub fn write_credentials(&self, credentials: &CredentialsFile) -> Result<(), ConfigError> {
         ensure_private_dir(&self.dir)?;
-        let text = toml::to_string_pretty(credentials).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let text =
+            toml::to_string_pretty(credentials).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         write_atomic(&self.credentials_path(), &text, 0o600)
     }
 
@@ -159,15 +162,17 @@ impl Store {
     }
 }
 
-fn read_toml<T: for<'de> Deserialize<'de> + Default>(path: &Path, kind: FileKind) -> Result<T, ConfigError> {
+fn read_toml<T: for<'de> Deserialize<'de> + Default>(
+    path: &Path,
+    kind: FileKind,
+) -> Result<T, ConfigError> {
     let Some(text) = read_optional(path)? else {
         return Ok(T::default());
     };
     toml::from_str(&text).map_err(|e| ConfigError::Corrupt {
         path: path.to_path_buf(),
         detail: e.message().to_string()
-            + &e
-                .span()
+            + &e.span()
                 .map(|span| {
                     let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
                     format!(" (line {line})")

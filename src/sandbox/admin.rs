@@ -13,12 +13,21 @@ use super::state::Stats;
 
 /// `GET /_sandbox/stats`: request counters.
 pub async fn stats(State(shared): State<Shared>) -> Json<Stats> {
-    Json(shared.lock().unwrap_or_else(|p| p.into_inner()).stats.clone())
+    Json(
+        shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stats
+            .clone(),
+    )
 }
 
 /// `POST /_sandbox/expire-tokens`: every access token becomes expired.
 pub async fn expire_tokens(State(shared): State<Shared>) -> StatusCode {
-    shared.lock().unwrap_or_else(|p| p.into_inner()).expire_tokens();
+    shared
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .expire_tokens();
     StatusCode::NO_CONTENT
 }
 
@@ -28,11 +37,18 @@ pub struct TokenQuery {
 }
 
 /// `POST /_sandbox/token?user_id=2`: a token pair for any user (user 2 is not an admin).
-pub async fn issue_token(State(shared): State<Shared>, Query(query): Query<TokenQuery>) -> Response {
+pub async fn issue_token(
+    State(shared): State<Shared>,
+    Query(query): Query<TokenQuery>,
+) -> Response {
     let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
     let user_id = query.user_id.unwrap_or(1);
     if portal.user(user_id).is_none() {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "unknown user"}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown user"})),
+        )
+            .into_response();
     }
     Json(token_body(&mut portal, user_id)).into_response()
 }

@@ -38,7 +38,11 @@ pub const SCOPED_EVENTS: &[(&str, &[&str])] = &[
     ("user", &["ONUSERADD"]),
     (
         "calendar",
-        &["ONCALENDARENTRYADD", "ONCALENDARENTRYUPDATE", "ONCALENDARENTRYDELETE"],
+        &[
+            "ONCALENDARENTRYADD",
+            "ONCALENDARENTRYUPDATE",
+            "ONCALENDARENTRYDELETE",
+        ],
     ),
 ];
 
@@ -74,7 +78,10 @@ pub fn all_events() -> Vec<String> {
 
 /// Events visible to a token with these scopes.
 pub fn events_for_scopes(scopes: &[String]) -> Vec<String> {
-    let mut events: Vec<String> = scopes.iter().flat_map(|scope| scope_events(scope)).collect();
+    let mut events: Vec<String> = scopes
+        .iter()
+        .flat_map(|scope| scope_events(scope))
+        .collect();
     events.extend(GLOBAL_EVENTS.iter().map(|e| e.to_string()));
     events
 }

@@ -28,7 +28,10 @@ fn offline_flag(params: &Map<String, Value>) -> Result<bool, RestError> {
         None => Ok(false),
         Some(kind) if kind.is_empty() || kind == "online" => Ok(false),
         Some(kind) if kind == "offline" => Ok(true),
-        Some(_) => Err(RestError::argument("EVENT_TYPE", "Value must be one of {online|offline}")),
+        Some(_) => Err(RestError::argument(
+            "EVENT_TYPE",
+            "Value must be one of {online|offline}",
+        )),
     }
 }
 
@@ -49,54 +52,101 @@ fn check_handler(handler: &str) -> Result<(), RestError> {
     let parsed = url::Url::parse(handler).ok();
     let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");
     if host.find('.').is_none_or(|at| at == 0) {
-        return Err(RestError::new(400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL"));
+        return Err(RestError::new(
+            400,
+            "ERROR_WRONG_HANDLER_URL",
+            "Wrong handler URL",
+        ));
     }
     match parsed.as_ref().map(|u| u.scheme()) {
         Some("http") | Some("https") => Ok(()),
-        _ => Err(RestError::new(400, "ERROR_UNSUPPORTED_PROTOCOL", "Unsupported handler protocol")),
+        _ => Err(RestError::new(
+            400,
+            "ERROR_UNSUPPORTED_PROTOCOL",
+            "Unsupported handler protocol",
+        )),
     }
 }
 
 /// `event.bind`, validating in the order of BITRIX24.md section 4.
-pub fn event_bind(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
+pub fn event_bind(
+    portal: &mut Portal,
+    caller: &Caller,
+    params: &Map<String, Value>,
+) -> Result<Value, RestError> {
     caller.require_application()?;
     let connector = connector_of(portal, params)?;
     let auth_type = optional_int(params, "auth_type")?;
     if let Some(user) = auth_type {
         if !caller.admin && user != 0 && user != caller.user_id {
-            return Err(access_denied("Access denied! Only administrators can bind handlers for other users"));
+            return Err(access_denied(
+                "Access denied! Only administrators can bind handlers for other users",
+            ));
         }
     }
-    let event = param_text(params, "event").unwrap_or_default().trim().to_ascii_uppercase();
+    let event = param_text(params, "event")
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_uppercase();
     if event.is_empty() {
-        return Err(RestError::argument("EVENT", "Argument 'EVENT' is null or empty"));
+        return Err(RestError::argument(
+            "EVENT",
+            "Argument 'EVENT' is null or empty",
+        ));
     }
     let offline = offline_flag(params)?;
     let (handler, user_id) = if offline {
         if !caller.admin {
-            return Err(access_denied("Access denied! Offline events binding requires administrator access rights"));
+            return Err(access_denied(
+                "Access denied! Offline events binding requires administrator access rights",
+            ));
         }
         (String::new(), 0)
     } else {
-        let handler = param_text(params, "handler").unwrap_or_default().trim().to_string();
+        let handler = param_text(params, "handler")
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         if handler.is_empty() {
-            return Err(RestError::argument("HANDLER", "Argument 'HANDLER' is null or empty"));
+            return Err(RestError::argument(
+                "HANDLER",
+                "Argument 'HANDLER' is null or empty",
+            ));
         }
         check_handler(&handler)?;
-        let user_id = if caller.admin { auth_type.unwrap_or(0) } else { caller.user_id };
+        let user_id = if caller.admin {
+            auth_type.unwrap_or(0)
+        } else {
+            caller.user_id
+        };
         (handler, user_id)
     };
     if !catalog::events_for_scopes(&caller.scopes).contains(&event) {
-        return Err(RestError::new(400, "ERROR_EVENT_NOT_FOUND", "Event not found"));
+        return Err(RestError::new(
+            400,
+            "ERROR_EVENT_NOT_FOUND",
+            "Event not found",
+        ));
     }
     if offline && event == "ONOFFLINEEVENT" {
-        return Err(RestError::argument("EVENT", "Offline event cannot be registered for this event."));
+        return Err(RestError::argument(
+            "EVENT",
+            "Offline event cannot be registered for this event.",
+        ));
     }
     let duplicate = portal.bindings.iter().any(|b| {
-        b.event == event && b.handler == handler && b.user_id == user_id && b.connector == connector && b.offline == offline
+        b.event == event
+            && b.handler == handler
+            && b.user_id == user_id
+            && b.connector == connector
+            && b.offline == offline
     });
     if duplicate {
-        return Err(RestError::new(400, "ERROR_CORE", "Unable to set event handler: Handler already binded"));
+        return Err(RestError::new(
+            400,
+            "ERROR_CORE",
+            "Unable to set event handler: Handler already binded",
+        ));
     }
     let min_timeout = param(params, "options")
         .and_then(|o| o.as_object())
@@ -135,23 +185,41 @@ pub fn event_get(portal: &Portal, caller: &Caller) -> Result<Value, RestError> {
 }
 
 /// `event.unbind`: removes matching bindings; zero matches is not an error.
-pub fn event_unbind(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
+pub fn event_unbind(
+    portal: &mut Portal,
+    caller: &Caller,
+    params: &Map<String, Value>,
+) -> Result<Value, RestError> {
     caller.require_application()?;
     let connector = connector_of(portal, params)?;
-    let event = param_text(params, "event").unwrap_or_default().trim().to_ascii_uppercase();
+    let event = param_text(params, "event")
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_uppercase();
     if event.is_empty() {
-        return Err(RestError::argument("EVENT", "Argument 'EVENT' is null or empty"));
+        return Err(RestError::argument(
+            "EVENT",
+            "Argument 'EVENT' is null or empty",
+        ));
     }
     let offline = offline_flag(params)?;
     let handler = if offline {
         if !caller.admin {
-            return Err(access_denied("Access denied! Offline events unbinding requires administrator access rights"));
+            return Err(access_denied(
+                "Access denied! Offline events unbinding requires administrator access rights",
+            ));
         }
         String::new()
     } else {
-        let handler = param_text(params, "handler").unwrap_or_default().trim().to_string();
+        let handler = param_text(params, "handler")
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         if handler.is_empty() {
-            return Err(RestError::argument("HANDLER", "Argument 'HANDLER' is null or empty"));
+            return Err(RestError::argument(
+                "HANDLER",
+                "Argument 'HANDLER' is null or empty",
+            ));
         }
         handler
     };
@@ -163,7 +231,9 @@ pub fn event_unbind(portal: &mut Portal, caller: &Caller, params: &Map<String, V
     };
     if let Some(user) = user_filter {
         if !caller.admin && user != caller.user_id {
-            return Err(access_denied("Access denied! Only administrators can unbind handlers of other users"));
+            return Err(access_denied(
+                "Access denied! Only administrators can unbind handlers of other users",
+            ));
         }
     }
     let before = portal.bindings.len();
@@ -183,9 +253,13 @@ pub fn events(caller: &Caller, params: &Map<String, Value>) -> Result<Value, Res
     caller.require_application()?;
     let names = match param_text(params, "scope") {
         Some(scope) if !scope.is_empty() => catalog::scope_events(&scope),
-        Some(_) => catalog::GLOBAL_EVENTS.iter().map(|e| e.to_string()).collect(),
+        Some(_) => catalog::GLOBAL_EVENTS
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
         None => {
-            let full = param_text(params, "full").is_some_and(|f| matches!(f.to_ascii_lowercase().as_str(), "1" | "true" | "y"));
+            let full = param_text(params, "full")
+                .is_some_and(|f| matches!(f.to_ascii_lowercase().as_str(), "1" | "true" | "y"));
             if full {
                 catalog::all_events()
             } else {

@@ -129,10 +129,16 @@ impl RunningSandbox {
 
 /// Binds the listener and starts serving in a background task.
 pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(options.host, options.port)).await?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::new(options.host, options.port)).await?;
     let address = listener.local_addr()?;
     let url = format!("http://{address}");
-    let mut portal = state::Portal::new(url.clone(), options.plan, options.token_ttl_secs, options.rate_limit);
+    let mut portal = state::Portal::new(
+        url.clone(),
+        options.plan,
+        options.token_ttl_secs,
+        options.rate_limit,
+    );
     let (access_token, refresh_token, expires_at) = portal.issue_tokens(1);
     let credentials = SandboxCredentials {
         portal: url.clone(),
@@ -146,7 +152,10 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
     };
     let shared: Shared = Arc::new(Mutex::new(portal));
     let router = Router::new()
-        .route("/rest/{*path}", get(rest::rest_endpoint).post(rest::rest_endpoint))
+        .route(
+            "/rest/{*path}",
+            get(rest::rest_endpoint).post(rest::rest_endpoint),
+        )
         .route("/oauth/token", get(oauth::token).post(oauth::token))
         .route("/oauth/token/", get(oauth::token).post(oauth::token))
         .route("/oauth/authorize", get(oauth::authorize))
@@ -187,7 +196,11 @@ impl SandboxThread {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -197,7 +210,11 @@ impl SandboxThread {
             runtime.block_on(async move {
                 match start(options).await {
                     Ok(sandbox) => {
-                        let handle = (sandbox.url.clone(), sandbox.credentials.clone(), sandbox.portal.clone());
+                        let handle = (
+                            sandbox.url.clone(),
+                            sandbox.credentials.clone(),
+                            sandbox.portal.clone(),
+                        );
                         let _ = ready_tx.send(Ok(handle));
                         let _ = tokio::task::spawn_blocking(move || stop_rx.recv()).await;
                         let _ = sandbox.stop().await;
@@ -219,7 +236,6 @@ impl SandboxThread {
             thread: Some(thread),
         })
     }
-
 }
 
 impl Drop for SandboxThread {

@@ -15,7 +15,11 @@ use crate::bitrix::auth::now_unix;
 const CODE_TTL_SECS: i64 = 30;
 
 fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
-    (status, Json(json!({"error": code, "error_description": description}))).into_response()
+    (
+        status,
+        Json(json!({"error": code, "error_description": description})),
+    )
+        .into_response()
 }
 
 /// `GET /oauth/authorize/?client_id&state&redirect_uri`: the sandbox approves at once
@@ -27,17 +31,33 @@ pub async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) 
     };
     let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
     if param_text(&params, "client_id").as_deref() != Some(portal.app.client_id.as_str()) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Unknown client_id",
+        );
     }
     let Some(redirect) = param_text(&params, "redirect_uri").filter(|r| !r.is_empty()) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is required by the sandbox");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is required by the sandbox",
+        );
     };
     let code = random_hex(40);
-    portal.auth_codes.insert(code.clone(), (1, now_unix() + CODE_TTL_SECS));
+    portal
+        .auth_codes
+        .insert(code.clone(), (1, now_unix() + CODE_TTL_SECS));
     let state = param_text(&params, "state").unwrap_or_default();
     let mut target = match url::Url::parse(&redirect) {
         Ok(url) => url,
-        Err(_) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is not a URL"),
+        Err(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "redirect_uri is not a URL",
+            )
+        }
     };
     let domain = portal.base_url.trim_start_matches("http://").to_string();
     target
@@ -51,10 +71,21 @@ pub async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) 
 }
 
 /// `GET|POST /oauth/token/`: `refresh_token` and `authorization_code` grants.
-pub async fn token(State(shared): State<Shared>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(shared): State<Shared>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let params = match request_params(query.as_deref(), &headers, &body) {
         Ok(params) => params,
-        Err(error) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &error.description),
+        Err(error) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &error.description,
+            )
+        }
     };
     let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
     match grant(&mut portal, &params) {
@@ -69,19 +100,26 @@ pub async fn token(State(shared): State<Shared>, RawQuery(query): RawQuery, head
 type GrantError = (StatusCode, &'static str, &'static str);
 
 fn grant(portal: &mut Portal, params: &Map<String, Value>) -> Result<Value, GrantError> {
-    let client_ok = param_text(params, "client_id").as_deref() == Some(portal.app.client_id.as_str())
-        && param_text(params, "client_secret").as_deref() == Some(portal.app.client_secret.as_str());
+    let client_ok = param_text(params, "client_id").as_deref()
+        == Some(portal.app.client_id.as_str())
+        && param_text(params, "client_secret").as_deref()
+            == Some(portal.app.client_secret.as_str());
     if !client_ok {
-        return Err((StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client credentials"));
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Invalid client credentials",
+        ));
     }
     let user_id = match param_text(params, "grant_type").as_deref() {
         Some("refresh_token") => {
             let presented = param_text(params, "refresh_token").unwrap_or_default();
             // Single use: a refresh token is gone once exchanged.
-            let user = portal
-                .refresh_tokens
-                .remove(&presented)
-                .ok_or((StatusCode::BAD_REQUEST, "invalid_grant", "Invalid refresh token"))?;
+            let user = portal.refresh_tokens.remove(&presented).ok_or((
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "Invalid refresh token",
+            ))?;
             portal.stats.refreshes += 1;
             user
         }
@@ -89,10 +127,22 @@ fn grant(portal: &mut Portal, params: &Map<String, Value>) -> Result<Value, Gran
             let code = param_text(params, "code").unwrap_or_default();
             match portal.auth_codes.remove(&code) {
                 Some((user, expires)) if expires > now_unix() => user,
-                _ => return Err((StatusCode::BAD_REQUEST, "invalid_grant", "Invalid or expired authorization code")),
+                _ => {
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "Invalid or expired authorization code",
+                    ))
+                }
             }
         }
-        _ => return Err((StatusCode::BAD_REQUEST, "invalid_request", "Unsupported grant_type")),
+        _ => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Unsupported grant_type",
+            ))
+        }
     };
     Ok(token_body(portal, user_id))
 }

@@ -101,7 +101,11 @@ impl Output {
 
 /// Merges the query string and the body (JSON or PHP-style form) into one object;
 /// the body wins, as on the portal.
-pub fn request_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, RestError> {
+pub fn request_params(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Map<String, Value>, RestError> {
     let mut params = match form::decode(query.unwrap_or("")) {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -129,7 +133,10 @@ pub fn request_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> 
 
 /// Case-insensitive parameter lookup.
 pub fn param<'a>(params: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    params.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    params
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 /// A parameter as text (numbers and booleans converted), if present.
@@ -155,7 +162,8 @@ pub async fn rest_endpoint(
     if let Some(bucket) = portal.bucket.as_mut() {
         if !bucket.admit() {
             portal.stats.query_limit_exceeded += 1;
-            return RestError::new(503, "QUERY_LIMIT_EXCEEDED", "Too many requests").into_response();
+            return RestError::new(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
+                .into_response();
         }
     }
     match handle(&mut portal, &path, query.as_deref(), &headers, &body) {
@@ -175,7 +183,13 @@ pub async fn rest_endpoint(
     }
 }
 
-fn handle(portal: &mut Portal, path: &str, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Output, RestError> {
+fn handle(
+    portal: &mut Portal,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Output, RestError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let mut params = request_params(query, headers, body)?;
     let (caller, method) = match segments.as_slice() {
@@ -183,7 +197,13 @@ fn handle(portal: &mut Portal, path: &str, query: Option<&str>, headers: &Header
             (webhook_caller(portal, user, secret)?, *method)
         }
         [method] => (token_caller(portal, &mut params, headers)?, *method),
-        _ => return Err(RestError::new(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")),
+        _ => {
+            return Err(RestError::new(
+                404,
+                "ERROR_METHOD_NOT_FOUND",
+                "Method not found!",
+            ))
+        }
     };
     let method = normalise_method(method);
     dispatch(portal, &caller, &method, &params)
@@ -192,7 +212,10 @@ fn handle(portal: &mut Portal, path: &str, query: Option<&str>, headers: &Header
 /// Lower-cases a method name and strips a trailing `.json`.
 pub fn normalise_method(method: &str) -> String {
     let lower = method.to_ascii_lowercase();
-    lower.strip_suffix(".json").map(str::to_string).unwrap_or(lower)
+    lower
+        .strip_suffix(".json")
+        .map(str::to_string)
+        .unwrap_or(lower)
 }
 
 fn webhook_caller(portal: &Portal, user: &str, secret: &str) -> Result<Caller, RestError> {
@@ -210,7 +233,11 @@ fn webhook_caller(portal: &Portal, user: &str, secret: &str) -> Result<Caller, R
     })
 }
 
-fn token_caller(portal: &Portal, params: &mut Map<String, Value>, headers: &HeaderMap) -> Result<Caller, RestError> {
+fn token_caller(
+    portal: &Portal,
+    params: &mut Map<String, Value>,
+    headers: &HeaderMap,
+) -> Result<Caller, RestError> {
     let from_param = params
         .keys()
         .find(|k| k.eq_ignore_ascii_case("auth"))
@@ -222,13 +249,25 @@ fn token_caller(portal: &Portal, params: &mut Map<String, Value>, headers: &Head
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string));
     let Some(token) = from_param.or(from_header).filter(|t| !t.is_empty()) else {
-        return Err(RestError::new(401, "NO_AUTH_FOUND", "Wrong authorization data"));
+        return Err(RestError::new(
+            401,
+            "NO_AUTH_FOUND",
+            "Wrong authorization data",
+        ));
     };
     let Some(record) = portal.access_tokens.get(&token) else {
-        return Err(RestError::new(401, "invalid_token", "The access token provided is invalid."));
+        return Err(RestError::new(
+            401,
+            "invalid_token",
+            "The access token provided is invalid.",
+        ));
     };
     if record.expires_at <= now_unix() {
-        return Err(RestError::new(401, "expired_token", "The access token provided has expired"));
+        return Err(RestError::new(
+            401,
+            "expired_token",
+            "The access token provided has expired",
+        ));
     }
     let user = portal
         .user(record.user_id)
@@ -242,7 +281,12 @@ fn token_caller(portal: &Portal, params: &mut Map<String, Value>, headers: &Head
 }
 
 /// Runs one method for a caller.
-pub fn dispatch(portal: &mut Portal, caller: &Caller, method: &str, params: &Map<String, Value>) -> Result<Output, RestError> {
+pub fn dispatch(
+    portal: &mut Portal,
+    caller: &Caller,
+    method: &str,
+    params: &Map<String, Value>,
+) -> Result<Output, RestError> {
     portal.count_method(method);
     match method {
         "event.bind" => methods::event_bind(portal, caller, params).map(Output::of),
@@ -252,14 +296,22 @@ pub fn dispatch(portal: &mut Portal, caller: &Caller, method: &str, params: &Map
         "app.info" => Ok(Output::of(methods::app_info(portal, caller))),
         "scope" => Ok(Output::of(json!(caller.scopes))),
         "batch" => batch(portal, caller, params).map(Output::of),
-        _ => Err(RestError::new(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")),
+        _ => Err(RestError::new(
+            404,
+            "ERROR_METHOD_NOT_FOUND",
+            "Method not found!",
+        )),
     }
 }
 
 /// Most commands of one `batch` request.
 const MAX_BATCH: usize = 50;
 
-fn batch(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
+fn batch(
+    portal: &mut Portal,
+    caller: &Caller,
+    params: &Map<String, Value>,
+) -> Result<Value, RestError> {
     let halt = param_text(params, "halt").is_some_and(|h| h == "1" || h == "true");
     let commands: Vec<(String, String)> = match param(params, "cmd") {
         Some(Value::Object(map)) => map
@@ -274,7 +326,11 @@ fn batch(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> R
         _ => Vec::new(),
     };
     if commands.len() > MAX_BATCH {
-        return Err(RestError::new(400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded"));
+        return Err(RestError::new(
+            400,
+            "ERROR_BATCH_LENGTH_EXCEEDED",
+            "Max batch length exceeded",
+        ));
     }
     let mut results = Map::new();
     let mut errors = Map::new();
@@ -286,7 +342,11 @@ fn batch(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> R
         let (method, query) = line.split_once('?').unwrap_or((line.as_str(), ""));
         let method = normalise_method(method);
         let outcome = if method == "batch" {
-            Err(RestError::new(400, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage"))
+            Err(RestError::new(
+                400,
+                "ERROR_BATCH_METHOD_NOT_ALLOWED",
+                "Method is not allowed for batch usage",
+            ))
         } else {
             let sub_params = match form::decode(query) {
                 Value::Object(map) => map,
@@ -306,7 +366,10 @@ fn batch(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> R
                 times.insert(key, time_block(started));
             }
             Err(error) => {
-                errors.insert(key, json!({"error": error.code, "error_description": error.description}));
+                errors.insert(
+                    key,
+                    json!({"error": error.code, "error_description": error.description}),
+                );
                 if halt {
                     break;
                 }
@@ -314,7 +377,13 @@ fn batch(portal: &mut Portal, caller: &Caller, params: &Map<String, Value>) -> R
         }
     }
     // PHP serialises empty arrays as `[]`, which clients must accept.
-    let php = |map: Map<String, Value>| if map.is_empty() { json!([]) } else { Value::Object(map) };
+    let php = |map: Map<String, Value>| {
+        if map.is_empty() {
+            json!([])
+        } else {
+            Value::Object(map)
+        }
+    };
     Ok(json!({
         "result": php(results),
         "result_error": php(errors),

@@ -146,7 +146,12 @@ pub fn random_hex(len: usize) -> String {
 }
 
 impl Portal {
-    pub fn new(base_url: String, plan: Plan, token_ttl_secs: i64, rate_limit: Option<RateLimit>) -> Self {
+    pub fn new(
+        base_url: String,
+        plan: Plan,
+        token_ttl_secs: i64,
+        rate_limit: Option<RateLimit>,
+    ) -> Self {
         let mut portal = Self {
             base_url,
             member_id: random_hex(32),
@@ -192,7 +197,13 @@ impl Portal {
         let access = random_hex(70);
         let refresh = random_hex(70);
         let expires_at = now_unix() + self.token_ttl_secs;
-        self.access_tokens.insert(access.clone(), AccessToken { user_id, expires_at });
+        self.access_tokens.insert(
+            access.clone(),
+            AccessToken {
+                user_id,
+                expires_at,
+            },
+        );
         self.refresh_tokens.insert(refresh.clone(), user_id);
         (access, refresh, expires_at)
     }

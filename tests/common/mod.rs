@@ -33,7 +33,12 @@ impl TestEnv {
         let dir = tempfile::tempdir().expect("temp dir");
         let env = Self { sandbox, dir };
         let creds = env.sandbox.credentials.clone();
-        env.save_oauth_profile(PROFILE, &creds.access_token, &creds.refresh_token, Some(creds.expires_at));
+        env.save_oauth_profile(
+            PROFILE,
+            &creds.access_token,
+            &creds.refresh_token,
+            Some(creds.expires_at),
+        );
         env
     }
 
@@ -50,7 +55,13 @@ impl TestEnv {
     }
 
     /// Stores an OAuth profile for the sandbox with the given tokens.
-    pub fn save_oauth_profile(&self, name: &str, access: &str, refresh: &str, expires_at: Option<i64>) {
+    pub fn save_oauth_profile(
+        &self,
+        name: &str,
+        access: &str,
+        refresh: &str,
+        expires_at: Option<i64>,
+    ) {
         let creds = &self.sandbox.credentials;
         let settings = ProfileSettings {
             portal: creds.portal.clone(),
@@ -99,7 +110,12 @@ impl TestEnv {
 
     /// Runs a command that must succeed with `-o json` and parses its stdout.
     pub fn json(&self, args: &[&str]) -> Value {
-        let output = self.cmd().args(args).args(["-o", "json"]).output().expect("runs");
+        let output = self
+            .cmd()
+            .args(args)
+            .args(["-o", "json"])
+            .output()
+            .expect("runs");
         assert!(
             output.status.success(),
             "{args:?} failed: {}\n{}",
@@ -107,7 +123,10 @@ impl TestEnv {
             String::from_utf8_lossy(&output.stdout)
         );
         serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-            panic!("{args:?} printed invalid JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+            panic!(
+                "{args:?} printed invalid JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
         })
     }
 
@@ -164,14 +183,25 @@ pub fn http_get(url: &str) -> (u16, Option<String>, String) {
         Some(q) => format!("{}?{q}", parsed.path()),
         None => parsed.path().to_string(),
     };
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n").expect("writes");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("writes");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("reads");
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let location = head
         .lines()
-        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
         .map(str::to_string);
     (status, location, body.to_string())
 }

@@ -12,7 +12,12 @@ use crate::commands::{CliError, Context};
 const WAIT_FOR_REDIRECT: Duration = Duration::from_secs(300);
 
 /// Sends the user to the portal's consent page and returns the code from the redirect.
-pub async fn obtain_code(ctx: &Context, portal: &url::Url, client_id: &str, port: u16) -> anyhow::Result<String> {
+pub async fn obtain_code(
+    ctx: &Context,
+    portal: &url::Url,
+    client_id: &str,
+    port: u16,
+) -> anyhow::Result<String> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
         CliError::Usage(format!(
             "cannot listen on 127.0.0.1:{port} for the OAuth redirect ({e}); pass --redirect-port PORT, or --code CODE"
@@ -34,7 +39,12 @@ pub async fn obtain_code(ctx: &Context, portal: &url::Url, client_id: &str, port
     }
     tokio::time::timeout(WAIT_FOR_REDIRECT, catch_redirect(&listener, &state))
         .await
-        .map_err(|_| CliError::Usage("no authorization arrived within 5 minutes; run the login again, or use --code".into()))?
+        .map_err(|_| {
+            CliError::Usage(
+                "no authorization arrived within 5 minutes; run the login again, or use --code"
+                    .into(),
+            )
+        })?
 }
 
 async fn catch_redirect(listener: &TcpListener, state: &str) -> anyhow::Result<String> {
@@ -56,19 +66,30 @@ async fn catch_redirect(listener: &TcpListener, state: &str) -> anyhow::Result<S
         let target = head.split_whitespace().nth(1).unwrap_or("/");
         let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
         let params = form::decode(query);
-        let field = |name: &str| params.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        let field = |name: &str| {
+            params
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
         let (status, page, outcome) = match (field("code"), field("error")) {
             (_, Some(error)) => (
                 "400 Bad Request",
                 "Authorization was refused. You can close this tab.",
-                Some(Err(CliError::Usage(format!("the portal refused authorization: {error}")))),
+                Some(Err(CliError::Usage(format!(
+                    "the portal refused authorization: {error}"
+                )))),
             ),
             (Some(code), None) if field("state").as_deref() == Some(state) => (
                 "200 OK",
                 "bx-events is authorized. You can close this tab and return to the terminal.",
                 Some(Ok(code)),
             ),
-            (Some(_), None) => ("400 Bad Request", "The state parameter did not match; ignored.", None),
+            (Some(_), None) => (
+                "400 Bad Request",
+                "The state parameter did not match; ignored.",
+                None,
+            ),
             (None, None) => ("404 Not Found", "Waiting for the portal's redirect.", None),
         };
         let body = format!("<!doctype html><title>bx-events</title><p>{page}</p>");

@@ -1,0 +1,31 @@
+# bx-events: build, test and demo targets. `make demo` and `make test` are the quick start.
+CARGO ?= cargo
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: build test demo lint completions install
+
+build:
+	$(CARGO) build --release
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) test
+
+demo:
+	$(CARGO) build --quiet
+	./scripts/demo.sh target/debug/bx-events
+
+completions:
+	$(CARGO) run --quiet --example generate_assets -- .
+
+install: build
+	install -Dm755 target/release/bx-events $(DESTDIR)$(PREFIX)/bin/bx-events
+	install -Dm644 completions/bx-events.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/bx-events
+	install -Dm644 completions/_bx-events $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_bx-events
+	install -Dm644 completions/bx-events.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/bx-events.fish
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/

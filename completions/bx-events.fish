@@ -1,0 +1,349 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_bx_events_global_optspecs
+    string join \n p/profile= o/output= config-dir= v/verbose q/quiet color= y/yes no-input timeout= h/help V/version
+end
+
+function __fish_bx_events_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_bx_events_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_bx_events_using_subcommand
+    set -l cmd (__fish_bx_events_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c bx-events -n "__fish_bx_events_needs_command" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_needs_command" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_needs_command" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_needs_command" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_needs_command" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_needs_command" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_needs_command" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_needs_command" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_needs_command" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "events" -d 'List the events the application can bind'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "list" -d 'List the registered handlers (event.get)'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "get" -d 'List the registered handlers (event.get)'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "ls" -d 'List the registered handlers (event.get)'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "unbind" -d 'Remove handlers (event.unbind)'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "token" -d 'Print a valid access token (refreshing it if needed), for scripts'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "switch" -d 'Make a profile the current one'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l portal -d 'Portal address, e.g. https://example.bitrix24.com' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l client-id -d 'OAuth application client id (from the application\'s page in the portal)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l client-secret -d 'OAuth application client secret' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l code -d 'Authorization code, when the browser redirect cannot reach this machine' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l access-token -d 'An existing access token' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l refresh-token -d 'The refresh token that goes with --access-token' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l webhook -d 'Incoming webhook URL: https://PORTAL/rest/USER_ID/SECRET/ (cannot manage events)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l oauth-server -d 'OAuth server [default: https://oauth.bitrix.info]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l redirect-port -d 'Local port that catches the authorization redirect' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l rate-limit -d 'Client-side rate limit: standard, enterprise, off or BURST/RATE' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l all -d 'Remove every profile'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "token" -d 'Print a valid access token (refreshing it if needed), for scripts'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "switch" -d 'Make a profile the current one'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l scope -d 'Only the events of this scope (e.g. crm, task)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l full -d 'Every event of the portal, not only those of the application\'s scopes'
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l auth-type -d 'Run the handler as this user id (0 = the user who triggered the event)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l connector -d 'Offline queue connector key (auth_connector)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l min-timeout -d 'For ONOFFLINEEVENT: notify at most once per this many seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l offline -d 'Queue the event for `event.offline.get` instead of calling a handler'
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l dry-run -d 'Show what would be bound without binding'
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l event -d 'Only events matching this glob or name (case-insensitive)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l handler -d 'Only handlers whose URL contains this text' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l online -d 'Only online handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l offline -d 'Only offline bindings'
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l event -d 'Only events matching this glob or name (case-insensitive)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l handler -d 'Only handlers whose URL contains this text' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l online -d 'Only online handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l offline -d 'Only offline bindings'
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l event -d 'Only events matching this glob or name (case-insensitive)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l handler -d 'Only handlers whose URL contains this text' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l online -d 'Only online handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l offline -d 'Only offline bindings'
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l auth-type -d 'Remove only the handler bound for this user id' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l connector -d 'Offline queue connector key (auth_connector)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l event -d 'With --all: only events matching this glob' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l handler -d 'With --all: only this handler URL' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l offline -d 'Remove the offline binding'
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l all -d 'Remove every binding that matches --event and --handler, after confirmation'
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l dry-run -d 'Show what would be removed without removing it'
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l data -d 'Parameters as a JSON object, or - to read it from stdin' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l host -d 'Address to listen on' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l port -d 'Port to listen on (0 picks a free one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l save-profile -d 'Save the sandbox\'s OAuth credentials as this profile and make it current' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l plan -d 'The portal\'s plan (basic lacks extended offline handling and connectors)' -r -f -a "basic\t''
+professional\t''
+enterprise\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l rate-limit -d 'The portal\'s request limit: standard, enterprise, off or BURST/RATE' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "events" -d 'List the events the application can bind'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "list" -d 'List the registered handlers (event.get)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "unbind" -d 'Remove handlers (event.unbind)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "token" -d 'Print a valid access token (refreshing it if needed), for scripts'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "switch" -d 'Make a profile the current one'

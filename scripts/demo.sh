@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A narrated tour of bx-events against the built-in sandbox portal (`make demo`).
+# Uses a throw-away config directory, so your real profiles are never touched.
+set -euo pipefail
+
+BIN=${1:-target/debug/bx-events}
+WORK=$(mktemp -d)
+export BX_EVENTS_CONFIG_DIR="$WORK/config"
+SANDBOX_PID=
+
+cleanup() {
+    if [ -n "$SANDBOX_PID" ]; then kill "$SANDBOX_PID" 2>/dev/null || true; wait "$SANDBOX_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
+
+# step "narration" command args...: shows the command, runs it, shows a failing exit code.
+step() {
+    local say=$1; shift
+    echo
+    bold "# $say"
+    echo "\$ bx-events ${*:2}"
+    local code=0
+    "$@" || code=$?
+    [ "$code" -eq 0 ] || echo "(exit code $code)"
+}
+
+"$BIN" sandbox --port 0 --save-profile demo >"$WORK/sandbox.log" 2>&1 &
+SANDBOX_PID=$!
+for _ in $(seq 1 100); do
+    grep -q "listening on" "$WORK/sandbox.log" 2>/dev/null && break
+    kill -0 "$SANDBOX_PID" 2>/dev/null || { cat "$WORK/sandbox.log"; exit 1; }
+    sleep 0.1
+done
+grep -q "listening on" "$WORK/sandbox.log" || { echo "the sandbox did not start"; exit 1; }
+bold "$(head -n 1 "$WORK/sandbox.log")"
+
+step "The sandbox saved its credentials as profile 'demo'; check them:" "$BIN" auth status
+step "Which deal events can the application bind?" "$BIN" events crmdeal
+step "Bind a handler to new deals:" "$BIN" bind ONCRMDEALADD https://hooks.example.com/deal
+step "Binding again is harmless (status already_bound, exit 0):" "$BIN" bind ONCRMDEALADD https://hooks.example.com/deal
+step "Queue deal updates for pulling instead of pushing:" "$BIN" bind ONCRMDEALUPDATE --offline
+step "A typo gets a suggestion (exit 1):" "$BIN" bind ONCRMDEALAD https://hooks.example.com/deal
+step "Everything registered, as a table:" "$BIN" list
+step "The same as JSON, for scripts:" "$BIN" list -o json
+step "Remove the handler:" "$BIN" unbind ONCRMDEALADD https://hooks.example.com/deal
+step "Remove whatever is left (--yes skips the confirmation):" "$BIN" unbind --all --yes
+step "Nothing is bound now:" "$BIN" list -o json
+echo
+bold "Demo finished; the sandbox is stopped and its temporary profile removed."

@@ -1,0 +1,48 @@
+//! The committed completion scripts and man pages match the clap definitions.
+
+use std::path::Path;
+
+#[test]
+fn completions_and_man_pages_are_current() {
+    let fresh = tempfile::tempdir().unwrap();
+    bx_events::commands::completions::write_assets(fresh.path()).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut compared = 0;
+    for dir in ["completions", "docs/man"] {
+        for entry in std::fs::read_dir(fresh.path().join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            let committed = repo.join(dir).join(entry.file_name());
+            let expected = std::fs::read(entry.path()).unwrap();
+            let actual = std::fs::read(&committed).unwrap_or_default();
+            assert!(
+                expected == actual,
+                "{} is stale or missing: run `make completions` and commit the result",
+                committed.display()
+            );
+            compared += 1;
+        }
+    }
+    assert!(
+        compared > 10,
+        "completions for five shells and a man page per command"
+    );
+    let man_pages = std::fs::read_dir(repo.join("docs/man")).unwrap().count();
+    let fresh_pages = std::fs::read_dir(fresh.path().join("docs/man"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        man_pages, fresh_pages,
+        "docs/man holds a page no command has any more"
+    );
+}
+
+#[test]
+fn completions_command_prints_a_script() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bx-events"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let script = String::from_utf8(output.stdout).unwrap();
+    assert!(script.contains("bx-events") && script.contains("unbind"));
+}
