@@ -46,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'List the registered handlers (event.get)')
             [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the registered handlers (event.get)')
             [CompletionResult]::new('unbind', 'unbind', [CompletionResultType]::ParameterValue, 'Remove handlers (event.unbind)')
+            [CompletionResult]::new('offline', 'offline', [CompletionResultType]::ParameterValue, 'Read, reserve, confirm and consume the offline event queue')
             [CompletionResult]::new('call', 'call', [CompletionResultType]::ParameterValue, 'Call any REST method and print the raw JSON answer')
             [CompletionResult]::new('sandbox', 'sandbox', [CompletionResultType]::ParameterValue, 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -374,6 +375,196 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'bx-events;offline' {
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR is honoured)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List queued records without taking them (event.offline.list)')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Reserve records (event.offline.get with clear=0) and print them with the process id')
+            [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Delete records of a reservation (event.offline.clear)')
+            [CompletionResult]::new('error', 'error', [CompletionResultType]::ParameterValue, 'Mark records of a reservation as failed and release them (event.offline.error)')
+            [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Deliver queued events to a command, a URL or stdout, at least once')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'bx-events;offline;list' {
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Filter as FIELD OP VALUE, OP one of = > < >= <= ~ (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID, PROCESS_ID, ERROR')
+            [CompletionResult]::new('--order', '--order', [CompletionResultType]::ParameterName, 'Order as FIELD[:asc|desc]')
+            [CompletionResult]::new('--connector', '--connector', [CompletionResultType]::ParameterName, 'Queue of this connector (auth_connector)')
+            [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Offset of the first record')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR is honoured)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
+            [CompletionResult]::new('--errors', '--errors', [CompletionResultType]::ParameterName, 'Only records marked as errors')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Follow every page, not just the first 50 records')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bx-events;offline;get' {
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'How many records to reserve')
+            [CompletionResult]::new('--process-id', '--process-id', [CompletionResultType]::ParameterName, 'Read this reservation again instead of reserving new records')
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Filter as FIELD OP VALUE (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID')
+            [CompletionResult]::new('--order', '--order', [CompletionResultType]::ParameterName, 'Order as FIELD[:asc|desc]')
+            [CompletionResult]::new('--connector', '--connector', [CompletionResultType]::ParameterName, 'Queue of this connector (auth_connector)')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR is honoured)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
+            [CompletionResult]::new('--errors', '--errors', [CompletionResultType]::ParameterName, 'Take records marked as errors')
+            [CompletionResult]::new('--clear', '--clear', [CompletionResultType]::ParameterName, 'Destructive read: the portal deletes the records as it returns them')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bx-events;offline;clear' {
+            [CompletionResult]::new('--process-id', '--process-id', [CompletionResultType]::ParameterName, 'Reservation to clear')
+            [CompletionResult]::new('--message-id', '--message-id', [CompletionResultType]::ParameterName, 'Clear only these records (32-character MESSAGE_ID; repeatable)')
+            [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'Clear only these records by ID (repeatable)')
+            [CompletionResult]::new('--connector', '--connector', [CompletionResultType]::ParameterName, 'Queue of this connector (auth_connector)')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR is honoured)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bx-events;offline;error' {
+            [CompletionResult]::new('--process-id', '--process-id', [CompletionResultType]::ParameterName, 'Reservation the records belong to')
+            [CompletionResult]::new('--message-id', '--message-id', [CompletionResultType]::ParameterName, 'Records to mark (32-character MESSAGE_ID; repeatable)')
+            [CompletionResult]::new('--connector', '--connector', [CompletionResultType]::ParameterName, 'Queue of this connector (auth_connector)')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR is honoured)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bx-events;offline;consume' {
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done')
+            [CompletionResult]::new('--forward-to', '--forward-to', [CompletionResultType]::ParameterName, 'POST each record as JSON to this URL; a 2xx answer = done')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Records reserved per request [default: 500, see docs/offline.md]')
+            [CompletionResult]::new('--poll-interval', '--poll-interval', [CompletionResultType]::ParameterName, 'Seconds between polls of an empty queue with --follow (backs off up to 8x)')
+            [CompletionResult]::new('--max-events', '--max-events', [CompletionResultType]::ParameterName, 'Stop after delivering this many records')
+            [CompletionResult]::new('--connector', '--connector', [CompletionResultType]::ParameterName, 'Queue of this connector (auth_connector)')
+            [CompletionResult]::new('--handler-timeout', '--handler-timeout', [CompletionResultType]::ParameterName, 'Seconds a handler (--exec or --forward-to) may take per record')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR is honoured)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
+            [CompletionResult]::new('--stdout', '--stdout', [CompletionResultType]::ParameterName, 'Print each record as one JSON line on stdout')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep polling when the queue is empty')
+            [CompletionResult]::new('--errors', '--errors', [CompletionResultType]::ParameterName, 'Re-process records marked as errors')
+            [CompletionResult]::new('--allow-loss', '--allow-loss', [CompletionResultType]::ParameterName, 'Use destructive reads (clear=1) on plans without reservations: records whose delivery fails are lost')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bx-events;offline;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List queued records without taking them (event.offline.list)')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Reserve records (event.offline.get with clear=0) and print them with the process id')
+            [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Delete records of a reservation (event.offline.clear)')
+            [CompletionResult]::new('error', 'error', [CompletionResultType]::ParameterValue, 'Mark records of a reservation as failed and release them (event.offline.error)')
+            [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Deliver queued events to a command, a URL or stdout, at least once')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'bx-events;offline;help;list' {
+            break
+        }
+        'bx-events;offline;help;get' {
+            break
+        }
+        'bx-events;offline;help;clear' {
+            break
+        }
+        'bx-events;offline;help;error' {
+            break
+        }
+        'bx-events;offline;help;consume' {
+            break
+        }
+        'bx-events;offline;help;help' {
+            break
+        }
         'bx-events;call' {
             [CompletionResult]::new('--data', '--data', [CompletionResultType]::ParameterName, 'Parameters as a JSON object, or - to read it from stdin')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
@@ -421,6 +612,43 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('fire', 'fire', [CompletionResultType]::ParameterValue, 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'bx-events;sandbox;fire' {
+            [CompletionResult]::new('--data', '--data', [CompletionResultType]::ParameterName, 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event''s number')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Fire the event this many times')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sandbox address [default: the active profile''s portal]')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR is honoured)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bx-events;sandbox;help' {
+            [CompletionResult]::new('fire', 'fire', [CompletionResultType]::ParameterValue, 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'bx-events;sandbox;help;fire' {
+            break
+        }
+        'bx-events;sandbox;help;help' {
             break
         }
         'bx-events;completions' {
@@ -450,6 +678,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('bind', 'bind', [CompletionResultType]::ParameterValue, 'Bind a handler to an event (event.bind); binding twice is harmless')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the registered handlers (event.get)')
             [CompletionResult]::new('unbind', 'unbind', [CompletionResultType]::ParameterValue, 'Remove handlers (event.unbind)')
+            [CompletionResult]::new('offline', 'offline', [CompletionResultType]::ParameterValue, 'Read, reserve, confirm and consume the offline event queue')
             [CompletionResult]::new('call', 'call', [CompletionResultType]::ParameterValue, 'Call any REST method and print the raw JSON answer')
             [CompletionResult]::new('sandbox', 'sandbox', [CompletionResultType]::ParameterValue, 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -491,10 +720,37 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
         'bx-events;help;unbind' {
             break
         }
+        'bx-events;help;offline' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List queued records without taking them (event.offline.list)')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Reserve records (event.offline.get with clear=0) and print them with the process id')
+            [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Delete records of a reservation (event.offline.clear)')
+            [CompletionResult]::new('error', 'error', [CompletionResultType]::ParameterValue, 'Mark records of a reservation as failed and release them (event.offline.error)')
+            [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Deliver queued events to a command, a URL or stdout, at least once')
+            break
+        }
+        'bx-events;help;offline;list' {
+            break
+        }
+        'bx-events;help;offline;get' {
+            break
+        }
+        'bx-events;help;offline;clear' {
+            break
+        }
+        'bx-events;help;offline;error' {
+            break
+        }
+        'bx-events;help;offline;consume' {
+            break
+        }
         'bx-events;help;call' {
             break
         }
         'bx-events;help;sandbox' {
+            [CompletionResult]::new('fire', 'fire', [CompletionResultType]::ParameterValue, 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event')
+            break
+        }
+        'bx-events;help;sandbox;fire' {
             break
         }
         'bx-events;help;completions' {

@@ -43,6 +43,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand get 'List the registered handlers (event.get)'
             cand ls 'List the registered handlers (event.get)'
             cand unbind 'Remove handlers (event.unbind)'
+            cand offline 'Read, reserve, confirm and consume the offline event queue'
             cand call 'Call any REST method and print the raw JSON answer'
             cand sandbox 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
             cand completions 'Print a shell completion script'
@@ -351,6 +352,183 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bx-events;offline'= {
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List queued records without taking them (event.offline.list)'
+            cand get 'Reserve records (event.offline.get with clear=0) and print them with the process id'
+            cand clear 'Delete records of a reservation (event.offline.clear)'
+            cand error 'Mark records of a reservation as failed and release them (event.offline.error)'
+            cand consume 'Deliver queued events to a command, a URL or stdout, at least once'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bx-events;offline;list'= {
+            cand --filter 'Filter as FIELD OP VALUE, OP one of = > < >= <= ~ (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID, PROCESS_ID, ERROR'
+            cand --order 'Order as FIELD[:asc|desc]'
+            cand --connector 'Queue of this connector (auth_connector)'
+            cand --start 'Offset of the first record'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand --errors 'Only records marked as errors'
+            cand --all 'Follow every page, not just the first 50 records'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bx-events;offline;get'= {
+            cand --limit 'How many records to reserve'
+            cand --process-id 'Read this reservation again instead of reserving new records'
+            cand --filter 'Filter as FIELD OP VALUE (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID'
+            cand --order 'Order as FIELD[:asc|desc]'
+            cand --connector 'Queue of this connector (auth_connector)'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand --errors 'Take records marked as errors'
+            cand --clear 'Destructive read: the portal deletes the records as it returns them'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bx-events;offline;clear'= {
+            cand --process-id 'Reservation to clear'
+            cand --message-id 'Clear only these records (32-character MESSAGE_ID; repeatable)'
+            cand --id 'Clear only these records by ID (repeatable)'
+            cand --connector 'Queue of this connector (auth_connector)'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bx-events;offline;error'= {
+            cand --process-id 'Reservation the records belong to'
+            cand --message-id 'Records to mark (32-character MESSAGE_ID; repeatable)'
+            cand --connector 'Queue of this connector (auth_connector)'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bx-events;offline;consume'= {
+            cand --exec 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done'
+            cand --forward-to 'POST each record as JSON to this URL; a 2xx answer = done'
+            cand --limit 'Records reserved per request [default: 500, see docs/offline.md]'
+            cand --poll-interval 'Seconds between polls of an empty queue with --follow (backs off up to 8x)'
+            cand --max-events 'Stop after delivering this many records'
+            cand --connector 'Queue of this connector (auth_connector)'
+            cand --handler-timeout 'Seconds a handler (--exec or --forward-to) may take per record'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand --stdout 'Print each record as one JSON line on stdout'
+            cand --follow 'Keep polling when the queue is empty'
+            cand --errors 'Re-process records marked as errors'
+            cand --allow-loss 'Use destructive reads (clear=1) on plans without reservations: records whose delivery fails are lost'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bx-events;offline;help'= {
+            cand list 'List queued records without taking them (event.offline.list)'
+            cand get 'Reserve records (event.offline.get with clear=0) and print them with the process id'
+            cand clear 'Delete records of a reservation (event.offline.clear)'
+            cand error 'Mark records of a reservation as failed and release them (event.offline.error)'
+            cand consume 'Deliver queued events to a command, a URL or stdout, at least once'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bx-events;offline;help;list'= {
+        }
+        &'bx-events;offline;help;get'= {
+        }
+        &'bx-events;offline;help;clear'= {
+        }
+        &'bx-events;offline;help;error'= {
+        }
+        &'bx-events;offline;help;consume'= {
+        }
+        &'bx-events;offline;help;help'= {
+        }
         &'bx-events;call'= {
             cand --data 'Parameters as a JSON object, or - to read it from stdin'
             cand -p 'Profile to use (default: the current one)'
@@ -397,6 +575,39 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand fire 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bx-events;sandbox;fire'= {
+            cand --data 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event''s number'
+            cand --count 'Fire the event this many times'
+            cand --url 'Sandbox address [default: the active profile''s portal]'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bx-events;sandbox;help'= {
+            cand fire 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bx-events;sandbox;help;fire'= {
+        }
+        &'bx-events;sandbox;help;help'= {
         }
         &'bx-events;completions'= {
             cand -p 'Profile to use (default: the current one)'
@@ -424,6 +635,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand bind 'Bind a handler to an event (event.bind); binding twice is harmless'
             cand list 'List the registered handlers (event.get)'
             cand unbind 'Remove handlers (event.unbind)'
+            cand offline 'Read, reserve, confirm and consume the offline event queue'
             cand call 'Call any REST method and print the raw JSON answer'
             cand sandbox 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
             cand completions 'Print a shell completion script'
@@ -454,9 +666,29 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         }
         &'bx-events;help;unbind'= {
         }
+        &'bx-events;help;offline'= {
+            cand list 'List queued records without taking them (event.offline.list)'
+            cand get 'Reserve records (event.offline.get with clear=0) and print them with the process id'
+            cand clear 'Delete records of a reservation (event.offline.clear)'
+            cand error 'Mark records of a reservation as failed and release them (event.offline.error)'
+            cand consume 'Deliver queued events to a command, a URL or stdout, at least once'
+        }
+        &'bx-events;help;offline;list'= {
+        }
+        &'bx-events;help;offline;get'= {
+        }
+        &'bx-events;help;offline;clear'= {
+        }
+        &'bx-events;help;offline;error'= {
+        }
+        &'bx-events;help;offline;consume'= {
+        }
         &'bx-events;help;call'= {
         }
         &'bx-events;help;sandbox'= {
+            cand fire 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+        }
+        &'bx-events;help;sandbox;fire'= {
         }
         &'bx-events;help;completions'= {
         }

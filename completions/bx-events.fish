@@ -46,6 +46,7 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "list" -d 'List 
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "get" -d 'List the registered handlers (event.get)'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "ls" -d 'List the registered handlers (event.get)'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "unbind" -d 'Remove handlers (event.unbind)'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -279,6 +280,139 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s y -l yes 
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "list" -d 'List queued records without taking them (event.offline.list)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "get" -d 'Reserve records (event.offline.get with clear=0) and print them with the process id'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l filter -d 'Filter as FIELD OP VALUE, OP one of = > < >= <= ~ (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID, PROCESS_ID, ERROR' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l order -d 'Order as FIELD[:asc|desc]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l connector -d 'Queue of this connector (auth_connector)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l start -d 'Offset of the first record' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l errors -d 'Only records marked as errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l all -d 'Follow every page, not just the first 50 records'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l limit -d 'How many records to reserve' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l process-id -d 'Read this reservation again instead of reserving new records' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l filter -d 'Filter as FIELD OP VALUE (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l order -d 'Order as FIELD[:asc|desc]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l connector -d 'Queue of this connector (auth_connector)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l errors -d 'Take records marked as errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l clear -d 'Destructive read: the portal deletes the records as it returns them'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l process-id -d 'Reservation to clear' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l message-id -d 'Clear only these records (32-character MESSAGE_ID; repeatable)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l id -d 'Clear only these records by ID (repeatable)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l connector -d 'Queue of this connector (auth_connector)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l process-id -d 'Reservation the records belong to' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l message-id -d 'Records to mark (32-character MESSAGE_ID; repeatable)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l connector -d 'Queue of this connector (auth_connector)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l exec -d 'Run this shell command per record: the record\'s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l forward-to -d 'POST each record as JSON to this URL; a 2xx answer = done' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l limit -d 'Records reserved per request [default: 500, see docs/offline.md]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l poll-interval -d 'Seconds between polls of an empty queue with --follow (backs off up to 8x)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l max-events -d 'Stop after delivering this many records' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l connector -d 'Queue of this connector (auth_connector)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l handler-timeout -d 'Seconds a handler (--exec or --forward-to) may take per record' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l stdout -d 'Print each record as one JSON line on stdout'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l follow -d 'Keep polling when the queue is empty'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l errors -d 'Re-process records marked as errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l allow-loss -d 'Use destructive reads (clear=1) on plans without reservations: records whose delivery fails are lost'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "list" -d 'List queued records without taking them (event.offline.list)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "get" -d 'Reserve records (event.offline.get with clear=0) and print them with the process id'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l data -d 'Parameters as a JSON object, or - to read it from stdin' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
@@ -295,29 +429,51 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s y -l yes -d
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l host -d 'Address to listen on' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l port -d 'Port to listen on (0 picks a free one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l save-profile -d 'Save the sandbox\'s OAuth credentials as this profile and make it current' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l plan -d 'The portal\'s plan (basic lacks extended offline handling and connectors)' -r -f -a "basic\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l host -d 'Address to listen on' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l port -d 'Port to listen on (0 picks a free one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l save-profile -d 'Save the sandbox\'s OAuth credentials as this profile and make it current' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l plan -d 'The portal\'s plan (basic lacks extended offline handling and connectors)' -r -f -a "basic\t''
 professional\t''
 enterprise\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l rate-limit -d 'The portal\'s request limit: standard, enterprise, off or BURST/RATE' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s p -l profile -d 'Profile to use (default: the current one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l rate-limit -d 'The portal\'s request limit: standard, enterprise, off or BURST/RATE' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s q -l quiet -d 'Print only data and errors'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s y -l yes -d 'Answer yes to confirmations'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l data -d 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event\'s number' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l count -d 'Fire the event this many times' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l url -d 'Sandbox address [default: the active profile\'s portal]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -333,17 +489,24 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s y -l
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "events" -d 'List the events the application can bind'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "list" -d 'List the registered handlers (event.get)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "unbind" -d 'Remove handlers (event.unbind)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind call sandbox completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "events" -d 'List the events the application can bind'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "list" -d 'List the registered handlers (event.get)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "unbind" -d 'Remove handlers (event.unbind)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "token" -d 'Print a valid access token (refreshing it if needed), for scripts'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "switch" -d 'Make a profile the current one'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "list" -d 'List queued records without taking them (event.offline.list)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "get" -d 'Reserve records (event.offline.get with clear=0) and print them with the process id'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from sandbox" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'

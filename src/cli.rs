@@ -79,6 +79,9 @@ pub enum Command {
         after_help = "Examples:\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events unbind ONCRMDEALUPDATE --offline\n  bx-events unbind --all --handler https://old.example.com/hook --yes"
     )]
     Unbind(UnbindArgs),
+    /// Read, reserve, confirm and consume the offline event queue
+    #[command(subcommand)]
+    Offline(OfflineCommand),
     /// Call any REST method and print the raw JSON answer
     #[command(
         after_help = "Examples:\n  bx-events call app.info\n  bx-events call event.offline.list 'filter[>=ID]=10'\n  echo '{\"SCOPE\":\"crm\"}' | bx-events call events --data -"
@@ -94,6 +97,13 @@ pub enum Command {
         after_help = "Examples:\n  bx-events completions bash > ~/.local/share/bash-completion/completions/bx-events\n  bx-events completions zsh > \"${fpath[1]}/_bx-events\"\n  bx-events completions fish > ~/.config/fish/completions/bx-events.fish"
     )]
     Completions(CompletionsArgs),
+}
+
+impl Command {
+    /// Commands that watch for Ctrl-C themselves to finish cleanly.
+    pub fn stops_gracefully(&self) -> bool {
+        matches!(self, Command::Offline(OfflineCommand::Consume(_)))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,8 +263,157 @@ pub struct CallArgs {
     pub data: Option<String>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum OfflineCommand {
+    /// List queued records without taking them (event.offline.list)
+    #[command(
+        after_help = "Examples:\n  bx-events offline list\n  bx-events offline list --filter 'ID>=10' --filter EVENT_NAME=ONCRMDEALADD --all\n  bx-events offline list --errors --order ID:desc -o json"
+    )]
+    List(OfflineListArgs),
+    /// Reserve records (event.offline.get with clear=0) and print them with the process id
+    #[command(
+        after_help = "Examples:\n  bx-events offline get --limit 10\n  bx-events offline get --process-id 3f2a...   # read a reservation again\n  bx-events offline get --clear                 # destructive: records are deleted as returned"
+    )]
+    Get(OfflineGetArgs),
+    /// Delete records of a reservation (event.offline.clear)
+    #[command(
+        after_help = "Examples:\n  bx-events offline clear --process-id 3f2a...\n  bx-events offline clear --process-id 3f2a... --message-id 9b1c... --message-id 77de...\n  bx-events offline clear --process-id 3f2a... --id 12 --id 13"
+    )]
+    Clear(OfflineClearArgs),
+    /// Mark records of a reservation as failed and release them (event.offline.error)
+    #[command(
+        after_help = "Examples:\n  bx-events offline error --process-id 3f2a... --message-id 9b1c..."
+    )]
+    Error(OfflineErrorArgs),
+    /// Deliver queued events to a command, a URL or stdout, at least once
+    #[command(
+        after_help = "Examples:\n  bx-events offline consume --exec './handle-event.sh'\n  bx-events offline consume --forward-to http://127.0.0.1:8080/events --follow\n  bx-events offline consume --stdout --max-events 100 > events.ndjson\n  bx-events offline consume --errors --exec './retry.sh'   # re-process failed records"
+    )]
+    Consume(ConsumeArgs),
+}
+
 #[derive(Debug, Args)]
+pub struct OfflineListArgs {
+    /// Filter as FIELD OP VALUE, OP one of = > < >= <= ~ (repeatable); fields ID,
+    /// TIMESTAMP_X, EVENT_NAME, MESSAGE_ID, PROCESS_ID, ERROR
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Vec<String>,
+    /// Order as FIELD[:asc|desc]
+    #[arg(long, value_name = "FIELD[:DIR]")]
+    pub order: Option<String>,
+    /// Only records marked as errors
+    #[arg(long)]
+    pub errors: bool,
+    /// Queue of this connector (auth_connector)
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+    /// Offset of the first record
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub start: Option<u64>,
+    /// Follow every page, not just the first 50 records
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OfflineGetArgs {
+    /// How many records to reserve
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Read this reservation again instead of reserving new records
+    #[arg(long, value_name = "ID")]
+    pub process_id: Option<String>,
+    /// Take records marked as errors
+    #[arg(long)]
+    pub errors: bool,
+    /// Filter as FIELD OP VALUE (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Vec<String>,
+    /// Order as FIELD[:asc|desc]
+    #[arg(long, value_name = "FIELD[:DIR]")]
+    pub order: Option<String>,
+    /// Queue of this connector (auth_connector)
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+    /// Destructive read: the portal deletes the records as it returns them
+    #[arg(long)]
+    pub clear: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OfflineClearArgs {
+    /// Reservation to clear
+    #[arg(long, value_name = "ID")]
+    pub process_id: String,
+    /// Clear only these records (32-character MESSAGE_ID; repeatable)
+    #[arg(long, value_name = "MESSAGE_ID", conflicts_with = "id")]
+    pub message_id: Vec<String>,
+    /// Clear only these records by ID (repeatable)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub id: Vec<u64>,
+    /// Queue of this connector (auth_connector)
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OfflineErrorArgs {
+    /// Reservation the records belong to
+    #[arg(long, value_name = "ID")]
+    pub process_id: String,
+    /// Records to mark (32-character MESSAGE_ID; repeatable)
+    #[arg(long, value_name = "MESSAGE_ID", required = true)]
+    pub message_id: Vec<String>,
+    /// Queue of this connector (auth_connector)
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("sink").required(true).args(["exec", "forward_to", "stdout"])))]
+pub struct ConsumeArgs {
+    /// Run this shell command per record: the record's JSON on stdin, BX_EVENT_NAME,
+    /// BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    /// POST each record as JSON to this URL; a 2xx answer = done
+    #[arg(long, value_name = "URL")]
+    pub forward_to: Option<String>,
+    /// Print each record as one JSON line on stdout
+    #[arg(long)]
+    pub stdout: bool,
+    /// Records reserved per request [default: 500, see docs/offline.md]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// Keep polling when the queue is empty
+    #[arg(long)]
+    pub follow: bool,
+    /// Seconds between polls of an empty queue with --follow (backs off up to 8x)
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub poll_interval: f64,
+    /// Stop after delivering this many records
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_events: Option<u64>,
+    /// Re-process records marked as errors
+    #[arg(long)]
+    pub errors: bool,
+    /// Queue of this connector (auth_connector)
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+    /// Seconds a handler (--exec or --forward-to) may take per record
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub handler_timeout: u64,
+    /// Use destructive reads (clear=1) on plans without reservations: records
+    /// whose delivery fails are lost
+    #[arg(long)]
+    pub allow_loss: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SandboxArgs {
+    #[command(subcommand)]
+    pub command: Option<SandboxCommand>,
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
@@ -273,6 +432,31 @@ pub struct SandboxArgs {
     /// Lifetime of access tokens in seconds
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub token_ttl: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Make a change on a running sandbox: queue records for offline bindings and
+    /// report the online handlers of the event
+    #[command(
+        after_help = "Examples:\n  bx-events sandbox fire ONCRMDEALADD --data FIELDS.ID=7\n  bx-events sandbox fire ONCRMDEALUPDATE --data 'FIELDS.ID={n}' --count 1000\n  bx-events sandbox fire ONTASKADD --url http://127.0.0.1:8080"
+    )]
+    Fire(FireArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FireArgs {
+    /// Event name, e.g. ONCRMDEALADD
+    pub event: String,
+    /// Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event's number
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub data: Vec<String>,
+    /// Fire the event this many times
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub count: u64,
+    /// Sandbox address [default: the active profile's portal]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use clap::Parser;
 use bx_events::bitrix::ApiError;
 use bx_events::cli::Cli;
 use bx_events::commands::errors::{report, CliError};
-use bx_events::commands::run;
+use bx_events::commands::{run, Shutdown};
 use bx_events::config::{ConfigError, FileKind};
 use bx_events::output::OutputFormat;
 
@@ -30,10 +30,15 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        tokio::select! {
-            result = run(cli) => result,
-            _ = interrupted() => Err(CliError::Interrupted.into()),
-        }
+        let (trip, shutdown) = Shutdown::channel();
+        tokio::spawn(async move {
+            interrupted().await;
+            let _ = trip.send(true);
+            // A second interruption does not wait for a graceful stop.
+            interrupted().await;
+            std::process::exit(130);
+        });
+        run(cli, shutdown).await
     });
     let code = match outcome {
         Ok(()) => 0,
@@ -116,7 +121,6 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                 CliError::Usage(_) => return 2,
                 CliError::Interrupted => return 130,
                 CliError::Failed(_) => return 1,
-                CliError::Hinted { .. } => continue,
             }
         }
         if let Some(api) = cause.downcast_ref::<ApiError>() {

@@ -81,6 +81,30 @@ pub fn decode_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Value 
     root
 }
 
+/// Decodes `KEY=VALUE` pairs whose keys use dotted paths (`FIELDS.ID=7`) or PHP
+/// brackets (`FIELDS[ID]=7`) into a nested JSON object.
+pub fn decode_dotted(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
+    decode_pairs(
+        pairs
+            .into_iter()
+            .map(|(key, value)| (dotted_to_brackets(&key), value)),
+    )
+}
+
+fn dotted_to_brackets(key: &str) -> String {
+    if key.contains('[') {
+        return key.to_string();
+    }
+    let mut parts = key.split('.');
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        out.push('[');
+        out.push_str(part);
+        out.push(']');
+    }
+    out
+}
+
 /// Splits `a[b][]` into `["a", "b", ""]`. A key without a closing bracket is kept
 /// whole, as PHP does with malformed keys.
 fn split_key(key: &str) -> Vec<String> {
@@ -178,6 +202,15 @@ mod tests {
             decoded,
             json!({"event": "ONCRMDEALADD", "data": {"FIELDS": {"ID": "7"}}, "ids": ["1", "2"], "auth": {"domain": "x.y"}})
         );
+    }
+
+    #[test]
+    fn dotted_keys_nest() {
+        let decoded = decode_dotted(vec![
+            ("FIELDS.ID".to_string(), "7".to_string()),
+            ("x".into(), "1".into()),
+        ]);
+        assert_eq!(decoded, json!({"FIELDS": {"ID": "7"}, "x": "1"}));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod form;
 pub mod mask;
+pub mod offline;
 pub mod ratelimit;
 pub mod validate;
 

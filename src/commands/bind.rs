@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::errors::Hinted;
 use super::{CliError, Context};
 use crate::bitrix::events::{self, BindOutcome, BindRequest, Binding, BindingKind, EventsQuery};
 use crate::bitrix::validate::{check_event_name, check_handler_url};
@@ -160,11 +161,7 @@ pub async fn explain_bind_error(client: &Client, error: ApiError, event: &str) -
             suggestions.join(" or ")
         )
     };
-    CliError::Hinted {
-        source: error,
-        hint,
-    }
-    .into()
+    Hinted::new(error, hint).into()
 }
 
 /// Up to three known names closest to `wanted`.

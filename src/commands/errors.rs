@@ -11,19 +11,30 @@ pub enum CliError {
     /// Bad flags, arguments or input; exit 2.
     #[error("{0}")]
     Usage(String),
-    /// An API error with advice specific to the command; the exit code follows the source.
-    #[error("{source}")]
-    Hinted {
-        #[source]
-        source: ApiError,
-        hint: String,
-    },
     /// Some of the work failed (details already printed); exit 1.
     #[error("{0}")]
     Failed(String),
     /// Ctrl-C or SIGTERM; exit 130.
     #[error("interrupted")]
     Interrupted,
+}
+
+/// An API error with advice specific to the command; the exit code follows the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct Hinted {
+    #[source]
+    pub source: ApiError,
+    pub hint: String,
+}
+
+impl Hinted {
+    pub fn new(source: ApiError, hint: impl Into<String>) -> Self {
+        Self {
+            source,
+            hint: hint.into(),
+        }
+    }
 }
 
 /// What a failure looks like to the user (`{"error":{...}}` with `-o json`).
@@ -54,13 +65,15 @@ pub fn report(error: &anyhow::Error) -> ErrorReport {
     let mut code = None;
     let mut http_status = None;
     for cause in error.chain() {
-        if let Some(cli) = cause.downcast_ref::<CliError>() {
-            match cli {
-                CliError::Usage(_) => code = code.or(Some("USAGE".to_string())),
-                CliError::Hinted { hint: h, .. } => hint = hint.or(Some(h.clone())),
-                CliError::Failed(_) => code = code.or(Some("FAILED".to_string())),
-                CliError::Interrupted => code = code.or(Some("INTERRUPTED".to_string())),
-            }
+        if let Some(hinted) = cause.downcast_ref::<Hinted>() {
+            hint = hint.or(Some(hinted.hint.clone()));
+        } else if let Some(cli) = cause.downcast_ref::<CliError>() {
+            let own = match cli {
+                CliError::Usage(_) => "USAGE",
+                CliError::Failed(_) => "FAILED",
+                CliError::Interrupted => "INTERRUPTED",
+            };
+            code = code.or(Some(own.to_string()));
         } else if let Some(api) = cause.downcast_ref::<ApiError>() {
             if matches!(api, ApiError::Store(_)) {
                 continue;

@@ -7,7 +7,9 @@ pub mod completions;
 pub mod errors;
 pub mod events;
 pub mod list;
+pub mod offline;
 pub mod sandbox;
+pub mod shutdown;
 pub mod unbind;
 
 use std::io::IsTerminal;
@@ -20,6 +22,7 @@ use crate::cli::{AuthCommand, Cli, Command, GlobalArgs};
 use crate::config::{ActiveProfile, Store};
 use crate::output::Output;
 pub use errors::CliError;
+pub use shutdown::Shutdown;
 
 /// What every command gets: the global options, output, store and prompt policy.
 pub struct Context {
@@ -28,10 +31,12 @@ pub struct Context {
     pub store: Store,
     /// Prompts are allowed: not `--no-input`, not CI, stdin is a terminal.
     pub input_allowed: bool,
+    /// Ctrl-C / SIGTERM, for commands that stop gracefully.
+    pub shutdown: Shutdown,
 }
 
 impl Context {
-    pub fn new(global: GlobalArgs) -> anyhow::Result<Self> {
+    pub fn new(global: GlobalArgs, shutdown: Shutdown) -> anyhow::Result<Self> {
         let dir = match &global.config_dir {
             Some(dir) => dir.clone(),
             None => Store::default_dir().ok_or_else(|| {
@@ -48,6 +53,7 @@ impl Context {
             store: Store::new(dir),
             input_allowed,
             global,
+            shutdown,
         })
     }
 
@@ -115,27 +121,40 @@ impl Context {
     }
 }
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the parsed command line. Commands that stop gracefully watch
+/// `shutdown` themselves; every other command is abandoned on interruption.
+pub async fn run(cli: Cli, shutdown: Shutdown) -> anyhow::Result<()> {
     if let Command::Completions(args) = &cli.command {
         completions::run(args);
         return Ok(());
     }
-    let ctx = Context::new(cli.global)?;
-    match cli.command {
+    let graceful = cli.command.stops_gracefully();
+    let ctx = Context::new(cli.global, shutdown.clone())?;
+    if graceful {
+        return dispatch(&ctx, cli.command).await;
+    }
+    tokio::select! {
+        result = dispatch(&ctx, cli.command) => result,
+        _ = shutdown.requested() => Err(CliError::Interrupted.into()),
+    }
+}
+
+async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Auth(command) => match command {
-            AuthCommand::Login(args) => auth::login(&ctx, args).await,
-            AuthCommand::Status => auth::status(&ctx).await,
-            AuthCommand::Logout(args) => auth::logout(&ctx, &args),
-            AuthCommand::Token => auth::token(&ctx).await,
-            AuthCommand::Switch(args) => auth::switch(&ctx, &args),
+            AuthCommand::Login(args) => auth::login(ctx, args).await,
+            AuthCommand::Status => auth::status(ctx).await,
+            AuthCommand::Logout(args) => auth::logout(ctx, &args),
+            AuthCommand::Token => auth::token(ctx).await,
+            AuthCommand::Switch(args) => auth::switch(ctx, &args),
         },
-        Command::Events(args) => events::run(&ctx, &args).await,
-        Command::Bind(args) => bind::run(&ctx, &args).await,
-        Command::List(args) => list::run(&ctx, &args).await,
-        Command::Unbind(args) => unbind::run(&ctx, &args).await,
-        Command::Call(args) => call::run(&ctx, &args).await,
-        Command::Sandbox(args) => sandbox::run(&ctx, &args).await,
+        Command::Offline(command) => offline::run(ctx, command).await,
+        Command::Events(args) => events::run(ctx, &args).await,
+        Command::Bind(args) => bind::run(ctx, &args).await,
+        Command::List(args) => list::run(ctx, &args).await,
+        Command::Unbind(args) => unbind::run(ctx, &args).await,
+        Command::Call(args) => call::run(ctx, &args).await,
+        Command::Sandbox(args) => sandbox::run(ctx, &args).await,
         Command::Completions(_) => Ok(()),
     }
 }

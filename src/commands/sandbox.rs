@@ -5,11 +5,14 @@ use serde_json::json;
 use super::auth::save_profile;
 use super::{CliError, Context};
 use crate::bitrix::ratelimit::RatePreset;
-use crate::cli::SandboxArgs;
+use crate::cli::{FireArgs, SandboxArgs, SandboxCommand};
 use crate::config::{ProfileKind, ProfileSettings, Secrets};
 use crate::sandbox::{self, SandboxOptions};
 
 pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
+    if let Some(SandboxCommand::Fire(fire_args)) = &args.command {
+        return fire(ctx, fire_args).await;
+    }
     let preset: RatePreset = args.rate_limit.parse().map_err(CliError::Usage)?;
     if args.token_ttl < 1 {
         return Err(CliError::Usage("--token-ttl must be at least 1 second".into()).into());
@@ -82,5 +85,86 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         ctx.out.print_json(&value);
     }
     running.wait().await?;
+    Ok(())
+}
+
+/// The address of the sandbox to talk to: `--url`, else the active profile's portal.
+fn sandbox_url(ctx: &Context, explicit: Option<&str>) -> anyhow::Result<url::Url> {
+    let raw = match explicit {
+        Some(url) => url.to_string(),
+        None => ctx.profile()?.settings.portal,
+    };
+    let url =
+        url::Url::parse(&raw).map_err(|e| CliError::Usage(format!("'{raw}' is not a URL: {e}")))?;
+    let local = url
+        .host_str()
+        .is_some_and(crate::bitrix::auth::is_loopback_host);
+    if !local {
+        return Err(CliError::Usage(format!(
+            "{raw} is not a local sandbox: pass --url http://127.0.0.1:PORT of a running `bx-events sandbox`"
+        ))
+        .into());
+    }
+    Ok(url)
+}
+
+/// `sandbox fire`: asks a running sandbox to make a change `count` times.
+async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
+    let event = crate::bitrix::validate::check_event_name(&args.event).map_err(CliError::Usage)?;
+    let mut pairs = Vec::new();
+    for item in &args.data {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--data '{item}' is not KEY=VALUE")))?;
+        pairs.push((key.to_string(), value.to_string()));
+    }
+    let base = sandbox_url(ctx, args.url.as_deref())?;
+    let endpoint = base.join("/_sandbox/fire")?;
+    let http = crate::bitrix::client::http_client(&ctx.client_options_default())?;
+    let (mut queued, mut handlers) = (0u64, 0u64);
+    for n in 1..=args.count {
+        let numbered = pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace("{n}", &n.to_string())));
+        let data = crate::bitrix::form::decode_dotted(numbered);
+        let response = http
+            .post(endpoint.clone())
+            .json(&json!({"event": event, "data": data}))
+            .send()
+            .await
+            .map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot reach the sandbox at {base}: {}",
+                    e.without_url()
+                ))
+            })?;
+        if !response.status().is_success() {
+            return Err(CliError::Failed(format!(
+                "the sandbox refused the event: HTTP {}",
+                response.status().as_u16()
+            ))
+            .into());
+        }
+        let body: serde_json::Value = response.json().await?;
+        queued += body["queued"].as_u64().unwrap_or(0);
+        handlers = body["handlers"].as_u64().unwrap_or(0);
+    }
+    ctx.out.success(&format!(
+        "Fired {event} {} time(s): {queued} record(s) queued for offline bindings; {handlers} online handler(s) bound",
+        args.count
+    ));
+    ctx.out.record(
+        &json!({"event": event, "fired": args.count, "queued": queued, "handlers": handlers}),
+        || {
+            let mut table = ctx.out.table(&["EVENT", "FIRED", "QUEUED", "HANDLERS"]);
+            table.add_row(vec![
+                event.clone(),
+                args.count.to_string(),
+                queued.to_string(),
+                handlers.to_string(),
+            ]);
+            table
+        },
+    );
     Ok(())
 }

@@ -52,3 +52,28 @@ pub async fn issue_token(
     }
     Json(token_body(&mut portal, user_id)).into_response()
 }
+
+/// Body of `POST /_sandbox/fire`.
+#[derive(Debug, Deserialize)]
+pub struct FireRequest {
+    event: String,
+    #[serde(default)]
+    data: serde_json::Value,
+    #[serde(default)]
+    user_id: Option<i64>,
+}
+
+/// `POST /_sandbox/fire {"event","data"}`: a change on the portal; queues offline
+/// records and reports the online handlers bound for the event.
+pub async fn fire(State(shared): State<Shared>, Json(request): Json<FireRequest>) -> Response {
+    let outcome = {
+        let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let data = if request.data.is_null() {
+            json!({})
+        } else {
+            request.data
+        };
+        portal.fire(&request.event, &data, request.user_id.unwrap_or(1))
+    };
+    Json(json!({"event": request.event.to_ascii_uppercase(), "queued": outcome.queued, "handlers": outcome.handlers.len()})).into_response()
+}

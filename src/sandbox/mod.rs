@@ -5,6 +5,7 @@ pub mod admin;
 pub mod catalog;
 pub mod methods;
 pub mod oauth;
+pub mod offline;
 pub mod rest;
 pub mod state;
 
@@ -97,6 +98,21 @@ impl PortalHandle {
         })
     }
 
+    /// Fires an event as a change on the portal would (see `Portal::fire`).
+    pub fn fire(&self, event: &str, data: &serde_json::Value) -> state::FireOutcome {
+        self.with(|portal| portal.fire(event, data, 1))
+    }
+
+    /// How many records the offline queues hold (reserved, errors and all).
+    pub fn offline_count(&self) -> usize {
+        self.with(|portal| portal.offline.len())
+    }
+
+    /// Offline rows as `event.offline.list` shows them (with PROCESS_ID and ERROR).
+    pub fn offline_rows(&self) -> Vec<offline::QueuedEvent> {
+        self.with(|portal| portal.offline.clone())
+    }
+
     /// How many bindings the portal holds.
     pub fn binding_count(&self) -> usize {
         self.with(|portal| portal.bindings.len())
@@ -163,6 +179,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         .route("/_sandbox/stats", get(admin::stats))
         .route("/_sandbox/expire-tokens", post(admin::expire_tokens))
         .route("/_sandbox/token", post(admin::issue_token))
+        .route("/_sandbox/fire", post(admin::fire))
         .with_state(shared.clone());
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

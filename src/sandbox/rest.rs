@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::methods;
 use super::state::Portal;
+use super::{methods, offline};
 use crate::bitrix::auth::now_unix;
 use crate::bitrix::form;
 
@@ -293,6 +293,10 @@ pub fn dispatch(
         "event.get" => methods::event_get(portal, caller).map(Output::of),
         "event.unbind" => methods::event_unbind(portal, caller, params).map(Output::of),
         "events" => methods::events(caller, params).map(Output::of),
+        "event.offline.get" => offline::get(portal, caller, params).map(Output::of),
+        "event.offline.list" => offline::list(portal, caller, params),
+        "event.offline.clear" => offline::clear(portal, caller, params).map(Output::of),
+        "event.offline.error" => offline::error(portal, caller, params).map(Output::of),
         "app.info" => Ok(Output::of(methods::app_info(portal, caller))),
         "scope" => Ok(Output::of(json!(caller.scopes))),
         "batch" => batch(portal, caller, params).map(Output::of),

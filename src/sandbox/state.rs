@@ -68,6 +68,15 @@ pub struct StoredBinding {
     pub min_timeout: Option<i64>,
 }
 
+/// What a fired event caused.
+#[derive(Debug, Clone)]
+pub struct FireOutcome {
+    /// Records queued (or merged) in offline queues.
+    pub queued: usize,
+    /// Online handlers bound for the event.
+    pub handlers: Vec<StoredBinding>,
+}
+
 /// Request counters, for tests and benchmarks.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
@@ -131,6 +140,9 @@ pub struct Portal {
     pub auth_codes: HashMap<String, (i64, i64)>,
     pub bindings: Vec<StoredBinding>,
     pub next_binding_id: u64,
+    /// The offline queue, every connector's rows together.
+    pub offline: Vec<super::offline::QueuedEvent>,
+    pub next_offline_id: u64,
     pub token_ttl_secs: i64,
     pub bucket: Option<Bucket>,
     pub stats: Stats,
@@ -180,6 +192,8 @@ impl Portal {
             auth_codes: HashMap::new(),
             bindings: Vec::new(),
             next_binding_id: 1,
+            offline: Vec::new(),
+            next_offline_id: 1,
             token_ttl_secs,
             bucket: rate_limit.map(Bucket::new),
             stats: Stats::default(),
@@ -225,6 +239,31 @@ impl Portal {
             .map(|(s, u)| (s.clone(), *u))
             .unwrap_or_default();
         format!("{}/rest/{user}/{secret}/", self.base_url)
+    }
+
+    /// A change on the portal: queues a record for every offline binding of the
+    /// event (one per connector) and returns the online handlers to call.
+    pub fn fire(&mut self, event: &str, data: &serde_json::Value, user_id: i64) -> FireOutcome {
+        let event = event.to_ascii_uppercase();
+        let connectors: Vec<String> = self
+            .bindings
+            .iter()
+            .filter(|b| b.offline && b.event == event)
+            .map(|b| b.connector.clone())
+            .collect();
+        for connector in &connectors {
+            super::offline::enqueue(self, &event, data, connector, user_id);
+        }
+        let handlers = self
+            .bindings
+            .iter()
+            .filter(|b| !b.offline && b.event == event)
+            .cloned()
+            .collect();
+        FireOutcome {
+            queued: connectors.len(),
+            handlers,
+        }
     }
 
     pub fn count_method(&mut self, method: &str) {

@@ -1,0 +1,395 @@
+//! The offline queue methods (`event.offline.get|list|clear|error`), their records,
+//! and the filter and order expressions of the CLI.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::auth::value_as_i64;
+use super::client::Client;
+use super::error::ApiError;
+
+/// A queued event, normalised (DESIGN.md section 2).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OfflineRecord {
+    pub id: u64,
+    pub message_id: String,
+    pub event: String,
+    pub timestamp: String,
+    pub data: Value,
+    pub additional: Value,
+}
+
+/// A record as `event.offline.list` shows it, with its reservation state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListedRecord {
+    #[serde(flatten)]
+    pub record: OfflineRecord,
+    pub process_id: Option<String>,
+    pub error: bool,
+}
+
+fn bad(method: &str, what: &str) -> ApiError {
+    ApiError::BadResponse {
+        method: method.into(),
+        status: 200,
+        what: what.into(),
+    }
+}
+
+impl OfflineRecord {
+    /// Reads one record of the portal's answer.
+    pub fn from_portal(method: &str, item: &Value) -> Result<Self, ApiError> {
+        let text = |key: &str| {
+            item.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let id = item
+            .get("ID")
+            .and_then(value_as_i64)
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| bad(method, "a record without a numeric ID"))?;
+        let message_id = text("MESSAGE_ID");
+        if message_id.is_empty() {
+            return Err(bad(method, "a record without a MESSAGE_ID"));
+        }
+        Ok(Self {
+            id,
+            message_id,
+            event: text("EVENT_NAME").to_ascii_uppercase(),
+            timestamp: text("TIMESTAMP_X"),
+            data: item.get("EVENT_DATA").cloned().unwrap_or(Value::Null),
+            additional: item.get("EVENT_ADDITIONAL").cloned().unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// Fields each method may filter and order by.
+pub const GET_FIELDS: &[&str] = &["ID", "TIMESTAMP_X", "EVENT_NAME", "MESSAGE_ID"];
+pub const LIST_FIELDS: &[&str] = &[
+    "ID",
+    "TIMESTAMP_X",
+    "EVENT_NAME",
+    "MESSAGE_ID",
+    "PROCESS_ID",
+    "ERROR",
+];
+
+/// Parses `FIELD OP VALUE` (`OP` one of `= > < >= <= ~`) into the portal's
+/// `{"OPFIELD": "VALUE"}` form (`~` is the portal's `%`).
+pub fn parse_filter(expression: &str, allowed: &[&str]) -> Result<(String, String), String> {
+    let text = expression.trim();
+    let Some(op_start) = text.find(['=', '>', '<', '~', '!', '%', '@']) else {
+        return Err(format!(
+            "'{expression}' is not a filter: use FIELD OP VALUE with OP one of = > < >= <= ~ (e.g. 'ID>=10')"
+        ));
+    };
+    let field = text[..op_start].trim().to_ascii_uppercase();
+    let rest = &text[op_start..];
+    let (op, value) = [">=", "<=", "=", ">", "<", "~"]
+        .iter()
+        .find_map(|op| rest.strip_prefix(op).map(|value| (*op, value)))
+        .ok_or_else(|| format!("'{expression}': unknown operator; use one of = > < >= <= ~"))?;
+    if value.starts_with(['=', '>', '<', '~']) {
+        return Err(format!(
+            "'{expression}': unknown operator; use one of = > < >= <= ~"
+        ));
+    }
+    if field.is_empty() || !allowed.contains(&field.as_str()) {
+        return Err(format!(
+            "'{expression}': cannot filter by '{field}'; fields: {}",
+            allowed.join(", ")
+        ));
+    }
+    let portal_op = if op == "~" { "%" } else { op };
+    Ok((format!("{portal_op}{field}"), value.trim().to_string()))
+}
+
+/// Builds the `filter` object from several expressions.
+pub fn filter_object(expressions: &[String], allowed: &[&str]) -> Result<Option<Value>, String> {
+    if expressions.is_empty() {
+        return Ok(None);
+    }
+    let mut map = Map::new();
+    for expression in expressions {
+        let (key, value) = parse_filter(expression, allowed)?;
+        map.insert(key, Value::String(value));
+    }
+    Ok(Some(Value::Object(map)))
+}
+
+/// Parses `FIELD[:asc|desc]` into `{"FIELD": "ASC"}`.
+pub fn parse_order(expression: &str, allowed: &[&str]) -> Result<Value, String> {
+    let (field, direction) = expression.split_once(':').unwrap_or((expression, "asc"));
+    let field = field.trim().to_ascii_uppercase();
+    if !allowed.contains(&field.as_str()) {
+        return Err(format!(
+            "cannot order by '{field}'; fields: {}",
+            allowed.join(", ")
+        ));
+    }
+    let direction = match direction.trim().to_ascii_lowercase().as_str() {
+        "asc" => "ASC",
+        "desc" => "DESC",
+        other => {
+            return Err(format!(
+                "'{other}' is not an order direction: use asc or desc"
+            ))
+        }
+    };
+    Ok(json!({ field: direction }))
+}
+
+/// Parameters of `event.offline.get`.
+#[derive(Debug, Clone, Default)]
+pub struct GetQuery {
+    pub limit: Option<u32>,
+    pub filter: Option<Value>,
+    pub order: Option<Value>,
+    pub errors: bool,
+    pub connector: Option<String>,
+    /// Re-read this reservation instead of making a new one.
+    pub process_id: Option<String>,
+    /// Destructive read: records are deleted as they are returned.
+    pub clear: bool,
+}
+
+/// The answer of `event.offline.get`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reservation {
+    pub process_id: Option<String>,
+    pub events: Vec<OfflineRecord>,
+}
+
+fn with_connector(params: &mut Map<String, Value>, connector: &Option<String>) {
+    if let Some(connector) = connector.as_ref().filter(|c| !c.is_empty()) {
+        params.insert("auth_connector".into(), Value::String(connector.clone()));
+    }
+}
+
+/// `event.offline.get`. Only re-reads of a reservation are retried after 5xx or a
+/// dropped connection: repeating a reservation could strand records, and repeating
+/// a destructive read could lose them.
+pub async fn get(client: &Client, query: &GetQuery) -> Result<Reservation, ApiError> {
+    let mut params = Map::new();
+    if let Some(limit) = query.limit {
+        params.insert("limit".into(), json!(limit));
+    }
+    if let Some(filter) = &query.filter {
+        params.insert("filter".into(), filter.clone());
+    }
+    if let Some(order) = &query.order {
+        params.insert("order".into(), order.clone());
+    }
+    if query.errors {
+        params.insert("error".into(), json!(1));
+    }
+    if let Some(process_id) = &query.process_id {
+        params.insert("process_id".into(), Value::String(process_id.clone()));
+    }
+    params.insert("clear".into(), json!(i32::from(query.clear)));
+    with_connector(&mut params, &query.connector);
+    let retry_safe = query.process_id.is_some() && !query.clear;
+    let envelope = client
+        .call_with("event.offline.get", &Value::Object(params), retry_safe)
+        .await?;
+    let process_id = envelope
+        .result
+        .get("process_id")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
+    let events = match envelope.result.get("events") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| OfflineRecord::from_portal("event.offline.get", item))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(Value::Object(map)) => map
+            .values()
+            .map(|item| OfflineRecord::from_portal("event.offline.get", item))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => Vec::new(),
+    };
+    Ok(Reservation { process_id, events })
+}
+
+/// Parameters of `event.offline.list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub filter: Option<Value>,
+    pub order: Option<Value>,
+    pub errors: Option<bool>,
+    pub connector: Option<String>,
+    pub start: Option<u64>,
+}
+
+/// One page of `event.offline.list`.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub records: Vec<ListedRecord>,
+    pub next: Option<u64>,
+    pub total: Option<u64>,
+}
+
+/// `event.offline.list` (read-only, 50 records a page).
+pub async fn list(client: &Client, query: &ListQuery) -> Result<ListPage, ApiError> {
+    let mut params = Map::new();
+    if let Some(filter) = &query.filter {
+        params.insert("filter".into(), filter.clone());
+    }
+    if let Some(order) = &query.order {
+        params.insert("order".into(), order.clone());
+    }
+    if let Some(errors) = query.errors {
+        params.insert("error".into(), json!(i32::from(errors)));
+    }
+    if let Some(start) = query.start {
+        params.insert("start".into(), json!(start));
+    }
+    with_connector(&mut params, &query.connector);
+    let envelope = client
+        .call("event.offline.list", &Value::Object(params))
+        .await?;
+    let items: Vec<&Value> = match &envelope.result {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(map) => map.values().collect(),
+        _ => Vec::new(),
+    };
+    let records = items
+        .into_iter()
+        .map(|item| {
+            let record = OfflineRecord::from_portal("event.offline.list", item)?;
+            let process_id = item
+                .get("PROCESS_ID")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string);
+            let error = item.get("ERROR").and_then(value_as_i64).unwrap_or(0) != 0;
+            Ok(ListedRecord {
+                record,
+                process_id,
+                error,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(ListPage {
+        records,
+        next: envelope.next,
+        total: envelope.total,
+    })
+}
+
+/// What `event.offline.clear` removes from a reservation.
+#[derive(Debug, Clone)]
+pub enum ClearSelection {
+    All,
+    MessageIds(Vec<String>),
+    Ids(Vec<u64>),
+}
+
+/// `event.offline.clear`; never retried after an uncertain failure.
+pub async fn clear(
+    client: &Client,
+    process_id: &str,
+    selection: &ClearSelection,
+    connector: &Option<String>,
+) -> Result<(), ApiError> {
+    let mut params = Map::new();
+    params.insert("process_id".into(), Value::String(process_id.to_string()));
+    match selection {
+        ClearSelection::All => {}
+        ClearSelection::MessageIds(ids) => {
+            params.insert("message_id".into(), json!(ids));
+        }
+        ClearSelection::Ids(ids) => {
+            params.insert("id".into(), json!(ids));
+        }
+    }
+    with_connector(&mut params, connector);
+    client
+        .call_with("event.offline.clear", &Value::Object(params), false)
+        .await?;
+    Ok(())
+}
+
+/// `event.offline.error`: marks records as failed and releases them; never retried
+/// after an uncertain failure.
+pub async fn mark_errors(
+    client: &Client,
+    process_id: &str,
+    message_ids: &[String],
+    connector: &Option<String>,
+) -> Result<(), ApiError> {
+    let mut params = Map::new();
+    params.insert("process_id".into(), Value::String(process_id.to_string()));
+    params.insert("message_id".into(), json!(message_ids));
+    with_connector(&mut params, connector);
+    client
+        .call_with("event.offline.error", &Value::Object(params), false)
+        .await?;
+    Ok(())
+}
+
+/// True for a 32-character hexadecimal MESSAGE_ID.
+pub fn is_message_id(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_map_to_portal_keys() {
+        assert_eq!(
+            parse_filter("ID>=10", GET_FIELDS).unwrap(),
+            (">=ID".into(), "10".into())
+        );
+        assert_eq!(
+            parse_filter("event_name = ONCRMDEALADD", GET_FIELDS).unwrap(),
+            ("=EVENT_NAME".into(), "ONCRMDEALADD".into())
+        );
+        assert_eq!(
+            parse_filter("EVENT_NAME~DEAL", GET_FIELDS).unwrap(),
+            ("%EVENT_NAME".into(), "DEAL".into())
+        );
+        assert_eq!(
+            parse_filter("ID<5", GET_FIELDS).unwrap(),
+            ("<ID".into(), "5".into())
+        );
+    }
+
+    #[test]
+    fn bad_filters_are_refused() {
+        assert!(parse_filter("FOO=1", GET_FIELDS)
+            .unwrap_err()
+            .contains("FOO"));
+        assert!(parse_filter("PROCESS_ID=x", GET_FIELDS).is_err());
+        assert!(parse_filter("PROCESS_ID=x", LIST_FIELDS).is_ok());
+        assert!(parse_filter("ID!=1", GET_FIELDS).is_err());
+        assert!(parse_filter("ID=>1", GET_FIELDS).is_err());
+        assert!(parse_filter("ID", GET_FIELDS).is_err());
+        assert!(parse_filter("=1", GET_FIELDS).is_err());
+    }
+
+    #[test]
+    fn order_expressions() {
+        assert_eq!(
+            parse_order("id:desc", GET_FIELDS).unwrap(),
+            json!({"ID": "DESC"})
+        );
+        assert_eq!(
+            parse_order("TIMESTAMP_X", GET_FIELDS).unwrap(),
+            json!({"TIMESTAMP_X": "ASC"})
+        );
+        assert!(parse_order("ID:up", GET_FIELDS).is_err());
+        assert!(parse_order("ERROR", GET_FIELDS).is_err());
+    }
+
+    #[test]
+    fn message_ids_are_32_hex() {
+        assert!(is_message_id("0123456789abcdef0123456789ABCDEF"));
+        assert!(!is_message_id("xyz"));
+    }
+}

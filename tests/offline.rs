@@ -1,0 +1,557 @@
+//! The offline queue: list/get/clear/error and the at-least-once `consume`.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use bx_events::sandbox::{Plan, SandboxOptions};
+use common::{run, TestEnv};
+use serde_json::{json, Value};
+
+/// A sandbox with an offline binding of ONCRMDEALADD and `count` queued records.
+fn queued(count: usize) -> TestEnv {
+    queued_on(TestEnv::new(), count)
+}
+
+fn queued_on(env: TestEnv, count: usize) -> TestEnv {
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    for n in 1..=count {
+        env.sandbox
+            .portal
+            .fire("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
+    }
+    env
+}
+
+fn queued_message_ids(env: &TestEnv) -> HashSet<String> {
+    env.sandbox
+        .portal
+        .offline_rows()
+        .into_iter()
+        .map(|row| row.message_id)
+        .collect()
+}
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn consume_delivers_a_thousand_records_once_each_and_empties_the_queue() {
+    let env = queued(1000);
+    let expected = queued_message_ids(&env);
+    let log = env.config_dir().join("delivered.txt");
+    let handler = format!(
+        "cat > /dev/null; echo \"$BX_MESSAGE_ID $BX_EVENT_NAME\" >> '{}'",
+        log.display()
+    );
+    let before = env.sandbox.portal.stats().requests;
+    let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--exec", &handler]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "stdout stays clean: {stdout}");
+    assert!(stderr.contains("Delivered 1000, failed 0"), "{stderr}");
+    let delivered = lines(&log);
+    assert_eq!(delivered.len(), 1000, "each record exactly once");
+    let ids: HashSet<String> = delivered
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(delivered.iter().all(|l| l.ends_with(" ONCRMDEALADD")));
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+    let requests = env.sandbox.portal.stats().requests - before;
+    assert!(
+        requests <= 2 * 2 + 1,
+        "at most 2 x ceil(1000/500) + 1 requests, made {requests}"
+    );
+}
+
+#[test]
+fn failing_records_are_marked_as_errors_and_can_be_reprocessed() {
+    let env = queued(10);
+    // Fail the records whose deal ID is even.
+    let handler = "id=$(sed -n 's/.*\"ID\":\"\\([0-9]*\\)\".*/\\1/p'); [ $((id % 2)) -eq 1 ]";
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--exec", handler]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("Delivered 5, failed 5"), "{stderr}");
+    let rows = env.sandbox.portal.offline_rows();
+    assert_eq!(rows.len(), 5);
+    for row in &rows {
+        let id: u64 = row.event_data["FIELDS"]["ID"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(id % 2, 0, "only failed records remain");
+        assert!(
+            row.error && row.process_id.is_none(),
+            "marked as error and released"
+        );
+    }
+    let listed = env.json(&["offline", "list", "--errors"]);
+    assert_eq!(listed.as_array().unwrap().len(), 5);
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["error"] == true && r["process_id"].is_null()));
+    let (code, stdout, stderr) = run(env
+        .cmd()
+        .args(["offline", "consume", "--errors", "--stdout"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 5);
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_consumer_killed_mid_batch_resumes_and_loses_nothing() {
+    let env = queued(1000);
+    let expected = queued_message_ids(&env);
+    let log = env.config_dir().join("delivered.txt");
+    let marker = env.config_dir().join("killed");
+    let handler = format!(
+        "echo \"$BX_MESSAGE_ID\" >> '{log}'; if [ $(wc -l < '{log}') -ge 300 ] && [ ! -e '{marker}' ]; then touch '{marker}'; kill -9 $PPID; fi",
+        log = log.display(),
+        marker = marker.display()
+    );
+    let (code, _, _) = run(env.cmd().args(["offline", "consume", "--exec", &handler]));
+    assert_ne!(code, 0, "the first consumer was killed");
+    assert!(marker.exists());
+    assert!(
+        env.sandbox.portal.offline_count() > 0,
+        "it died before finishing"
+    );
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--exec", &handler]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Resuming reservation"), "{stderr}");
+    let delivered: HashSet<String> = lines(&log).into_iter().collect();
+    assert_eq!(delivered, expected, "every record delivered at least once");
+    assert!(
+        lines(&log).len() <= 1001,
+        "at most the record in hand is repeated"
+    );
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        0,
+        "the queue ends empty"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn interrupt_finishes_the_record_in_hand_confirms_and_exits_130() {
+    let env = queued(3);
+    let log = env.config_dir().join("delivered.txt");
+    let handler = format!(
+        "echo \"$BX_MESSAGE_ID\" >> '{}'; kill -INT $PPID",
+        log.display()
+    );
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["offline", "consume", "--follow", "--exec", &handler]));
+    assert_eq!(code, 130, "{stderr}");
+    assert_eq!(lines(&log).len(), 1, "stopped after the record in hand");
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        2,
+        "the delivered record was confirmed"
+    );
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        0,
+        "the rest is delivered by the next run"
+    );
+}
+
+#[test]
+fn basic_plan_refuses_reservations_and_nothing_is_lost() {
+    let env = queued_on(
+        TestEnv::with_options(SandboxOptions {
+            rate_limit: None,
+            plan: Plan::Basic,
+            ..SandboxOptions::default()
+        }),
+        5,
+    );
+    let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("WRONG_LICENSE") && stderr.contains("--allow-loss"),
+        "{stderr}"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 5, "nothing lost");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "get"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--clear"), "{stderr}");
+    let (code, stdout, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--stdout", "--allow-loss"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 5);
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn bad_filters_and_ids_are_usage_errors_before_any_request() {
+    let env = queued(1);
+    let requests = env.sandbox.portal.stats().requests;
+    for args in [
+        vec!["offline", "list", "--filter", "FOO=1"],
+        vec!["offline", "list", "--filter", "ID!=1"],
+        vec!["offline", "get", "--filter", "PROCESS_ID=x"],
+        vec!["offline", "list", "--order", "ID:sideways"],
+        vec![
+            "offline",
+            "clear",
+            "--process-id",
+            "abc",
+            "--message-id",
+            "short",
+        ],
+        vec![
+            "offline",
+            "error",
+            "--process-id",
+            "abc",
+            "--message-id",
+            "zz",
+        ],
+        vec!["offline", "clear", "--process-id", "abc", "--id", "0"],
+        vec!["offline", "get", "--limit", "0"],
+    ] {
+        let (code, _, stderr) = run(env.cmd().args(&args));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        env.sandbox.portal.stats().requests,
+        requests,
+        "no request was made"
+    );
+}
+
+#[test]
+fn list_follows_pages_and_filters() {
+    let env = queued(120);
+    let first = env.json(&["offline", "list"]);
+    assert_eq!(first.as_array().unwrap().len(), 50);
+    let calls = env
+        .sandbox
+        .portal
+        .stats()
+        .methods
+        .get("event.offline.list")
+        .copied()
+        .unwrap_or(0);
+    let all = env.json(&["offline", "list", "--all"]);
+    assert_eq!(all.as_array().unwrap().len(), 120);
+    let pages = env.sandbox.portal.stats().methods["event.offline.list"] - calls;
+    assert_eq!(pages, 3);
+    let ids: Vec<u64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=120).collect::<Vec<_>>());
+    let filtered = env.json(&[
+        "offline",
+        "list",
+        "--filter",
+        "ID>=100",
+        "--filter",
+        "EVENT_NAME~deal",
+        "--order",
+        "ID:desc",
+    ]);
+    let filtered = filtered.as_array().unwrap();
+    assert_eq!(filtered.len(), 21);
+    assert_eq!(filtered[0]["id"], 120);
+    let second_page = env.json(&["offline", "list", "--start", "100"]);
+    assert_eq!(second_page.as_array().unwrap().len(), 20);
+    let record = &all[0];
+    for key in [
+        "id",
+        "message_id",
+        "event",
+        "timestamp",
+        "data",
+        "additional",
+        "process_id",
+        "error",
+    ] {
+        assert!(record.get(key).is_some(), "missing {key}: {record}");
+    }
+}
+
+#[test]
+fn get_reserves_rereads_and_clear_and_error_confirm() {
+    let env = queued(4);
+    let reserved = env.json(&["offline", "get", "--limit", "3"]);
+    let process_id = reserved["process_id"].as_str().unwrap().to_string();
+    assert_eq!(process_id.len(), 32);
+    let events = reserved["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0]["data"], json!({"FIELDS": {"ID": "1"}}));
+    let again = env.json(&["offline", "get", "--process-id", &process_id]);
+    assert_eq!(
+        again["events"], reserved["events"],
+        "a reservation can be read again"
+    );
+    let others = env.json(&["offline", "get"]);
+    assert_eq!(
+        others["events"].as_array().unwrap().len(),
+        1,
+        "parallel readers get disjoint sets"
+    );
+
+    let first = events[0]["message_id"].as_str().unwrap();
+    let second = events[1]["message_id"].as_str().unwrap();
+    env.json(&[
+        "offline",
+        "clear",
+        "--process-id",
+        &process_id,
+        "--message-id",
+        first,
+    ]);
+    env.json(&[
+        "offline",
+        "error",
+        "--process-id",
+        &process_id,
+        "--message-id",
+        second,
+    ]);
+    let rows = env.sandbox.portal.offline_rows();
+    assert!(!rows.iter().any(|r| r.message_id == first), "cleared");
+    assert!(
+        rows.iter()
+            .any(|r| r.message_id == second && r.error && r.process_id.is_none()),
+        "marked and released"
+    );
+    env.json(&["offline", "clear", "--process-id", &process_id]);
+    assert_eq!(
+        env.sandbox
+            .portal
+            .offline_rows()
+            .iter()
+            .filter(|r| r.process_id.as_deref() == Some(process_id.as_str()))
+            .count(),
+        0
+    );
+    let unknown = env.json(&[
+        "offline",
+        "get",
+        "--process-id",
+        "0123456789abcdef0123456789abcdef",
+    ]);
+    assert_eq!(
+        unknown["events"],
+        json!([]),
+        "an unknown reservation is empty, not an error"
+    );
+}
+
+#[test]
+fn destructive_get_warns_and_deletes() {
+    let env = queued(2);
+    let (code, stdout, stderr) = run(env.cmd().args(["offline", "get", "--clear", "-o", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("destructive"), "{stderr}");
+    let taken: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(taken["process_id"].is_null());
+    assert_eq!(taken["events"].as_array().unwrap().len(), 2);
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn repeats_merge_into_unreserved_rows_but_not_reserved_ones() {
+    let env = queued(1);
+    env.sandbox
+        .portal
+        .fire("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        1,
+        "same object state: one row"
+    );
+    env.json(&["offline", "get"]);
+    env.sandbox
+        .portal
+        .fire("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        2,
+        "a reserved row is not touched"
+    );
+}
+
+#[test]
+fn max_events_reserves_only_what_it_delivers() {
+    let env = queued(10);
+    let (code, stdout, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--stdout", "--max-events", "4"]));
+    assert_eq!(code, 0, "{stderr}");
+    let records: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4);
+    assert_eq!(records[0]["event"], "ONCRMDEALADD");
+    assert!(records[0]["message_id"].as_str().unwrap().len() == 32);
+    let rows = env.sandbox.portal.offline_rows();
+    assert_eq!(rows.len(), 6);
+    assert!(
+        rows.iter().all(|r| r.process_id.is_none()),
+        "nothing left reserved"
+    );
+}
+
+/// A loopback HTTP server that answers 200 to `/ok` paths and 500 otherwise,
+/// recording request bodies.
+fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 8192];
+            loop {
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        let ok = head.starts_with("POST /ok");
+                        seen.lock().unwrap().push(body.to_string());
+                        let status = if ok {
+                            "200 OK"
+                        } else {
+                            "500 Internal Server Error"
+                        };
+                        let _ = stream.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (format!("http://{address}"), bodies)
+}
+
+#[test]
+fn forward_to_posts_json_and_treats_non_2xx_as_failure() {
+    let env = queued(3);
+    let (url, bodies) = receiver();
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--forward-to", &format!("{url}/ok")]));
+    assert_eq!(code, 0, "{stderr}");
+    let received = bodies.lock().unwrap().clone();
+    assert_eq!(received.len(), 3);
+    let first: Value = serde_json::from_str(&received[0]).unwrap();
+    assert_eq!(first["event"], "ONCRMDEALADD");
+    assert_eq!(first["data"]["FIELDS"]["ID"], "1");
+
+    env.sandbox
+        .portal
+        .fire("ONCRMDEALADD", &json!({"FIELDS": {"ID": "99"}}));
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--forward-to", &format!("{url}/fail")]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("HTTP 500"), "{stderr}");
+    assert!(env.sandbox.portal.offline_rows()[0].error);
+}
+
+#[test]
+fn offline_methods_need_an_administrator() {
+    let env = queued(1);
+    let (access, refresh) = env.sandbox.portal.issue_tokens(2);
+    env.save_oauth_profile("employee", &access, &refresh, None);
+    let (code, _, stderr) = run(env.cmd().args(["offline", "list", "-p", "employee"]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("administrator"), "{stderr}");
+}
+
+#[test]
+fn sandbox_checks_offline_arguments_like_the_portal() {
+    let env = queued(1);
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["call", "event.offline.get", "limit=0", "-o", "json"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("Value must be positive integer"),
+        "{stderr}"
+    );
+    let (_, _, stderr) = run(env
+        .cmd()
+        .args(["call", "event.offline.get", "filter[FOO]=1"]));
+    assert!(stderr.contains("Filter field not allowed: FOO"), "{stderr}");
+    let (_, _, stderr) = run(env
+        .cmd()
+        .args(["call", "event.offline.get", "filter[!ID]=1"]));
+    assert!(
+        stderr.contains("Filter operation not allowed: !"),
+        "{stderr}"
+    );
+    let (_, _, stderr) = run(env.cmd().args(["call", "event.offline.clear"]));
+    assert!(stderr.contains("PROCESS_ID"), "{stderr}");
+    let listed = env.json(&["call", "event.offline.list"]);
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["result"][0]["ERROR"], "0");
+}
+
+#[test]
+fn sandbox_fire_command_queues_numbered_records() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONTASKADD", "--offline"]);
+    let fired = env.json(&[
+        "sandbox",
+        "fire",
+        "ONTASKADD",
+        "--data",
+        "FIELDS.ID={n}",
+        "--count",
+        "3",
+    ]);
+    assert_eq!(fired["queued"], 3);
+    let rows = env.sandbox.portal.offline_rows();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.event_data["FIELDS"]["ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+}
