@@ -16,6 +16,9 @@ _bx__events() {
             ",$1")
                 cmd="bx__events"
                 ;;
+            bx__events,apply)
+                cmd="bx__events__subcmd__apply"
+                ;;
             bx__events,auth)
                 cmd="bx__events__subcmd__auth"
                 ;;
@@ -28,8 +31,14 @@ _bx__events() {
             bx__events,completions)
                 cmd="bx__events__subcmd__completions"
                 ;;
+            bx__events,diff)
+                cmd="bx__events__subcmd__diff"
+                ;;
             bx__events,events)
                 cmd="bx__events__subcmd__events"
+                ;;
+            bx__events,export)
+                cmd="bx__events__subcmd__export"
                 ;;
             bx__events,get)
                 cmd="bx__events__subcmd__list"
@@ -88,6 +97,9 @@ _bx__events() {
             bx__events__subcmd__auth__subcmd__help,token)
                 cmd="bx__events__subcmd__auth__subcmd__help__subcmd__token"
                 ;;
+            bx__events__subcmd__help,apply)
+                cmd="bx__events__subcmd__help__subcmd__apply"
+                ;;
             bx__events__subcmd__help,auth)
                 cmd="bx__events__subcmd__help__subcmd__auth"
                 ;;
@@ -100,8 +112,14 @@ _bx__events() {
             bx__events__subcmd__help,completions)
                 cmd="bx__events__subcmd__help__subcmd__completions"
                 ;;
+            bx__events__subcmd__help,diff)
+                cmd="bx__events__subcmd__help__subcmd__diff"
+                ;;
             bx__events__subcmd__help,events)
                 cmd="bx__events__subcmd__help__subcmd__events"
+                ;;
+            bx__events__subcmd__help,export)
+                cmd="bx__events__subcmd__help__subcmd__export"
                 ;;
             bx__events__subcmd__help,help)
                 cmd="bx__events__subcmd__help__subcmd__help"
@@ -206,12 +224,70 @@ _bx__events() {
 
     case "${cmd}" in
         bx__events)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version auth events bind list get ls unbind offline call sandbox completions help"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version auth events bind list get ls unbind diff apply export offline call sandbox completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__apply)
+            opts="-f -p -o -v -q -y -h -V --file --profiles --all-profiles --concurrency --prune --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -779,6 +855,64 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bx__subcmd__events__subcmd__diff)
+            opts="-f -p -o -v -q -y -h -V --file --profiles --all-profiles --concurrency --prune --exit-code --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bx__subcmd__events__subcmd__events)
             opts="-p -o -v -q -y -h -V --scope --full --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -825,9 +959,65 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__help)
-            opts="auth events bind list unbind offline call sandbox completions help"
+        bx__subcmd__events__subcmd__export)
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__help)
+            opts="auth events bind list unbind diff apply export offline call sandbox completions help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -965,7 +1155,35 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bx__subcmd__events__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bx__subcmd__events__subcmd__help__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__help__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -43,6 +43,9 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand get 'List the registered handlers (event.get)'
             cand ls 'List the registered handlers (event.get)'
             cand unbind 'Remove handlers (event.unbind)'
+            cand diff 'Compare a subscriptions file with what the portal has bound'
+            cand apply 'Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)'
+            cand export 'Print the portal''s current bindings as a subscriptions file'
             cand offline 'Read, reserve, confirm and consume the offline event queue'
             cand call 'Call any REST method and print the raw JSON answer'
             cand sandbox 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
@@ -352,6 +355,80 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bx-events;diff'= {
+            cand -f 'Subscriptions file, or - for stdin'
+            cand --file 'Subscriptions file, or - for stdin'
+            cand --profiles 'Work on these stored profiles (comma-separated) instead of the active one'
+            cand --concurrency 'Portals worked on at the same time'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand --all-profiles 'Work on every stored profile'
+            cand --prune 'Count bindings the file does not list as drift (they would be unbound)'
+            cand --exit-code 'Exit with 3 when the portal is not in sync with the file'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bx-events;apply'= {
+            cand -f 'Subscriptions file, or - for stdin'
+            cand --file 'Subscriptions file, or - for stdin'
+            cand --profiles 'Work on these stored profiles (comma-separated) instead of the active one'
+            cand --concurrency 'Portals worked on at the same time'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand --all-profiles 'Work on every stored profile'
+            cand --prune 'Also unbind what the file does not list (asks first unless --yes)'
+            cand --dry-run 'Print the plan without changing anything'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bx-events;export'= {
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'bx-events;offline'= {
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
@@ -635,6 +712,9 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand bind 'Bind a handler to an event (event.bind); binding twice is harmless'
             cand list 'List the registered handlers (event.get)'
             cand unbind 'Remove handlers (event.unbind)'
+            cand diff 'Compare a subscriptions file with what the portal has bound'
+            cand apply 'Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)'
+            cand export 'Print the portal''s current bindings as a subscriptions file'
             cand offline 'Read, reserve, confirm and consume the offline event queue'
             cand call 'Call any REST method and print the raw JSON answer'
             cand sandbox 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
@@ -665,6 +745,12 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         &'bx-events;help;list'= {
         }
         &'bx-events;help;unbind'= {
+        }
+        &'bx-events;help;diff'= {
+        }
+        &'bx-events;help;apply'= {
+        }
+        &'bx-events;help;export'= {
         }
         &'bx-events;help;offline'= {
             cand list 'List queued records without taking them (event.offline.list)'

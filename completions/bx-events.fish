@@ -46,6 +46,9 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "list" -d 'List 
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "get" -d 'List the registered handlers (event.get)'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "ls" -d 'List the registered handlers (event.get)'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "unbind" -d 'Remove handlers (event.unbind)'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "diff" -d 'Compare a subscriptions file with what the portal has bound'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "apply" -d 'Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "export" -d 'Print the portal\'s current bindings as a subscriptions file'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
@@ -280,6 +283,63 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s y -l yes 
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s f -l file -d 'Subscriptions file, or - for stdin' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l profiles -d 'Work on these stored profiles (comma-separated) instead of the active one' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l concurrency -d 'Portals worked on at the same time' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l all-profiles -d 'Work on every stored profile'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l prune -d 'Count bindings the file does not list as drift (they would be unbound)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l exit-code -d 'Exit with 3 when the portal is not in sync with the file'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s f -l file -d 'Subscriptions file, or - for stdin' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l profiles -d 'Work on these stored profiles (comma-separated) instead of the active one' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l concurrency -d 'Portals worked on at the same time' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l all-profiles -d 'Work on every stored profile'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l prune -d 'Also unbind what the file does not list (asks first unless --yes)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l dry-run -d 'Print the plan without changing anything'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -489,16 +549,19 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s y -l
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "events" -d 'List the events the application can bind'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "list" -d 'List the registered handlers (event.get)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "unbind" -d 'Remove handlers (event.unbind)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind offline call sandbox completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "events" -d 'List the events the application can bind'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "list" -d 'List the registered handlers (event.get)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "unbind" -d 'Remove handlers (event.unbind)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "diff" -d 'Compare a subscriptions file with what the portal has bound'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "apply" -d 'Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "export" -d 'Print the portal\'s current bindings as a subscriptions file'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'

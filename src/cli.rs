@@ -79,6 +79,21 @@ pub enum Command {
         after_help = "Examples:\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events unbind ONCRMDEALUPDATE --offline\n  bx-events unbind --all --handler https://old.example.com/hook --yes"
     )]
     Unbind(UnbindArgs),
+    /// Compare a subscriptions file with what the portal has bound
+    #[command(
+        after_help = "Examples:\n  bx-events diff\n  bx-events diff -f subscriptions.toml --prune --exit-code\n  bx-events diff --all-profiles -o json"
+    )]
+    Diff(DiffArgs),
+    /// Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)
+    #[command(
+        after_help = "Examples:\n  bx-events apply --dry-run\n  bx-events apply -f subscriptions.toml --prune --yes\n  bx-events apply --profiles acme,globex --concurrency 2"
+    )]
+    Apply(ApplyArgs),
+    /// Print the portal's current bindings as a subscriptions file
+    #[command(
+        after_help = "Examples:\n  bx-events export > bx-events.toml\n  bx-events export -p production | bx-events apply -p staging -f -"
+    )]
+    Export,
     /// Read, reserve, confirm and consume the offline event queue
     #[command(subcommand)]
     Offline(OfflineCommand),
@@ -261,6 +276,52 @@ pub struct CallArgs {
     /// Parameters as a JSON object, or - to read it from stdin
     #[arg(long, value_name = "JSON")]
     pub data: Option<String>,
+}
+
+/// Which portals `diff` and `apply` work on.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Subscriptions file, or - for stdin
+    #[arg(short, long, value_name = "FILE", default_value = crate::manifest::DEFAULT_FILE)]
+    pub file: String,
+    /// Work on these stored profiles (comma-separated) instead of the active one
+    #[arg(
+        long,
+        value_name = "A,B",
+        value_delimiter = ',',
+        conflicts_with = "all_profiles"
+    )]
+    pub profiles: Vec<String>,
+    /// Work on every stored profile
+    #[arg(long)]
+    pub all_profiles: bool,
+    /// Portals worked on at the same time
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Count bindings the file does not list as drift (they would be unbound)
+    #[arg(long)]
+    pub prune: bool,
+    /// Exit with 3 when the portal is not in sync with the file
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Also unbind what the file does not list (asks first unless --yes)
+    #[arg(long)]
+    pub prune: bool,
+    /// Print the plan without changing anything
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

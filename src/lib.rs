@@ -8,5 +8,6 @@ pub mod bitrix;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod manifest;
 pub mod output;
 pub mod sandbox;

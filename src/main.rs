@@ -121,6 +121,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                 CliError::Usage(_) => return 2,
                 CliError::Interrupted => return 130,
                 CliError::Failed(_) => return 1,
+                CliError::NotInSync(_) => return 3,
             }
         }
         if let Some(api) = cause.downcast_ref::<ApiError>() {

@@ -14,6 +14,9 @@ pub enum CliError {
     /// Some of the work failed (details already printed); exit 1.
     #[error("{0}")]
     Failed(String),
+    /// `diff --exit-code` found drift; exit 3.
+    #[error("{0}")]
+    NotInSync(String),
     /// Ctrl-C or SIGTERM; exit 130.
     #[error("interrupted")]
     Interrupted,
@@ -72,6 +75,7 @@ pub fn report(error: &anyhow::Error) -> ErrorReport {
                 CliError::Usage(_) => "USAGE",
                 CliError::Failed(_) => "FAILED",
                 CliError::Interrupted => "INTERRUPTED",
+                CliError::NotInSync(_) => "NOT_IN_SYNC",
             };
             code = code.or(Some(own.to_string()));
         } else if let Some(api) = cause.downcast_ref::<ApiError>() {

@@ -1,11 +1,13 @@
 //! The commands, one module each, and the context they share (profile, client, output, prompts).
 
+pub mod apply;
 pub mod auth;
 pub mod bind;
 pub mod call;
 pub mod completions;
 pub mod errors;
 pub mod events;
+pub mod export;
 pub mod list;
 pub mod offline;
 pub mod sandbox;
@@ -148,6 +150,9 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
             AuthCommand::Token => auth::token(ctx).await,
             AuthCommand::Switch(args) => auth::switch(ctx, &args),
         },
+        Command::Diff(args) => apply::diff(ctx, &args).await,
+        Command::Apply(args) => apply::apply(ctx, &args).await,
+        Command::Export => export::run(ctx).await,
         Command::Offline(command) => offline::run(ctx, command).await,
         Command::Events(args) => events::run(ctx, &args).await,
         Command::Bind(args) => bind::run(ctx, &args).await,

@@ -1,0 +1,146 @@
+//! Plans (what to bind, unbind, keep) and their execution on one portal through `batch`.
+
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+use crate::bitrix::batch::{run_batch, BatchCommand, BatchOutcome, MAX_BATCH_COMMANDS};
+use crate::bitrix::events::{is_already_bound, list_bindings, BindRequest, Binding};
+use crate::bitrix::{ApiError, Client};
+use crate::manifest::Manifest;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Bind,
+    Unbind,
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    Failed,
+    Planned,
+}
+
+/// One line of a plan, in the JSON shape of DESIGN.md section 2.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub action: Action,
+    #[serde(flatten)]
+    pub binding: Binding,
+    pub profile: String,
+    pub result: Outcome,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub request: BindRequest,
+}
+
+/// Compares the manifest with the portal's bindings: manifest entries in file order
+/// (bind or keep), then, with `prune`, the bindings the file does not list.
+pub async fn plan(
+    client: &Client,
+    manifest: &Manifest,
+    prune: bool,
+    profile: &str,
+) -> Result<Vec<Change>, ApiError> {
+    let current = list_bindings(client).await?;
+    let change = |action, binding: Binding, request: BindRequest| Change {
+        action,
+        binding,
+        profile: profile.to_string(),
+        result: Outcome::Planned,
+        error: None,
+        request,
+    };
+    let mut changes = Vec::new();
+    for subscription in &manifest.subscriptions {
+        let binding = subscription.binding();
+        let action = if current.contains(&binding) {
+            Action::Keep
+        } else {
+            Action::Bind
+        };
+        changes.push(change(action, binding, subscription.request.clone()));
+    }
+    if prune {
+        let wanted: Vec<Binding> = manifest.subscriptions.iter().map(|s| s.binding()).collect();
+        let mut extra: Vec<&Binding> = current.iter().filter(|b| !wanted.contains(b)).collect();
+        extra.dedup();
+        for binding in extra {
+            changes.push(change(
+                Action::Unbind,
+                binding.clone(),
+                BindRequest::exact(binding),
+            ));
+        }
+    }
+    Ok(changes)
+}
+
+/// How many `batch` requests executing these changes takes.
+pub fn batch_count(changes: &[Change]) -> u64 {
+    let count = |action| {
+        changes
+            .iter()
+            .filter(|c| c.action == action)
+            .count()
+            .div_ceil(MAX_BATCH_COMMANDS) as u64
+    };
+    count(Action::Bind) + count(Action::Unbind)
+}
+
+/// Runs the binds, then the unbinds, 50 to a `batch`, recording each result.
+/// A request that fails as a whole marks its commands failed and the rest go on.
+pub async fn execute(client: &Client, changes: &mut [Change], progress: Option<&ProgressBar>) {
+    for change in changes.iter_mut().filter(|c| c.action == Action::Keep) {
+        change.result = Outcome::Ok;
+    }
+    for action in [Action::Bind, Action::Unbind] {
+        let indexes: Vec<usize> = (0..changes.len())
+            .filter(|&i| changes[i].action == action)
+            .collect();
+        for chunk in indexes.chunks(MAX_BATCH_COMMANDS) {
+            let commands: Vec<BatchCommand> = chunk
+                .iter()
+                .map(|&i| match action {
+                    Action::Bind => BatchCommand {
+                        method: "event.bind".into(),
+                        params: changes[i].request.bind_params(),
+                    },
+                    _ => BatchCommand {
+                        method: "event.unbind".into(),
+                        params: changes[i].request.unbind_params(),
+                    },
+                })
+                .collect();
+            // Binds may be repeated safely (a duplicate reads as already bound); unbinds not.
+            let outcomes = run_batch(client, &commands, false, action == Action::Bind).await;
+            for (position, &index) in chunk.iter().enumerate() {
+                let change = &mut changes[index];
+                match &outcomes {
+                    Ok(results) => match &results[position] {
+                        BatchOutcome::Ok(_) => change.result = Outcome::Ok,
+                        BatchOutcome::Failed { code, description }
+                            if action == Action::Bind && is_already_bound(code, description) =>
+                        {
+                            change.result = Outcome::Ok
+                        }
+                        BatchOutcome::Failed { code, description } => {
+                            change.result = Outcome::Failed;
+                            change.error = Some(format!("{code}: {description}"));
+                        }
+                    },
+                    Err(error) => {
+                        change.result = Outcome::Failed;
+                        change.error = Some(error.to_string());
+                    }
+                }
+            }
+            if let Some(bar) = progress {
+                bar.inc(1);
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! `export`: the portal's current bindings as a subscriptions file `apply` accepts.
+
+use super::Context;
+use crate::bitrix::events::list_bindings;
+use crate::manifest;
+use crate::output::OutputFormat;
+
+pub async fn run(ctx: &Context) -> anyhow::Result<()> {
+    let (profile, client) = ctx.connect()?;
+    let bindings = list_bindings(&client).await?;
+    if ctx.out.format == OutputFormat::Table {
+        let header = format!(
+            "Subscriptions of {} (profile {}), exported by bx-events.\nApply with: bx-events apply -f FILE",
+            profile.settings.portal, profile.name
+        );
+        print!("{}", manifest::export(&bindings, &header));
+    } else {
+        ctx.out.list(&bindings, comfy_table::Table::new);
+    }
+    if bindings.is_empty() {
+        ctx.out
+            .info("The portal has no bindings; the file lists no subscriptions.");
+    }
+    Ok(())
+}

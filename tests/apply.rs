@@ -1,0 +1,297 @@
+//! diff / apply / export of a subscriptions file, on one portal and several.
+
+mod common;
+
+use bx_events::bitrix::ratelimit::RateLimit;
+use bx_events::commands::auth::save_profile;
+use bx_events::config::{ProfileKind, ProfileSettings, Secrets};
+use bx_events::sandbox::{SandboxOptions, SandboxThread};
+use common::{run, TestEnv};
+use serde_json::Value;
+
+fn manifest_of(count: usize) -> String {
+    let mut text =
+        String::from("[defaults]\nhandler_base = \"${HOOKS_URL:-https://hooks.example.com}\"\n");
+    for i in 0..count {
+        text.push_str(&format!(
+            "\n[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"/h{i}\"\n"
+        ));
+    }
+    text
+}
+
+fn write(env: &TestEnv, name: &str, text: &str) -> String {
+    let path = env.config_dir().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn applying_200_subscriptions_takes_five_requests_and_a_second_apply_changes_nothing() {
+    let env = TestEnv::with_options(SandboxOptions {
+        rate_limit: Some(RateLimit {
+            burst: 50.0,
+            per_second: 2.0,
+        }),
+        ..SandboxOptions::default()
+    });
+    let file = write(&env, "m.toml", &manifest_of(200));
+    let before = env.sandbox.portal.stats().requests;
+    let applied = env.json(&["apply", "-f", &file]);
+    assert_eq!(applied["summary"]["bind"], 200);
+    assert_eq!(applied["summary"]["failed"], 0);
+    let stats = env.sandbox.portal.stats();
+    assert!(
+        stats.requests - before <= 1 + 4,
+        "made {} requests",
+        stats.requests - before
+    );
+    assert_eq!(stats.query_limit_exceeded, 0);
+    assert_eq!(env.sandbox.portal.binding_count(), 200);
+
+    let before = env.sandbox.portal.stats().requests;
+    let (code, stdout, stderr) = run(env.cmd().args(["apply", "-f", &file]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("No changes: 200 subscription(s) already in sync"),
+        "{stderr}"
+    );
+    assert!(stdout.lines().all(|l| l.starts_with("= keep")), "{stdout}");
+    assert_eq!(
+        env.sandbox.portal.stats().requests - before,
+        1,
+        "only event.get"
+    );
+}
+
+#[test]
+fn removed_entries_are_drift_and_prune_removes_exactly_them() {
+    let env = TestEnv::new();
+    let full = write(&env, "full.toml", &manifest_of(6));
+    env.json(&["apply", "-f", &full]);
+    let smaller = write(&env, "small.toml", &manifest_of(4));
+    let (code, _, stderr) = run(env.cmd().args(["diff", "-f", &smaller, "--exit-code"]));
+    assert_eq!(
+        code, 0,
+        "without --prune extra bindings are not drift: {stderr}"
+    );
+    let (code, stdout, stderr) =
+        run(env
+            .cmd()
+            .args(["diff", "-f", &smaller, "--prune", "--exit-code"]));
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("- unbind")).count(),
+        2,
+        "{stdout}"
+    );
+    let plan = env.json(&["diff", "-f", &smaller, "--prune"]);
+    assert_eq!(plan["summary"]["unbind"], 2);
+    assert!(plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["result"] == "planned"));
+
+    let (code, _, stderr) = run(env.cmd().args(["apply", "-f", &smaller, "--prune"]));
+    assert_eq!(
+        code, 2,
+        "pruning without --yes and without input is refused: {stderr}"
+    );
+    assert_eq!(env.sandbox.portal.binding_count(), 6);
+    let dry = env.json(&["apply", "-f", &smaller, "--prune", "--dry-run"]);
+    assert_eq!(dry["summary"]["unbind"], 2);
+    assert_eq!(env.sandbox.portal.binding_count(), 6);
+
+    let applied = env.json(&["apply", "-f", &smaller, "--prune", "--yes"]);
+    assert_eq!(applied["summary"]["unbind"], 2);
+    let left = env.json(&["list"]);
+    let handlers: Vec<&str> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["handler"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        handlers,
+        (0..4)
+            .map(|i| format!("https://hooks.example.com/h{i}"))
+            .collect::<Vec<_>>()
+    );
+    let (code, _, _) = run(env
+        .cmd()
+        .args(["diff", "-f", &smaller, "--prune", "--exit-code"]));
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn failing_commands_in_a_batch_are_reported_and_exit_1() {
+    let env = TestEnv::new();
+    let file = write(
+        &env,
+        "m.toml",
+        "[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"https://h.example.com/a\"\n\n[[subscription]]\nevent = \"ONCALENDARENTRYADD\"\nhandler = \"https://h.example.com/b\"\n\n[[subscription]]\nevent = \"ONTASKADD\"\nhandler = \"https://h.example.com/c\"\n",
+    );
+    let (code, stdout, stderr) = run(env.cmd().args(["apply", "-f", &file, "-o", "json"]));
+    assert_eq!(code, 1, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let changes = report["changes"].as_array().unwrap();
+    let failed: Vec<&Value> = changes.iter().filter(|c| c["result"] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["event"], "ONCALENDARENTRYADD");
+    assert!(failed[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("ERROR_EVENT_NOT_FOUND"));
+    assert_eq!(report["summary"]["failed"], 1);
+    assert_eq!(
+        env.sandbox.portal.binding_count(),
+        2,
+        "the other entries were applied"
+    );
+}
+
+#[test]
+fn manifest_errors_name_file_line_and_column() {
+    let env = TestEnv::new();
+    let cases = [
+        ("[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"${NOT_SET_ANYWHERE}/x\"\n", ":3:11:", "NOT_SET_ANYWHERE"),
+        ("[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandlr = \"https://a.example.com/x\"\n", ":3:", "handlr"),
+        ("[[subscription]]\nevent = \"ON CRM\"\nhandler = \"https://a.example.com/x\"\n", ":2:9:", "not an event name"),
+        ("[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"ftp://a.example.com/x\"\n", ":3:11:", "ERROR_UNSUPPORTED_PROTOCOL"),
+        ("[[subscription]]\nevent = \"A\"\nhandler = \"https://a.example.com/x\"\n[[subscription]]\nevent = \"A\"\nhandler = \"https://a.example.com/x\"\n", ":4:", "duplicate"),
+        ("[[subscription]\n", ":1:", ""),
+    ];
+    for (text, location, words) in cases {
+        let file = write(&env, "bad.toml", text);
+        let (code, _, stderr) = run(env.cmd().args(["diff", "-f", &file]));
+        assert_eq!(code, 2, "{text}: {stderr}");
+        assert!(
+            stderr.contains(&format!("bad.toml{location}")),
+            "{text}: {stderr}"
+        );
+        assert!(stderr.contains(words), "{text}: {stderr}");
+    }
+    assert_eq!(
+        env.sandbox.portal.stats().requests,
+        0,
+        "no request for a bad file"
+    );
+    let (code, _, stderr) = run(env.cmd().args(["diff", "-f", "/nonexistent/bx.toml"]));
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn export_round_trips_through_apply() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", "https://hooks.example.com/deal"]);
+    env.json(&[
+        "bind",
+        "ONCRMLEADADD",
+        "https://hooks.example.com/lead",
+        "--auth-type",
+        "1",
+    ]);
+    env.json(&["bind", "ONCRMDEALUPDATE", "--offline", "--connector", "erp"]);
+    let (code, exported, stderr) = run(env.cmd().args(["export"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        exported.contains("connector = \"erp\"") && exported.contains("auth_type = 1"),
+        "{exported}"
+    );
+    let (code, stdout, stderr) = run(env
+        .cmd()
+        .args(["apply", "-f", "-", "--prune", "--yes", "-o", "json"])
+        .write_stdin(exported));
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["summary"]["keep"], 3);
+    assert_eq!(report["summary"]["bind"], 0);
+    assert_eq!(report["summary"]["unbind"], 0);
+    let as_json = env.json(&["export"]);
+    assert_eq!(as_json.as_array().unwrap().len(), 3);
+}
+
+fn save_profile_for(env: &TestEnv, name: &str, portal: &str, access: &str) {
+    let settings = ProfileSettings {
+        portal: portal.to_string(),
+        kind: ProfileKind::Oauth,
+        client_id: None,
+        oauth_server: None,
+        rate_limit: None,
+        user_id: None,
+        scope: None,
+    };
+    let secrets = Secrets {
+        access_token: Some(access.to_string()),
+        ..Secrets::default()
+    };
+    save_profile(&env.store(), name, settings, secrets).unwrap();
+}
+
+#[test]
+fn fan_out_applies_to_every_portal_and_reports_the_one_that_fails() {
+    let env = TestEnv::new();
+    let second = SandboxThread::spawn(SandboxOptions {
+        rate_limit: None,
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    save_profile_for(
+        &env,
+        "second",
+        &second.credentials.portal,
+        &second.credentials.access_token,
+    );
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    save_profile_for(
+        &env,
+        "broken",
+        &format!("http://127.0.0.1:{dead_port}"),
+        "whatever",
+    );
+    let file = write(&env, "m.toml", &manifest_of(3));
+
+    let (code, stdout, stderr) = run(env.cmd().args([
+        "apply",
+        "-f",
+        &file,
+        "--all-profiles",
+        "--concurrency",
+        "3",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("broken"), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["summary"]["bind"], 6);
+    assert_eq!(report["errors"][0]["profile"], "broken");
+    let profiles: std::collections::BTreeSet<&str> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["profile"].as_str().unwrap())
+        .collect();
+    assert_eq!(profiles.into_iter().collect::<Vec<_>>(), ["sb", "second"]);
+    assert_eq!(env.sandbox.portal.binding_count(), 3);
+    assert_eq!(second.portal.binding_count(), 3);
+
+    let (code, stdout, _) = run(env.cmd().args([
+        "diff",
+        "-f",
+        &file,
+        "--profiles",
+        "sb,second",
+        "--exit-code",
+    ]));
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("sb (") && stdout.contains("second ("),
+        "grouped by profile: {stdout}"
+    );
+}
