@@ -49,6 +49,9 @@ _bx__events() {
             bx__events,list)
                 cmd="bx__events__subcmd__list"
                 ;;
+            bx__events,listen)
+                cmd="bx__events__subcmd__listen"
+                ;;
             bx__events,ls)
                 cmd="bx__events__subcmd__list"
                 ;;
@@ -57,6 +60,9 @@ _bx__events() {
                 ;;
             bx__events,sandbox)
                 cmd="bx__events__subcmd__sandbox"
+                ;;
+            bx__events,trigger)
+                cmd="bx__events__subcmd__trigger"
                 ;;
             bx__events,unbind)
                 cmd="bx__events__subcmd__unbind"
@@ -127,11 +133,17 @@ _bx__events() {
             bx__events__subcmd__help,list)
                 cmd="bx__events__subcmd__help__subcmd__list"
                 ;;
+            bx__events__subcmd__help,listen)
+                cmd="bx__events__subcmd__help__subcmd__listen"
+                ;;
             bx__events__subcmd__help,offline)
                 cmd="bx__events__subcmd__help__subcmd__offline"
                 ;;
             bx__events__subcmd__help,sandbox)
                 cmd="bx__events__subcmd__help__subcmd__sandbox"
+                ;;
+            bx__events__subcmd__help,trigger)
+                cmd="bx__events__subcmd__help__subcmd__trigger"
                 ;;
             bx__events__subcmd__help,unbind)
                 cmd="bx__events__subcmd__help__subcmd__unbind"
@@ -168,6 +180,9 @@ _bx__events() {
                 ;;
             bx__events__subcmd__help__subcmd__sandbox,fire)
                 cmd="bx__events__subcmd__help__subcmd__sandbox__subcmd__fire"
+                ;;
+            bx__events__subcmd__help__subcmd__sandbox,log)
+                cmd="bx__events__subcmd__help__subcmd__sandbox__subcmd__log"
                 ;;
             bx__events__subcmd__offline,clear)
                 cmd="bx__events__subcmd__offline__subcmd__clear"
@@ -211,11 +226,17 @@ _bx__events() {
             bx__events__subcmd__sandbox,help)
                 cmd="bx__events__subcmd__sandbox__subcmd__help"
                 ;;
+            bx__events__subcmd__sandbox,log)
+                cmd="bx__events__subcmd__sandbox__subcmd__log"
+                ;;
             bx__events__subcmd__sandbox__subcmd__help,fire)
                 cmd="bx__events__subcmd__sandbox__subcmd__help__subcmd__fire"
                 ;;
             bx__events__subcmd__sandbox__subcmd__help,help)
                 cmd="bx__events__subcmd__sandbox__subcmd__help__subcmd__help"
+                ;;
+            bx__events__subcmd__sandbox__subcmd__help,log)
+                cmd="bx__events__subcmd__sandbox__subcmd__help__subcmd__log"
                 ;;
             *)
                 ;;
@@ -224,7 +245,7 @@ _bx__events() {
 
     case "${cmd}" in
         bx__events)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version auth events bind list get ls unbind diff apply export offline call sandbox completions help"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version auth events bind list get ls unbind diff apply export offline call listen trigger sandbox completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1002,7 +1023,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__help)
-            opts="auth events bind list unbind diff apply export offline call sandbox completions help"
+            opts="auth events bind list unbind diff apply export offline call listen trigger sandbox completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1225,6 +1246,20 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bx__subcmd__events__subcmd__help__subcmd__listen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bx__subcmd__events__subcmd__help__subcmd__offline)
             opts="list get clear error consume"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1310,7 +1345,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__help__subcmd__sandbox)
-            opts="fire"
+            opts="fire log"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1326,6 +1361,34 @@ _bx__events() {
         bx__subcmd__events__subcmd__help__subcmd__sandbox__subcmd__fire)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__help__subcmd__sandbox__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__help__subcmd__trigger)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1363,6 +1426,72 @@ _bx__events() {
                     return 0
                     ;;
                 --handler)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__listen)
+            opts="-p -o -v -q -y -h -V --host --port --application-token --forward-to --exec --save --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --application-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --save)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1844,7 +1973,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox)
-            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version fire help"
+            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version fire log help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1871,6 +2000,10 @@ _bx__events() {
                     return 0
                     ;;
                 --token-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --application-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1964,7 +2097,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox__subcmd__help)
-            opts="fire help"
+            opts="fire log help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1998,6 +2131,132 @@ _bx__events() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__sandbox__subcmd__help__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__sandbox__subcmd__log)
+            opts="-p -o -v -q -y -h -V --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__trigger)
+            opts="-p -o -v -q -y -h -V --to --data --application-token --handler-id --domain --json --from-file --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --application-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handler-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -48,6 +48,8 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand export 'Print the portal''s current bindings as a subscriptions file'
             cand offline 'Read, reserve, confirm and consume the offline event queue'
             cand call 'Call any REST method and print the raw JSON answer'
+            cand listen 'Receive events locally: decode, verify and print what a portal sends a handler'
+            cand trigger 'Send a portal-style event to a handler URL'
             cand sandbox 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -627,13 +629,13 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'bx-events;sandbox'= {
+        &'bx-events;listen'= {
             cand --host 'Address to listen on'
             cand --port 'Port to listen on (0 picks a free one)'
-            cand --save-profile 'Save the sandbox''s OAuth credentials as this profile and make it current'
-            cand --plan 'The portal''s plan (basic lacks extended offline handling and connectors)'
-            cand --rate-limit 'The portal''s request limit: standard, enterprise, off or BURST/RATE'
-            cand --token-ttl 'Lifetime of access tokens in seconds'
+            cand --application-token 'Accept only requests whose auth[application_token] equals this (401 otherwise)'
+            cand --forward-to 'Pass each accepted request on, body and content type unchanged'
+            cand --exec 'Run this shell command per accepted event, the decoded event as JSON on stdin'
+            cand --save 'Save each request (secrets masked) in this directory, for `trigger --from-file`'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
             cand -o 'Output format'
@@ -652,7 +654,62 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand fire 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+        }
+        &'bx-events;trigger'= {
+            cand --to 'Handler URL to send the event to'
+            cand --data 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7), repeatable'
+            cand --application-token 'auth[application_token] to send (what your handler checks)'
+            cand --handler-id 'event_handler_id to send'
+            cand --domain 'auth[domain] to send'
+            cand --from-file 'Replay a request saved by `listen --save`'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand --json 'Send JSON instead of the portal''s form encoding'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bx-events;sandbox'= {
+            cand --host 'Address to listen on'
+            cand --port 'Port to listen on (0 picks a free one)'
+            cand --save-profile 'Save the sandbox''s OAuth credentials as this profile and make it current'
+            cand --plan 'The portal''s plan (basic lacks extended offline handling and connectors)'
+            cand --rate-limit 'The portal''s request limit: standard, enterprise, off or BURST/RATE'
+            cand --token-ttl 'Lifetime of access tokens in seconds'
+            cand --application-token 'Application token sent to handlers, for `listen --application-token` [default: random]'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand fire 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
+            cand log 'Show the sandbox''s latest deliveries to online handlers'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bx-events;sandbox;fire'= {
@@ -678,11 +735,35 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bx-events;sandbox;log'= {
+            cand --url 'Sandbox address [default: the active profile''s portal]'
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'bx-events;sandbox;help'= {
-            cand fire 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+            cand fire 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
+            cand log 'Show the sandbox''s latest deliveries to online handlers'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bx-events;sandbox;help;fire'= {
+        }
+        &'bx-events;sandbox;help;log'= {
         }
         &'bx-events;sandbox;help;help'= {
         }
@@ -717,6 +798,8 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand export 'Print the portal''s current bindings as a subscriptions file'
             cand offline 'Read, reserve, confirm and consume the offline event queue'
             cand call 'Call any REST method and print the raw JSON answer'
+            cand listen 'Receive events locally: decode, verify and print what a portal sends a handler'
+            cand trigger 'Send a portal-style event to a handler URL'
             cand sandbox 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -771,10 +854,17 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         }
         &'bx-events;help;call'= {
         }
+        &'bx-events;help;listen'= {
+        }
+        &'bx-events;help;trigger'= {
+        }
         &'bx-events;help;sandbox'= {
-            cand fire 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+            cand fire 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
+            cand log 'Show the sandbox''s latest deliveries to online handlers'
         }
         &'bx-events;help;sandbox;fire'= {
+        }
+        &'bx-events;help;sandbox;log'= {
         }
         &'bx-events;help;completions'= {
         }

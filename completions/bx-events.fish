@@ -51,6 +51,8 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "apply" -d 'Bind
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "export" -d 'Print the portal\'s current bindings as a subscriptions file'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "listen" -d 'Receive events locally: decode, verify and print what a portal sends a handler'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "trigger" -d 'Send a portal-style event to a handler URL'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -489,31 +491,76 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s y -l yes -d
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l host -d 'Address to listen on' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l port -d 'Port to listen on (0 picks a free one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l save-profile -d 'Save the sandbox\'s OAuth credentials as this profile and make it current' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l plan -d 'The portal\'s plan (basic lacks extended offline handling and connectors)' -r -f -a "basic\t''
-professional\t''
-enterprise\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l rate-limit -d 'The portal\'s request limit: standard, enterprise, off or BURST/RATE' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s p -l profile -d 'Profile to use (default: the current one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l host -d 'Address to listen on' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l port -d 'Port to listen on (0 picks a free one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l application-token -d 'Accept only requests whose auth[application_token] equals this (401 otherwise)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l forward-to -d 'Pass each accepted request on, body and content type unchanged' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l exec -d 'Run this shell command per accepted event, the decoded event as JSON on stdin' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l save -d 'Save each request (secrets masked) in this directory, for `trigger --from-file`' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s q -l quiet -d 'Print only data and errors'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s y -l yes -d 'Answer yes to confirmations'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l to -d 'Handler URL to send the event to' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l data -d 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7), repeatable' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l application-token -d 'auth[application_token] to send (what your handler checks)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l handler-id -d 'event_handler_id to send' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l domain -d 'auth[domain] to send' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l from-file -d 'Replay a request saved by `listen --save`' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l json -d 'Send JSON instead of the portal\'s form encoding'
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l host -d 'Address to listen on' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l port -d 'Port to listen on (0 picks a free one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l save-profile -d 'Save the sandbox\'s OAuth credentials as this profile and make it current' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l plan -d 'The portal\'s plan (basic lacks extended offline handling and connectors)' -r -f -a "basic\t''
+professional\t''
+enterprise\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l rate-limit -d 'The portal\'s request limit: standard, enterprise, off or BURST/RATE' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l application-token -d 'Application token sent to handlers, for `listen --application-token` [default: random]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l data -d 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event\'s number' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l count -d 'Fire the event this many times' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l url -d 'Sandbox address [default: the active profile\'s portal]' -r
@@ -532,7 +579,24 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l url -d 'Sandbox address [default: the active profile\'s portal]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
@@ -549,19 +613,21 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s y -l
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "events" -d 'List the events the application can bind'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "list" -d 'List the registered handlers (event.get)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "unbind" -d 'Remove handlers (event.unbind)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "diff" -d 'Compare a subscriptions file with what the portal has bound'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "apply" -d 'Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "export" -d 'Print the portal\'s current bindings as a subscriptions file'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call sandbox completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "events" -d 'List the events the application can bind'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "list" -d 'List the registered handlers (event.get)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "unbind" -d 'Remove handlers (event.unbind)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "diff" -d 'Compare a subscriptions file with what the portal has bound'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "apply" -d 'Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "export" -d 'Print the portal\'s current bindings as a subscriptions file'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "listen" -d 'Receive events locally: decode, verify and print what a portal sends a handler'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "trigger" -d 'Send a portal-style event to a handler URL'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
@@ -572,4 +638,5 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from sandbox" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and report the online handlers of the event'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from sandbox" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from sandbox" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'

@@ -7,8 +7,10 @@ BIN=${1:-target/debug/bx-events}
 WORK=$(mktemp -d)
 export BX_EVENTS_CONFIG_DIR="$WORK/config"
 SANDBOX_PID=
+LISTEN_PID=
 
 cleanup() {
+    if [ -n "$LISTEN_PID" ]; then kill "$LISTEN_PID" 2>/dev/null || true; wait "$LISTEN_PID" 2>/dev/null || true; fi
     if [ -n "$SANDBOX_PID" ]; then kill "$SANDBOX_PID" 2>/dev/null || true; wait "$SANDBOX_PID" 2>/dev/null || true; fi
     rm -rf "$WORK"
 }
@@ -27,7 +29,8 @@ step() {
     [ "$code" -eq 0 ] || echo "(exit code $code)"
 }
 
-"$BIN" sandbox --port 0 --save-profile demo >"$WORK/sandbox.log" 2>&1 &
+APP_TOKEN=demo-application-token
+"$BIN" sandbox --port 0 --save-profile demo --application-token "$APP_TOKEN" >"$WORK/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 for _ in $(seq 1 100); do
     grep -q "listening on" "$WORK/sandbox.log" 2>/dev/null && break
@@ -46,6 +49,27 @@ step "A typo gets a suggestion (exit 1):" "$BIN" bind ONCRMDEALAD https://hooks.
 step "Everything registered, as a table:" "$BIN" list
 step "The same as JSON, for scripts:" "$BIN" list -o json
 step "Remove the handler:" "$BIN" unbind ONCRMDEALADD https://hooks.example.com/deal
+echo
+bold "# Now the handler loop: a local receiver, bound like any handler."
+echo "\$ bx-events listen --port 0 --application-token \$APP_TOKEN &"
+"$BIN" listen --port 0 --application-token "$APP_TOKEN" >"$WORK/listen.out" 2>"$WORK/listen.err" &
+LISTEN_PID=$!
+for _ in $(seq 1 100); do
+    grep -q "Listening on" "$WORK/listen.err" 2>/dev/null && break
+    sleep 0.1
+done
+LISTEN_URL=$(grep -o 'http://[0-9.:]*/' "$WORK/listen.err" | head -n 1)
+[ -n "$LISTEN_URL" ] || { cat "$WORK/listen.err"; exit 1; }
+echo "Listening on $LISTEN_URL"
+step "Bind the receiver (loopback is fine for the sandbox; a real portal needs a public URL):" "$BIN" bind ONCRMDEALADD "$LISTEN_URL" -q
+step "Make a change on the sandbox portal: it calls the handler like a portal would:" "$BIN" sandbox fire ONCRMDEALADD --data FIELDS.ID=7405
+for _ in $(seq 1 50); do
+    [ -s "$WORK/listen.out" ] && break
+    sleep 0.1
+done
+echo
+bold "# What listen printed (time, event, deal id, application token verdict):"
+cat "$WORK/listen.out"
 step "Remove whatever is left (--yes skips the confirmation):" "$BIN" unbind --all --yes
 step "Nothing is bound now:" "$BIN" list -o json
 echo

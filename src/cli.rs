@@ -102,6 +102,16 @@ pub enum Command {
         after_help = "Examples:\n  bx-events call app.info\n  bx-events call event.offline.list 'filter[>=ID]=10'\n  echo '{\"SCOPE\":\"crm\"}' | bx-events call events --data -"
     )]
     Call(CallArgs),
+    /// Receive events locally: decode, verify and print what a portal sends a handler
+    #[command(
+        after_help = "Examples:\n  bx-events listen --port 8088 --application-token \"$APP_TOKEN\"\n  bx-events listen --forward-to http://127.0.0.1:3000/bitrix/events\n  bx-events listen -o ndjson --save ./captured | jq .data"
+    )]
+    Listen(ListenArgs),
+    /// Send a portal-style event to a handler URL
+    #[command(
+        after_help = "Examples:\n  bx-events trigger ONCRMDEALADD --to http://127.0.0.1:3000/hook --data FIELDS.ID=7\n  bx-events trigger ONTASKUPDATE --to https://hooks.example.com/t --application-token \"$APP_TOKEN\"\n  bx-events trigger --from-file captured/20240718-ONCRMDEALADD-1.json --to http://127.0.0.1:3000/hook"
+    )]
+    Trigger(TriggerArgs),
     /// Run a local Bitrix24 portal emulator for trying bx-events and testing handlers
     #[command(
         after_help = "Examples:\n  bx-events sandbox --save-profile sandbox\n  bx-events sandbox --port 8080 --rate-limit off\n  bx-events sandbox --plan basic -o json"
@@ -117,7 +127,10 @@ pub enum Command {
 impl Command {
     /// Commands that watch for Ctrl-C themselves to finish cleanly.
     pub fn stops_gracefully(&self) -> bool {
-        matches!(self, Command::Offline(OfflineCommand::Consume(_)))
+        matches!(
+            self,
+            Command::Offline(OfflineCommand::Consume(_)) | Command::Listen(_)
+        )
     }
 }
 
@@ -493,16 +506,78 @@ pub struct SandboxArgs {
     /// Lifetime of access tokens in seconds
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub token_ttl: i64,
+    /// Application token sent to handlers, for `listen --application-token` [default: random]
+    #[arg(long, value_name = "TOKEN")]
+    pub application_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 8088)]
+    pub port: u16,
+    /// Accept only requests whose auth[application_token] equals this (401 otherwise)
+    #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
+    pub application_token: Option<String>,
+    /// Pass each accepted request on, body and content type unchanged
+    #[arg(long, value_name = "URL")]
+    pub forward_to: Option<String>,
+    /// Run this shell command per accepted event, the decoded event as JSON on stdin
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    /// Save each request (secrets masked) in this directory, for `trigger --from-file`
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// Event name, e.g. ONCRMDEALADD (not needed with --from-file)
+    #[arg(required_unless_present = "from_file")]
+    pub event: Option<String>,
+    /// Handler URL to send the event to
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Event data as KEY=VALUE with dotted paths (FIELDS.ID=7), repeatable
+    #[arg(long, value_name = "KEY=VALUE", conflicts_with = "from_file")]
+    pub data: Vec<String>,
+    /// auth[application_token] to send (what your handler checks)
+    #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
+    pub application_token: Option<String>,
+    /// event_handler_id to send
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub handler_id: u64,
+    /// auth[domain] to send
+    #[arg(long, value_name = "HOST", default_value = "example.bitrix24.com")]
+    pub domain: String,
+    /// Send JSON instead of the portal's form encoding
+    #[arg(long)]
+    pub json: bool,
+    /// Replay a request saved by `listen --save`
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Make a change on a running sandbox: queue records for offline bindings and
-    /// report the online handlers of the event
+    /// call the online handlers of the event
     #[command(
         after_help = "Examples:\n  bx-events sandbox fire ONCRMDEALADD --data FIELDS.ID=7\n  bx-events sandbox fire ONCRMDEALUPDATE --data 'FIELDS.ID={n}' --count 1000\n  bx-events sandbox fire ONTASKADD --url http://127.0.0.1:8080"
     )]
     Fire(FireArgs),
+    /// Show the sandbox's latest deliveries to online handlers
+    Log(SandboxLogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxLogArgs {
+    /// Sandbox address [default: the active profile's portal]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -136,12 +136,14 @@ pub fn parse(
                     .into(),
             )),
             (None, BindingKind::Offline) => None,
-            (None, BindingKind::Online) => return Err(locate(
-                entry_span,
-                format!(
+            (None, BindingKind::Online) => {
+                return Err(locate(
+                    entry_span,
+                    format!(
                     "{event}: online subscriptions need a `handler` URL (or type = \"offline\")"
                 ),
-            )),
+                ))
+            }
             (Some(handler), BindingKind::Online) => {
                 let url = join_base(handler_base.as_deref(), &expand_at(handler)?);
                 match check_handler_url(&url) {

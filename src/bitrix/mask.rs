@@ -108,6 +108,32 @@ fn is_secret_key(key: &str) -> bool {
         || lower.ends_with("[application_token]")
 }
 
+/// True for the keys of an event's credentials: tokens and secrets, in plain or
+/// PHP-bracket form (`auth[access_token]`), but not domains or endpoints.
+pub fn is_token_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    let last = lower
+        .rsplit('[')
+        .next()
+        .unwrap_or(&lower)
+        .trim_end_matches(']');
+    last.ends_with("token") || last == "client_secret" || lower == "auth"
+}
+
+/// Masks the token values of a form-encoded body, keeping its other fields and order.
+pub fn mask_form_body(body: &str) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        let value = if is_token_key(&key) {
+            mask(&value)
+        } else {
+            value.into_owned()
+        };
+        serializer.append_pair(&key, &value);
+    }
+    serializer.finish()
+}
+
 /// Returns a copy of a JSON value with every secret-looking key masked.
 pub fn mask_json(value: &Value) -> Value {
     match value {
@@ -182,6 +208,20 @@ mod tests {
         let masked = mask_urls_in_text(text);
         assert!(!masked.contains("r1"), "{masked}");
         assert!(masked.ends_with("): timed out"), "{masked}");
+    }
+
+    #[test]
+    fn masks_event_tokens_in_form_bodies_only() {
+        let body = "event=X&auth%5Bdomain%5D=a.b&auth%5Bapplication_token%5D=s3cr3t&auth%5Baccess_token%5D=t0k";
+        let masked = mask_form_body(body);
+        assert!(
+            !masked.contains("s3cr3t") && !masked.contains("t0k"),
+            "{masked}"
+        );
+        assert!(
+            masked.contains("a.b") && masked.starts_with("event=X"),
+            "{masked}"
+        );
     }
 
     #[test]

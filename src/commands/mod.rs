@@ -9,9 +9,11 @@ pub mod errors;
 pub mod events;
 pub mod export;
 pub mod list;
+pub mod listen;
 pub mod offline;
 pub mod sandbox;
 pub mod shutdown;
+pub mod trigger;
 pub mod unbind;
 
 use std::io::IsTerminal;
@@ -159,6 +161,8 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::List(args) => list::run(ctx, &args).await,
         Command::Unbind(args) => unbind::run(ctx, &args).await,
         Command::Call(args) => call::run(ctx, &args).await,
+        Command::Listen(args) => listen::run(ctx, &args).await,
+        Command::Trigger(args) => trigger::run(ctx, &args).await,
         Command::Sandbox(args) => sandbox::run(ctx, &args).await,
         Command::Completions(_) => Ok(()),
     }

@@ -7,11 +7,14 @@ use super::{CliError, Context};
 use crate::bitrix::ratelimit::RatePreset;
 use crate::cli::{FireArgs, SandboxArgs, SandboxCommand};
 use crate::config::{ProfileKind, ProfileSettings, Secrets};
+use crate::sandbox::delivery::Delivery;
 use crate::sandbox::{self, SandboxOptions};
 
 pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
-    if let Some(SandboxCommand::Fire(fire_args)) = &args.command {
-        return fire(ctx, fire_args).await;
+    match &args.command {
+        Some(SandboxCommand::Fire(fire_args)) => return fire(ctx, fire_args).await,
+        Some(SandboxCommand::Log(log_args)) => return log(ctx, log_args.url.as_deref()).await,
+        None => {}
     }
     let preset: RatePreset = args.rate_limit.parse().map_err(CliError::Usage)?;
     if args.token_ttl < 1 {
@@ -23,6 +26,7 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         plan: args.plan,
         rate_limit: preset.limit(),
         token_ttl_secs: args.token_ttl,
+        application_token: args.application_token.clone(),
     };
     let running = sandbox::start(options).await.map_err(|e| {
         CliError::Usage(format!("cannot listen on {}:{}: {e}", args.host, args.port))
@@ -121,7 +125,8 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
     let base = sandbox_url(ctx, args.url.as_deref())?;
     let endpoint = base.join("/_sandbox/fire")?;
     let http = crate::bitrix::client::http_client(&ctx.client_options_default())?;
-    let (mut queued, mut handlers) = (0u64, 0u64);
+    let mut queued = 0u64;
+    let mut deliveries: Vec<Delivery> = Vec::new();
     for n in 1..=args.count {
         let numbered = pairs
             .iter()
@@ -147,24 +152,65 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
         }
         let body: serde_json::Value = response.json().await?;
         queued += body["queued"].as_u64().unwrap_or(0);
-        handlers = body["handlers"].as_u64().unwrap_or(0);
+        deliveries.extend(
+            serde_json::from_value::<Vec<Delivery>>(body["deliveries"].clone()).unwrap_or_default(),
+        );
     }
+    let delivered = deliveries
+        .iter()
+        .filter(|d| d.status.is_some_and(|s| (200..300).contains(&s)))
+        .count();
     ctx.out.success(&format!(
-        "Fired {event} {} time(s): {queued} record(s) queued for offline bindings; {handlers} online handler(s) bound",
-        args.count
+        "Fired {event} {} time(s): {queued} record(s) queued for offline bindings; {delivered} of {} handler call(s) answered 2xx",
+        args.count,
+        deliveries.len()
     ));
-    ctx.out.record(
-        &json!({"event": event, "fired": args.count, "queued": queued, "handlers": handlers}),
-        || {
-            let mut table = ctx.out.table(&["EVENT", "FIRED", "QUEUED", "HANDLERS"]);
-            table.add_row(vec![
-                event.clone(),
-                args.count.to_string(),
-                queued.to_string(),
-                handlers.to_string(),
-            ]);
-            table
-        },
-    );
+    let report =
+        json!({"event": event, "fired": args.count, "queued": queued, "deliveries": deliveries});
+    ctx.out
+        .record(&report, || deliveries_table(ctx, &deliveries));
     Ok(())
+}
+
+/// `sandbox log`: the sandbox's latest deliveries.
+async fn log(ctx: &Context, url: Option<&str>) -> anyhow::Result<()> {
+    let base = sandbox_url(ctx, url)?;
+    let http = crate::bitrix::client::http_client(&ctx.client_options_default())?;
+    let deliveries: Vec<Delivery> = http
+        .get(base.join("/_sandbox/log")?)
+        .send()
+        .await
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "cannot reach the sandbox at {base}: {}",
+                e.without_url()
+            ))
+        })?
+        .json()
+        .await?;
+    if deliveries.is_empty() {
+        ctx.out
+            .info("No deliveries yet: bind a handler and run `bx-events sandbox fire EVENT`.");
+    }
+    ctx.out
+        .list(&deliveries, || deliveries_table(ctx, &deliveries));
+    Ok(())
+}
+
+fn deliveries_table(ctx: &Context, deliveries: &[Delivery]) -> comfy_table::Table {
+    let mut table = ctx.out.table(&["TIME", "EVENT", "HANDLER", "RESULT", "MS"]);
+    for delivery in deliveries {
+        table.add_row(vec![
+            delivery.at.clone(),
+            delivery.event.clone(),
+            delivery.handler.clone(),
+            match (&delivery.status, &delivery.error) {
+                (Some(status), _) => format!("HTTP {status}"),
+                (None, Some(error)) => format!("failed: {error}"),
+                (None, None) => "failed".into(),
+            },
+            delivery.duration_ms.to_string(),
+        ]);
+    }
+    table
 }

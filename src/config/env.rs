@@ -12,6 +12,7 @@ pub const CLIENT_SECRET: &str = "BX_EVENTS_CLIENT_SECRET";
 pub const WEBHOOK_URL: &str = "BX_EVENTS_WEBHOOK_URL";
 pub const OAUTH_SERVER: &str = "BX_EVENTS_OAUTH_SERVER";
 pub const RATE_LIMIT: &str = "BX_EVENTS_RATE_LIMIT";
+pub const APPLICATION_TOKEN: &str = "BX_EVENTS_APPLICATION_TOKEN";
 /// Test hook: `credentials-mid-write` aborts the process halfway through writing
 /// the credentials file, to prove the previous file survives a crash.
 pub const TEST_FAILPOINT: &str = "BX_EVENTS_TEST_FAILPOINT";

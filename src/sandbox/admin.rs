@@ -64,8 +64,9 @@ pub struct FireRequest {
 }
 
 /// `POST /_sandbox/fire {"event","data"}`: a change on the portal; queues offline
-/// records and reports the online handlers bound for the event.
+/// records, calls the online handlers once each, and reports the deliveries.
 pub async fn fire(State(shared): State<Shared>, Json(request): Json<FireRequest>) -> Response {
+    let event = request.event.to_ascii_uppercase();
     let outcome = {
         let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
         let data = if request.data.is_null() {
@@ -73,7 +74,20 @@ pub async fn fire(State(shared): State<Shared>, Json(request): Json<FireRequest>
         } else {
             request.data
         };
-        portal.fire(&request.event, &data, request.user_id.unwrap_or(1))
+        portal.fire(&event, &data, request.user_id.unwrap_or(1))
     };
-    Json(json!({"event": request.event.to_ascii_uppercase(), "queued": outcome.queued, "handlers": outcome.handlers.len()})).into_response()
+    let deliveries = super::delivery::send_all(&shared, &event, outcome.outgoing).await;
+    Json(json!({"event": event, "queued": outcome.queued, "deliveries": deliveries}))
+        .into_response()
+}
+
+/// `GET /_sandbox/log`: the latest deliveries to online handlers.
+pub async fn log(State(shared): State<Shared>) -> Json<Vec<super::delivery::Delivery>> {
+    Json(
+        shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .deliveries
+            .clone(),
+    )
 }

@@ -270,6 +270,28 @@ pub fn events(caller: &Caller, params: &Map<String, Value>) -> Result<Value, Res
     Ok(json!(names))
 }
 
+/// `event.test`: sends ONAPPTEST, with the call's parameters as data, to the
+/// handlers bound for it.
+pub fn event_test(
+    portal: &mut Portal,
+    caller: &Caller,
+    params: &Map<String, Value>,
+) -> Result<Value, RestError> {
+    caller.require_application()?;
+    let targets: Vec<StoredBinding> = portal
+        .bindings
+        .iter()
+        .filter(|b| !b.offline && b.event == "ONAPPTEST")
+        .cloned()
+        .collect();
+    let data = Value::Object(params.clone());
+    for binding in targets {
+        let outgoing = super::delivery::prepare(portal, &binding, "ONAPPTEST", &data);
+        portal.outbox.push(("ONAPPTEST".to_string(), outgoing));
+    }
+    Ok(json!(true))
+}
+
 /// `app.info`: the application and the portal's licence.
 pub fn app_info(portal: &Portal, caller: &Caller) -> Value {
     let plan = portal.plan.name();

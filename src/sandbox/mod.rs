@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod delivery;
 pub mod methods;
 pub mod oauth;
 pub mod offline;
@@ -32,6 +33,8 @@ pub struct SandboxOptions {
     pub rate_limit: Option<RateLimit>,
     /// Lifetime of access tokens in seconds.
     pub token_ttl_secs: i64,
+    /// The application token sent to handlers (random when `None`).
+    pub application_token: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -45,6 +48,7 @@ impl Default for SandboxOptions {
                 per_second: 2.0,
             }),
             token_ttl_secs: 3600,
+            application_token: None,
         }
     }
 }
@@ -98,9 +102,17 @@ impl PortalHandle {
         })
     }
 
-    /// Fires an event as a change on the portal would (see `Portal::fire`).
-    pub fn fire(&self, event: &str, data: &serde_json::Value) -> state::FireOutcome {
-        self.with(|portal| portal.fire(event, data, 1))
+    /// Fires an event as a change on the portal would (see `Portal::fire`): queues
+    /// offline records and calls online handlers; returns the deliveries.
+    pub async fn fire(&self, event: &str, data: &serde_json::Value) -> Vec<delivery::Delivery> {
+        let outcome = self.with(|portal| portal.fire(event, data, 1));
+        delivery::send_all(&self.0, &event.to_ascii_uppercase(), outcome.outgoing).await
+    }
+
+    /// Queues offline records for an event without calling online handlers (for
+    /// tests that only need a filled queue).
+    pub fn enqueue(&self, event: &str, data: &serde_json::Value) -> usize {
+        self.with(|portal| portal.fire(event, data, 1).queued)
     }
 
     /// How many records the offline queues hold (reserved, errors and all).
@@ -155,6 +167,9 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         options.token_ttl_secs,
         options.rate_limit,
     );
+    if let Some(token) = options.application_token.filter(|t| !t.is_empty()) {
+        portal.app.application_token = token;
+    }
     let (access_token, refresh_token, expires_at) = portal.issue_tokens(1);
     let credentials = SandboxCredentials {
         portal: url.clone(),
@@ -180,6 +195,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         .route("/_sandbox/expire-tokens", post(admin::expire_tokens))
         .route("/_sandbox/token", post(admin::issue_token))
         .route("/_sandbox/fire", post(admin::fire))
+        .route("/_sandbox/log", get(admin::log))
         .with_state(shared.clone());
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -157,16 +157,25 @@ pub async fn rest_endpoint(
     body: Bytes,
 ) -> Response {
     let started = now_float();
-    let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
-    portal.stats.requests += 1;
-    if let Some(bucket) = portal.bucket.as_mut() {
-        if !bucket.admit() {
-            portal.stats.query_limit_exceeded += 1;
-            return RestError::new(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
-                .into_response();
+    let (outcome, outbox) = {
+        let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
+        portal.stats.requests += 1;
+        if let Some(bucket) = portal.bucket.as_mut() {
+            if !bucket.admit() {
+                portal.stats.query_limit_exceeded += 1;
+                return RestError::new(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
+                    .into_response();
+            }
         }
+        let outcome = handle(&mut portal, &path, query.as_deref(), &headers, &body);
+        (outcome, std::mem::take(&mut portal.outbox))
+    };
+    // Handlers are called after the method ran and before it answers, as on a portal
+    // that delivers synchronously; the lock is not held meanwhile.
+    for (event, outgoing) in outbox {
+        super::delivery::send_all(&shared, &event, vec![outgoing]).await;
     }
-    match handle(&mut portal, &path, query.as_deref(), &headers, &body) {
+    match outcome {
         Ok(output) => {
             let mut envelope = Map::new();
             envelope.insert("result".into(), output.result);
@@ -297,6 +306,7 @@ pub fn dispatch(
         "event.offline.list" => offline::list(portal, caller, params),
         "event.offline.clear" => offline::clear(portal, caller, params).map(Output::of),
         "event.offline.error" => offline::error(portal, caller, params).map(Output::of),
+        "event.test" => methods::event_test(portal, caller, params).map(Output::of),
         "app.info" => Ok(Output::of(methods::app_info(portal, caller))),
         "scope" => Ok(Output::of(json!(caller.scopes))),
         "batch" => batch(portal, caller, params).map(Output::of),

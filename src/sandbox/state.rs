@@ -73,8 +73,8 @@ pub struct StoredBinding {
 pub struct FireOutcome {
     /// Records queued (or merged) in offline queues.
     pub queued: usize,
-    /// Online handlers bound for the event.
-    pub handlers: Vec<StoredBinding>,
+    /// Requests to online handlers, ready to send.
+    pub outgoing: Vec<super::delivery::Outgoing>,
 }
 
 /// Request counters, for tests and benchmarks.
@@ -143,6 +143,12 @@ pub struct Portal {
     /// The offline queue, every connector's rows together.
     pub offline: Vec<super::offline::QueuedEvent>,
     pub next_offline_id: u64,
+    /// Deliveries to online handlers, newest last.
+    pub deliveries: Vec<super::delivery::Delivery>,
+    /// When each ONOFFLINEEVENT handler was last notified (unix seconds).
+    pub offline_notified: HashMap<u64, i64>,
+    /// Handler calls a method made (e.g. `event.test`), sent before it answers.
+    pub outbox: Vec<(String, super::delivery::Outgoing)>,
     pub token_ttl_secs: i64,
     pub bucket: Option<Bucket>,
     pub stats: Stats,
@@ -194,6 +200,9 @@ impl Portal {
             next_binding_id: 1,
             offline: Vec::new(),
             next_offline_id: 1,
+            deliveries: Vec::new(),
+            offline_notified: HashMap::new(),
+            outbox: Vec::new(),
             token_ttl_secs,
             bucket: rate_limit.map(Bucket::new),
             stats: Stats::default(),
@@ -242,7 +251,8 @@ impl Portal {
     }
 
     /// A change on the portal: queues a record for every offline binding of the
-    /// event (one per connector) and returns the online handlers to call.
+    /// event (one per connector) and prepares the requests to its online handlers
+    /// (and to ONOFFLINEEVENT handlers when the queue changed).
     pub fn fire(&mut self, event: &str, data: &serde_json::Value, user_id: i64) -> FireOutcome {
         let event = event.to_ascii_uppercase();
         let connectors: Vec<String> = self
@@ -254,15 +264,22 @@ impl Portal {
         for connector in &connectors {
             super::offline::enqueue(self, &event, data, connector, user_id);
         }
-        let handlers = self
+        let handlers: Vec<StoredBinding> = self
             .bindings
             .iter()
             .filter(|b| !b.offline && b.event == event)
             .cloned()
             .collect();
+        let mut outgoing: Vec<super::delivery::Outgoing> = handlers
+            .iter()
+            .map(|binding| super::delivery::prepare(self, binding, &event, data))
+            .collect();
+        if !connectors.is_empty() {
+            outgoing.extend(super::delivery::offline_notifications(self));
+        }
         FireOutcome {
             queued: connectors.len(),
-            handlers,
+            outgoing,
         }
     }
 

@@ -1,0 +1,330 @@
+//! `listen`: a local receiver that decodes, verifies and prints what a portal sends a
+//! handler, and can forward it, run a command for it, or save it for replay.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+use tokio::io::AsyncWriteExt;
+
+use super::{CliError, Context};
+use crate::bitrix::client::http_client;
+use crate::bitrix::mask::{mask_form_body, mask_json};
+use crate::bitrix::{form, ClientOptions};
+use crate::cli::ListenArgs;
+use crate::output::{Output, OutputFormat};
+
+/// What `listen --save` writes and `trigger --from-file` replays.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SavedRequest {
+    pub received_at: String,
+    pub method: String,
+    pub path: String,
+    pub content_type: String,
+    /// The body as received, with tokens masked.
+    pub body: String,
+}
+
+struct Listener {
+    token: Option<String>,
+    forward: Option<(url::Url, reqwest::Client)>,
+    exec: Option<String>,
+    save: Option<PathBuf>,
+    out: Output,
+    received: AtomicU64,
+}
+
+/// Decodes a handler request body: JSON, or the portal's PHP-style form.
+pub fn decode_body(content_type: &str, body: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(body);
+    if content_type.contains("json") || text.trim_start().starts_with('{') {
+        serde_json::from_str(&text).unwrap_or_else(|_| json!({"_raw": text}))
+    } else {
+        form::decode(&text)
+    }
+}
+
+/// Compares the request's `auth[application_token]` with the expected one in
+/// constant time (the portal signs nothing; this token is the proof).
+fn verdict(expected: Option<&str>, event: &Value) -> &'static str {
+    let Some(expected) = expected else {
+        return "unverified";
+    };
+    let presented = event["auth"]["application_token"].as_str().unwrap_or("");
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        "accepted"
+    } else {
+        "rejected"
+    }
+}
+
+pub async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> {
+    let forward = match &args.forward_to {
+        Some(raw) => {
+            let url = url::Url::parse(raw)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| {
+                    CliError::Usage(format!("--forward-to '{raw}' is not an http(s) URL"))
+                })?;
+            let http = http_client(&ClientOptions {
+                timeout: Duration::from_secs(ctx.global.timeout.max(1)),
+                ..ClientOptions::default()
+            })?;
+            Some((url, http))
+        }
+        None => None,
+    };
+    if let Some(dir) = &args.save {
+        crate::config::files::ensure_private_dir(dir)?;
+    }
+    let socket = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port))
+        .await
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "cannot listen on {}:{}: {e}; pick another --port",
+                args.host, args.port
+            ))
+        })?;
+    let address = socket.local_addr()?;
+    let state = Arc::new(Listener {
+        token: args.application_token.clone().filter(|t| !t.is_empty()),
+        forward,
+        exec: args.exec.clone().filter(|c| !c.trim().is_empty()),
+        save: args.save.clone(),
+        out: ctx.out.clone(),
+        received: AtomicU64::new(0),
+    });
+    eprintln!("Listening on http://{address}/ (Ctrl-C to stop)");
+    eprintln!("Bind it with: bx-events bind ONCRMDEALADD http://{address}/");
+    if state.token.is_none() {
+        ctx.out.warn("no --application-token: requests are accepted without checking auth[application_token]");
+    }
+    let router = axum::Router::new()
+        .fallback(receive)
+        .with_state(state.clone());
+    let shutdown = ctx.shutdown.clone();
+    axum::serve(socket, router)
+        .with_graceful_shutdown(async move { shutdown.requested().await })
+        .await?;
+    ctx.out.info(&format!(
+        "Stopped after {} request(s).",
+        state.received.load(Ordering::Relaxed)
+    ));
+    Err(CliError::Interrupted.into())
+}
+
+async fn receive(
+    State(state): State<Arc<Listener>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let number = state.received.fetch_add(1, Ordering::Relaxed) + 1;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let event = decode_body(&content_type, &body);
+    let verdict = verdict(state.token.as_deref(), &event);
+    // Answer at once, like a well-behaved handler; the rest happens afterwards.
+    let task_state = state.clone();
+    let path = uri.path().to_string();
+    tokio::spawn(async move {
+        process(
+            task_state,
+            number,
+            method.to_string(),
+            path,
+            content_type,
+            body,
+            event,
+            verdict,
+        )
+        .await;
+    });
+    if verdict == "rejected" {
+        (StatusCode::UNAUTHORIZED, "application token mismatch\n").into_response()
+    } else {
+        (StatusCode::OK, "OK\n").into_response()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn process(
+    state: Arc<Listener>,
+    number: u64,
+    method: String,
+    path: String,
+    content_type: String,
+    body: Bytes,
+    event: Value,
+    verdict: &'static str,
+) {
+    let received_at = chrono::Local::now();
+    let name = event["event"].as_str().unwrap_or("(no event)").to_string();
+    if let Some(dir) = &state.save {
+        let saved = SavedRequest {
+            received_at: received_at.to_rfc3339(),
+            method: method.clone(),
+            path: path.clone(),
+            content_type: content_type.clone(),
+            body: if content_type.contains("json") {
+                serde_json::from_slice::<Value>(&body)
+                    .map(|v| mask_json(&v).to_string())
+                    .unwrap_or_default()
+            } else {
+                mask_form_body(&String::from_utf8_lossy(&body))
+            },
+        };
+        let file = dir.join(format!(
+            "{}-{}-{number}.json",
+            received_at.format("%Y%m%dT%H%M%S"),
+            safe(&name)
+        ));
+        if let Err(e) = write_private(
+            &file,
+            &serde_json::to_string_pretty(&saved).unwrap_or_default(),
+        ) {
+            state
+                .out
+                .warn(&format!("cannot save {}: {e}", file.display()));
+        }
+    }
+    let mut forwarded = Value::Null;
+    let mut executed = Value::Null;
+    if verdict != "rejected" {
+        if let Some((url, http)) = &state.forward {
+            forwarded = match http
+                .post(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, &content_type)
+                .body(body.clone())
+                .send()
+                .await
+            {
+                Ok(response) => json!({"status": response.status().as_u16()}),
+                Err(e) => json!({"error": e.without_url().to_string()}),
+            };
+        }
+        if let Some(command) = &state.exec {
+            executed = run_exec(command, &name, &event).await;
+        }
+    }
+    let mut record = json!({
+        "received_at": received_at.to_rfc3339(),
+        "method": method,
+        "path": path,
+        "verdict": verdict,
+        "event": event["event"],
+        "event_handler_id": event["event_handler_id"],
+        "ts": event["ts"],
+        "data": event["data"],
+        "auth": mask_json(&json!({"auth": event["auth"]}))["auth"],
+    });
+    if !forwarded.is_null() {
+        record["forward"] = forwarded.clone();
+    }
+    if !executed.is_null() {
+        record["exec"] = executed.clone();
+    }
+    print_event(
+        &state.out,
+        &record,
+        &name,
+        received_at,
+        verdict,
+        &forwarded,
+        &executed,
+    );
+}
+
+fn print_event(
+    out: &Output,
+    record: &Value,
+    name: &str,
+    at: chrono::DateTime<chrono::Local>,
+    verdict: &str,
+    forwarded: &Value,
+    executed: &Value,
+) {
+    if out.format != OutputFormat::Table {
+        println!("{}", serde_json::to_string(record).unwrap_or_default());
+        return;
+    }
+    let id = record["data"]["FIELDS"]["ID"]
+        .as_str()
+        .map(|id| format!("id={id}"))
+        .unwrap_or_else(|| "-".into());
+    let mut line = format!("{}  {name}  {id}  {verdict}", at.format("%H:%M:%S"));
+    if let Some(status) = forwarded["status"].as_u64() {
+        line.push_str(&format!("  -> forwarded: HTTP {status}"));
+    } else if let Some(error) = forwarded["error"].as_str() {
+        line.push_str(&format!("  -> forward failed: {error}"));
+    }
+    if let Some(code) = executed["exit_code"].as_i64() {
+        line.push_str(&format!("  -> exec exit {code}"));
+    } else if let Some(error) = executed["error"].as_str() {
+        line.push_str(&format!("  -> exec failed: {error}"));
+    }
+    println!("{line}");
+}
+
+async fn run_exec(command: &str, name: &str, event: &Value) -> Value {
+    let mut child = tokio::process::Command::new("sh");
+    child
+        .arg("-c")
+        .arg(command)
+        .env("BX_EVENT_NAME", name)
+        .env(
+            "BX_EVENT_HANDLER_ID",
+            event["event_handler_id"].as_str().unwrap_or(""),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = match child.spawn() {
+        Ok(child) => child,
+        Err(e) => return json!({"error": format!("cannot run sh: {e}")}),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(event.to_string().as_bytes()).await;
+    }
+    match child.wait().await {
+        Ok(status) => json!({"exit_code": status.code().unwrap_or(-1)}),
+        Err(e) => json!({"error": e.to_string()}),
+    }
+}
+
+fn safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    options.open(path)?.write_all(text.as_bytes())
+}

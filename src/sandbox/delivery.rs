@@ -1,0 +1,157 @@
+//! Event delivery to online handlers: portal-style form POSTs, no retries, a log.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::rest::Shared;
+use super::state::{Portal, StoredBinding};
+use crate::bitrix::auth::now_unix;
+use crate::bitrix::form;
+
+/// How long a handler may take before the delivery counts as failed.
+const HANDLER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries kept for `sandbox log`.
+const LOG_SIZE: usize = 1000;
+
+/// One attempt to call a handler.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub at: String,
+    pub event: String,
+    pub handler: String,
+    pub event_handler_id: u64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// A prepared request for one handler.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub binding: StoredBinding,
+    pub body: String,
+}
+
+fn http() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .timeout(HANDLER_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// Builds the form body a portal sends (BITRIX24.md section 12), with a fresh token
+/// pair for the user the handler runs as.
+pub fn prepare(
+    portal: &mut Portal,
+    binding: &StoredBinding,
+    event: &str,
+    data: &Value,
+) -> Outgoing {
+    let user_id = if binding.user_id > 0 {
+        binding.user_id
+    } else {
+        1
+    };
+    let (access, refresh, _) = portal.issue_tokens(user_id);
+    let domain = portal.base_url.trim_start_matches("http://").to_string();
+    let endpoint = format!("{}/rest/", portal.base_url);
+    let payload = json!({
+        "event": event,
+        "event_handler_id": binding.id.to_string(),
+        "data": data,
+        "ts": now_unix().to_string(),
+        "auth": {
+            "access_token": access,
+            "expires_in": portal.token_ttl_secs.to_string(),
+            "scope": portal.app.scopes.join(","),
+            "domain": domain,
+            "server_endpoint": endpoint,
+            "status": "L",
+            "client_endpoint": endpoint,
+            "member_id": portal.member_id,
+            "user_id": user_id.to_string(),
+            "refresh_token": refresh,
+            "application_token": portal.app.application_token,
+        },
+    });
+    Outgoing {
+        binding: binding.clone(),
+        body: form::encode(&payload),
+    }
+}
+
+/// POSTs every prepared request at once, once each, and logs the outcomes.
+pub async fn send_all(shared: &Shared, event: &str, outgoing: Vec<Outgoing>) -> Vec<Delivery> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, request) in outgoing.into_iter().enumerate() {
+        let event = event.to_string();
+        tasks.spawn(async move { (index, send_one(&event, request).await) });
+    }
+    let mut deliveries = Vec::new();
+    while let Some(Ok(done)) = tasks.join_next().await {
+        deliveries.push(done);
+    }
+    deliveries.sort_by_key(|(index, _)| *index);
+    let deliveries: Vec<Delivery> = deliveries.into_iter().map(|(_, d)| d).collect();
+    let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
+    portal.deliveries.extend(deliveries.iter().cloned());
+    let excess = portal.deliveries.len().saturating_sub(LOG_SIZE);
+    portal.deliveries.drain(..excess);
+    deliveries
+}
+
+async fn send_one(event: &str, request: Outgoing) -> Delivery {
+    let started = Instant::now();
+    let result = http()
+        .post(&request.binding.handler)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(request.body)
+        .send()
+        .await;
+    let (status, error) = match result {
+        Ok(response) => (Some(response.status().as_u16()), None),
+        Err(e) => (None, Some(e.without_url().to_string())),
+    };
+    Delivery {
+        at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+        event: event.to_string(),
+        handler: request.binding.handler,
+        event_handler_id: request.binding.id,
+        status,
+        error,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// Online handlers of ONOFFLINEEVENT due a notification, honouring each one's
+/// `minTimeout`; marks them notified.
+pub fn offline_notifications(portal: &mut Portal) -> Vec<Outgoing> {
+    let now = now_unix();
+    let due: Vec<StoredBinding> = portal
+        .bindings
+        .iter()
+        .filter(|b| !b.offline && b.event == "ONOFFLINEEVENT")
+        .filter(|b| {
+            let last = portal.offline_notified.get(&b.id).copied();
+            last.is_none_or(|at| now - at >= b.min_timeout.unwrap_or(0))
+        })
+        .cloned()
+        .collect();
+    due.iter()
+        .map(|binding| {
+            portal.offline_notified.insert(binding.id, now);
+            prepare(portal, binding, "ONOFFLINEEVENT", &json!({}))
+        })
+        .collect()
+}

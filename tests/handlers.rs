@@ -1,0 +1,342 @@
+//! listen / trigger / sandbox delivery: the local loop for handler developers.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bx_events::sandbox::SandboxOptions;
+use common::{run, TestEnv};
+use serde_json::{json, Value};
+
+const APP_TOKEN: &str = "test-application-token-0123";
+
+/// A running `listen` with its URL and a channel of its stdout lines.
+struct Listen {
+    child: Child,
+    url: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Listen {
+    fn start(env: &TestEnv, extra: &[&str]) -> Self {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+            .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+            .env_remove("BX_EVENTS_APPLICATION_TOKEN")
+            .args([
+                "listen",
+                "--port",
+                "0",
+                "-o",
+                "ndjson",
+                "--application-token",
+                APP_TOKEN,
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "listen ended early"
+            );
+            if let Some(rest) = line.trim().strip_prefix("Listening on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining stderr: a closed pipe would end the process.
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, url, lines }
+    }
+
+    /// The next printed event (guarded so a broken feature fails instead of hanging).
+    fn next_event(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("listen printed an event");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for Listen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sandbox_with_token() -> TestEnv {
+    TestEnv::with_options(SandboxOptions {
+        rate_limit: None,
+        application_token: Some(APP_TOKEN.into()),
+        ..SandboxOptions::default()
+    })
+}
+
+#[test]
+fn fired_events_reach_listen_decoded_and_verified() {
+    let env = sandbox_with_token();
+    let listen = Listen::start(&env, &[]);
+    env.json(&["bind", "ONCRMDEALADD", &listen.url]);
+    let fired = env.json(&[
+        "sandbox",
+        "fire",
+        "ONCRMDEALADD",
+        "--data",
+        "FIELDS.ID=7405",
+    ]);
+    assert_eq!(fired["deliveries"][0]["status"], 200);
+    let event = listen.next_event();
+    assert_eq!(event["event"], "ONCRMDEALADD");
+    assert_eq!(event["verdict"], "accepted");
+    assert_eq!(event["data"], json!({"FIELDS": {"ID": "7405"}}));
+    assert_eq!(event["event_handler_id"], "1");
+    assert_eq!(
+        event["auth"]["domain"],
+        env.sandbox.url.trim_start_matches("http://")
+    );
+    assert_eq!(event["auth"]["member_id"].as_str().unwrap().len(), 32);
+    assert_eq!(
+        event["auth"]["application_token"], "****",
+        "tokens are masked in output"
+    );
+    assert_eq!(event["auth"]["access_token"], "****");
+    let log = env.json(&["sandbox", "log"]);
+    assert_eq!(log[0]["handler"], listen.url);
+    assert_eq!(log[0]["status"], 200);
+}
+
+#[test]
+fn a_wrong_application_token_is_rejected_with_401() {
+    let env = sandbox_with_token();
+    let listen = Listen::start(&env, &[]);
+    let (code, _, stderr) = run(env.cmd().args([
+        "trigger",
+        "ONCRMDEALADD",
+        "--to",
+        &listen.url,
+        "--application-token",
+        "forged",
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    assert_eq!(listen.next_event()["verdict"], "rejected");
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["trigger", "ONCRMDEALADD", "--to", &listen.url]));
+    assert_eq!(code, 1, "a missing token is rejected too: {stderr}");
+    assert_eq!(listen.next_event()["verdict"], "rejected");
+}
+
+#[test]
+fn trigger_round_trips_nested_data_through_listen() {
+    let env = sandbox_with_token();
+    let listen = Listen::start(&env, &[]);
+    for extra in [&[][..], &["--json"][..]] {
+        let mut args = vec![
+            "trigger",
+            "ONTASKUPDATE",
+            "--to",
+            &listen.url,
+            "--application-token",
+            APP_TOKEN,
+            "--handler-id",
+            "42",
+        ];
+        args.extend([
+            "--data",
+            "FIELDS_AFTER.ID=17",
+            "--data",
+            "FIELDS_AFTER.TAGS.0=a b&c",
+            "--data",
+            "FIELDS_BEFORE.TITLE=Ünïcode = ok",
+        ]);
+        args.extend(extra);
+        let (code, stdout, stderr) = run(env.cmd().args(&args));
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(stdout.trim(), "OK");
+        let event = listen.next_event();
+        assert_eq!(event["verdict"], "accepted");
+        assert_eq!(event["event_handler_id"], "42");
+        assert_eq!(
+            event["data"],
+            json!({"FIELDS_AFTER": {"ID": "17", "TAGS": ["a b&c"]}, "FIELDS_BEFORE": {"TITLE": "Ünïcode = ok"}})
+        );
+    }
+}
+
+/// Records the raw body and content type of each request it receives.
+fn recorder() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let store = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 8192];
+            loop {
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buffer[..n]);
+                let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if data.len() >= end + 4 + length {
+                    let content_type = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-type: "))
+                        .unwrap_or("")
+                        .to_string();
+                    store
+                        .lock()
+                        .unwrap()
+                        .push((content_type, data[end + 4..end + 4 + length].to_vec()));
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    break;
+                }
+            }
+        }
+    });
+    (format!("http://{address}/hook"), seen)
+}
+
+#[test]
+fn forward_to_passes_the_body_and_content_type_unchanged() {
+    let env = sandbox_with_token();
+    let (target, seen) = recorder();
+    let listen = Listen::start(&env, &["--forward-to", &target]);
+    let body = format!("event=ONCRMDEALADD&data%5BFIELDS%5D%5BID%5D=5&auth%5Bapplication_token%5D={APP_TOKEN}&odd=%E2%9C%93");
+    let url = url::Url::parse(&listen.url).unwrap();
+    let mut stream =
+        std::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).unwrap();
+    write!(
+        stream,
+        "POST /any/path HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let event = listen.next_event();
+    assert_eq!(event["forward"]["status"], 202);
+    assert_eq!(event["path"], "/any/path");
+    let received = seen.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].0, "application/x-www-form-urlencoded");
+    assert_eq!(received[0].1, body.as_bytes());
+}
+
+#[test]
+fn saved_requests_replay_with_trigger_and_hide_secrets() {
+    let env = sandbox_with_token();
+    let saved = env.config_dir().join("captured");
+    let listen = Listen::start(&env, &["--save", saved.to_str().unwrap()]);
+    env.json(&["bind", "ONCRMLEADADD", &listen.url]);
+    env.json(&["sandbox", "fire", "ONCRMLEADADD", "--data", "FIELDS.ID=3"]);
+    listen.next_event();
+    let files: Vec<_> = std::fs::read_dir(&saved)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        !text.contains(APP_TOKEN),
+        "saved files do not hold the application token"
+    );
+    let (code, _, stderr) = run(env.cmd().args([
+        "trigger",
+        "--from-file",
+        files[0].to_str().unwrap(),
+        "--to",
+        &listen.url,
+        "--application-token",
+        APP_TOKEN,
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let replayed = listen.next_event();
+    assert_eq!(replayed["event"], "ONCRMLEADADD");
+    assert_eq!(replayed["data"]["FIELDS"]["ID"], "3");
+    assert_eq!(replayed["verdict"], "accepted");
+}
+
+#[test]
+fn event_test_sends_onapptest_and_queue_changes_notify_onofflineevent() {
+    let env = sandbox_with_token();
+    let listen = Listen::start(&env, &[]);
+    env.json(&["bind", "ONAPPTEST", &listen.url]);
+    env.json(&["call", "event.test", "any=thing"]);
+    let test_event = listen.next_event();
+    assert_eq!(test_event["event"], "ONAPPTEST");
+    assert_eq!(test_event["data"]["any"], "thing");
+
+    env.json(&[
+        "bind",
+        "ONOFFLINEEVENT",
+        &listen.url,
+        "--min-timeout",
+        "3600",
+    ]);
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    env.json(&["sandbox", "fire", "ONCRMDEALADD", "--data", "FIELDS.ID=1"]);
+    let notified = listen.next_event();
+    assert_eq!(notified["event"], "ONOFFLINEEVENT");
+    let second = env.json(&["sandbox", "fire", "ONCRMDEALADD", "--data", "FIELDS.ID=2"]);
+    assert_eq!(second["queued"], 1);
+    assert_eq!(
+        second["deliveries"],
+        json!([]),
+        "minTimeout holds back a second notification"
+    );
+}
+
+#[test]
+fn failed_deliveries_are_logged_and_not_retried() {
+    let env = sandbox_with_token();
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let handler = format!("http://127.0.0.1:{dead}/gone");
+    env.json(&["bind", "ONTASKADD", &handler]);
+    let fired = env.json(&["sandbox", "fire", "ONTASKADD"]);
+    assert!(fired["deliveries"][0]["status"].is_null());
+    assert!(fired["deliveries"][0]["error"].is_string());
+    let log = env.json(&["sandbox", "log"]);
+    assert_eq!(log.as_array().unwrap().len(), 1, "one attempt, no retry");
+}
