@@ -184,8 +184,11 @@ fn trigger_round_trips_nested_data_through_listen() {
     }
 }
 
+/// Content type and raw body of each request a recorder received.
+type Recorded = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// Records the raw body and content type of each request it receives.
-fn recorder() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+fn recorder() -> (String, Recorded) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
