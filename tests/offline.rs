@@ -21,7 +21,7 @@ fn queued_on(env: TestEnv, count: usize) -> TestEnv {
     for n in 1..=count {
         env.sandbox
             .portal
-            .fire("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
+            .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
     }
     env
 }
@@ -381,7 +381,7 @@ fn repeats_merge_into_unreserved_rows_but_not_reserved_ones() {
     let env = queued(1);
     env.sandbox
         .portal
-        .fire("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
     assert_eq!(
         env.sandbox.portal.offline_count(),
         1,
@@ -390,7 +390,7 @@ fn repeats_merge_into_unreserved_rows_but_not_reserved_ones() {
     env.json(&["offline", "get"]);
     env.sandbox
         .portal
-        .fire("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
     assert_eq!(
         env.sandbox.portal.offline_count(),
         2,
@@ -484,7 +484,7 @@ fn forward_to_posts_json_and_treats_non_2xx_as_failure() {
 
     env.sandbox
         .portal
-        .fire("ONCRMDEALADD", &json!({"FIELDS": {"ID": "99"}}));
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "99"}}));
     let (code, _, stderr) =
         run(env
             .cmd()
