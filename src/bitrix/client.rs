@@ -43,6 +43,9 @@ pub struct ClientOptions {
     pub base_backoff: Duration,
     /// Extra trusted CA certificate (PEM) for on-premise portals.
     pub extra_root_pem: Option<Vec<u8>>,
+    /// File holding the rate-limit bucket shared with other processes; `None`
+    /// keeps the bucket in this process.
+    pub shared_bucket: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -53,6 +56,7 @@ impl Default for ClientOptions {
             max_attempts: 5,
             base_backoff: Duration::from_millis(250),
             extra_root_pem: None,
+            shared_bucket: None,
         }
     }
 }
@@ -104,7 +108,10 @@ impl Client {
         Ok(Self {
             http,
             credentials,
-            limiter: Limiter::new(options.rate_limit),
+            limiter: match &options.shared_bucket {
+                Some(path) => Limiter::shared(options.rate_limit, path.clone()),
+                None => Limiter::new(options.rate_limit),
+            },
             options,
             requests: AtomicU64::new(0),
         })

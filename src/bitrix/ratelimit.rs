@@ -1,8 +1,11 @@
 //! Client-side leaky bucket, so that normal use never meets `QUERY_LIMIT_EXCEEDED`.
 
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A portal's request budget: a bucket of `burst` requests draining `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,27 +88,76 @@ impl std::fmt::Display for RatePreset {
     }
 }
 
-/// Leaky bucket shared by every request of one client.
+/// Leaky bucket for one portal: in memory for this process, or in a file shared by
+/// every process on the machine that talks to the portal.
 #[derive(Debug)]
 pub struct Limiter {
     limit: Option<RateLimit>,
-    state: Mutex<BucketState>,
+    backend: Backend,
 }
 
 #[derive(Debug)]
-struct BucketState {
+enum Backend {
+    Memory(Mutex<Bucket>),
+    /// `level updated_at` in a small file, read and written under an exclusive lock.
+    File(PathBuf),
+}
+
+/// The bucket's level and when it was last computed (unix seconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Bucket {
     level: f64,
-    updated: Instant,
+    updated: f64,
+}
+
+impl Bucket {
+    /// Drains the bucket to `now`, adds one request, and says how long that request
+    /// must wait. Two requests of headroom stay below the portal's threshold: its
+    /// counter and ours start at different moments.
+    fn admit(&mut self, limit: RateLimit, now: f64) -> Duration {
+        let capacity = (limit.burst - 2.0).max(1.0);
+        let elapsed = (now - self.updated).max(0.0);
+        self.level = (self.level - elapsed * limit.per_second).max(0.0);
+        self.updated = now;
+        self.level += 1.0;
+        let excess = self.level - capacity;
+        if excess <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(excess / limit.per_second)
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        let mut parts = text.split_whitespace().map(|p| p.parse::<f64>().ok());
+        match (parts.next().flatten(), parts.next().flatten()) {
+            (Some(level), Some(updated)) if level.is_finite() && updated.is_finite() => Self { level, updated },
+            _ => Self::default(),
+        }
+    }
+}
+
+fn now_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl Limiter {
+    /// A bucket for this process only.
     pub fn new(preset: RatePreset) -> Self {
         Self {
             limit: preset.limit(),
-            state: Mutex::new(BucketState {
+            backend: Backend::Memory(Mutex::new(Bucket {
                 level: 0.0,
-                updated: Instant::now(),
-            }),
+                updated: now_seconds(),
+            })),
+        }
+    }
+
+    /// A bucket kept in `path`, shared by every process that uses the same file.
+    pub fn shared(preset: RatePreset, path: PathBuf) -> Self {
+        Self {
+            limit: preset.limit(),
+            backend: Backend::File(path),
         }
     }
 
@@ -114,23 +166,20 @@ impl Limiter {
         let Some(limit) = self.limit else {
             return Duration::ZERO;
         };
-        // Keep two requests of headroom below the portal's threshold: its counter
-        // and ours start at different moments.
-        let capacity = (limit.burst - 2.0).max(1.0);
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
-        let drained = now.duration_since(state.updated).as_secs_f64() * limit.per_second;
-        state.level = (state.level - drained).max(0.0);
-        state.updated = now;
-        state.level += 1.0;
-        let excess = state.level - capacity;
-        if excess <= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(excess / limit.per_second)
+        match &self.backend {
+            Backend::Memory(bucket) => bucket
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .admit(limit, now_seconds()),
+            Backend::File(path) => match reserve_in_file(path, limit) {
+                Ok(wait) => wait,
+                Err(error) => {
+                    // An unusable state file must not stop the work: fall back to
+                    // pacing this process alone, at the portal's sustained rate.
+                    tracing::debug!("rate limiter file {}: {error}", path.display());
+                    Duration::from_secs_f64(1.0 / limit.per_second)
+                }
+            },
         }
     }
 
@@ -143,6 +192,27 @@ impl Limiter {
         }
         wait
     }
+}
+
+fn reserve_in_file(path: &Path, limit: RateLimit) -> std::io::Result<Duration> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.lock()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    let mut bucket = Bucket::parse(&text);
+    let wait = bucket.admit(limit, now_seconds());
+    file.seek(SeekFrom::Start(0))?;
+    file.set_len(0)?;
+    write!(file, "{} {}", bucket.level, bucket.updated)?;
+    // The lock is released when the file closes.
+    Ok(wait)
 }
 
 #[cfg(test)]
@@ -177,6 +247,25 @@ mod tests {
         assert!(waits[..3].iter().all(|w| w.is_zero()), "{waits:?}");
         assert!(waits[3] > Duration::from_millis(900), "{waits:?}");
         assert!(waits[4] > waits[3]);
+    }
+
+    #[test]
+    fn a_shared_bucket_is_seen_by_every_limiter_using_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portal.bucket");
+        let preset = RatePreset::Limited(RateLimit { burst: 5.0, per_second: 1.0 });
+        let first = Limiter::shared(preset, path.clone());
+        let second = Limiter::shared(preset, path);
+        assert!(first.reserve().is_zero());
+        assert!(second.reserve().is_zero());
+        assert!(first.reserve().is_zero());
+        assert!(second.reserve() > Duration::from_millis(900), "the fourth request overall waits");
+    }
+
+    #[test]
+    fn a_damaged_state_file_starts_an_empty_bucket() {
+        assert_eq!(Bucket::parse("garbage"), Bucket::default());
+        assert_eq!(Bucket::parse("NaN 1"), Bucket::default());
     }
 
     #[test]

@@ -69,12 +69,27 @@ impl Context {
         )?)
     }
 
-    /// Client options from the global flags and a profile's rate limit.
+    /// Client options from the global flags and a profile's rate limit, with the
+    /// bucket shared by every bx-events process talking to the same portal.
     pub fn client_options(&self, profile: &ActiveProfile) -> ClientOptions {
         ClientOptions {
             rate_limit: profile.rate_limit,
+            shared_bucket: self.bucket_file(&profile.settings.portal),
             ..self.client_options_default()
         }
+    }
+
+    /// `<config dir>/state/ratelimit-HOST_PORT.bucket` for a portal URL.
+    fn bucket_file(&self, portal: &str) -> Option<std::path::PathBuf> {
+        let url = url::Url::parse(portal).ok()?;
+        let host = url.host_str()?;
+        let key: String = format!("{host}_{}", url.port_or_known_default().unwrap_or(0))
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect();
+        let dir = self.store.dir().join("state");
+        crate::config::files::ensure_private_dir(&dir).ok()?;
+        Some(dir.join(format!("ratelimit-{key}.bucket")))
     }
 
     /// Client options from the global flags, with the default rate limit.
