@@ -54,6 +54,9 @@ pub struct GlobalArgs {
     /// Timeout of each HTTP request, in seconds
     #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
+    /// Also trust this CA certificate (PEM), e.g. an on-premise portal's own CA
+    #[arg(long, global = true, env = env::CA_CERT, hide_env_values = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -509,6 +512,10 @@ pub struct SandboxArgs {
     /// Application token sent to handlers, for `listen --application-token` [default: random]
     #[arg(long, value_name = "TOKEN")]
     pub application_token: Option<String>,
+    /// Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get
+    /// (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Vec<crate::sandbox::faults::Fault>,
 }
 
 #[derive(Debug, Args)]
@@ -571,6 +578,33 @@ pub enum SandboxCommand {
     Fire(FireArgs),
     /// Show the sandbox's latest deliveries to online handlers
     Log(SandboxLogArgs),
+    /// Make a running sandbox misbehave for the next requests
+    #[command(
+        after_help = "Examples:\n  bx-events sandbox fault query_limit --count 3\n  bx-events sandbox fault drop --method event.offline.clear\n  bx-events sandbox fault slow --delay-ms 5000\n  bx-events sandbox fault --clear"
+    )]
+    Fault(FaultArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// What to do to the requests
+    #[arg(value_enum, required_unless_present = "clear")]
+    pub kind: Option<crate::sandbox::faults::FaultKind>,
+    /// How many requests it applies to
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub count: u32,
+    /// Only requests of this method (e.g. event.get)
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Delay for `slow`, and how far ahead `operation_time_limit` resets, in milliseconds
+    #[arg(long, value_name = "MS")]
+    pub delay_ms: Option<u64>,
+    /// Remove every injected fault instead
+    #[arg(long, conflicts_with = "kind")]
+    pub clear: bool,
+    /// Sandbox address [default: the active profile's portal]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,16 @@ use super::error::{ApiError, NetworkFailure};
 use super::mask::{mask_json, mask_url, mask_urls_in_text};
 use super::ratelimit::{Limiter, RatePreset};
 
+/// Longest wait for an `OPERATION_TIME_LIMIT` window to reset before giving up.
+const MAX_RESET_WAIT: Duration = Duration::from_secs(60);
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
 /// Answers larger than this are refused rather than buffered.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -190,10 +200,26 @@ impl Client {
         if attempt >= self.options.max_attempts {
             return None;
         }
+        if let ApiError::Portal {
+            code,
+            reset_at: Some(reset_at),
+            ..
+        } = error
+        {
+            if code == "OPERATION_TIME_LIMIT" {
+                // The method was refused before running, so any method may wait for
+                // the window to move; waiting minutes is not worth it.
+                let wait = reset_at - now_seconds();
+                return (wait <= MAX_RESET_WAIT.as_secs_f64())
+                    .then(|| Duration::from_secs_f64(wait.max(0.05) + 0.05));
+            }
+        }
         let retryable = match error {
             ApiError::Portal { code, status, .. } => {
-                code == "QUERY_LIMIT_EXCEEDED"
-                    || (retry_safe && (*status >= 500 || code == "OVERLOAD_LIMIT"))
+                matches!(
+                    code.as_str(),
+                    "QUERY_LIMIT_EXCEEDED" | "OPERATION_TIME_LIMIT"
+                ) || (retry_safe && (*status >= 500 || code == "OVERLOAD_LIMIT"))
             }
             ApiError::BadResponse { status, .. } => retry_safe && *status >= 500,
             // A refused connection never reached the portal: always safe to repeat.
@@ -253,7 +279,24 @@ impl Client {
                 "the access token expired and no refresh token is stored".into(),
             ));
         };
-        let response = self.refresh_request(app, &refresh_token).await?;
+        let response = match self.refresh_request(app, &refresh_token).await {
+            Ok(response) => response,
+            Err(error) if error.is_code("invalid_grant") => {
+                // A writer that does not share our lock (another machine, an older
+                // copy) may have renewed the pair meanwhile: look once more.
+                let latest = store.load()?;
+                match latest.refresh_token.clone() {
+                    Some(newer) if Some(&newer) != current.refresh_token.as_ref() => {
+                        if latest.access_token != stale && !latest.is_expired(now_unix()) {
+                            return Ok(latest.access_token);
+                        }
+                        self.refresh_request(app, &newer).await?
+                    }
+                    _ => return Err(error),
+                }
+            }
+            Err(error) => return Err(error),
+        };
         let mut fresh = response.tokens(now_unix());
         if fresh.refresh_token.is_none() {
             fresh.refresh_token = Some(refresh_token);
@@ -527,6 +570,13 @@ pub fn envelope_from(method: &str, status: u16, raw: Value) -> Result<Envelope, 
                 .unwrap_or_default(),
             status,
             argument: map.get("argument").map(text_of),
+            reset_at: map
+                .get("time")
+                .and_then(|t| t.get("operating_reset_at"))
+                .and_then(|v| {
+                    v.as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                }),
         });
     }
     let Some(result) = map.get("result") else {

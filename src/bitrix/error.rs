@@ -41,6 +41,8 @@ pub enum ApiError {
         status: u16,
         /// The `argument` key some errors carry (e.g. `"EVENT"`).
         argument: Option<String>,
+        /// `time.operating_reset_at` when the answer carried it (unix seconds).
+        reset_at: Option<f64>,
     },
     /// The OAuth server refused a token request.
     #[error("OAuth token request failed: {code}: {description} (HTTP {status})")]

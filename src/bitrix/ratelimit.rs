@@ -131,14 +131,19 @@ impl Bucket {
     fn parse(text: &str) -> Self {
         let mut parts = text.split_whitespace().map(|p| p.parse::<f64>().ok());
         match (parts.next().flatten(), parts.next().flatten()) {
-            (Some(level), Some(updated)) if level.is_finite() && updated.is_finite() => Self { level, updated },
+            (Some(level), Some(updated)) if level.is_finite() && updated.is_finite() => {
+                Self { level, updated }
+            }
             _ => Self::default(),
         }
     }
 }
 
 fn now_seconds() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl Limiter {
@@ -253,13 +258,19 @@ mod tests {
     fn a_shared_bucket_is_seen_by_every_limiter_using_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("portal.bucket");
-        let preset = RatePreset::Limited(RateLimit { burst: 5.0, per_second: 1.0 });
+        let preset = RatePreset::Limited(RateLimit {
+            burst: 5.0,
+            per_second: 1.0,
+        });
         let first = Limiter::shared(preset, path.clone());
         let second = Limiter::shared(preset, path);
         assert!(first.reserve().is_zero());
         assert!(second.reserve().is_zero());
         assert!(first.reserve().is_zero());
-        assert!(second.reserve() > Duration::from_millis(900), "the fourth request overall waits");
+        assert!(
+            second.reserve() > Duration::from_millis(900),
+            "the fourth request overall waits"
+        );
     }
 
     #[test]

@@ -52,6 +52,30 @@ pub struct ErrorReport {
 const LOGIN_OAUTH: &str =
     "bx-events auth login --portal https://YOUR.bitrix24.com --client-id ID --client-secret SECRET";
 
+/// The profile the command worked with, so credential hints can name the exact
+/// `auth login` command to run.
+static PROFILE: std::sync::OnceLock<(String, String, bool)> = std::sync::OnceLock::new();
+
+/// Records the active profile (name, portal, from the environment) for hints.
+pub fn remember_profile(profile: &crate::config::ActiveProfile) {
+    let _ = PROFILE.set((
+        profile.name.clone(),
+        profile.settings.portal.clone(),
+        profile.from_env,
+    ));
+}
+
+/// The login command for the profile in use, or the generic one.
+fn login_command() -> String {
+    match PROFILE.get() {
+        Some((_, _, true)) => "renew the BX_EVENTS_* credentials in the environment".to_string(),
+        Some((name, portal, false)) => {
+            format!("bx-events auth login -p {name} --portal {portal} --client-id ID --client-secret SECRET")
+        }
+        None => LOGIN_OAUTH.to_string(),
+    }
+}
+
 /// Builds the report of an error: its code, the full message chain and a hint.
 pub fn report(error: &anyhow::Error) -> ErrorReport {
     let message = error
@@ -140,7 +164,7 @@ fn config_hint(error: &ConfigError) -> Option<String> {
 pub fn api_hint(error: &ApiError) -> Option<String> {
     if let ApiError::Network { failure, .. } = error {
         return Some(match failure {
-            NetworkFailure::Certificate => "the portal's TLS certificate is not trusted by this system: for an on-premise portal with its own CA, add that CA to the system trust store".into(),
+            NetworkFailure::Certificate => "the portal's TLS certificate is not trusted: for an on-premise portal with its own CA, pass --ca-cert CA.pem (or set BX_EVENTS_CA_CERT), or add the CA to the system trust store".into(),
             NetworkFailure::Timeout => "the portal did not answer in time: try again, or raise --timeout".into(),
             _ => "check the portal URL and your network connection (for the sandbox: is `bx-events sandbox` still running?)".into(),
         });
@@ -156,9 +180,9 @@ pub fn api_hint(error: &ApiError) -> Option<String> {
             "event methods work only with an OAuth application token, not with an incoming webhook. Create a local application in the portal (Developer resources > Other > Local application, server type), then run `{LOGIN_OAUTH}`"
         ),
         "ACCESS_DENIED" => "the portal user behind these credentials is not an administrator: offline events and handlers of other users need administrator rights. Log in as a portal administrator".into(),
-        "NO_AUTH_FOUND" | "invalid_token" | "INVALID_CREDENTIALS" => format!("the portal rejected the credentials; log in again with `{LOGIN_OAUTH}`"),
-        "expired_token" => "the access token expired and could not be refreshed: log in again, or pass --client-id and --client-secret at login so bx-events can refresh it".into(),
-        "invalid_grant" => "the refresh token expired or was already used; log in again with `bx-events auth login` for this profile".into(),
+        "NO_AUTH_FOUND" | "invalid_token" | "INVALID_CREDENTIALS" => format!("the portal rejected the credentials; log in again: {}", login_command()),
+        "expired_token" => format!("the access token expired and could not be refreshed (log in with --client-id and --client-secret so bx-events can refresh it): {}", login_command()),
+        "invalid_grant" => format!("the refresh token expired or was already used elsewhere; log in again: {}", login_command()),
         "invalid_client" => "the client id or client secret is wrong: copy both from the application's page in the portal and log in again".into(),
         "insufficient_scope" => "the application lacks the scope for this call: add it in the application's settings in the portal, then reinstall the application".into(),
         "QUERY_LIMIT_EXCEEDED" | "OVERLOAD_LIMIT" => "the portal is limiting requests: wait a minute and try again, or lower the client-side rate with BX_EVENTS_RATE_LIMIT".into(),

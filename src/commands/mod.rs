@@ -37,6 +37,8 @@ pub struct Context {
     pub input_allowed: bool,
     /// Ctrl-C / SIGTERM, for commands that stop gracefully.
     pub shutdown: Shutdown,
+    /// The `--ca-cert` file's contents, checked to be PEM.
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl Context {
@@ -50,6 +52,21 @@ impl Context {
                 )
             })?,
         };
+        let ca_pem = match &global.ca_cert {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    CliError::Usage(format!("cannot read --ca-cert {}: {e}", path.display()))
+                })?;
+                reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                    CliError::Usage(format!(
+                        "--ca-cert {} is not a PEM certificate: {e}",
+                        path.display()
+                    ))
+                })?;
+                Some(pem)
+            }
+            None => None,
+        };
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
         let input_allowed = !global.no_input && !ci && std::io::stdin().is_terminal();
         Ok(Self {
@@ -58,15 +75,15 @@ impl Context {
             input_allowed,
             global,
             shutdown,
+            ca_pem,
         })
     }
 
     /// The active profile (environment, `-p`, current or only).
     pub fn profile(&self) -> anyhow::Result<ActiveProfile> {
-        Ok(crate::config::resolve(
-            &self.store,
-            self.global.profile.as_deref(),
-        )?)
+        let profile = crate::config::resolve(&self.store, self.global.profile.as_deref())?;
+        errors::remember_profile(&profile);
+        Ok(profile)
     }
 
     /// Client options from the global flags and a profile's rate limit, with the
@@ -85,7 +102,13 @@ impl Context {
         let host = url.host_str()?;
         let key: String = format!("{host}_{}", url.port_or_known_default().unwrap_or(0))
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let dir = self.store.dir().join("state");
         crate::config::files::ensure_private_dir(&dir).ok()?;
@@ -96,6 +119,7 @@ impl Context {
     pub fn client_options_default(&self) -> ClientOptions {
         ClientOptions {
             timeout: Duration::from_secs(self.global.timeout.max(1)),
+            extra_root_pem: self.ca_pem.clone(),
             ..ClientOptions::default()
         }
     }

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::auth::save_profile;
 use super::{CliError, Context};
 use crate::bitrix::ratelimit::RatePreset;
-use crate::cli::{FireArgs, SandboxArgs, SandboxCommand};
+use crate::cli::{FaultArgs, FireArgs, SandboxArgs, SandboxCommand};
 use crate::config::{ProfileKind, ProfileSettings, Secrets};
 use crate::sandbox::delivery::Delivery;
 use crate::sandbox::{self, SandboxOptions};
@@ -14,6 +14,7 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
     match &args.command {
         Some(SandboxCommand::Fire(fire_args)) => return fire(ctx, fire_args).await,
         Some(SandboxCommand::Log(log_args)) => return log(ctx, log_args.url.as_deref()).await,
+        Some(SandboxCommand::Fault(fault_args)) => return fault(ctx, fault_args).await,
         None => {}
     }
     let preset: RatePreset = args.rate_limit.parse().map_err(CliError::Usage)?;
@@ -27,6 +28,7 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         rate_limit: preset.limit(),
         token_ttl_secs: args.token_ttl,
         application_token: args.application_token.clone(),
+        faults: args.fault.clone(),
     };
     let running = sandbox::start(options).await.map_err(|e| {
         CliError::Usage(format!("cannot listen on {}:{}: {e}", args.host, args.port))
@@ -213,4 +215,52 @@ fn deliveries_table(ctx: &Context, deliveries: &[Delivery]) -> comfy_table::Tabl
         ]);
     }
     table
+}
+
+/// `sandbox fault`: injects (or clears) faults in a running sandbox.
+async fn fault(ctx: &Context, args: &FaultArgs) -> anyhow::Result<()> {
+    let base = sandbox_url(ctx, args.url.as_deref())?;
+    let endpoint = base.join("/_sandbox/faults")?;
+    let http = crate::bitrix::client::http_client(&ctx.client_options_default())?;
+    let unreachable = |e: reqwest::Error| {
+        CliError::Failed(format!(
+            "cannot reach the sandbox at {base}: {}",
+            e.without_url()
+        ))
+    };
+    let response = match args.kind {
+        None => http.delete(endpoint).send().await.map_err(unreachable)?,
+        Some(kind) => {
+            let fault = crate::sandbox::faults::Fault {
+                kind,
+                count: args.count,
+                method: args.method.as_ref().map(|m| m.to_ascii_lowercase()),
+                delay_ms: args.delay_ms,
+            };
+            http.post(endpoint)
+                .json(&fault)
+                .send()
+                .await
+                .map_err(unreachable)?
+        }
+    };
+    if !response.status().is_success() {
+        return Err(CliError::Failed(format!(
+            "the sandbox refused: HTTP {}",
+            response.status().as_u16()
+        ))
+        .into());
+    }
+    ctx.out.success(&match args.kind {
+        None => "Cleared every injected fault".to_string(),
+        Some(_) => format!(
+            "The next {} request(s){} will meet the fault",
+            args.count,
+            args.method
+                .as_ref()
+                .map(|m| format!(" to {m}"))
+                .unwrap_or_default()
+        ),
+    });
+    Ok(())
 }

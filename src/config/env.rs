@@ -13,6 +13,7 @@ pub const WEBHOOK_URL: &str = "BX_EVENTS_WEBHOOK_URL";
 pub const OAUTH_SERVER: &str = "BX_EVENTS_OAUTH_SERVER";
 pub const RATE_LIMIT: &str = "BX_EVENTS_RATE_LIMIT";
 pub const APPLICATION_TOKEN: &str = "BX_EVENTS_APPLICATION_TOKEN";
+pub const CA_CERT: &str = "BX_EVENTS_CA_CERT";
 /// Test hook: `credentials-mid-write` aborts the process halfway through writing
 /// the credentials file, to prove the previous file survives a crash.
 pub const TEST_FAILPOINT: &str = "BX_EVENTS_TEST_FAILPOINT";
@@ -63,5 +64,13 @@ pub const ALL: &[(&str, &str)] = &[
     (
         RATE_LIMIT,
         "client-side rate limit: standard, enterprise, off or BURST/RATE",
+    ),
+    (
+        APPLICATION_TOKEN,
+        "application token that `listen` checks and `trigger` sends",
+    ),
+    (
+        CA_CERT,
+        "extra CA certificate (PEM file) to trust, for portals behind a private CA (same as --ca-cert)",
     ),
 ];

@@ -91,3 +91,37 @@ pub async fn log(State(shared): State<Shared>) -> Json<Vec<super::delivery::Deli
             .clone(),
     )
 }
+
+/// `POST /_sandbox/faults {"kind","count","method","delay_ms"}`: inject a fault.
+pub async fn add_fault(
+    State(shared): State<Shared>,
+    Json(fault): Json<super::faults::Fault>,
+) -> StatusCode {
+    shared
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .faults
+        .push(fault);
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /_sandbox/faults`: faults still waiting for requests.
+pub async fn list_faults(State(shared): State<Shared>) -> Json<Vec<super::faults::Fault>> {
+    Json(
+        shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .faults
+            .clone(),
+    )
+}
+
+/// `DELETE /_sandbox/faults`: remove every injected fault.
+pub async fn clear_faults(State(shared): State<Shared>) -> StatusCode {
+    shared
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .faults
+        .clear();
+    StatusCode::NO_CONTENT
+}

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod delivery;
+pub mod faults;
 pub mod methods;
 pub mod oauth;
 pub mod offline;
@@ -35,6 +36,8 @@ pub struct SandboxOptions {
     pub token_ttl_secs: i64,
     /// The application token sent to handlers (random when `None`).
     pub application_token: Option<String>,
+    /// Faults active from the start.
+    pub faults: Vec<faults::Fault>,
 }
 
 impl Default for SandboxOptions {
@@ -49,6 +52,7 @@ impl Default for SandboxOptions {
             }),
             token_ttl_secs: 3600,
             application_token: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -125,6 +129,11 @@ impl PortalHandle {
         self.with(|portal| portal.offline.clone())
     }
 
+    /// Injects a fault for the next matching requests.
+    pub fn inject(&self, fault: faults::Fault) {
+        self.with(|portal| portal.faults.push(fault));
+    }
+
     /// How many bindings the portal holds.
     pub fn binding_count(&self) -> usize {
         self.with(|portal| portal.bindings.len())
@@ -170,6 +179,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
     if let Some(token) = options.application_token.filter(|t| !t.is_empty()) {
         portal.app.application_token = token;
     }
+    portal.faults = options.faults;
     let (access_token, refresh_token, expires_at) = portal.issue_tokens(1);
     let credentials = SandboxCredentials {
         portal: url.clone(),
@@ -196,6 +206,12 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         .route("/_sandbox/token", post(admin::issue_token))
         .route("/_sandbox/fire", post(admin::fire))
         .route("/_sandbox/log", get(admin::log))
+        .route(
+            "/_sandbox/faults",
+            post(admin::add_fault)
+                .delete(admin::clear_faults)
+                .get(admin::list_faults),
+        )
         .with_state(shared.clone());
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

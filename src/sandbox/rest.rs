@@ -157,7 +157,8 @@ pub async fn rest_endpoint(
     body: Bytes,
 ) -> Response {
     let started = now_float();
-    let (outcome, outbox) = {
+    let method = normalise_method(path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(""));
+    let fault = {
         let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
         portal.stats.requests += 1;
         if let Some(bucket) = portal.bucket.as_mut() {
@@ -167,6 +168,19 @@ pub async fn rest_endpoint(
                     .into_response();
             }
         }
+        let fault = super::faults::take(&mut portal.faults, &method);
+        if fault.is_some() {
+            portal.stats.faults_applied += 1;
+        }
+        fault
+    };
+    if let Some(fault) = fault {
+        if let Some(response) = super::faults::apply(&fault).await {
+            return response;
+        }
+    }
+    let (outcome, outbox) = {
+        let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
         let outcome = handle(&mut portal, &path, query.as_deref(), &headers, &body);
         (outcome, std::mem::take(&mut portal.outbox))
     };

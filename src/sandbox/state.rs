@@ -82,8 +82,10 @@ pub struct FireOutcome {
 pub struct Stats {
     /// HTTP requests to `/rest/` (a batch counts once).
     pub requests: u64,
-    /// `QUERY_LIMIT_EXCEEDED` answers sent.
+    /// `QUERY_LIMIT_EXCEEDED` answers sent by the leaky bucket.
     pub query_limit_exceeded: u64,
+    /// Requests answered by an injected fault.
+    pub faults_applied: u64,
     /// Successful `refresh_token` grants.
     pub refreshes: u64,
     /// Failed token requests (`invalid_grant`, `invalid_client`).
@@ -147,6 +149,8 @@ pub struct Portal {
     pub deliveries: Vec<super::delivery::Delivery>,
     /// When each ONOFFLINEEVENT handler was last notified (unix seconds).
     pub offline_notified: HashMap<u64, i64>,
+    /// Injected faults, applied to the next matching requests.
+    pub faults: Vec<super::faults::Fault>,
     /// Handler calls a method made (e.g. `event.test`), sent before it answers.
     pub outbox: Vec<(String, super::delivery::Outgoing)>,
     pub token_ttl_secs: i64,
@@ -203,6 +207,7 @@ impl Portal {
             deliveries: Vec::new(),
             offline_notified: HashMap::new(),
             outbox: Vec::new(),
+            faults: Vec::new(),
             token_ttl_secs,
             bucket: rate_limit.map(Bucket::new),
             stats: Stats::default(),

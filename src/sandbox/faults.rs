@@ -1,0 +1,139 @@
+//! Fault injection: make the sandbox answer like a portal or proxy having a bad day.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::rest::RestError;
+
+/// What to do to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// 503 QUERY_LIMIT_EXCEEDED
+    QueryLimit,
+    /// 429 OPERATION_TIME_LIMIT with operating_reset_at a second (or delay) ahead
+    OperationTimeLimit,
+    /// 500 INTERNAL_SERVER_ERROR
+    ServerError,
+    /// 502 with a proxy's HTML page
+    BadGateway,
+    /// answer only after the delay
+    Slow,
+    /// close the connection in the middle of the answer
+    Drop,
+    /// 401 expired_token, whatever token was sent
+    ExpiredToken,
+}
+
+/// A fault for the next `count` requests (of `method`, or of any method).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub kind: FaultKind,
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default)]
+    pub method: Option<String>,
+    /// For `slow` (and the reset time of `operation_time_limit`), in milliseconds.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+
+    /// `KIND[:COUNT][@METHOD]`, e.g. `query_limit:3@event.get`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (rest, method) = match text.split_once('@') {
+            Some((rest, method)) => (rest, Some(method.to_ascii_lowercase())),
+            None => (text, None),
+        };
+        let (kind, count) = match rest.split_once(':') {
+            Some((kind, count)) => (
+                kind,
+                count
+                    .parse::<u32>()
+                    .map_err(|_| format!("'{count}' is not a count"))?,
+            ),
+            None => (rest, 1),
+        };
+        let kind = <FaultKind as clap::ValueEnum>::from_str(kind, true).map_err(|_| {
+            format!("unknown fault '{kind}': use query_limit, operation_time_limit, server_error, bad_gateway, slow, drop or expired_token")
+        })?;
+        Ok(Self {
+            kind,
+            count,
+            method,
+            delay_ms: None,
+        })
+    }
+}
+
+/// Takes one use of the first fault that applies to `method`.
+pub fn take(faults: &mut Vec<Fault>, method: &str) -> Option<Fault> {
+    let index = faults.iter().position(|f| {
+        f.count > 0
+            && f.method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+    })?;
+    let fault = faults[index].clone();
+    faults[index].count -= 1;
+    if faults[index].count == 0 {
+        faults.remove(index);
+    }
+    Some(fault)
+}
+
+/// The answer for a fault, or `None` when the request should then be served
+/// normally (`slow` only delays it).
+pub async fn apply(fault: &Fault) -> Option<Response> {
+    let delay = Duration::from_millis(fault.delay_ms.unwrap_or(2000));
+    Some(match fault.kind {
+        FaultKind::Slow => {
+            tokio::time::sleep(delay).await;
+            return None;
+        }
+        FaultKind::QueryLimit => RestError::new(503, "QUERY_LIMIT_EXCEEDED", "Too many requests").into_response(),
+        FaultKind::ServerError => RestError::new(500, "INTERNAL_SERVER_ERROR", "Internal server error").into_response(),
+        FaultKind::ExpiredToken => RestError::new(401, "expired_token", "The access token provided has expired").into_response(),
+        FaultKind::OperationTimeLimit => {
+            let reset = crate::bitrix::auth::now_unix() as f64 + fault.delay_ms.map_or(1.0, |ms| ms as f64 / 1000.0);
+            let body = json!({
+                "error": "OPERATION_TIME_LIMIT",
+                "error_description": "Method is blocked due to operation time limit.",
+                "time": {"operating_reset_at": reset},
+            });
+            (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
+        }
+        FaultKind::BadGateway => (
+            StatusCode::BAD_GATEWAY,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
+        )
+            .into_response(),
+        FaultKind::Drop => {
+            // Promise a body, send part of it, then fail the stream: the server
+            // closes the connection mid-answer, as a crashing proxy would.
+            let chunks: Vec<Result<&'static str, std::io::Error>> =
+                vec![Ok("{\"result\":"), Err(std::io::Error::other("dropped by fault injection"))];
+            let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, header::HeaderValue::from_static("4096"));
+            response
+        }
+    })
+}
