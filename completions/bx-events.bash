@@ -2084,7 +2084,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox)
-            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version fire log fault help"
+            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version fire log fault help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -724,6 +724,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --color 'When to use colour (NO_COLOR is honoured)'
             cand --timeout 'Timeout of each HTTP request, in seconds'
             cand --ca-cert 'Also trust this CA certificate (PEM), e.g. an on-premise portal''s own CA'
+            cand --external-delivery 'Also call handlers that are not on this machine (by default only loopback handlers are called, so the sandbox never reaches the internet)'
             cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
             cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
             cand -q 'Print only data and errors'

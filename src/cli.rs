@@ -516,6 +516,10 @@ pub struct SandboxArgs {
     /// (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)
     #[arg(long, value_name = "SPEC")]
     pub fault: Vec<crate::sandbox::faults::Fault>,
+    /// Also call handlers that are not on this machine (by default only loopback
+    /// handlers are called, so the sandbox never reaches the internet)
+    #[arg(long)]
+    pub external_delivery: bool,
 }
 
 #[derive(Debug, Args)]

@@ -343,3 +343,15 @@ fn failed_deliveries_are_logged_and_not_retried() {
     let log = env.json(&["sandbox", "log"]);
     assert_eq!(log.as_array().unwrap().len(), 1, "one attempt, no retry");
 }
+
+#[test]
+fn handlers_off_this_machine_are_not_called_by_default() {
+    let env = sandbox_with_token();
+    env.json(&["bind", "ONTASKADD", "https://hooks.example.com/t"]);
+    let fired = env.json(&["sandbox", "fire", "ONTASKADD"]);
+    assert!(fired["deliveries"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("--external-delivery"));
+    assert_eq!(fired["deliveries"][0]["duration_ms"], 0, "nothing was sent");
+}

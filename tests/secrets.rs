@@ -107,6 +107,38 @@ fn secrets_never_appear_in_output_even_with_traces() {
         &env,
         &mut secrets,
     );
+    // Faults, the offline queue, manifests and the handler tools, all traced.
+    env.sandbox
+        .portal
+        .inject(bx_events::sandbox::faults::Fault {
+            kind: bx_events::sandbox::faults::FaultKind::BadGateway,
+            count: 2,
+            method: Some("event.get".into()),
+            delay_ms: None,
+        });
+    env.sandbox
+        .portal
+        .inject(bx_events::sandbox::faults::Fault {
+            kind: bx_events::sandbox::faults::FaultKind::ExpiredToken,
+            count: 1,
+            method: Some("event.offline.list".into()),
+            delay_ms: None,
+        });
+    let manifest = env.config_dir().join("m.toml");
+    std::fs::write(&manifest, "[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"https://h.example.com/x\"\n[[subscription]]\nevent = \"ONTASKADD\"\ntype = \"offline\"\n").unwrap();
+    let manifest = manifest.display().to_string();
+    record(s(&["apply", "-f", &manifest]), &env, &mut secrets);
+    record(s(&["diff", "-f", &manifest, "--prune"]), &env, &mut secrets);
+    record(s(&["export"]), &env, &mut secrets);
+    record(
+        s(&["sandbox", "fire", "ONTASKADD", "--data", "FIELDS.ID=1"]),
+        &env,
+        &mut secrets,
+    );
+    record(s(&["offline", "list"]), &env, &mut secrets);
+    record(s(&["offline", "consume", "--stdout"]), &env, &mut secrets);
+    record(s(&["sandbox", "log"]), &env, &mut secrets);
+    record(s(&["auth", "token", "-p", "hook"]), &env, &mut secrets);
     // A refresh that fails (the refresh token was used above) with everything traced.
     env.save_oauth_profile("stale", &spare_access, &spare_refresh, Some(1));
     record(s(&["list", "-p", "stale"]), &env, &mut secrets);

@@ -57,12 +57,17 @@ impl Context {
                 let pem = std::fs::read(path).map_err(|e| {
                     CliError::Usage(format!("cannot read --ca-cert {}: {e}", path.display()))
                 })?;
-                reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                let not_pem = |detail: String| {
                     CliError::Usage(format!(
-                        "--ca-cert {} is not a PEM certificate: {e}",
+                        "--ca-cert {} is not a PEM certificate{detail}",
                         path.display()
                     ))
-                })?;
+                };
+                // reqwest parses lazily; a file without a certificate block is caught here.
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(not_pem(" (no BEGIN CERTIFICATE block)".into()).into());
+                }
+                reqwest::Certificate::from_pem(&pem).map_err(|e| not_pem(format!(": {e}")))?;
                 Some(pem)
             }
             None => None,

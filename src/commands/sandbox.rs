@@ -29,6 +29,7 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         token_ttl_secs: args.token_ttl,
         application_token: args.application_token.clone(),
         faults: args.fault.clone(),
+        external_delivery: args.external_delivery,
     };
     let running = sandbox::start(options).await.map_err(|e| {
         CliError::Usage(format!("cannot listen on {}:{}: {e}", args.host, args.port))

@@ -33,6 +33,8 @@ pub struct Delivery {
 pub struct Outgoing {
     pub binding: StoredBinding,
     pub body: String,
+    /// False for a handler off this machine while external delivery is off.
+    pub allowed: bool,
 }
 
 fn http() -> &'static reqwest::Client {
@@ -82,9 +84,14 @@ pub fn prepare(
             "application_token": portal.app.application_token,
         },
     });
+    let local = url::Url::parse(&binding.handler)
+        .ok()
+        .and_then(|u| u.host_str().map(crate::bitrix::auth::is_loopback_host))
+        .unwrap_or(false);
     Outgoing {
         binding: binding.clone(),
         body: form::encode(&payload),
+        allowed: local || portal.external_delivery,
     }
 }
 
@@ -110,6 +117,17 @@ pub async fn send_all(shared: &Shared, event: &str, outgoing: Vec<Outgoing>) -> 
 
 async fn send_one(event: &str, request: Outgoing) -> Delivery {
     let started = Instant::now();
+    if !request.allowed {
+        return Delivery {
+            at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+            event: event.to_string(),
+            handler: request.binding.handler,
+            event_handler_id: request.binding.id,
+            status: None,
+            error: Some("not sent: the sandbox calls only handlers on this machine (start it with --external-delivery to allow others)".into()),
+            duration_ms: 0,
+        };
+    }
     let result = http()
         .post(&request.binding.handler)
         .header(

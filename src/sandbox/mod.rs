@@ -38,6 +38,9 @@ pub struct SandboxOptions {
     pub application_token: Option<String>,
     /// Faults active from the start.
     pub faults: Vec<faults::Fault>,
+    /// Call handlers that are not on this machine (off by default, so trying the
+    /// sandbox never sends requests to the internet).
+    pub external_delivery: bool,
 }
 
 impl Default for SandboxOptions {
@@ -53,6 +56,7 @@ impl Default for SandboxOptions {
             token_ttl_secs: 3600,
             application_token: None,
             faults: Vec::new(),
+            external_delivery: false,
         }
     }
 }
@@ -180,6 +184,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         portal.app.application_token = token;
     }
     portal.faults = options.faults;
+    portal.external_delivery = options.external_delivery;
     let (access_token, refresh_token, expires_at) = portal.issue_tokens(1);
     let credentials = SandboxCredentials {
         portal: url.clone(),

@@ -149,6 +149,8 @@ pub struct Portal {
     pub deliveries: Vec<super::delivery::Delivery>,
     /// When each ONOFFLINEEVENT handler was last notified (unix seconds).
     pub offline_notified: HashMap<u64, i64>,
+    /// Whether handlers off this machine are called.
+    pub external_delivery: bool,
     /// Injected faults, applied to the next matching requests.
     pub faults: Vec<super::faults::Fault>,
     /// Handler calls a method made (e.g. `event.test`), sent before it answers.
@@ -208,6 +210,7 @@ impl Portal {
             offline_notified: HashMap::new(),
             outbox: Vec::new(),
             faults: Vec::new(),
+            external_delivery: false,
             token_ttl_secs,
             bucket: rate_limit.map(Bucket::new),
             stats: Stats::default(),
