@@ -13,9 +13,10 @@ use crate::sandbox::Plan;
 #[command(
     name = "bx-events",
     version,
+    disable_help_subcommand = true,
     propagate_version = true,
     max_term_width = 100,
-    after_help = "Examples:\n  bx-events sandbox --save-profile sandbox     # a local portal to try things on\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events list -o json | jq '.[].handler'\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal"
+    after_help = "Examples:\n  bx-events sandbox --save-profile sandbox     # a local portal to try things on\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events list -o json | jq '.[].handler'\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal\n\nMore: bx-events help environment | bx-events help exit-codes | docs/ in the repository"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -62,7 +63,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in to a portal and manage stored credentials
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S\n  bx-events auth status\n  bx-events auth switch production")]
     Auth(AuthCommand),
     /// List the events the application can bind
     #[command(
@@ -98,7 +99,7 @@ pub enum Command {
     )]
     Export,
     /// Read, reserve, confirm and consume the offline event queue
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  bx-events offline list --all\n  bx-events offline consume --exec './handle-event.sh'\n  bx-events offline get --limit 10 -o json")]
     Offline(OfflineCommand),
     /// Call any REST method and print the raw JSON answer
     #[command(
@@ -120,6 +121,9 @@ pub enum Command {
         after_help = "Examples:\n  bx-events sandbox --save-profile sandbox\n  bx-events sandbox --port 8080 --rate-limit off\n  bx-events sandbox --plan basic -o json"
     )]
     Sandbox(SandboxArgs),
+    /// Help on a command, or on a topic: environment, exit-codes
+    #[command(after_help = "Examples:\n  bx-events help environment\n  bx-events help exit-codes\n  bx-events help offline consume")]
+    Help(HelpArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  bx-events completions bash > ~/.local/share/bash-completion/completions/bx-events\n  bx-events completions zsh > \"${fpath[1]}/_bx-events\"\n  bx-events completions fish > ~/.config/fish/completions/bx-events.fish"
@@ -145,12 +149,16 @@ pub enum AuthCommand {
     )]
     Login(LoginArgs),
     /// Show every profile, whether its credentials work, and where secrets live
+    #[command(after_help = "Examples:\n  bx-events auth status\n  bx-events auth status -o json | jq -r '.[] | select(.current) | .portal'")]
     Status,
     /// Forget the credentials of the selected profile (or all with --all)
+    #[command(after_help = "Examples:\n  bx-events auth logout\n  bx-events auth logout -p staging\n  bx-events auth logout --all")]
     Logout(LogoutArgs),
     /// Print a valid access token (refreshing it if needed), for scripts
+    #[command(after_help = "Examples:\n  bx-events auth token\n  curl -s \"https://example.bitrix24.com/rest/app.info?auth=$(bx-events auth token)\"")]
     Token,
     /// Make a profile the current one
+    #[command(after_help = "Examples:\n  bx-events auth switch production\n  bx-events auth switch sandbox")]
     Switch(SwitchArgs),
 }
 
@@ -581,6 +589,7 @@ pub enum SandboxCommand {
     )]
     Fire(FireArgs),
     /// Show the sandbox's latest deliveries to online handlers
+    #[command(after_help = "Examples:\n  bx-events sandbox log\n  bx-events sandbox log -o json | jq '.[] | select(.status != 200)'")]
     Log(SandboxLogArgs),
     /// Make a running sandbox misbehave for the next requests
     #[command(
@@ -631,6 +640,12 @@ pub struct FireArgs {
     /// Sandbox address [default: the active profile's portal]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// `environment`, `exit-codes`, or a command such as `offline consume`
+    pub topic: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod errors;
 pub mod events;
 pub mod export;
+pub mod help;
 pub mod list;
 pub mod listen;
 pub mod offline;
@@ -172,9 +173,13 @@ impl Context {
 /// Runs the parsed command line. Commands that stop gracefully watch
 /// `shutdown` themselves; every other command is abandoned on interruption.
 pub async fn run(cli: Cli, shutdown: Shutdown) -> anyhow::Result<()> {
-    if let Command::Completions(args) = &cli.command {
-        completions::run(args);
-        return Ok(());
+    match &cli.command {
+        Command::Completions(args) => {
+            completions::run(args);
+            return Ok(());
+        }
+        Command::Help(args) => return help::run(args),
+        _ => {}
     }
     let graceful = cli.command.stops_gracefully();
     let ctx = Context::new(cli.global, shutdown.clone())?;
@@ -208,7 +213,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Listen(args) => listen::run(ctx, &args).await,
         Command::Trigger(args) => trigger::run(ctx, &args).await,
         Command::Sandbox(args) => sandbox::run(ctx, &args).await,
-        Command::Completions(_) => Ok(()),
+        Command::Completions(_) | Command::Help(_) => Ok(()),
     }
 }
 

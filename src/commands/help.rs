@@ -1,0 +1,77 @@
+//! `help [TOPIC | COMMAND...]`: command help plus the `environment` and `exit-codes` topics.
+
+use clap::CommandFactory;
+
+use super::CliError;
+use crate::cli::{Cli, HelpArgs};
+use crate::config::env;
+
+/// DESIGN.md section 3, as printed by `help exit-codes`.
+pub const EXIT_CODES: &[(u8, &str)] = &[
+    (0, "success (including \"already bound\", \"nothing matched\", an empty list)"),
+    (1, "failed: API error, network error, a handler failed in `consume`, partial failure"),
+    (2, "usage: bad flags or arguments, invalid manifest, invalid filter, a prompt needed but input not allowed"),
+    (3, "`diff --exit-code`: not in sync"),
+    (4, "credentials: none configured, rejected (NO_AUTH_FOUND, invalid_grant, WRONG_AUTH_TYPE, ACCESS_DENIED for the call)"),
+    (5, "rate limited or temporarily unavailable after all retries"),
+    (130, "interrupted (Ctrl-C, SIGTERM)"),
+];
+
+const TOPICS: &[&str] = &["environment", "exit-codes"];
+
+pub fn run(args: &HelpArgs) -> anyhow::Result<()> {
+    let words: Vec<&str> = args.topic.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["environment"] | ["env"] => {
+            println!("Environment variables read by bx-events:\n");
+            let width = env::ALL.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+            for (name, meaning) in env::ALL {
+                println!("  {name:width$}  {meaning}");
+            }
+            println!("  {:width$}  {}", "CI", "when set (and not \"false\"/\"0\"), never prompt");
+            println!("  {:width$}  {}", "NO_COLOR", "when set, no colour in output");
+            println!("\nWhen BX_EVENTS_ACCESS_TOKEN (with BX_EVENTS_PORTAL) or BX_EVENTS_WEBHOOK_URL is set,\nthey form the active profile and override stored profiles.");
+            Ok(())
+        }
+        ["exit-codes"] | ["exit-code"] => {
+            println!("Exit codes:\n");
+            for (code, meaning) in EXIT_CODES {
+                println!("  {code:>3}  {meaning}");
+            }
+            println!("\nWith -o json or -o ndjson, failures print {{\"error\":{{\"code\",\"message\",\"http_status\",\"hint\"}}}} on stderr.");
+            Ok(())
+        }
+        path => print_command_help(path),
+    }
+}
+
+fn print_command_help(path: &[&str]) -> anyhow::Result<()> {
+    let mut command = Cli::command();
+    command.build();
+    let mut current = &mut command;
+    for word in path {
+        let names: Vec<String> = current.get_subcommands().map(|c| c.get_name().to_string()).collect();
+        match current.find_subcommand_mut(word) {
+            Some(next) => current = next,
+            None => {
+                let mut candidates = names;
+                candidates.extend(TOPICS.iter().map(|t| t.to_string()));
+                let suggestion = candidates
+                    .iter()
+                    .map(|c| (strsim::jaro_winkler(word, c), c))
+                    .filter(|(score, _)| *score > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                return Err(CliError::Usage(format!(
+                    "no help for '{}'{suggestion}: topics are {}, or name a command",
+                    path.join(" "),
+                    TOPICS.join(", ")
+                ))
+                .into());
+            }
+        }
+    }
+    current.print_long_help()?;
+    Ok(())
+}
