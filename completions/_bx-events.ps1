@@ -55,8 +55,8 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Receive events locally: decode, verify and print what a portal sends a handler')
             [CompletionResult]::new('trigger', 'trigger', [CompletionResultType]::ParameterValue, 'Send a portal-style event to a handler URL')
             [CompletionResult]::new('sandbox', 'sandbox', [CompletionResultType]::ParameterValue, 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Help on a command, or on a topic: environment, exit-codes')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'bx-events;auth' {
@@ -84,7 +84,6 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Forget the credentials of the selected profile (or all with --all)')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Print a valid access token (refreshing it if needed), for scripts')
             [CompletionResult]::new('switch', 'switch', [CompletionResultType]::ParameterValue, 'Make a profile the current one')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'bx-events;auth;login' {
@@ -206,33 +205,6 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'bx-events;auth;help' {
-            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Store credentials for a portal after checking them with one call')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every profile, whether its credentials work, and where secrets live')
-            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Forget the credentials of the selected profile (or all with --all)')
-            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Print a valid access token (refreshing it if needed), for scripts')
-            [CompletionResult]::new('switch', 'switch', [CompletionResultType]::ParameterValue, 'Make a profile the current one')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'bx-events;auth;help;login' {
-            break
-        }
-        'bx-events;auth;help;status' {
-            break
-        }
-        'bx-events;auth;help;logout' {
-            break
-        }
-        'bx-events;auth;help;token' {
-            break
-        }
-        'bx-events;auth;help;switch' {
-            break
-        }
-        'bx-events;auth;help;help' {
             break
         }
         'bx-events;events' {
@@ -498,7 +470,6 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Delete records of a reservation (event.offline.clear)')
             [CompletionResult]::new('error', 'error', [CompletionResultType]::ParameterValue, 'Mark records of a reservation as failed and release them (event.offline.error)')
             [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Deliver queued events to a command, a URL or stdout, at least once')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'bx-events;offline;list' {
@@ -642,33 +613,6 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'bx-events;offline;help' {
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List queued records without taking them (event.offline.list)')
-            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Reserve records (event.offline.get with clear=0) and print them with the process id')
-            [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Delete records of a reservation (event.offline.clear)')
-            [CompletionResult]::new('error', 'error', [CompletionResultType]::ParameterValue, 'Mark records of a reservation as failed and release them (event.offline.error)')
-            [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Deliver queued events to a command, a URL or stdout, at least once')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'bx-events;offline;help;list' {
-            break
-        }
-        'bx-events;offline;help;get' {
-            break
-        }
-        'bx-events;offline;help;clear' {
-            break
-        }
-        'bx-events;offline;help;error' {
-            break
-        }
-        'bx-events;offline;help;consume' {
-            break
-        }
-        'bx-events;offline;help;help' {
-            break
-        }
         'bx-events;call' {
             [CompletionResult]::new('--data', '--data', [CompletionResultType]::ParameterName, 'Parameters as a JSON object, or - to read it from stdin')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
@@ -781,7 +725,6 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('fire', 'fire', [CompletionResultType]::ParameterValue, 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event')
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Show the sandbox''s latest deliveries to online handlers')
             [CompletionResult]::new('fault', 'fault', [CompletionResultType]::ParameterValue, 'Make a running sandbox misbehave for the next requests')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'bx-events;sandbox;fire' {
@@ -859,23 +802,26 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'bx-events;sandbox;help' {
-            [CompletionResult]::new('fire', 'fire', [CompletionResultType]::ParameterValue, 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event')
-            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Show the sandbox''s latest deliveries to online handlers')
-            [CompletionResult]::new('fault', 'fault', [CompletionResultType]::ParameterValue, 'Make a running sandbox misbehave for the next requests')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'bx-events;sandbox;help;fire' {
-            break
-        }
-        'bx-events;sandbox;help;log' {
-            break
-        }
-        'bx-events;sandbox;help;fault' {
-            break
-        }
-        'bx-events;sandbox;help;help' {
+        'bx-events;help' {
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR is honoured)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Also trust this CA certificate (PEM), e.g. an on-premise portal''s own CA')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'bx-events;completions' {
@@ -898,121 +844,6 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'bx-events;help' {
-            [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Log in to a portal and manage stored credentials')
-            [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'List the events the application can bind')
-            [CompletionResult]::new('bind', 'bind', [CompletionResultType]::ParameterValue, 'Bind a handler to an event (event.bind); binding twice is harmless')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the registered handlers (event.get)')
-            [CompletionResult]::new('unbind', 'unbind', [CompletionResultType]::ParameterValue, 'Remove handlers (event.unbind)')
-            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare a subscriptions file with what the portal has bound')
-            [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)')
-            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print the portal''s current bindings as a subscriptions file')
-            [CompletionResult]::new('offline', 'offline', [CompletionResultType]::ParameterValue, 'Read, reserve, confirm and consume the offline event queue')
-            [CompletionResult]::new('call', 'call', [CompletionResultType]::ParameterValue, 'Call any REST method and print the raw JSON answer')
-            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Receive events locally: decode, verify and print what a portal sends a handler')
-            [CompletionResult]::new('trigger', 'trigger', [CompletionResultType]::ParameterValue, 'Send a portal-style event to a handler URL')
-            [CompletionResult]::new('sandbox', 'sandbox', [CompletionResultType]::ParameterValue, 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
-            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'bx-events;help;auth' {
-            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Store credentials for a portal after checking them with one call')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every profile, whether its credentials work, and where secrets live')
-            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Forget the credentials of the selected profile (or all with --all)')
-            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Print a valid access token (refreshing it if needed), for scripts')
-            [CompletionResult]::new('switch', 'switch', [CompletionResultType]::ParameterValue, 'Make a profile the current one')
-            break
-        }
-        'bx-events;help;auth;login' {
-            break
-        }
-        'bx-events;help;auth;status' {
-            break
-        }
-        'bx-events;help;auth;logout' {
-            break
-        }
-        'bx-events;help;auth;token' {
-            break
-        }
-        'bx-events;help;auth;switch' {
-            break
-        }
-        'bx-events;help;events' {
-            break
-        }
-        'bx-events;help;bind' {
-            break
-        }
-        'bx-events;help;list' {
-            break
-        }
-        'bx-events;help;unbind' {
-            break
-        }
-        'bx-events;help;diff' {
-            break
-        }
-        'bx-events;help;apply' {
-            break
-        }
-        'bx-events;help;export' {
-            break
-        }
-        'bx-events;help;offline' {
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List queued records without taking them (event.offline.list)')
-            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Reserve records (event.offline.get with clear=0) and print them with the process id')
-            [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Delete records of a reservation (event.offline.clear)')
-            [CompletionResult]::new('error', 'error', [CompletionResultType]::ParameterValue, 'Mark records of a reservation as failed and release them (event.offline.error)')
-            [CompletionResult]::new('consume', 'consume', [CompletionResultType]::ParameterValue, 'Deliver queued events to a command, a URL or stdout, at least once')
-            break
-        }
-        'bx-events;help;offline;list' {
-            break
-        }
-        'bx-events;help;offline;get' {
-            break
-        }
-        'bx-events;help;offline;clear' {
-            break
-        }
-        'bx-events;help;offline;error' {
-            break
-        }
-        'bx-events;help;offline;consume' {
-            break
-        }
-        'bx-events;help;call' {
-            break
-        }
-        'bx-events;help;listen' {
-            break
-        }
-        'bx-events;help;trigger' {
-            break
-        }
-        'bx-events;help;sandbox' {
-            [CompletionResult]::new('fire', 'fire', [CompletionResultType]::ParameterValue, 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event')
-            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Show the sandbox''s latest deliveries to online handlers')
-            [CompletionResult]::new('fault', 'fault', [CompletionResultType]::ParameterValue, 'Make a running sandbox misbehave for the next requests')
-            break
-        }
-        'bx-events;help;sandbox;fire' {
-            break
-        }
-        'bx-events;help;sandbox;log' {
-            break
-        }
-        'bx-events;help;sandbox;fault' {
-            break
-        }
-        'bx-events;help;completions' {
-            break
-        }
-        'bx-events;help;help' {
             break
         }
     })

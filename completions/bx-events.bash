@@ -67,9 +67,6 @@ _bx__events() {
             bx__events,unbind)
                 cmd="bx__events__subcmd__unbind"
                 ;;
-            bx__events__subcmd__auth,help)
-                cmd="bx__events__subcmd__auth__subcmd__help"
-                ;;
             bx__events__subcmd__auth,login)
                 cmd="bx__events__subcmd__auth__subcmd__login"
                 ;;
@@ -85,108 +82,6 @@ _bx__events() {
             bx__events__subcmd__auth,token)
                 cmd="bx__events__subcmd__auth__subcmd__token"
                 ;;
-            bx__events__subcmd__auth__subcmd__help,help)
-                cmd="bx__events__subcmd__auth__subcmd__help__subcmd__help"
-                ;;
-            bx__events__subcmd__auth__subcmd__help,login)
-                cmd="bx__events__subcmd__auth__subcmd__help__subcmd__login"
-                ;;
-            bx__events__subcmd__auth__subcmd__help,logout)
-                cmd="bx__events__subcmd__auth__subcmd__help__subcmd__logout"
-                ;;
-            bx__events__subcmd__auth__subcmd__help,status)
-                cmd="bx__events__subcmd__auth__subcmd__help__subcmd__status"
-                ;;
-            bx__events__subcmd__auth__subcmd__help,switch)
-                cmd="bx__events__subcmd__auth__subcmd__help__subcmd__switch"
-                ;;
-            bx__events__subcmd__auth__subcmd__help,token)
-                cmd="bx__events__subcmd__auth__subcmd__help__subcmd__token"
-                ;;
-            bx__events__subcmd__help,apply)
-                cmd="bx__events__subcmd__help__subcmd__apply"
-                ;;
-            bx__events__subcmd__help,auth)
-                cmd="bx__events__subcmd__help__subcmd__auth"
-                ;;
-            bx__events__subcmd__help,bind)
-                cmd="bx__events__subcmd__help__subcmd__bind"
-                ;;
-            bx__events__subcmd__help,call)
-                cmd="bx__events__subcmd__help__subcmd__call"
-                ;;
-            bx__events__subcmd__help,completions)
-                cmd="bx__events__subcmd__help__subcmd__completions"
-                ;;
-            bx__events__subcmd__help,diff)
-                cmd="bx__events__subcmd__help__subcmd__diff"
-                ;;
-            bx__events__subcmd__help,events)
-                cmd="bx__events__subcmd__help__subcmd__events"
-                ;;
-            bx__events__subcmd__help,export)
-                cmd="bx__events__subcmd__help__subcmd__export"
-                ;;
-            bx__events__subcmd__help,help)
-                cmd="bx__events__subcmd__help__subcmd__help"
-                ;;
-            bx__events__subcmd__help,list)
-                cmd="bx__events__subcmd__help__subcmd__list"
-                ;;
-            bx__events__subcmd__help,listen)
-                cmd="bx__events__subcmd__help__subcmd__listen"
-                ;;
-            bx__events__subcmd__help,offline)
-                cmd="bx__events__subcmd__help__subcmd__offline"
-                ;;
-            bx__events__subcmd__help,sandbox)
-                cmd="bx__events__subcmd__help__subcmd__sandbox"
-                ;;
-            bx__events__subcmd__help,trigger)
-                cmd="bx__events__subcmd__help__subcmd__trigger"
-                ;;
-            bx__events__subcmd__help,unbind)
-                cmd="bx__events__subcmd__help__subcmd__unbind"
-                ;;
-            bx__events__subcmd__help__subcmd__auth,login)
-                cmd="bx__events__subcmd__help__subcmd__auth__subcmd__login"
-                ;;
-            bx__events__subcmd__help__subcmd__auth,logout)
-                cmd="bx__events__subcmd__help__subcmd__auth__subcmd__logout"
-                ;;
-            bx__events__subcmd__help__subcmd__auth,status)
-                cmd="bx__events__subcmd__help__subcmd__auth__subcmd__status"
-                ;;
-            bx__events__subcmd__help__subcmd__auth,switch)
-                cmd="bx__events__subcmd__help__subcmd__auth__subcmd__switch"
-                ;;
-            bx__events__subcmd__help__subcmd__auth,token)
-                cmd="bx__events__subcmd__help__subcmd__auth__subcmd__token"
-                ;;
-            bx__events__subcmd__help__subcmd__offline,clear)
-                cmd="bx__events__subcmd__help__subcmd__offline__subcmd__clear"
-                ;;
-            bx__events__subcmd__help__subcmd__offline,consume)
-                cmd="bx__events__subcmd__help__subcmd__offline__subcmd__consume"
-                ;;
-            bx__events__subcmd__help__subcmd__offline,error)
-                cmd="bx__events__subcmd__help__subcmd__offline__subcmd__error"
-                ;;
-            bx__events__subcmd__help__subcmd__offline,get)
-                cmd="bx__events__subcmd__help__subcmd__offline__subcmd__get"
-                ;;
-            bx__events__subcmd__help__subcmd__offline,list)
-                cmd="bx__events__subcmd__help__subcmd__offline__subcmd__list"
-                ;;
-            bx__events__subcmd__help__subcmd__sandbox,fault)
-                cmd="bx__events__subcmd__help__subcmd__sandbox__subcmd__fault"
-                ;;
-            bx__events__subcmd__help__subcmd__sandbox,fire)
-                cmd="bx__events__subcmd__help__subcmd__sandbox__subcmd__fire"
-                ;;
-            bx__events__subcmd__help__subcmd__sandbox,log)
-                cmd="bx__events__subcmd__help__subcmd__sandbox__subcmd__log"
-                ;;
             bx__events__subcmd__offline,clear)
                 cmd="bx__events__subcmd__offline__subcmd__clear"
                 ;;
@@ -199,29 +94,8 @@ _bx__events() {
             bx__events__subcmd__offline,get)
                 cmd="bx__events__subcmd__offline__subcmd__get"
                 ;;
-            bx__events__subcmd__offline,help)
-                cmd="bx__events__subcmd__offline__subcmd__help"
-                ;;
             bx__events__subcmd__offline,list)
                 cmd="bx__events__subcmd__offline__subcmd__list"
-                ;;
-            bx__events__subcmd__offline__subcmd__help,clear)
-                cmd="bx__events__subcmd__offline__subcmd__help__subcmd__clear"
-                ;;
-            bx__events__subcmd__offline__subcmd__help,consume)
-                cmd="bx__events__subcmd__offline__subcmd__help__subcmd__consume"
-                ;;
-            bx__events__subcmd__offline__subcmd__help,error)
-                cmd="bx__events__subcmd__offline__subcmd__help__subcmd__error"
-                ;;
-            bx__events__subcmd__offline__subcmd__help,get)
-                cmd="bx__events__subcmd__offline__subcmd__help__subcmd__get"
-                ;;
-            bx__events__subcmd__offline__subcmd__help,help)
-                cmd="bx__events__subcmd__offline__subcmd__help__subcmd__help"
-                ;;
-            bx__events__subcmd__offline__subcmd__help,list)
-                cmd="bx__events__subcmd__offline__subcmd__help__subcmd__list"
                 ;;
             bx__events__subcmd__sandbox,fault)
                 cmd="bx__events__subcmd__sandbox__subcmd__fault"
@@ -229,23 +103,8 @@ _bx__events() {
             bx__events__subcmd__sandbox,fire)
                 cmd="bx__events__subcmd__sandbox__subcmd__fire"
                 ;;
-            bx__events__subcmd__sandbox,help)
-                cmd="bx__events__subcmd__sandbox__subcmd__help"
-                ;;
             bx__events__subcmd__sandbox,log)
                 cmd="bx__events__subcmd__sandbox__subcmd__log"
-                ;;
-            bx__events__subcmd__sandbox__subcmd__help,fault)
-                cmd="bx__events__subcmd__sandbox__subcmd__help__subcmd__fault"
-                ;;
-            bx__events__subcmd__sandbox__subcmd__help,fire)
-                cmd="bx__events__subcmd__sandbox__subcmd__help__subcmd__fire"
-                ;;
-            bx__events__subcmd__sandbox__subcmd__help,help)
-                cmd="bx__events__subcmd__sandbox__subcmd__help__subcmd__help"
-                ;;
-            bx__events__subcmd__sandbox__subcmd__help,log)
-                cmd="bx__events__subcmd__sandbox__subcmd__help__subcmd__log"
                 ;;
             *)
                 ;;
@@ -254,7 +113,7 @@ _bx__events() {
 
     case "${cmd}" in
         bx__events)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version auth events bind list get ls unbind diff apply export offline call listen trigger sandbox completions help"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version auth events bind list get ls unbind diff apply export offline call listen trigger sandbox help completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,7 +221,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version login status logout token switch help"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version login status logout token switch"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -400,104 +259,6 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__auth__subcmd__help)
-            opts="login status logout token switch help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__auth__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__auth__subcmd__help__subcmd__login)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__auth__subcmd__help__subcmd__logout)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__auth__subcmd__help__subcmd__status)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__auth__subcmd__help__subcmd__switch)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__auth__subcmd__help__subcmd__token)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -1088,404 +849,44 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__help)
-            opts="auth events bind list unbind diff apply export offline call listen trigger sandbox completions help"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                *)
-                    COMPREPLY=()
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
                     ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__apply)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
                     ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__auth)
-            opts="login status logout token switch"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
                     ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__auth__subcmd__login)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
                     ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__auth__subcmd__logout)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
                     ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__auth__subcmd__status)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
                     ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__auth__subcmd__switch)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
                     ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__auth__subcmd__token)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
                     ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__bind)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__call)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__completions)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__diff)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__events)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__export)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__list)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__listen)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__offline)
-            opts="list get clear error consume"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__offline__subcmd__clear)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__offline__subcmd__consume)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__offline__subcmd__error)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__offline__subcmd__get)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__offline__subcmd__list)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__sandbox)
-            opts="fire log fault"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__sandbox__subcmd__fault)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__sandbox__subcmd__fire)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__sandbox__subcmd__log)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__trigger)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__help__subcmd__unbind)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -1618,7 +1019,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version list get clear error consume help"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version list get clear error consume"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1923,104 +1324,6 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline__subcmd__help)
-            opts="list get clear error consume help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__offline__subcmd__help__subcmd__clear)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__offline__subcmd__help__subcmd__consume)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__offline__subcmd__help__subcmd__error)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__offline__subcmd__help__subcmd__get)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__offline__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__offline__subcmd__help__subcmd__list)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         bx__subcmd__events__subcmd__offline__subcmd__list)
             opts="-p -o -v -q -y -h -V --filter --order --errors --connector --start --all --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2084,7 +1387,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox)
-            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version fire log fault help"
+            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version fire log fault"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2274,76 +1577,6 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__sandbox__subcmd__help)
-            opts="fire log fault help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__sandbox__subcmd__help__subcmd__fault)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__sandbox__subcmd__help__subcmd__fire)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__sandbox__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        bx__subcmd__events__subcmd__sandbox__subcmd__help__subcmd__log)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -52,8 +52,8 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand listen 'Receive events locally: decode, verify and print what a portal sends a handler'
             cand trigger 'Send a portal-style event to a handler URL'
             cand sandbox 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
+            cand help 'Help on a command, or on a topic: environment, exit-codes'
             cand completions 'Print a shell completion script'
-            cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bx-events;auth'= {
             cand -p 'Profile to use (default: the current one)'
@@ -80,7 +80,6 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand logout 'Forget the credentials of the selected profile (or all with --all)'
             cand token 'Print a valid access token (refreshing it if needed), for scripts'
             cand switch 'Make a profile the current one'
-            cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bx-events;auth;login'= {
             cand --portal 'Portal address, e.g. https://example.bitrix24.com'
@@ -197,26 +196,6 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-        }
-        &'bx-events;auth;help'= {
-            cand login 'Store credentials for a portal after checking them with one call'
-            cand status 'Show every profile, whether its credentials work, and where secrets live'
-            cand logout 'Forget the credentials of the selected profile (or all with --all)'
-            cand token 'Print a valid access token (refreshing it if needed), for scripts'
-            cand switch 'Make a profile the current one'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'bx-events;auth;help;login'= {
-        }
-        &'bx-events;auth;help;status'= {
-        }
-        &'bx-events;auth;help;logout'= {
-        }
-        &'bx-events;auth;help;token'= {
-        }
-        &'bx-events;auth;help;switch'= {
-        }
-        &'bx-events;auth;help;help'= {
         }
         &'bx-events;events'= {
             cand --scope 'Only the events of this scope (e.g. crm, task)'
@@ -472,7 +451,6 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand clear 'Delete records of a reservation (event.offline.clear)'
             cand error 'Mark records of a reservation as failed and release them (event.offline.error)'
             cand consume 'Deliver queued events to a command, a URL or stdout, at least once'
-            cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bx-events;offline;list'= {
             cand --filter 'Filter as FIELD OP VALUE, OP one of = > < >= <= ~ (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID, PROCESS_ID, ERROR'
@@ -610,26 +588,6 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'bx-events;offline;help'= {
-            cand list 'List queued records without taking them (event.offline.list)'
-            cand get 'Reserve records (event.offline.get with clear=0) and print them with the process id'
-            cand clear 'Delete records of a reservation (event.offline.clear)'
-            cand error 'Mark records of a reservation as failed and release them (event.offline.error)'
-            cand consume 'Deliver queued events to a command, a URL or stdout, at least once'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'bx-events;offline;help;list'= {
-        }
-        &'bx-events;offline;help;get'= {
-        }
-        &'bx-events;offline;help;clear'= {
-        }
-        &'bx-events;offline;help;error'= {
-        }
-        &'bx-events;offline;help;consume'= {
-        }
-        &'bx-events;offline;help;help'= {
-        }
         &'bx-events;call'= {
             cand --data 'Parameters as a JSON object, or - to read it from stdin'
             cand -p 'Profile to use (default: the current one)'
@@ -739,7 +697,6 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand fire 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
             cand log 'Show the sandbox''s latest deliveries to online handlers'
             cand fault 'Make a running sandbox misbehave for the next requests'
-            cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bx-events;sandbox;fire'= {
             cand --data 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event''s number'
@@ -813,19 +770,26 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'bx-events;sandbox;help'= {
-            cand fire 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
-            cand log 'Show the sandbox''s latest deliveries to online handlers'
-            cand fault 'Make a running sandbox misbehave for the next requests'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'bx-events;sandbox;help;fire'= {
-        }
-        &'bx-events;sandbox;help;log'= {
-        }
-        &'bx-events;sandbox;help;fault'= {
-        }
-        &'bx-events;sandbox;help;help'= {
+        &'bx-events;help'= {
+            cand -p 'Profile to use (default: the current one)'
+            cand --profile 'Profile to use (default: the current one)'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --config-dir 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]'
+            cand --color 'When to use colour (NO_COLOR is honoured)'
+            cand --timeout 'Timeout of each HTTP request, in seconds'
+            cand --ca-cert 'Also trust this CA certificate (PEM), e.g. an on-premise portal''s own CA'
+            cand -v 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand --verbose 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --no-input 'Never prompt (implied when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'bx-events;completions'= {
             cand -p 'Profile to use (default: the current one)'
@@ -847,92 +811,6 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-        }
-        &'bx-events;help'= {
-            cand auth 'Log in to a portal and manage stored credentials'
-            cand events 'List the events the application can bind'
-            cand bind 'Bind a handler to an event (event.bind); binding twice is harmless'
-            cand list 'List the registered handlers (event.get)'
-            cand unbind 'Remove handlers (event.unbind)'
-            cand diff 'Compare a subscriptions file with what the portal has bound'
-            cand apply 'Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)'
-            cand export 'Print the portal''s current bindings as a subscriptions file'
-            cand offline 'Read, reserve, confirm and consume the offline event queue'
-            cand call 'Call any REST method and print the raw JSON answer'
-            cand listen 'Receive events locally: decode, verify and print what a portal sends a handler'
-            cand trigger 'Send a portal-style event to a handler URL'
-            cand sandbox 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
-            cand completions 'Print a shell completion script'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'bx-events;help;auth'= {
-            cand login 'Store credentials for a portal after checking them with one call'
-            cand status 'Show every profile, whether its credentials work, and where secrets live'
-            cand logout 'Forget the credentials of the selected profile (or all with --all)'
-            cand token 'Print a valid access token (refreshing it if needed), for scripts'
-            cand switch 'Make a profile the current one'
-        }
-        &'bx-events;help;auth;login'= {
-        }
-        &'bx-events;help;auth;status'= {
-        }
-        &'bx-events;help;auth;logout'= {
-        }
-        &'bx-events;help;auth;token'= {
-        }
-        &'bx-events;help;auth;switch'= {
-        }
-        &'bx-events;help;events'= {
-        }
-        &'bx-events;help;bind'= {
-        }
-        &'bx-events;help;list'= {
-        }
-        &'bx-events;help;unbind'= {
-        }
-        &'bx-events;help;diff'= {
-        }
-        &'bx-events;help;apply'= {
-        }
-        &'bx-events;help;export'= {
-        }
-        &'bx-events;help;offline'= {
-            cand list 'List queued records without taking them (event.offline.list)'
-            cand get 'Reserve records (event.offline.get with clear=0) and print them with the process id'
-            cand clear 'Delete records of a reservation (event.offline.clear)'
-            cand error 'Mark records of a reservation as failed and release them (event.offline.error)'
-            cand consume 'Deliver queued events to a command, a URL or stdout, at least once'
-        }
-        &'bx-events;help;offline;list'= {
-        }
-        &'bx-events;help;offline;get'= {
-        }
-        &'bx-events;help;offline;clear'= {
-        }
-        &'bx-events;help;offline;error'= {
-        }
-        &'bx-events;help;offline;consume'= {
-        }
-        &'bx-events;help;call'= {
-        }
-        &'bx-events;help;listen'= {
-        }
-        &'bx-events;help;trigger'= {
-        }
-        &'bx-events;help;sandbox'= {
-            cand fire 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
-            cand log 'Show the sandbox''s latest deliveries to online handlers'
-            cand fault 'Make a running sandbox misbehave for the next requests'
-        }
-        &'bx-events;help;sandbox;fire'= {
-        }
-        &'bx-events;help;sandbox;log'= {
-        }
-        &'bx-events;help;sandbox;fault'= {
-        }
-        &'bx-events;help;completions'= {
-        }
-        &'bx-events;help;help'= {
         }
     ]
     $completions[$command]

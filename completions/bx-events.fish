@@ -55,30 +55,29 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "call" -d 'Call 
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "listen" -d 'Receive events locally: decode, verify and print what a portal sends a handler'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "trigger" -d 'Send a portal-style event to a handler URL'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "help" -d 'Help on a command, or on a topic: environment, exit-codes'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "completions" -d 'Print a shell completion script'
-complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s p -l profile -d 'Profile to use (default: the current one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s q -l quiet -d 'Print only data and errors'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s y -l yes -d 'Answer yes to confirmations'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "token" -d 'Print a valid access token (refreshing it if needed), for scripts'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "switch" -d 'Make a profile the current one'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "token" -d 'Print a valid access token (refreshing it if needed), for scripts'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "switch" -d 'Make a profile the current one'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l portal -d 'Portal address, e.g. https://example.bitrix24.com' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l client-id -d 'OAuth application client id (from the application\'s page in the portal)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l client-secret -d 'OAuth application client secret' -r
@@ -170,12 +169,6 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "token" -d 'Print a valid access token (refreshing it if needed), for scripts'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "switch" -d 'Make a profile the current one'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l scope -d 'Only the events of this scope (e.g. crm, task)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
@@ -358,28 +351,27 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s y -l yes 
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s p -l profile -d 'Profile to use (default: the current one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s q -l quiet -d 'Print only data and errors'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s y -l yes -d 'Answer yes to confirmations'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "list" -d 'List queued records without taking them (event.offline.list)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "get" -d 'Reserve records (event.offline.get with clear=0) and print them with the process id'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "list" -d 'List queued records without taking them (event.offline.list)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "get" -d 'Reserve records (event.offline.get with clear=0) and print them with the process id'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l filter -d 'Filter as FIELD OP VALUE, OP one of = > < >= <= ~ (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID, PROCESS_ID, ERROR' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l order -d 'Order as FIELD[:asc|desc]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l connector -d 'Queue of this connector (auth_connector)' -r
@@ -491,12 +483,6 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "list" -d 'List queued records without taking them (event.offline.list)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "get" -d 'Reserve records (event.offline.get with clear=0) and print them with the process id'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l data -d 'Parameters as a JSON object, or - to read it from stdin' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
@@ -559,37 +545,36 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s y -l yes
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l host -d 'Address to listen on' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l port -d 'Port to listen on (0 picks a free one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l save-profile -d 'Save the sandbox\'s OAuth credentials as this profile and make it current' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l plan -d 'The portal\'s plan (basic lacks extended offline handling and connectors)' -r -f -a "basic\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l host -d 'Address to listen on' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l port -d 'Port to listen on (0 picks a free one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l save-profile -d 'Save the sandbox\'s OAuth credentials as this profile and make it current' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l plan -d 'The portal\'s plan (basic lacks extended offline handling and connectors)' -r -f -a "basic\t''
 professional\t''
 enterprise\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l rate-limit -d 'The portal\'s request limit: standard, enterprise, off or BURST/RATE' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l application-token -d 'Application token sent to handlers, for `listen --application-token` [default: random]' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l fault -d 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -s p -l profile -d 'Profile to use (default: the current one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l rate-limit -d 'The portal\'s request limit: standard, enterprise, off or BURST/RATE' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l application-token -d 'Application token sent to handlers, for `listen --application-token` [default: random]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l fault -d 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l external-delivery -d 'Also call handlers that are not on this machine (by default only loopback handlers are called, so the sandbox never reaches the internet)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -s q -l quiet -d 'Print only data and errors'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -s y -l yes -d 'Answer yes to confirmations'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -f -a "fault" -d 'Make a running sandbox misbehave for the next requests'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l external-delivery -d 'Also call handlers that are not on this machine (by default only loopback handlers are called, so the sandbox never reaches the internet)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -f -a "fault" -d 'Make a running sandbox misbehave for the next requests'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l data -d 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event\'s number' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l count -d 'Fire the event this many times' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l url -d 'Sandbox address [default: the active profile\'s portal]' -r
@@ -647,10 +632,22 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "fault" -d 'Make a running sandbox misbehave for the next requests'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -667,31 +664,3 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s y -l
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "events" -d 'List the events the application can bind'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "list" -d 'List the registered handlers (event.get)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "unbind" -d 'Remove handlers (event.unbind)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "diff" -d 'Compare a subscriptions file with what the portal has bound'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "apply" -d 'Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "export" -d 'Print the portal\'s current bindings as a subscriptions file'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "listen" -d 'Receive events locally: decode, verify and print what a portal sends a handler'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "trigger" -d 'Send a portal-style event to a handler URL'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and not __fish_seen_subcommand_from auth events bind list unbind diff apply export offline call listen trigger sandbox completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "token" -d 'Print a valid access token (refreshing it if needed), for scripts'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "switch" -d 'Make a profile the current one'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "list" -d 'List queued records without taking them (event.offline.list)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "get" -d 'Reserve records (event.offline.get with clear=0) and print them with the process id'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from offline" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from sandbox" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from sandbox" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'
-complete -c bx-events -n "__fish_bx_events_using_subcommand help; and __fish_seen_subcommand_from sandbox" -f -a "fault" -d 'Make a running sandbox misbehave for the next requests'

@@ -63,7 +63,10 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in to a portal and manage stored credentials
-    #[command(subcommand, after_help = "Examples:\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S\n  bx-events auth status\n  bx-events auth switch production")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S\n  bx-events auth status\n  bx-events auth switch production"
+    )]
     Auth(AuthCommand),
     /// List the events the application can bind
     #[command(
@@ -99,7 +102,10 @@ pub enum Command {
     )]
     Export,
     /// Read, reserve, confirm and consume the offline event queue
-    #[command(subcommand, after_help = "Examples:\n  bx-events offline list --all\n  bx-events offline consume --exec './handle-event.sh'\n  bx-events offline get --limit 10 -o json")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  bx-events offline list --all\n  bx-events offline consume --exec './handle-event.sh'\n  bx-events offline get --limit 10 -o json"
+    )]
     Offline(OfflineCommand),
     /// Call any REST method and print the raw JSON answer
     #[command(
@@ -122,7 +128,9 @@ pub enum Command {
     )]
     Sandbox(SandboxArgs),
     /// Help on a command, or on a topic: environment, exit-codes
-    #[command(after_help = "Examples:\n  bx-events help environment\n  bx-events help exit-codes\n  bx-events help offline consume")]
+    #[command(
+        after_help = "Examples:\n  bx-events help environment\n  bx-events help exit-codes\n  bx-events help offline consume"
+    )]
     Help(HelpArgs),
     /// Print a shell completion script
     #[command(
@@ -149,16 +157,24 @@ pub enum AuthCommand {
     )]
     Login(LoginArgs),
     /// Show every profile, whether its credentials work, and where secrets live
-    #[command(after_help = "Examples:\n  bx-events auth status\n  bx-events auth status -o json | jq -r '.[] | select(.current) | .portal'")]
+    #[command(
+        after_help = "Examples:\n  bx-events auth status\n  bx-events auth status -o json | jq -r '.[] | select(.current) | .portal'"
+    )]
     Status,
     /// Forget the credentials of the selected profile (or all with --all)
-    #[command(after_help = "Examples:\n  bx-events auth logout\n  bx-events auth logout -p staging\n  bx-events auth logout --all")]
+    #[command(
+        after_help = "Examples:\n  bx-events auth logout\n  bx-events auth logout -p staging\n  bx-events auth logout --all"
+    )]
     Logout(LogoutArgs),
     /// Print a valid access token (refreshing it if needed), for scripts
-    #[command(after_help = "Examples:\n  bx-events auth token\n  curl -s \"https://example.bitrix24.com/rest/app.info?auth=$(bx-events auth token)\"")]
+    #[command(
+        after_help = "Examples:\n  bx-events auth token\n  curl -s \"https://example.bitrix24.com/rest/app.info?auth=$(bx-events auth token)\""
+    )]
     Token,
     /// Make a profile the current one
-    #[command(after_help = "Examples:\n  bx-events auth switch production\n  bx-events auth switch sandbox")]
+    #[command(
+        after_help = "Examples:\n  bx-events auth switch production\n  bx-events auth switch sandbox"
+    )]
     Switch(SwitchArgs),
 }
 
@@ -589,7 +605,9 @@ pub enum SandboxCommand {
     )]
     Fire(FireArgs),
     /// Show the sandbox's latest deliveries to online handlers
-    #[command(after_help = "Examples:\n  bx-events sandbox log\n  bx-events sandbox log -o json | jq '.[] | select(.status != 200)'")]
+    #[command(
+        after_help = "Examples:\n  bx-events sandbox log\n  bx-events sandbox log -o json | jq '.[] | select(.status != 200)'"
+    )]
     Log(SandboxLogArgs),
     /// Make a running sandbox misbehave for the next requests
     #[command(

@@ -24,12 +24,22 @@ pub fn run(args: &HelpArgs) -> anyhow::Result<()> {
     match words.as_slice() {
         ["environment"] | ["env"] => {
             println!("Environment variables read by bx-events:\n");
-            let width = env::ALL.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+            let width = env::ALL
+                .iter()
+                .map(|(name, _)| name.len())
+                .max()
+                .unwrap_or(0);
             for (name, meaning) in env::ALL {
                 println!("  {name:width$}  {meaning}");
             }
-            println!("  {:width$}  {}", "CI", "when set (and not \"false\"/\"0\"), never prompt");
-            println!("  {:width$}  {}", "NO_COLOR", "when set, no colour in output");
+            println!(
+                "  {:width$}  {}",
+                "CI", "when set (and not \"false\"/\"0\"), never prompt"
+            );
+            println!(
+                "  {:width$}  {}",
+                "NO_COLOR", "when set, no colour in output"
+            );
             println!("\nWhen BX_EVENTS_ACCESS_TOKEN (with BX_EVENTS_PORTAL) or BX_EVENTS_WEBHOOK_URL is set,\nthey form the active profile and override stored profiles.");
             Ok(())
         }
@@ -50,7 +60,10 @@ fn print_command_help(path: &[&str]) -> anyhow::Result<()> {
     command.build();
     let mut current = &mut command;
     for word in path {
-        let names: Vec<String> = current.get_subcommands().map(|c| c.get_name().to_string()).collect();
+        let names: Vec<String> = current
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
         match current.find_subcommand_mut(word) {
             Some(next) => current = next,
             None => {

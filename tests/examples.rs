@@ -1,0 +1,246 @@
+//! Every example in the `--help` texts, the README and docs/ parses with today's flags,
+//! and the self-contained ones run against the sandbox without a usage error.
+
+mod common;
+
+use bx_events::cli::Cli;
+use clap::{CommandFactory, Parser};
+use common::{run, TestEnv};
+
+/// Examples from every command's `after_help`.
+fn help_examples() -> Vec<String> {
+    fn walk(command: &clap::Command, out: &mut Vec<String>) {
+        if let Some(text) = command.get_after_help() {
+            out.extend(
+                text.to_string()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| {
+                        l.starts_with("bx-events ")
+                            || l.contains("| bx-events ")
+                            || l.contains("$(bx-events")
+                    })
+                    .map(str::to_string),
+            );
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Cli::command(), &mut out);
+    out
+}
+
+/// `bx-events ...` lines of the code blocks of a Markdown file (continuations joined).
+fn markdown_examples(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap();
+    let mut out = Vec::new();
+    let mut in_code = false;
+    let mut pending = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if !in_code {
+            continue;
+        }
+        let line = line.trim().trim_start_matches("$ ");
+        if !pending.is_empty() {
+            pending.push(' ');
+            pending.push_str(line.trim_end_matches('\\').trim());
+            if !line.ends_with('\\') {
+                out.push(std::mem::take(&mut pending));
+            }
+            continue;
+        }
+        let starts = line.starts_with("bx-events ")
+            || line
+                .split_whitespace()
+                .skip_while(|w| w.contains('='))
+                .next()
+                == Some("bx-events");
+        if starts {
+            if line.ends_with('\\') {
+                pending = line.trim_end_matches('\\').trim().to_string();
+            } else {
+                out.push(line.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Splits a shell line into the `bx-events` arguments (quotes honoured), dropping
+/// leading VAR=value words and anything after an unquoted `|`, `>`, `&`, `;` or `#`.
+fn bx_arguments(line: &str) -> Option<(Vec<(String, String)>, Vec<String>)> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    let mut has_word = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => current.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                has_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if has_word || !current.is_empty() {
+                    words.push(std::mem::take(&mut current));
+                    has_word = false;
+                }
+            }
+            (None, '|' | '>' | '&' | ';') => break,
+            (None, '#') if current.is_empty() => break,
+            (None, c) => current.push(c),
+        }
+    }
+    if has_word || !current.is_empty() {
+        words.push(current);
+    }
+    let mut env = Vec::new();
+    let mut rest = words.into_iter().peekable();
+    while let Some(word) = rest.peek() {
+        match word.split_once('=') {
+            Some((name, value))
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_') =>
+            {
+                env.push((name.to_string(), value.to_string()));
+                rest.next();
+            }
+            _ => break,
+        }
+    }
+    let args: Vec<String> = rest.collect();
+    (args.first().map(String::as_str) == Some("bx-events")).then_some((env, args))
+}
+
+fn all_examples() -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = help_examples()
+        .into_iter()
+        .map(|e| ("--help".to_string(), e))
+        .collect();
+    let mut docs = vec!["README.md".to_string()];
+    for entry in
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")).unwrap()
+    {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if name.ends_with(".md") {
+            docs.push(format!("docs/{name}"));
+        }
+    }
+    for doc in docs {
+        all.extend(
+            markdown_examples(&doc)
+                .into_iter()
+                .map(|e| (doc.clone(), e)),
+        );
+    }
+    all
+}
+
+#[test]
+fn every_example_parses_with_current_flags() {
+    let examples = all_examples();
+    assert!(
+        examples.len() > 80,
+        "examples were found: {}",
+        examples.len()
+    );
+    let mut checked = 0;
+    for (source, line) in &examples {
+        let line = line.rsplit_once("$(").map_or(line.as_str(), |(_, inner)| {
+            inner.trim_end_matches([')', '"'])
+        });
+        let Some((_, args)) = bx_arguments(line) else {
+            continue;
+        };
+        if let Err(error) = Cli::try_parse_from(&args) {
+            use clap::error::ErrorKind;
+            assert!(
+                matches!(
+                    error.kind(),
+                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+                ),
+                "{source}: `{line}` no longer parses:\n{error}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 80, "checked {checked}");
+}
+
+/// Examples that need something this test cannot provide: a running server, a
+/// browser, a real portal, placeholders, or that would end the session.
+fn runnable(args: &[String]) -> bool {
+    let joined = args.join(" ");
+    let first = args.get(1).map(String::as_str).unwrap_or("");
+    !matches!(first, "sandbox" | "listen" | "trigger")
+        && !joined.contains("auth login")
+        && !joined.contains("logout")
+        && !joined.contains("--follow")
+        && !joined.contains("...")
+        && !joined.contains('$')
+        && !joined.contains('~')
+        && !joined.contains("example.bitrix24.com/rest")
+}
+
+#[test]
+fn self_contained_examples_run_against_the_sandbox() {
+    let env = TestEnv::new();
+    let cwd = env.config_dir().join("work");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let manifest = "[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"${HOOKS_URL:-https://hooks.example.com}/deal\"\n";
+    std::fs::write(cwd.join("bx-events.toml"), manifest).unwrap();
+    std::fs::write(cwd.join("subscriptions.toml"), manifest).unwrap();
+    let mut ran = 0;
+    // docs/ also shows failures on purpose; the README and --help show working commands.
+    for (source, line) in all_examples()
+        .into_iter()
+        .filter(|(source, _)| !source.starts_with("docs/"))
+    {
+        let Some((vars, args)) = bx_arguments(&line) else {
+            continue;
+        };
+        if !runnable(&args) {
+            continue;
+        }
+        let mut cmd = env.cmd();
+        cmd.current_dir(&cwd).args(&args[1..]).envs(vars);
+        let (code, stdout, stderr) = run(&mut cmd);
+        assert!(
+            code != 2 && code >= 0,
+            "{source}: `{line}` failed with a usage error ({code}):\n{stdout}\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "{source}: `{line}` panicked:\n{stderr}"
+        );
+        ran += 1;
+    }
+    assert!(ran > 30, "ran {ran} examples");
+}
+
+#[test]
+fn the_line_splitter_understands_quotes_pipes_and_variables() {
+    let (env, args) = bx_arguments(
+        "HOOKS_URL=https://h.example.com bx-events list --event 'ON CRM*' -o json | jq '.[]'",
+    )
+    .unwrap();
+    assert_eq!(
+        env,
+        vec![("HOOKS_URL".to_string(), "https://h.example.com".to_string())]
+    );
+    assert_eq!(
+        args,
+        ["bx-events", "list", "--event", "ON CRM*", "-o", "json"]
+    );
+    assert!(bx_arguments("cargo install --path .").is_none());
+    let parsed = Cli::try_parse_from(["bx-events", "list", "-o", "json"]);
+    assert!(parsed.is_ok());
+    let _ = Cli::parse_from(["bx-events", "events"]);
+}
