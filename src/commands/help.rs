@@ -29,17 +29,13 @@ pub fn run(args: &HelpArgs) -> anyhow::Result<()> {
                 .map(|(name, _)| name.len())
                 .max()
                 .unwrap_or(0);
-            for (name, meaning) in env::ALL {
+            let others = [
+                ("CI", "when set (and not \"false\" or \"0\"), never prompt"),
+                ("NO_COLOR", "when set, no colour in output"),
+            ];
+            for (name, meaning) in env::ALL.iter().chain(others.iter()) {
                 println!("  {name:width$}  {meaning}");
             }
-            println!(
-                "  {:width$}  {}",
-                "CI", "when set (and not \"false\"/\"0\"), never prompt"
-            );
-            println!(
-                "  {:width$}  {}",
-                "NO_COLOR", "when set, no colour in output"
-            );
             println!("\nWhen BX_EVENTS_ACCESS_TOKEN (with BX_EVENTS_PORTAL) or BX_EVENTS_WEBHOOK_URL is set,\nthey form the active profile and override stored profiles.");
             Ok(())
         }
