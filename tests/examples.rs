@@ -57,11 +57,7 @@ fn markdown_examples(path: &str) -> Vec<String> {
             continue;
         }
         let starts = line.starts_with("bx-events ")
-            || line
-                .split_whitespace()
-                .skip_while(|w| w.contains('='))
-                .next()
-                == Some("bx-events");
+            || line.split_whitespace().find(|w| !w.contains('=')) == Some("bx-events");
         if starts {
             if line.ends_with('\\') {
                 pending = line.trim_end_matches('\\').trim().to_string();
@@ -75,7 +71,10 @@ fn markdown_examples(path: &str) -> Vec<String> {
 
 /// Splits a shell line into the `bx-events` arguments (quotes honoured), dropping
 /// leading VAR=value words and anything after an unquoted `|`, `>`, `&`, `;` or `#`.
-fn bx_arguments(line: &str) -> Option<(Vec<(String, String)>, Vec<String>)> {
+/// Environment assignments and the command's words.
+type ShellLine = (Vec<(String, String)>, Vec<String>);
+
+fn bx_arguments(line: &str) -> Option<ShellLine> {
     let mut words = Vec::new();
     let mut current = String::new();
     let mut quote: Option<char> = None;
