@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: build test demo lint completions install
+.PHONY: build test demo lint completions install bench
 
 build:
 	$(CARGO) build --release
@@ -29,3 +29,9 @@ install: build
 	install -Dm644 completions/bx-events.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/bx-events.fish
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+# Whole-process scenarios against the sandbox (about 10 minutes: the naive baselines
+# wait on the portal's rate limit); rewrites docs/benchmarks.md. BENCH_QUICK=1 for a
+# fast check. Micro-benchmarks: cargo bench --bench micro.
+bench:
+	$(CARGO) bench --bench scenarios

@@ -133,6 +133,11 @@ impl PortalHandle {
         self.with(|portal| portal.offline.clone())
     }
 
+    /// Changes the portal's request limit (`None` turns it off); the bucket starts empty.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.with(|portal| portal.bucket = limit.map(state::Bucket::new));
+    }
+
     /// Injects a fault for the next matching requests.
     pub fn inject(&self, fault: faults::Fault) {
         self.with(|portal| portal.faults.push(fault));
