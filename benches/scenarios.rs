@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bx_events::bitrix::ratelimit::RateLimit;
 use bx_events::commands::auth::save_profile;
-use bx_events::config::{ProfileKind, ProfileSettings, Secrets, Store};
+use bx_events::config::Store;
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::{json, Value};
 
@@ -141,28 +141,8 @@ impl Portal {
         })
         .expect("sandbox");
         let config = tempfile::tempdir().expect("temp dir");
-        let creds = &sandbox.credentials;
-        save_profile(
-            &Store::new(config.path()),
-            "bench",
-            ProfileSettings {
-                portal: creds.portal.clone(),
-                kind: ProfileKind::Oauth,
-                client_id: Some(creds.client_id.clone()),
-                oauth_server: Some(creds.portal.clone()),
-                rate_limit: None,
-                user_id: Some(1),
-                scope: None,
-            },
-            Secrets {
-                client_secret: Some(creds.client_secret.clone()),
-                access_token: Some(creds.access_token.clone()),
-                refresh_token: Some(creds.refresh_token.clone()),
-                expires_at: Some(creds.expires_at),
-                webhook_url: None,
-            },
-        )
-        .expect("profile");
+        let (settings, secrets) = sandbox.credentials.as_profile();
+        save_profile(&Store::new(config.path()), "bench", settings, secrets).expect("profile");
         Self { sandbox, config }
     }
 

@@ -47,16 +47,7 @@ fn build_params(args: &CallArgs) -> anyhow::Result<Value> {
             Err(e) => return Err(CliError::Usage(format!("--data is not valid JSON: {e}")).into()),
         }
     }
-    let mut pairs = Vec::new();
-    for item in &args.params {
-        let Some((key, value)) = item.split_once('=') else {
-            return Err(CliError::Usage(format!("'{item}' is not KEY=VALUE")).into());
-        };
-        if key.is_empty() {
-            return Err(CliError::Usage(format!("'{item}' has an empty key")).into());
-        }
-        pairs.push((key.to_string(), value.to_string()));
-    }
+    let pairs = super::key_values(&args.params, "argument")?;
     if let Value::Object(map) = form::decode_pairs(pairs) {
         params.extend(map);
     }

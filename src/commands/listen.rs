@@ -69,12 +69,7 @@ fn verdict(expected: Option<&str>, event: &Value) -> &'static str {
 pub async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> {
     let forward = match &args.forward_to {
         Some(raw) => {
-            let url = url::Url::parse(raw)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| {
-                    CliError::Usage(format!("--forward-to '{raw}' is not an http(s) URL"))
-                })?;
+            let url = super::http_url(raw, "--forward-to")?;
             let http = http_client(&ClientOptions {
                 timeout: Duration::from_secs(ctx.global.timeout.max(1)),
                 ..ClientOptions::default()

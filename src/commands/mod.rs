@@ -217,6 +217,25 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// Splits `KEY=VALUE` arguments; `flag` names the option in messages.
+pub fn key_values(items: &[String], flag: &str) -> Result<Vec<(String, String)>, CliError> {
+    items
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+            _ => Err(CliError::Usage(format!("{flag} '{item}' is not KEY=VALUE"))),
+        })
+        .collect()
+}
+
+/// Parses an `http://` or `https://` URL given with `flag`.
+pub fn http_url(raw: &str, flag: &str) -> Result<url::Url, CliError> {
+    url::Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| CliError::Usage(format!("{flag} '{raw}' is not an http(s) URL")))
+}
+
 /// How a pattern without wildcards is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlainPattern {

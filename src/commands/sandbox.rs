@@ -6,7 +6,6 @@ use super::auth::save_profile;
 use super::{CliError, Context};
 use crate::bitrix::ratelimit::RatePreset;
 use crate::cli::{FaultArgs, FireArgs, SandboxArgs, SandboxCommand};
-use crate::config::{ProfileKind, ProfileSettings, Secrets};
 use crate::sandbox::delivery::Delivery;
 use crate::sandbox::{self, SandboxOptions};
 
@@ -36,22 +35,7 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
     })?;
     let creds = running.credentials.clone();
     if let Some(name) = &args.save_profile {
-        let settings = ProfileSettings {
-            portal: creds.portal.clone(),
-            kind: ProfileKind::Oauth,
-            client_id: Some(creds.client_id.clone()),
-            oauth_server: Some(creds.portal.clone()),
-            rate_limit: None,
-            user_id: Some(1),
-            scope: Some("crm,task,user".into()),
-        };
-        let secrets = Secrets {
-            client_secret: Some(creds.client_secret.clone()),
-            access_token: Some(creds.access_token.clone()),
-            refresh_token: Some(creds.refresh_token.clone()),
-            expires_at: Some(creds.expires_at),
-            webhook_url: None,
-        };
+        let (settings, secrets) = creds.as_profile();
         save_profile(&ctx.store, name, settings, secrets)?;
     }
     if ctx.out.is_table() {
@@ -95,39 +79,67 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The address of the sandbox to talk to: `--url`, else the active profile's portal.
-fn sandbox_url(ctx: &Context, explicit: Option<&str>) -> anyhow::Result<url::Url> {
-    let raw = match explicit {
-        Some(url) => url.to_string(),
-        None => ctx.profile()?.settings.portal,
-    };
-    let url =
-        url::Url::parse(&raw).map_err(|e| CliError::Usage(format!("'{raw}' is not a URL: {e}")))?;
-    let local = url
-        .host_str()
-        .is_some_and(crate::bitrix::auth::is_loopback_host);
-    if !local {
-        return Err(CliError::Usage(format!(
-            "{raw} is not a local sandbox: pass --url http://127.0.0.1:PORT of a running `bx-events sandbox`"
-        ))
-        .into());
+/// The admin API of a running sandbox (`--url`, else the active profile's portal).
+struct AdminApi {
+    base: url::Url,
+    http: reqwest::Client,
+}
+
+impl AdminApi {
+    fn new(ctx: &Context, explicit: Option<&str>) -> anyhow::Result<Self> {
+        let raw = match explicit {
+            Some(url) => url.to_string(),
+            None => ctx.profile()?.settings.portal,
+        };
+        let base = url::Url::parse(&raw)
+            .map_err(|e| CliError::Usage(format!("'{raw}' is not a URL: {e}")))?;
+        if !base
+            .host_str()
+            .is_some_and(crate::bitrix::auth::is_loopback_host)
+        {
+            return Err(CliError::Usage(format!(
+                "{raw} is not a local sandbox: pass --url http://127.0.0.1:PORT of a running `bx-events sandbox`"
+            ))
+            .into());
+        }
+        let http = crate::bitrix::client::http_client(&ctx.client_options_default())?;
+        Ok(Self { base, http })
     }
-    Ok(url)
+
+    /// Sends one admin request; an unreachable sandbox or a refusal is an error.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut request = self.http.request(method, self.base.join(path)?);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            CliError::Failed(format!(
+                "cannot reach the sandbox at {}: {}",
+                self.base,
+                e.without_url()
+            ))
+        })?;
+        if !response.status().is_success() {
+            return Err(CliError::Failed(format!(
+                "the sandbox refused {path}: HTTP {}",
+                response.status().as_u16()
+            ))
+            .into());
+        }
+        Ok(response)
+    }
 }
 
 /// `sandbox fire`: asks a running sandbox to make a change `count` times.
 async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
     let event = crate::bitrix::validate::check_event_name(&args.event).map_err(CliError::Usage)?;
-    let mut pairs = Vec::new();
-    for item in &args.data {
-        let (key, value) = item
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("--data '{item}' is not KEY=VALUE")))?;
-        pairs.push((key.to_string(), value.to_string()));
-    }
-    let base = sandbox_url(ctx, args.url.as_deref())?;
-    let endpoint = base.join("/_sandbox/fire")?;
-    let http = crate::bitrix::client::http_client(&ctx.client_options_default())?;
+    let pairs = super::key_values(&args.data, "--data")?;
+    let api = AdminApi::new(ctx, args.url.as_deref())?;
     let mut queued = 0u64;
     let mut deliveries: Vec<Delivery> = Vec::new();
     for n in 1..=args.count {
@@ -135,28 +147,16 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
             .iter()
             .map(|(k, v)| (k.clone(), v.replace("{n}", &n.to_string())));
         let data = crate::bitrix::form::decode_dotted(numbered);
-        let response = http
-            .post(endpoint.clone())
-            .json(&json!({"event": event, "data": data}))
-            .send()
-            .await
-            .map_err(|e| {
-                CliError::Failed(format!(
-                    "cannot reach the sandbox at {base}: {}",
-                    e.without_url()
-                ))
-            })?;
-        if !response.status().is_success() {
-            return Err(CliError::Failed(format!(
-                "the sandbox refused the event: HTTP {}",
-                response.status().as_u16()
-            ))
-            .into());
-        }
-        let body: serde_json::Value = response.json().await?;
-        queued += body["queued"].as_u64().unwrap_or(0);
+        let body = json!({"event": event, "data": data});
+        let answer: serde_json::Value = api
+            .send(reqwest::Method::POST, "/_sandbox/fire", Some(&body))
+            .await?
+            .json()
+            .await?;
+        queued += answer["queued"].as_u64().unwrap_or(0);
         deliveries.extend(
-            serde_json::from_value::<Vec<Delivery>>(body["deliveries"].clone()).unwrap_or_default(),
+            serde_json::from_value::<Vec<Delivery>>(answer["deliveries"].clone())
+                .unwrap_or_default(),
         );
     }
     let delivered = deliveries
@@ -177,18 +177,10 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
 
 /// `sandbox log`: the sandbox's latest deliveries.
 async fn log(ctx: &Context, url: Option<&str>) -> anyhow::Result<()> {
-    let base = sandbox_url(ctx, url)?;
-    let http = crate::bitrix::client::http_client(&ctx.client_options_default())?;
-    let deliveries: Vec<Delivery> = http
-        .get(base.join("/_sandbox/log")?)
-        .send()
-        .await
-        .map_err(|e| {
-            CliError::Failed(format!(
-                "cannot reach the sandbox at {base}: {}",
-                e.without_url()
-            ))
-        })?
+    let api = AdminApi::new(ctx, url)?;
+    let deliveries: Vec<Delivery> = api
+        .send(reqwest::Method::GET, "/_sandbox/log", None)
+        .await?
         .json()
         .await?;
     if deliveries.is_empty() {
@@ -220,17 +212,13 @@ fn deliveries_table(ctx: &Context, deliveries: &[Delivery]) -> comfy_table::Tabl
 
 /// `sandbox fault`: injects (or clears) faults in a running sandbox.
 async fn fault(ctx: &Context, args: &FaultArgs) -> anyhow::Result<()> {
-    let base = sandbox_url(ctx, args.url.as_deref())?;
-    let endpoint = base.join("/_sandbox/faults")?;
-    let http = crate::bitrix::client::http_client(&ctx.client_options_default())?;
-    let unreachable = |e: reqwest::Error| {
-        CliError::Failed(format!(
-            "cannot reach the sandbox at {base}: {}",
-            e.without_url()
-        ))
-    };
-    let response = match args.kind {
-        None => http.delete(endpoint).send().await.map_err(unreachable)?,
+    let api = AdminApi::new(ctx, args.url.as_deref())?;
+    match args.kind {
+        None => {
+            api.send(reqwest::Method::DELETE, "/_sandbox/faults", None)
+                .await?;
+            ctx.out.success("Cleared every injected fault");
+        }
         Some(kind) => {
             let fault = crate::sandbox::faults::Fault {
                 kind,
@@ -238,30 +226,21 @@ async fn fault(ctx: &Context, args: &FaultArgs) -> anyhow::Result<()> {
                 method: args.method.as_ref().map(|m| m.to_ascii_lowercase()),
                 delay_ms: args.delay_ms,
             };
-            http.post(endpoint)
-                .json(&fault)
-                .send()
-                .await
-                .map_err(unreachable)?
+            api.send(
+                reqwest::Method::POST,
+                "/_sandbox/faults",
+                Some(&serde_json::to_value(&fault)?),
+            )
+            .await?;
+            ctx.out.success(&format!(
+                "The next {} request(s){} will meet the fault",
+                args.count,
+                args.method
+                    .as_ref()
+                    .map(|m| format!(" to {m}"))
+                    .unwrap_or_default()
+            ));
         }
-    };
-    if !response.status().is_success() {
-        return Err(CliError::Failed(format!(
-            "the sandbox refused: HTTP {}",
-            response.status().as_u16()
-        ))
-        .into());
     }
-    ctx.out.success(&match args.kind {
-        None => "Cleared every injected fault".to_string(),
-        Some(_) => format!(
-            "The next {} request(s){} will meet the fault",
-            args.count,
-            args.method
-                .as_ref()
-                .map(|m| format!(" to {m}"))
-                .unwrap_or_default()
-        ),
-    });
     Ok(())
 }

@@ -14,10 +14,7 @@ use crate::bitrix::validate::check_event_name;
 use crate::cli::TriggerArgs;
 
 pub async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()> {
-    let target = url::Url::parse(&args.to)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| CliError::Usage(format!("--to '{}' is not an http(s) URL", args.to)))?;
+    let target = super::http_url(&args.to, "--to")?;
     let token = args.application_token.as_deref().filter(|t| !t.is_empty());
     let (content_type, body) = match &args.from_file {
         Some(path) => replay_body(path, token)?,
@@ -68,13 +65,7 @@ pub async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()> {
 fn fresh_body(args: &TriggerArgs, token: Option<&str>) -> anyhow::Result<(String, String)> {
     let event =
         check_event_name(args.event.as_deref().unwrap_or_default()).map_err(CliError::Usage)?;
-    let mut pairs = Vec::new();
-    for item in &args.data {
-        let (key, value) = item
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("--data '{item}' is not KEY=VALUE")))?;
-        pairs.push((key.to_string(), value.to_string()));
-    }
+    let pairs = super::key_values(&args.data, "--data")?;
     let data = form::decode_dotted(pairs);
     let member_id = hex::encode(Md5::digest(args.domain.as_bytes()));
     let mut auth = json!({

@@ -22,6 +22,21 @@ fn optional_int(params: &Map<String, Value>, name: &str) -> Result<Option<i64>, 
     }
 }
 
+/// The upper-cased `event` parameter, which must not be empty.
+fn required_event(params: &Map<String, Value>) -> Result<String, RestError> {
+    let event = param_text(params, "event")
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_uppercase();
+    if event.is_empty() {
+        return Err(RestError::argument(
+            "EVENT",
+            "Argument 'EVENT' is null or empty",
+        ));
+    }
+    Ok(event)
+}
+
 /// Which queue a binding goes to, from `event_type`.
 fn offline_flag(params: &Map<String, Value>) -> Result<bool, RestError> {
     match param_text(params, "event_type").map(|t| t.to_ascii_lowercase()) {
@@ -84,16 +99,7 @@ pub fn event_bind(
             ));
         }
     }
-    let event = param_text(params, "event")
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_uppercase();
-    if event.is_empty() {
-        return Err(RestError::argument(
-            "EVENT",
-            "Argument 'EVENT' is null or empty",
-        ));
-    }
+    let event = required_event(params)?;
     let offline = offline_flag(params)?;
     let (handler, user_id) = if offline {
         if !caller.admin {
@@ -192,16 +198,7 @@ pub fn event_unbind(
 ) -> Result<Value, RestError> {
     caller.require_application()?;
     let connector = connector_of(portal, params)?;
-    let event = param_text(params, "event")
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_uppercase();
-    if event.is_empty() {
-        return Err(RestError::argument(
-            "EVENT",
-            "Argument 'EVENT' is null or empty",
-        ));
-    }
+    let event = required_event(params)?;
     let offline = offline_flag(params)?;
     let handler = if offline {
         if !caller.admin {

@@ -149,6 +149,29 @@ impl PortalHandle {
     }
 }
 
+impl SandboxCredentials {
+    /// The admin's OAuth credentials as a stored profile's settings and secrets.
+    pub fn as_profile(&self) -> (crate::config::ProfileSettings, crate::config::Secrets) {
+        let settings = crate::config::ProfileSettings {
+            portal: self.portal.clone(),
+            kind: crate::config::ProfileKind::Oauth,
+            client_id: Some(self.client_id.clone()),
+            oauth_server: Some(self.portal.clone()),
+            rate_limit: None,
+            user_id: Some(1),
+            scope: Some("crm,task,user".into()),
+        };
+        let secrets = crate::config::Secrets {
+            client_secret: Some(self.client_secret.clone()),
+            access_token: Some(self.access_token.clone()),
+            refresh_token: Some(self.refresh_token.clone()),
+            expires_at: Some(self.expires_at),
+            webhook_url: None,
+        };
+        (settings, secrets)
+    }
+}
+
 /// A sandbox serving in the background of the current tokio runtime.
 pub struct RunningSandbox {
     pub url: String,

@@ -37,12 +37,7 @@ impl Sink {
             });
         }
         if let Some(raw) = &args.forward_to {
-            let url = url::Url::parse(raw)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| {
-                    CliError::Usage(format!("--forward-to '{raw}' is not an http(s) URL"))
-                })?;
+            let url = crate::commands::http_url(raw, "--forward-to")?;
             let http = http_client(&ClientOptions {
                 timeout,
                 ..ClientOptions::default()
