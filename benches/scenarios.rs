@@ -420,7 +420,12 @@ fn main() {
     println!("{table}");
     if !quick {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
-        std::fs::write(&path, document(&table)).expect("docs/benchmarks.md written");
+        // The micro-benchmark section is written by hand from `cargo bench --bench micro`; keep it.
+        let kept = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|old| old.find(MICRO_HEADING).map(|at| old[at..].to_string()))
+            .unwrap_or_default();
+        std::fs::write(&path, document(&table) + "\n" + &kept).expect("docs/benchmarks.md written");
         eprintln!("wrote {}", path.display());
     }
 }
@@ -477,9 +482,11 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {kernel}")
 }
 
+const MICRO_HEADING: &str = "## Micro-benchmarks";
+
 fn document(table: &str) -> String {
     format!(
-        "# Benchmarks\n\nProduced by `make bench` on {} ({}), release build, against the in-process sandbox with the\n**standard** rate limit (50 burst, 2/s). Requests and limit errors are counted by the sandbox.\nThe baseline is a naive client: one request per operation, API defaults (offline `limit` 50,\ndestructive reads), no `batch`, and a one-second wait after each `QUERY_LIMIT_EXCEEDED`, as a\ncurl loop would do. Baselines take minutes, so they run once; the tool's figures are medians of\nseveral runs with min and max. Wall times of whole processes include the sandbox's own work.\n\n{table}\nIn-process micro-benchmarks (form encoding, `event.get` normalisation, manifest parsing) run with\n`cargo bench --bench micro`.\n",
+        "# Benchmarks\n\nProduced by `make bench` on {} ({}), release build, against the in-process sandbox with the\n**standard** rate limit (50 burst, 2/s). Requests and limit errors are counted by the sandbox.\nThe baseline is a naive client: one request per operation, API defaults (offline `limit` 50,\ndestructive reads), no `batch`, and a one-second wait after each `QUERY_LIMIT_EXCEEDED`, as a\ncurl loop would do. Baselines take minutes, so they run once; the tool's figures are medians of\nseveral runs with min and max. Wall times of whole processes include the sandbox's own work.\n\n{table}",
         chrono::Local::now().format("%Y-%m-%d"),
         machine()
     )
