@@ -702,6 +702,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--token-ttl', '--token-ttl', [CompletionResultType]::ParameterName, 'Lifetime of access tokens in seconds')
             [CompletionResult]::new('--application-token', '--application-token', [CompletionResultType]::ParameterName, 'Application token sent to handlers, for `listen --application-token` [default: random]')
             [CompletionResult]::new('--fault', '--fault', [CompletionResultType]::ParameterName, 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep credentials, bindings and the offline queue in this file across restarts')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')

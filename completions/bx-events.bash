@@ -1387,7 +1387,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox)
-            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version fire log fault"
+            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --state --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version fire log fault"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1422,6 +1422,10 @@ _bx__events() {
                     return 0
                     ;;
                 --fault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -674,6 +674,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --token-ttl 'Lifetime of access tokens in seconds'
             cand --application-token 'Application token sent to handlers, for `listen --application-token` [default: random]'
             cand --fault 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)'
+            cand --state 'Keep credentials, bindings and the offline queue in this file across restarts'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
             cand -o 'Output format'

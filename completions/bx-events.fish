@@ -555,6 +555,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __f
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l application-token -d 'Application token sent to handlers, for `listen --application-token` [default: random]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l fault -d 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l state -d 'Keep credentials, bindings and the offline queue in this file across restarts' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'

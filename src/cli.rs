@@ -544,6 +544,9 @@ pub struct SandboxArgs {
     /// handlers are called, so the sandbox never reaches the internet)
     #[arg(long)]
     pub external_delivery: bool,
+    /// Keep credentials, bindings and the offline queue in this file across restarts
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

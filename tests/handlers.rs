@@ -348,9 +348,21 @@ fn failed_deliveries_are_logged_and_not_retried() {
 fn listen_exec_runs_a_command_with_the_decoded_event() {
     let env = sandbox_with_token();
     let out = env.config_dir().join("exec.json");
-    let command = format!("cat > '{}'; [ \"$BX_EVENT_NAME\" = ONCRMDEALADD ]", out.display());
+    let command = format!(
+        "cat > '{}'; [ \"$BX_EVENT_NAME\" = ONCRMDEALADD ]",
+        out.display()
+    );
     let listen = Listen::start(&env, &["--exec", &command]);
-    let (code, _, stderr) = run(env.cmd().args(["trigger", "ONCRMDEALADD", "--to", &listen.url, "--application-token", APP_TOKEN, "--data", "FIELDS.ID=5"]));
+    let (code, _, stderr) = run(env.cmd().args([
+        "trigger",
+        "ONCRMDEALADD",
+        "--to",
+        &listen.url,
+        "--application-token",
+        APP_TOKEN,
+        "--data",
+        "FIELDS.ID=5",
+    ]));
     assert_eq!(code, 0, "{stderr}");
     let event = listen.next_event();
     assert_eq!(event["exec"]["exit_code"], 0, "{event}");

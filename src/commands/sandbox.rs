@@ -29,9 +29,13 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         application_token: args.application_token.clone(),
         faults: args.fault.clone(),
         external_delivery: args.external_delivery,
+        state_file: args.state.clone(),
     };
     let running = sandbox::start(options).await.map_err(|e| {
-        CliError::Usage(format!("cannot listen on {}:{}: {e}", args.host, args.port))
+        CliError::Usage(format!(
+            "cannot start the sandbox on {}:{}: {e}",
+            args.host, args.port
+        ))
     })?;
     let creds = running.credentials.clone();
     if let Some(name) = &args.save_profile {

@@ -74,7 +74,9 @@ pub async fn fire(State(shared): State<Shared>, Json(request): Json<FireRequest>
         } else {
             request.data
         };
-        portal.fire(&event, &data, request.user_id.unwrap_or(1))
+        let outcome = portal.fire(&event, &data, request.user_id.unwrap_or(1));
+        portal.persist();
+        outcome
     };
     let deliveries = super::delivery::send_all(&shared, &event, outcome.outgoing).await;
     Json(json!({"event": event, "queued": outcome.queued, "deliveries": deliveries}))

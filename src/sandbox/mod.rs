@@ -41,6 +41,8 @@ pub struct SandboxOptions {
     /// Call handlers that are not on this machine (off by default, so trying the
     /// sandbox never sends requests to the internet).
     pub external_delivery: bool,
+    /// Keep credentials, bindings and the offline queue in this file across runs.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SandboxOptions {
@@ -57,6 +59,7 @@ impl Default for SandboxOptions {
             application_token: None,
             faults: Vec::new(),
             external_delivery: false,
+            state_file: None,
         }
     }
 }
@@ -213,6 +216,20 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
     }
     portal.faults = options.faults;
     portal.external_delivery = options.external_delivery;
+    if let Some(path) = &options.state_file {
+        if let Some(text) =
+            crate::config::files::read_optional(path).map_err(std::io::Error::other)?
+        {
+            let saved: state::PersistedPortal = serde_json::from_str(&text).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is not a sandbox state file: {e}", path.display()),
+                )
+            })?;
+            portal.restore(saved);
+        }
+        portal.state_file = Some(path.clone());
+    }
     let (access_token, refresh_token, expires_at) = portal.issue_tokens(1);
     let credentials = SandboxCredentials {
         portal: url.clone(),
@@ -224,6 +241,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         webhook_url: portal.webhook_url(),
         application_token: portal.app.application_token.clone(),
     };
+    portal.persist();
     let shared: Shared = Arc::new(Mutex::new(portal));
     let router = Router::new()
         .route(

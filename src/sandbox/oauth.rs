@@ -89,7 +89,10 @@ pub async fn token(
     };
     let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
     match grant(&mut portal, &params) {
-        Ok(body) => (StatusCode::OK, Json(body)).into_response(),
+        Ok(body) => {
+            portal.persist();
+            (StatusCode::OK, Json(body)).into_response()
+        }
         Err((status, code, description)) => {
             portal.stats.token_errors += 1;
             oauth_error(status, code, description)

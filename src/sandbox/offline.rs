@@ -11,7 +11,7 @@ use super::state::{random_hex, Portal};
 const LIST_PAGE: usize = 50;
 
 /// One queued event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueuedEvent {
     pub id: u64,
     pub timestamp: String,

@@ -14,6 +14,15 @@ use super::{methods, offline};
 use crate::bitrix::auth::now_unix;
 use crate::bitrix::form;
 
+/// Methods that change nothing, so `--state` need not be written after them.
+const READ_ONLY: &[&str] = &[
+    "event.get",
+    "events",
+    "app.info",
+    "scope",
+    "event.offline.list",
+];
+
 /// Shared state of the sandbox server.
 pub type Shared = Arc<Mutex<Portal>>;
 
@@ -182,6 +191,9 @@ pub async fn rest_endpoint(
     let (outcome, outbox) = {
         let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
         let outcome = handle(&mut portal, &path, query.as_deref(), &headers, &body);
+        if outcome.is_ok() && !READ_ONLY.contains(&method.as_str()) {
+            portal.persist();
+        }
         (outcome, std::mem::take(&mut portal.outbox))
     };
     // Handlers are called after the method ran and before it answers, as on a portal

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bitrix::auth::now_unix;
 use crate::bitrix::ratelimit::RateLimit;
@@ -33,7 +33,7 @@ impl Plan {
 }
 
 /// A user of the portal.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
     pub id: i64,
     pub name: String,
@@ -41,7 +41,7 @@ pub struct User {
 }
 
 /// The one application installed on the sandbox portal.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct App {
     pub client_id: String,
     pub client_secret: String,
@@ -50,14 +50,14 @@ pub struct App {
 }
 
 /// An issued access token.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessToken {
     pub user_id: i64,
     pub expires_at: i64,
 }
 
 /// A handler or offline binding as the portal stores it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredBinding {
     pub id: u64,
     pub event: String,
@@ -66,6 +66,21 @@ pub struct StoredBinding {
     pub offline: bool,
     pub connector: String,
     pub min_timeout: Option<i64>,
+}
+
+/// The part of the portal `--state FILE` keeps: credentials, bindings and the queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PersistedPortal {
+    pub member_id: String,
+    pub app: App,
+    pub users: Vec<User>,
+    pub webhooks: HashMap<String, i64>,
+    pub access_tokens: HashMap<String, AccessToken>,
+    pub refresh_tokens: HashMap<String, i64>,
+    pub bindings: Vec<StoredBinding>,
+    pub next_binding_id: u64,
+    pub offline: Vec<super::offline::QueuedEvent>,
+    pub next_offline_id: u64,
 }
 
 /// What a fired event caused.
@@ -151,6 +166,8 @@ pub struct Portal {
     pub offline_notified: HashMap<u64, i64>,
     /// Whether handlers off this machine are called.
     pub external_delivery: bool,
+    /// Where `--state` keeps the portal between runs.
+    pub state_file: Option<std::path::PathBuf>,
     /// Injected faults, applied to the next matching requests.
     pub faults: Vec<super::faults::Fault>,
     /// Handler calls a method made (e.g. `event.test`), sent before it answers.
@@ -211,6 +228,7 @@ impl Portal {
             outbox: Vec::new(),
             faults: Vec::new(),
             external_delivery: false,
+            state_file: None,
             token_ttl_secs,
             bucket: rate_limit.map(Bucket::new),
             stats: Stats::default(),
@@ -288,6 +306,52 @@ impl Portal {
         FireOutcome {
             queued: connectors.len(),
             outgoing,
+        }
+    }
+
+    /// What `--state FILE` keeps across restarts.
+    pub fn snapshot(&self) -> PersistedPortal {
+        PersistedPortal {
+            member_id: self.member_id.clone(),
+            app: self.app.clone(),
+            users: self.users.clone(),
+            webhooks: self.webhooks.clone(),
+            access_tokens: self.access_tokens.clone(),
+            refresh_tokens: self.refresh_tokens.clone(),
+            bindings: self.bindings.clone(),
+            next_binding_id: self.next_binding_id,
+            offline: self.offline.clone(),
+            next_offline_id: self.next_offline_id,
+        }
+    }
+
+    /// Takes back what an earlier run saved.
+    pub fn restore(&mut self, saved: PersistedPortal) {
+        self.member_id = saved.member_id;
+        self.app = saved.app;
+        self.users = saved.users;
+        self.webhooks = saved.webhooks;
+        self.access_tokens = saved.access_tokens;
+        self.refresh_tokens = saved.refresh_tokens;
+        self.bindings = saved.bindings;
+        self.next_binding_id = saved.next_binding_id;
+        self.offline = saved.offline;
+        self.next_offline_id = saved.next_offline_id;
+    }
+
+    /// Writes the state file, when there is one. A failed write is reported on
+    /// stderr and the sandbox goes on serving.
+    pub fn persist(&self) {
+        let Some(path) = &self.state_file else {
+            return;
+        };
+        let written = serde_json::to_string(&self.snapshot())
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                crate::config::files::write_atomic(path, &text, 0o600).map_err(|e| e.to_string())
+            });
+        if let Err(error) = written {
+            tracing::warn!("sandbox state {}: {error}", path.display());
         }
     }
 
