@@ -4,14 +4,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::auth::{now_unix, Credentials, OAuthApp, OAuthTokens, TokenResponse};
+use super::auth::{now_unix, Credentials, OAuthApp, TokenResponse};
 use super::error::{ApiError, NetworkFailure};
-use super::mask::{mask_json, mask_url, mask_urls_in_text};
+use super::mask::{mask_json, mask_url};
 use super::ratelimit::{Limiter, RatePreset};
+use super::response::{
+    envelope_from, header_text, network_error, parse_body, read_capped, text_of,
+};
 
 /// Longest wait for an `OPERATION_TIME_LIMIT` window to reset before giving up.
 const MAX_RESET_WAIT: Duration = Duration::from_secs(60);
@@ -22,9 +24,6 @@ fn now_seconds() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
-
-/// Answers larger than this are refused rather than buffered.
-const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Methods that change nothing, or whose repetition is detected (`event.bind`
 /// reports a duplicate), and so may be retried after 5xx, timeouts and drops.
@@ -424,245 +423,11 @@ pub async fn token_request(
     })
 }
 
-fn header_text(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase()
-}
-
-async fn read_capped(
-    mut response: reqwest::Response,
-    method: &str,
-    masked_url: &str,
-) -> Result<Vec<u8>, ApiError> {
-    let status = response.status().as_u16();
-    let mut bytes = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ApiError::BadResponse {
-                        method: method.to_string(),
-                        status,
-                        what: format!("a body larger than {} MiB", MAX_BODY_BYTES / (1024 * 1024)),
-                    });
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(bytes),
-            Err(e) => return Err(network_error(method, masked_url, e)),
-        }
-    }
-}
-
-fn network_error(method: &str, masked_url: &str, error: reqwest::Error) -> ApiError {
-    // The URL is reported masked beside the detail; reqwest's copy of it may hold secrets.
-    let error = error.without_url();
-    let detail = error_chain_text(&error);
-    let lower = detail.to_ascii_lowercase();
-    let failure = if error.is_timeout() {
-        NetworkFailure::Timeout
-    } else if lower.contains("certificate")
-        || lower.contains("unknownissuer")
-        || lower.contains("tls")
-    {
-        NetworkFailure::Certificate
-    } else if error.is_connect() {
-        NetworkFailure::Connect
-    } else if error.is_body()
-        || error.is_request()
-        || lower.contains("connection closed")
-        || lower.contains("reset")
-        || lower.contains("incomplete")
-    {
-        NetworkFailure::Dropped
-    } else {
-        NetworkFailure::Other
-    };
-    ApiError::Network {
-        method: method.to_string(),
-        url: masked_url.to_string(),
-        failure,
-        detail: mask_urls_in_text(&detail),
-    }
-}
-
-/// reqwest's own message hides the cause; the chain says "connection refused".
-fn error_chain_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = Vec::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(err) = current {
-        let text = err.to_string();
-        if !parts.iter().any(|p: &String| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = err.source();
-    }
-    parts.join(": ")
-}
-
-/// Parses a body as JSON, naming what arrived instead when it is not JSON.
-pub fn parse_body(
-    method: &str,
-    status: u16,
-    content_type: &str,
-    bytes: &[u8],
-) -> Result<Value, ApiError> {
-    let bad = |what: String| ApiError::BadResponse {
-        method: method.to_string(),
-        status,
-        what,
-    };
-    let trimmed = bytes.trim_ascii();
-    if trimmed.is_empty() {
-        return Err(bad("an empty body".into()));
-    }
-    if content_type.contains("text/html") || trimmed.first() == Some(&b'<') {
-        let text = String::from_utf8_lossy(trimmed);
-        let what = match html_title(&text) {
-            Some(title) => format!("an HTML page titled \"{title}\""),
-            None => "an HTML page".to_string(),
-        };
-        return Err(bad(what));
-    }
-    match serde_json::from_slice::<Value>(trimmed) {
-        Ok(value) => Ok(value),
-        Err(_) if std::str::from_utf8(trimmed).is_err() => {
-            Err(bad("a body that is not UTF-8 text".into()))
-        }
-        Err(e) if e.is_eof() => Err(bad("a truncated JSON body".into())),
-        Err(_) => Err(bad("a body that is not JSON".into())),
-    }
-}
-
-fn html_title(html: &str) -> Option<String> {
-    let lower = html.to_ascii_lowercase();
-    let start = lower.find("<title>")? + "<title>".len();
-    let end = start + lower[start..].find("</title>")?;
-    let title: String = html
-        .get(start..end)?
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let title: String = title.chars().take(80).collect();
-    (!title.is_empty()).then_some(title)
-}
-
-/// Reads the error or result of a parsed envelope.
-pub fn envelope_from(method: &str, status: u16, raw: Value) -> Result<Envelope, ApiError> {
-    let Value::Object(map) = &raw else {
-        return Err(ApiError::BadResponse {
-            method: method.to_string(),
-            status,
-            what: "JSON that is not an object".into(),
-        });
-    };
-    if let Some(code) = map.get("error") {
-        return Err(ApiError::Portal {
-            method: method.to_string(),
-            code: text_of(code),
-            description: map
-                .get("error_description")
-                .map(text_of)
-                .unwrap_or_default(),
-            status,
-            argument: map.get("argument").map(text_of),
-            reset_at: map
-                .get("time")
-                .and_then(|t| t.get("operating_reset_at"))
-                .and_then(|v| {
-                    v.as_f64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                }),
-        });
-    }
-    let Some(result) = map.get("result") else {
-        return Err(ApiError::BadResponse {
-            method: method.to_string(),
-            status,
-            what: "JSON with neither \"result\" nor \"error\"".into(),
-        });
-    };
-    let as_u64 = |key: &str| {
-        map.get(key)
-            .and_then(super::auth::value_as_i64)
-            .and_then(|n| u64::try_from(n).ok())
-    };
-    Ok(Envelope {
-        result: result.clone(),
-        next: as_u64("next"),
-        total: as_u64("total"),
-        raw: raw.clone(),
-    })
-}
-
-fn text_of(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.chars().take(500).collect(),
-        other => other.to_string().chars().take(500).collect(),
-    }
-}
-
 fn short_reason(error: &ApiError) -> String {
     match error {
         ApiError::Portal { code, status, .. } => format!("{code} (HTTP {status})"),
         ApiError::BadResponse { status, what, .. } => format!("HTTP {status}: {what}"),
         ApiError::Network { failure, .. } => failure.to_string(),
         other => other.to_string(),
-    }
-}
-
-/// Token pair from an OAuth answer for saving.
-pub fn tokens_from_response(response: &TokenResponse) -> OAuthTokens {
-    response.tokens(now_unix())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_error_pages_are_named() {
-        let err = parse_body(
-            "event.get",
-            502,
-            "text/html",
-            b"<html><head><title>502 Bad Gateway</title></head></html>",
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("HTML page titled \"502 Bad Gateway\""),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn empty_and_garbage_bodies_are_named() {
-        let empty = parse_body("events", 200, "", b"  ").unwrap_err();
-        assert!(empty.to_string().contains("empty body"));
-        let garbage = parse_body("events", 200, "application/json", b"{\"result\":").unwrap_err();
-        assert!(garbage.to_string().contains("truncated"), "{garbage}");
-        let binary = parse_body("events", 200, "", &[0xff, 0xfe, 0x00]).unwrap_err();
-        assert!(binary.to_string().contains("UTF-8"), "{binary}");
-    }
-
-    #[test]
-    fn error_envelope_keeps_code_status_and_argument() {
-        let raw = serde_json::json!({"error": "ERROR_ARGUMENT", "error_description": "Argument 'EVENT' is null or empty", "argument": "EVENT"});
-        let err = envelope_from("event.bind", 400, raw).unwrap_err();
-        assert_eq!(err.code(), Some("ERROR_ARGUMENT"));
-        assert_eq!(err.http_status(), Some(400));
-        assert!(matches!(err, ApiError::Portal { argument: Some(ref a), .. } if a == "EVENT"));
-    }
-
-    #[test]
-    fn paging_fields_are_read_from_strings_or_numbers() {
-        let raw = serde_json::json!({"result": [], "next": "50", "total": 120});
-        let envelope = envelope_from("event.offline.list", 200, raw).unwrap();
-        assert_eq!((envelope.next, envelope.total), (Some(50), Some(120)));
     }
 }

@@ -10,6 +10,7 @@ pub mod form;
 pub mod mask;
 pub mod offline;
 pub mod ratelimit;
+pub mod response;
 pub mod validate;
 
 pub use auth::{Credentials, MemoryTokenStore, OAuthApp, OAuthTokens, TokenStore};
