@@ -30,7 +30,7 @@ pub fn check_handler_url(raw: &str) -> Result<Option<String>, HandlerUrlError> {
         return Err(HandlerUrlError {
             code: "ERROR_UNSUPPORTED_PROTOCOL",
             message: format!(
-                "'{}' is not supported for handlers: use http:// or https://",
+                "'{}' cannot be used for handlers: use http:// or https://",
                 url.scheme()
             ),
         });
