@@ -97,9 +97,16 @@ impl Output {
     pub fn table(&self, headers: &[&str]) -> Table {
         let mut table = Table::new();
         if self.stdout_is_terminal {
+            // A terminal that reports no usable width (some CI ptys say 0) would
+            // squeeze every column to one character: lay out freely instead.
+            let usable_width = table.width().is_some_and(|width| width >= 40);
             table
                 .load_preset(presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic);
+                .set_content_arrangement(if usable_width {
+                    ContentArrangement::Dynamic
+                } else {
+                    ContentArrangement::Disabled
+                });
         } else {
             table
                 .load_preset(presets::NOTHING)

@@ -119,8 +119,8 @@ pub async fn status(ctx: &Context) -> anyhow::Result<()> {
             "KIND",
             "USER",
             "SCOPE",
-            "TOKEN EXPIRES",
-            "STORAGE",
+            "EXPIRES",
+            "SECRETS IN",
             "STATUS",
         ]);
         for row in &rows {
@@ -137,8 +137,8 @@ pub async fn status(ctx: &Context) -> anyhow::Result<()> {
                     .map(|u| u.to_string())
                     .unwrap_or_else(|| "-".into()),
                 row.scope.clone().unwrap_or_else(|| "-".into()),
-                row.expires_at.clone().unwrap_or_else(|| "-".into()),
-                row.storage.clone(),
+                short_time(row.expires_at.as_deref()),
+                short_storage(&row.storage),
                 row.status.clone(),
             ]);
         }
@@ -148,4 +148,24 @@ pub async fn status(ctx: &Context) -> anyhow::Result<()> {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// `2026-11-26 21:56` for a table cell; JSON keeps the full RFC 3339 time.
+fn short_time(rfc3339: Option<&str>) -> String {
+    rfc3339
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The file name (or "environment") for a table cell; JSON keeps the full path.
+fn short_storage(storage: &str) -> String {
+    std::path::Path::new(storage)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| storage.to_string())
 }
