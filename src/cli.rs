@@ -383,7 +383,7 @@ pub enum OfflineCommand {
     Clear(OfflineClearArgs),
     /// Mark records of a reservation as failed and release them (event.offline.error)
     #[command(
-        after_help = "Examples:\n  bx-events offline error --process-id 3f2a... --message-id 9b1c..."
+        after_help = "Examples:\n  bx-events offline error --process-id 3f2a... --message-id 9b1c...\n  bx-events offline error --process-id 3f2a... --message-id 9b1c... --message-id 77de... --connector erp"
     )]
     Error(OfflineErrorArgs),
     /// Deliver queued events to a command, a URL or stdout, at least once

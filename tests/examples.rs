@@ -243,3 +243,33 @@ fn the_line_splitter_understands_quotes_pipes_and_variables() {
     assert!(parsed.is_ok());
     let _ = Cli::parse_from(["bx-events", "events"]);
 }
+
+#[test]
+fn every_command_has_a_summary_and_two_to_four_examples() {
+    fn walk(command: &clap::Command, path: String, missing: &mut Vec<String>) {
+        for sub in command.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name());
+            let examples = sub
+                .get_after_help()
+                .map(|h| {
+                    h.to_string()
+                        .lines()
+                        .filter(|l| {
+                            l.trim_start().starts_with("bx-events") || l.contains("bx-events ")
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            if sub.get_about().is_none() || !(2..=4).contains(&examples) {
+                missing.push(format!("{name} ({examples} examples)"));
+            }
+            walk(sub, name, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&Cli::command(), "bx-events".into(), &mut missing);
+    assert!(
+        missing.is_empty(),
+        "commands without a summary or 2-4 examples: {missing:?}"
+    );
+}
