@@ -7,32 +7,24 @@ use std::path::{Path, PathBuf};
 use super::env;
 use super::error::ConfigError;
 
-/// Creates the directory (mode 0700) if needed, and closes an existing one to
-/// other users, since it holds secrets.
+/// Creates the directory with mode 0700 if needed. An existing directory is left as
+/// it is: the secrets in it are protected by their own mode (0600), and a directory
+/// the user chose (`--config-dir`) may be shared on purpose.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
-    let write_err = |source| ConfigError::Write {
-        path: dir.to_path_buf(),
-        source,
-    };
-    if !dir.exists() {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        builder.create(dir).map_err(write_err)?;
+    if dir.exists() {
+        return Ok(());
     }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir).map_err(write_err)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(write_err)?;
-        }
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
-    Ok(())
+    builder.create(dir).map_err(|source| ConfigError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads a file, or `None` when it does not exist.

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use bx_events::commands::auth::save_profile;
@@ -42,16 +42,17 @@ impl TestEnv {
         env
     }
 
-    pub fn config_dir(&self) -> &Path {
-        self.dir.path()
+    /// The config directory: created by bx-events itself, as on a first run.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
     }
 
     pub fn store(&self) -> Store {
-        Store::new(self.dir.path())
+        Store::new(self.config_dir())
     }
 
     pub fn credentials_path(&self) -> PathBuf {
-        self.dir.path().join("credentials.toml")
+        self.config_dir().join("credentials.toml")
     }
 
     /// Stores an OAuth profile for the sandbox with the given tokens.
@@ -104,7 +105,7 @@ impl TestEnv {
     /// The binary with this env's config dir and no inherited `BX_EVENTS_*` variables.
     pub fn cmd(&self) -> Command {
         let mut cmd = bare_cmd();
-        cmd.env(env::CONFIG_DIR, self.dir.path());
+        cmd.env(env::CONFIG_DIR, self.config_dir());
         cmd
     }
 
