@@ -4,7 +4,6 @@ use std::io::{IsTerminal, Write};
 
 use comfy_table::{presets, ContentArrangement, Table};
 use serde::Serialize;
-use serde_json::Value;
 
 /// How data is printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -152,8 +151,11 @@ impl Output {
         }
     }
 
-    /// A warning on stderr.
+    /// A warning on stderr (hidden by `--quiet`, which keeps only data and errors).
     pub fn warn(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
         if self.color && std::io::stderr().is_terminal() {
             eprintln!("\x1b[33mwarning:\x1b[0m {message}");
         } else {
@@ -185,9 +187,4 @@ fn write_stdout(text: &str) {
 /// Text for an optional value in a table cell.
 pub fn cell(value: Option<&str>) -> String {
     value.unwrap_or("-").to_string()
-}
-
-/// Prints a JSON value as given (for `call`), pretty unless NDJSON is asked for.
-pub fn raw_json(output: &Output, value: &Value) {
-    output.print_json(value);
 }

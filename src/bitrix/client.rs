@@ -131,11 +131,6 @@ impl Client {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// True when calls use an incoming webhook rather than an OAuth application.
-    pub fn is_webhook(&self) -> bool {
-        matches!(self.credentials, Credentials::Webhook { .. })
-    }
-
     /// A valid access token (refreshed first when known to be expired); `None` for webhooks.
     pub async fn access_token(&self) -> Result<Option<String>, ApiError> {
         self.usable_token().await
