@@ -473,3 +473,95 @@ fn sandbox_fault_command_injects_and_clears() {
             .args(["unbind", "ONCRMDEALADD", "https://h.example.com/x"]));
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// A store whose pair is replaced behind the client's back after `switch_after`
+/// loads, as a writer that does not share the lock would do.
+struct ChangingStore {
+    loads: std::sync::atomic::AtomicUsize,
+    switch_after: usize,
+    before: bx_events::bitrix::OAuthTokens,
+    after: bx_events::bitrix::OAuthTokens,
+    saved: std::sync::Mutex<Vec<bx_events::bitrix::OAuthTokens>>,
+}
+
+impl bx_events::bitrix::TokenStore for ChangingStore {
+    fn load(&self) -> Result<bx_events::bitrix::OAuthTokens, bx_events::bitrix::ApiError> {
+        let n = self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(if n < self.switch_after {
+            self.before.clone()
+        } else {
+            self.after.clone()
+        })
+    }
+    fn lock(&self) -> Result<bx_events::bitrix::auth::StoreGuard, bx_events::bitrix::ApiError> {
+        Ok(Box::new(()))
+    }
+    fn save(
+        &self,
+        tokens: &bx_events::bitrix::OAuthTokens,
+    ) -> Result<(), bx_events::bitrix::ApiError> {
+        self.saved.lock().unwrap().push(tokens.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn invalid_grant_rereads_the_store_before_giving_up() {
+    use bx_events::bitrix::{Client, ClientOptions, Credentials, OAuthApp, OAuthTokens};
+    let env = TestEnv::new();
+    let creds = env.sandbox.credentials.clone();
+    // The old pair: expired, and its refresh token already spent by someone else.
+    let (old_access, old_refresh) = env.sandbox.portal.issue_tokens(1);
+    let spend = format!(
+        "{}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={old_refresh}",
+        creds.portal, creds.client_id, creds.client_secret
+    );
+    assert_eq!(common::http_get(&spend).0, 200);
+    // The pair that other writer stored meanwhile.
+    let (new_access, new_refresh) = env.sandbox.portal.issue_tokens(1);
+    let store = Arc::new(ChangingStore {
+        loads: Default::default(),
+        switch_after: 2,
+        before: OAuthTokens {
+            access_token: old_access,
+            refresh_token: Some(old_refresh),
+            expires_at: Some(1),
+        },
+        after: OAuthTokens {
+            access_token: new_access.clone(),
+            refresh_token: Some(new_refresh),
+            expires_at: None,
+        },
+        saved: Default::default(),
+    });
+    let app = OAuthApp {
+        client_id: creds.client_id.clone(),
+        client_secret: creds.client_secret.clone(),
+        oauth_server: url::Url::parse(&creds.portal).unwrap(),
+    };
+    let client = Client::new(
+        Credentials::OAuth {
+            endpoint: url::Url::parse(&format!("{}/rest/", creds.portal)).unwrap(),
+            app: Some(app),
+            store: store.clone(),
+        },
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let token = runtime.block_on(client.access_token()).unwrap();
+    assert_eq!(
+        token.as_deref(),
+        Some(new_access.as_str()),
+        "the other writer's token is used"
+    );
+    assert_eq!(
+        env.sandbox.portal.stats().token_errors,
+        1,
+        "one refused refresh, then no second try"
+    );
+    assert!(
+        store.saved.lock().unwrap().is_empty(),
+        "nothing of ours was stored over theirs"
+    );
+}
