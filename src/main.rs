@@ -12,13 +12,6 @@ use bx_events::config::{ConfigError, FileKind};
 use bx_events::output::OutputFormat;
 
 fn main() -> ExitCode {
-    // Like other command-line tools, end quietly when the reader of stdout goes away
-    // (`bx-events list | head -1`) instead of failing on every later write.
-    #[cfg(unix)]
-    // SAFETY: restoring the default SIGPIPE action before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => error.exit(),

@@ -176,7 +176,18 @@ impl Output {
     }
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
+/// Writes text to stdout; a closed pipe (`| head`) is not an error. (SIGPIPE stays
+/// ignored: `consume` and `listen` write to their handlers' stdin, and a handler
+/// that exits without reading must not kill bx-events.)
+pub fn print_text(text: &str) {
+    write_stdout(text);
+}
+
+/// [`print_text`] with a line break.
+pub fn print_line(text: impl std::fmt::Display) {
+    write_stdout(&format!("{text}\n"));
+}
+
 fn write_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout

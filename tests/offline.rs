@@ -555,3 +555,14 @@ fn sandbox_fire_command_queues_numbered_records() {
         .collect();
     assert_eq!(ids, ["1", "2", "3"]);
 }
+
+#[test]
+fn handlers_that_never_read_their_input_do_not_disturb_the_consumer() {
+    // A handler may exit before reading the record from stdin; writing to its closed
+    // pipe must not stop bx-events.
+    let env = queued(300);
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--exec", "exit 0"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Delivered 300, failed 0"), "{stderr}");
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}

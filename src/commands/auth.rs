@@ -362,7 +362,7 @@ pub async fn token(ctx: &Context) -> anyhow::Result<()> {
     let (profile, client) = ctx.connect()?;
     match client.access_token().await? {
         Some(token) => {
-            println!("{token}");
+            crate::output::print_line(token);
             Ok(())
         }
         None => Err(CliError::Usage(format!(

@@ -13,7 +13,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<()> {
             "Subscriptions of {} (profile {}), exported by bx-events.\nApply with: bx-events apply -f FILE",
             profile.settings.portal, profile.name
         );
-        print!("{}", manifest::export(&bindings, &header));
+        crate::output::print_text(&manifest::export(&bindings, &header));
     } else {
         ctx.out.list(&bindings, comfy_table::Table::new);
     }

@@ -23,7 +23,7 @@ pub fn run(args: &HelpArgs) -> anyhow::Result<()> {
     let words: Vec<&str> = args.topic.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["environment"] | ["env"] => {
-            println!("Environment variables read by bx-events:\n");
+            crate::output::print_line("Environment variables read by bx-events:\n");
             let width = env::ALL
                 .iter()
                 .map(|(name, _)| name.len())
@@ -34,17 +34,17 @@ pub fn run(args: &HelpArgs) -> anyhow::Result<()> {
                 ("NO_COLOR", "when set, no colour in output"),
             ];
             for (name, meaning) in env::ALL.iter().chain(others.iter()) {
-                println!("  {name:width$}  {meaning}");
+                crate::output::print_line(format!("  {name:width$}  {meaning}"));
             }
-            println!("\nWhen BX_EVENTS_ACCESS_TOKEN (with BX_EVENTS_PORTAL) or BX_EVENTS_WEBHOOK_URL is set,\nthey form the active profile and override stored profiles.");
+            crate::output::print_line("\nWhen BX_EVENTS_ACCESS_TOKEN (with BX_EVENTS_PORTAL) or BX_EVENTS_WEBHOOK_URL is set,\nthey form the active profile and override stored profiles.");
             Ok(())
         }
         ["exit-codes"] | ["exit-code"] => {
-            println!("Exit codes:\n");
+            crate::output::print_line("Exit codes:\n");
             for (code, meaning) in EXIT_CODES {
-                println!("  {code:>3}  {meaning}");
+                crate::output::print_line(format!("  {code:>3}  {meaning}"));
             }
-            println!("\nWith -o json or -o ndjson, failures print {{\"error\":{{\"code\",\"message\",\"http_status\",\"hint\"}}}} on stderr.");
+            crate::output::print_line("\nWith -o json or -o ndjson, failures print {\"error\":{\"code\",\"message\",\"http_status\",\"hint\"}} on stderr.");
             Ok(())
         }
         path => print_command_help(path),

@@ -253,7 +253,11 @@ fn print_event(
     executed: &Value,
 ) {
     if out.format != OutputFormat::Table {
-        println!("{}", serde_json::to_string(record).unwrap_or_default());
+        crate::output::print_line(
+            serde_json::to_string(record)
+                .unwrap_or_default()
+                .to_string(),
+        );
         return;
     }
     let id = record["data"]["FIELDS"]["ID"]
@@ -271,7 +275,7 @@ fn print_event(
     } else if let Some(error) = executed["error"].as_str() {
         line.push_str(&format!("  -> exec failed: {error}"));
     }
-    println!("{line}");
+    crate::output::print_line(line.to_string());
 }
 
 async fn run_exec(command: &str, name: &str, event: &Value) -> Value {

@@ -43,17 +43,17 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         save_profile(&ctx.store, name, settings, secrets)?;
     }
     if ctx.out.is_table() {
-        println!(
+        crate::output::print_line(format!(
             "Sandbox portal listening on {} (plan {}, rate limit {preset})",
             running.url,
             args.plan.name()
-        );
+        ));
         match &args.save_profile {
-            Some(name) => println!(
+            Some(name) => crate::output::print_line(format!(
                 "Saved its OAuth credentials as profile '{name}' (now current).\nTry: bx-events events; bx-events bind ONCRMDEALADD https://hooks.example.com/deal"
-            ),
+            )),
             // Without a saved profile the emulator's own throwaway credentials are the way in.
-            None => println!(
+            None => crate::output::print_line(format!(
                 "  portal             {}\n  client id          {}\n  client secret      {}\n  access token       {}\n  refresh token      {}\n  webhook URL        {}\n  application token  {}\nLog in with: bx-events auth login --portal {} --access-token {} --refresh-token {} --client-id {} --client-secret {} --oauth-server {}",
                 creds.portal,
                 creds.client_id,
@@ -68,9 +68,9 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
                 creds.client_id,
                 creds.client_secret,
                 creds.portal
-            ),
+            )),
         }
-        println!("Press Ctrl-C to stop.");
+        crate::output::print_line("Press Ctrl-C to stop.".to_string());
     } else {
         let mut value =
             json!({"url": running.url, "plan": args.plan.name(), "profile": args.save_profile});

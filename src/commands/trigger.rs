@@ -42,9 +42,9 @@ pub async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()> {
     ));
     if ctx.out.is_table() {
         if !text.is_empty() {
-            print!("{text}");
+            crate::output::print_text(&text.to_string());
             if !text.ends_with('\n') {
-                println!();
+                crate::output::print_line("");
             }
         }
     } else {

@@ -339,7 +339,7 @@ fn render(ctx: &Context, runs: &[PortalRun]) {
                     Err(error) => text.push_str(&format!("  error: {error:#}\n")),
                 }
             }
-            print!("{text}");
+            crate::output::print_text(&text.to_string());
         }
     }
 }
