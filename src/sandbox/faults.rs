@@ -107,7 +107,8 @@ pub async fn apply(fault: &Fault) -> Option<Response> {
         FaultKind::ServerError => RestError::new(500, "INTERNAL_SERVER_ERROR", "Internal server error").into_response(),
         FaultKind::ExpiredToken => RestError::new(401, "expired_token", "The access token provided has expired").into_response(),
         FaultKind::OperationTimeLimit => {
-            let reset = crate::bitrix::auth::now_unix() as f64 + fault.delay_ms.map_or(1.0, |ms| ms as f64 / 1000.0);
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+            let reset = now + fault.delay_ms.map_or(1.0, |ms| ms as f64 / 1000.0);
             let body = json!({
                 "error": "OPERATION_TIME_LIMIT",
                 "error_description": "Method is blocked due to operation time limit.",
