@@ -6,7 +6,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bx_events::sandbox::SandboxOptions;
@@ -184,62 +183,11 @@ fn trigger_round_trips_nested_data_through_listen() {
     }
 }
 
-/// Content type and raw body of each request a recorder received.
-type Recorded = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
-
-/// Records the raw body and content type of each request it receives.
-fn recorder() -> (String, Recorded) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let store = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut data = Vec::new();
-            let mut buffer = [0u8; 8192];
-            loop {
-                let n = stream.read(&mut buffer).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                data.extend_from_slice(&buffer[..n]);
-                let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
-                    continue;
-                };
-                let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("content-length: ")
-                            .map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                if data.len() >= end + 4 + length {
-                    let content_type = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-type: "))
-                        .unwrap_or("")
-                        .to_string();
-                    store
-                        .lock()
-                        .unwrap()
-                        .push((content_type, data[end + 4..end + 4 + length].to_vec()));
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
-                    break;
-                }
-            }
-        }
-    });
-    (format!("http://{address}/hook"), seen)
-}
-
 #[test]
 fn forward_to_passes_the_body_and_content_type_unchanged() {
     let env = sandbox_with_token();
-    let (target, seen) = recorder();
+    let (base, seen) = common::recorder(|_| 202);
+    let target = format!("{base}/hook");
     let listen = Listen::start(&env, &["--forward-to", &target]);
     let body = format!("event=ONCRMDEALADD&data%5BFIELDS%5D%5BID%5D=5&auth%5Bapplication_token%5D={APP_TOKEN}&odd=%E2%9C%93");
     let url = url::Url::parse(&listen.url).unwrap();
@@ -259,8 +207,12 @@ fn forward_to_passes_the_body_and_content_type_unchanged() {
     assert_eq!(event["path"], "/any/path");
     let received = seen.lock().unwrap().clone();
     assert_eq!(received.len(), 1);
-    assert_eq!(received[0].0, "application/x-www-form-urlencoded");
-    assert_eq!(received[0].1, body.as_bytes());
+    assert_eq!(received[0].path, "/hook");
+    assert_eq!(
+        received[0].content_type,
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(received[0].body, body.as_bytes());
 }
 
 #[test]

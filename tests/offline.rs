@@ -3,9 +3,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
 use bx_events::sandbox::{Plan, SandboxOptions};
 use common::{run, TestEnv};
@@ -431,56 +428,10 @@ fn max_events_reserves_only_what_it_delivers() {
     );
 }
 
-/// A loopback HTTP server that answers 200 to `/ok` paths and 500 otherwise,
-/// recording request bodies.
-fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut data = Vec::new();
-            let mut buffer = [0u8; 8192];
-            loop {
-                let n = stream.read(&mut buffer).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                data.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&data).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length: ")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        let ok = head.starts_with("POST /ok");
-                        seen.lock().unwrap().push(body.to_string());
-                        let status = if ok {
-                            "200 OK"
-                        } else {
-                            "500 Internal Server Error"
-                        };
-                        let _ = stream.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    (format!("http://{address}"), bodies)
-}
-
 #[test]
 fn forward_to_posts_json_and_treats_non_2xx_as_failure() {
     let env = queued(3);
-    let (url, bodies) = receiver();
+    let (url, bodies) = common::recorder(|path| if path.starts_with("/ok") { 200 } else { 500 });
     let (code, _, stderr) =
         run(env
             .cmd()
@@ -488,7 +439,12 @@ fn forward_to_posts_json_and_treats_non_2xx_as_failure() {
     assert_eq!(code, 0, "{stderr}");
     let received = bodies.lock().unwrap().clone();
     assert_eq!(received.len(), 3);
-    let first: Value = serde_json::from_str(&received[0]).unwrap();
+    assert!(
+        received[0].content_type.starts_with("application/json"),
+        "{:?}",
+        received[0].content_type
+    );
+    let first: Value = serde_json::from_slice(&received[0].body).unwrap();
     assert_eq!(first["event"], "ONCRMDEALADD");
     assert_eq!(first["data"]["FIELDS"]["ID"], "1");
 

@@ -206,3 +206,66 @@ pub fn http_get(url: &str) -> (u16, Option<String>, String) {
         .map(str::to_string);
     (status, location, body.to_string())
 }
+
+/// One request a [`recorder`] received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// Requests received so far.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>;
+
+/// A loopback HTTP server that records every request and answers with the status
+/// `status_for(path)` returns; gives its base URL.
+pub fn recorder(status_for: fn(&str) -> u16) -> (String, Received) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let address = listener.local_addr().expect("address");
+    let received: Received = Default::default();
+    let store = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 8192];
+            loop {
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buffer[..n]);
+                let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&data[..end]).to_string();
+                let header = |name: &str| {
+                    head.lines().find_map(|l| {
+                        let (key, value) = l.split_once(':')?;
+                        key.eq_ignore_ascii_case(name)
+                            .then(|| value.trim().to_string())
+                    })
+                };
+                let length: usize = header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if data.len() < end + 4 + length {
+                    continue;
+                }
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let status = status_for(&path);
+                store.lock().unwrap().push(Recorded {
+                    path,
+                    content_type: header("content-type").unwrap_or_default(),
+                    body: data[end + 4..end + 4 + length].to_vec(),
+                });
+                let _ = stream.write_all(
+                    format!("HTTP/1.1 {status} Recorded\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                );
+                break;
+            }
+        }
+    });
+    (format!("http://{address}"), received)
+}
