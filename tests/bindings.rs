@@ -268,3 +268,20 @@ fn unbind_all_dry_run_lists_without_removing() {
     assert_eq!(planned.as_array().unwrap().len(), 1);
     assert_eq!(env.sandbox.portal.binding_count(), 1);
 }
+
+#[test]
+fn unbinding_nothing_points_at_what_is_bound() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", DEAL_HOOK]);
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["unbind", "ONCRMDEALADD", "https://hooks.example.com/other"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("Nothing matched") && stderr.contains(DEAL_HOOK),
+        "{stderr}"
+    );
+    let (_, _, stderr) = run(env.cmd().args(["unbind", "ONCRMDEALAD", DEAL_HOOK]));
+    assert!(stderr.contains("similar names: ONCRMDEALADD"), "{stderr}");
+}

@@ -70,6 +70,9 @@ pub async fn run(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
             "Nothing matched: no {} binding of {} to remove",
             request.kind, request.event
         ));
+        if let Some(hint) = near_misses(&client, &request).await {
+            ctx.out.info(&hint);
+        }
     } else {
         ctx.out
             .success(&format!("{verb} {count} binding(s) of {}", request.event));
@@ -79,6 +82,28 @@ pub async fn run(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
         results_table(ctx, std::slice::from_ref(&result))
     });
     Ok(())
+}
+
+/// When nothing matched, what is bound that the user may have meant: the same
+/// event with other handlers, or events with a similar name.
+async fn near_misses(client: &crate::bitrix::Client, request: &BindRequest) -> Option<String> {
+    let bindings = events::list_bindings(client).await.ok()?;
+    let same_event: Vec<String> = bindings
+        .iter()
+        .filter(|b| b.event == request.event && b.kind == request.kind)
+        .map(|b| b.handler.clone().unwrap_or_else(|| "(offline)".into()))
+        .collect();
+    if !same_event.is_empty() {
+        return Some(format!(
+            "{} is bound to: {}",
+            request.event,
+            same_event.join(", ")
+        ));
+    }
+    let names: Vec<String> = bindings.iter().map(|b| b.event.clone()).collect();
+    let similar = super::bind::nearest_names(&request.event, &names);
+    (!similar.is_empty())
+        .then(|| format!("bound events with similar names: {}", similar.join(", ")))
 }
 
 async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
