@@ -153,9 +153,14 @@ impl Output {
 
     /// A warning on stderr (hidden by `--quiet`, which keeps only data and errors).
     pub fn warn(&self, message: &str) {
-        if self.quiet {
-            return;
+        if !self.quiet {
+            self.alert(message);
         }
+    }
+
+    /// A warning that `--quiet` does not hide: the portal became unreachable or came
+    /// back, a record was lost. Long-running consumers must say so in their logs.
+    pub fn alert(&self, message: &str) {
         if self.color && std::io::stderr().is_terminal() {
             eprintln!("\x1b[33mwarning:\x1b[0m {message}");
         } else {

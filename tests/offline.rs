@@ -532,3 +532,35 @@ fn handlers_that_never_read_their_input_do_not_disturb_the_consumer() {
     assert!(stderr.contains("Delivered 300, failed 0"), "{stderr}");
     assert_eq!(env.sandbox.portal.offline_count(), 0);
 }
+
+#[test]
+fn follow_says_loudly_when_the_portal_goes_away_and_comes_back() {
+    let env = queued(3);
+    env.sandbox
+        .portal
+        .inject(bx_events::sandbox::faults::Fault {
+            kind: bx_events::sandbox::faults::FaultKind::BadGateway,
+            count: 2,
+            method: Some("event.offline.get".into()),
+            delay_ms: None,
+        });
+    let marker = env.config_dir().join("interrupted");
+    let handler = format!(
+        "cat > /dev/null; if [ ! -e '{marker}' ]; then touch '{marker}'; kill -INT $PPID; fi",
+        marker = marker.display()
+    );
+    // -q hides the per-record lines but not these.
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["-q", "offline", "consume", "--follow", "--exec", &handler]));
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.contains("portal unreachable") && stderr.contains("502"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("portal reachable again"), "{stderr}");
+    assert!(
+        !stderr.contains("-->"),
+        "per-record lines are quiet: {stderr}"
+    );
+}

@@ -160,7 +160,7 @@ impl Consumer<'_> {
                 Ok(reservation) => reservation,
                 Err(error) if args.follow && is_transient(&error) => {
                     if !unreachable {
-                        self.ctx.out.warn(&format!(
+                        self.ctx.out.alert(&format!(
                             "portal unreachable: {error}; retrying with backoff up to {} s",
                             MAX_ERROR_BACKOFF.as_secs()
                         ));
@@ -175,7 +175,7 @@ impl Consumer<'_> {
                 Err(error) => return Err(explain_offline_error(error, !args.allow_loss)),
             };
             if unreachable {
-                self.ctx.out.warn("portal reachable again; consuming");
+                self.ctx.out.alert("portal reachable again; consuming");
                 unreachable = false;
                 error_wait = Duration::from_secs(1);
             }
@@ -336,7 +336,7 @@ impl Consumer<'_> {
                 self.delivered += 1;
             } else {
                 self.lost += 1;
-                self.ctx.out.warn(&format!(
+                self.ctx.out.alert(&format!(
                     "record {} [{}] is lost: it was taken with a destructive read (--allow-loss) and its delivery failed",
                     record.id, record.message_id
                 ));
