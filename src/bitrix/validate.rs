@@ -18,8 +18,13 @@ pub fn check_handler_url(raw: &str) -> Result<Option<String>, HandlerUrlError> {
         code: "ERROR_WRONG_HANDLER_URL",
         message: format!("'{raw}' is not a handler URL the portal accepts: {why}"),
     };
-    let url = url::Url::parse(raw.trim())
-        .map_err(|e| wrong(&format!("{e}; use https://your-host/path")))?;
+    let url = url::Url::parse(raw.trim()).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => wrong(&format!(
+            "it has no scheme; did you mean https://{}?",
+            raw.trim().trim_start_matches('/')
+        )),
+        other => wrong(&format!("{other}; use https://your-host/path")),
+    })?;
     let host = url.host_str().unwrap_or("");
     if host.find('.').is_none_or(|at| at == 0) {
         return Err(wrong(
@@ -99,6 +104,16 @@ mod tests {
     fn other_schemes_are_unsupported() {
         let err = check_handler_url("ftp://hooks.example.com/x").unwrap_err();
         assert_eq!(err.code, "ERROR_UNSUPPORTED_PROTOCOL");
+    }
+
+    #[test]
+    fn a_missing_scheme_gets_a_suggestion() {
+        let err = check_handler_url("hooks.example.com/deal").unwrap_err();
+        assert!(
+            err.message
+                .contains("did you mean https://hooks.example.com/deal"),
+            "{err}"
+        );
     }
 
     #[test]
