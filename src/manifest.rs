@@ -145,7 +145,14 @@ pub fn parse(
                 ))
             }
             (Some(handler), BindingKind::Online) => {
-                let url = join_base(handler_base.as_deref(), &expand_at(handler)?);
+                let expanded = expand_at(handler)?;
+                if handler_base.is_none() && expanded.starts_with('/') {
+                    return Err(locate(
+                        handler.span(),
+                        format!("`{expanded}` is a path: set `handler_base` in [defaults], or give a full https:// URL"),
+                    ));
+                }
+                let url = join_base(handler_base.as_deref(), &expanded);
                 match check_handler_url(&url) {
                     Ok(Some(warning)) => {
                         manifest.warnings.push(format!("{file}:{line}: {warning}"))
@@ -410,6 +417,18 @@ handler = "${TASK_URL:-https://tasks.example.com}/t"
         assert!(bad_url.message.contains("ERROR_WRONG_HANDLER_URL"));
         let syntax = parse("m.toml", "[[subscription]\nevent = 1\n", &env).unwrap_err();
         assert_eq!(syntax.line, 1);
+    }
+
+    #[test]
+    fn a_path_without_handler_base_is_explained() {
+        let err = parse(
+            "m.toml",
+            "[[subscription]]\nevent = \"X\"\nhandler = \"/deal\"\n",
+            &env,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("handler_base"), "{err}");
+        assert_eq!((err.line, err.column), (3, 11));
     }
 
     #[test]
