@@ -12,26 +12,10 @@ use serde_json::Value;
 #[test]
 fn login_with_tokens_verifies_then_saves() {
     let env = TestEnv::new();
-    let creds = env.sandbox.credentials.clone();
     let (access, refresh) = env.sandbox.portal.issue_tokens(1);
-    let (code, _, stderr) = run(env.cmd().args([
-        "auth",
-        "login",
-        "-p",
-        "second",
-        "--portal",
-        &creds.portal,
-        "--access-token",
-        &access,
-        "--refresh-token",
-        &refresh,
-        "--client-id",
-        &creds.client_id,
-        "--client-secret",
-        &creds.client_secret,
-        "--oauth-server",
-        &creds.portal,
-    ]));
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(env.token_login_args("second", &access, &refresh)));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         env.secrets("second").access_token.as_deref(),
@@ -386,46 +370,11 @@ fn expired_token_is_refreshed_once_and_the_call_retried() {
 }
 
 #[test]
-fn parallel_processes_refresh_an_expired_profile_once() {
-    let env = TestEnv::new();
-    env.sandbox.portal.expire_tokens();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
-            cmd.env("BX_EVENTS_CONFIG_DIR", env.config_dir())
-                .args(["list", "-o", "json"]);
-            cmd.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    assert_eq!(env.sandbox.portal.stats().refreshes, 1);
-    assert_eq!(env.sandbox.portal.stats().token_errors, 0);
-    env.json(&["list"]);
-    assert_eq!(env.sandbox.portal.stats().refreshes, 1);
-}
-
-#[test]
 fn used_refresh_token_means_exit_4_and_login_advice() {
     let env = TestEnv::new();
     let (access, refresh) = env.sandbox.portal.issue_tokens(1);
     env.save_oauth_profile(PROFILE, &access, &refresh, Some(1));
-    // Spend the refresh token elsewhere.
-    let creds = env.sandbox.credentials.clone();
-    let url = format!(
-        "{}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={refresh}",
-        creds.portal, creds.client_id, creds.client_secret
-    );
-    assert_eq!(http_get(&url).0, 200);
+    env.spend_refresh_token(&refresh);
     env.sandbox.portal.expire_tokens();
     let (code, _, stderr) = run(env.cmd().args(["list"]));
     assert_eq!(code, 4, "{stderr}");
@@ -477,28 +426,10 @@ fn credentials_file_is_private_and_survives_a_crash_mid_write() {
 
     let before = std::fs::read_to_string(env.credentials_path()).unwrap();
     let (access, refresh) = env.sandbox.portal.issue_tokens(1);
-    let creds = env.sandbox.credentials.clone();
     let (code, _, _) = run(env
         .cmd()
         .env("BX_EVENTS_TEST_FAILPOINT", "credentials-mid-write")
-        .args([
-            "auth",
-            "login",
-            "-p",
-            PROFILE,
-            "--portal",
-            &creds.portal,
-            "--access-token",
-            &access,
-            "--refresh-token",
-            &refresh,
-            "--client-id",
-            &creds.client_id,
-            "--client-secret",
-            &creds.client_secret,
-            "--oauth-server",
-            &creds.portal,
-        ]));
+        .args(env.token_login_args(PROFILE, &access, &refresh)));
     assert_ne!(code, 0, "the failpoint aborts the process");
     assert_eq!(
         std::fs::read_to_string(env.credentials_path()).unwrap(),

@@ -2,32 +2,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::Stdio;
 
 use bx_events::bitrix::ratelimit::{RateLimit, RatePreset};
 use bx_events::bitrix::{ApiError, Client, ClientOptions, Credentials};
 use bx_events::sandbox::SandboxOptions;
-use common::{bare_cmd, json_error, run, TestEnv};
-
-/// A loopback server that answers every connection with `response` (or just closes
-/// it when `response` is empty), for as many connections as the test makes.
-fn canned_server(response: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut buffer = [0u8; 4096];
-            let _ = stream.read(&mut buffer);
-            if !response.is_empty() {
-                let _ = stream.write_all(response.as_bytes());
-            }
-        }
-    });
-    format!("http://{address}")
-}
+use common::{bare_cmd, canned_server, json_error, run, TestEnv};
 
 fn env_cmd(portal: &str) -> assert_cmd::Command {
     let dir = tempfile::tempdir().unwrap().keep();
@@ -40,9 +22,7 @@ fn env_cmd(portal: &str) -> assert_cmd::Command {
 
 #[test]
 fn html_gateway_pages_are_named_and_temporary() {
-    let portal = canned_server(
-        "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: 62\r\nConnection: close\r\n\r\n<html><head><title>502 Bad Gateway</title></head><body></body>",
-    );
+    let portal = canned_server("HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: 62\r\nConnection: close\r\n\r\n<html><head><title>502 Bad Gateway</title></head><body></body>".as_bytes().to_vec());
     let (code, _, stderr) = run(env_cmd(&portal).args(["list", "-o", "json"]));
     assert_eq!(code, 5, "{stderr}");
     let error = json_error(&stderr);
@@ -58,7 +38,7 @@ fn html_gateway_pages_are_named_and_temporary() {
 
 #[test]
 fn non_json_answers_are_explained() {
-    let portal = canned_server("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot json!");
+    let portal = canned_server("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot json!".as_bytes().to_vec());
     let (code, _, stderr) = run(env_cmd(&portal).args(["call", "scope"]));
     assert_eq!(code, 1, "{stderr}");
     assert!(
@@ -69,7 +49,7 @@ fn non_json_answers_are_explained() {
 
 #[test]
 fn dropped_connections_are_reported_clearly() {
-    let portal = canned_server("");
+    let portal = canned_server(Vec::new());
     let (code, _, stderr) = run(env_cmd(&portal).args(["list"]));
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("event.get"), "{stderr}");
@@ -191,7 +171,7 @@ fn client_side_limiter_keeps_under_the_portal_limit() {
 
 #[test]
 fn destructive_methods_are_not_retried_after_a_dropped_connection() {
-    let portal = canned_server("");
+    let portal = canned_server(Vec::new());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = Client::new(
         Credentials::Webhook {

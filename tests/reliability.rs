@@ -2,14 +2,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use bx_events::bitrix::ratelimit::RateLimit;
 use bx_events::sandbox::faults::{Fault, FaultKind};
 use bx_events::sandbox::SandboxOptions;
-use common::{bare_cmd, json_error, run, TestEnv, PROFILE};
+use common::{bare_cmd, canned_server, http_answer, json_error, run, TestEnv, PROFILE};
 use serde_json::json;
 
 fn fault(kind: FaultKind, count: u32, method: Option<&str>) -> Fault {
@@ -311,28 +309,6 @@ fn private_certificate_authorities_are_explained_and_accepted_with_ca_cert() {
     assert_eq!(code, 2, "a file that is not PEM is a usage error: {stderr}");
 }
 
-/// Serves one canned answer to every connection.
-fn canned(head: &'static str, body: Vec<u8>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut buffer = [0u8; 4096];
-            let _ = stream.read(&mut buffer);
-            let _ = stream.write_all(
-                format!(
-                    "{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-            let _ = stream.write_all(&body);
-        }
-    });
-    format!("http://{address}")
-}
-
 fn against(portal: &str, args: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     run(bare_cmd()
@@ -345,25 +321,26 @@ fn against(portal: &str, args: &[&str]) -> (i32, String, String) {
 #[test]
 fn hostile_answers_get_clear_errors_not_panics() {
     let ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
-    let huge = canned(ok, vec![b' '; 65 * 1024 * 1024]);
+    let huge = canned_server(http_answer(ok, &vec![b' '; 65 * 1024 * 1024]));
     let (code, _, stderr) = against(&huge, &["list"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("larger than 64 MiB"), "{stderr}");
 
-    let nested = canned(
-        ok,
-        format!("{{\"result\":{}{}}}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
-    );
+    let deep = format!("{{\"result\":{}{}}}", "[".repeat(5000), "]".repeat(5000));
+    let nested = canned_server(http_answer(ok, deep.as_bytes()));
     let (code, _, stderr) = against(&nested, &["call", "scope"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    let wrong_types = canned(ok, br#"{"result":[{"event":5,"offline":"x"}]}"#.to_vec());
+    let wrong_types = canned_server(http_answer(
+        ok,
+        br#"{"result":[{"event":5,"offline":"x"}]}"#,
+    ));
     let (code, _, stderr) = against(&wrong_types, &["list"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("without an event name"), "{stderr}");
 
-    let not_utf8 = canned(ok, vec![0xff, 0xfe, 0x7b]);
+    let not_utf8 = canned_server(http_answer(ok, &[0xff, 0xfe, 0x7b]));
     let (code, _, stderr) = against(&not_utf8, &["list"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("UTF-8"), "{stderr}");
@@ -512,11 +489,7 @@ fn invalid_grant_rereads_the_store_before_giving_up() {
     let creds = env.sandbox.credentials.clone();
     // The old pair: expired, and its refresh token already spent by someone else.
     let (old_access, old_refresh) = env.sandbox.portal.issue_tokens(1);
-    let spend = format!(
-        "{}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={old_refresh}",
-        creds.portal, creds.client_id, creds.client_secret
-    );
-    assert_eq!(common::http_get(&spend).0, 200);
+    env.spend_refresh_token(&old_refresh);
     // The pair that other writer stored meanwhile.
     let (new_access, new_refresh) = env.sandbox.portal.issue_tokens(1);
     let store = Arc::new(ChangingStore {

@@ -37,6 +37,21 @@ fn required_event(params: &Map<String, Value>) -> Result<String, RestError> {
     Ok(event)
 }
 
+/// The trimmed `handler` parameter of an online binding, which must not be empty.
+fn required_handler(params: &Map<String, Value>) -> Result<String, RestError> {
+    let handler = param_text(params, "handler")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if handler.is_empty() {
+        return Err(RestError::argument(
+            "HANDLER",
+            "Argument 'HANDLER' is null or empty",
+        ));
+    }
+    Ok(handler)
+}
+
 /// Which queue a binding goes to, from `event_type`.
 fn offline_flag(params: &Map<String, Value>) -> Result<bool, RestError> {
     match param_text(params, "event_type").map(|t| t.to_ascii_lowercase()) {
@@ -109,16 +124,7 @@ pub fn event_bind(
         }
         (String::new(), 0)
     } else {
-        let handler = param_text(params, "handler")
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        if handler.is_empty() {
-            return Err(RestError::argument(
-                "HANDLER",
-                "Argument 'HANDLER' is null or empty",
-            ));
-        }
+        let handler = required_handler(params)?;
         check_handler(&handler)?;
         let user_id = if caller.admin {
             auth_type.unwrap_or(0)
@@ -208,17 +214,7 @@ pub fn event_unbind(
         }
         String::new()
     } else {
-        let handler = param_text(params, "handler")
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        if handler.is_empty() {
-            return Err(RestError::argument(
-                "HANDLER",
-                "Argument 'HANDLER' is null or empty",
-            ));
-        }
-        handler
+        required_handler(params)?
     };
     // The key's mere presence narrows the match to that user id (empty = 0).
     let user_filter = match optional_int(params, "auth_type")? {

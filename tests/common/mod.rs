@@ -269,3 +269,70 @@ pub fn recorder(status_for: fn(&str) -> u16) -> (String, Received) {
     });
     (format!("http://{address}"), received)
 }
+
+/// A loopback server answering every connection with the same raw bytes (or just
+/// closing it when they are empty); gives its base URL.
+pub fn canned_server(response: Vec<u8>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            if !response.is_empty() {
+                let _ = stream.write_all(&response);
+            }
+        }
+    });
+    format!("http://{address}")
+}
+
+/// An HTTP/1.1 answer: `head` (status line and headers, each ending in CRLF) and a body.
+pub fn http_answer(head: &str, body: &[u8]) -> Vec<u8> {
+    let mut answer = format!(
+        "{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(body);
+    answer
+}
+
+impl TestEnv {
+    /// `auth login` arguments for tokens of this sandbox, as profile `name`.
+    pub fn token_login_args(&self, name: &str, access: &str, refresh: &str) -> Vec<String> {
+        let creds = &self.sandbox.credentials;
+        [
+            "auth",
+            "login",
+            "-p",
+            name,
+            "--portal",
+            &creds.portal,
+            "--access-token",
+            access,
+            "--refresh-token",
+            refresh,
+            "--client-id",
+            &creds.client_id,
+            "--client-secret",
+            &creds.client_secret,
+            "--oauth-server",
+            &creds.portal,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Exchanges a refresh token at the sandbox, as another client would, so it is spent.
+    pub fn spend_refresh_token(&self, refresh: &str) {
+        let creds = &self.sandbox.credentials;
+        let url = format!(
+            "{}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={refresh}",
+            creds.portal, creds.client_id, creds.client_secret
+        );
+        assert_eq!(http_get(&url).0, 200, "the refresh token was spent");
+    }
+}
