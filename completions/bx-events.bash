@@ -88,6 +88,9 @@ _bx__events() {
             bx__events__subcmd__offline,consume)
                 cmd="bx__events__subcmd__offline__subcmd__consume"
                 ;;
+            bx__events__subcmd__offline,dead-letter)
+                cmd="bx__events__subcmd__offline__subcmd__dead__subcmd__letter"
+                ;;
             bx__events__subcmd__offline,error)
                 cmd="bx__events__subcmd__offline__subcmd__error"
                 ;;
@@ -96,6 +99,12 @@ _bx__events() {
                 ;;
             bx__events__subcmd__offline,list)
                 cmd="bx__events__subcmd__offline__subcmd__list"
+                ;;
+            bx__events__subcmd__offline__subcmd__dead__subcmd__letter,list)
+                cmd="bx__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__list"
+                ;;
+            bx__events__subcmd__offline__subcmd__dead__subcmd__letter,replay)
+                cmd="bx__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__replay"
                 ;;
             bx__events__subcmd__sandbox,fault)
                 cmd="bx__events__subcmd__sandbox__subcmd__fault"
@@ -1019,7 +1028,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version list get clear error consume"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version list get clear error consume dead-letter"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1127,7 +1136,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__consume)
-            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --limit --follow --poll-interval --max-events --errors --connector --handler-timeout --allow-loss --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --limit --follow --poll-interval --max-events --errors --connector --handler-timeout --allow-loss --process-id --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1150,6 +1159,168 @@ _bx__events() {
                     return 0
                     ;;
                 --max-events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connector)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handler-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --process-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter)
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version list replay"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__list)
+            opts="-p -o -v -q -y -h -V --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --connector)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__replay)
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --connector --handler-timeout --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -351,27 +351,28 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s y -l yes 
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s p -l profile -d 'Profile to use (default: the current one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s q -l quiet -d 'Print only data and errors'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s y -l yes -d 'Answer yes to confirmations'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "list" -d 'List queued records without taking them (event.offline.list)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "get" -d 'Reserve records (event.offline.get with clear=0) and print them with the process id'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -f -a "list" -d 'List queued records without taking them (event.offline.list)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -f -a "get" -d 'Reserve records (event.offline.get with clear=0) and print them with the process id'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -f -a "clear" -d 'Delete records of a reservation (event.offline.clear)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -f -a "error" -d 'Mark records of a reservation as failed and release them (event.offline.error)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -f -a "consume" -d 'Deliver queued events to a command, a URL or stdout, at least once'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -f -a "dead-letter" -d 'Records that failed again under `consume --errors`, kept locally'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l filter -d 'Filter as FIELD OP VALUE, OP one of = > < >= <= ~ (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID, PROCESS_ID, ERROR' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l order -d 'Order as FIELD[:asc|desc]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l connector -d 'Queue of this connector (auth_connector)' -r
@@ -395,8 +396,8 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l limit -d 'How many records to reserve' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l process-id -d 'Read this reservation again instead of reserving new records' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l filter -d 'Filter as FIELD OP VALUE (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l process-id -d 'Read this whole reservation again instead of reserving new records (with --clear: then confirm exactly the records shown)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l filter -d 'Filter as FIELD OP VALUE (repeatable); fields ID, EVENT_NAME, MESSAGE_ID (the portal refuses TIMESTAMP_X here: use `offline list` for that)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l order -d 'Order as FIELD[:asc|desc]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l connector -d 'Queue of this connector (auth_connector)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s p -l profile -d 'Profile to use (default: the current one)' -r
@@ -463,6 +464,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l max-events -d 'Stop after delivering this many records' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l connector -d 'Queue of this connector (auth_connector)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l handler-timeout -d 'Seconds a handler (--exec or --forward-to) may take per record' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l process-id -d 'Adopt this reservation (left by `offline get`, a crashed run or another machine): deliver and confirm all of it, then stop' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -483,6 +485,24 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l config-dir -d 'Directory of config.toml and credentials.toml [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -f -a "list" -d 'Show the records kept in the dead-letter file'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -f -a "replay" -d 'Deliver the kept records again; those delivered leave the file'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l data -d 'Parameters as a JSON object, or - to read it from stdin' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'

@@ -391,6 +391,53 @@ pub enum OfflineCommand {
         after_help = "Examples:\n  bx-events offline consume --exec './handle-event.sh'\n  bx-events offline consume --forward-to http://127.0.0.1:8080/events --follow\n  bx-events offline consume --stdout --max-events 100 > events.ndjson\n  bx-events offline consume --errors --exec './retry.sh'   # re-process failed records"
     )]
     Consume(ConsumeArgs),
+    /// Records that failed again under `consume --errors`, kept locally
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  bx-events offline dead-letter list\n  bx-events offline dead-letter replay --exec './handle-event.sh'"
+    )]
+    DeadLetter(DeadLetterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterCommand {
+    /// Show the records kept in the dead-letter file
+    #[command(
+        after_help = "Examples:\n  bx-events offline dead-letter list\n  bx-events offline dead-letter list --connector erp -o json"
+    )]
+    List(DeadLetterListArgs),
+    /// Deliver the kept records again; those delivered leave the file
+    #[command(
+        after_help = "Examples:\n  bx-events offline dead-letter replay --exec './handle-event.sh'\n  bx-events offline dead-letter replay --forward-to http://127.0.0.1:8080/events\n  bx-events offline dead-letter replay --stdout > recovered.ndjson"
+    )]
+    Replay(DeadLetterReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeadLetterListArgs {
+    /// Dead letters of this connector's queue
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("sink").required(true).args(["exec", "forward_to", "stdout"])))]
+pub struct DeadLetterReplayArgs {
+    /// Run this shell command per record (as `offline consume --exec`)
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    /// POST each record as JSON to this URL; a 2xx answer = done
+    #[arg(long, value_name = "URL")]
+    pub forward_to: Option<String>,
+    /// Print each record as one JSON line on stdout
+    #[arg(long)]
+    pub stdout: bool,
+    /// Dead letters of this connector's queue
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+    /// Seconds a handler may take per record
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub handler_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -421,17 +468,19 @@ pub struct OfflineGetArgs {
     /// How many records to reserve
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
-    /// Read this reservation again instead of reserving new records
+    /// Read this whole reservation again instead of reserving new records (with
+    /// --clear: then confirm exactly the records shown)
     #[arg(long, value_name = "ID")]
     pub process_id: Option<String>,
     /// Take records marked as errors
     #[arg(long)]
     pub errors: bool,
-    /// Filter as FIELD OP VALUE (repeatable); fields ID, TIMESTAMP_X, EVENT_NAME, MESSAGE_ID
-    #[arg(long, value_name = "EXPR")]
+    /// Filter as FIELD OP VALUE (repeatable); fields ID, EVENT_NAME, MESSAGE_ID
+    /// (the portal refuses TIMESTAMP_X here: use `offline list` for that)
+    #[arg(long, value_name = "EXPR", conflicts_with = "process_id")]
     pub filter: Vec<String>,
     /// Order as FIELD[:asc|desc]
-    #[arg(long, value_name = "FIELD[:DIR]")]
+    #[arg(long, value_name = "FIELD[:DIR]", conflicts_with = "process_id")]
     pub order: Option<String>,
     /// Queue of this connector (auth_connector)
     #[arg(long, value_name = "KEY")]
@@ -508,6 +557,10 @@ pub struct ConsumeArgs {
     /// whose delivery fails are lost
     #[arg(long)]
     pub allow_loss: bool,
+    /// Adopt this reservation (left by `offline get`, a crashed run or another
+    /// machine): deliver and confirm all of it, then stop
+    #[arg(long, value_name = "ID")]
+    pub process_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -128,24 +128,33 @@ fn gateway_pages_until_retries_run_out_exit_5() {
     );
 }
 
+/// docs/portal.md, "429 without time": the portal's OPERATION_TIME_LIMIT body has no
+/// `time`, so no `operating_reset_at`; the client backs off on its own.
 #[test]
-fn operation_time_limit_waits_for_the_reset() {
+fn operation_time_limit_without_reset_time_is_retried_with_backoff() {
     let env = TestEnv::new();
-    env.sandbox.portal.inject(Fault {
-        delay_ms: Some(300),
-        ..fault(FaultKind::OperationTimeLimit, 1, Some("event.get"))
-    });
+    env.sandbox
+        .portal
+        .inject(fault(FaultKind::OperationTimeLimit, 1, Some("event.get")));
     let (code, _, stderr) = run(env.cmd().args(["list", "-v"]));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("OPERATION_TIME_LIMIT"), "{stderr}");
-    env.sandbox.portal.inject(Fault {
-        delay_ms: Some(600_000),
-        ..fault(FaultKind::OperationTimeLimit, 1, Some("event.get"))
-    });
-    let (code, _, stderr) = run(env.cmd().args(["list"]));
+    assert!(
+        stderr.contains("OPERATION_TIME_LIMIT") && stderr.contains("retry 1/"),
+        "{stderr}"
+    );
+    env.sandbox
+        .portal
+        .inject(fault(FaultKind::OperationTimeLimit, 10, Some("event.get")));
+    let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
     assert_eq!(
         code, 5,
-        "a reset ten minutes away is not waited for: {stderr}"
+        "a method blocked for good ends as rate limited: {stderr}"
+    );
+    let error = common::json_error(&stderr);
+    assert_eq!(error["code"], "OPERATION_TIME_LIMIT", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("gave up after"),
+        "{error}"
     );
 }
 

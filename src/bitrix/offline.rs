@@ -1,7 +1,7 @@
 //! The offline queue methods (`event.offline.get|list|clear|error`), their records,
 //! and the filter and order expressions of the CLI.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::auth::value_as_i64;
@@ -9,7 +9,7 @@ use super::client::Client;
 use super::error::ApiError;
 
 /// A queued event, normalised (DESIGN.md section 2).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OfflineRecord {
     pub id: u64,
     pub message_id: String,
@@ -26,6 +26,20 @@ pub struct ListedRecord {
     pub record: OfflineRecord,
     pub process_id: Option<String>,
     pub error: bool,
+    /// Seconds since TIMESTAMP_X: the portal deletes records (reserved or not)
+    /// once this passes [`RETENTION_SECS`].
+    pub age_seconds: Option<i64>,
+}
+
+/// The portal's cleanup agent deletes every queued record older than this
+/// (2,952,000 s, about 34 days), reserved or not.
+pub const RETENTION_SECS: i64 = 2_952_000;
+
+/// Seconds since a TIMESTAMP_X (ISO 8601 with offset), if it parses.
+pub fn age_of(timestamp: &str, now: i64) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(timestamp.trim())
+        .ok()
+        .map(|t| now - t.timestamp())
 }
 
 fn bad(method: &str, what: &str) -> ApiError {
@@ -172,6 +186,11 @@ fn with_connector(params: &mut Map<String, Value>, connector: &Option<String>) {
 /// dropped connection: repeating a reservation could strand records, and repeating
 /// a destructive read could lose them.
 pub async fn get(client: &Client, query: &GetQuery) -> Result<Reservation, ApiError> {
+    if let Some(process_id) = &query.process_id {
+        // An empty process id makes the portal read, and with clear=1 delete, every
+        // unreserved record: never send one that is not a real reservation id.
+        check_process_id(process_id).map_err(ApiError::InvalidRequest)?;
+    }
     let mut params = Map::new();
     if let Some(limit) = query.limit {
         params.insert("limit".into(), json!(limit));
@@ -242,7 +261,13 @@ pub async fn list(client: &Client, query: &ListQuery) -> Result<ListPage, ApiErr
         params.insert("order".into(), order.clone());
     }
     if let Some(errors) = query.errors {
-        params.insert("error".into(), json!(i32::from(errors)));
+        // The portal's list has no `error` parameter: it is a filter field there.
+        let filter = params
+            .entry("filter")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(map) = filter {
+            map.insert("=ERROR".into(), json!(i32::from(errors)));
+        }
     }
     if let Some(start) = query.start {
         params.insert("start".into(), json!(start));
@@ -266,10 +291,12 @@ pub async fn list(client: &Client, query: &ListQuery) -> Result<ListPage, ApiErr
                 .filter(|p| !p.is_empty())
                 .map(str::to_string);
             let error = item.get("ERROR").and_then(value_as_i64).unwrap_or(0) != 0;
+            let age_seconds = age_of(&record.timestamp, super::auth::now_unix());
             Ok(ListedRecord {
                 record,
                 process_id,
                 error,
+                age_seconds,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -329,6 +356,102 @@ pub async fn mark_errors(
         .call_with("event.offline.error", &Value::Object(params), false)
         .await?;
     Ok(())
+}
+
+/// Checks a reservation id: the portal makes them of 32 letters and digits.
+pub fn check_process_id(text: &str) -> Result<(), String> {
+    if text.len() == 32 && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{text}' is not a process id: reservation ids are the 32 letters and digits `offline get` printed (see `bx-events offline list` for reserved records)"
+        ))
+    }
+}
+
+/// How many records a reservation holds and whether they are error records
+/// (a reservation is taken with one `error` flag, so its rows share it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub records: u64,
+    pub errors: bool,
+}
+
+/// Measures a reservation with `event.offline.list` (one request), so that a
+/// re-read can ask for all of it: the portal returns at most `limit` rows.
+pub async fn extent(
+    client: &Client,
+    process_id: &str,
+    connector: &Option<String>,
+) -> Result<Extent, ApiError> {
+    check_process_id(process_id).map_err(ApiError::InvalidRequest)?;
+    let page = list(
+        client,
+        &ListQuery {
+            filter: Some(json!({"=PROCESS_ID": process_id})),
+            connector: connector.clone(),
+            ..ListQuery::default()
+        },
+    )
+    .await?;
+    let records = page.total.unwrap_or(page.records.len() as u64);
+    let errors = page.records.first().is_some_and(|r| r.error);
+    Ok(Extent { records, errors })
+}
+
+/// Reads a whole reservation again without deleting anything: `limit` covers all
+/// of it and the `error` flag is the one it was taken with.
+pub async fn reread(
+    client: &Client,
+    process_id: &str,
+    extent: Extent,
+    connector: &Option<String>,
+) -> Result<Vec<OfflineRecord>, ApiError> {
+    if extent.records == 0 {
+        return Ok(Vec::new());
+    }
+    let query = GetQuery {
+        limit: Some(u32::try_from(extent.records).unwrap_or(u32::MAX)),
+        errors: extent.errors,
+        connector: connector.clone(),
+        process_id: Some(process_id.to_string()),
+        clear: false,
+        ..GetQuery::default()
+    };
+    Ok(get(client, &query).await?.events)
+}
+
+/// Every reserved record of a connector's queue with the given `error` flag, by
+/// reservation: `(process id, records)` in the order first seen.
+pub async fn reservations(
+    client: &Client,
+    errors: bool,
+    connector: &Option<String>,
+) -> Result<Vec<(String, u64)>, ApiError> {
+    let mut query = ListQuery {
+        // `PROCESS_ID > ''` selects the reserved rows.
+        filter: Some(json!({">PROCESS_ID": "", "=ERROR": i32::from(errors)})),
+        connector: connector.clone(),
+        ..ListQuery::default()
+    };
+    let mut found: Vec<(String, u64)> = Vec::new();
+    loop {
+        let page = list(client, &query).await?;
+        for record in &page.records {
+            let Some(process_id) = &record.process_id else {
+                continue;
+            };
+            match found.iter_mut().find(|(id, _)| id == process_id) {
+                Some((_, count)) => *count += 1,
+                None => found.push((process_id.clone(), 1)),
+            }
+        }
+        match page.next {
+            Some(next) if next > query.start.unwrap_or(0) => query.start = Some(next),
+            _ => break,
+        }
+    }
+    Ok(found)
 }
 
 /// True for a 32-character hexadecimal MESSAGE_ID.

@@ -29,6 +29,14 @@ pub fn build_request(
     connector: Option<&str>,
 ) -> anyhow::Result<BindRequest> {
     let event = check_event_name(event).map_err(CliError::Usage)?;
+    if !offline && connector.is_some_and(|c| !c.is_empty()) {
+        // The portal stores no connector for online handlers, so the binding would
+        // never match what was asked for; the manifest refuses the same.
+        return Err(CliError::Usage(
+            "--connector applies to offline bindings only: add --offline to queue the event for that connector, or drop --connector".into(),
+        )
+        .into());
+    }
     let kind = if offline {
         BindingKind::Offline
     } else {

@@ -32,6 +32,27 @@ pub async fn expire_tokens(State(shared): State<Shared>) -> StatusCode {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct AgeQuery {
+    seconds: i64,
+}
+
+/// `POST /_sandbox/age-offline?seconds=N`: the offline queue's clock hook; every
+/// row's TIMESTAMP_X moves N seconds into the past. The cleanup agent then deletes
+/// rows past the retention on the next offline call.
+pub async fn age_offline(
+    State(shared): State<Shared>,
+    Query(query): Query<AgeQuery>,
+) -> StatusCode {
+    let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
+    portal
+        .offline
+        .iter_mut()
+        .for_each(|row| row.age_by(query.seconds));
+    portal.persist();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
 pub struct TokenQuery {
     user_id: Option<i64>,
 }

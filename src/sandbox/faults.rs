@@ -6,7 +6,6 @@ use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::rest::RestError;
 
@@ -17,7 +16,7 @@ use super::rest::RestError;
 pub enum FaultKind {
     /// 503 QUERY_LIMIT_EXCEEDED
     QueryLimit,
-    /// 429 OPERATION_TIME_LIMIT with operating_reset_at a second (or delay) ahead
+    /// 429 OPERATION_TIME_LIMIT, with no `time` in the body (as on the portal)
     OperationTimeLimit,
     /// 500 INTERNAL_SERVER_ERROR
     ServerError,
@@ -39,7 +38,7 @@ pub struct Fault {
     pub count: u32,
     #[serde(default)]
     pub method: Option<String>,
-    /// For `slow` (and the reset time of `operation_time_limit`), in milliseconds.
+    /// For `slow`, in milliseconds.
     #[serde(default)]
     pub delay_ms: Option<u64>,
 }
@@ -106,16 +105,9 @@ pub async fn apply(fault: &Fault) -> Option<Response> {
         FaultKind::QueryLimit => RestError::new(503, "QUERY_LIMIT_EXCEEDED", "Too many requests").into_response(),
         FaultKind::ServerError => RestError::new(500, "INTERNAL_SERVER_ERROR", "Internal server error").into_response(),
         FaultKind::ExpiredToken => RestError::new(401, "expired_token", "The access token provided has expired").into_response(),
-        FaultKind::OperationTimeLimit => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-            let reset = now + fault.delay_ms.map_or(1.0, |ms| ms as f64 / 1000.0);
-            let body = json!({
-                "error": "OPERATION_TIME_LIMIT",
-                "error_description": "Method is blocked due to operation time limit.",
-                "time": {"operating_reset_at": reset},
-            });
-            (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
-        }
+        // As on the portal, the error body has no `time`: a client cannot learn
+        // from it when the window resets and must back off on its own.
+        FaultKind::OperationTimeLimit => RestError::new(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.").into_response(),
         FaultKind::BadGateway => (
             StatusCode::BAD_GATEWAY,
             [(header::CONTENT_TYPE, "text/html")],

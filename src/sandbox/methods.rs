@@ -65,8 +65,9 @@ fn offline_flag(params: &Map<String, Value>) -> Result<bool, RestError> {
     }
 }
 
-fn connector_of(portal: &Portal, params: &Map<String, Value>) -> Result<String, RestError> {
-    let connector = param_text(params, "auth_connector").unwrap_or_default();
+/// The request's `auth_connector` (auth data: never a batch command's own).
+fn connector_of(portal: &Portal, caller: &Caller) -> Result<String, RestError> {
+    let connector = caller.connector.clone();
     if !connector.is_empty() && !portal.plan.has_offline_extended() {
         return Err(RestError::new(
             403,
@@ -105,7 +106,7 @@ pub fn event_bind(
     params: &Map<String, Value>,
 ) -> Result<Value, RestError> {
     caller.require_application()?;
-    let connector = connector_of(portal, params)?;
+    let connector = connector_of(portal, caller)?;
     let auth_type = optional_int(params, "auth_type")?;
     if let Some(user) = auth_type {
         if !caller.admin && user != 0 && user != caller.user_id {
@@ -203,7 +204,7 @@ pub fn event_unbind(
     params: &Map<String, Value>,
 ) -> Result<Value, RestError> {
     caller.require_application()?;
-    let connector = connector_of(portal, params)?;
+    let connector = connector_of(portal, caller)?;
     let event = required_event(params)?;
     let offline = offline_flag(params)?;
     let handler = if offline {

@@ -8,6 +8,7 @@ pub mod faults;
 pub mod methods;
 pub mod oauth;
 pub mod offline;
+pub mod php;
 pub mod rest;
 pub mod state;
 
@@ -136,6 +137,17 @@ impl PortalHandle {
         self.with(|portal| portal.offline.clone())
     }
 
+    /// Moves every offline row's TIMESTAMP_X `seconds` into the past, as if the
+    /// queue had waited that long (for tests of the cleanup agent and age warnings).
+    pub fn age_offline(&self, seconds: i64) {
+        self.with(|portal| {
+            portal
+                .offline
+                .iter_mut()
+                .for_each(|row| row.age_by(seconds))
+        });
+    }
+
     /// Changes the portal's request limit (`None` turns it off); the bucket starts empty.
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
         self.with(|portal| portal.bucket = limit.map(state::Bucket::new));
@@ -257,6 +269,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         .route("/_sandbox/token", post(admin::issue_token))
         .route("/_sandbox/fire", post(admin::fire))
         .route("/_sandbox/log", get(admin::log))
+        .route("/_sandbox/age-offline", post(admin::age_offline))
         .route(
             "/_sandbox/faults",
             post(admin::add_fault)

@@ -1,14 +1,13 @@
-//! The sandbox's offline queue: queuing with MESSAGE_ID merging, reservations,
-//! `event.offline.get|list|clear|error`, filters and order with the portal's errors.
+//! The sandbox's offline queue, as the portal's server code keeps it: MESSAGE_ID
+//! merging, reservations, `event.offline.get|list|clear|error`, filters and order
+//! with the portal's errors, and the cleanup agent (docs/portal.md, section 8).
 
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
-use super::rest::{param, param_text, Caller, Output, RestError};
-use super::state::{random_hex, Portal};
-
-/// Page size of `event.offline.list`, fixed by the portal.
-const LIST_PAGE: usize = 50;
+use super::php;
+use super::rest::{param, Caller, Output, RestError};
+use super::state::Portal;
 
 /// One queued event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -35,22 +34,10 @@ impl QueuedEvent {
             "MESSAGE_ID": self.message_id,
         });
         if with_state {
-            record["PROCESS_ID"] = json!(self.process_id);
+            record["PROCESS_ID"] = json!(self.pid());
             record["ERROR"] = json!(if self.error { "1" } else { "0" });
         }
         record
-    }
-
-    fn field(&self, name: &str) -> Value {
-        match name {
-            "ID" => json!(self.id),
-            "TIMESTAMP_X" => json!(self.timestamp),
-            "EVENT_NAME" => json!(self.event_name),
-            "MESSAGE_ID" => json!(self.message_id),
-            "PROCESS_ID" => json!(self.process_id.clone().unwrap_or_default()),
-            "ERROR" => json!(if self.error { 1 } else { 0 }),
-            _ => Value::Null,
-        }
     }
 }
 
@@ -95,162 +82,251 @@ pub fn enqueue(
     id
 }
 
+/// How long a row may stay in the queue: the portal's cleanup agent deletes every
+/// row whose TIMESTAMP_X is older, reserved or not (`PROCESS_ID_LIFETIME`,
+/// 2,952,000 s, about 34 days; the portal's own comment calls it 30 days).
+pub const RETENTION_SECS: i64 = 2_952_000;
+
+/// Page size of `event.offline.list`, fixed by the portal.
+const LIST_PAGE: usize = 50;
+
+/// `limit` of `event.offline.get` when the caller sends none.
+const DEFAULT_GET_LIMIT: i64 = 50;
+
+const GET_FIELDS: &[&str] = &["ID", "TIMESTAMP_X", "EVENT_NAME", "MESSAGE_ID"];
+const LIST_FIELDS: &[&str] = &[
+    "ID",
+    "TIMESTAMP_X",
+    "EVENT_NAME",
+    "MESSAGE_ID",
+    "PROCESS_ID",
+    "ERROR",
+];
+const FILTER_OPERATIONS: &[&str] = &["", "=", ">", "<", ">=", "<=", "@", "%"];
+
+/// A reservation id as the portal makes them: 32 random letters and digits.
+pub fn new_process_id() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+impl QueuedEvent {
+    /// The stored PROCESS_ID: `""` for an unreserved row.
+    fn pid(&self) -> &str {
+        self.process_id.as_deref().unwrap_or("")
+    }
+
+    /// Seconds since the row was queued (or last updated by a repeat).
+    pub fn age_secs(&self, now: i64) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(&self.timestamp)
+            .map(|t| now - t.timestamp())
+            .unwrap_or(0)
+    }
+
+    /// Moves the row's TIMESTAMP_X `seconds` into the past (the sandbox clock hook).
+    pub fn age_by(&mut self, seconds: i64) {
+        if let Ok(time) = chrono::DateTime::parse_from_rfc3339(&self.timestamp) {
+            let older = time - chrono::Duration::seconds(seconds);
+            self.timestamp = older.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        }
+    }
+}
+
+/// The cleanup agent: deletes rows older than [`RETENTION_SECS`], reserved or not.
+/// The portal runs it on a schedule; the sandbox runs it before every offline method.
+pub fn cleanup(portal: &mut Portal) -> usize {
+    let now = crate::bitrix::auth::now_unix();
+    let before = portal.offline.len();
+    portal
+        .offline
+        .retain(|row| row.age_secs(now) <= RETENTION_SECS);
+    before - portal.offline.len()
+}
+
 fn require_admin(caller: &Caller) -> Result<(), RestError> {
     caller.require_application()?;
     if !caller.admin {
-        return Err(RestError::new(
-            403,
-            "ACCESS_DENIED",
-            "Access denied! Offline events require administrator access rights",
-        ));
+        return Err(RestError::new(403, "ACCESS_DENIED", "Access denied!"));
     }
     Ok(())
 }
 
-fn flag(params: &Map<String, Value>, name: &str, default: bool) -> bool {
-    match param_text(params, name) {
-        None => default,
-        Some(text) => matches!(
-            text.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "y" | "yes"
-        ),
-    }
+fn wrong_request(description: impl Into<String>) -> RestError {
+    RestError::new(400, "ERROR_ARGUMENT", description)
 }
 
-fn connector(portal: &Portal, params: &Map<String, Value>) -> Result<String, RestError> {
-    let connector = param_text(params, "auth_connector").unwrap_or_default();
-    if !connector.is_empty() && !portal.plan.has_offline_extended() {
-        return Err(RestError::new(
-            403,
-            "WRONG_LICENSE",
-            "Extended offline event handling is not available on the current plan",
-        ));
-    }
-    Ok(connector)
-}
-
-/// A parsed filter condition.
+/// A filter condition after the portal's sanitising: operation, field, value.
 struct Condition {
-    op: &'static str,
+    op: String,
     field: String,
     value: Value,
 }
 
-fn parse_filter(
-    params: &Map<String, Value>,
-    allowed: &[&str],
-) -> Result<Vec<Condition>, RestError> {
-    let Some(filter) = param(params, "filter") else {
-        return Ok(Vec::new());
-    };
+impl Condition {
+    fn key(&self) -> String {
+        format!("{}{}", self.op, self.field)
+    }
+}
+
+/// `sanitizeFilter`: upper-cased keys, the operation is the leading non-letters.
+fn sanitize_filter(filter: Option<&Value>, allowed: &[&str]) -> Result<Vec<Condition>, RestError> {
     let map = match filter {
-        Value::Object(map) => map.clone(),
-        Value::String(s) if s.is_empty() => Map::new(),
-        Value::Array(items) if items.is_empty() => Map::new(),
-        _ => return Err(RestError::argument("FILTER", "Filter must be an array")),
+        None => return Ok(Vec::new()),
+        Some(Value::Object(map)) => map.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v.clone()))
+            .collect(),
+        Some(_) => return Err(wrong_request("The filter is not an array.")),
     };
     let mut conditions = Vec::new();
     for (key, value) in map {
+        let key = key.to_ascii_uppercase();
         let split = key
-            .find(|c: char| c.is_ascii_alphabetic() || c == '_')
+            .find(|c: char| c.is_ascii_alphabetic())
             .unwrap_or(key.len());
-        let (op_text, field) = key.split_at(split);
-        let op = match op_text {
-            "" | "=" => "=",
-            ">" => ">",
-            "<" => "<",
-            ">=" => ">=",
-            "<=" => "<=",
-            "%" => "%",
-            "@" if allowed.contains(&"PROCESS_ID") => "@",
-            other => {
-                return Err(RestError::argument(
-                    "FILTER",
-                    format!("Filter operation not allowed: {other}"),
-                ));
-            }
-        };
-        let field = field.to_ascii_uppercase();
-        if !allowed.contains(&field.as_str()) {
-            return Err(RestError::argument(
-                "FILTER",
-                format!("Filter field not allowed: {field}"),
-            ));
+        let (op, field) = key.split_at(split);
+        if !FILTER_OPERATIONS.contains(&op) {
+            return Err(wrong_request(format!("Filter operation not allowed: {op}")));
         }
-        conditions.push(Condition { op, field, value });
+        if !allowed.contains(&field) {
+            return Err(wrong_request(format!("Filter field not allowed: {field}")));
+        }
+        conditions.push(Condition {
+            op: op.to_string(),
+            field: field.to_string(),
+            value,
+        });
     }
     Ok(conditions)
 }
 
-fn compare(left: &Value, right: &Value) -> std::cmp::Ordering {
-    let number = |v: &Value| {
-        v.as_f64()
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+/// `markEvents` builds its query value by value and refuses arrays, objects and
+/// dates (a TIMESTAMP_X condition becomes a date): only a new reservation checks this.
+fn check_reservable(conditions: &[Condition]) -> Result<(), RestError> {
+    for condition in conditions {
+        if condition.field == "TIMESTAMP_X" || php::is_array(&condition.value) {
+            let key = condition.key();
+            return Err(RestError::argument(
+                key.clone(),
+                format!("The value of an argument '{key}' has an invalid type"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `sanitizeOrder`: an array of FIELD => ASC|DESC (or bare field names).
+fn sanitize_order(
+    order: Option<&Value>,
+    default: &str,
+    allowed: &[&str],
+) -> Result<Vec<(String, bool)>, RestError> {
+    let Some(order) = order else {
+        return Ok(vec![(default.to_string(), true)]);
     };
-    match (number(left), number(right)) {
-        (Some(a), Some(b)) => a.total_cmp(&b),
-        _ => text(left).cmp(&text(right)),
+    let entries: Vec<(Option<String>, Value)> = match order {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                let numeric = k.bytes().all(|b| b.is_ascii_digit()) && !k.is_empty();
+                ((!numeric).then(|| k.clone()), v.clone())
+            })
+            .collect(),
+        Value::Array(items) => items.iter().map(|v| (None, v.clone())).collect(),
+        _ => return Err(wrong_request("The order is not an array.")),
+    };
+    let mut result = Vec::new();
+    for (key, value) in entries {
+        match key {
+            Some(field) => {
+                let field = field.to_ascii_uppercase();
+                if !allowed.contains(&field.as_str()) {
+                    return Err(wrong_request(format!("Order field not allowed: {field}")));
+                }
+                let direction = php::text(&value).to_ascii_uppercase();
+                if direction != "ASC" && direction != "DESC" {
+                    return Err(wrong_request("Order direction should be one of {ASC|DESC}"));
+                }
+                result.push((field, direction == "ASC"));
+            }
+            None => {
+                let field = php::text(&value);
+                if !allowed.contains(&field.as_str()) {
+                    return Err(wrong_request(format!("Order field not allowed: {field}")));
+                }
+                result.push((field, true));
+            }
+        }
+    }
+    if result.is_empty() {
+        result.push((default.to_string(), true));
+    }
+    Ok(result)
+}
+
+impl QueuedEvent {
+    fn field(&self, name: &str) -> Value {
+        match name {
+            "ID" => json!(self.id),
+            "TIMESTAMP_X" => json!(self.timestamp),
+            "EVENT_NAME" => json!(self.event_name),
+            "MESSAGE_ID" => json!(self.message_id),
+            "PROCESS_ID" => json!(self.pid()),
+            "ERROR" => json!(i64::from(self.error)),
+            _ => Value::Null,
+        }
     }
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// Compares as the database would: dates as instants, numbers as numbers, else text.
+fn compare(field: &str, left: &Value, right: &Value) -> std::cmp::Ordering {
+    if field == "TIMESTAMP_X" {
+        let instant = |v: &Value| {
+            chrono::DateTime::parse_from_rfc3339(php::text(v).trim())
+                .ok()
+                .map(|t| t.timestamp())
+        };
+        if let (Some(a), Some(b)) = (instant(left), instant(right)) {
+            return a.cmp(&b);
+        }
+    }
+    let number = |v: &Value| {
+        v.as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
+    };
+    match (number(left), number(right)) {
+        (Some(a), Some(b)) => a.total_cmp(&b),
+        _ => php::text(left).cmp(&php::text(right)),
     }
 }
 
 fn matches(row: &QueuedEvent, conditions: &[Condition]) -> bool {
     conditions.iter().all(|c| {
         let actual = row.field(&c.field);
-        match c.op {
-            "=" => compare(&actual, &c.value).is_eq(),
-            ">" => compare(&actual, &c.value).is_gt(),
-            "<" => compare(&actual, &c.value).is_lt(),
-            ">=" => compare(&actual, &c.value).is_ge(),
-            "<=" => compare(&actual, &c.value).is_le(),
-            "%" => text(&actual)
+        let order = || compare(&c.field, &actual, &c.value);
+        match c.op.as_str() {
+            "" | "=" | "@" if php::is_array(&c.value) => php::elements(&c.value)
+                .iter()
+                .any(|item| compare(&c.field, &actual, item).is_eq()),
+            "" | "=" | "@" => order().is_eq(),
+            ">" => order().is_gt(),
+            "<" => order().is_lt(),
+            ">=" => order().is_ge(),
+            "<=" => order().is_le(),
+            "%" => php::text(&actual)
                 .to_lowercase()
-                .contains(&text(&c.value).to_lowercase()),
-            "@" => match &c.value {
-                Value::Array(items) => items.iter().any(|item| compare(&actual, item).is_eq()),
-                single => compare(&actual, single).is_eq(),
-            },
+                .contains(&php::text(&c.value).to_lowercase()),
             _ => false,
         }
     })
 }
 
-fn parse_order(
-    params: &Map<String, Value>,
-    default: &str,
-    allowed: &[&str],
-) -> Result<Vec<(String, bool)>, RestError> {
-    let Some(Value::Object(map)) = param(params, "order") else {
-        return Ok(vec![(default.to_string(), true)]);
-    };
-    let mut order = Vec::new();
-    for (field, direction) in map {
-        let field = field.to_ascii_uppercase();
-        if !allowed.contains(&field.as_str()) {
-            return Err(RestError::argument(
-                "ORDER",
-                format!("Order field not allowed: {field}"),
-            ));
-        }
-        let ascending = !text(direction).eq_ignore_ascii_case("desc");
-        order.push((field, ascending));
-    }
-    if order.is_empty() {
-        order.push((default.to_string(), true));
-    }
-    Ok(order)
-}
-
-fn sort(rows: &mut [QueuedEvent], order: &[(String, bool)]) {
+fn sort(rows: &mut [&mut QueuedEvent], order: &[(String, bool)]) {
     rows.sort_by(|a, b| {
         for (field, ascending) in order {
-            let ordering = compare(&a.field(field), &b.field(field));
+            let ordering = compare(field, &a.field(field), &b.field(field));
             let ordering = if *ascending {
                 ordering
             } else {
@@ -264,107 +340,110 @@ fn sort(rows: &mut [QueuedEvent], order: &[(String, bool)]) {
     });
 }
 
-const GET_FIELDS: &[&str] = &["ID", "TIMESTAMP_X", "EVENT_NAME", "MESSAGE_ID"];
-const LIST_FIELDS: &[&str] = &[
-    "ID",
-    "TIMESTAMP_X",
-    "EVENT_NAME",
-    "MESSAGE_ID",
-    "PROCESS_ID",
-    "ERROR",
-];
-
-/// `event.offline.get`: reserve (`clear=0`) or take (`clear=1`) records.
+/// `event.offline.get` as `eventOfflineGet` does it (docs/portal.md, "offline.get"):
+/// a new reservation marks up to `limit` rows; the read returns at most `limit` rows
+/// of the reservation with the same ERROR flag and filter; `clear` deletes the whole
+/// reservation once the read returned anything.
 pub fn get(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
 ) -> Result<Value, RestError> {
     require_admin(caller)?;
-    let connector = connector(portal, params)?;
-    let limit = match param_text(params, "limit") {
-        None => 50,
-        Some(text) => match text.trim().parse::<i64>() {
-            Ok(n) if n > 0 => n as usize,
-            _ => {
-                return Err(RestError::argument(
-                    "LIMIT",
-                    "Value must be positive integer",
-                ))
-            }
-        },
-    };
-    let clear = flag(params, "clear", true);
+    cleanup(portal);
+    let clear = param(params, "clear").map_or(1, php::intval) != 0;
+    let given_process_id = param(params, "process_id").map(|v| php::text(v).trim().to_string());
     if !clear && !portal.plan.has_offline_extended() {
-        return Err(RestError::new(
-            403,
-            "WRONG_LICENSE",
-            "Extended offline event handling is not available on the current plan",
+        return Err(wrong_license());
+    }
+    let limit = param(params, "limit").map_or(DEFAULT_GET_LIMIT, php::intval);
+    let errors = param(params, "error").is_some_and(|v| php::intval(v) == 1);
+    if limit <= 0 {
+        return Err(RestError::argument(
+            "LIMIT",
+            "Value must be positive integer",
         ));
     }
-    let conditions = parse_filter(params, GET_FIELDS)?;
-    let order = parse_order(params, "TIMESTAMP_X", GET_FIELDS)?;
-    let errors_only = flag(params, "error", false);
-    let process_id = param_text(params, "process_id").filter(|p| !p.is_empty());
-    let mut selected: Vec<QueuedEvent> = portal
-        .offline
-        .iter()
-        .filter(|row| row.connector == connector)
-        .filter(|row| match &process_id {
-            Some(id) => row.process_id.as_deref() == Some(id.as_str()),
-            None => {
-                row.process_id.is_none() && row.error == errors_only && matches(row, &conditions)
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let conditions = sanitize_filter(param(params, "filter"), GET_FIELDS)?;
+    let order = sanitize_order(param(params, "order"), "TIMESTAMP_X", GET_FIELDS)?;
+    let connector = caller.connector.clone();
+    let process_id = match &given_process_id {
+        Some(id) => id.clone(),
+        None => {
+            check_reservable(&conditions)?;
+            let id = new_process_id();
+            let mut free: Vec<&mut QueuedEvent> = portal
+                .offline
+                .iter_mut()
+                .filter(|row| {
+                    row.connector == connector
+                        && row.error == errors
+                        && row.pid().is_empty()
+                        && matches(row, &conditions)
+                })
+                .collect();
+            sort(&mut free, &order);
+            for row in free.into_iter().take(limit) {
+                row.process_id = Some(id.clone());
             }
-        })
-        .cloned()
-        .collect();
-    sort(&mut selected, &order);
-    if process_id.is_none() {
-        selected.truncate(limit);
-    }
-    let ids: Vec<u64> = selected.iter().map(|row| row.id).collect();
-    let reservation = if clear {
-        portal.offline.retain(|row| !ids.contains(&row.id));
-        None
-    } else if let Some(id) = process_id {
-        Some(id)
-    } else if ids.is_empty() {
-        None
-    } else {
-        let id = random_hex(32);
-        for row in portal
-            .offline
-            .iter_mut()
-            .filter(|row| ids.contains(&row.id))
-        {
-            row.process_id = Some(id.clone());
+            id
         }
-        Some(id)
     };
-    let events: Vec<Value> = selected.iter().map(|row| row.to_json(false)).collect();
-    Ok(json!({"process_id": reservation, "events": events}))
+    let mut read: Vec<&mut QueuedEvent> = portal
+        .offline
+        .iter_mut()
+        .filter(|row| {
+            row.connector == connector
+                && row.error == errors
+                && row.pid() == process_id
+                && matches(row, &conditions)
+        })
+        .collect();
+    sort(&mut read, &order);
+    let events: Vec<Value> = read
+        .iter()
+        .take(limit)
+        .map(|row| row.to_json(false))
+        .collect();
+    if clear && !events.is_empty() {
+        portal
+            .offline
+            .retain(|row| !(row.connector == connector && row.pid() == process_id));
+    }
+    let returned = (!clear || given_process_id.is_some()).then_some(process_id);
+    Ok(json!({"process_id": returned, "events": events}))
+}
+
+fn wrong_license() -> RestError {
+    RestError::new(
+        403,
+        "WRONG_LICENSE",
+        "This feature is not enabled for the current license: extended offline events handling",
+    )
 }
 
 /// `event.offline.list`: read-only, 50 a page, `next`/`total` beside the result.
+/// It has no `error` parameter: errors are selected with an `ERROR` filter.
 pub fn list(
-    portal: &Portal,
+    portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
 ) -> Result<Output, RestError> {
     require_admin(caller)?;
-    let connector = connector(portal, params)?;
-    let conditions = parse_filter(params, LIST_FIELDS)?;
-    let order = parse_order(params, "ID", LIST_FIELDS)?;
-    let start = param_text(params, "start")
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let errors_only = param_text(params, "error").map(|_| flag(params, "error", false));
-    let mut rows: Vec<QueuedEvent> = portal
+    cleanup(portal);
+    let conditions = sanitize_filter(param(params, "filter"), LIST_FIELDS)?;
+    let order = sanitize_order(param(params, "order"), "ID", LIST_FIELDS)?;
+    let start = param(params, "start")
+        .map_or(0, php::intval)
+        .max(0)
+        .try_into()
+        .unwrap_or(0usize);
+    let connector = caller.connector.clone();
+    let mut rows: Vec<&mut QueuedEvent> = portal
         .offline
-        .iter()
+        .iter_mut()
         .filter(|row| row.connector == connector && matches(row, &conditions))
-        .filter(|row| errors_only.is_none_or(|wanted| row.error == wanted))
-        .cloned()
         .collect();
     sort(&mut rows, &order);
     let total = rows.len();
@@ -382,68 +461,130 @@ pub fn list(
     })
 }
 
+/// `process_id` as the clear and error methods read it: required, but `""` passes
+/// (and then means the unreserved rows).
 fn required_process_id(params: &Map<String, Value>) -> Result<String, RestError> {
-    param_text(params, "process_id")
-        .filter(|p| !p.trim().is_empty())
+    param(params, "process_id")
+        .map(|v| php::text(v).trim().to_string())
         .ok_or_else(|| RestError::argument("PROCESS_ID", "Argument 'PROCESS_ID' is null or empty"))
 }
 
-fn list_param(params: &Map<String, Value>, name: &str) -> Vec<String> {
-    match param(params, name) {
-        Some(Value::Array(items)) => items.iter().map(text).collect(),
-        Some(Value::Object(map)) => map.values().map(text).collect(),
-        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
-        Some(Value::Number(n)) => vec![n.to_string()],
-        _ => Vec::new(),
-    }
-}
-
-/// `event.offline.clear`: deletes a reservation's records (all, or by message id or id).
+/// `event.offline.clear`: deletes a reservation's rows, all of them or those named
+/// by `message_id` (which wins) or `id`. An empty list deletes the whole reservation,
+/// as the portal's code does.
 pub fn clear(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
 ) -> Result<Value, RestError> {
     require_admin(caller)?;
+    cleanup(portal);
     let process_id = required_process_id(params)?;
-    let message_ids = list_param(params, "message_id");
-    let ids = list_param(params, "id");
+    let connector = caller.connector.clone();
+    let mut message_ids: Option<Vec<String>> = None;
+    let mut ids: Option<Vec<u64>> = None;
+    if let Some(given) = param(params, "message_id") {
+        if !php::is_array(given) {
+            return Err(RestError::argument(
+                "message_id",
+                "Value must be array of MESSAGE_ID values",
+            ));
+        }
+        let mut list = Vec::new();
+        for item in php::elements(given) {
+            let id = php::text(item).trim().to_string();
+            if id.chars().count() != 32 {
+                // The portal names the argument with three s's here.
+                return Err(RestError::argument(
+                    "messsage_id",
+                    "Value must be array of MESSAGE_ID values",
+                ));
+            }
+            list.push(id);
+        }
+        message_ids = (!list.is_empty()).then_some(list);
+    } else if let Some(given) = param(params, "id") {
+        let bad = || RestError::argument("id", "Value must be array of integers");
+        if !php::is_array(given) {
+            return Err(bad());
+        }
+        let mut list = Vec::new();
+        for item in php::elements(given) {
+            let id = php::intval(item);
+            if id <= 0 {
+                return Err(bad());
+            }
+            list.push(id as u64);
+        }
+        ids = (!list.is_empty()).then_some(list);
+    }
     portal.offline.retain(|row| {
-        let in_reservation = row.process_id.as_deref() == Some(process_id.as_str());
-        let selected = if !message_ids.is_empty() {
-            message_ids.contains(&row.message_id)
-        } else if !ids.is_empty() {
-            ids.contains(&row.id.to_string())
-        } else {
-            true
+        let in_reservation = row.connector == connector && row.pid() == process_id;
+        let selected = match (&message_ids, &ids) {
+            (Some(list), _) => list.contains(&row.message_id),
+            (None, Some(list)) => list.contains(&row.id),
+            (None, None) => true,
         };
         !(in_reservation && selected)
     });
     Ok(json!(true))
 }
 
-/// `event.offline.error`: marks records of a reservation as errors and releases them.
+/// `event.offline.error` as `markError` does it: other non-error copies of those
+/// MESSAGE_IDs are deleted; this reservation's non-error rows become errors and are
+/// released; rows that already were errors are not touched and stay reserved.
 pub fn error(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
 ) -> Result<Value, RestError> {
     require_admin(caller)?;
+    cleanup(portal);
     let process_id = required_process_id(params)?;
-    let message_ids = list_param(params, "message_id");
-    if message_ids.is_empty() {
+    let given = param(params, "message_id").cloned().unwrap_or(Value::Null);
+    if !php::is_array(&given) {
         return Err(RestError::argument(
-            "MESSAGE_ID",
-            "Argument 'MESSAGE_ID' is null or empty",
+            "message_id",
+            "Value must be array of MESSAGE_ID values",
         ));
     }
+    let message_ids: Vec<String> = php::elements(&given).into_iter().map(php::text).collect();
+    if message_ids.is_empty() {
+        return Ok(json!(true));
+    }
+    let connector = caller.connector.clone();
+    let selected =
+        |row: &QueuedEvent| row.connector == connector && message_ids.contains(&row.message_id);
+    // 1. Every other copy that is not an error goes.
+    portal
+        .offline
+        .retain(|row| !(selected(row) && !row.error && row.pid() != process_id));
+    // 2. This reservation's rows become errors and are released. The portal keeps
+    // one unreserved row per MESSAGE_ID: a released row that meets an unreserved
+    // error copy is dropped in its favour.
+    let mut released = Vec::new();
     for row in portal.offline.iter_mut() {
-        if row.process_id.as_deref() == Some(process_id.as_str())
-            && message_ids.contains(&row.message_id)
-        {
+        if selected(row) && !row.error {
             row.error = true;
             row.process_id = None;
+            released.push(row.id);
         }
     }
+    let mut seen_unreserved: Vec<String> = portal
+        .offline
+        .iter()
+        .filter(|row| selected(row) && row.pid().is_empty() && !released.contains(&row.id))
+        .map(|row| row.message_id.clone())
+        .collect();
+    portal.offline.retain(|row| {
+        if !released.contains(&row.id) {
+            return true;
+        }
+        if seen_unreserved.contains(&row.message_id) {
+            return false;
+        }
+        seen_unreserved.push(row.message_id.clone());
+        true
+    });
     Ok(json!(true))
 }

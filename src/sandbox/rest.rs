@@ -32,7 +32,7 @@ pub struct RestError {
     pub status: StatusCode,
     pub code: &'static str,
     pub description: String,
-    pub argument: Option<&'static str>,
+    pub argument: Option<String>,
 }
 
 impl RestError {
@@ -46,16 +46,16 @@ impl RestError {
     }
 
     /// `400 ERROR_ARGUMENT` about one argument.
-    pub fn argument(name: &'static str, description: impl Into<String>) -> Self {
+    pub fn argument(name: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
-            argument: Some(name),
+            argument: Some(name.into()),
             ..Self::new(400, "ERROR_ARGUMENT", description)
         }
     }
 
     pub fn body(&self) -> Value {
         let mut body = json!({"error": self.code, "error_description": self.description});
-        if let Some(argument) = self.argument {
+        if let Some(argument) = &self.argument {
             body["argument"] = json!(argument);
         }
         body
@@ -75,6 +75,9 @@ pub struct Caller {
     pub admin: bool,
     pub via_webhook: bool,
     pub scopes: Vec<String>,
+    /// The request-level `auth_connector`: part of the auth data, so a `batch`
+    /// command runs with the outer request's connector, never its own.
+    pub connector: String,
 }
 
 impl Caller {
@@ -109,7 +112,8 @@ impl Output {
 }
 
 /// Merges the query string and the body (JSON or PHP-style form) into one object;
-/// the body wins, as on the portal.
+/// the body wins, as on the portal. A body is read as JSON only under a JSON
+/// content type, and an unparsable JSON body is ignored rather than refused.
 pub fn request_params(
     query: Option<&str>,
     headers: &HeaderMap,
@@ -128,9 +132,8 @@ pub fn request_params(
     if trimmed.is_empty() {
         return Ok(params);
     }
-    let body_value = if content_type.contains("json") || trimmed.first() == Some(&b'{') {
-        serde_json::from_slice::<Value>(trimmed)
-            .map_err(|_| RestError::new(400, "INVALID_REQUEST", "Invalid JSON body"))?
+    let body_value = if content_type.contains("json") {
+        serde_json::from_slice::<Value>(trimmed).unwrap_or(Value::Null)
     } else {
         form::decode(&String::from_utf8_lossy(trimmed))
     };
@@ -226,22 +229,53 @@ fn handle(
     body: &[u8],
 ) -> Result<Output, RestError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let mut params = request_params(query, headers, body)?;
-    let (caller, method) = match segments.as_slice() {
-        [user, secret, method] if user.bytes().all(|b| b.is_ascii_digit()) => {
-            (webhook_caller(portal, user, secret)?, *method)
-        }
-        [method] => (token_caller(portal, &mut params, headers)?, *method),
-        _ => {
-            return Err(RestError::new(
-                404,
-                "ERROR_METHOD_NOT_FOUND",
-                "Method not found!",
-            ))
-        }
+    let method = match segments.as_slice() {
+        [user, _, method] if user.bytes().all(|b| b.is_ascii_digit()) => *method,
+        [method] => *method,
+        _ => "",
     };
     let method = normalise_method(method);
+    // An unknown method is refused before any authentication.
+    if !METHODS.contains(&method.as_str()) {
+        return Err(method_not_found());
+    }
+    let mut params = request_params(query, headers, body)?;
+    let mut caller = match segments.as_slice() {
+        [user, secret, _] if user.bytes().all(|b| b.is_ascii_digit()) => {
+            webhook_caller(portal, user, secret)?
+        }
+        _ => token_caller(portal, &mut params, headers)?,
+    };
+    caller.connector = take_auth_key(&mut params, "auth_connector")
+        .map(|v| super::php::text(&v))
+        .unwrap_or_default();
     dispatch(portal, &caller, &method, &params)
+}
+
+/// Every method the sandbox implements.
+const METHODS: &[&str] = &[
+    "event.bind",
+    "event.get",
+    "event.unbind",
+    "events",
+    "event.offline.get",
+    "event.offline.list",
+    "event.offline.clear",
+    "event.offline.error",
+    "event.test",
+    "app.info",
+    "scope",
+    "batch",
+];
+
+fn method_not_found() -> RestError {
+    RestError::new(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
+}
+
+/// Removes an auth key from the parameters: auth keys are matched exactly, in
+/// lower case (`AUTH=...` is an ordinary parameter to the portal).
+fn take_auth_key(params: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    params.remove(key)
 }
 
 /// Lower-cases a method name and strips a trailing `.json`.
@@ -265,6 +299,7 @@ fn webhook_caller(portal: &Portal, user: &str, secret: &str) -> Result<Caller, R
         admin: user.admin,
         via_webhook: true,
         scopes: portal.app.scopes.clone(),
+        connector: String::new(),
     })
 }
 
@@ -273,17 +308,17 @@ fn token_caller(
     params: &mut Map<String, Value>,
     headers: &HeaderMap,
 ) -> Result<Caller, RestError> {
-    let from_param = params
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case("auth"))
-        .cloned()
-        .and_then(|key| params.remove(&key))
+    let from_auth = take_auth_key(params, "auth");
+    let from_access_token = take_auth_key(params, "access_token");
+    let from_param = from_auth
+        .or(from_access_token)
         .and_then(|v| v.as_str().map(str::to_string));
     let from_header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string));
-    let Some(token) = from_param.or(from_header).filter(|t| !t.is_empty()) else {
+    // The header wins over the parameters.
+    let Some(token) = from_header.or(from_param).filter(|t| !t.is_empty()) else {
         return Err(RestError::new(
             401,
             "NO_AUTH_FOUND",
@@ -312,6 +347,7 @@ fn token_caller(
         admin: user.admin,
         via_webhook: false,
         scopes: portal.app.scopes.clone(),
+        connector: String::new(),
     })
 }
 
@@ -336,101 +372,197 @@ pub fn dispatch(
         "app.info" => Ok(Output::of(methods::app_info(portal, caller))),
         "scope" => Ok(Output::of(json!(caller.scopes))),
         "batch" => batch(portal, caller, params).map(Output::of),
-        _ => Err(RestError::new(
-            404,
-            "ERROR_METHOD_NOT_FOUND",
-            "Method not found!",
-        )),
+        _ => Err(method_not_found()),
     }
 }
 
-/// Most commands of one `batch` request.
+/// Most commands of one `batch` request; later ones each fail on their own.
 const MAX_BATCH: usize = 50;
 
+/// `batch` as `methodsBatch` runs it (docs/portal.md, section 9): every command with
+/// the outer request's auth data (connector included), commands past the 50th
+/// failing one by one, `$result[key]...` references replaced by earlier results,
+/// `halt` read with PHP truthiness.
 fn batch(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
 ) -> Result<Value, RestError> {
-    let halt = param_text(params, "halt").is_some_and(|h| h == "1" || h == "true");
-    let commands: Vec<(String, String)> = match param(params, "cmd") {
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect(),
+    let halt = param(params, "halt").is_some_and(super::php::truthy);
+    let commands: Vec<(String, Value)> = match param(params, "cmd") {
+        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| (i.to_string(), v.as_str().unwrap_or_default().to_string()))
+            .map(|(i, v)| (i.to_string(), v.clone()))
             .collect(),
         _ => Vec::new(),
     };
-    if commands.len() > MAX_BATCH {
-        return Err(RestError::new(
-            400,
-            "ERROR_BATCH_LENGTH_EXCEEDED",
-            "Max batch length exceeded",
-        ));
-    }
-    let mut results = Map::new();
-    let mut errors = Map::new();
-    let mut totals = Map::new();
-    let mut nexts = Map::new();
-    let mut times = Map::new();
-    for (key, line) in commands {
-        let started = now_float();
-        let (method, query) = line.split_once('?').unwrap_or((line.as_str(), ""));
-        let method = normalise_method(method);
-        let outcome = if method == "batch" {
+    let mut done = BatchResults::default();
+    for (position, (key, command)) in commands.into_iter().enumerate() {
+        let outcome = if position >= MAX_BATCH {
             Err(RestError::new(
                 400,
-                "ERROR_BATCH_METHOD_NOT_ALLOWED",
-                "Method is not allowed for batch usage",
+                "ERROR_BATCH_LENGTH_EXCEEDED",
+                "Max batch length exceeded",
             ))
         } else {
-            let sub_params = match form::decode(query) {
-                Value::Object(map) => map,
-                _ => Map::new(),
+            // The portal skips a command that is not a string, silently.
+            let Value::String(line) = command else {
+                continue;
             };
-            dispatch(portal, caller, &method, &sub_params)
+            let started = now_float();
+            let (method, query) = line.split_once('?').unwrap_or((line.as_str(), ""));
+            let method = normalise_method(method);
+            let outcome = if method == "batch" {
+                Err(RestError::new(
+                    400,
+                    "ERROR_BATCH_METHOD_NOT_ALLOWED",
+                    "Method is not allowed for batch usage",
+                ))
+            } else {
+                let mut sub_params = match done.substitute(form::decode(query)) {
+                    Value::Object(map) => map,
+                    _ => Map::new(),
+                };
+                // Auth keys inside a command are replaced by the outer request's.
+                sub_params.remove("auth");
+                sub_params.remove("access_token");
+                sub_params.remove("auth_connector");
+                dispatch(portal, caller, &method, &sub_params)
+            };
+            if outcome.is_ok() {
+                done.times.insert(key.clone(), time_block(started));
+            }
+            outcome
         };
         match outcome {
             Ok(output) => {
-                results.insert(key.clone(), output.result);
                 if let Some(total) = output.total {
-                    totals.insert(key.clone(), json!(total));
+                    done.totals.insert(key.clone(), json!(total));
                 }
                 if let Some(next) = output.next {
-                    nexts.insert(key.clone(), json!(next));
+                    done.nexts.insert(key.clone(), json!(next));
                 }
-                times.insert(key, time_block(started));
+                done.results.insert(key, output.result);
             }
             Err(error) => {
-                errors.insert(
-                    key,
-                    json!({"error": error.code, "error_description": error.description}),
-                );
+                done.errors.insert(key, error.body());
                 if halt {
                     break;
                 }
             }
         }
     }
-    // PHP serialises empty arrays as `[]`, which clients must accept.
-    let php = |map: Map<String, Value>| {
-        if map.is_empty() {
-            json!([])
-        } else {
-            Value::Object(map)
+    Ok(done.into_json())
+}
+
+/// What a batch has produced so far, by command key.
+#[derive(Default)]
+struct BatchResults {
+    results: Map<String, Value>,
+    errors: Map<String, Value>,
+    totals: Map<String, Value>,
+    nexts: Map<String, Value>,
+    times: Map<String, Value>,
+}
+
+impl BatchResults {
+    /// The map a `$name[...]` reference reads.
+    fn named(&self, name: &str) -> Option<&Map<String, Value>> {
+        match name {
+            "result" => Some(&self.results),
+            "next" => Some(&self.nexts),
+            "total" => Some(&self.totals),
+            "time" => Some(&self.times),
+            "error" => Some(&self.errors),
+            _ => None,
         }
-    };
-    Ok(json!({
-        "result": php(results),
-        "result_error": php(errors),
-        "result_total": php(totals),
-        "result_next": php(nexts),
-        "result_time": php(times),
-    }))
+    }
+
+    /// Replaces `$result[key][FIELD]...` references in every value of a command's
+    /// parameters: a value that is only a reference becomes the referenced value,
+    /// a reference inside text is replaced when it names a scalar.
+    fn substitute(&self, value: Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, self.substitute(v)))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|v| self.substitute(v)).collect())
+            }
+            Value::String(text) => self.substitute_text(text),
+            other => other,
+        }
+    }
+
+    fn substitute_text(&self, text: String) -> Value {
+        let mut output = text.clone();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find('$') {
+            let candidate = &rest[at + 1..];
+            let reference_end = candidate
+                .find(char::is_whitespace)
+                .unwrap_or(candidate.len());
+            let reference = &candidate[..reference_end];
+            rest = &candidate[reference_end..];
+            let name_end = reference.find('[').unwrap_or(reference.len());
+            let (name, path) = reference.split_at(name_end);
+            let Some(map) = self.named(&name.to_ascii_lowercase()) else {
+                continue;
+            };
+            let keys: Vec<&str> = path
+                .split('[')
+                .filter_map(|part| part.split_once(']').map(|(key, _)| key))
+                .filter(|key| !key.is_empty())
+                .collect();
+            let Some((first, deeper)) = keys.split_first() else {
+                continue;
+            };
+            let Some(mut found) = map.get(*first) else {
+                continue;
+            };
+            for key in deeper {
+                match found
+                    .get(*key)
+                    .or_else(|| key.parse::<usize>().ok().and_then(|index| found.get(index)))
+                {
+                    Some(next) => found = next,
+                    None => break,
+                }
+            }
+            let whole = format!("${reference}");
+            if whole == text {
+                return found.clone();
+            }
+            match found {
+                Value::String(s) => output = output.replace(&whole, s),
+                Value::Number(n) => output = output.replace(&whole, &n.to_string()),
+                _ => {}
+            }
+        }
+        Value::String(output)
+    }
+
+    fn into_json(self) -> Value {
+        // PHP serialises empty arrays as `[]`, which clients must accept.
+        let php = |map: Map<String, Value>| {
+            if map.is_empty() {
+                json!([])
+            } else {
+                Value::Object(map)
+            }
+        };
+        json!({
+            "result": php(self.results),
+            "result_error": php(self.errors),
+            "result_total": php(self.totals),
+            "result_next": php(self.nexts),
+            "result_time": php(self.times),
+        })
+    }
 }
 
 fn now_float() -> f64 {

@@ -1,17 +1,20 @@
 //! `offline consume`: reserve → deliver → confirm, at least once and resumable.
 //!
-//! Each reservation is journaled before its first delivery and each delivery before
-//! the confirmation, so a killed consumer's successor re-reads the reservation and
-//! delivers only what was not delivered. Nothing is cleared that was not delivered.
+//! Every step is journaled before the portal is asked to act on it: the request for
+//! a reservation (so a reservation whose answer was lost can be found again), the
+//! reservation with its size and `error` flag (so a resume re-reads all of it), and
+//! each delivery (so a resume confirms without delivering again). The journal is
+//! synced before every confirmation: nothing is cleared that was not delivered.
 
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::dead_letter::{DeadLetter, DeadLetters};
 use super::explain_offline_error;
-use super::journal::{Journal, Pending};
-use super::sink::Sink;
-use crate::bitrix::offline::{self, ClearSelection, GetQuery, OfflineRecord};
+use super::journal::{Intent, Journal, Pending, Settled};
+use super::sink::{DeliveryError, Sink};
+use crate::bitrix::offline::{self, ClearSelection, Extent, GetQuery, OfflineRecord};
 use crate::bitrix::{ApiError, Client};
 use crate::cli::ConsumeArgs;
 use crate::commands::{CliError, Context};
@@ -30,11 +33,16 @@ struct Consumer<'a> {
     client: Client,
     sink: Sink,
     journal: Journal,
+    dead_letters: DeadLetters,
     connector: Option<String>,
     max_events: Option<u64>,
+    follow: bool,
     delivered: u64,
     failed: u64,
+    dead: u64,
     lost: u64,
+    /// stdout's reader went away: stop, and confirm nothing more.
+    sink_closed: bool,
     progress: Option<ProgressBar>,
 }
 
@@ -44,13 +52,20 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
             CliError::Usage("--poll-interval must be a positive number of seconds".into()).into(),
         );
     }
+    if let Some(process_id) = &args.process_id {
+        offline::check_process_id(process_id).map_err(CliError::Usage)?;
+        if args.allow_loss {
+            return Err(CliError::Usage(
+                "--process-id adopts a reservation and confirms it record by record; it cannot be combined with --allow-loss".into(),
+            )
+            .into());
+        }
+    }
     let sink = Sink::from_args(args)?;
     let (profile, client) = ctx.connect()?;
-    let journal = Journal::open(
-        &ctx.store.dir().join("state"),
-        &profile.name,
-        args.connector.as_deref(),
-    )?;
+    let state_dir = ctx.store.dir().join("state");
+    let journal = Journal::open(&state_dir, &profile.name, args.connector.as_deref())?;
+    let dead_letters = DeadLetters::new(&state_dir, &profile.name, args.connector.as_deref());
     let progress =
         (!ctx.out.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
             let bar = ProgressBar::new_spinner();
@@ -66,11 +81,15 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
         client,
         sink,
         journal,
+        dead_letters,
         connector: args.connector.clone().filter(|c| !c.is_empty()),
         max_events: args.max_events,
+        follow: args.follow,
         delivered: 0,
         failed: 0,
+        dead: 0,
         lost: 0,
+        sink_closed: false,
         progress,
     };
     let started = Instant::now();
@@ -78,19 +97,26 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
     if let Some(bar) = &consumer.progress {
         bar.finish_and_clear();
     }
-    ctx.out.info(&format!(
-        "Delivered {}, failed {}{} in {:.1} s; {} request(s) to the portal",
-        consumer.delivered,
-        consumer.failed,
-        if consumer.lost > 0 {
-            format!(", lost {}", consumer.lost)
+    let extra = |count: u64, what: &str| {
+        if count > 0 {
+            format!(", {what} {count}")
         } else {
             String::new()
-        },
+        }
+    };
+    ctx.out.info(&format!(
+        "Delivered {}, failed {}{}{} in {:.1} s; {} request(s) to the portal",
+        consumer.delivered,
+        consumer.failed,
+        extra(consumer.dead, "kept as dead letters"),
+        extra(consumer.lost, "lost"),
         started.elapsed().as_secs_f64(),
         consumer.client.request_count()
     ));
     outcome?;
+    if consumer.sink_closed {
+        return Ok(());
+    }
     if ctx.shutdown.is_requested() {
         return Err(CliError::Interrupted.into());
     }
@@ -98,6 +124,14 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
         return Err(CliError::Failed(format!(
             "{} record(s) could not be delivered and are lost",
             consumer.lost
+        ))
+        .into());
+    }
+    if consumer.dead > 0 {
+        return Err(CliError::Failed(format!(
+            "{} record(s) failed again while re-processing errors; they are kept in {} (see `bx-events offline dead-letter list`, and `bx-events offline dead-letter replay ...` after a fix)",
+            consumer.dead,
+            consumer.dead_letters.path().display()
         ))
         .into());
     }
@@ -116,6 +150,7 @@ fn is_transient(error: &ApiError) -> bool {
     error.is_temporary()
         || matches!(error, ApiError::Network { .. })
         || matches!(error, ApiError::Portal { status, .. } if *status >= 500)
+        || matches!(error, ApiError::BadResponse { status, .. } if *status >= 500)
 }
 
 impl Consumer<'_> {
@@ -130,23 +165,70 @@ impl Consumer<'_> {
     }
 
     fn handled(&self) -> u64 {
-        self.delivered + self.failed + self.lost
+        self.delivered + self.failed + self.dead + self.lost
     }
 
     fn limit_reached(&self) -> bool {
         self.max_events.is_some_and(|max| self.handled() >= max)
     }
 
+    fn stopping(&self) -> bool {
+        self.sink_closed || self.ctx.shutdown.is_requested() || self.limit_reached()
+    }
+
+    /// Runs a portal step; in `--follow` mode a temporary failure (outage, limit,
+    /// 5xx) is waited out with backoff, loudly, until the step succeeds or a stop is
+    /// requested. Every step retried this way is safe to repeat.
+    async fn patiently<T, F, Fut>(&self, what: &str, mut step: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let mut wait = Duration::from_secs(1);
+        let mut announced = false;
+        loop {
+            match step().await {
+                Ok(value) => {
+                    if announced {
+                        self.ctx.out.alert("portal reachable again; consuming");
+                    }
+                    return Ok(value);
+                }
+                Err(error) if self.follow && is_transient(&error) => {
+                    if !announced {
+                        self.ctx.out.alert(&format!(
+                            "portal unreachable while {what}: {error}; retrying with backoff up to {} s",
+                            MAX_ERROR_BACKOFF.as_secs()
+                        ));
+                        announced = true;
+                    }
+                    if !self.ctx.shutdown.sleep(wait).await {
+                        return Err(error);
+                    }
+                    wait = (wait * 2).min(MAX_ERROR_BACKOFF);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     async fn consume(&mut self, args: &ConsumeArgs) -> anyhow::Result<()> {
         if let Some(pending) = self.journal.pending().cloned() {
             self.resume(pending).await?;
         }
+        if let Some(intent) = self.journal.dangling_intent().cloned() {
+            self.recover_unrecorded(&intent).await?;
+        }
+        if let Some(process_id) = &args.process_id {
+            if !self.stopping() {
+                self.adopt(process_id, None).await?;
+            }
+            return Ok(());
+        }
         let poll = Duration::from_secs_f64(args.poll_interval);
         let mut idle_wait = poll;
-        let mut error_wait = Duration::from_secs(1);
-        let mut unreachable = false;
         let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
-        while !self.ctx.shutdown.is_requested() && !self.limit_reached() {
+        while !self.stopping() {
             let remaining = self.max_events.map(|max| max - self.handled());
             let want = remaining.map_or(limit, |r| limit.min(u32::try_from(r).unwrap_or(u32::MAX)));
             let query = GetQuery {
@@ -156,30 +238,27 @@ impl Consumer<'_> {
                 clear: args.allow_loss,
                 ..GetQuery::default()
             };
-            let reservation = match offline::get(&self.client, &query).await {
-                Ok(reservation) => reservation,
-                Err(error) if args.follow && is_transient(&error) => {
-                    if !unreachable {
-                        self.ctx.out.alert(&format!(
-                            "portal unreachable: {error}; retrying with backoff up to {} s",
-                            MAX_ERROR_BACKOFF.as_secs()
-                        ));
-                        unreachable = true;
-                    }
-                    if !self.ctx.shutdown.sleep(error_wait).await {
-                        break;
-                    }
-                    error_wait = (error_wait * 2).min(MAX_ERROR_BACKOFF);
-                    continue;
-                }
-                Err(error) => return Err(explain_offline_error(error, !args.allow_loss)),
-            };
-            if unreachable {
-                self.ctx.out.alert("portal reachable again; consuming");
-                unreachable = false;
-                error_wait = Duration::from_secs(1);
+            if !args.allow_loss {
+                self.journal.intend(want, args.errors)?;
             }
+            let answer = self
+                .patiently("reserving records", || offline::get(&self.client, &query))
+                .await;
+            let reservation = match answer {
+                Ok(reservation) => reservation,
+                Err(error) => {
+                    // The intent stays in the journal when the answer is uncertain:
+                    // the next run looks for what this request may have reserved.
+                    if !args.allow_loss && !is_transient(&error) {
+                        self.journal.resolve_intent()?;
+                    }
+                    return Err(explain_offline_error(error, !args.allow_loss));
+                }
+            };
             if reservation.events.is_empty() {
+                if !args.allow_loss {
+                    self.journal.resolve_intent()?;
+                }
                 if !args.follow {
                     break;
                 }
@@ -193,8 +272,14 @@ impl Consumer<'_> {
             idle_wait = poll;
             match reservation.process_id {
                 Some(process_id) => {
-                    self.journal.begin(&process_id)?;
-                    self.deliver_reservation(&process_id, &reservation.events, &Pending::default())
+                    let ids = reservation
+                        .events
+                        .iter()
+                        .map(|r| r.message_id.clone())
+                        .collect();
+                    self.journal.begin(&process_id, args.errors, ids)?;
+                    let pending = self.journal.pending().cloned().unwrap_or_default();
+                    self.deliver_reservation(&pending, &reservation.events)
                         .await?;
                 }
                 None => self.deliver_taken(&reservation.events).await,
@@ -203,25 +288,112 @@ impl Consumer<'_> {
         Ok(())
     }
 
-    /// Finishes a reservation an earlier run left unconfirmed.
+    /// Finishes a reservation an earlier run left unconfirmed: re-reads all of it
+    /// (its recorded size as `limit`, its `error` flag) and delivers what the
+    /// journal does not show as delivered.
     async fn resume(&mut self, pending: Pending) -> anyhow::Result<()> {
         self.ctx.out.info(&format!(
             "Resuming reservation {} left unconfirmed by an earlier run ({} delivered, {} failed before it stopped; journal {})",
             pending.process_id,
-            pending.done.len(),
+            pending.done.len() + pending.dead.len(),
             pending.failed.len(),
             self.journal.path().display()
         ));
-        let query = GetQuery {
-            process_id: Some(pending.process_id.clone()),
-            connector: self.connector.clone(),
-            ..GetQuery::default()
+        let size = u64::from(pending.size).max(pending.message_ids.len() as u64);
+        let extent = if size > 0 {
+            Extent {
+                records: size,
+                errors: pending.errors,
+            }
+        } else {
+            self.measure(&pending.process_id).await?
         };
-        let reservation = offline::get(&self.client, &query)
+        let records = self.reread(&pending.process_id, extent).await?;
+        self.deliver_reservation(&pending, &records).await
+    }
+
+    async fn measure(&self, process_id: &str) -> anyhow::Result<Extent> {
+        self.patiently("measuring a reservation", || {
+            offline::extent(&self.client, process_id, &self.connector)
+        })
+        .await
+        .map_err(|e| explain_offline_error(e, true))
+    }
+
+    async fn reread(&self, process_id: &str, extent: Extent) -> anyhow::Result<Vec<OfflineRecord>> {
+        self.patiently("re-reading a reservation", || {
+            offline::reread(&self.client, process_id, extent, &self.connector)
+        })
+        .await
+        .map_err(|e| explain_offline_error(e, true))
+    }
+
+    /// Takes over a reservation nobody will confirm (left by `offline get`, a
+    /// consumer on another machine, or an interrupted run) and finishes it.
+    async fn adopt(&mut self, process_id: &str, extent: Option<Extent>) -> anyhow::Result<()> {
+        let extent = match extent {
+            Some(extent) => extent,
+            None => self.measure(process_id).await?,
+        };
+        if extent.records == 0 {
+            self.ctx.out.info(&format!(
+                "Reservation {process_id} holds no records (already confirmed, or deleted by the portal's cleanup)"
+            ));
+            return Ok(());
+        }
+        self.ctx.out.info(&format!(
+            "Adopting reservation {process_id}: {} {}record(s)",
+            extent.records,
+            if extent.errors { "error " } else { "" }
+        ));
+        let records = self.reread(process_id, extent).await?;
+        let ids = records.iter().map(|r| r.message_id.clone()).collect();
+        self.journal.begin(process_id, extent.errors, ids)?;
+        let pending = self.journal.pending().cloned().unwrap_or_default();
+        self.deliver_reservation(&pending, &records).await
+    }
+
+    /// An earlier run asked for a reservation and was stopped before it could
+    /// journal the answer. Its reservation, if the portal made one, is the one
+    /// reservation of this queue (and `error` flag) that no journal here knows and
+    /// that fits the request's limit: adopt it when there is exactly one such;
+    /// report them all otherwise (docs/offline.md, "Reservations nobody knows").
+    async fn recover_unrecorded(&mut self, intent: &Intent) -> anyhow::Result<()> {
+        let found = self
+            .patiently("looking for an unrecorded reservation", || {
+                offline::reservations(&self.client, intent.errors, &self.connector)
+            })
             .await
             .map_err(|e| explain_offline_error(e, true))?;
-        self.deliver_reservation(&pending.process_id, &reservation.events, &pending)
-            .await
+        let candidates: Vec<&(String, u64)> = found
+            .iter()
+            .filter(|(_, count)| intent.limit == 0 || *count <= u64::from(intent.limit))
+            .collect();
+        match candidates.as_slice() {
+            [] => self.journal.resolve_intent(),
+            [(process_id, count)] => {
+                self.ctx.out.info(&format!(
+                    "An earlier run was stopped before it recorded its reservation; found it: {process_id}"
+                ));
+                let extent = Extent {
+                    records: *count,
+                    errors: intent.errors,
+                };
+                self.adopt(process_id, Some(extent)).await
+            }
+            several => {
+                let listing: Vec<String> = several
+                    .iter()
+                    .map(|(id, count)| format!("{id} ({count} records)"))
+                    .collect();
+                self.ctx.out.warn(&format!(
+                    "an earlier run was stopped before it recorded its reservation, and {} reservations of this queue are unknown here: {}. One of them is probably that run's; the others may belong to consumers elsewhere. Adopt one with `bx-events offline consume --process-id ID ...` once you know it is abandoned",
+                    several.len(),
+                    listing.join(", ")
+                ));
+                self.journal.resolve_intent()
+            }
+        }
     }
 
     fn status(&self, message: &str) {
@@ -233,7 +405,11 @@ impl Consumer<'_> {
         }
     }
 
-    async fn deliver_one(&mut self, record: &OfflineRecord, process_id: Option<&str>) -> bool {
+    async fn deliver_one(
+        &mut self,
+        record: &OfflineRecord,
+        process_id: Option<&str>,
+    ) -> Result<(), DeliveryError> {
         let started = Instant::now();
         let outcome = self.sink.deliver(record, process_id).await;
         let millis = started.elapsed().as_millis();
@@ -242,53 +418,82 @@ impl Consumer<'_> {
                 "--> {} [{}] ok {millis} ms",
                 record.event, record.message_id
             )),
+            Err(DeliveryError::Closed) => {}
             Err(why) => self.ctx.out.warn(&format!(
                 "--> {} [{}] failed ({why}) {millis} ms",
                 record.event, record.message_id
             )),
         }
         self.status("consuming");
-        outcome.is_ok()
+        outcome
     }
 
     /// Delivers the records of a reservation, then confirms: `clear` for the
-    /// delivered, `error` for the failed. Records not reached (Ctrl-C, --max-events)
-    /// stay reserved and journaled for the next run.
+    /// delivered (and dead-lettered), `error` for the failed. Records not reached
+    /// (Ctrl-C, --max-events) stay reserved and journaled for the next run.
     async fn deliver_reservation(
         &mut self,
-        process_id: &str,
+        pending: &Pending,
         records: &[OfflineRecord],
-        earlier: &Pending,
     ) -> anyhow::Result<()> {
+        let process_id = pending.process_id.as_str();
         let mut to_clear = Vec::new();
         let mut to_error = Vec::new();
         let mut complete = true;
         for record in records {
-            if earlier.done.contains(&record.message_id) {
-                to_clear.push(record.message_id.clone());
+            let id = &record.message_id;
+            if pending.done.contains(id) || pending.dead.contains(id) {
+                to_clear.push(id.clone());
                 continue;
             }
-            if earlier.failed.contains(&record.message_id) {
-                to_error.push(record.message_id.clone());
+            if pending.failed.contains(id) {
+                to_error.push(id.clone());
                 continue;
             }
-            if self.ctx.shutdown.is_requested() || self.limit_reached() {
+            if self.stopping() {
                 complete = false;
                 break;
             }
-            let delivered = self.deliver_one(record, Some(process_id)).await;
-            self.journal.record(&record.message_id, delivered)?;
-            if delivered {
-                self.delivered += 1;
-                to_clear.push(record.message_id.clone());
-            } else {
-                self.failed += 1;
-                to_error.push(record.message_id.clone());
+            match self.deliver_one(record, Some(process_id)).await {
+                Ok(()) => {
+                    self.journal.record(id, Settled::Done)?;
+                    self.delivered += 1;
+                    to_clear.push(id.clone());
+                }
+                Err(DeliveryError::Closed) => {
+                    // What was written lately may sit unread in the pipe: trust none
+                    // of this reservation's deliveries, confirm nothing.
+                    self.sink_closed = true;
+                    self.journal.forget_outcomes(process_id)?;
+                    self.ctx.out.info(&format!(
+                        "stdout was closed by its reader; reservation {process_id} stays reserved and the next run delivers its records again"
+                    ));
+                    return Ok(());
+                }
+                Err(DeliveryError::Failed(why)) if pending.errors => {
+                    // Already an error record: the portal cannot release it again, so
+                    // it is kept locally before it is cleared from the queue.
+                    self.dead_letters.keep(&DeadLetter {
+                        record: serde_json::to_value(record)?,
+                        reason: why,
+                        process_id: process_id.to_string(),
+                        failed_at: crate::bitrix::auth::now_unix(),
+                    })?;
+                    self.journal.record(id, Settled::Dead)?;
+                    self.dead += 1;
+                    to_clear.push(id.clone());
+                }
+                Err(DeliveryError::Failed(_)) => {
+                    self.journal.record(id, Settled::Failed)?;
+                    self.failed += 1;
+                    to_error.push(id.clone());
+                }
             }
         }
+        self.journal.sync()?;
         self.confirm(process_id, to_clear, to_error).await?;
         if complete {
-            self.journal.finish()?;
+            self.journal.finish(process_id)?;
         } else {
             self.ctx.out.info(&format!(
                 "Stopped inside reservation {process_id}; its undelivered records stay reserved and the next run delivers them"
@@ -309,20 +514,22 @@ impl Consumer<'_> {
                 "confirming reservation {process_id} failed; nothing is lost: the next `offline consume` re-reads it and confirms without delivering again (journal {journal})"
             ))
         };
+        // Clearing and marking by MESSAGE_ID may be repeated safely: a repeat finds
+        // nothing left to change.
         if !to_clear.is_empty() {
-            offline::clear(
-                &self.client,
-                process_id,
-                &ClearSelection::MessageIds(to_clear),
-                &self.connector,
-            )
+            let selection = ClearSelection::MessageIds(to_clear);
+            self.patiently("confirming delivered records", || {
+                offline::clear(&self.client, process_id, &selection, &self.connector)
+            })
             .await
             .map_err(advice)?;
         }
         if !to_error.is_empty() {
-            offline::mark_errors(&self.client, process_id, &to_error, &self.connector)
-                .await
-                .map_err(advice)?;
+            self.patiently("marking failed records", || {
+                offline::mark_errors(&self.client, process_id, &to_error, &self.connector)
+            })
+            .await
+            .map_err(advice)?;
         }
         Ok(())
     }
@@ -332,7 +539,7 @@ impl Consumer<'_> {
     /// failure loses the record.
     async fn deliver_taken(&mut self, records: &[OfflineRecord]) {
         for record in records {
-            if self.deliver_one(record, None).await {
+            if self.deliver_one(record, None).await.is_ok() {
                 self.delivered += 1;
             } else {
                 self.lost += 1;

@@ -1,29 +1,59 @@
-//! The consume journal: which reservation is in flight and which of its records were
-//! delivered, so that a restarted consumer resumes instead of losing or repeating work.
+//! The consume journal: what a consumer asked the portal for, which reservation it
+//! holds, and which of its records were delivered, so that a restarted consumer
+//! resumes instead of losing or repeating work (docs/offline.md, "The journal").
 //!
-//! An append-only file of JSON lines under `<config dir>/state/`:
-//! `{"reserve":PID}` when a reservation is taken, then `{"done":MESSAGE_ID}` or
-//! `{"failed":MESSAGE_ID}` after each delivery, and truncation once the portal has
-//! confirmed the whole reservation. Appends survive a killed process; a torn last
-//! line is ignored on replay.
+//! An append-only file of JSON lines under `<config dir>/state/`, one `write` per
+//! line:
+//! - `{"intent":{"limit":N,"errors":B,"at":T}}` before each new reservation (synced),
+//! - `{"reserve":PID,"size":N,"errors":B,"message_ids":[...]}` once the portal
+//!   answered (synced),
+//! - `{"done":MID}`, `{"failed":MID}`, `{"dead":MID}` after each delivery,
+//! - `{"confirmed":PID}` once the portal confirmed the whole reservation, after
+//!   which the file is emptied.
+//!
+//! The journal is synced before every confirmation, so nothing is confirmed that the
+//! journal does not hold. A torn last line (a kill in the middle of a write) is cut
+//! off when the journal is opened, so the next line cannot be glued onto it.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use crate::commands::CliError;
-use crate::config::files::ensure_private_dir;
+use crate::config::files::{ensure_private_dir, open_private};
+
+/// A request for a new reservation whose answer the journal never saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    pub limit: u32,
+    pub errors: bool,
+}
 
 /// A reservation that was taken but not fully confirmed.
 #[derive(Debug, Clone, Default)]
 pub struct Pending {
     pub process_id: String,
+    /// Records the portal returned when the reservation was taken (0 when unknown:
+    /// a journal of an older version, or an adopted reservation not yet read).
+    pub size: u32,
+    /// Taken with `error=1`: its records are re-read with `error=1`.
+    pub errors: bool,
+    pub message_ids: Vec<String>,
     pub done: HashSet<String>,
     pub failed: HashSet<String>,
+    /// Records moved to the dead-letter file (cleared from the portal like `done`).
+    pub dead: HashSet<String>,
+}
+
+/// What replaying the journal found.
+#[derive(Debug, Clone, Default)]
+pub struct Replayed {
+    pub pending: Option<Pending>,
+    pub intent: Option<Intent>,
 }
 
 /// The journal of one consumer (profile and connector), held exclusively.
@@ -32,10 +62,11 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     _lock: File,
-    pending: Option<Pending>,
+    state: Replayed,
 }
 
-fn safe_name(text: &str) -> String {
+/// A file name part from free text (profile and connector names).
+pub fn safe_name(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -48,7 +79,8 @@ fn safe_name(text: &str) -> String {
 }
 
 impl Journal {
-    /// Opens (and locks) the journal for a profile's connector queue.
+    /// Opens (and locks) the journal for a profile's connector queue. Fails before
+    /// anything is reserved when the journal cannot be written.
     pub fn open(state_dir: &Path, profile: &str, connector: Option<&str>) -> anyhow::Result<Self> {
         ensure_private_dir(state_dir)?;
         let base = format!(
@@ -58,11 +90,7 @@ impl Journal {
         );
         let path = state_dir.join(format!("{base}.journal"));
         let lock_path = state_dir.join(format!("{base}.lock"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
+        let lock = open_private(&lock_path, false)
             .with_context(|| format!("opening {}", lock_path.display()))?;
         if lock.try_lock().is_err() {
             return Err(CliError::Usage(format!(
@@ -71,104 +99,249 @@ impl Journal {
             ))
             .into());
         }
+        let mut file = open_private(&path, false)
+            .with_context(|| format!("opening the consume journal {}", path.display()))?;
         let mut text = String::new();
-        if let Ok(mut existing) = File::open(&path) {
-            existing
-                .read_to_string(&mut text)
-                .with_context(|| format!("reading {}", path.display()))?;
+        file.read_to_string(&mut text)
+            .with_context(|| format!("reading {}", path.display()))?;
+        // Cut a torn last line so that the next entry starts on a line of its own.
+        let whole = text.rfind('\n').map_or(0, |at| at + 1);
+        if whole < text.len() {
+            file.set_len(whole as u64)
+                .with_context(|| format!("repairing {}", path.display()))?;
+            text.truncate(whole);
         }
-        let pending = replay(&text);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let state = replay(&text);
+        if state.pending.is_none() && state.intent.is_none() {
+            // Nothing to remember: start an empty file rather than grow it.
+            file.set_len(0)
+                .with_context(|| format!("truncating {}", path.display()))?;
+        }
+        file.seek(SeekFrom::End(0))
             .with_context(|| format!("opening {}", path.display()))?;
-        Ok(Self {
+        let mut journal = Self {
             path,
             file,
             _lock: lock,
-            pending,
-        })
+            state,
+        };
+        // Prove now that entries can be written (read-only file system, full disk).
+        journal.append(&json!({"open": crate::bitrix::auth::now_unix()}), true)?;
+        Ok(journal)
     }
 
     /// The reservation left unconfirmed by an earlier run, if any.
     pub fn pending(&self) -> Option<&Pending> {
-        self.pending.as_ref()
+        self.state.pending.as_ref()
+    }
+
+    /// A reservation request whose answer an earlier run never recorded.
+    pub fn dangling_intent(&self) -> Option<&Intent> {
+        self.state.intent.as_ref()
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn append(&mut self, line: Value, sync: bool) -> anyhow::Result<()> {
-        writeln!(self.file, "{line}")
-            .with_context(|| format!("writing {}", self.path.display()))?;
-        if sync {
-            self.file
-                .sync_data()
-                .with_context(|| format!("syncing {}", self.path.display()))?;
-        }
+    /// Writes one entry with a single `write`, and syncs it when asked.
+    fn append(&mut self, entry: &Value, sync: bool) -> anyhow::Result<()> {
+        let mut line = entry.to_string().into_bytes();
+        line.push(b'\n');
+        let result =
+            self.file.write_all(&line).and_then(
+                |()| {
+                    if sync {
+                        self.file.sync_data()
+                    } else {
+                        Ok(())
+                    }
+                },
+            );
+        result.with_context(|| {
+            format!(
+                "cannot write the consume journal {}; stopping before anything else is reserved or confirmed",
+                self.path.display()
+            )
+        })
+    }
+
+    /// Records, before asking, that a new reservation is being requested.
+    pub fn intend(&mut self, limit: u32, errors: bool) -> anyhow::Result<()> {
+        let at = crate::bitrix::auth::now_unix();
+        self.append(
+            &json!({"intent": {"limit": limit, "errors": errors, "at": at}}),
+            true,
+        )?;
+        self.state.intent = Some(Intent { limit, errors });
         Ok(())
     }
 
-    /// Records a new reservation before any of its records is delivered.
-    pub fn begin(&mut self, process_id: &str) -> anyhow::Result<()> {
-        self.append(json!({"reserve": process_id}), true)?;
-        self.pending = Some(Pending {
+    /// Records a reservation before any of its records is delivered.
+    pub fn begin(
+        &mut self,
+        process_id: &str,
+        errors: bool,
+        message_ids: Vec<String>,
+    ) -> anyhow::Result<()> {
+        let size = u32::try_from(message_ids.len()).unwrap_or(u32::MAX);
+        self.append(
+            &json!({"reserve": process_id, "size": size, "errors": errors, "message_ids": message_ids}),
+            true,
+        )?;
+        self.state.intent = None;
+        self.state.pending = Some(Pending {
             process_id: process_id.to_string(),
+            size,
+            errors,
+            message_ids,
             ..Pending::default()
         });
         Ok(())
     }
 
+    /// The request recorded by [`Journal::intend`] reserved nothing (or what it
+    /// reserved was found and adopted): forget it.
+    pub fn resolve_intent(&mut self) -> anyhow::Result<()> {
+        self.append(&json!({"resolved": true}), true)?;
+        self.state.intent = None;
+        Ok(())
+    }
+
     /// Records the outcome of one delivery.
-    pub fn record(&mut self, message_id: &str, delivered: bool) -> anyhow::Result<()> {
-        let key = if delivered { "done" } else { "failed" };
-        self.append(json!({ key: message_id }), false)?;
-        if let Some(pending) = self.pending.as_mut() {
-            if delivered {
-                pending.done.insert(message_id.to_string());
-            } else {
-                pending.failed.insert(message_id.to_string());
-            }
+    pub fn record(&mut self, message_id: &str, outcome: Settled) -> anyhow::Result<()> {
+        let key = match outcome {
+            Settled::Done => "done",
+            Settled::Failed => "failed",
+            Settled::Dead => "dead",
+        };
+        self.append(&json!({ key: message_id }), false)?;
+        if let Some(pending) = self.state.pending.as_mut() {
+            let set = match outcome {
+                Settled::Done => &mut pending.done,
+                Settled::Failed => &mut pending.failed,
+                Settled::Dead => &mut pending.dead,
+            };
+            set.insert(message_id.to_string());
         }
         Ok(())
     }
 
-    /// The portal confirmed the whole reservation: forget it.
-    pub fn finish(&mut self) -> anyhow::Result<()> {
+    /// Forgets the outcomes recorded for the pending reservation (its deliveries
+    /// cannot be trusted, e.g. stdout's reader went away), so the next run delivers
+    /// all of it again.
+    pub fn forget_outcomes(&mut self, process_id: &str) -> anyhow::Result<()> {
+        self.append(&json!({ "redeliver": process_id }), true)?;
+        if let Some(pending) = self.state.pending.as_mut() {
+            pending.done.clear();
+            pending.failed.clear();
+        }
+        Ok(())
+    }
+
+    /// Makes every entry durable: called before each confirmation.
+    pub fn sync(&mut self) -> anyhow::Result<()> {
         self.file
-            .set_len(0)
-            .with_context(|| format!("truncating {}", self.path.display()))?;
-        self.pending = None;
+            .sync_data()
+            .with_context(|| format!("syncing the consume journal {}", self.path.display()))
+    }
+
+    /// The portal confirmed the whole reservation: forget it and empty the file.
+    pub fn finish(&mut self, process_id: &str) -> anyhow::Result<()> {
+        self.append(&json!({ "confirmed": process_id }), true)?;
+        self.state.pending = None;
+        if self.state.intent.is_none() {
+            self.file
+                .set_len(0)
+                .and_then(|()| self.file.seek(SeekFrom::Start(0)).map(drop))
+                .with_context(|| format!("truncating {}", self.path.display()))?;
+        }
         Ok(())
     }
 }
 
-/// Rebuilds the unconfirmed reservation from the journal's lines.
-fn replay(text: &str) -> Option<Pending> {
-    let mut pending: Option<Pending> = None;
+/// How one delivery ended, as the journal records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Done,
+    Failed,
+    Dead,
+}
+
+/// Rebuilds the consumer's state from the journal's lines.
+fn replay(text: &str) -> Replayed {
+    let mut state = Replayed::default();
     for line in text.lines() {
         let Ok(Value::Object(entry)) = serde_json::from_str::<Value>(line) else {
             continue;
         };
-        if let Some(process_id) = entry.get("reserve").and_then(Value::as_str) {
-            pending = Some(Pending {
-                process_id: process_id.to_string(),
+        let text_of = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_string);
+        if let Some(intent) = entry.get("intent") {
+            state.intent = Some(Intent {
+                limit: intent
+                    .get("limit")
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0),
+                errors: intent
+                    .get("errors")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            });
+        } else if entry.contains_key("resolved") {
+            state.intent = None;
+        } else if let Some(process_id) = text_of("reserve") {
+            state.intent = None;
+            state.pending = Some(Pending {
+                process_id,
+                size: entry
+                    .get("size")
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0),
+                errors: entry
+                    .get("errors")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                message_ids: entry
+                    .get("message_ids")
+                    .and_then(Value::as_array)
+                    .map(|ids| {
+                        ids.iter()
+                            .filter_map(|id| id.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 ..Pending::default()
             });
-        } else if let (Some(current), Some(id)) =
-            (pending.as_mut(), entry.get("done").and_then(Value::as_str))
-        {
-            current.done.insert(id.to_string());
-        } else if let (Some(current), Some(id)) = (
-            pending.as_mut(),
-            entry.get("failed").and_then(Value::as_str),
-        ) {
-            current.failed.insert(id.to_string());
+        } else if let Some(process_id) = text_of("confirmed") {
+            if state
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.process_id == process_id)
+            {
+                state.pending = None;
+            }
+        } else if let Some(process_id) = text_of("redeliver") {
+            if let Some(pending) = state
+                .pending
+                .as_mut()
+                .filter(|p| p.process_id == process_id)
+            {
+                pending.done.clear();
+                pending.failed.clear();
+            }
+        } else if let Some(pending) = state.pending.as_mut() {
+            if let Some(id) = text_of("done") {
+                pending.done.insert(id);
+            } else if let Some(id) = text_of("failed") {
+                pending.failed.insert(id);
+            } else if let Some(id) = text_of("dead") {
+                pending.dead.insert(id);
+            }
         }
     }
-    pending
+    state
 }
 
 #[cfg(test)]
@@ -177,11 +350,58 @@ mod tests {
 
     #[test]
     fn replays_the_last_reservation_and_ignores_a_torn_line() {
-        let text = "{\"reserve\":\"p1\"}\n{\"done\":\"a\"}\n{\"failed\":\"b\"}\n{\"done\":\"c";
-        let pending = replay(text).unwrap();
+        let text = "{\"reserve\":\"p1\",\"size\":3,\"errors\":true}\n{\"done\":\"a\"}\n{\"failed\":\"b\"}\n{\"done\":\"c";
+        let pending = replay(text).pending.unwrap();
         assert_eq!(pending.process_id, "p1");
+        assert_eq!(pending.size, 3);
+        assert!(pending.errors);
         assert!(pending.done.contains("a") && !pending.done.contains("c"));
         assert!(pending.failed.contains("b"));
+    }
+
+    #[test]
+    fn an_intent_without_an_answer_is_dangling_until_resolved() {
+        let text = "{\"intent\":{\"limit\":10,\"errors\":false,\"at\":1}}\n";
+        assert_eq!(
+            replay(text).intent,
+            Some(Intent {
+                limit: 10,
+                errors: false
+            })
+        );
+        let text = format!("{text}{{\"reserve\":\"p\",\"size\":1}}\n");
+        assert!(replay(&text).intent.is_none());
+        let text = "{\"intent\":{\"limit\":10,\"errors\":false}}\n{\"resolved\":true}\n";
+        assert!(replay(text).intent.is_none());
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_so_the_next_entry_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut journal = Journal::open(dir.path(), "p", None).unwrap();
+            journal
+                .begin("pid", false, vec!["m1".into(), "m2".into()])
+                .unwrap();
+        }
+        let path = dir.path().join("consume-p-default.journal");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"done\":\"m1").unwrap();
+        drop(file);
+        {
+            let mut journal = Journal::open(dir.path(), "p", None).unwrap();
+            journal.record("m2", Settled::Done).unwrap();
+        }
+        let journal = Journal::open(dir.path(), "p", None).unwrap();
+        let pending = journal.pending().unwrap();
+        assert!(
+            pending.done.contains("m2"),
+            "the entry after the torn one is read"
+        );
+        assert!(!pending.done.contains("m1"));
     }
 
     #[test]
@@ -189,12 +409,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
-            journal.begin("pid").unwrap();
-            journal.record("m1", true).unwrap();
+            journal.begin("pid", false, vec!["m1".into()]).unwrap();
+            journal.record("m1", Settled::Done).unwrap();
         }
         let mut journal = Journal::open(dir.path(), "p", None).unwrap();
         assert!(journal.pending().unwrap().done.contains("m1"));
-        journal.finish().unwrap();
+        journal.finish("pid").unwrap();
         drop(journal);
         assert!(Journal::open(dir.path(), "p", None)
             .unwrap()

@@ -1,6 +1,7 @@
 //! `offline list|get|clear|error|consume`: the offline event queue.
 
 mod consume;
+mod dead_letter;
 mod journal;
 mod sink;
 
@@ -9,11 +10,13 @@ use comfy_table::Table;
 use super::errors::Hinted;
 use super::{CliError, Context};
 use crate::bitrix::offline::{
-    self, ClearSelection, GetQuery, ListQuery, ListedRecord, OfflineRecord, GET_FIELDS, LIST_FIELDS,
+    self, ClearSelection, GetQuery, ListQuery, ListedRecord, OfflineRecord, Reservation,
+    GET_FIELDS, LIST_FIELDS,
 };
 use crate::bitrix::ApiError;
 use crate::cli::{
-    OfflineClearArgs, OfflineCommand, OfflineErrorArgs, OfflineGetArgs, OfflineListArgs,
+    DeadLetterCommand, OfflineClearArgs, OfflineCommand, OfflineErrorArgs, OfflineGetArgs,
+    OfflineListArgs,
 };
 use crate::output::Output;
 
@@ -24,6 +27,10 @@ pub async fn run(ctx: &Context, command: OfflineCommand) -> anyhow::Result<()> {
         OfflineCommand::Clear(args) => clear(ctx, &args).await,
         OfflineCommand::Error(args) => error(ctx, &args).await,
         OfflineCommand::Consume(args) => consume::run(ctx, &args).await,
+        OfflineCommand::DeadLetter(DeadLetterCommand::List(args)) => dead_letter::list(ctx, &args),
+        OfflineCommand::DeadLetter(DeadLetterCommand::Replay(args)) => {
+            dead_letter::replay(ctx, &args).await
+        }
     }
 }
 
@@ -76,7 +83,71 @@ async fn list(ctx: &Context, args: &OfflineListArgs) -> anyhow::Result<()> {
         ctx.out.info("The offline queue has no matching records.");
     }
     ctx.out.list(&records, || listed_table(&ctx.out, &records));
+    describe_reservations(ctx, &records);
     Ok(())
+}
+
+/// Records older than this get a warning: the portal's cleanup deletes them at
+/// about 34 days ([`offline::RETENTION_SECS`]), reserved or not.
+const AGE_WARNING_SECS: i64 = 25 * 86_400;
+
+/// Says which reservations the listed records belong to, how to finish one nobody
+/// confirms, and warns when records near the portal's cleanup.
+fn describe_reservations(ctx: &Context, records: &[ListedRecord]) {
+    let mut reservations: Vec<(&str, usize)> = Vec::new();
+    for record in records {
+        let Some(id) = record.process_id.as_deref() else {
+            continue;
+        };
+        match reservations.iter_mut().find(|(known, _)| *known == id) {
+            Some((_, count)) => *count += 1,
+            None => reservations.push((id, 1)),
+        }
+    }
+    if !reservations.is_empty() {
+        let listing: Vec<String> = reservations
+            .iter()
+            .map(|(id, count)| format!("{id} ({count})"))
+            .collect();
+        ctx.out.info(&format!(
+            "Reserved: {}. A reservation nobody confirms is deleted with its records by the portal's cleanup; finish one with `bx-events offline consume --process-id ID --exec ...`",
+            listing.join(", ")
+        ));
+    }
+    if let Some(oldest) = records
+        .iter()
+        .filter_map(|r| r.age_seconds.map(|age| (age, r)))
+        .max_by_key(|(age, _)| *age)
+        .filter(|(age, _)| *age >= AGE_WARNING_SECS)
+    {
+        let (age, record) = oldest;
+        let left = (offline::RETENTION_SECS - age).max(0);
+        ctx.out.warn(&format!(
+            "record {} is {} old; the portal deletes queued records (reserved or not) at about 34 days, so it has {} left: consume it soon",
+            record.record.id,
+            human_age(age),
+            human_age(left)
+        ));
+    }
+}
+
+/// "3d 4h", "5h 12m", "40s".
+fn human_age(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (days, hours, minutes) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+    );
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {minutes}m")
+    } else if minutes > 0 {
+        format!("{minutes}m")
+    } else {
+        format!("{seconds}s")
+    }
 }
 
 fn listed_table(out: &Output, records: &[ListedRecord]) -> Table {
@@ -87,6 +158,7 @@ fn listed_table(out: &Output, records: &[ListedRecord]) -> Table {
         "MESSAGE_ID",
         "PROCESS_ID",
         "ERROR",
+        "AGE",
     ]);
     for listed in records {
         table.add_row(vec![
@@ -100,6 +172,7 @@ fn listed_table(out: &Output, records: &[ListedRecord]) -> Table {
             } else {
                 "no".into()
             },
+            listed.age_seconds.map_or_else(|| "-".into(), human_age),
         ]);
     }
     table
@@ -137,6 +210,20 @@ pub fn explain_offline_error(error: ApiError, reserving: bool) -> anyhow::Error 
 }
 
 async fn get(ctx: &Context, args: &OfflineGetArgs) -> anyhow::Result<()> {
+    if let Some(process_id) = &args.process_id {
+        offline::check_process_id(process_id).map_err(CliError::Usage)?;
+        return reread(ctx, args, process_id).await;
+    }
+    if args
+        .filter
+        .iter()
+        .any(|f| f.trim().to_ascii_uppercase().starts_with("TIMESTAMP_X"))
+    {
+        return Err(CliError::Usage(
+            "the portal refuses TIMESTAMP_X conditions when reserving records (`event.offline.get`): filter by time with `bx-events offline list --filter 'TIMESTAMP_X>=...'`, or reserve by ID (`--filter 'ID>=N'`)".into(),
+        )
+        .into());
+    }
     let (filter, order) = filter_and_order(&args.filter, args.order.as_deref(), GET_FIELDS)?;
     let (_, client) = ctx.connect()?;
     if args.clear {
@@ -148,7 +235,7 @@ async fn get(ctx: &Context, args: &OfflineGetArgs) -> anyhow::Result<()> {
         order,
         errors: args.errors,
         connector: args.connector.clone(),
-        process_id: args.process_id.clone(),
+        process_id: None,
         clear: args.clear,
     };
     let reservation = offline::get(&client, &query)
@@ -161,14 +248,66 @@ async fn get(ctx: &Context, args: &OfflineGetArgs) -> anyhow::Result<()> {
         )),
         (None, n) => ctx.out.info(&format!("Took {n} record(s); they are deleted from the queue")),
     }
+    print_reservation(ctx, &reservation);
+    Ok(())
+}
+
+/// `offline get --process-id P [--clear]`: shows the whole reservation (measured
+/// first, since the portal returns at most `limit` rows) and, with `--clear`,
+/// confirms exactly the records it printed, by MESSAGE_ID.
+async fn reread(ctx: &Context, args: &OfflineGetArgs, process_id: &str) -> anyhow::Result<()> {
+    let (_, client) = ctx.connect()?;
+    let extent = offline::extent(&client, process_id, &args.connector)
+        .await
+        .map_err(|e| explain_offline_error(e, true))?;
+    let events = offline::reread(&client, process_id, extent, &args.connector)
+        .await
+        .map_err(|e| explain_offline_error(e, true))?;
+    let reservation = Reservation {
+        process_id: Some(process_id.to_string()),
+        events,
+    };
+    let count = reservation.events.len();
+    if count == 0 {
+        ctx.out.info(&format!(
+            "Reservation {process_id} holds no records (confirmed already, never made, or deleted by the portal's cleanup)"
+        ));
+    } else {
+        ctx.out.info(&format!(
+            "Re-read {count} {}record(s) of reservation {process_id}",
+            if extent.errors { "error " } else { "" }
+        ));
+    }
+    print_reservation(ctx, &reservation);
+    if args.clear && count > 0 {
+        let printed = reservation
+            .events
+            .iter()
+            .map(|r| r.message_id.clone())
+            .collect();
+        offline::clear(
+            &client,
+            process_id,
+            &ClearSelection::MessageIds(printed),
+            &args.connector,
+        )
+        .await
+        .map_err(|e| explain_offline_error(e, false))?;
+        ctx.out.success(&format!(
+            "Cleared the {count} record(s) shown from reservation {process_id}"
+        ));
+    }
+    Ok(())
+}
+
+fn print_reservation(ctx: &Context, reservation: &Reservation) {
     if ctx.out.is_table() {
         ctx.out.list(&reservation.events, || {
             records_table(&ctx.out, &reservation.events)
         });
     } else {
-        ctx.out.record(&reservation, Table::new);
+        ctx.out.record(reservation, Table::new);
     }
-    Ok(())
 }
 
 fn check_message_ids(ids: &[String]) -> Result<(), CliError> {
@@ -181,12 +320,7 @@ fn check_message_ids(ids: &[String]) -> Result<(), CliError> {
 }
 
 fn check_process_id(id: &str) -> Result<(), CliError> {
-    if id.trim().is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(CliError::Usage(format!(
-            "'{id}' is not a process id (the `process_id` printed by `offline get`)"
-        )));
-    }
-    Ok(())
+    offline::check_process_id(id).map_err(CliError::Usage)
 }
 
 async fn clear(ctx: &Context, args: &OfflineClearArgs) -> anyhow::Result<()> {

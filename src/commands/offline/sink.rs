@@ -26,17 +26,30 @@ pub enum Sink {
 
 impl Sink {
     pub fn from_args(args: &ConsumeArgs) -> anyhow::Result<Self> {
-        let timeout = Duration::from_secs(args.handler_timeout.max(1));
-        if let Some(command) = &args.exec {
+        Self::new(
+            args.exec.as_deref(),
+            args.forward_to.as_deref(),
+            args.handler_timeout,
+        )
+    }
+
+    /// A command (`--exec`), else a URL (`--forward-to`), else stdout.
+    pub fn new(
+        exec: Option<&str>,
+        forward_to: Option<&str>,
+        handler_timeout: u64,
+    ) -> anyhow::Result<Self> {
+        let timeout = Duration::from_secs(handler_timeout.max(1));
+        if let Some(command) = exec {
             if command.trim().is_empty() {
                 return Err(CliError::Usage("--exec needs a command".into()).into());
             }
             return Ok(Self::Exec {
-                command: command.clone(),
+                command: command.to_string(),
                 timeout,
             });
         }
-        if let Some(raw) = &args.forward_to {
+        if let Some(raw) = forward_to {
             let url = crate::commands::http_url(raw, "--forward-to")?;
             let http = http_client(&ClientOptions {
                 timeout,
@@ -47,20 +60,27 @@ impl Sink {
         Ok(Self::Stdout)
     }
 
-    /// Delivers one record; `Err` carries why it failed.
+    /// Delivers one record.
     pub async fn deliver(
         &self,
         record: &OfflineRecord,
         process_id: Option<&str>,
-    ) -> Result<(), String> {
-        let json = serde_json::to_string(record).map_err(|e| e.to_string())?;
+    ) -> Result<(), DeliveryError> {
+        let json =
+            serde_json::to_string(record).map_err(|e| DeliveryError::Failed(e.to_string()))?;
         match self {
             Self::Stdout => {
                 use std::io::Write;
                 let mut stdout = std::io::stdout().lock();
-                writeln!(stdout, "{json}")
-                    .and_then(|_| stdout.flush())
-                    .map_err(|e| format!("stdout: {e}"))
+                let mut line = json.into_bytes();
+                line.push(b'\n');
+                stdout
+                    .write_all(&line)
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::BrokenPipe => DeliveryError::Closed,
+                        _ => DeliveryError::Failed(format!("stdout: {e}")),
+                    })
             }
             Self::Forward { url, http } => {
                 let response = http
@@ -69,17 +89,43 @@ impl Sink {
                     .body(json)
                     .send()
                     .await
-                    .map_err(|e| format!("POST failed: {}", e.without_url()))?;
+                    .map_err(|e| {
+                        DeliveryError::Failed(format!("POST failed: {}", e.without_url()))
+                    })?;
                 let status = response.status();
                 if status.is_success() {
                     Ok(())
                 } else {
-                    Err(format!("handler answered HTTP {}", status.as_u16()))
+                    Err(DeliveryError::Failed(format!(
+                        "handler answered HTTP {}",
+                        status.as_u16()
+                    )))
                 }
             }
             Self::Exec { command, timeout } => {
-                run_command(command, *timeout, record, process_id, &json).await
+                run_command(command, *timeout, record, process_id, &json)
+                    .await
+                    .map_err(DeliveryError::Failed)
             }
+        }
+    }
+}
+
+/// Why a delivery did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The handler refused or failed this record.
+    Failed(String),
+    /// The sink is gone (stdout's reader closed the pipe): nothing more can be
+    /// delivered, and what was written lately may never have been read.
+    Closed,
+}
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Failed(why) => f.write_str(why),
+            Self::Closed => f.write_str("stdout was closed by its reader"),
         }
     }
 }
@@ -107,12 +153,21 @@ async fn run_command(
     #[cfg(unix)]
     child.process_group(0);
     let mut child = child.spawn().map_err(|e| format!("cannot run sh: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A handler that ignores its input may exit before reading it: not an error.
-        let _ = stdin.write_all(json.as_bytes()).await;
-        let _ = stdin.write_all(b"\n").await;
-    }
-    match tokio::time::timeout(timeout, child.wait()).await {
+    let group = child.id();
+    let stdin = child.stdin.take();
+    // The timeout covers feeding the record too: a handler that never reads its
+    // input must not hold the consumer beyond it.
+    let run = async {
+        if let Some(mut stdin) = stdin {
+            // A handler that ignores its input may exit before reading it: not an error.
+            let _ = stdin.write_all(json.as_bytes()).await;
+            let _ = stdin.write_all(b"\n").await;
+            drop(stdin);
+        }
+        child.wait().await
+    };
+    let outcome = tokio::time::timeout(timeout, run).await;
+    match outcome {
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => Err(match status.code() {
             Some(code) => format!("exit code {code}"),
@@ -120,10 +175,28 @@ async fn run_command(
         }),
         Ok(Err(e)) => Err(format!("waiting for the handler: {e}")),
         Err(_) => {
+            kill_group(group);
             let _ = child.kill().await;
-            Err(format!("timed out after {} s", timeout.as_secs()))
+            Err(format!(
+                "timed out after {} s; its process group was killed",
+                timeout.as_secs()
+            ))
         }
     }
+}
+
+/// Kills the handler's whole process group (the shell and everything it started).
+fn kill_group(group: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(id) = group.and_then(|id| libc::pid_t::try_from(id).ok()) {
+        // SAFETY: killpg only sends a signal; the group is the handler's own,
+        // created with process_group(0) at spawn.
+        unsafe {
+            libc::killpg(id, libc::SIGKILL);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = group;
 }
 
 /// The handler's own output goes to our stderr: stdout is for data.
