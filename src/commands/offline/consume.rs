@@ -270,6 +270,13 @@ impl Consumer<'_> {
                 continue;
             }
             idle_wait = poll;
+            if std::env::var(crate::config::env::TEST_FAILPOINT).as_deref()
+                == Ok("consume-after-get")
+            {
+                // Tests: die as a kill -9 would, after the portal answered and before
+                // the journal learnt the reservation.
+                std::process::abort();
+            }
             match reservation.process_id {
                 Some(process_id) => {
                     let ids = reservation
