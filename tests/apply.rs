@@ -295,3 +295,52 @@ fn fan_out_applies_to_every_portal_and_reports_the_one_that_fails() {
         "grouped by profile: {stdout}"
     );
 }
+
+/// docs/portal.md, "batch auth": a connector inside a batch command is ignored, so
+/// offline subscriptions with connectors go in batches of their own with the
+/// connector on the batch request; then `diff` converges and `--prune` removes them.
+#[test]
+fn connectors_travel_on_the_batch_request_so_apply_converges() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.config_dir()).unwrap();
+    let file = write(
+        &env,
+        "c.toml",
+        "[[subscription]]\nevent = \"ONCRMDEALADD\"\ntype = \"offline\"\nconnector = \"erp\"\n\n[[subscription]]\nevent = \"ONCRMDEALUPDATE\"\ntype = \"offline\"\nconnector = \"crm2\"\n\n[[subscription]]\nevent = \"ONCRMDEALDELETE\"\ntype = \"offline\"\n",
+    );
+    let applied = env.json(&["apply", "-f", &file]);
+    assert_eq!(applied["summary"]["bind"], 3, "{applied}");
+    let bound = env.json(&["list"]);
+    let mut connectors: Vec<Value> = bound
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["connector"].clone())
+        .collect();
+    connectors.sort_by_key(|c| c.to_string());
+    assert_eq!(
+        connectors,
+        [Value::from("crm2"), Value::from("erp"), Value::Null]
+    );
+    let (code, _, stderr) = run(env.cmd().args(["diff", "-f", &file, "--exit-code"]));
+    assert_eq!(code, 0, "in sync: {stderr}");
+    let empty = write(&env, "empty.toml", "");
+    let pruned = env.json(&["apply", "-f", &empty, "--prune", "--yes"]);
+    assert_eq!(pruned["summary"]["unbind"], 3, "{pruned}");
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
+}
+
+#[test]
+fn a_connector_on_an_online_binding_is_refused() {
+    let env = TestEnv::new();
+    let (code, _, stderr) = run(env.cmd().args([
+        "bind",
+        "ONCRMDEALADD",
+        "https://hooks.example.com/h",
+        "--connector",
+        "erp",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--offline"), "{stderr}");
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
+}

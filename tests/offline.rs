@@ -564,3 +564,343 @@ fn follow_says_loudly_when_the_portal_goes_away_and_comes_back() {
         "per-record lines are quiet: {stderr}"
     );
 }
+
+// ---- Losing nothing on a real portal (docs/offline.md, "What can interrupt a run") ----
+
+/// One line per delivered MESSAGE_ID, as a handler that kills its consumer at the
+/// `kill_at`-th delivery (once).
+fn killing_handler(env: &TestEnv, kill_at: usize, signal: &str) -> (String, std::path::PathBuf) {
+    let log = env.config_dir().join("delivered.txt");
+    let marker = env.config_dir().join("killed");
+    let handler = format!(
+        "echo \"$BX_MESSAGE_ID\" >> '{log}'; if [ $(wc -l < '{log}') -ge {kill_at} ] && [ ! -e '{marker}' ]; then touch '{marker}'; kill -{signal} $PPID; fi",
+        log = log.display(),
+        marker = marker.display()
+    );
+    (handler, log)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_consumer_killed_inside_an_error_reservation_resumes_with_the_error_flag() {
+    let env = queued(120);
+    // Make every record an error record first.
+    let (code, _, _) = run(env.cmd().args(["offline", "consume", "--exec", "exit 1"]));
+    assert_eq!(code, 1);
+    let expected = queued_message_ids(&env);
+    assert!(env.sandbox.portal.offline_rows().iter().all(|r| r.error));
+    let (handler, log) = killing_handler(&env, 5, "9");
+    let (code, _, _) = run(env
+        .cmd()
+        .args(["offline", "consume", "--errors", "--exec", &handler]));
+    assert_ne!(code, 0, "killed");
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["offline", "consume", "--errors", "--exec", &handler]));
+    assert_eq!(code, 0, "{stderr}");
+    let delivered: HashSet<String> = lines(&log).into_iter().collect();
+    assert_eq!(delivered, expected, "all 120 delivered");
+    assert_eq!(env.sandbox.portal.offline_count(), 0, "none stranded");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_kill_between_the_portals_answer_and_the_journal_is_recovered() {
+    let env = queued(30);
+    let expected = queued_message_ids(&env);
+    let (code, _, _) = run(env
+        .cmd()
+        .env("BX_EVENTS_TEST_FAILPOINT", "consume-after-get")
+        .args(["offline", "consume", "--limit", "10", "--stdout"]));
+    assert_ne!(code, 0, "died after the get");
+    let reserved = env
+        .sandbox
+        .portal
+        .offline_rows()
+        .iter()
+        .filter(|r| r.process_id.is_some())
+        .count();
+    assert_eq!(reserved, 10, "a reservation no journal knows");
+    let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("found it"), "{stderr}");
+    let delivered: HashSet<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["message_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(delivered, expected);
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_unrecorded_reservation_is_not_adopted_when_another_is_also_unknown() {
+    let env = queued(30);
+    let manual = env.json(&["offline", "get", "--limit", "5"]);
+    let manual_id = manual["process_id"].as_str().unwrap().to_string();
+    let (code, _, _) = run(env
+        .cmd()
+        .env("BX_EVENTS_TEST_FAILPOINT", "consume-after-get")
+        .args(["offline", "consume", "--limit", "5", "--stdout"]));
+    assert_ne!(code, 0);
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&manual_id) && stderr.contains("--process-id"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        10,
+        "both reservations left alone"
+    );
+}
+
+#[test]
+fn a_forgotten_reservation_is_listed_and_adopted_with_process_id() {
+    let env = queued(80);
+    let taken = env.json(&["offline", "get", "--limit", "80"]);
+    let process_id = taken["process_id"].as_str().unwrap().to_string();
+    let listed = env.json(&["offline", "list", "--all"]);
+    let row = &listed.as_array().unwrap()[0];
+    assert_eq!(row["process_id"], process_id.as_str());
+    assert!(row["age_seconds"].as_i64().is_some(), "{row}");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "list"]));
+    assert_eq!(code, 0);
+    assert!(
+        stderr.contains(&process_id) && stderr.contains("consume --process-id"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run(env.cmd().args([
+        "offline",
+        "consume",
+        "--process-id",
+        &process_id,
+        "--stdout",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 80, "all of it, not 50");
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn records_near_the_cleanup_are_warned_about() {
+    let env = queued(2);
+    env.sandbox.portal.age_offline(29 * 86_400);
+    let (code, _, stderr) = run(env.cmd().args(["offline", "list"]));
+    assert_eq!(code, 0);
+    assert!(stderr.contains("34 days"), "{stderr}");
+}
+
+#[test]
+fn offline_get_rereads_a_whole_reservation_and_clears_only_what_it_printed() {
+    let env = queued(80);
+    let taken = env.json(&["offline", "get", "--limit", "80"]);
+    let process_id = taken["process_id"].as_str().unwrap().to_string();
+    let reread = env.json(&["offline", "get", "--process-id", &process_id]);
+    assert_eq!(reread["events"].as_array().unwrap().len(), 80);
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "new"}}));
+    let (code, stdout, stderr) = run(env.cmd().args([
+        "offline",
+        "get",
+        "--process-id",
+        &process_id,
+        "--clear",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed["events"].as_array().unwrap().len(), 80);
+    assert!(
+        stderr.contains("Re-read 80") && stderr.contains("Cleared the 80"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        1,
+        "only the printed records went"
+    );
+}
+
+#[test]
+fn empty_or_malformed_process_ids_and_timestamp_filters_make_no_request() {
+    let env = queued(3);
+    let requests = env.sandbox.portal.stats().requests;
+    for args in [
+        vec!["offline", "get", "--process-id", ""],
+        vec!["offline", "get", "--process-id", "abc"],
+        vec!["offline", "get", "--clear", "--process-id", " "],
+        vec!["offline", "clear", "--process-id", ""],
+        vec!["offline", "consume", "--stdout", "--process-id", "short"],
+        vec![
+            "offline",
+            "get",
+            "--filter",
+            "TIMESTAMP_X>2024-01-01T00:00:00+00:00",
+        ],
+    ] {
+        let (code, _, stderr) = run(env.cmd().args(&args));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+    }
+    let (_, _, stderr) = run(env.cmd().args([
+        "offline",
+        "get",
+        "--filter",
+        "TIMESTAMP_X>2024-01-01T00:00:00+00:00",
+    ]));
+    assert!(stderr.contains("offline list"), "{stderr}");
+    assert_eq!(env.sandbox.portal.stats().requests, requests);
+    assert_eq!(env.sandbox.portal.offline_count(), 3);
+}
+
+#[test]
+fn records_failing_again_under_errors_go_to_the_dead_letter_file_and_replay() {
+    let env = queued(4);
+    let (code, _, _) = run(env.cmd().args(["offline", "consume", "--exec", "exit 1"]));
+    assert_eq!(code, 1);
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["offline", "consume", "--errors", "--exec", "exit 3"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("dead-letter"), "{stderr}");
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        0,
+        "nothing left reserved for ever"
+    );
+    let kept = env.json(&["offline", "dead-letter", "list"]);
+    assert_eq!(kept.as_array().unwrap().len(), 4);
+    assert_eq!(kept[0]["reason"], "exit code 3");
+    let (code, stdout, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "dead-letter", "replay", "--stdout"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 4);
+    assert!(env
+        .json(&["offline", "dead-letter", "list"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_stops_the_consumer_without_clearing_or_marking_anything() {
+    use std::io::BufRead;
+    let env = queued(300);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+        .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+        .env("NO_COLOR", "1")
+        .args(["offline", "consume", "--stdout"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    drop(reader);
+    let status = child.wait().unwrap();
+    assert!(status.code().is_some(), "ended by itself, not by SIGPIPE");
+    let rows = env.sandbox.portal.offline_rows();
+    assert_eq!(rows.len(), 300, "nothing cleared");
+    assert!(rows.iter().all(|r| !r.error), "nothing marked as an error");
+    let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout.lines().count(),
+        300,
+        "the next run delivers them all"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn handler_timeout_covers_the_input_and_kills_the_process_group() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    let big = "x".repeat(1_000_000);
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1", "BLOB": big}}));
+    let pids = env.config_dir().join("children.txt");
+    // Never reads its input; leaves a child behind in its group.
+    let handler = format!("sleep 30 & echo $! > '{}'; sleep 30", pids.display());
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = run(env.cmd().args([
+        "offline",
+        "consume",
+        "--handler-timeout",
+        "1",
+        "--exec",
+        &handler,
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let child: String = std::fs::read_to_string(&pids).unwrap().trim().to_string();
+    // Dead, or a zombie waiting for a reaper (the machine's init may not reap).
+    let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+    let running = state
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .is_some_and(|s| s != "Z" && s != "X");
+    assert!(!running, "the handler's child was killed with it: {state}");
+}
+
+#[test]
+fn follow_rides_out_an_outage_while_confirming() {
+    use bx_events::sandbox::faults::{Fault, FaultKind};
+    let env = queued(5);
+    env.sandbox.portal.inject(Fault {
+        kind: FaultKind::ServerError,
+        count: 3,
+        method: Some("event.offline.clear".into()),
+        delay_ms: None,
+    });
+    let (code, stdout, stderr) = run(env.cmd().args([
+        "offline",
+        "consume",
+        "--follow",
+        "--max-events",
+        "5",
+        "--stdout",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("portal unreachable while confirming"),
+        "{stderr}"
+    );
+    assert_eq!(stdout.lines().count(), 5);
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn an_unwritable_journal_stops_the_consumer_before_it_reserves() {
+    let env = queued(5);
+    let state = env.config_dir().join("state");
+    std::fs::create_dir_all(state.join("consume-sb-default.journal")).unwrap();
+    let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_ne!(code, 0);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("journal"), "{stderr}");
+    assert!(
+        env.sandbox
+            .portal
+            .offline_rows()
+            .iter()
+            .all(|r| r.process_id.is_none()),
+        "nothing reserved"
+    );
+}
