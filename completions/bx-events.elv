@@ -821,7 +821,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         &'bx-events;sandbox;fault'= {
             cand --count 'How many requests it applies to'
             cand --method 'Only requests of this method (e.g. event.get)'
-            cand --delay-ms 'Delay for `slow`, and how far ahead `operation_time_limit` resets, in milliseconds'
+            cand --delay-ms 'Delay for `slow`, in milliseconds'
             cand --url 'Sandbox address [default: the active profile''s portal]'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'

@@ -683,7 +683,7 @@ pub struct FaultArgs {
     /// Only requests of this method (e.g. event.get)
     #[arg(long, value_name = "METHOD")]
     pub method: Option<String>,
-    /// Delay for `slow`, and how far ahead `operation_time_limit` resets, in milliseconds
+    /// Delay for `slow`, in milliseconds
     #[arg(long, value_name = "MS")]
     pub delay_ms: Option<u64>,
     /// Remove every injected fault instead

@@ -113,7 +113,7 @@ fn print_error(error: &anyhow::Error, format: OutputFormat) {
     }
 }
 
-/// The exit codes of DESIGN.md section 3.
+/// The exit codes of docs/exit-codes.md.
 fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if let Some(cli) = cause.downcast_ref::<CliError>() {

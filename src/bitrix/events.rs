@@ -109,7 +109,7 @@ impl BindRequest {
     }
 
     /// Parameters of `event.unbind`. The `auth_type` key is sent only when asked for,
-    /// because its mere presence narrows the match (BITRIX24.md section 6).
+    /// because its mere presence narrows the match (docs/portal.md).
     pub fn unbind_params(&self) -> Value {
         Value::Object(self.common_params())
     }

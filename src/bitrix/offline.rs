@@ -8,7 +8,7 @@ use super::auth::value_as_i64;
 use super::client::Client;
 use super::error::ApiError;
 
-/// A queued event, normalised (DESIGN.md section 2).
+/// A queued event, normalised to the JSON shape of docs/offline.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OfflineRecord {
     pub id: u64,

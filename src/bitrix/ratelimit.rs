@@ -14,7 +14,7 @@ pub struct RateLimit {
     pub per_second: f64,
 }
 
-/// The named presets of DESIGN.md section 4, or custom figures, or no limit.
+/// The named presets (docs/credentials.md), or custom figures, or no limit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RatePreset {
     Limited(RateLimit),

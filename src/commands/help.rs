@@ -6,7 +6,7 @@ use super::CliError;
 use crate::cli::{Cli, HelpArgs};
 use crate::config::env;
 
-/// DESIGN.md section 3, as printed by `help exit-codes`.
+/// docs/exit-codes.md, as printed by `help exit-codes`.
 pub const EXIT_CODES: &[(u8, &str)] = &[
     (0, "success (including \"already bound\", \"nothing matched\", an empty list)"),
     (1, "failed: API error, network error, a handler failed in `consume`, partial failure"),

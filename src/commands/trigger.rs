@@ -61,7 +61,7 @@ pub async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The portal's request for a new event (BITRIX24.md section 12).
+/// The portal's request for a new event (docs/handlers.md).
 fn fresh_body(args: &TriggerArgs, token: Option<&str>) -> anyhow::Result<(String, String)> {
     let event =
         check_event_name(args.event.as_deref().unwrap_or_default()).map_err(CliError::Usage)?;

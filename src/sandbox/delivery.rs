@@ -49,7 +49,7 @@ fn http() -> &'static reqwest::Client {
     })
 }
 
-/// Builds the form body a portal sends (BITRIX24.md section 12), with a fresh token
+/// Builds the form body a portal sends (docs/handlers.md), with a fresh token
 /// pair for the user the handler runs as.
 pub fn prepare(
     portal: &mut Portal,

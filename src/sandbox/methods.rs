@@ -99,7 +99,7 @@ fn check_handler(handler: &str) -> Result<(), RestError> {
     }
 }
 
-/// `event.bind`, validating in the order of BITRIX24.md section 4.
+/// `event.bind`, validating in the portal's order (docs/portal.md).
 pub fn event_bind(
     portal: &mut Portal,
     caller: &Caller,

@@ -24,7 +24,7 @@ pub enum Outcome {
     Planned,
 }
 
-/// One line of a plan, in the JSON shape of DESIGN.md section 2.
+/// One line of a plan, in the JSON shape of docs/manifest.md.
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
     pub action: Action,
