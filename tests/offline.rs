@@ -904,3 +904,66 @@ fn an_unwritable_journal_stops_the_consumer_before_it_reserves() {
         "nothing reserved"
     );
 }
+
+/// Many interrupted runs in a row — kill -9, SIGTERM, Ctrl-C at varying points, and
+/// deaths between the portal's answer and the journal — then one clean run: every
+/// record is delivered at least once and the queue ends empty.
+#[cfg(unix)]
+#[test]
+fn an_adversarial_series_of_interruptions_loses_nothing() {
+    let env = queued(600);
+    let expected = queued_message_ids(&env);
+    let log = env.config_dir().join("delivered.txt");
+    let counter = env.config_dir().join("count.txt");
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    for round in 0..40 {
+        let _ = std::fs::remove_file(&counter);
+        let mut cmd = env.cmd();
+        cmd.args(["offline", "consume", "--limit", &(5 + next(40)).to_string()]);
+        if round % 5 == 4 {
+            cmd.env("BX_EVENTS_TEST_FAILPOINT", "consume-after-get");
+            cmd.arg("--stdout");
+        } else {
+            let signal = ["9", "TERM", "INT"][round % 3];
+            let handler = format!(
+                "echo \"$BX_MESSAGE_ID\" >> '{log}'; echo x >> '{counter}'; if [ $(wc -l < '{counter}') -eq {at} ]; then kill -{signal} $PPID; fi",
+                log = log.display(),
+                counter = counter.display(),
+                at = 1 + next(30),
+            );
+            cmd.args(["--exec", &handler]);
+        }
+        let (code, stdout, _) = run(&mut cmd);
+        for line in stdout.lines() {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let id = record["message_id"].as_str().unwrap();
+            std::fs::write(
+                &log,
+                format!(
+                    "{}{id}\n",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ),
+            )
+            .unwrap();
+        }
+        if code == 0 && env.sandbox.portal.offline_count() == 0 {
+            break;
+        }
+    }
+    let handler = format!("echo \"$BX_MESSAGE_ID\" >> '{}'", log.display());
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--exec", &handler]));
+    assert_eq!(code, 0, "{stderr}");
+    let delivered: HashSet<String> = lines(&log).into_iter().collect();
+    assert_eq!(
+        expected.difference(&delivered).count(),
+        0,
+        "every record delivered at least once"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 0, "nothing stranded");
+}
