@@ -216,6 +216,9 @@ impl Consumer<'_> {
         if let Some(pending) = self.journal.pending().cloned() {
             self.resume(pending).await?;
         }
+        if self.stopping() {
+            return Ok(());
+        }
         if let Some(intent) = self.journal.dangling_intent().cloned() {
             self.recover_unrecorded(&intent).await?;
         }
@@ -372,8 +375,10 @@ impl Consumer<'_> {
             })
             .await
             .map_err(|e| explain_offline_error(e, true))?;
+        let known = self.journal.pending().map(|p| p.process_id.clone());
         let candidates: Vec<&(String, u64)> = found
             .iter()
+            .filter(|(id, _)| known.as_ref() != Some(id))
             .filter(|(_, count)| intent.limit == 0 || *count <= u64::from(intent.limit))
             .collect();
         match candidates.as_slice() {
