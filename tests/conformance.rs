@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use common::TestEnv;
+use common::{http_request, TestEnv};
 use serde_json::{json, Value};
 
 /// A raw POST to the sandbox: status and parsed body.
@@ -18,27 +15,10 @@ fn post(
     content_type: &str,
     body: &str,
 ) -> (u16, Value) {
-    let url = url::Url::parse(&env.sandbox.url).expect("url");
-    let (host, port) = (url.host_str().expect("host"), url.port().expect("port"));
-    let mut stream = TcpStream::connect((host, port)).expect("connects");
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("writes");
-    stream.write_all(body.as_bytes()).expect("writes");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("reads");
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let mut all = vec![("Content-Type", content_type)];
+    all.extend_from_slice(headers);
+    let url = format!("{}{path}", env.sandbox.url);
+    let (status, _, body) = http_request("POST", &url, &all, body.as_bytes());
     (
         status,
         serde_json::from_str(body.trim()).unwrap_or(Value::Null),

@@ -967,3 +967,29 @@ fn an_adversarial_series_of_interruptions_loses_nothing() {
     );
     assert_eq!(env.sandbox.portal.offline_count(), 0, "nothing stranded");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_stdout_that_cannot_be_written_fails_without_confirming_anything() {
+    let env = queued(20);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+        .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+        .env("NO_COLOR", "1")
+        .args(["offline", "consume", "--stdout"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write stdout"), "{stderr}");
+    let rows = env.sandbox.portal.offline_rows();
+    assert_eq!(rows.len(), 20, "nothing cleared");
+    assert!(rows.iter().all(|r| !r.error), "nothing marked as an error");
+    let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 20);
+}

@@ -83,9 +83,9 @@ pub fn enqueue(
 }
 
 /// How long a row may stay in the queue: the portal's cleanup agent deletes every
-/// row whose TIMESTAMP_X is older, reserved or not (`PROCESS_ID_LIFETIME`,
-/// 2,952,000 s, about 34 days; the portal's own comment calls it 30 days).
-pub const RETENTION_SECS: i64 = 2_952_000;
+/// row whose TIMESTAMP_X is older, reserved or not (`PROCESS_ID_LIFETIME`; the
+/// portal's own comment calls it 30 days).
+pub use crate::bitrix::offline::RETENTION_SECS;
 
 /// Page size of `event.offline.list`, fixed by the portal.
 const LIST_PAGE: usize = 50;
@@ -93,15 +93,8 @@ const LIST_PAGE: usize = 50;
 /// `limit` of `event.offline.get` when the caller sends none.
 const DEFAULT_GET_LIMIT: i64 = 50;
 
-const GET_FIELDS: &[&str] = &["ID", "TIMESTAMP_X", "EVENT_NAME", "MESSAGE_ID"];
-const LIST_FIELDS: &[&str] = &[
-    "ID",
-    "TIMESTAMP_X",
-    "EVENT_NAME",
-    "MESSAGE_ID",
-    "PROCESS_ID",
-    "ERROR",
-];
+/// Filter and order fields of `get` and of `list`: the same lists the client checks.
+use crate::bitrix::offline::{GET_FIELDS, LIST_FIELDS};
 const FILTER_OPERATIONS: &[&str] = &["", "=", ">", "<", ">=", "<=", "@", "%"];
 
 /// A reservation id as the portal makes them: 32 random letters and digits.

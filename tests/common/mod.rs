@@ -174,8 +174,13 @@ pub fn json_error(stderr: &str) -> Value {
     serde_json::from_str::<Value>(line).expect("error is JSON")["error"].clone()
 }
 
-/// A minimal HTTP/1.1 GET on loopback, returning status, the Location header and body.
-pub fn http_get(url: &str) -> (u16, Option<String>, String) {
+/// A minimal HTTP/1.1 request on loopback: status, raw head and body.
+pub fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
     let parsed = url::Url::parse(url).expect("url");
     let host = parsed.host_str().expect("host");
     let port = parsed.port().expect("port");
@@ -184,11 +189,16 @@ pub fn http_get(url: &str) -> (u16, Option<String>, String) {
         Some(q) => format!("{}?{q}", parsed.path()),
         None => parsed.path().to_string(),
     };
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("writes");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("writes");
+    stream.write_all(body).expect("writes");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("reads");
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
@@ -197,6 +207,12 @@ pub fn http_get(url: &str) -> (u16, Option<String>, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// A minimal HTTP/1.1 GET on loopback, returning status, the Location header and body.
+pub fn http_get(url: &str) -> (u16, Option<String>, String) {
+    let (status, head, body) = http_request("GET", url, &[], b"");
     let location = head
         .lines()
         .find_map(|l| {
@@ -204,7 +220,7 @@ pub fn http_get(url: &str) -> (u16, Option<String>, String) {
                 .or_else(|| l.strip_prefix("Location: "))
         })
         .map(str::to_string);
-    (status, location, body.to_string())
+    (status, location, body)
 }
 
 /// One request a [`recorder`] received.

@@ -41,8 +41,9 @@ struct Consumer<'a> {
     failed: u64,
     dead: u64,
     lost: u64,
-    /// stdout's reader went away: stop, and confirm nothing more.
-    sink_closed: bool,
+    /// stdout cannot take more: stop, and confirm nothing more. `Some(None)` when
+    /// its reader went away (a normal end), `Some(Some(why))` when writing failed.
+    sink_closed: Option<Option<String>>,
     progress: Option<ProgressBar>,
 }
 
@@ -89,7 +90,7 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
         failed: 0,
         dead: 0,
         lost: 0,
-        sink_closed: false,
+        sink_closed: None,
         progress,
     };
     let started = Instant::now();
@@ -114,8 +115,15 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
         consumer.client.request_count()
     ));
     outcome?;
-    if consumer.sink_closed {
-        return Ok(());
+    match consumer.sink_closed.take() {
+        Some(None) => return Ok(()),
+        Some(Some(why)) => {
+            return Err(CliError::Failed(format!(
+                "{why}; nothing of the reservation in hand was confirmed, and the next run delivers it again"
+            ))
+            .into())
+        }
+        None => {}
     }
     if ctx.shutdown.is_requested() {
         return Err(CliError::Interrupted.into());
@@ -173,7 +181,7 @@ impl Consumer<'_> {
     }
 
     fn stopping(&self) -> bool {
-        self.sink_closed || self.ctx.shutdown.is_requested() || self.limit_reached()
+        self.sink_closed.is_some() || self.ctx.shutdown.is_requested() || self.limit_reached()
     }
 
     /// Runs a portal step; in `--follow` mode a temporary failure (outage, limit,
@@ -430,7 +438,7 @@ impl Consumer<'_> {
                 "--> {} [{}] ok {millis} ms",
                 record.event, record.message_id
             )),
-            Err(DeliveryError::Closed) => {}
+            Err(DeliveryError::Closed { .. }) => {}
             Err(why) => self.ctx.out.warn(&format!(
                 "--> {} [{}] failed ({why}) {millis} ms",
                 record.event, record.message_id
@@ -472,13 +480,13 @@ impl Consumer<'_> {
                     self.delivered += 1;
                     to_clear.push(id.clone());
                 }
-                Err(DeliveryError::Closed) => {
+                Err(DeliveryError::Closed { by_reader, why }) => {
                     // What was written lately may sit unread in the pipe: trust none
                     // of this reservation's deliveries, confirm nothing.
-                    self.sink_closed = true;
+                    self.sink_closed = Some((!by_reader).then(|| why.clone()));
                     self.journal.forget_outcomes(process_id)?;
-                    self.ctx.out.info(&format!(
-                        "stdout was closed by its reader; reservation {process_id} stays reserved and the next run delivers its records again"
+                    self.ctx.out.warn(&format!(
+                        "{why}; reservation {process_id} stays reserved and the next run delivers its records again"
                     ));
                     return Ok(());
                 }

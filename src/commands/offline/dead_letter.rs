@@ -172,7 +172,7 @@ pub async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow::Resul
         };
         match sink.deliver(&record, Some(&letter.process_id)).await {
             Ok(()) => delivered += 1,
-            Err(DeliveryError::Closed) => {
+            Err(DeliveryError::Closed { .. }) => {
                 stopped = true;
                 kept.push(letter);
             }

@@ -111,20 +111,15 @@ impl Journal {
                 .with_context(|| format!("repairing {}", path.display()))?;
             text.truncate(whole);
         }
-        let state = replay(&text);
-        if state.pending.is_none() && state.intent.is_none() {
-            // Nothing to remember: start an empty file rather than grow it.
-            file.set_len(0)
-                .with_context(|| format!("truncating {}", path.display()))?;
-        }
         file.seek(SeekFrom::End(0))
             .with_context(|| format!("opening {}", path.display()))?;
         let mut journal = Self {
             path,
             file,
             _lock: lock,
-            state,
+            state: replay(&text),
         };
+        journal.compact()?;
         // Prove now that entries can be written (read-only file system, full disk).
         journal.append(&json!({"open": crate::bitrix::auth::now_unix()}), true)?;
         Ok(journal)
@@ -205,7 +200,19 @@ impl Journal {
     pub fn resolve_intent(&mut self) -> anyhow::Result<()> {
         self.append(&json!({"resolved": true}), true)?;
         self.state.intent = None;
-        Ok(())
+        self.compact()
+    }
+
+    /// Empties the file when it holds nothing to remember, so an idle `--follow`
+    /// (an intent and its resolution per poll) does not grow it for ever.
+    fn compact(&mut self) -> anyhow::Result<()> {
+        if self.state.pending.is_some() || self.state.intent.is_some() {
+            return Ok(());
+        }
+        self.file
+            .set_len(0)
+            .and_then(|()| self.file.seek(SeekFrom::Start(0)).map(drop))
+            .with_context(|| format!("truncating {}", self.path.display()))
     }
 
     /// Records the outcome of one delivery.
@@ -250,13 +257,7 @@ impl Journal {
     pub fn finish(&mut self, process_id: &str) -> anyhow::Result<()> {
         self.append(&json!({ "confirmed": process_id }), true)?;
         self.state.pending = None;
-        if self.state.intent.is_none() {
-            self.file
-                .set_len(0)
-                .and_then(|()| self.file.seek(SeekFrom::Start(0)).map(drop))
-                .with_context(|| format!("truncating {}", self.path.display()))?;
-        }
-        Ok(())
+        self.compact()
     }
 }
 
@@ -395,6 +396,12 @@ mod tests {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
             journal.record("m2", Settled::Done).unwrap();
         }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines()
+                .all(|line| serde_json::from_str::<Value>(line).is_ok()),
+            "no torn or glued line is left: {text}"
+        );
         let journal = Journal::open(dir.path(), "p", None).unwrap();
         let pending = journal.pending().unwrap();
         assert!(

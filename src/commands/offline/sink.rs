@@ -77,9 +77,17 @@ impl Sink {
                 stdout
                     .write_all(&line)
                     .and_then(|()| stdout.flush())
+                    // Any failure to write stdout (a closed pipe, a full disk under a
+                    // redirection) makes the sink unusable, not the record bad.
                     .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::BrokenPipe => DeliveryError::Closed,
-                        _ => DeliveryError::Failed(format!("stdout: {e}")),
+                        std::io::ErrorKind::BrokenPipe => DeliveryError::Closed {
+                            by_reader: true,
+                            why: "stdout was closed by its reader".into(),
+                        },
+                        _ => DeliveryError::Closed {
+                            by_reader: false,
+                            why: format!("cannot write stdout: {e}"),
+                        },
                     })
             }
             Self::Forward { url, http } => {
@@ -116,16 +124,21 @@ impl Sink {
 pub enum DeliveryError {
     /// The handler refused or failed this record.
     Failed(String),
-    /// The sink is gone (stdout's reader closed the pipe): nothing more can be
-    /// delivered, and what was written lately may never have been read.
-    Closed,
+    /// The sink is gone (stdout's reader closed the pipe, or stdout cannot be
+    /// written): nothing more can be delivered, and what was written lately may
+    /// never have been read.
+    Closed {
+        /// The reader went away (`| head`): a normal way for a pipeline to end.
+        by_reader: bool,
+        why: String,
+    },
 }
 
 impl std::fmt::Display for DeliveryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Failed(why) => f.write_str(why),
-            Self::Closed => f.write_str("stdout was closed by its reader"),
+            Self::Closed { why, .. } => f.write_str(why),
         }
     }
 }
