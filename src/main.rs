@@ -103,9 +103,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
 fn print_error(error: &anyhow::Error, format: OutputFormat) {
     let report = report(error);
     if format == OutputFormat::Table {
-        eprintln!("error: {}", report.message);
+        eprintln!("error: {}", bx_events::output::printable(&report.message));
         if let Some(hint) = &report.hint {
-            eprintln!("hint: {hint}");
+            eprintln!("hint: {}", bx_events::output::printable(hint));
         }
     } else {
         let body = serde_json::json!({"error": report});

@@ -1,5 +1,6 @@
 //! Rendering of tables, JSON and NDJSON on stdout; messages on stderr; colour policy.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use comfy_table::{presets, ContentArrangement, Table};
@@ -136,18 +137,13 @@ impl Output {
                 column.set_padding((0, 2));
             }
         }
-        let text = table.to_string();
-        let trimmed: String = text
-            .lines()
-            .map(|l| l.trim_end().to_string() + "\n")
-            .collect();
-        write_stdout(&trimmed);
+        write_stdout(&render_table(&table));
     }
 
     /// An informational line on stderr (hidden by `--quiet`).
     pub fn info(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{message}");
+            eprintln!("{}", printable(message));
         }
     }
 
@@ -161,6 +157,7 @@ impl Output {
     /// A warning that `--quiet` does not hide: the portal became unreachable or came
     /// back, a record was lost. Long-running consumers must say so in their logs.
     pub fn alert(&self, message: &str) {
+        let message = printable(message);
         if self.color && std::io::stderr().is_terminal() {
             eprintln!("\x1b[33mwarning:\x1b[0m {message}");
         } else {
@@ -173,6 +170,7 @@ impl Output {
         if self.quiet {
             return;
         }
+        let message = printable(message);
         if self.color && std::io::stderr().is_terminal() {
             eprintln!("\x1b[32m✓\x1b[0m {message}");
         } else {
@@ -200,7 +198,89 @@ fn write_stdout(text: &str) {
         .and_then(|_| stdout.flush());
 }
 
+/// Human text with control characters made visible: portal strings (error texts,
+/// event names, handler URLs, record data) must not move the cursor, clear the
+/// screen or forge lines. Line breaks and tabs stay; ESC, CR, BEL, DEL and the C1
+/// controls are shown escaped (`\u{1b}`, `\r`). JSON output is never passed here.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    Cow::Owned(shown)
+}
+
+/// The bold on and off sequences comfy-table writes for styled headers: the only
+/// escapes a rendered table may keep (they can only change the weight of text).
+const TABLE_STYLES: [&str; 2] = ["\x1b[1m", "\x1b[0m"];
+
+/// A table as text, trailing spaces trimmed and every cell's control characters
+/// escaped (see [`printable`]).
+pub fn render_table(table: &Table) -> String {
+    let text = table.to_string();
+    let mut rendered = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut rest = line.trim_end();
+        while !rest.is_empty() {
+            if let Some(style) = TABLE_STYLES.iter().find(|s| rest.starts_with(**s)) {
+                rendered.push_str(style);
+                rest = &rest[style.len()..];
+                continue;
+            }
+            let next = rest
+                .char_indices()
+                .skip(1)
+                .find(|(at, c)| {
+                    *c == '\x1b' && TABLE_STYLES.iter().any(|s| rest[*at..].starts_with(s))
+                })
+                .map_or(rest.len(), |(at, _)| at);
+            rendered.push_str(&printable(&rest[..next]));
+            rest = &rest[next..];
+        }
+        rendered.push('\n');
+    }
+    rendered
+}
+
 /// Text for an optional value in a table cell.
 pub fn cell(value: Option<&str>) -> String {
     value.unwrap_or("-").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_shown_escaped_but_lines_and_tabs_stay() {
+        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            printable("a\x1b[2Jb\rc\x07\u{9b}"),
+            "a\\u{1b}[2Jb\\rc\\u{7}\\u{9b}"
+        );
+    }
+
+    #[test]
+    fn tables_keep_their_bold_headers_and_escape_cells() {
+        let mut table = Table::new();
+        table.set_header(vec![
+            comfy_table::Cell::new("H").add_attribute(comfy_table::Attribute::Bold)
+        ]);
+        table.add_row(vec!["x\x1b[2J"]);
+        table.force_no_tty().enforce_styling();
+        let text = render_table(&table);
+        assert!(text.contains("\x1b[1m"), "{text:?}");
+        assert!(
+            text.contains("x\\u{1b}[2J") && !text.contains("\x1b[2J"),
+            "{text:?}"
+        );
+    }
 }

@@ -98,7 +98,8 @@ pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ApiError>
         .connect_timeout(options.timeout.min(Duration::from_secs(10)))
         .timeout(options.timeout)
         .gzip(true)
-        .redirect(reqwest::redirect::Policy::limited(3));
+        // Never follow a redirect: the request carries secrets (see ApiError::Redirected).
+        .redirect(reqwest::redirect::Policy::none());
     if let Some(pem) = &options.extra_root_pem {
         let certificate = reqwest::Certificate::from_pem(pem).map_err(|e| {
             ApiError::InvalidRequest(format!("the CA certificate is not valid PEM: {e}"))
@@ -362,6 +363,7 @@ impl Client {
             .send()
             .await
             .map_err(|e| network_error(method, &masked_url, e))?;
+        refuse_redirect(method, &response)?;
         let status = response.status().as_u16();
         let content_type = header_text(&response);
         let bytes = read_capped(response, method, &masked_url).await?;
@@ -396,6 +398,7 @@ pub async fn token_request(
         .send()
         .await
         .map_err(|e| network_error("oauth/token", &masked_url, e))?;
+    refuse_redirect("oauth/token", &response)?;
     let status = response.status().as_u16();
     let content_type = header_text(&response);
     let bytes = read_capped(response, "oauth/token", &masked_url).await?;
@@ -415,6 +418,31 @@ pub async fn token_request(
         method: "oauth/token".into(),
         status,
         what: format!("a token answer of the wrong shape ({e})"),
+    })
+}
+
+/// A 3xx answer is an error naming where it pointed (masked), never a hop.
+fn refuse_redirect(method: &str, response: &reqwest::Response) -> Result<(), ApiError> {
+    let status = response.status();
+    if !status.is_redirection() {
+        return Ok(());
+    }
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|target| {
+            response
+                .url()
+                .join(target)
+                .map(|url| mask_url(url.as_str()))
+                .unwrap_or_else(|_| super::mask::mask_urls_in_text(target))
+        })
+        .unwrap_or_else(|| "nowhere (no Location header)".into());
+    Err(ApiError::Redirected {
+        method: method.to_string(),
+        status: status.as_u16(),
+        location,
     })
 }
 

@@ -66,6 +66,15 @@ pub enum ApiError {
         status: u16,
         what: String,
     },
+    /// The server answered with a redirect. Redirects are never followed: the
+    /// request carries the access token (or the client secret), and a redirect to
+    /// another origin would hand it over.
+    #[error("{method}: the server answered HTTP {status} redirecting to {location}; bx-events does not follow redirects, so the token was not sent there. If that address is the portal's real one, log in with it as --portal")]
+    Redirected {
+        method: String,
+        status: u16,
+        location: String,
+    },
     /// Retries ran out on a temporary condition (rate limit, overload).
     #[error("{method}: gave up after {attempts} attempts: {last}")]
     RetriesExhausted {

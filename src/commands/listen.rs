@@ -275,7 +275,7 @@ fn print_event(
     } else if let Some(error) = executed["error"].as_str() {
         line.push_str(&format!("  -> exec failed: {error}"));
     }
-    crate::output::print_line(line.to_string());
+    crate::output::print_line(crate::output::printable(&line));
 }
 
 async fn run_exec(command: &str, name: &str, event: &Value) -> Value {

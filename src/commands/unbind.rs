@@ -146,7 +146,10 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if !ctx.global.yes {
-        eprintln!("{}", super::list::bindings_table(&ctx.out, &matched));
+        eprint!(
+            "{}",
+            crate::output::render_table(&super::list::bindings_table(&ctx.out, &matched))
+        );
     }
     let question = format!(
         "Remove these {} binding(s) from {}?",

@@ -166,6 +166,7 @@ impl Consumer<'_> {
         if self.ctx.out.quiet {
             return;
         }
+        let line = crate::output::printable(line);
         match &self.progress {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
