@@ -22,6 +22,11 @@ fn bench(c: &mut Criterion) {
     let encoded = form::encode(&body);
     c.bench_function("form_encode_event", |b| b.iter(|| form::encode(&body)));
     c.bench_function("form_decode_event", |b| b.iter(|| form::decode(&encoded)));
+    // A hostile handler body: 100,000 repeated `a[]` keys (linear since the fix).
+    let flood = "a[]=x&".repeat(100_000);
+    c.bench_function("form_decode_100k_list_keys", |b| {
+        b.iter(|| form::decode(&flood))
+    });
 
     let items: Vec<serde_json::Value> = (0..5000)
         .map(|i| json!({"event": "ONCRMDEALADD", "handler": format!("https://hooks.example.com/h{i}"), "auth_type": "0", "offline": 0}))

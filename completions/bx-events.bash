@@ -276,7 +276,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth__subcmd__login)
-            opts="-p -o -v -q -y -h -V --portal --client-id --client-secret --code --access-token --refresh-token --webhook --oauth-server --redirect-port --rate-limit --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --portal --client-id --client-secret --code --access-token --refresh-token --webhook --oauth-server --redirect-port --rate-limit --secrets-from --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -319,6 +319,10 @@ _bx__events() {
                     return 0
                     ;;
                 --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secrets-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -958,7 +962,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__listen)
-            opts="-p -o -v -q -y -h -V --host --port --application-token --forward-to --exec --save --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --host --port --application-token --forward-to --exec --save --save-rejected --save-budget --max-exec --header-timeout --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -985,6 +989,18 @@ _bx__events() {
                     return 0
                     ;;
                 --save)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --save-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -88,6 +88,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l oauth-server -d 'OAuth server [default: https://oauth.bitrix.info]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l redirect-port -d 'Local port that catches the authorization redirect' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l rate-limit -d 'Client-side rate limit: standard, enterprise, off or BURST/RATE' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l secrets-from -d 'Read secrets from FILE (\'-\' for stdin) as NAME=VALUE lines (client_secret, access_token, refresh_token, webhook), so they stay out of the process list' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -525,7 +526,10 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l port -d '
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l application-token -d 'Accept only requests whose auth[application_token] equals this (401 otherwise)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l forward-to -d 'Pass each accepted request on, body and content type unchanged' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l exec -d 'Run this shell command per accepted event, the decoded event as JSON on stdin' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l save -d 'Save each request (secrets masked) in this directory, for `trigger --from-file`' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l save -d 'Save each accepted request (secrets masked) in this directory, for `trigger --from-file`' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l save-budget -d 'With --save, stop saving once the saved files of this run reach this many MB' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l max-exec -d 'Most --exec commands running at once; further events wait their turn' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l header-timeout -d 'Seconds a client may take to send a request\'s headers, and may stay idle between requests, before its connection is closed' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -536,6 +540,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l save-rejected -d 'With --save, also save requests rejected for a wrong application token'
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s y -l yes -d 'Answer yes to confirmations'

@@ -155,7 +155,7 @@ pub enum AuthCommand {
     #[command(
         after_help = "Examples:\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S --code CODE\n  bx-events auth login -p ci --portal https://example.bitrix24.com --access-token T --refresh-token R --client-id ID --client-secret S\n  bx-events auth login -p hook --webhook https://example.bitrix24.com/rest/1/secret/"
     )]
-    Login(LoginArgs),
+    Login(Box<LoginArgs>),
     /// Show every profile, whether its credentials work, and where secrets live
     #[command(
         after_help = "Examples:\n  bx-events auth status\n  bx-events auth status -o json | jq -r '.[] | select(.current) | .portal'"
@@ -210,6 +210,10 @@ pub struct LoginArgs {
     /// Client-side rate limit: standard, enterprise, off or BURST/RATE
     #[arg(long, value_name = "PRESET")]
     pub rate_limit: Option<String>,
+    /// Read secrets from FILE ('-' for stdin) as NAME=VALUE lines (client_secret,
+    /// access_token, refresh_token, webhook), so they stay out of the process list
+    #[arg(long, value_name = "FILE")]
+    pub secrets_from: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -619,9 +623,23 @@ pub struct ListenArgs {
     /// Run this shell command per accepted event, the decoded event as JSON on stdin
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
-    /// Save each request (secrets masked) in this directory, for `trigger --from-file`
+    /// Save each accepted request (secrets masked) in this directory, for
+    /// `trigger --from-file`
     #[arg(long, value_name = "DIR")]
     pub save: Option<std::path::PathBuf>,
+    /// With --save, also save requests rejected for a wrong application token
+    #[arg(long, requires = "save")]
+    pub save_rejected: bool,
+    /// With --save, stop saving once the saved files of this run reach this many MB
+    #[arg(long, value_name = "MB", default_value_t = 100, requires = "save")]
+    pub save_budget: u64,
+    /// Most --exec commands running at once; further events wait their turn
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub max_exec: u32,
+    /// Seconds a client may take to send a request's headers, and may stay idle
+    /// between requests, before its connection is closed
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -10,4 +10,6 @@ pub mod commands;
 pub mod config;
 pub mod manifest;
 pub mod output;
+pub mod private_files;
 pub mod sandbox;
+pub mod server;

@@ -334,3 +334,200 @@ fn handlers_off_this_machine_are_not_called_by_default() {
         .contains("--external-delivery"));
     assert_eq!(fired["deliveries"][0]["duration_ms"], 0, "nothing was sent");
 }
+
+// ---- Hostile traffic (docs/reliability.md, "Security") ----------------------------
+
+/// A raw POST to `listen`: the status code.
+fn post_raw(url: &str, content_type: Option<&str>, body: &[u8]) -> u16 {
+    let mut headers = Vec::new();
+    if let Some(kind) = content_type {
+        headers.push(("Content-Type", kind));
+    }
+    common::http_request("POST", url, &headers, body).0
+}
+
+fn form_with_token(token: &str, extra: &str) -> String {
+    format!("event=ONCRMDEALADD&data[FIELDS][ID]=9&auth[application_token]={token}{extra}")
+}
+
+#[test]
+fn form_floods_are_refused_before_decoding_and_the_token_is_checked_first() {
+    let env = sandbox_with_token();
+    let listen = Listen::start(&env, &[]);
+    let form = Some("application/x-www-form-urlencoded");
+    let too_many = "a[]=x&".repeat(25_000);
+    assert_eq!(post_raw(&listen.url, form, too_many.as_bytes()), 413);
+    let flood = form_with_token("wrong", &"&a[]=x".repeat(15_000));
+    assert_eq!(post_raw(&listen.url, form, flood.as_bytes()), 401);
+    assert_eq!(listen.next_event()["verdict"], "rejected");
+    let legit = form_with_token(APP_TOKEN, &"&list[]=x".repeat(15_000));
+    assert_eq!(post_raw(&listen.url, form, legit.as_bytes()), 200);
+    let event = listen.next_event();
+    assert_eq!(event["verdict"], "accepted");
+    assert_eq!(event["data"]["FIELDS"]["ID"], "9");
+}
+
+#[test]
+fn idle_and_slow_connections_are_closed() {
+    let env = sandbox_with_token();
+    let listen = Listen::start(&env, &["--header-timeout", "1"]);
+    let address = listen
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut idle: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    // A slow client: half a request line, then nothing.
+    idle[0]
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    for stream in &mut idle {
+        // Guard only: a server without the timeout keeps the read waiting.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // Reads until the server closes the connection (perhaps after a 408 answer).
+        let mut answer = Vec::new();
+        match stream.read_to_end(&mut answer) {
+            Ok(_) => {}
+            Err(e) => assert!(
+                e.kind() == std::io::ErrorKind::ConnectionReset,
+                "the connection was left open: {e}"
+            ),
+        }
+    }
+    let body = form_with_token(APP_TOKEN, "");
+    assert_eq!(
+        post_raw(
+            &listen.url,
+            Some("application/x-www-form-urlencoded"),
+            body.as_bytes()
+        ),
+        200,
+        "still serving"
+    );
+}
+
+#[test]
+fn rejected_requests_are_saved_only_on_request_and_within_a_budget() {
+    let env = sandbox_with_token();
+    let saved = env.config_dir().join("captured");
+    let big = "x".repeat(600_000);
+    let body = form_with_token("wrong", &format!("&data[BLOB]={big}"));
+    let form = Some("application/x-www-form-urlencoded");
+    {
+        let listen = Listen::start(&env, &["--save", saved.to_str().unwrap()]);
+        for _ in 0..3 {
+            assert_eq!(post_raw(&listen.url, form, body.as_bytes()), 401);
+            listen.next_event();
+        }
+    }
+    let count = || std::fs::read_dir(&saved).map_or(0, |d| d.count());
+    assert_eq!(count(), 0, "rejected requests are not saved by default");
+    let listen = Listen::start(
+        &env,
+        &[
+            "--save",
+            saved.to_str().unwrap(),
+            "--save-rejected",
+            "--save-budget",
+            "1",
+        ],
+    );
+    for _ in 0..3 {
+        assert_eq!(post_raw(&listen.url, form, body.as_bytes()), 401);
+        listen.next_event();
+    }
+    assert_eq!(count(), 1, "the 1 MB budget holds one 600 KB request");
+}
+
+#[test]
+fn saved_requests_are_masked_whatever_their_declared_type() {
+    let env = sandbox_with_token();
+    let saved = env.config_dir().join("captured");
+    let listen = Listen::start(&env, &["--save", saved.to_str().unwrap()]);
+    let json = format!(
+        r#"{{"event":"ONCRMDEALADD","auth":{{"application_token":"{APP_TOKEN}","access_token":"access-secret-123","refresh_token":"refresh-secret-456"}}}}"#
+    );
+    for kind in [Some("text/plain"), None, Some("application/json")] {
+        assert_eq!(post_raw(&listen.url, kind, json.as_bytes()), 200);
+        listen.next_event();
+    }
+    let form = form_with_token(APP_TOKEN, "&auth%5Baccess_token%5D=access-secret-123");
+    assert_eq!(
+        post_raw(&listen.url, Some("text/plain"), form.as_bytes()),
+        200
+    );
+    listen.next_event();
+    for file in std::fs::read_dir(&saved).unwrap() {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        for secret in [APP_TOKEN, "access-secret-123", "refresh-secret-456"] {
+            assert!(!text.contains(secret), "{secret} saved in {text}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn listen_exec_runs_a_bounded_number_of_commands_at_once() {
+    let env = sandbox_with_token();
+    let trace = env.config_dir().join("trace.txt");
+    // Each command records its start and end around a short piece of work.
+    let command = format!(
+        "echo start >> '{t}'; sleep 0.3; echo end >> '{t}'",
+        t = trace.display()
+    );
+    let listen = Listen::start(&env, &["--exec", &command, "--max-exec", "2"]);
+    let body = form_with_token(APP_TOKEN, "");
+    for _ in 0..8 {
+        assert_eq!(
+            post_raw(
+                &listen.url,
+                Some("application/x-www-form-urlencoded"),
+                body.as_bytes()
+            ),
+            200
+        );
+    }
+    for _ in 0..8 {
+        assert_eq!(listen.next_event()["exec"]["exit_code"], 0);
+    }
+    let (mut running, mut most) = (0i32, 0i32);
+    for line in std::fs::read_to_string(&trace).unwrap().lines() {
+        running += if line == "start" { 1 } else { -1 };
+        most = most.max(running);
+    }
+    assert_eq!(most, 2, "at most two at once, and the limit is used");
+}
+
+#[test]
+fn saved_file_names_stay_inside_the_directory() {
+    let env = sandbox_with_token();
+    let saved = env.config_dir().join("captured");
+    let listen = Listen::start(&env, &["--save", saved.to_str().unwrap()]);
+    for name in ["../../escape", "/etc/passwd", "..\\..\\x", "a/../../b"] {
+        let body = format!(
+            "event={}&auth[application_token]={APP_TOKEN}",
+            url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+        );
+        assert_eq!(
+            post_raw(
+                &listen.url,
+                Some("application/x-www-form-urlencoded"),
+                body.as_bytes()
+            ),
+            200
+        );
+        listen.next_event();
+    }
+    let inside = std::fs::read_dir(&saved).unwrap().count();
+    assert_eq!(inside, 4, "every request saved inside the directory");
+    let outside: Vec<_> = std::fs::read_dir(env.config_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("escape") || name.ends_with(".json"))
+        .collect();
+    assert!(outside.is_empty(), "{outside:?}");
+}

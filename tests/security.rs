@@ -115,3 +115,249 @@ fn table_cells_from_the_portal_are_shown_escaped() {
         "JSON stays exact"
     );
 }
+
+use bx_events::sandbox::SandboxOptions;
+use common::TestEnv;
+use serde_json::json;
+
+fn sandbox() -> TestEnv {
+    TestEnv::with_options(SandboxOptions {
+        rate_limit: None,
+        ..SandboxOptions::default()
+    })
+}
+
+#[cfg(unix)]
+#[test]
+fn exec_children_do_not_inherit_secret_variables() {
+    let env = sandbox();
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
+    let seen = env.config_dir().join("env.txt");
+    let creds = &env.sandbox.credentials;
+    let (code, _, stderr) = run(env
+        .cmd()
+        .env("BX_EVENTS_PORTAL", &creds.portal)
+        .env("BX_EVENTS_ACCESS_TOKEN", &creds.access_token)
+        .env("BX_EVENTS_REFRESH_TOKEN", &creds.refresh_token)
+        .env("BX_EVENTS_CLIENT_ID", &creds.client_id)
+        .env("BX_EVENTS_CLIENT_SECRET", &creds.client_secret)
+        .args([
+            "offline",
+            "consume",
+            "--exec",
+            &format!("env > '{}'", seen.display()),
+        ]));
+    assert_eq!(code, 0, "{stderr}");
+    let environment = std::fs::read_to_string(&seen).unwrap();
+    assert!(environment.contains("BX_EVENT_NAME=ONCRMDEALADD"));
+    for secret in [
+        &creds.access_token,
+        &creds.refresh_token,
+        &creds.client_secret,
+    ] {
+        assert!(
+            !environment.contains(secret.as_str()),
+            "a secret reached the handler"
+        );
+    }
+}
+
+/// Every file bx-events creates under the config directory is 0600 (directories
+/// 0700), even under `umask 000`.
+#[cfg(unix)]
+#[test]
+fn files_under_the_config_directory_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = sandbox();
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
+    let binary = assert_cmd::cargo::cargo_bin("bx-events");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 000; '{}' offline consume --stdout >/dev/null",
+            binary.display()
+        ))
+        .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut checked = 0;
+    let mut stack = vec![env.config_dir()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let mode = std::fs::symlink_metadata(&path)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            if path.is_dir() {
+                assert_eq!(mode, 0o700, "{}", path.display());
+                stack.push(path);
+            } else {
+                assert_eq!(mode, 0o600, "{}", path.display());
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 4,
+        "credentials, lock, journal and limiter files checked"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn files_under_the_config_directory_are_never_opened_through_a_symlink() {
+    let env = sandbox();
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    let state = env.config_dir().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let victim = env.dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, state.join("consume-sb-default.journal")).unwrap();
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_ne!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let dangling = env.dir.path().join("created-by-a-link");
+    std::fs::remove_file(env.config_dir().join("credentials.lock")).ok();
+    std::os::unix::fs::symlink(&dangling, env.config_dir().join("credentials.lock")).unwrap();
+    env.sandbox.portal.expire_tokens();
+    let (code, _, _) = run(env.cmd().args(["list"]));
+    assert_ne!(code, 0);
+    assert!(
+        !dangling.exists(),
+        "a dangling link did not create its target"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_place_of_the_credentials_is_refused_not_waited_on() {
+    let env = sandbox();
+    let path = env.credentials_path();
+    std::fs::remove_file(&path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let output = env
+        .cmd()
+        .args(["list"])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.code().is_some(), "ended by itself: {stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+}
+
+/// A refresh is asked for only when its result can be stored: otherwise the
+/// portal rotates the pair and the only valid refresh token is lost.
+#[cfg(unix)]
+#[test]
+fn a_refresh_that_could_not_be_stored_is_never_asked_for() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let env = sandbox();
+    // The config directory must exist and be readable; then made read-only.
+    env.json(&["list"]);
+    let dir = env.config_dir();
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let nobody = 65_534;
+    if as_root {
+        // Root ignores permission bits: run bx-events as an ordinary user.
+        for path in [env.dir.path().to_path_buf(), dir.clone()] {
+            std::os::unix::fs::chown(&path, Some(nobody), Some(nobody)).unwrap();
+        }
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            std::os::unix::fs::chown(entry.unwrap().path(), Some(nobody), Some(nobody)).unwrap();
+        }
+        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+    env.sandbox.portal.expire_tokens();
+    let binary = assert_cmd::cargo::cargo_bin("bx-events");
+    let run_list = || {
+        let mut command = std::process::Command::new(&binary);
+        command
+            .env_clear()
+            .env("BX_EVENTS_CONFIG_DIR", &dir)
+            .env("NO_COLOR", "1")
+            .args(["list"]);
+        if as_root {
+            command.uid(nobody).gid(nobody);
+        }
+        command.output().unwrap()
+    };
+    let output = run_list();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cannot be written"), "{stderr}");
+    assert_eq!(
+        env.sandbox.portal.stats().refreshes,
+        0,
+        "nothing was refreshed"
+    );
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let output = run_list();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "after the fix the stored refresh token still works: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(env.sandbox.portal.stats().refreshes, 1);
+}
+
+#[test]
+fn auth_login_takes_secrets_from_stdin() {
+    let env = sandbox();
+    let creds = &env.sandbox.credentials;
+    let secrets = format!(
+        "# kept out of the process list\naccess_token={}\nrefresh_token={}\nclient_secret={}\n",
+        creds.access_token, creds.refresh_token, creds.client_secret
+    );
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args([
+            "auth",
+            "login",
+            "-p",
+            "piped",
+            "--portal",
+            &creds.portal,
+            "--client-id",
+            &creds.client_id,
+            "--oauth-server",
+            &creds.portal,
+            "--secrets-from",
+            "-",
+        ])
+        .write_stdin(secrets));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        env.secrets("piped").refresh_token.as_deref(),
+        Some(creds.refresh_token.as_str())
+    );
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args([
+            "auth",
+            "login",
+            "--portal",
+            &creds.portal,
+            "--secrets-from",
+            "-",
+        ])
+        .write_stdin("password=x\n"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown name 'password'"), "{stderr}");
+}

@@ -47,6 +47,12 @@ pub trait TokenStore: Send + Sync {
     fn lock(&self) -> Result<StoreGuard, ApiError>;
     /// Persists a new pair; called while holding the lock.
     fn save(&self, tokens: &OAuthTokens) -> Result<(), ApiError>;
+    /// Proves that [`TokenStore::save`] can succeed before a refresh is asked for:
+    /// the OAuth server rotates the pair at once, so a pair that cannot be stored
+    /// is lost together with the only valid refresh token.
+    fn check_writable(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 /// A token store in memory, for library use and environment-only credentials.

@@ -274,6 +274,7 @@ impl Client {
                 "the access token expired and no refresh token is stored".into(),
             ));
         };
+        store.check_writable()?;
         let response = match self.refresh_request(app, &refresh_token).await {
             Ok(response) => response,
             Err(error) if error.is_code("invalid_grant") => {

@@ -1,6 +1,5 @@
 //! Client-side leaky bucket, so that normal use never meets `QUERY_LIMIT_EXCEEDED`.
 
-use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -200,14 +199,7 @@ impl Limiter {
 }
 
 fn reserve_in_file(path: &Path, limit: RateLimit) -> std::io::Result<Duration> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = crate::private_files::open_private(path, false)?;
     file.lock()?;
     let mut text = String::new();
     file.read_to_string(&mut text)?;

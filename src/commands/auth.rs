@@ -141,7 +141,60 @@ fn app_from_args(
     }))
 }
 
-pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<()> {
+/// Fills `--client-secret`, `--access-token`, `--refresh-token` and `--webhook`
+/// from `--secrets-from FILE` (or stdin): NAME=VALUE lines, `#` comments allowed.
+fn read_secrets(args: &mut LoginArgs) -> anyhow::Result<()> {
+    let Some(source) = args.secrets_from.clone() else {
+        return Ok(());
+    };
+    let text = if source.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| CliError::Usage(format!("cannot read secrets from stdin: {e}")))?;
+        text
+    } else {
+        std::fs::read_to_string(&source)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", source.display())))?
+    };
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(CliError::Usage(format!(
+                "--secrets-from line {}: expected NAME=VALUE (client_secret, access_token, refresh_token, webhook)",
+                number + 1
+            ))
+            .into());
+        };
+        let slot = match name.trim().to_ascii_lowercase().as_str() {
+            "client_secret" => &mut args.client_secret,
+            "access_token" => &mut args.access_token,
+            "refresh_token" => &mut args.refresh_token,
+            "webhook" => &mut args.webhook,
+            other => {
+                return Err(CliError::Usage(format!(
+                    "--secrets-from line {}: unknown name '{other}'; use client_secret, access_token, refresh_token or webhook",
+                    number + 1
+                ))
+                .into())
+            }
+        };
+        if slot.is_some() {
+            return Err(CliError::Usage(format!(
+                "{} is given both on the command line and in --secrets-from; give it once",
+                name.trim()
+            ))
+            .into());
+        }
+        *slot = Some(value.trim().to_string());
+    }
+    Ok(())
+}
+
+pub async fn login(ctx: &Context, mut args: LoginArgs) -> anyhow::Result<()> {
+    read_secrets(&mut args)?;
     let name = ctx
         .global
         .profile

@@ -38,8 +38,76 @@ struct Listener {
     forward: Option<(url::Url, reqwest::Client)>,
     exec: Option<String>,
     save: Option<PathBuf>,
+    save_rejected: bool,
+    /// Bytes `--save` may still write in this run.
+    save_budget: AtomicU64,
+    /// `--exec` commands allowed to run at once.
+    exec_slots: tokio::sync::Semaphore,
+    /// `--exec` commands running or waiting for a slot.
+    exec_queued: AtomicU64,
     out: Output,
     received: AtomicU64,
+}
+
+/// Most form fields a handler request may have: a real event has a few dozen.
+/// More is answered `413` before anything is decoded.
+const MAX_FORM_FIELDS: usize = 20_000;
+
+/// Most `--exec` commands waiting for a slot; further events skip `--exec` (and
+/// say so) instead of piling up processes and memory.
+const MAX_EXEC_QUEUE: u64 = 1_000;
+
+/// What can be learnt from a body cheaply, in one linear pass, before deciding
+/// whether to decode it: the presented application token and the event name.
+enum Peek {
+    /// A JSON body, already parsed (parsing is linear and depth-limited).
+    Json(Value),
+    /// A form body: its fields were counted, not yet built into a tree.
+    Form {
+        token: Option<String>,
+        event: Option<String>,
+        fields: usize,
+    },
+}
+
+impl Peek {
+    fn of(content_type: &str, body: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(body);
+        if content_type.contains("json") || text.trim_start().starts_with('{') {
+            return Self::Json(decode_body(content_type, body));
+        }
+        let mut token = None;
+        let mut event = None;
+        let mut fields = 0;
+        for (key, value) in url::form_urlencoded::parse(body) {
+            fields += 1;
+            if key == "auth[application_token]" {
+                token = Some(value.into_owned());
+            } else if key == "event" {
+                event = Some(value.into_owned());
+            }
+        }
+        Self::Form {
+            token,
+            event,
+            fields,
+        }
+    }
+
+    fn token(&self) -> Option<&str> {
+        match self {
+            Self::Json(event) => event["auth"]["application_token"].as_str(),
+            Self::Form { token, .. } => token.as_deref(),
+        }
+    }
+
+    /// The event as far as it is known without decoding a form.
+    fn summary(&self) -> Value {
+        match self {
+            Self::Json(event) => event.clone(),
+            Self::Form { event, .. } => json!({ "event": event }),
+        }
+    }
 }
 
 /// Decodes a handler request body: JSON, or the portal's PHP-style form.
@@ -54,11 +122,11 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> Value {
 
 /// Compares the request's `auth[application_token]` with the expected one in
 /// constant time (the portal signs nothing; this token is the proof).
-fn verdict(expected: Option<&str>, event: &Value) -> &'static str {
+fn verdict(expected: Option<&str>, presented: Option<&str>) -> &'static str {
     let Some(expected) = expected else {
         return "unverified";
     };
-    let presented = event["auth"]["application_token"].as_str().unwrap_or("");
+    let presented = presented.unwrap_or("");
     if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
         "accepted"
     } else {
@@ -95,6 +163,10 @@ pub async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> {
         forward,
         exec: args.exec.clone().filter(|c| !c.trim().is_empty()),
         save: args.save.clone(),
+        save_rejected: args.save_rejected,
+        save_budget: AtomicU64::new(args.save_budget.saturating_mul(1_000_000)),
+        exec_slots: tokio::sync::Semaphore::new(args.max_exec as usize),
+        exec_queued: AtomicU64::new(0),
         out: ctx.out.clone(),
         received: AtomicU64::new(0),
     });
@@ -107,9 +179,16 @@ pub async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> {
         .fallback(receive)
         .with_state(state.clone());
     let shutdown = ctx.shutdown.clone();
-    axum::serve(socket, router)
-        .with_graceful_shutdown(async move { shutdown.requested().await })
-        .await?;
+    crate::server::serve(
+        socket,
+        router,
+        crate::server::ConnectionLimits {
+            header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+            ..crate::server::ConnectionLimits::default()
+        },
+        async move { shutdown.requested().await },
+    )
+    .await?;
     ctx.out.info(&format!(
         "Stopped after {} request(s).",
         state.received.load(Ordering::Relaxed)
@@ -130,12 +209,42 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let event = decode_body(&content_type, &body);
-    let verdict = verdict(state.token.as_deref(), &event);
+    // One linear pass first: the token is checked, and the size of the form bounded,
+    // before anything expensive is done for the sender.
+    let peek_body = body.clone();
+    let peek_type = content_type.clone();
+    let Ok(peek) = tokio::task::spawn_blocking(move || Peek::of(&peek_type, &peek_body)).await
+    else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot read the request\n",
+        )
+            .into_response();
+    };
+    if let Peek::Form { fields, .. } = &peek {
+        if *fields > MAX_FORM_FIELDS {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("too many form fields ({fields}; at most {MAX_FORM_FIELDS})\n"),
+            )
+                .into_response();
+        }
+    }
+    let verdict = verdict(state.token.as_deref(), peek.token());
     // Answer at once, like a well-behaved handler; the rest happens afterwards.
     let task_state = state.clone();
     let path = uri.path().to_string();
     tokio::spawn(async move {
+        // Only accepted requests are decoded in full, off the accept path.
+        let event = match peek {
+            Peek::Form { .. } if verdict != "rejected" => {
+                let text = String::from_utf8_lossy(&body).into_owned();
+                tokio::task::spawn_blocking(move || form::decode(&text))
+                    .await
+                    .unwrap_or(Value::Null)
+            }
+            other => other.summary(),
+        };
         process(
             task_state,
             number,
@@ -168,29 +277,33 @@ async fn process(
 ) {
     let received_at = chrono::Local::now();
     let name = event["event"].as_str().unwrap_or("(no event)").to_string();
-    if let Some(dir) = &state.save {
+    let wanted = verdict != "rejected" || state.save_rejected;
+    if let Some(dir) = state.save.as_ref().filter(|_| wanted) {
         let saved = SavedRequest {
             received_at: received_at.to_rfc3339(),
             method: method.clone(),
             path: path.clone(),
             content_type: content_type.clone(),
-            body: if content_type.contains("json") {
-                serde_json::from_slice::<Value>(&body)
-                    .map(|v| mask_json(&v).to_string())
-                    .unwrap_or_default()
-            } else {
-                mask_form_body(&String::from_utf8_lossy(&body))
-            },
+            body: masked_body(&body, &event, state.token.as_deref()),
         };
+        let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
+        let size = text.len() as u64;
+        let within_budget = state
+            .save_budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(size)
+            })
+            .is_ok();
         let file = dir.join(format!(
             "{}-{}-{number}.json",
             received_at.format("%Y%m%dT%H%M%S"),
             safe(&name)
         ));
-        if let Err(e) = write_private(
-            &file,
-            &serde_json::to_string_pretty(&saved).unwrap_or_default(),
-        ) {
+        if !within_budget {
+            state.out.warn(&format!(
+                "not saving request {number}: --save-budget is used up (raise it to keep more)"
+            ));
+        } else if let Err(e) = write_private(&file, &text) {
             state
                 .out
                 .warn(&format!("cannot save {}: {e}", file.display()));
@@ -212,7 +325,7 @@ async fn process(
             };
         }
         if let Some(command) = &state.exec {
-            executed = run_exec(command, &name, &event).await;
+            executed = run_exec_bounded(&state, command, &name, &event).await;
         }
     }
     let mut record = json!({
@@ -278,6 +391,49 @@ fn print_event(
     crate::output::print_line(crate::output::printable(&line));
 }
 
+/// The body to save, with secrets masked by what it contains, whatever its declared
+/// type: JSON if it parses as JSON, else a form; and any token value the request
+/// carried (or the expected one) masked wherever it still appears.
+fn masked_body(body: &[u8], event: &Value, expected: Option<&str>) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut masked = match serde_json::from_str::<Value>(&text) {
+        Ok(value) => mask_json(&value).to_string(),
+        Err(_) => mask_form_body(&text),
+    };
+    let mut secrets: Vec<String> = expected.map(str::to_string).into_iter().collect();
+    if let Some(auth) = event["auth"].as_object() {
+        for (key, value) in auth {
+            if let Some(value) = value
+                .as_str()
+                .filter(|_| crate::bitrix::mask::is_token_key(key))
+            {
+                secrets.push(value.to_string());
+            }
+        }
+    }
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        let hidden = crate::bitrix::mask::mask(secret);
+        masked = masked.replace(secret.as_str(), &hidden);
+        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        masked = masked.replace(&encoded, &hidden);
+    }
+    masked
+}
+
+/// Runs `--exec` when a slot is free, waiting for one; refuses when too many wait.
+async fn run_exec_bounded(state: &Listener, command: &str, name: &str, event: &Value) -> Value {
+    if state.exec_queued.fetch_add(1, Ordering::Relaxed) >= MAX_EXEC_QUEUE {
+        state.exec_queued.fetch_sub(1, Ordering::Relaxed);
+        return json!({"error": format!("skipped: {MAX_EXEC_QUEUE} --exec commands already running or waiting")});
+    }
+    let outcome = match state.exec_slots.acquire().await {
+        Ok(_slot) => run_exec(command, name, event).await,
+        Err(_) => json!({"error": "the listener is stopping"}),
+    };
+    state.exec_queued.fetch_sub(1, Ordering::Relaxed);
+    outcome
+}
+
 async fn run_exec(command: &str, name: &str, event: &Value) -> Value {
     let mut child = tokio::process::Command::new("sh");
     child
@@ -291,6 +447,7 @@ async fn run_exec(command: &str, name: &str, event: &Value) -> Value {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true);
+    crate::config::env::remove_secrets(&mut child);
     let mut child = match child.spawn() {
         Ok(child) => child,
         Err(e) => return json!({"error": format!("cannot run sh: {e}")}),

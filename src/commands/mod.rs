@@ -195,7 +195,7 @@ pub async fn run(cli: Cli, shutdown: Shutdown) -> anyhow::Result<()> {
 async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Auth(command) => match command {
-            AuthCommand::Login(args) => auth::login(ctx, args).await,
+            AuthCommand::Login(args) => auth::login(ctx, *args).await,
             AuthCommand::Status => auth::status(ctx).await,
             AuthCommand::Logout(args) => auth::logout(ctx, &args),
             AuthCommand::Token => auth::token(ctx).await,

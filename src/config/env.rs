@@ -74,3 +74,20 @@ pub const ALL: &[(&str, &str)] = &[
         "extra CA certificate (PEM file) to trust, for portals behind a private CA (same as --ca-cert)",
     ),
 ];
+
+/// Variables that hold secrets: removed from the environment of every command
+/// bx-events runs (`consume --exec`, `listen --exec`), which needs none of them.
+pub const SECRET_VARIABLES: &[&str] = &[
+    ACCESS_TOKEN,
+    REFRESH_TOKEN,
+    CLIENT_SECRET,
+    WEBHOOK_URL,
+    APPLICATION_TOKEN,
+];
+
+/// Removes [`SECRET_VARIABLES`] from a child's environment.
+pub fn remove_secrets(command: &mut tokio::process::Command) {
+    for name in SECRET_VARIABLES {
+        command.env_remove(name);
+    }
+}

@@ -29,6 +29,18 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
 
 /// Reads a file, or `None` when it does not exist.
 pub fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
+    // A FIFO or device in place of a config file would block the read for ever
+    // (and with it any signal handling): only regular files are read.
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(ConfigError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "it is not a regular file".into(),
+                kind: kind_of(path),
+            })
+        }
+        _ => {}
+    }
     match fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes)
             .map(Some)
@@ -108,30 +120,7 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{unique:08x}", std::process::id()))
 }
 
-/// Opens (creating it if needed) a private read-write file under the config
-/// directory: mode 0600 whatever the umask, and never through a symbolic link.
-pub fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options
-        .create(true)
-        .truncate(truncate)
-        .read(true)
-        .write(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    }
-    let file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if file.metadata()?.permissions().mode() & 0o077 != 0 {
-            file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        }
-    }
-    Ok(file)
-}
+pub use crate::private_files::open_private;
 
 /// An exclusive lock on a lock file, held until dropped.
 #[derive(Debug)]
@@ -145,14 +134,7 @@ impl FileLock {
         if let Some(dir) = path.parent() {
             ensure_private_dir(dir)?;
         }
-        let mut options = OpenOptions::new();
-        options.create(true).truncate(false).read(true).write(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(path).map_err(|source| ConfigError::Write {
+        let file = open_private(path, false).map_err(|source| ConfigError::Write {
             path: path.to_path_buf(),
             source,
         })?;

@@ -264,6 +264,15 @@ impl TokenStore for ProfileTokenStore {
         Ok(Box::new(self.store.lock().map_err(store_error)?))
     }
 
+    fn check_writable(&self) -> Result<(), ApiError> {
+        self.store.check_writable().map_err(|error| {
+            ApiError::Credentials(format!(
+                "the access token of profile '{}' needs a refresh, but {error}; nothing was refreshed, so the stored refresh token is still valid: fix the directory's permissions (or free space) and run again",
+                self.profile
+            ))
+        })
+    }
+
     fn save(&self, tokens: &OAuthTokens) -> Result<(), ApiError> {
         // The caller holds the lock already; taking it again here would deadlock.
         let mut credentials = self.store.read_credentials().map_err(store_error)?;

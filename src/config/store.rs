@@ -115,6 +115,26 @@ impl Store {
     }
 
     /// Takes the exclusive lock that guards writes of both files.
+    /// Creates and removes a scratch file beside `credentials.toml`, as an atomic
+    /// write would: fails with a plain message when the directory is read-only,
+    /// full, or otherwise unwritable.
+    pub fn check_writable(&self) -> Result<(), String> {
+        let probe = self
+            .dir
+            .join(format!(".write-check-{}", std::process::id()));
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .and_then(|mut file| {
+                use std::io::Write;
+                file.write_all(b"x")?;
+                file.sync_all()
+            });
+        let _ = std::fs::remove_file(&probe);
+        created.map_err(|e| format!("{} cannot be written ({e})", self.dir.display()))
+    }
+
     pub fn lock(&self) -> Result<FileLock, ConfigError> {
         ensure_private_dir(&self.dir)?;
         FileLock::acquire(&self.lock_path())

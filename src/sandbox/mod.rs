@@ -279,11 +279,15 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         .with_state(shared.clone());
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
+        crate::server::serve(
+            listener,
+            router,
+            crate::server::ConnectionLimits::default(),
+            async {
                 let _ = stopped.await;
-            })
-            .await
+            },
+        )
+        .await
     });
     Ok(RunningSandbox {
         url,

@@ -161,6 +161,7 @@ async fn run_command(
         .stdin(Stdio::piped())
         .stdout(handler_stdout())
         .kill_on_drop(true);
+    crate::config::env::remove_secrets(&mut child);
     // Its own process group: a Ctrl-C at the terminal stops the consumer gracefully
     // and must not kill the handler in the middle of a record.
     #[cfg(unix)]
