@@ -325,9 +325,9 @@ pub struct CallArgs {
 /// Which portals `diff` and `apply` work on.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Subscriptions file, or - for stdin
-    #[arg(short, long, value_name = "FILE", default_value = crate::manifest::DEFAULT_FILE)]
-    pub file: String,
+    /// Subscriptions file, or - for stdin [default: bx-events.toml]
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<String>,
     /// Work on these stored profiles (comma-separated) instead of the active one
     #[arg(
         long,

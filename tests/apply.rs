@@ -145,6 +145,11 @@ fn failing_commands_in_a_batch_are_reported_and_exit_1() {
         .contains("ERROR_EVENT_NOT_FOUND"));
     assert_eq!(report["summary"]["failed"], 1);
     assert_eq!(
+        report["summary"]["bind"], 2,
+        "failed changes are not counted as bound"
+    );
+    assert!(stderr.contains("Applied: 2 bound"), "{stderr}");
+    assert_eq!(
         env.sandbox.portal.binding_count(),
         2,
         "the other entries were applied"
@@ -342,5 +347,56 @@ fn a_connector_on_an_online_binding_is_refused() {
     ]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--offline"), "{stderr}");
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
+}
+
+/// `export | apply --prune` without `-f`: the piped file is what the user meant,
+/// so a silently chosen `bx-events.toml` must not decide what is unbound.
+#[test]
+fn prune_with_a_piped_stdin_and_no_file_is_refused() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", "https://hooks.example.com/a"]);
+    let exported = env.cmd().args(["export"]).output().unwrap().stdout;
+    let dir = env.config_dir();
+    std::fs::write(dir.join("bx-events.toml"), "").unwrap();
+    let (code, _, stderr) = run(env
+        .cmd()
+        .current_dir(&dir)
+        .args(["apply", "--prune", "--yes"])
+        .write_stdin(exported.clone()));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("-f -"), "{stderr}");
+    assert_eq!(env.sandbox.portal.binding_count(), 1, "nothing unbound");
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["apply", "-f", "-", "--prune", "--yes"])
+        .write_stdin(exported));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(env.sandbox.portal.binding_count(), 1, "a no-op");
+}
+
+/// The portal stores a non-administrator's own user id on every online handler
+/// they bind; `apply` and `diff` must still see the file's entry as in sync.
+#[test]
+fn a_non_administrators_apply_converges_and_prunes() {
+    let env = TestEnv::new();
+    let (access, refresh) = env.sandbox.portal.issue_tokens(2);
+    env.save_oauth_profile("user", &access, &refresh, None);
+    let file = write(
+        &env,
+        "u.toml",
+        "[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"https://hooks.example.com/mine\"\n",
+    );
+    let applied = env.json(&["apply", "-p", "user", "-f", &file]);
+    assert_eq!(applied["summary"]["bind"], 1, "{applied}");
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["diff", "-p", "user", "-f", &file, "--exit-code"]));
+    assert_eq!(code, 0, "converged: {stderr}");
+    let again = env.json(&["apply", "-p", "user", "-f", &file]);
+    assert_eq!(again["summary"]["keep"], 1, "{again}");
+    let empty = write(&env, "none.toml", "");
+    let pruned = env.json(&["apply", "-p", "user", "-f", &empty, "--prune", "--yes"]);
+    assert_eq!(pruned["summary"]["unbind"], 1, "{pruned}");
     assert_eq!(env.sandbox.portal.binding_count(), 0);
 }

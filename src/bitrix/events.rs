@@ -195,6 +195,44 @@ pub async fn list_bindings(client: &Client) -> Result<Vec<Binding>, ApiError> {
     parse_bindings(&envelope.result)
 }
 
+/// The application's bindings as `event.get` lists them, and whether the caller is
+/// a portal administrator (`user.admin`), in one `batch` request.
+///
+/// The answer matters for comparing: the portal stores a non-administrator's own
+/// user id as the `auth_type` of every online handler they bind (and shows them only
+/// their own), where an administrator's binding without `auth_type` stays 0.
+pub async fn list_bindings_and_role(client: &Client) -> Result<(Vec<Binding>, bool), ApiError> {
+    let commands = [
+        BatchCommand {
+            method: "event.get".into(),
+            params: json!({}),
+        },
+        BatchCommand {
+            method: "user.admin".into(),
+            params: json!({}),
+        },
+    ];
+    let mut outcomes = run_batch(client, &commands, false, true).await?.into_iter();
+    let bindings = match outcomes.next() {
+        Some(BatchOutcome::Ok(result)) => parse_bindings(&result)?,
+        Some(BatchOutcome::Failed { code, description }) => {
+            return Err(ApiError::Portal {
+                method: "event.get".into(),
+                code,
+                description,
+                status: 400,
+                argument: None,
+                reset_at: None,
+            })
+        }
+        None => Vec::new(),
+    };
+    // A portal without `user.admin` (or a refusal) is taken as an administrator:
+    // the comparison then stays exact.
+    let admin = !matches!(outcomes.next(), Some(BatchOutcome::Ok(Value::Bool(false))));
+    Ok((bindings, admin))
+}
+
 /// Reads the result of `event.get`.
 pub fn parse_bindings(result: &Value) -> Result<Vec<Binding>, ApiError> {
     match result {

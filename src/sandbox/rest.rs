@@ -17,6 +17,7 @@ use crate::bitrix::form;
 /// Methods that change nothing, so `--state` need not be written after them.
 const READ_ONLY: &[&str] = &[
     "event.get",
+    "user.admin",
     "events",
     "app.info",
     "scope",
@@ -264,6 +265,7 @@ const METHODS: &[&str] = &[
     "event.offline.error",
     "event.test",
     "app.info",
+    "user.admin",
     "scope",
     "batch",
 ];
@@ -370,6 +372,7 @@ pub fn dispatch(
         "event.offline.error" => offline::error(portal, caller, params).map(Output::of),
         "event.test" => methods::event_test(portal, caller, params).map(Output::of),
         "app.info" => Ok(Output::of(methods::app_info(portal, caller))),
+        "user.admin" => Ok(Output::of(json!(caller.admin))),
         "scope" => Ok(Output::of(json!(caller.scopes))),
         "batch" => batch(portal, caller, params).map(Output::of),
         _ => Err(method_not_found()),

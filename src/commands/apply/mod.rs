@@ -35,6 +35,41 @@ struct Summary {
     failed: usize,
 }
 
+/// The manifest's path: `-f`, else `bx-events.toml`, said aloud. With `--prune`
+/// and a pipe on stdin but no `-f`, the user surely meant the piped file: refuse
+/// rather than unbind according to a file chosen silently.
+fn manifest_path(ctx: &Context, given: Option<&str>, prune: bool) -> Result<String, CliError> {
+    if let Some(path) = given {
+        return Ok(path.to_string());
+    }
+    if prune && stdin_is_pipe() {
+        return Err(CliError::Usage(format!(
+            "stdin is a pipe but no -f was given: pass `-f -` to read the piped subscriptions, or `-f {}` to use the file; --prune would otherwise unbind according to a file you did not name",
+            manifest::DEFAULT_FILE
+        )));
+    }
+    ctx.out
+        .info(&format!("Reading {} (no -f given)", manifest::DEFAULT_FILE));
+    Ok(manifest::DEFAULT_FILE.to_string())
+}
+
+fn stdin_is_pipe() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::FileTypeExt;
+        std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::fs::File::from)
+            .and_then(|file| file.metadata().ok())
+            .is_some_and(|meta| meta.file_type().is_fifo())
+    }
+    #[cfg(not(unix))]
+    false
+}
+
 /// Reads and validates the manifest (`-` is stdin); problems are usage errors.
 fn read_manifest(ctx: &Context, path: &str) -> anyhow::Result<Manifest> {
     let (name, text) = if path == "-" {
@@ -122,7 +157,8 @@ async fn plan_all(
 }
 
 pub async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
-    let manifest = Arc::new(read_manifest(ctx, &args.target.file)?);
+    let path = manifest_path(ctx, args.target.file.as_deref(), args.prune)?;
+    let manifest = Arc::new(read_manifest(ctx, &path)?);
     let runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;
     render(ctx, &runs);
     let failure = portal_failure(runs.iter().map(|r| (&r.profile.name, &r.outcome)).collect());
@@ -146,7 +182,8 @@ pub async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
 }
 
 pub async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()> {
-    let manifest = Arc::new(read_manifest(ctx, &args.target.file)?);
+    let path = manifest_path(ctx, args.target.file.as_deref(), args.prune)?;
+    let manifest = Arc::new(read_manifest(ctx, &path)?);
     let mut runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;
     let changes = |action| {
         runs.iter()
@@ -274,13 +311,15 @@ fn summarise(runs: &[PortalRun]) -> Summary {
         .iter()
         .flat_map(|r| r.outcome.as_ref().ok().into_iter().flatten())
     {
+        // A failed change is counted as failed only, never as done.
+        if change.result == Outcome::Failed {
+            summary.failed += 1;
+            continue;
+        }
         match change.action {
             Action::Bind => summary.bind += 1,
             Action::Unbind => summary.unbind += 1,
             Action::Keep => summary.keep += 1,
-        }
-        if change.result == Outcome::Failed {
-            summary.failed += 1;
         }
     }
     summary

@@ -4,7 +4,9 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::bitrix::batch::{run_batch, BatchCommand, BatchOutcome, MAX_BATCH_COMMANDS};
-use crate::bitrix::events::{is_already_bound, list_bindings, BindRequest, Binding};
+use crate::bitrix::events::{
+    is_already_bound, list_bindings_and_role, BindRequest, Binding, BindingKind,
+};
 use crate::bitrix::{ApiError, Client};
 use crate::manifest::Manifest;
 
@@ -45,7 +47,14 @@ pub async fn plan(
     prune: bool,
     profile: &str,
 ) -> Result<Vec<Change>, ApiError> {
-    let current = list_bindings(client).await?;
+    let (mut current, admin) = list_bindings_and_role(client).await?;
+    if !admin {
+        // A non-administrator sees only their own handlers, stored with their user
+        // id where the file (like the bind) said nothing: that is "0" for them.
+        for binding in current.iter_mut().filter(|b| b.kind == BindingKind::Online) {
+            binding.auth_type = 0;
+        }
+    }
     let change = |action, binding: Binding, request: BindRequest| Change {
         action,
         binding,
@@ -69,11 +78,13 @@ pub async fn plan(
         let mut extra: Vec<&Binding> = current.iter().filter(|b| !wanted.contains(b)).collect();
         extra.dedup();
         for binding in extra {
-            changes.push(change(
-                Action::Unbind,
-                binding.clone(),
-                BindRequest::exact(binding),
-            ));
+            let mut request = BindRequest::exact(binding);
+            if !admin {
+                // The portal matches a non-administrator's unbind to their own id
+                // by itself, and refuses an `auth_type` sent as text.
+                request.auth_type = None;
+            }
+            changes.push(change(Action::Unbind, binding.clone(), request));
         }
     }
     Ok(changes)
