@@ -166,9 +166,10 @@ pub enum AuthCommand {
         after_help = "Examples:\n  bx-events auth logout\n  bx-events auth logout -p staging\n  bx-events auth logout --all"
     )]
     Logout(LogoutArgs),
-    /// Print a valid access token (refreshing it if needed), for scripts
+    /// Print an access token the portal has just accepted (refreshing it if
+    /// needed), for scripts; -o json adds its expiry
     #[command(
-        after_help = "Examples:\n  bx-events auth token\n  curl -s \"https://example.bitrix24.com/rest/app.info?auth=$(bx-events auth token)\""
+        after_help = "Examples:\n  bx-events auth token\n  bx-events auth token -o json\n  curl -s \"https://example.bitrix24.com/rest/app.info?auth=$(bx-events auth token)\""
     )]
     Token,
     /// Make a profile the current one
@@ -266,7 +267,8 @@ pub struct BindArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only events matching this glob or name (case-insensitive)
+    /// Only events matching this glob, or containing this text (case-insensitive),
+    /// as `events PATTERN` matches
     #[arg(long, value_name = "EVENT")]
     pub event: Option<String>,
     /// Only handlers whose URL contains this text

@@ -457,3 +457,26 @@ fn corrupt_credentials_are_reported_and_left_alone() {
         "[profiles.sb\naccess_token = "
     );
 }
+
+/// Another process refreshed the pair: the stored token (still "unexpired" by its
+/// stored expiry) is stale. `auth token` proves it with a call and prints a token
+/// the portal accepts.
+#[test]
+fn auth_token_never_prints_a_token_the_portal_rejects() {
+    let env = TestEnv::new();
+    let (access, refresh) = env.sandbox.portal.issue_tokens(1);
+    env.save_oauth_profile(PROFILE, &access, &refresh, Some(i64::MAX / 2));
+    env.sandbox.portal.expire_tokens();
+    let (code, stdout, stderr) = run(env.cmd().args(["auth", "token", "-o", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let token = printed["access_token"].as_str().unwrap();
+    assert_ne!(token, access, "the stale token is not printed");
+    assert!(printed["expires_at"].as_i64().is_some(), "{printed}");
+    let (code, _, stderr) = run(common::bare_cmd()
+        .env("BX_EVENTS_CONFIG_DIR", env.dir.path().join("empty"))
+        .env("BX_EVENTS_PORTAL", &env.sandbox.credentials.portal)
+        .env("BX_EVENTS_ACCESS_TOKEN", token)
+        .args(["call", "app.info"]));
+    assert_eq!(code, 0, "the printed token works: {stderr}");
+}

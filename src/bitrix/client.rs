@@ -137,6 +137,18 @@ impl Client {
         self.usable_token().await
     }
 
+    /// An access token the portal has just accepted, with its expiry: one cheap call
+    /// (`app.info`) proves it, refreshing it first if the portal says it expired
+    /// (another process may have rotated the pair). `None` for webhooks.
+    pub async fn verified_token(&self) -> Result<Option<(String, Option<i64>)>, ApiError> {
+        let Credentials::OAuth { store, .. } = &self.credentials else {
+            return Ok(None);
+        };
+        self.call("app.info", &serde_json::json!({})).await?;
+        let tokens = store.load()?;
+        Ok(Some((tokens.access_token, tokens.expires_at)))
+    }
+
     /// Calls a REST method with JSON parameters and returns its envelope.
     pub async fn call(&self, method: &str, params: &Value) -> Result<Envelope, ApiError> {
         let safe = RETRY_SAFE_METHODS.contains(&method.to_ascii_lowercase().as_str());

@@ -413,9 +413,16 @@ pub fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
 
 pub async fn token(ctx: &Context) -> anyhow::Result<()> {
     let (profile, client) = ctx.connect()?;
-    match client.access_token().await? {
-        Some(token) => {
-            crate::output::print_line(token);
+    match client.verified_token().await? {
+        Some((token, expires_at)) => {
+            if ctx.out.is_table() {
+                crate::output::print_line(token);
+            } else {
+                ctx.out.record(
+                    &json!({"access_token": token, "expires_at": expires_at}),
+                    comfy_table::Table::new,
+                );
+            }
             Ok(())
         }
         None => Err(CliError::Usage(format!(

@@ -50,7 +50,7 @@ pub fn build_request(
         (BindingKind::Offline, None) => None,
         (BindingKind::Online, None) => {
             return Err(CliError::Usage(format!(
-                "a handler URL is required for online events: `{event} https://your-host/path`, or pass --offline to queue the event"
+                "a handler URL is required for online bindings: `{event} https://your-host/path`; offline bindings (the event queue) have none: add --offline"
             ))
             .into())
         }
@@ -96,6 +96,20 @@ pub async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
     let (_, client) = ctx.connect()?;
     let expected = request.expected_binding();
     let status = if args.dry_run {
+        // Check the name as a real bind would, without binding: the portal accepts
+        // exactly the events `events` lists for the token's scopes.
+        let known = events::list_events(&client, &EventsQuery::default()).await?;
+        if !known.iter().any(|name| *name == request.event) {
+            let error = ApiError::Portal {
+                method: "event.bind".into(),
+                code: "ERROR_EVENT_NOT_FOUND".into(),
+                description: "Event not found (checked without binding: --dry-run)".into(),
+                status: 400,
+                argument: None,
+                reset_at: None,
+            };
+            return Err(explain_bind_error(&client, error, &request.event).await);
+        }
         let existing = events::list_bindings(&client).await?;
         if existing.contains(&expected) {
             "already_bound"
@@ -173,14 +187,18 @@ pub async fn explain_bind_error(client: &Client, error: ApiError, event: &str) -
 }
 
 /// Up to three known names closest to `wanted`.
+/// Never the typed name itself, and each name once.
 pub fn nearest_names(wanted: &str, known: &[String]) -> Vec<String> {
     let wanted = wanted.to_ascii_uppercase();
-    let mut scored: Vec<(f64, &String)> = known
-        .iter()
+    let mut distinct: Vec<&String> = known.iter().filter(|name| **name != wanted).collect();
+    distinct.sort();
+    distinct.dedup();
+    let mut scored: Vec<(f64, &String)> = distinct
+        .into_iter()
         .map(|name| (strsim::jaro_winkler(&wanted, name), name))
         .filter(|(score, _)| *score >= 0.85)
         .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     scored
         .into_iter()
         .take(3)
@@ -200,5 +218,14 @@ mod tests {
             .collect();
         assert_eq!(nearest_names("ONCRMDEALAD", &known)[0], "ONCRMDEALADD");
         assert!(nearest_names("SOMETHINGELSE", &known).is_empty());
+        let repeated: Vec<String> = ["ONCRMDEALUPDATE", "ONCRMDEALUPDATE", "ONCRMDEALADD"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            nearest_names("ONCRMDEALUPDATE", &repeated),
+            vec!["ONCRMDEALADD".to_string()],
+            "no duplicates, never the typed name"
+        );
     }
 }

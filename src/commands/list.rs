@@ -15,7 +15,8 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<()> {
             shown.push(binding);
         }
     }
-    if shown.is_empty() {
+    // Machine formats stay quiet: `[]` says it all.
+    if shown.is_empty() && ctx.out.is_table() {
         let filtered =
             args.event.is_some() || args.handler.is_some() || args.online || args.offline;
         ctx.out.info(if filtered {
@@ -35,7 +36,8 @@ fn keep(args: &ListArgs, binding: &Binding) -> anyhow::Result<bool> {
         return Ok(false);
     }
     if let Some(pattern) = &args.event {
-        if !name_matches(pattern, &binding.event, PlainPattern::Exact)? {
+        // The same rule as `events PATTERN`: a glob, or else a substring.
+        if !name_matches(pattern, &binding.event, PlainPattern::Substring)? {
             return Ok(false);
         }
     }

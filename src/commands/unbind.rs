@@ -205,7 +205,8 @@ fn results_table(ctx: &Context, results: &[UnbindResult]) -> comfy_table::Table 
             match (result.kind, result.auth_type) {
                 (BindingKind::Offline, _) => "-".into(),
                 (_, Some(user)) => user.to_string(),
-                (_, None) => "any".into(),
+                // No auth_type sent: the portal removes it for every user.
+                (_, None) => "all users".into(),
             },
             cell(result.connector.as_deref()),
             match &result.error {

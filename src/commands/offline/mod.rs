@@ -79,7 +79,7 @@ async fn list(ctx: &Context, args: &OfflineListArgs) -> anyhow::Result<()> {
             _ => break,
         }
     }
-    if records.is_empty() {
+    if records.is_empty() && ctx.out.is_table() {
         ctx.out.info("The offline queue has no matching records.");
     }
     ctx.out.list(&records, || listed_table(&ctx.out, &records));
