@@ -82,7 +82,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Store credentials for a portal after checking them with one call')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every profile, whether its credentials work, and where secrets live')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Forget the credentials of the selected profile (or all with --all)')
-            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Print a valid access token (refreshing it if needed), for scripts')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Print an access token the portal has just accepted (refreshing it if needed), for scripts; -o json adds its expiry')
             [CompletionResult]::new('switch', 'switch', [CompletionResultType]::ParameterValue, 'Make a profile the current one')
             break
         }
@@ -260,7 +260,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             break
         }
         'bx-events;list' {
-            [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only events matching this glob or name (case-insensitive)')
+            [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches')
             [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Only handlers whose URL contains this text')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
@@ -286,7 +286,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             break
         }
         'bx-events;get' {
-            [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only events matching this glob or name (case-insensitive)')
+            [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches')
             [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Only handlers whose URL contains this text')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
@@ -312,7 +312,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             break
         }
         'bx-events;ls' {
-            [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only events matching this glob or name (case-insensitive)')
+            [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches')
             [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Only handlers whose URL contains this text')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
@@ -367,8 +367,8 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             break
         }
         'bx-events;diff' {
-            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Subscriptions file, or - for stdin')
-            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Subscriptions file, or - for stdin')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Subscriptions file, or - for stdin [default: bx-events.toml]')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Subscriptions file, or - for stdin [default: bx-events.toml]')
             [CompletionResult]::new('--profiles', '--profiles', [CompletionResultType]::ParameterName, 'Work on these stored profiles (comma-separated) instead of the active one')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Portals worked on at the same time')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
@@ -396,8 +396,8 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             break
         }
         'bx-events;apply' {
-            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Subscriptions file, or - for stdin')
-            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Subscriptions file, or - for stdin')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Subscriptions file, or - for stdin [default: bx-events.toml]')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Subscriptions file, or - for stdin [default: bx-events.toml]')
             [CompletionResult]::new('--profiles', '--profiles', [CompletionResultType]::ParameterName, 'Work on these stored profiles (comma-separated) instead of the active one')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Portals worked on at the same time')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')

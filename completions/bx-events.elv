@@ -78,7 +78,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand login 'Store credentials for a portal after checking them with one call'
             cand status 'Show every profile, whether its credentials work, and where secrets live'
             cand logout 'Forget the credentials of the selected profile (or all with --all)'
-            cand token 'Print a valid access token (refreshing it if needed), for scripts'
+            cand token 'Print an access token the portal has just accepted (refreshing it if needed), for scripts; -o json adds its expiry'
             cand switch 'Make a profile the current one'
         }
         &'bx-events;auth;login'= {
@@ -248,7 +248,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --version 'Print version'
         }
         &'bx-events;list'= {
-            cand --event 'Only events matching this glob or name (case-insensitive)'
+            cand --event 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches'
             cand --handler 'Only handlers whose URL contains this text'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
@@ -273,7 +273,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --version 'Print version'
         }
         &'bx-events;get'= {
-            cand --event 'Only events matching this glob or name (case-insensitive)'
+            cand --event 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches'
             cand --handler 'Only handlers whose URL contains this text'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
@@ -298,7 +298,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --version 'Print version'
         }
         &'bx-events;ls'= {
-            cand --event 'Only events matching this glob or name (case-insensitive)'
+            cand --event 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches'
             cand --handler 'Only handlers whose URL contains this text'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
@@ -351,8 +351,8 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --version 'Print version'
         }
         &'bx-events;diff'= {
-            cand -f 'Subscriptions file, or - for stdin'
-            cand --file 'Subscriptions file, or - for stdin'
+            cand -f 'Subscriptions file, or - for stdin [default: bx-events.toml]'
+            cand --file 'Subscriptions file, or - for stdin [default: bx-events.toml]'
             cand --profiles 'Work on these stored profiles (comma-separated) instead of the active one'
             cand --concurrency 'Portals worked on at the same time'
             cand -p 'Profile to use (default: the current one)'
@@ -379,8 +379,8 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --version 'Print version'
         }
         &'bx-events;apply'= {
-            cand -f 'Subscriptions file, or - for stdin'
-            cand --file 'Subscriptions file, or - for stdin'
+            cand -f 'Subscriptions file, or - for stdin [default: bx-events.toml]'
+            cand --file 'Subscriptions file, or - for stdin [default: bx-events.toml]'
             cand --profiles 'Work on these stored profiles (comma-separated) instead of the active one'
             cand --concurrency 'Portals worked on at the same time'
             cand -p 'Profile to use (default: the current one)'

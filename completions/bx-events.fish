@@ -76,7 +76,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "token" -d 'Print a valid access token (refreshing it if needed), for scripts'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "token" -d 'Print an access token the portal has just accepted (refreshing it if needed), for scripts; -o json adds its expiry'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "switch" -d 'Make a profile the current one'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l portal -d 'Portal address, e.g. https://example.bitrix24.com' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l client-id -d 'OAuth application client id (from the application\'s page in the portal)' -r
@@ -209,7 +209,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s y -l yes -d
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l event -d 'Only events matching this glob or name (case-insensitive)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l event -d 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l handler -d 'Only handlers whose URL contains this text' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
@@ -229,7 +229,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s y -l yes -d
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l event -d 'Only events matching this glob or name (case-insensitive)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l event -d 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l handler -d 'Only handlers whose URL contains this text' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
@@ -249,7 +249,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s y -l yes -d 
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l event -d 'Only events matching this glob or name (case-insensitive)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l event -d 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l handler -d 'Only handlers whose URL contains this text' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
@@ -292,7 +292,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s y -l yes 
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s f -l file -d 'Subscriptions file, or - for stdin' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s f -l file -d 'Subscriptions file, or - for stdin [default: bx-events.toml]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l profiles -d 'Work on these stored profiles (comma-separated) instead of the active one' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l concurrency -d 'Portals worked on at the same time' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s p -l profile -d 'Profile to use (default: the current one)' -r
@@ -314,7 +314,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s y -l yes -d
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s f -l file -d 'Subscriptions file, or - for stdin' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s f -l file -d 'Subscriptions file, or - for stdin [default: bx-events.toml]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l profiles -d 'Work on these stored profiles (comma-separated) instead of the active one' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l concurrency -d 'Portals worked on at the same time' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s p -l profile -d 'Profile to use (default: the current one)' -r

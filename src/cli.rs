@@ -163,7 +163,7 @@ pub enum AuthCommand {
     Status,
     /// Forget the credentials of the selected profile (or all with --all)
     #[command(
-        after_help = "Examples:\n  bx-events auth logout\n  bx-events auth logout -p staging\n  bx-events auth logout --all"
+        after_help = "Examples:\n  bx-events auth logout\n  bx-events auth logout -p staging\n  bx-events auth logout --all --yes"
     )]
     Logout(LogoutArgs),
     /// Print an access token the portal has just accepted (refreshing it if

@@ -350,10 +350,10 @@ fn a_connector_on_an_online_binding_is_refused() {
     assert_eq!(env.sandbox.portal.binding_count(), 0);
 }
 
-/// `export | apply --prune` without `-f`: the piped file is what the user meant,
-/// so a silently chosen `bx-events.toml` must not decide what is unbound.
+/// `export | apply --prune` without `-f`: the file read is named, with how to read
+/// stdin, and without a terminal nothing is unbound unless `--yes` says so.
 #[test]
-fn prune_with_a_piped_stdin_and_no_file_is_refused() {
+fn apply_without_a_file_names_the_one_it_reads() {
     let env = TestEnv::new();
     env.json(&["bind", "ONCRMDEALADD", "https://hooks.example.com/a"]);
     let exported = env.cmd().args(["export"]).output().unwrap().stdout;
@@ -362,10 +362,13 @@ fn prune_with_a_piped_stdin_and_no_file_is_refused() {
     let (code, _, stderr) = run(env
         .cmd()
         .current_dir(&dir)
-        .args(["apply", "--prune", "--yes"])
+        .args(["apply", "--prune"])
         .write_stdin(exported.clone()));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("-f -"), "{stderr}");
+    assert!(
+        stderr.contains("Reading bx-events.toml") && stderr.contains("-f -"),
+        "{stderr}"
+    );
     assert_eq!(env.sandbox.portal.binding_count(), 1, "nothing unbound");
     let (code, _, stderr) = run(env
         .cmd()

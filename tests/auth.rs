@@ -274,7 +274,14 @@ fn switch_logout_and_unknown_profiles() {
     let (code, _, stderr) = run(env.cmd().args(["list", "-p", "other"]));
     assert_eq!(code, 4, "{stderr}");
 
-    let (code, _, _) = run(env.cmd().args(["auth", "logout", "--all"]));
+    let (code, _, stderr) = run(env.cmd().args(["auth", "logout", "--all"]));
+    assert_eq!(code, 2, "without input, --all needs --yes: {stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert!(
+        env.secrets(PROFILE).access_token.is_some(),
+        "nothing deleted"
+    );
+    let (code, _, _) = run(env.cmd().args(["auth", "logout", "--all", "--yes"]));
     assert_eq!(code, 0);
     let (code, _, stderr) = run(env.cmd().args(["list"]));
     assert_eq!(code, 4, "{stderr}");

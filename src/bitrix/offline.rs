@@ -116,8 +116,14 @@ pub fn parse_filter(expression: &str, allowed: &[&str]) -> Result<(String, Strin
             allowed.join(", ")
         ));
     }
+    let value = value.trim();
+    if matches!(field.as_str(), "ID" | "ERROR") && value.parse::<u64>().is_err() {
+        return Err(format!(
+            "'{expression}': {field} takes a whole number, not '{value}'"
+        ));
+    }
     let portal_op = if op == "~" { "%" } else { op };
-    Ok((format!("{portal_op}{field}"), value.trim().to_string()))
+    Ok((format!("{portal_op}{field}"), value.to_string()))
 }
 
 /// Builds the `filter` object from several expressions.
@@ -421,6 +427,30 @@ pub async fn reread(
     Ok(get(client, &query).await?.events)
 }
 
+/// Every record of one reservation (`event.offline.list`, all pages).
+pub async fn reservation_records(
+    client: &Client,
+    process_id: &str,
+    connector: &Option<String>,
+) -> Result<Vec<ListedRecord>, ApiError> {
+    check_process_id(process_id).map_err(ApiError::InvalidRequest)?;
+    let mut query = ListQuery {
+        filter: Some(json!({"=PROCESS_ID": process_id})),
+        connector: connector.clone(),
+        ..ListQuery::default()
+    };
+    let mut records = Vec::new();
+    loop {
+        let page = list(client, &query).await?;
+        records.extend(page.records);
+        match page.next {
+            Some(next) if next > query.start.unwrap_or(0) => query.start = Some(next),
+            _ => break,
+        }
+    }
+    Ok(records)
+}
+
 /// Every reserved record of a connector's queue with the given `error` flag, by
 /// reservation: `(process id, records)` in the order first seen.
 pub async fn reservations(
@@ -494,6 +524,8 @@ mod tests {
         assert!(parse_filter("ID=>1", GET_FIELDS).is_err());
         assert!(parse_filter("ID", GET_FIELDS).is_err());
         assert!(parse_filter("=1", GET_FIELDS).is_err());
+        assert!(parse_filter("ID>=abc", LIST_FIELDS).is_err());
+        assert!(parse_filter("ERROR=yes", LIST_FIELDS).is_err());
     }
 
     #[test]

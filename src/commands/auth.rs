@@ -375,6 +375,16 @@ pub fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    if args.all {
+        let count = ctx.store.read_config()?.profiles.len();
+        if count > 0
+            && !ctx.confirm(&format!(
+                "Log out of all {count} profile(s) and delete their stored secrets?"
+            ))?
+        {
+            return Err(CliError::Failed("cancelled; nothing was changed".into()).into());
+        }
+    }
     let removed = ctx.store.update(|config, credentials| {
         let names: Vec<String> = if args.all {
             config.profiles.keys().cloned().collect()

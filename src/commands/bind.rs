@@ -99,7 +99,7 @@ pub async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
         // Check the name as a real bind would, without binding: the portal accepts
         // exactly the events `events` lists for the token's scopes.
         let known = events::list_events(&client, &EventsQuery::default()).await?;
-        if !known.iter().any(|name| *name == request.event) {
+        if !known.contains(&request.event) {
             let error = ApiError::Portal {
                 method: "event.bind".into(),
                 code: "ERROR_EVENT_NOT_FOUND".into(),

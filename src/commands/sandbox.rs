@@ -142,6 +142,19 @@ impl AdminApi {
 /// `sandbox fire`: asks a running sandbox to make a change `count` times.
 async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
     let event = crate::bitrix::validate::check_event_name(&args.event).map_err(CliError::Usage)?;
+    let known = crate::sandbox::catalog::all_events();
+    if !known.contains(&event) {
+        let similar = super::bind::nearest_names(&event, &known);
+        return Err(CliError::Usage(format!(
+            "the sandbox has no event {event}{}; `bx-events events --full` lists them",
+            if similar.is_empty() {
+                String::new()
+            } else {
+                format!(" (did you mean {}?)", similar.join(" or "))
+            }
+        ))
+        .into());
+    }
     let pairs = super::key_values(&args.data, "--data")?;
     let api = AdminApi::new(ctx, args.url.as_deref())?;
     let mut queued = 0u64;
@@ -176,6 +189,14 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
         json!({"event": event, "fired": args.count, "queued": queued, "deliveries": deliveries});
     ctx.out
         .record(&report, || deliveries_table(ctx, &deliveries));
+    if delivered < deliveries.len() {
+        return Err(CliError::Failed(format!(
+            "{} of {} handler call(s) failed (see the table, or `bx-events sandbox log`)",
+            deliveries.len() - delivered,
+            deliveries.len()
+        ))
+        .into());
+    }
     Ok(())
 }
 

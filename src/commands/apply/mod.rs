@@ -35,39 +35,17 @@ struct Summary {
     failed: usize,
 }
 
-/// The manifest's path: `-f`, else `bx-events.toml`, said aloud. With `--prune`
-/// and a pipe on stdin but no `-f`, the user surely meant the piped file: refuse
-/// rather than unbind according to a file chosen silently.
-fn manifest_path(ctx: &Context, given: Option<&str>, prune: bool) -> Result<String, CliError> {
+/// The manifest's path: `-f`, else `bx-events.toml`, said aloud (with how to read
+/// stdin instead), so no file is ever chosen silently.
+fn manifest_path(ctx: &Context, given: Option<&str>) -> String {
     if let Some(path) = given {
-        return Ok(path.to_string());
+        return path.to_string();
     }
-    if prune && stdin_is_pipe() {
-        return Err(CliError::Usage(format!(
-            "stdin is a pipe but no -f was given: pass `-f -` to read the piped subscriptions, or `-f {}` to use the file; --prune would otherwise unbind according to a file you did not name",
-            manifest::DEFAULT_FILE
-        )));
-    }
-    ctx.out
-        .info(&format!("Reading {} (no -f given)", manifest::DEFAULT_FILE));
-    Ok(manifest::DEFAULT_FILE.to_string())
-}
-
-fn stdin_is_pipe() -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        use std::os::unix::fs::FileTypeExt;
-        std::io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .map(std::fs::File::from)
-            .and_then(|file| file.metadata().ok())
-            .is_some_and(|meta| meta.file_type().is_fifo())
-    }
-    #[cfg(not(unix))]
-    false
+    ctx.out.info(&format!(
+        "Reading {} (no -f given; pass `-f -` to read the subscriptions from stdin)",
+        manifest::DEFAULT_FILE
+    ));
+    manifest::DEFAULT_FILE.to_string()
 }
 
 /// Reads and validates the manifest (`-` is stdin); problems are usage errors.
@@ -108,11 +86,22 @@ fn targets(ctx: &Context, args: &TargetArgs) -> anyhow::Result<Vec<ActiveProfile
     let names: Vec<String> = if args.all_profiles {
         config.profiles.keys().cloned().collect()
     } else {
-        args.profiles
+        let mut names: Vec<String> = Vec::new();
+        for name in args
+            .profiles
             .iter()
-            .map(|p| p.trim().to_string())
+            .map(|p| p.trim())
             .filter(|p| !p.is_empty())
-            .collect()
+        {
+            if names.iter().any(|known| known == name) {
+                ctx.out.warn(&format!(
+                    "profile '{name}' is listed twice in --profiles; it runs once"
+                ));
+            } else {
+                names.push(name.to_string());
+            }
+        }
+        names
     };
     if names.is_empty() {
         return Err(ConfigError::NoCredentials.into());
@@ -157,7 +146,7 @@ async fn plan_all(
 }
 
 pub async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
-    let path = manifest_path(ctx, args.target.file.as_deref(), args.prune)?;
+    let path = manifest_path(ctx, args.target.file.as_deref());
     let manifest = Arc::new(read_manifest(ctx, &path)?);
     let runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;
     render(ctx, &runs);
@@ -182,7 +171,7 @@ pub async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
 }
 
 pub async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()> {
-    let path = manifest_path(ctx, args.target.file.as_deref(), args.prune)?;
+    let path = manifest_path(ctx, args.target.file.as_deref());
     let manifest = Arc::new(read_manifest(ctx, &path)?);
     let mut runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;
     let changes = |action| {

@@ -323,6 +323,9 @@ fn check_process_id(id: &str) -> Result<(), CliError> {
     offline::check_process_id(id).map_err(CliError::Usage)
 }
 
+/// `offline clear`: measures what the selection matches in the reservation first,
+/// so the message counts what was actually cleared (the portal answers `true`
+/// whatever it deleted).
 async fn clear(ctx: &Context, args: &OfflineClearArgs) -> anyhow::Result<()> {
     check_process_id(&args.process_id)?;
     check_message_ids(&args.message_id)?;
@@ -334,19 +337,37 @@ async fn clear(ctx: &Context, args: &OfflineClearArgs) -> anyhow::Result<()> {
         ClearSelection::All
     };
     let (_, client) = ctx.connect()?;
-    offline::clear(&client, &args.process_id, &selection, &args.connector)
+    let held = offline::reservation_records(&client, &args.process_id, &args.connector)
         .await
         .map_err(|e| explain_offline_error(e, false))?;
-    ctx.out.success(&match selection {
-        ClearSelection::All => format!("Cleared reservation {}", args.process_id),
-        _ => format!(
-            "Cleared the selected records of reservation {}",
-            args.process_id
-        ),
-    });
+    let matched = held
+        .iter()
+        .filter(|listed| match &selection {
+            ClearSelection::All => true,
+            ClearSelection::MessageIds(ids) => ids.contains(&listed.record.message_id),
+            ClearSelection::Ids(ids) => ids.contains(&listed.record.id),
+        })
+        .count();
+    if matched > 0 {
+        offline::clear(&client, &args.process_id, &selection, &args.connector)
+            .await
+            .map_err(|e| explain_offline_error(e, false))?;
+    }
+    let process_id = &args.process_id;
+    match (matched, held.len()) {
+        (_, 0) => ctx.out.info(&format!(
+            "Reservation {process_id} holds no records (never made, already confirmed, or deleted by the portal's cleanup); nothing was cleared"
+        )),
+        (0, held) => ctx.out.info(&format!(
+            "None of the selected records is in reservation {process_id} (it holds {held}); nothing was cleared"
+        )),
+        (matched, held) => ctx.out.success(&format!(
+            "Cleared {matched} of the {held} record(s) of reservation {process_id}"
+        )),
+    }
     if !ctx.out.is_table() {
         ctx.out.record(
-            &serde_json::json!({"process_id": args.process_id, "cleared": true}),
+            &serde_json::json!({"process_id": args.process_id, "cleared": matched}),
             Table::new,
         );
     }
