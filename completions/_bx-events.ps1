@@ -810,7 +810,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             break
         }
         'bx-events;sandbox;fire' {
-            [CompletionResult]::new('--data', '--data', [CompletionResultType]::ParameterName, 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event''s number')
+            [CompletionResult]::new('--data', '--data', [CompletionResultType]::ParameterName, 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {N} in a value becomes the event''s number (1, 2, ... with --count)')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Fire the event this many times')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sandbox address [default: the active profile''s portal]')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')

@@ -778,7 +778,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand fault 'Make a running sandbox misbehave for the next requests'
         }
         &'bx-events;sandbox;fire'= {
-            cand --data 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event''s number'
+            cand --data 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {N} in a value becomes the event''s number (1, 2, ... with --count)'
             cand --count 'Fire the event this many times'
             cand --url 'Sandbox address [default: the active profile''s portal]'
             cand -p 'Profile to use (default: the current one)'

@@ -601,7 +601,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __f
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -f -a "fault" -d 'Make a running sandbox misbehave for the next requests'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l data -d 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event\'s number' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l data -d 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {N} in a value becomes the event\'s number (1, 2, ... with --count)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l count -d 'Fire the event this many times' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l url -d 'Sandbox address [default: the active profile\'s portal]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s p -l profile -d 'Profile to use (default: the current one)' -r

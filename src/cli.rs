@@ -16,7 +16,7 @@ use crate::sandbox::Plan;
     disable_help_subcommand = true,
     propagate_version = true,
     max_term_width = 100,
-    after_help = "Examples:\n  bx-events sandbox --save-profile sandbox     # a local portal to try things on\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events list -o json | jq '.[].handler'\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal\n\nMore: bx-events help environment | bx-events help exit-codes | docs/ in the repository"
+    after_help = "Examples:\n  bx-events sandbox --save-profile sandbox   # a portal to try things on\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events list -o json | jq '.[].handler'\n  bx-events unbind ONCRMDEALADD https://hooks.example.com/deal\n\nMore: `bx-events help environment`, `bx-events help exit-codes`, docs/"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -25,8 +25,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command accepts.
+/// Options every command accepts (shown under their own heading, as `gh` shows
+/// inherited flags).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Profile to use (default: the current one)
     #[arg(short, long, global = true, env = env::PROFILE, hide_env_values = true, value_name = "NAME")]
@@ -65,7 +67,7 @@ pub enum Command {
     /// Log in to a portal and manage stored credentials
     #[command(
         subcommand,
-        after_help = "Examples:\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S\n  bx-events auth status\n  bx-events auth switch production"
+        after_help = "Examples:\n  bx-events auth login --portal https://x.bitrix24.com --client-id ID\n  bx-events auth status\n  bx-events auth switch production"
     )]
     Auth(AuthCommand),
     /// List the events the application can bind
@@ -75,7 +77,7 @@ pub enum Command {
     Events(EventsArgs),
     /// Bind a handler to an event (event.bind); binding twice is harmless
     #[command(
-        after_help = "Examples:\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events bind ONCRMDEALUPDATE --offline\n  bx-events bind ONCRMLEADADD https://hooks.example.com/lead --auth-type 1 --dry-run"
+        after_help = "Examples:\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events bind ONCRMDEALUPDATE --offline\n  bx-events bind ONCRMLEADADD https://h.example.com/l --auth-type 1 --dry-run"
     )]
     Bind(BindArgs),
     /// List the registered handlers (event.get)
@@ -119,7 +121,7 @@ pub enum Command {
     Listen(ListenArgs),
     /// Send a portal-style event to a handler URL
     #[command(
-        after_help = "Examples:\n  bx-events trigger ONCRMDEALADD --to http://127.0.0.1:3000/hook --data FIELDS.ID=7\n  bx-events trigger ONTASKUPDATE --to https://hooks.example.com/t --application-token \"$APP_TOKEN\"\n  bx-events trigger --from-file captured/20240718-ONCRMDEALADD-1.json --to http://127.0.0.1:3000/hook"
+        after_help = "Examples:\n  bx-events trigger ONCRMDEALADD --to http://127.0.0.1:3000/ --data ID=7\n  bx-events trigger ONTASKADD --to https://h.example/ --application-token T\n  bx-events trigger --from-file captured/x.json --to http://127.0.0.1:3000/"
     )]
     Trigger(TriggerArgs),
     /// Run a local Bitrix24 portal emulator for trying bx-events and testing handlers
@@ -134,7 +136,7 @@ pub enum Command {
     Help(HelpArgs),
     /// Print a shell completion script
     #[command(
-        after_help = "Examples:\n  bx-events completions bash > ~/.local/share/bash-completion/completions/bx-events\n  bx-events completions zsh > \"${fpath[1]}/_bx-events\"\n  bx-events completions fish > ~/.config/fish/completions/bx-events.fish"
+        after_help = "Examples:\n  bx-events completions bash > /etc/bash_completion.d/bx-events\n  bx-events completions zsh > \"${fpath[1]}/_bx-events\"\n  bx-events completions fish > ~/.config/fish/completions/bx-events.fish"
     )]
     Completions(CompletionsArgs),
 }
@@ -153,7 +155,7 @@ impl Command {
 pub enum AuthCommand {
     /// Store credentials for a portal after checking them with one call
     #[command(
-        after_help = "Examples:\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S\n  bx-events auth login --portal https://example.bitrix24.com --client-id local.abc --client-secret S --code CODE\n  bx-events auth login -p ci --portal https://example.bitrix24.com --access-token T --refresh-token R --client-id ID --client-secret S\n  bx-events auth login -p hook --webhook https://example.bitrix24.com/rest/1/secret/"
+        after_help = "Examples:\n  bx-events auth login --portal https://x.bitrix24.com --client-id ID\n  bx-events auth login --portal https://x.bitrix24.com --client-id ID --code C\n  bx-events auth login -p ci --portal https://x.bitrix24.com --secrets-from -\n  bx-events auth login -p hook --webhook https://x.bitrix24.com/rest/1/S/"
     )]
     Login(Box<LoginArgs>),
     /// Show every profile, whether its credentials work, and where secrets live
@@ -169,7 +171,7 @@ pub enum AuthCommand {
     /// Print an access token the portal has just accepted (refreshing it if
     /// needed), for scripts; -o json adds its expiry
     #[command(
-        after_help = "Examples:\n  bx-events auth token\n  bx-events auth token -o json\n  curl -s \"https://example.bitrix24.com/rest/app.info?auth=$(bx-events auth token)\""
+        after_help = "Examples:\n  bx-events auth token\n  bx-events auth token -o json\n  curl -s \"https://x.bitrix24.com/rest/app.info?auth=$(bx-events auth token)\""
     )]
     Token,
     /// Make a profile the current one
@@ -374,27 +376,27 @@ pub struct ApplyArgs {
 pub enum OfflineCommand {
     /// List queued records without taking them (event.offline.list)
     #[command(
-        after_help = "Examples:\n  bx-events offline list\n  bx-events offline list --filter 'ID>=10' --filter EVENT_NAME=ONCRMDEALADD --all\n  bx-events offline list --errors --order ID:desc -o json"
+        after_help = "Examples:\n  bx-events offline list\n  bx-events offline list --filter 'ID>=10' --filter EVENT_NAME=ONTASKADD --all\n  bx-events offline list --errors --order ID:desc -o json"
     )]
     List(OfflineListArgs),
     /// Reserve records (event.offline.get with clear=0) and print them with the process id
     #[command(
-        after_help = "Examples:\n  bx-events offline get --limit 10\n  bx-events offline get --process-id 3f2a...   # read a reservation again\n  bx-events offline get --clear                 # destructive: records are deleted as returned"
+        after_help = "Examples:\n  bx-events offline get --limit 10\n  bx-events offline get --process-id 3f2a...   # read a reservation again\n  bx-events offline get --clear   # destructive: deleted as returned"
     )]
     Get(OfflineGetArgs),
     /// Delete records of a reservation (event.offline.clear)
     #[command(
-        after_help = "Examples:\n  bx-events offline clear --process-id 3f2a...\n  bx-events offline clear --process-id 3f2a... --message-id 9b1c... --message-id 77de...\n  bx-events offline clear --process-id 3f2a... --id 12 --id 13"
+        after_help = "Examples:\n  bx-events offline clear --process-id 3f2a...\n  bx-events offline clear --process-id 3f2a... --message-id 9b1c...\n  bx-events offline clear --process-id 3f2a... --id 12 --id 13"
     )]
     Clear(OfflineClearArgs),
     /// Mark records of a reservation as failed and release them (event.offline.error)
     #[command(
-        after_help = "Examples:\n  bx-events offline error --process-id 3f2a... --message-id 9b1c...\n  bx-events offline error --process-id 3f2a... --message-id 9b1c... --message-id 77de... --connector erp"
+        after_help = "Examples:\n  bx-events offline error --process-id 3f2a... --message-id 9b1c...\n  bx-events offline error --connector erp --process-id P --message-id 9b1c..."
     )]
     Error(OfflineErrorArgs),
     /// Deliver queued events to a command, a URL or stdout, at least once
     #[command(
-        after_help = "Examples:\n  bx-events offline consume --exec './handle-event.sh'\n  bx-events offline consume --forward-to http://127.0.0.1:8080/events --follow\n  bx-events offline consume --stdout --max-events 100 > events.ndjson\n  bx-events offline consume --errors --exec './retry.sh'   # re-process failed records"
+        after_help = "Examples:\n  bx-events offline consume --exec './handle-event.sh'\n  bx-events offline consume --forward-to http://127.0.0.1:8080/events --follow\n  bx-events offline consume --stdout --max-events 100 > events.ndjson\n  bx-events offline consume --errors --exec './retry.sh'   # failed ones again"
     )]
     Consume(ConsumeArgs),
     /// Records that failed again under `consume --errors`, kept locally
@@ -414,7 +416,7 @@ pub enum DeadLetterCommand {
     List(DeadLetterListArgs),
     /// Deliver the kept records again; those delivered leave the file
     #[command(
-        after_help = "Examples:\n  bx-events offline dead-letter replay --exec './handle-event.sh'\n  bx-events offline dead-letter replay --forward-to http://127.0.0.1:8080/events\n  bx-events offline dead-letter replay --stdout > recovered.ndjson"
+        after_help = "Examples:\n  bx-events offline dead-letter replay --exec './handle-event.sh'\n  bx-events offline dead-letter replay --forward-to http://127.0.0.1:8080/\n  bx-events offline dead-letter replay --stdout > recovered.ndjson"
     )]
     Replay(DeadLetterReplayArgs),
 }
@@ -677,7 +679,7 @@ pub enum SandboxCommand {
     /// Make a change on a running sandbox: queue records for offline bindings and
     /// call the online handlers of the event
     #[command(
-        after_help = "Examples:\n  bx-events sandbox fire ONCRMDEALADD --data FIELDS.ID=7\n  bx-events sandbox fire ONCRMDEALUPDATE --data 'FIELDS.ID={n}' --count 1000\n  bx-events sandbox fire ONTASKADD --url http://127.0.0.1:8080"
+        after_help = "Examples:\n  bx-events sandbox fire ONCRMDEALADD --data FIELDS.ID=7\n  bx-events sandbox fire ONCRMDEALUPDATE --data 'FIELDS.ID={N}' --count 1000\n  bx-events sandbox fire ONTASKADD --url http://127.0.0.1:8080"
     )]
     Fire(FireArgs),
     /// Show the sandbox's latest deliveries to online handlers
@@ -725,7 +727,8 @@ pub struct SandboxLogArgs {
 pub struct FireArgs {
     /// Event name, e.g. ONCRMDEALADD
     pub event: String,
-    /// Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {n} is the event's number
+    /// Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {N} in a value
+    /// becomes the event's number (1, 2, ... with --count)
     #[arg(long, value_name = "KEY=VALUE")]
     pub data: Vec<String>,
     /// Fire the event this many times

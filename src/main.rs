@@ -14,7 +14,7 @@ use bx_events::output::OutputFormat;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => error.exit(),
+        Err(error) => return parse_failure(&error),
     };
     init_tracing(cli.global.verbose, cli.global.quiet);
     let format = cli.global.output;
@@ -50,6 +50,70 @@ fn main() -> ExitCode {
     // Background tasks (a sandbox, pending requests) must not delay the exit.
     runtime.shutdown_background();
     ExitCode::from(code)
+}
+
+/// Prints clap's help, version or argument error and picks the exit code: help to a
+/// closed pipe (`| head`) ends quietly, and with `-o json` an argument error is the
+/// same `{"error":{...}}` line as any other failure.
+fn parse_failure(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let code = u8::try_from(error.exit_code()).unwrap_or(2);
+    let informational = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    );
+    if !informational && json_requested() {
+        let rendered = error.render().to_string();
+        let message = rendered
+            .lines()
+            .map(|line| line.trim().trim_start_matches("error: "))
+            .filter(|line| {
+                !line.is_empty()
+                    && !line.starts_with("Usage:")
+                    && !line.starts_with("For more information")
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let body = serde_json::json!({"error": {
+            "code": "USAGE",
+            "message": message,
+            "http_status": null,
+            "hint": "run `bx-events help` (or the command with --help) to see its arguments",
+        }});
+        eprintln!("{body}");
+        return ExitCode::from(code);
+    }
+    // `print` reports a closed pipe as an error instead of panicking.
+    let _ = error.print();
+    ExitCode::from(code)
+}
+
+/// Whether the command line (or BX_EVENTS_OUTPUT) asks for JSON or NDJSON output,
+/// read without clap since clap refused the command line.
+fn json_requested() -> bool {
+    let machine = |value: &str| matches!(value, "json" | "ndjson");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut found = std::env::var(bx_events::config::env::OUTPUT)
+        .ok()
+        .is_some_and(|v| machine(&v));
+    for (index, arg) in args.iter().enumerate() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(value) = arg
+            .strip_prefix("--output=")
+            .or_else(|| arg.strip_prefix("-o"))
+        {
+            if !value.is_empty() {
+                found = machine(value.trim_start_matches('='));
+                continue;
+            }
+        }
+        if arg == "-o" || arg == "--output" {
+            found = args.get(index + 1).is_some_and(|v| machine(v));
+        }
+    }
+    found
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -103,6 +167,14 @@ fn init_tracing(verbose: u8, quiet: bool) {
 fn print_error(error: &anyhow::Error, format: OutputFormat) {
     let report = report(error);
     if format == OutputFormat::Table {
+        // A requested stop (Ctrl-C, SIGTERM) is not an error to explain: the exit
+        // code (130) says it, and long-running commands print their own summary.
+        if matches!(
+            error.downcast_ref::<CliError>(),
+            Some(CliError::Interrupted)
+        ) {
+            return;
+        }
         eprintln!("error: {}", bx_events::output::printable(&report.message));
         if let Some(hint) = &report.hint {
             eprintln!("hint: {}", bx_events::output::printable(hint));
@@ -122,6 +194,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
                 CliError::Interrupted => return 130,
                 CliError::Failed(_) => return 1,
                 CliError::NotInSync(_) => return 3,
+                CliError::Busy(_) => return 75,
             }
         }
         if let Some(api) = cause.downcast_ref::<ApiError>() {

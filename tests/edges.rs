@@ -168,3 +168,225 @@ fn a_profile_listed_twice_runs_once() {
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["changes"].as_array().unwrap().len(), 1);
 }
+
+// ---- Exit codes and machine output ----------------------------------------------
+
+use bx_events::sandbox::faults::{Fault, FaultKind};
+
+fn fault(kind: FaultKind, count: u32, method: &str) -> Fault {
+    Fault {
+        kind,
+        count,
+        method: Some(method.into()),
+        delay_ms: None,
+    }
+}
+
+#[test]
+fn a_rejected_webhook_secret_is_a_credentials_failure() {
+    let env = TestEnv::new();
+    let wrong = env
+        .sandbox
+        .credentials
+        .webhook_url
+        .replace("/rest/1/", "/rest/1/x");
+    let (code, _, stderr) = run(common::bare_cmd()
+        .env("BX_EVENTS_CONFIG_DIR", env.dir.path().join("empty"))
+        .env("BX_EVENTS_WEBHOOK_URL", &wrong)
+        .args(["call", "scope", "-o", "json"]));
+    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(common::json_error(&stderr)["code"], "INVALID_CREDENTIALS");
+}
+
+#[test]
+fn server_errors_that_outlast_the_retries_end_like_limits() {
+    let env = TestEnv::new();
+    env.sandbox
+        .portal
+        .inject(fault(FaultKind::ServerError, 5, "event.get"));
+    let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
+    assert_eq!(code, 5, "{stderr}");
+    let error = common::json_error(&stderr);
+    assert!(
+        error["message"].as_str().unwrap().contains("gave up after"),
+        "{error}"
+    );
+    assert_eq!(error["code"], "INTERNAL_SERVER_ERROR");
+    env.sandbox
+        .portal
+        .inject(fault(FaultKind::BadGateway, 5, "event.get"));
+    let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
+    assert_eq!(code, 5);
+    assert_eq!(
+        common::json_error(&stderr)["code"],
+        "BAD_RESPONSE",
+        "never a bare ERROR"
+    );
+}
+
+#[test]
+fn a_second_consumer_exits_busy() {
+    let env = TestEnv::new();
+    let state = env.config_dir().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state.join("consume-sb-default.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["offline", "consume", "--stdout", "-o", "json"]));
+    assert_eq!(code, 75, "{stderr}");
+    assert_eq!(common::json_error(&stderr)["code"], "BUSY");
+}
+
+#[test]
+fn argument_errors_are_json_with_o_json() {
+    let env = TestEnv::new();
+    for args in [
+        vec!["-o", "json", "offline", "clear"],
+        vec!["-o", "json", "nosuchcmd"],
+        vec!["--output=ndjson", "bind", "--no-such-flag"],
+    ] {
+        let (code, stdout, stderr) = run(env.cmd().args(&args));
+        assert_eq!(code, 2, "{args:?}");
+        assert!(stdout.is_empty());
+        let error = common::json_error(&stderr);
+        assert_eq!(error["code"], "USAGE", "{args:?}: {stderr}");
+    }
+    let (code, _, stderr) = run(env.cmd().args(["nosuchcmd"]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("error:"),
+        "plain text without -o json: {stderr}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_any_command_quietly() {
+    let binary = assert_cmd::cargo::cargo_bin("bx-events");
+    for command in [
+        "completions bash",
+        "help bind",
+        "--help",
+        "help environment",
+    ] {
+        for _ in 0..5 {
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "'{}' {command} | head -c 1 >/dev/null; echo ${{PIPESTATUS:-}}",
+                    binary.display()
+                ))
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+                "{command}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_requested_stop_prints_no_error_line() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+        .env("BX_EVENTS_CONFIG_DIR", dir.path())
+        .args(["sandbox", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("error:"), "{stderr}");
+}
+
+// ---- Messages ----------------------------------------------------------------
+
+#[test]
+fn hints_name_the_known_portal_and_a_copyable_login() {
+    let env = TestEnv::new();
+    env.sandbox
+        .portal
+        .inject(fault(FaultKind::ExpiredToken, 10, "event.get"));
+    let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
+    assert_eq!(code, 4, "{stderr}");
+    let hint = common::json_error(&stderr)["hint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let portal = &env.sandbox.credentials.portal;
+    assert!(hint.contains(&format!("--portal {portal}")), "{hint}");
+    assert!(hint.contains(&format!("--oauth-server {portal}")), "{hint}");
+    assert!(hint.contains(&env.sandbox.credentials.client_id), "{hint}");
+    assert!(!hint.contains("YOUR.bitrix24.com"), "{hint}");
+    assert!(
+        !hint.contains("log in with --client-id"),
+        "the profile has them: {hint}"
+    );
+}
+
+#[test]
+fn a_reused_authorization_code_is_explained_as_such() {
+    let env = TestEnv::new();
+    let creds = &env.sandbox.credentials;
+    let (code, _, stderr) = run(env.cmd().args([
+        "auth",
+        "login",
+        "-p",
+        "again",
+        "--portal",
+        &creds.portal,
+        "--client-id",
+        &creds.client_id,
+        "--client-secret",
+        &creds.client_secret,
+        "--oauth-server",
+        &creds.portal,
+        "--code",
+        "not-a-valid-code",
+        "-o",
+        "json",
+    ]));
+    assert_ne!(code, 0, "{stderr}");
+    let hint = common::json_error(&stderr)["hint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hint.contains("authorization code"), "{hint}");
+    assert!(!hint.contains("refresh token"), "{hint}");
+}
+
+#[test]
+fn help_keeps_global_options_apart_and_shows_the_number_placeholder() {
+    let env = TestEnv::new();
+    let (_, stdout, _) = run(env.cmd().args(["bind", "-h"]));
+    let (own, global) = stdout
+        .split_once("Global options:")
+        .expect("a heading of its own");
+    assert!(
+        own.contains("--dry-run") && !own.contains("--config-dir"),
+        "{stdout}"
+    );
+    assert!(global.contains("--config-dir"));
+    let (_, stdout, _) = run(env.cmd().args(["sandbox", "fire", "--help"]));
+    assert!(stdout.contains("{N}"), "{stdout}");
+}

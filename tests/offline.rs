@@ -509,7 +509,7 @@ fn sandbox_fire_command_queues_numbered_records() {
         "fire",
         "ONTASKADD",
         "--data",
-        "FIELDS.ID={n}",
+        "FIELDS.ID={N}",
         "--count",
         "3",
     ]);

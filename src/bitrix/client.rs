@@ -182,15 +182,19 @@ impl Client {
                 }
             }
             let Some(delay) = self.retry_delay(&error, attempt, retry_safe) else {
-                return Err(if attempt > 1 && error.is_temporary() {
-                    ApiError::RetriesExhausted {
-                        method: method.to_string(),
-                        attempts: attempt,
-                        last: Box::new(error),
-                    }
-                } else {
-                    error
-                });
+                // Limits and 5xx answers that outlasted every retry end alike: the
+                // portal is temporarily unavailable (exit 5, docs/exit-codes.md).
+                return Err(
+                    if attempt > 1 && (error.is_temporary() || error.is_server_error()) {
+                        ApiError::RetriesExhausted {
+                            method: method.to_string(),
+                            attempts: attempt,
+                            last: Box::new(error),
+                        }
+                    } else {
+                        error
+                    },
+                );
             };
             tracing::info!(
                 "{method}: {}; retry {attempt}/{} in {} ms",

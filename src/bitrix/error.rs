@@ -124,6 +124,7 @@ impl ApiError {
             self.code(),
             Some(
                 "NO_AUTH_FOUND"
+                    | "INVALID_CREDENTIALS"
                     | "expired_token"
                     | "invalid_token"
                     | "WRONG_AUTH_TYPE"
@@ -147,6 +148,14 @@ impl ApiError {
                 ) || *status == 503
             }
             Self::BadResponse { status, .. } => matches!(status, 502..=504),
+            _ => false,
+        }
+    }
+
+    /// A server-side failure (HTTP 5xx) that a retry-safe call repeats.
+    pub fn is_server_error(&self) -> bool {
+        match self {
+            Self::Portal { status, .. } | Self::BadResponse { status, .. } => *status >= 500,
             _ => false,
         }
     }

@@ -308,7 +308,19 @@ async fn login_code(ctx: &Context, args: &LoginArgs) -> anyhow::Result<(ProfileS
             ("code", &code),
         ],
     )
-    .await?;
+    .await
+    .map_err(|error| -> anyhow::Error {
+        if error.is_code("invalid_grant") {
+            // Not a refresh token: the authorization code was refused.
+            super::errors::Hinted::new(
+                error,
+                "the authorization code expired (codes live 30 seconds) or was already used: run the same `auth login` without --code to get a new one, or copy a fresh code and run again at once",
+            )
+            .into()
+        } else {
+            error.into()
+        }
+    })?;
     let tokens = response.tokens(now_unix());
     let (mut settings, secrets) = verify_and_collect(ctx, args, &portal, Some(app), tokens).await?;
     settings.user_id = response.user_id;

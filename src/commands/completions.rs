@@ -10,12 +10,11 @@ use crate::cli::{Cli, CompletionsArgs};
 
 pub fn run(args: &CompletionsArgs) {
     let mut command = Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut command,
-        "bx-events",
-        &mut std::io::stdout(),
-    );
+    // Rendered first, then written with the pipe-tolerant printer: `| head` must not
+    // make the generator panic on a closed stdout.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "bx-events", &mut script);
+    crate::output::print_text(&String::from_utf8_lossy(&script));
 }
 
 /// Every shell, with the file name its completion script is installed under.

@@ -17,6 +17,10 @@ pub enum CliError {
     /// `diff --exit-code` found drift; exit 3.
     #[error("{0}")]
     NotInSync(String),
+    /// Another process holds what this command needs (a consumer's queue lock);
+    /// exit 75 (EX_TEMPFAIL), so a cron job can tell "already running" apart.
+    #[error("{0}")]
+    Busy(String),
     /// Ctrl-C or SIGTERM; exit 130.
     #[error("interrupted")]
     Interrupted,
@@ -54,26 +58,59 @@ const LOGIN_OAUTH: &str =
 
 /// The profile the command worked with, so credential hints can name the exact
 /// `auth login` command to run.
-static PROFILE: std::sync::OnceLock<(String, String, bool)> = std::sync::OnceLock::new();
-
-/// Records the active profile (name, portal, from the environment) for hints.
-pub fn remember_profile(profile: &crate::config::ActiveProfile) {
-    let _ = PROFILE.set((
-        profile.name.clone(),
-        profile.settings.portal.clone(),
-        profile.from_env,
-    ));
+struct ProfileHint {
+    name: String,
+    portal: String,
+    from_env: bool,
+    client_id: Option<String>,
+    oauth_server: Option<String>,
 }
 
-/// The login command for the profile in use, or the generic one.
+static PROFILE: std::sync::OnceLock<ProfileHint> = std::sync::OnceLock::new();
+
+/// Records the active profile for hints.
+pub fn remember_profile(profile: &crate::config::ActiveProfile) {
+    let _ = PROFILE.set(ProfileHint {
+        name: profile.name.clone(),
+        portal: profile.settings.portal.clone(),
+        from_env: profile.from_env,
+        client_id: profile.settings.client_id.clone(),
+        oauth_server: profile
+            .settings
+            .oauth_server
+            .clone()
+            .filter(|s| s.trim_end_matches('/') != crate::bitrix::auth::DEFAULT_OAUTH_SERVER),
+    });
+}
+
+/// The login command for the profile in use (its portal, client id and OAuth
+/// server filled in, so it can be copied as it is), or the generic one.
 fn login_command() -> String {
     match PROFILE.get() {
-        Some((_, _, true)) => "renew the BX_EVENTS_* credentials in the environment".to_string(),
-        Some((name, portal, false)) => {
-            format!("bx-events auth login -p {name} --portal {portal} --client-id ID --client-secret SECRET")
+        Some(profile) if profile.from_env => {
+            "renew the BX_EVENTS_* credentials in the environment".to_string()
+        }
+        Some(profile) => {
+            let mut command = format!(
+                "bx-events auth login -p {} --portal {} --client-id {} --client-secret SECRET",
+                profile.name,
+                profile.portal,
+                profile.client_id.as_deref().unwrap_or("ID")
+            );
+            if let Some(server) = &profile.oauth_server {
+                command.push_str(&format!(" --oauth-server {server}"));
+            }
+            command
         }
         None => LOGIN_OAUTH.to_string(),
     }
+}
+
+/// True when the profile in use can refresh its tokens by itself.
+fn profile_has_app() -> bool {
+    PROFILE
+        .get()
+        .is_some_and(|p| !p.from_env && p.client_id.is_some())
 }
 
 /// Builds the report of an error: its code, the full message chain and a hint.
@@ -100,6 +137,7 @@ pub fn report(error: &anyhow::Error) -> ErrorReport {
                 CliError::Failed(_) => "FAILED",
                 CliError::Interrupted => "INTERRUPTED",
                 CliError::NotInSync(_) => "NOT_IN_SYNC",
+                CliError::Busy(_) => "BUSY",
             };
             code = code.or(Some(own.to_string()));
         } else if let Some(api) = cause.downcast_ref::<ApiError>() {
@@ -121,20 +159,25 @@ pub fn report(error: &anyhow::Error) -> ErrorReport {
         }
     }
     ErrorReport {
-        code: code.unwrap_or_else(|| "ERROR".into()),
+        code: code.unwrap_or_else(|| "FAILED".into()),
         message,
         http_status,
         hint,
     }
 }
 
+/// The code of an error the portal did not name (each is listed in
+/// docs/exit-codes.md).
 fn api_kind(error: &ApiError) -> &'static str {
     match error {
         ApiError::Network { .. } => "NETWORK",
         ApiError::BadResponse { .. } => "BAD_RESPONSE",
         ApiError::Credentials(_) => "CREDENTIALS",
         ApiError::InvalidRequest(_) => "INVALID_REQUEST",
-        _ => "ERROR",
+        ApiError::Redirected { .. } => "REDIRECTED",
+        ApiError::Store(_) => "STORE",
+        ApiError::RetriesExhausted { last, .. } => api_kind(last),
+        ApiError::Portal { .. } | ApiError::OAuth { .. } => "PORTAL",
     }
 }
 
@@ -177,10 +220,12 @@ pub fn api_hint(error: &ApiError) -> Option<String> {
     }
     let text = match error.code()? {
         "WRONG_AUTH_TYPE" => format!(
-            "event methods work only with an OAuth application token, not with an incoming webhook. Create a local application in the portal (Developer resources > Other > Local application, server type), then run `{LOGIN_OAUTH}`"
+            "event methods work only with an OAuth application token, not with an incoming webhook. Create a local application in the portal (Developer resources > Other > Local application, server type), then run `{}`",
+            login_command()
         ),
         "ACCESS_DENIED" => "the portal user behind these credentials is not an administrator: offline events and handlers of other users need administrator rights. Log in as a portal administrator".into(),
         "NO_AUTH_FOUND" | "invalid_token" | "INVALID_CREDENTIALS" => format!("the portal rejected the credentials; log in again: {}", login_command()),
+        "expired_token" if profile_has_app() => format!("the portal still calls the token expired after a refresh: check this machine's clock, then log in again if it persists: {}", login_command()),
         "expired_token" => format!("the access token expired and could not be refreshed (log in with --client-id and --client-secret so bx-events can refresh it): {}", login_command()),
         "invalid_grant" => format!("the refresh token expired or was already used elsewhere; log in again: {}", login_command()),
         "invalid_client" => "the client id or client secret is wrong: copy both from the application's page in the portal and log in again".into(),

@@ -12,8 +12,9 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (1, "failed: API error, network error, a handler failed in `consume`, partial failure"),
     (2, "usage: bad flags or arguments, invalid manifest, invalid filter, a prompt needed but input not allowed"),
     (3, "`diff --exit-code`: not in sync"),
-    (4, "credentials: none configured, rejected (NO_AUTH_FOUND, invalid_grant, WRONG_AUTH_TYPE, ACCESS_DENIED for the call)"),
-    (5, "rate limited or temporarily unavailable after all retries"),
+    (4, "credentials: none configured, unknown profile, rejected (NO_AUTH_FOUND, INVALID_CREDENTIALS, invalid_grant, WRONG_AUTH_TYPE, ACCESS_DENIED for the call)"),
+    (5, "rate limited or temporarily unavailable after all retries (503/429 limits, 5xx answers, gateway pages)"),
+    (75, "busy: another `offline consume` holds this queue's lock (try again later)"),
     (130, "interrupted (Ctrl-C, SIGTERM)"),
 ];
 
@@ -81,6 +82,12 @@ fn print_command_help(path: &[&str]) -> anyhow::Result<()> {
             }
         }
     }
-    current.print_long_help()?;
+    // Rendered, then printed with the pipe-tolerant printer (`help bind | head -1`).
+    let text = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        current.render_long_help().ansi().to_string()
+    } else {
+        current.render_long_help().to_string()
+    };
+    crate::output::print_text(&text);
     Ok(())
 }

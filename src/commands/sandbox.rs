@@ -162,7 +162,11 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
     for n in 1..=args.count {
         let numbered = pairs
             .iter()
-            .map(|(k, v)| (k.clone(), v.replace("{n}", &n.to_string())));
+            // `{N}` (documented) or `{n}` (clap's help cannot show it) numbers the events.
+            .map(|(k, v)| {
+                let number = n.to_string();
+                (k.clone(), v.replace("{N}", &number).replace("{n}", &number))
+            });
         let data = crate::bitrix::form::decode_dotted(numbered);
         let body = json!({"event": event, "data": data});
         let answer: serde_json::Value = api

@@ -93,7 +93,7 @@ impl Journal {
         let lock = open_private(&lock_path, false)
             .with_context(|| format!("opening {}", lock_path.display()))?;
         if lock.try_lock().is_err() {
-            return Err(CliError::Usage(format!(
+            return Err(CliError::Busy(format!(
                 "another `offline consume` is running for profile '{profile}' and this connector (lock {}); stop it first",
                 lock_path.display()
             ))
