@@ -16,6 +16,7 @@ test: lint
 	$(CARGO) test
 
 demo:
+	@echo "Building bx-events (the first run takes a few minutes)..."
 	$(CARGO) build --quiet
 	./scripts/demo.sh target/debug/bx-events
 

@@ -51,7 +51,7 @@ step "The same as JSON, for scripts:" "$BIN" list -o json
 step "Remove the handler:" "$BIN" unbind ONCRMDEALADD https://hooks.example.com/deal
 echo
 bold "# Now the handler loop: a local receiver, bound like any handler."
-echo "\$ bx-events listen --port 0 --application-token \$APP_TOKEN &"
+echo "\$ bx-events listen --port 0 --application-token $APP_TOKEN &"
 "$BIN" listen --port 0 --application-token "$APP_TOKEN" >"$WORK/listen.out" 2>"$WORK/listen.err" &
 LISTEN_PID=$!
 for _ in $(seq 1 100); do

@@ -390,3 +390,13 @@ fn help_keeps_global_options_apart_and_shows_the_number_placeholder() {
     let (_, stdout, _) = run(env.cmd().args(["sandbox", "fire", "--help"]));
     assert!(stdout.contains("{N}"), "{stdout}");
 }
+
+#[test]
+fn config_toml_says_it_is_rewritten_whole() {
+    let env = TestEnv::new();
+    let (code, _, stderr) = run(env.cmd().args(["auth", "switch", PROFILE]));
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(env.config_dir().join("config.toml")).unwrap();
+    assert!(text.starts_with("# Written by bx-events"), "{text}");
+    assert!(text.contains("comments are not"), "{text}");
+}

@@ -81,6 +81,9 @@ pub struct CredentialsFile {
     pub profiles: BTreeMap<String, Secrets>,
 }
 
+/// The first lines of every `config.toml` bx-events writes.
+const MACHINE_OWNED: &str = "# Written by bx-events (`auth login`, `auth switch`, ...). Values you edit are\n# kept; comments are not: the file is rewritten as a whole. See docs/credentials.md.\n\n";
+
 /// The config directory and its files.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -151,10 +154,13 @@ impl Store {
     }
 
     /// Writes `config.toml`; the caller must hold [`Store::lock`].
+    /// Writes `config.toml`, which bx-events owns: values are kept, comments are not
+    /// (the header says so).
     pub fn write_config(&self, config: &ConfigFile) -> Result<(), ConfigError> {
         ensure_private_dir(&self.dir)?;
         let text =
             toml::to_string_pretty(config).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let text = format!("{MACHINE_OWNED}{text}");
         write_atomic(&self.config_path(), &text, 0o600)
     }
 
