@@ -36,8 +36,11 @@ pub struct GlobalArgs {
     /// Output format
     #[arg(short, long, global = true, env = env::OUTPUT, hide_env_values = true, value_enum, default_value = "table")]
     pub output: OutputFormat,
-    /// Directory of config.toml and credentials.toml [default: ~/.config/bx-events]
-    #[arg(long, global = true, env = env::CONFIG_DIR, hide_env_values = true, value_name = "DIR")]
+    /// Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR]
+    /// [default: ~/.config/bx-events]
+    // Read from the environment by hand (see `Context::new`): clap would show an
+    // option set by the environment in every usage line, as if it were required.
+    #[arg(long, global = true, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
     /// Show HTTP requests on stderr (secrets masked); twice for bodies
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

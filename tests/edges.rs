@@ -400,3 +400,15 @@ fn config_toml_says_it_is_rewritten_whole() {
     assert!(text.starts_with("# Written by bx-events"), "{text}");
     assert!(text.contains("comments are not"), "{text}");
 }
+
+#[test]
+fn usage_lines_do_not_show_the_config_dir_set_by_the_environment() {
+    let env = TestEnv::new();
+    let (code, _, stderr) = run(env.cmd().args(["offline", "clear"]));
+    assert_eq!(code, 2);
+    let usage = stderr
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .unwrap_or_default();
+    assert!(!usage.contains("--config-dir"), "{usage}");
+}

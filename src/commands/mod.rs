@@ -44,8 +44,11 @@ pub struct Context {
 
 impl Context {
     pub fn new(global: GlobalArgs, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let dir = match &global.config_dir {
-            Some(dir) => dir.clone(),
+        let from_env = std::env::var_os(crate::config::env::CONFIG_DIR)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from);
+        let dir = match global.config_dir.clone().or(from_env) {
+            Some(dir) => dir,
             None => Store::default_dir().ok_or_else(|| {
                 CliError::Usage(
                     "cannot find a home directory for the configuration: pass --config-dir DIR"
