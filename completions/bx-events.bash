@@ -31,6 +31,9 @@ _bx__events() {
             bx__events,completions)
                 cmd="bx__events__subcmd__completions"
                 ;;
+            bx__events,dev)
+                cmd="bx__events__subcmd__dev"
+                ;;
             bx__events,diff)
                 cmd="bx__events__subcmd__diff"
                 ;;
@@ -122,7 +125,7 @@ _bx__events() {
 
     case "${cmd}" in
         bx__events)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version auth events bind list get ls unbind diff apply export offline call listen trigger sandbox help completions"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version auth events bind list get ls unbind diff apply export offline call dev listen trigger sandbox help completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -703,6 +706,76 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bx__subcmd__events__subcmd__dev)
+            opts="-p -o -v -q -y -h -V --forward-to --application-token --connector --with-tokens --format --keep --replay --poll-interval --handler-timeout --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --forward-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --application-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connector)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json portal" -- "${cur}"))
+                    return 0
+                    ;;
+                --poll-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handler-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bx__subcmd__events__subcmd__diff)
             opts="-f -p -o -v -q -y -h -V --file --profiles --all-profiles --concurrency --prune --exit-code --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1152,7 +1225,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__consume)
-            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --limit --follow --poll-interval --max-events --errors --connector --handler-timeout --allow-loss --process-id --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --limit --follow --poll-interval --max-events --errors --connector --handler-timeout --allow-loss --process-id --event --format --application-token --with-tokens --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1187,6 +1260,18 @@ _bx__events() {
                     return 0
                     ;;
                 --process-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json portal" -- "${cur}"))
+                    return 0
+                    ;;
+                --application-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -52,6 +52,7 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "apply" -d 'Bind
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "export" -d 'Print the portal\'s current bindings as a subscriptions file'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "dev" -d 'Deliver real portal events to a local handler, no public URL needed'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "listen" -d 'Receive events locally: decode, verify and print what a portal sends a handler'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "trigger" -d 'Send a portal-style event to a handler URL'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
@@ -466,6 +467,10 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l connector -d 'Queue of this connector (auth_connector)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l handler-timeout -d 'Seconds a handler (--exec or --forward-to) may take per record' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l process-id -d 'Adopt this reservation (left by `offline get`, a crashed run or another machine): deliver and confirm all of it, then stop' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l event -d 'Only these events (repeatable): each is reserved with an EVENT_NAME filter, so records of other events stay for other consumers' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l format -d 'What --forward-to POSTs: the record as JSON, or the portal\'s own online request (a form with event, data[...], ts and auth[...])' -r -f -a "json\t'The offline record as JSON (see docs/offline.md)'
+portal\t'The form a portal POSTs to an online handler'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l application-token -d 'With --format portal: the auth[application_token] to send [default: the profile\'s, when known]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -480,6 +485,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l follow -d 'Keep polling when the queue is empty'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l errors -d 'Re-process records marked as errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l allow-loss -d 'Use destructive reads (clear=1) on plans without reservations: records whose delivery fails are lost'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l with-tokens -d 'With --format portal: also send the profile\'s access token (the installer\'s, not the triggering user\'s; never the refresh token)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s y -l yes -d 'Answer yes to confirmations'
@@ -521,6 +527,32 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s y -l yes -d
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l forward-to -d 'The local handler each event is POSTed to' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l application-token -d 'auth[application_token] to send [default: the profile\'s, when known]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l connector -d 'Offline queue connector key (auth_connector)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l format -d 'POST the portal\'s online form (portal) or the offline record as JSON (json)' -r -f -a "json\t'The offline record as JSON (see docs/offline.md)'
+portal\t'The form a portal POSTs to an online handler'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l poll-interval -d 'Seconds between polls of an empty queue (backs off up to 8x while idle)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l handler-timeout -d 'Seconds the handler may take per event' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l with-tokens -d 'Also send the profile\'s access token (the installer\'s, not the triggering user\'s; never the refresh token)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l keep -d 'Leave the offline bindings dev made in place when it stops'
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l replay -d 'Deliver again the events whose delivery failed earlier (the queue keeps them as errors), then stop'
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l host -d 'Address to listen on' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l port -d 'Port to listen on (0 picks a free one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l application-token -d 'Accept only requests whose auth[application_token] equals this (401 otherwise)' -r

@@ -117,6 +117,11 @@ pub enum Command {
         after_help = "Examples:\n  bx-events call app.info\n  bx-events call event.offline.list 'filter[>=ID]=10'\n  echo '{\"SCOPE\":\"crm\"}' | bx-events call events --data -"
     )]
     Call(CallArgs),
+    /// Deliver real portal events to a local handler, no public URL needed
+    #[command(
+        after_help = "Examples:\n  bx-events dev ONCRMDEALADD --forward-to http://127.0.0.1:3000/bitrix\n  bx-events dev 'ONCRMDEAL*' --forward-to http://127.0.0.1:3000/ --keep\n  bx-events dev ONCRMDEALADD --forward-to http://127.0.0.1:3000/ --replay"
+    )]
+    Dev(DevArgs),
     /// Receive events locally: decode, verify and print what a portal sends a handler
     #[command(
         after_help = "Examples:\n  bx-events listen --port 8088 --application-token \"$APP_TOKEN\"\n  bx-events listen --forward-to http://127.0.0.1:3000/bitrix/events\n  bx-events listen -o ndjson --save ./captured | jq .data"
@@ -149,7 +154,7 @@ impl Command {
     pub fn stops_gracefully(&self) -> bool {
         matches!(
             self,
-            Command::Offline(OfflineCommand::Consume(_)) | Command::Listen(_)
+            Command::Offline(OfflineCommand::Consume(_)) | Command::Listen(_) | Command::Dev(_)
         )
     }
 }
@@ -572,6 +577,67 @@ pub struct ConsumeArgs {
     /// machine): deliver and confirm all of it, then stop
     #[arg(long, value_name = "ID")]
     pub process_id: Option<String>,
+    /// Only these events (repeatable): each is reserved with an EVENT_NAME filter,
+    /// so records of other events stay for other consumers
+    #[arg(long = "event", value_name = "EVENT")]
+    pub events: Vec<String>,
+    /// What --forward-to POSTs: the record as JSON, or the portal's own online
+    /// request (a form with event, data[...], ts and auth[...])
+    #[arg(long, value_enum, default_value = "json", requires = "forward_to")]
+    pub format: ForwardFormat,
+    /// With --format portal: the auth[application_token] to send [default: the
+    /// profile's, when known]
+    #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
+    pub application_token: Option<String>,
+    /// With --format portal: also send the profile's access token (the
+    /// installer's, not the triggering user's; never the refresh token)
+    #[arg(long)]
+    pub with_tokens: bool,
+}
+
+/// The body `--forward-to` POSTs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardFormat {
+    /// The offline record as JSON (see docs/offline.md)
+    Json,
+    /// The form a portal POSTs to an online handler
+    Portal,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Events to deliver; globs such as 'ONCRMDEAL*' are expanded against `events`
+    #[arg(required = true, value_name = "EVENT")]
+    pub events: Vec<String>,
+    /// The local handler each event is POSTed to
+    #[arg(long, value_name = "URL")]
+    pub forward_to: String,
+    /// auth[application_token] to send [default: the profile's, when known]
+    #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
+    pub application_token: Option<String>,
+    /// Offline queue connector key (auth_connector)
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+    /// Also send the profile's access token (the installer's, not the triggering
+    /// user's; never the refresh token)
+    #[arg(long)]
+    pub with_tokens: bool,
+    /// POST the portal's online form (portal) or the offline record as JSON (json)
+    #[arg(long, value_enum, default_value = "portal")]
+    pub format: ForwardFormat,
+    /// Leave the offline bindings dev made in place when it stops
+    #[arg(long)]
+    pub keep: bool,
+    /// Deliver again the events whose delivery failed earlier (the queue keeps
+    /// them as errors), then stop
+    #[arg(long)]
+    pub replay: bool,
+    /// Seconds between polls of an empty queue (backs off up to 8x while idle)
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub poll_interval: f64,
+    /// Seconds the handler may take per event
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub handler_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -226,6 +226,7 @@ fn save_profile_for(env: &TestEnv, name: &str, portal: &str, access: &str) {
         rate_limit: None,
         user_id: None,
         scope: None,
+        member_id: None,
     };
     let secrets = Secrets {
         access_token: Some(access.to_string()),

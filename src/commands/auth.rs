@@ -233,6 +233,7 @@ fn settings_for(portal: &url::Url, kind: ProfileKind, args: &LoginArgs) -> Profi
         rate_limit: args.rate_limit.clone(),
         user_id: None,
         scope: None,
+        member_id: None,
     }
 }
 
@@ -324,6 +325,7 @@ async fn login_code(ctx: &Context, args: &LoginArgs) -> anyhow::Result<(ProfileS
     let tokens = response.tokens(now_unix());
     let (mut settings, secrets) = verify_and_collect(ctx, args, &portal, Some(app), tokens).await?;
     settings.user_id = response.user_id;
+    settings.member_id = response.member_id.clone();
     settings.scope = response.scope.clone();
     Ok((settings, secrets))
 }
@@ -356,6 +358,7 @@ async fn verify_and_collect(
         refresh_token: verified.refresh_token,
         expires_at: verified.expires_at,
         webhook_url: None,
+        application_token: None,
     };
     Ok((settings, secrets))
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bind;
 pub mod call;
 pub mod completions;
+pub mod dev;
 pub mod errors;
 pub mod events;
 pub mod export;
@@ -214,6 +215,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Unbind(args) => unbind::run(ctx, &args).await,
         Command::Call(args) => call::run(ctx, &args).await,
         Command::Listen(args) => listen::run(ctx, &args).await,
+        Command::Dev(args) => dev::run(ctx, &args).await,
         Command::Trigger(args) => trigger::run(ctx, &args).await,
         Command::Sandbox(args) => sandbox::run(ctx, &args).await,
         Command::Completions(_) | Command::Help(_) => Ok(()),

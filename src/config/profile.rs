@@ -171,6 +171,7 @@ pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
             rate_limit: None,
             user_id: Some(webhook.user_id),
             scope: None,
+            member_id: None,
         };
         return Ok(Some(ActiveProfile {
             name: ENV_PROFILE_NAME.into(),
@@ -209,6 +210,7 @@ pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
         rate_limit: None,
         user_id: None,
         scope: None,
+        member_id: None,
     };
     let tokens = OAuthTokens {
         access_token,

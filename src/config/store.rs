@@ -40,6 +40,10 @@ pub struct ProfileSettings {
     pub user_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The portal's `member_id`, as token answers report it; `dev` sends it to
+    /// handlers in `auth[member_id]` as the portal does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
 }
 
 /// The whole `config.toml`.
@@ -64,6 +68,10 @@ pub struct Secrets {
     pub expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// The application token the portal sends handlers (`auth[application_token]`),
+    /// when known: `dev` sends it to the local handler as the portal would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_token: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {

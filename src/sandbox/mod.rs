@@ -76,6 +76,7 @@ pub struct SandboxCredentials {
     pub expires_at: i64,
     pub webhook_url: String,
     pub application_token: String,
+    pub member_id: String,
 }
 
 impl std::fmt::Debug for SandboxCredentials {
@@ -175,6 +176,7 @@ impl SandboxCredentials {
             rate_limit: None,
             user_id: Some(1),
             scope: Some("crm,task,user".into()),
+            member_id: Some(self.member_id.clone()),
         };
         let secrets = crate::config::Secrets {
             client_secret: Some(self.client_secret.clone()),
@@ -182,6 +184,7 @@ impl SandboxCredentials {
             refresh_token: Some(self.refresh_token.clone()),
             expires_at: Some(self.expires_at),
             webhook_url: None,
+            application_token: Some(self.application_token.clone()),
         };
         (settings, secrets)
     }
@@ -252,6 +255,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         expires_at,
         webhook_url: portal.webhook_url(),
         application_token: portal.app.application_token.clone(),
+        member_id: portal.member_id.clone(),
     };
     portal.persist();
     let shared: Shared = Arc::new(Mutex::new(portal));

@@ -72,6 +72,7 @@ impl TestEnv {
             rate_limit: None,
             user_id: Some(1),
             scope: None,
+            member_id: Some(creds.member_id.clone()),
         };
         let secrets = Secrets {
             client_secret: Some(creds.client_secret.clone()),
@@ -79,6 +80,7 @@ impl TestEnv {
             refresh_token: Some(refresh.to_string()),
             expires_at,
             webhook_url: None,
+            application_token: Some(creds.application_token.clone()),
         };
         save_profile(&self.store(), name, settings, secrets).expect("profile saved");
     }
@@ -94,6 +96,7 @@ impl TestEnv {
             rate_limit: None,
             user_id: Some(1),
             scope: None,
+            member_id: Some(creds.member_id.clone()),
         };
         let secrets = Secrets {
             webhook_url: Some(creds.webhook_url.clone()),

@@ -13,10 +13,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::explain_offline_error;
 use super::journal::{Intent, Journal, Pending, Settled};
+use super::portal_form::{InstallerTokens, PortalIdentity};
 use super::sink::{DeliveryError, Sink};
 use crate::bitrix::offline::{self, ClearSelection, Extent, GetQuery, OfflineRecord};
 use crate::bitrix::{ApiError, Client};
-use crate::cli::ConsumeArgs;
+use crate::cli::{ConsumeArgs, ForwardFormat};
 use crate::commands::{CliError, Context};
 
 /// Records reserved per `event.offline.get` unless `--limit` says otherwise.
@@ -35,6 +36,8 @@ struct Consumer<'a> {
     journal: Journal,
     dead_letters: DeadLetters,
     connector: Option<String>,
+    /// `--event`: reserve only these, one EVENT_NAME filter at a time, in turn.
+    events: Vec<String>,
     max_events: Option<u64>,
     follow: bool,
     delivered: u64,
@@ -62,8 +65,12 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
             .into());
         }
     }
-    let sink = Sink::from_args(args)?;
+    let mut sink = Sink::from_args(args)?;
     let (profile, client) = ctx.connect()?;
+    if args.format == ForwardFormat::Portal {
+        sink.use_portal_form(portal_identity(ctx, &profile, &client, args).await?);
+    }
+    let events = event_names(&args.events)?;
     let state_dir = ctx.store.dir().join("state");
     let journal = Journal::open(&state_dir, &profile.name, args.connector.as_deref())?;
     let dead_letters = DeadLetters::new(&state_dir, &profile.name, args.connector.as_deref());
@@ -84,6 +91,7 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
         journal,
         dead_letters,
         connector: args.connector.clone().filter(|c| !c.is_empty()),
+        events,
         max_events: args.max_events,
         follow: args.follow,
         delivered: 0,
@@ -151,6 +159,65 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// `--event` names, checked and upper-cased before any request.
+fn event_names(given: &[String]) -> Result<Vec<String>, CliError> {
+    let mut names = Vec::new();
+    for name in given {
+        let name = crate::bitrix::validate::check_event_name(name).map_err(CliError::Usage)?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Who `--format portal` requests come from: the profile's portal, `member_id`,
+/// application token and, with `--with-tokens`, its access token.
+async fn portal_identity(
+    ctx: &Context,
+    profile: &crate::config::ActiveProfile,
+    client: &Client,
+    args: &ConsumeArgs,
+) -> anyhow::Result<PortalIdentity> {
+    let stored = if profile.from_env {
+        None
+    } else {
+        ctx.store
+            .read_credentials()?
+            .profiles
+            .get(&profile.name)
+            .cloned()
+    };
+    let application_token = args
+        .application_token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .or_else(|| stored.as_ref().and_then(|s| s.application_token.clone()));
+    if application_token.is_none() {
+        ctx.out.warn("no application token known (pass --application-token or set BX_EVENTS_APPLICATION_TOKEN): handlers that check auth[application_token] will reject these requests");
+    }
+    if profile.settings.member_id.is_none() {
+        ctx.out.warn("the profile does not know the portal's member_id (log in with the authorization-code flow to record it): auth[member_id] is sent empty");
+    }
+    let mut identity = PortalIdentity::of(profile, application_token);
+    if args.with_tokens {
+        let access_token = client.access_token().await?.ok_or_else(|| {
+            CliError::Usage("--with-tokens needs an OAuth profile; webhooks have no token".into())
+        })?;
+        let expires_in = stored
+            .as_ref()
+            .and_then(|s| s.expires_at)
+            .map_or(3600, |at| (at - crate::bitrix::auth::now_unix()).max(0));
+        identity.tokens = Some(InstallerTokens {
+            access_token,
+            expires_in,
+            scope: profile.settings.scope.clone().unwrap_or_default(),
+            user_id: profile.settings.user_id,
+        });
+    }
+    Ok(identity)
 }
 
 /// Errors worth waiting out in `--follow` mode.
@@ -240,14 +307,25 @@ impl Consumer<'_> {
         let poll = Duration::from_secs_f64(args.poll_interval);
         let mut idle_wait = poll;
         let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
+        // With --event, one reservation per event name in turn; the queue counts as
+        // empty once a whole round found nothing.
+        let mut turn = 0usize;
+        let mut empty_in_a_row = 0usize;
+        let round = self.events.len().max(1);
         while !self.stopping() {
             let remaining = self.max_events.map(|max| max - self.handled());
             let want = remaining.map_or(limit, |r| limit.min(u32::try_from(r).unwrap_or(u32::MAX)));
+            let filter = self
+                .events
+                .get(turn % round)
+                .map(|name| serde_json::json!({ "=EVENT_NAME": name }));
+            turn += 1;
             let query = GetQuery {
                 limit: Some(want),
                 errors: args.errors,
                 connector: self.connector.clone(),
                 clear: args.allow_loss,
+                filter,
                 ..GetQuery::default()
             };
             if !args.allow_loss {
@@ -271,6 +349,11 @@ impl Consumer<'_> {
                 if !args.allow_loss {
                     self.journal.resolve_intent()?;
                 }
+                empty_in_a_row += 1;
+                if empty_in_a_row < round {
+                    continue;
+                }
+                empty_in_a_row = 0;
                 if !args.follow {
                     break;
                 }
@@ -282,6 +365,7 @@ impl Consumer<'_> {
                 continue;
             }
             idle_wait = poll;
+            empty_in_a_row = 0;
             if std::env::var(crate::config::env::TEST_FAILPOINT).as_deref()
                 == Ok("consume-after-get")
             {

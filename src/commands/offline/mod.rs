@@ -3,6 +3,7 @@
 mod consume;
 mod dead_letter;
 mod journal;
+mod portal_form;
 mod sink;
 
 use comfy_table::Table;
@@ -19,6 +20,9 @@ use crate::cli::{
     OfflineListArgs,
 };
 use crate::output::Output;
+
+pub use consume::run as consume;
+pub use journal::safe_name;
 
 pub async fn run(ctx: &Context, command: OfflineCommand) -> anyhow::Result<()> {
     match command {

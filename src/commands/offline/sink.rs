@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
+use super::portal_form::PortalIdentity;
 use crate::bitrix::client::http_client;
 use crate::bitrix::offline::OfflineRecord;
 use crate::bitrix::ClientOptions;
@@ -20,6 +21,8 @@ pub enum Sink {
     Forward {
         url: url::Url,
         http: reqwest::Client,
+        /// `--format portal`: who the portal-shaped requests come from.
+        portal: Option<Box<PortalIdentity>>,
     },
     Stdout,
 }
@@ -55,9 +58,20 @@ impl Sink {
                 timeout,
                 ..ClientOptions::default()
             })?;
-            return Ok(Self::Forward { url, http });
+            return Ok(Self::Forward {
+                url,
+                http,
+                portal: None,
+            });
         }
         Ok(Self::Stdout)
+    }
+
+    /// Makes `--forward-to` POST the portal's online form instead of JSON.
+    pub fn use_portal_form(&mut self, identity: PortalIdentity) {
+        if let Self::Forward { portal, .. } = self {
+            *portal = Some(Box::new(identity));
+        }
     }
 
     /// Delivers one record.
@@ -90,11 +104,18 @@ impl Sink {
                         },
                     })
             }
-            Self::Forward { url, http } => {
+            Self::Forward { url, http, portal } => {
+                let (content_type, body) = match portal {
+                    Some(identity) => (
+                        "application/x-www-form-urlencoded",
+                        super::portal_form::form_body(record, identity),
+                    ),
+                    None => ("application/json", json),
+                };
                 let response = http
                     .post(url.clone())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(json)
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(body)
                     .send()
                     .await
                     .map_err(|e| {

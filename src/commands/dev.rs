@@ -1,0 +1,216 @@
+//! `dev EVENT... --forward-to URL`: real portal events on a local handler without a
+//! public URL. The events are bound offline, the queue is consumed with `--follow`,
+//! and each record is POSTed to the handler as the portal's online request would
+//! have been; Ctrl-C removes the bindings dev made (docs/dev.md).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use super::offline::consume;
+use super::{name_matches, CliError, Context, PlainPattern};
+use crate::bitrix::events::{self, BindOutcome, BindRequest, BindingKind, EventsQuery};
+use crate::bitrix::Client;
+use crate::cli::{ConsumeArgs, DevArgs};
+use crate::config::files::write_atomic;
+
+/// Reserved per request: a developer's events arrive a few at a time.
+const DEV_LIMIT: u32 = 50;
+
+/// The offline bindings a `dev` session made, kept on disk so that a crashed
+/// session's successor removes them too.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Made {
+    events: Vec<String>,
+}
+
+fn made_path(ctx: &Context, profile: &str, connector: Option<&str>) -> PathBuf {
+    ctx.store.dir().join("state").join(format!(
+        "dev-{}-{}.json",
+        super::offline::safe_name(profile),
+        super::offline::safe_name(connector.unwrap_or("default"))
+    ))
+}
+
+fn read_made(path: &Path) -> anyhow::Result<Made> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is damaged; remove it and run again", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Made::default()),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_made(path: &Path, made: &Made) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        crate::config::files::ensure_private_dir(dir)?;
+    }
+    if made.events.is_empty() {
+        match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error).with_context(|| format!("removing {}", path.display())),
+        }
+    } else {
+        Ok(write_atomic(path, &serde_json::to_string(made)?, 0o600)?)
+    }
+}
+
+/// Expands the arguments against the events the application may bind: a glob
+/// matches many, a name must be one of them.
+async fn expand_events(client: &Client, patterns: &[String]) -> anyhow::Result<Vec<String>> {
+    let known = events::list_events(client, &EventsQuery::default()).await?;
+    let mut chosen: Vec<String> = Vec::new();
+    for pattern in patterns {
+        let mut matched = false;
+        for name in &known {
+            if name_matches(pattern, name, PlainPattern::Exact)? {
+                matched = true;
+                if !chosen.contains(name) {
+                    chosen.push(name.clone());
+                }
+            }
+        }
+        if !matched {
+            let similar = super::bind::nearest_names(pattern, &known);
+            return Err(CliError::Usage(format!(
+                "'{pattern}' matches no event the application can bind{}; `bx-events events` lists them",
+                if similar.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (did you mean {}?)", similar.join(" or "))
+                }
+            ))
+            .into());
+        }
+    }
+    Ok(chosen)
+}
+
+fn offline_binding(event: &str, connector: Option<&str>) -> BindRequest {
+    BindRequest {
+        event: event.to_string(),
+        handler: None,
+        auth_type: None,
+        kind: BindingKind::Offline,
+        connector: connector.map(str::to_string),
+        min_timeout: None,
+    }
+}
+
+pub async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
+    crate::commands::http_url(&args.forward_to, "--forward-to")?;
+    if !(args.poll_interval.is_finite() && args.poll_interval > 0.0) {
+        return Err(
+            CliError::Usage("--poll-interval must be a positive number of seconds".into()).into(),
+        );
+    }
+    let connector = args.connector.as_deref().filter(|c| !c.is_empty());
+    let (profile, client) = ctx.connect()?;
+    let names = expand_events(&client, &args.events).await?;
+    let path = made_path(ctx, &profile.name, connector);
+    let mut made = read_made(&path)?;
+    if !made.events.is_empty() {
+        ctx.out.info(&format!(
+            "An earlier dev session left offline bindings of {}; they are this session's to remove",
+            made.events.join(", ")
+        ));
+    }
+    if !args.replay {
+        for name in &names {
+            let request = offline_binding(name, connector);
+            match events::bind(&client, &request).await {
+                Ok(BindOutcome::Bound) => {
+                    made.events.push(name.clone());
+                    // Written at once: a crash now still leaves a record of it.
+                    write_made(&path, &made)?;
+                }
+                Ok(BindOutcome::AlreadyBound) => {}
+                Err(error) => {
+                    let error = super::bind::explain_bind_error(&client, error, name).await;
+                    remove_made(ctx, &client, &path, &mut made, connector, args.keep).await;
+                    return Err(error);
+                }
+            }
+        }
+    }
+    ctx.out.info(&format!(
+        "Delivering {} to {} ({}); Ctrl-C stops{}",
+        names.join(", "),
+        args.forward_to,
+        if args.replay {
+            "the failed ones again"
+        } else {
+            "as the portal would, without a public URL"
+        },
+        if made.events.is_empty() || args.keep {
+            String::new()
+        } else {
+            format!(" and removes the {} binding(s) dev made", made.events.len())
+        }
+    ));
+    let consume_args = ConsumeArgs {
+        exec: None,
+        forward_to: Some(args.forward_to.clone()),
+        stdout: false,
+        limit: Some(DEV_LIMIT),
+        follow: !args.replay,
+        poll_interval: args.poll_interval,
+        max_events: None,
+        errors: args.replay,
+        connector: connector.map(str::to_string),
+        handler_timeout: args.handler_timeout,
+        allow_loss: false,
+        process_id: None,
+        events: names,
+        format: args.format,
+        application_token: args.application_token.clone(),
+        with_tokens: args.with_tokens,
+    };
+    let outcome = consume(ctx, &consume_args).await;
+    remove_made(ctx, &client, &path, &mut made, connector, args.keep).await;
+    outcome
+}
+
+/// Removes the offline bindings this session (or a crashed one) made, unless
+/// `--keep`; bindings that existed before dev started are never touched.
+async fn remove_made(
+    ctx: &Context,
+    client: &Client,
+    path: &Path,
+    made: &mut Made,
+    connector: Option<&str>,
+    keep: bool,
+) {
+    if made.events.is_empty() {
+        return;
+    }
+    if keep {
+        ctx.out.info(&format!(
+            "Kept the offline bindings dev made ({}); remove them with `bx-events unbind EVENT --offline`",
+            made.events.join(", ")
+        ));
+        made.events.clear();
+        let _ = write_made(path, made);
+        return;
+    }
+    let mut left = Vec::new();
+    for name in std::mem::take(&mut made.events) {
+        if let Err(error) = events::unbind(client, &offline_binding(&name, connector)).await {
+            ctx.out.warn(&format!(
+                "could not remove the offline binding of {name} ({error}); the next `dev` removes it"
+            ));
+            left.push(name);
+        }
+    }
+    let all_removed = left.is_empty();
+    made.events = left;
+    if let Err(error) = write_made(path, made) {
+        ctx.out.warn(&format!("{error:#}"));
+    }
+    if all_removed {
+        ctx.out
+            .info("Removed the offline bindings dev made; records still queued for them stay in the queue");
+    }
+}

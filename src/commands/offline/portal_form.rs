@@ -1,0 +1,140 @@
+//! The portal's online request for an offline record: what `--format portal` (and
+//! `dev`) POSTs, so a handler written for a real portal's online events works
+//! unchanged (docs/dev.md).
+
+use serde_json::{json, Map, Value};
+
+use crate::bitrix::form;
+use crate::bitrix::offline::OfflineRecord;
+use crate::config::ActiveProfile;
+
+/// Who the requests claim to come from: the portal and application of the profile.
+#[derive(Clone)]
+pub struct PortalIdentity {
+    pub domain: String,
+    pub client_endpoint: String,
+    pub server_endpoint: String,
+    pub member_id: String,
+    pub application_token: Option<String>,
+    /// `--with-tokens`: the profile's (installer's) access token.
+    pub tokens: Option<InstallerTokens>,
+}
+
+/// The profile's token as `auth[...]` fields (the refresh token is never sent: a
+/// handler that used it would spend the pair bx-events relies on).
+#[derive(Clone)]
+pub struct InstallerTokens {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+    pub user_id: Option<i64>,
+}
+
+impl std::fmt::Debug for PortalIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalIdentity")
+            .field("domain", &self.domain)
+            .field("member_id", &self.member_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PortalIdentity {
+    /// The identity of a profile: its portal, OAuth server and `member_id`.
+    pub fn of(profile: &ActiveProfile, application_token: Option<String>) -> Self {
+        let portal = url::Url::parse(&profile.settings.portal).ok();
+        let domain = portal
+            .as_ref()
+            .and_then(|url| {
+                url.host_str().map(|host| match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_string(),
+                })
+            })
+            .unwrap_or_default();
+        let base = profile.settings.portal.trim_end_matches('/');
+        let oauth = profile
+            .settings
+            .oauth_server
+            .as_deref()
+            .unwrap_or(crate::bitrix::auth::DEFAULT_OAUTH_SERVER)
+            .trim_end_matches('/');
+        Self {
+            domain,
+            client_endpoint: format!("{base}/rest/"),
+            server_endpoint: format!("{oauth}/rest/"),
+            member_id: profile.settings.member_id.clone().unwrap_or_default(),
+            application_token,
+            tokens: None,
+        }
+    }
+}
+
+/// The form body a portal POSTs to an online handler for this record: `event`,
+/// `event_handler_id`, `data[...]` (EVENT_DATA), `ts` (TIMESTAMP_X as Unix seconds)
+/// and `auth[...]`.
+pub fn form_body(record: &OfflineRecord, identity: &PortalIdentity) -> String {
+    let ts = chrono::DateTime::parse_from_rfc3339(record.timestamp.trim())
+        .map(|t| t.timestamp())
+        .unwrap_or_else(|_| crate::bitrix::auth::now_unix());
+    let mut auth = Map::new();
+    if let Some(tokens) = &identity.tokens {
+        auth.insert("access_token".into(), json!(tokens.access_token));
+        auth.insert("expires_in".into(), json!(tokens.expires_in.to_string()));
+        auth.insert("scope".into(), json!(tokens.scope));
+    }
+    auth.insert("domain".into(), json!(identity.domain));
+    auth.insert("server_endpoint".into(), json!(identity.server_endpoint));
+    if identity.tokens.is_some() {
+        auth.insert("status".into(), json!("L"));
+    }
+    auth.insert("client_endpoint".into(), json!(identity.client_endpoint));
+    auth.insert("member_id".into(), json!(identity.member_id));
+    if let Some(user_id) = identity.tokens.as_ref().and_then(|t| t.user_id) {
+        auth.insert("user_id".into(), json!(user_id.to_string()));
+    }
+    if let Some(token) = &identity.application_token {
+        auth.insert("application_token".into(), json!(token));
+    }
+    let payload = json!({
+        "event": record.event,
+        // An offline binding has no handler id to report.
+        "event_handler_id": "0",
+        "data": record.data,
+        "ts": ts.to_string(),
+        "auth": Value::Object(auth),
+    });
+    form::encode(&payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_has_the_portals_keys() {
+        let record = OfflineRecord {
+            id: 1,
+            message_id: "m".into(),
+            event: "ONCRMDEALADD".into(),
+            timestamp: "2024-07-18T12:32:31+02:00".into(),
+            data: json!({"FIELDS": {"ID": "7"}}),
+            additional: json!({}),
+        };
+        let identity = PortalIdentity {
+            domain: "x.bitrix24.com".into(),
+            client_endpoint: "https://x.bitrix24.com/rest/".into(),
+            server_endpoint: "https://oauth.bitrix.info/rest/".into(),
+            member_id: "abc".into(),
+            application_token: Some("app".into()),
+            tokens: None,
+        };
+        let decoded = form::decode(&form_body(&record, &identity));
+        assert_eq!(decoded["event"], "ONCRMDEALADD");
+        assert_eq!(decoded["data"]["FIELDS"]["ID"], "7");
+        assert_eq!(decoded["ts"], "1721298751");
+        assert_eq!(decoded["auth"]["application_token"], "app");
+        assert_eq!(decoded["auth"]["member_id"], "abc");
+        assert!(decoded["auth"].get("access_token").is_none());
+    }
+}

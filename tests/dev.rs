@@ -1,0 +1,239 @@
+//! `dev`: real portal events on a local handler, as the portal's online request.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use bx_events::bitrix::form;
+use bx_events::sandbox::SandboxOptions;
+use common::{recorder, run, Received, TestEnv};
+use serde_json::Value;
+
+const APP_TOKEN: &str = "dev-test-application-token";
+
+fn sandbox() -> TestEnv {
+    TestEnv::with_options(SandboxOptions {
+        rate_limit: None,
+        application_token: Some(APP_TOKEN.into()),
+        ..SandboxOptions::default()
+    })
+}
+
+/// A running `dev`, stopped with SIGINT (as Ctrl-C) when dropped.
+struct Dev {
+    child: Child,
+}
+
+impl Dev {
+    /// Starts `dev` and waits until it says it is delivering.
+    fn start(env: &TestEnv, args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+            .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+            .env("NO_COLOR", "1")
+            .env_remove("BX_EVENTS_APPLICATION_TOKEN")
+            .args(["dev", "--poll-interval", "0.2"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let mut seen = String::new();
+        loop {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "dev ended early: {seen}"
+            );
+            seen.push_str(&line);
+            if line.starts_with("Delivering") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        Self { child }
+    }
+
+    /// Ctrl-C; the exit code.
+    fn stop(mut self) -> Option<i32> {
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap().code()
+    }
+}
+
+/// Waits (bounded) until the recorder holds `count` requests.
+fn wait_for(received: &Received, count: usize) -> Vec<common::Recorded> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = received.lock().unwrap().clone();
+        if got.len() >= count {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} request(s) arrived",
+            got.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn decoded(body: &[u8]) -> Value {
+    form::decode(&String::from_utf8_lossy(body))
+}
+
+#[test]
+fn dev_delivers_what_the_portal_would_have_sent_online_and_cleans_up() {
+    let env = sandbox();
+    let (online, online_received) = recorder(|_| 200);
+    let (local, local_received) = recorder(|_| 200);
+    env.json(&["bind", "ONCRMDEALADD", &format!("{online}/online")]);
+    let before = env.sandbox.portal.binding_count();
+    let dev = Dev::start(
+        &env,
+        &["ONCRMDEALADD", "--forward-to", &format!("{local}/hook")],
+    );
+    assert_eq!(
+        env.sandbox.portal.binding_count(),
+        before + 1,
+        "dev bound it offline"
+    );
+    env.json(&[
+        "sandbox",
+        "fire",
+        "ONCRMDEALADD",
+        "--data",
+        "FIELDS.ID=7405",
+    ]);
+    let local_got = wait_for(&local_received, 1);
+    let online_got = wait_for(&online_received, 1);
+    assert_eq!(dev.stop(), Some(130));
+    assert_eq!(
+        env.sandbox.portal.binding_count(),
+        before,
+        "Ctrl-C removed what dev made"
+    );
+    assert_eq!(
+        local_got[0].content_type,
+        "application/x-www-form-urlencoded"
+    );
+    let (mine, portal) = (decoded(&local_got[0].body), decoded(&online_got[0].body));
+    assert_eq!(mine["event"], portal["event"]);
+    assert_eq!(mine["data"], portal["data"]);
+    for key in [
+        "domain",
+        "client_endpoint",
+        "server_endpoint",
+        "member_id",
+        "application_token",
+    ] {
+        assert_eq!(mine["auth"][key], portal["auth"][key], "auth[{key}]");
+    }
+    assert!(mine["ts"].as_str().unwrap().parse::<i64>().is_ok());
+    assert!(
+        mine["auth"].get("access_token").is_none(),
+        "no tokens without --with-tokens"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 0, "confirmed");
+}
+
+#[test]
+fn a_handler_that_checks_the_application_token_accepts_dev_requests() {
+    let env = sandbox();
+    let mut listen = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+        .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+        .args([
+            "listen",
+            "--port",
+            "0",
+            "-o",
+            "ndjson",
+            "--application-token",
+            APP_TOKEN,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(listen.stderr.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0);
+        if let Some(rest) = line.trim().strip_prefix("Listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    let dev = Dev::start(&env, &["ONCRMDEALADD", "--forward-to", &url]);
+    env.json(&["sandbox", "fire", "ONCRMDEALADD", "--data", "FIELDS.ID=9"]);
+    let mut printed = String::new();
+    BufReader::new(listen.stdout.take().unwrap())
+        .read_line(&mut printed)
+        .unwrap();
+    dev.stop();
+    let _ = listen.kill();
+    let _ = listen.wait();
+    let event: Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(event["verdict"], "accepted", "{event}");
+    assert_eq!(event["data"]["FIELDS"]["ID"], "9");
+}
+
+#[test]
+fn failed_deliveries_come_back_on_replay_and_existing_bindings_stay() {
+    let env = sandbox();
+    env.json(&["bind", "ONCRMDEALUPDATE", "--offline"]);
+    let (failing, failing_received) = recorder(|_| 500);
+    let dev = Dev::start(
+        &env,
+        &["ONCRMDEAL*", "ONCRMDEALADD", "--forward-to", &failing],
+    );
+    env.json(&["sandbox", "fire", "ONCRMDEALADD", "--data", "FIELDS.ID=1"]);
+    wait_for(&failing_received, 1);
+    dev.stop();
+    let bound = env.json(&["list"]);
+    let events: Vec<&str> = bound
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["ONCRMDEALUPDATE"],
+        "only the binding dev made went"
+    );
+    let rows = env.sandbox.portal.offline_rows();
+    assert!(
+        rows.len() == 1 && rows[0].error,
+        "the failed delivery is kept as an error"
+    );
+    let (fixed, fixed_received) = recorder(|_| 200);
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["dev", "ONCRMDEALADD", "--forward-to", &fixed, "--replay"]));
+    assert_eq!(code, 0, "{stderr}");
+    let got = wait_for(&fixed_received, 1);
+    assert_eq!(decoded(&got[0].body)["data"]["FIELDS"]["ID"], "1");
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn unknown_events_are_refused_before_binding() {
+    let env = sandbox();
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["dev", "ONCRMDEALAD", "--forward-to", "http://127.0.0.1:9/"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("did you mean ONCRMDEALADD"), "{stderr}");
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
+}
