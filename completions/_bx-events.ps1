@@ -53,6 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('offline', 'offline', [CompletionResultType]::ParameterValue, 'Read, reserve, confirm and consume the offline event queue')
             [CompletionResult]::new('call', 'call', [CompletionResultType]::ParameterValue, 'Call any REST method and print the raw JSON answer')
             [CompletionResult]::new('dev', 'dev', [CompletionResultType]::ParameterValue, 'Deliver real portal events to a local handler, no public URL needed')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check why a handler gets nothing: credentials, installation, rights, handlers, events, the offline queue')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Receive events locally: decode, verify and print what a portal sends a handler')
             [CompletionResult]::new('trigger', 'trigger', [CompletionResultType]::ParameterValue, 'Send a portal-style event to a handler URL')
             [CompletionResult]::new('sandbox', 'sandbox', [CompletionResultType]::ParameterValue, 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers')
@@ -749,6 +750,31 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'bx-events;doctor' {
+            [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Test this handler URL (default: every bound online handler)')
+            [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Check this event: in scope, bound, queued records')
+            [CompletionResult]::new('--application-token', '--application-token', [CompletionResultType]::ParameterName, 'The application token handlers should check (also tests that a wrong one is refused) [default: the profile''s, when known]')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--config-dir', '--config-dir', [CompletionResultType]::ParameterName, 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR is honoured)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Also trust this CA certificate (PEM), e.g. an on-premise portal''s own CA')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt (implied when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'bx-events;listen' {
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Address to listen on')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on (0 picks a free one)')
@@ -829,6 +855,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each HTTP request, in seconds')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Also trust this CA certificate (PEM), e.g. an on-premise portal''s own CA')
             [CompletionResult]::new('--external-delivery', '--external-delivery', [CompletionResultType]::ParameterName, 'Also call handlers that are not on this machine (by default only loopback handlers are called, so the sandbox never reaches the internet)')
+            [CompletionResult]::new('--not-installed', '--not-installed', [CompletionResultType]::ParameterName, 'Report the application''s installation as unfinished (app.info INSTALLED false), as a portal does before the app calls installFinish')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show HTTP requests on stderr (secrets masked); twice for bodies')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')

@@ -37,6 +37,9 @@ _bx__events() {
             bx__events,diff)
                 cmd="bx__events__subcmd__diff"
                 ;;
+            bx__events,doctor)
+                cmd="bx__events__subcmd__doctor"
+                ;;
             bx__events,events)
                 cmd="bx__events__subcmd__events"
                 ;;
@@ -125,7 +128,7 @@ _bx__events() {
 
     case "${cmd}" in
         bx__events)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version auth events bind list get ls unbind diff apply export offline call dev listen trigger sandbox help completions"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version auth events bind list get ls unbind diff apply export offline call dev doctor listen trigger sandbox help completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -796,6 +799,64 @@ _bx__events() {
                     return 0
                     ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__doctor)
+            opts="-p -o -v -q -y -h -V --handler --event --application-token --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --handler)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --application-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1659,7 +1720,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox)
-            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --state --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version fire log fault"
+            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --state --not-installed --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version fire log fault"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

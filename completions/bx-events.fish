@@ -53,6 +53,7 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "export" -d 'Pri
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "offline" -d 'Read, reserve, confirm and consume the offline event queue'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "call" -d 'Call any REST method and print the raw JSON answer'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "dev" -d 'Deliver real portal events to a local handler, no public URL needed'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "doctor" -d 'Check why a handler gets nothing: credentials, installation, rights, handlers, events, the offline queue'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "listen" -d 'Receive events locally: decode, verify and print what a portal sends a handler'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "trigger" -d 'Send a portal-style event to a handler URL'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
@@ -553,6 +554,25 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s y -l yes -d 
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l handler -d 'Test this handler URL (default: every bound online handler)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l event -d 'Check this event: in scope, bound, queued records' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l application-token -d 'The application token handlers should check (also tests that a wrong one is refused) [default: the profile\'s, when known]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l host -d 'Address to listen on' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l port -d 'Port to listen on (0 picks a free one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l application-token -d 'Accept only requests whose auth[application_token] equals this (401 otherwise)' -r
@@ -624,6 +644,7 @@ never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l external-delivery -d 'Also call handlers that are not on this machine (by default only loopback handlers are called, so the sandbox never reaches the internet)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l not-installed -d 'Report the application\'s installation as unfinished (app.info INSTALLED false), as a portal does before the app calls installFinish'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s y -l yes -d 'Answer yes to confirmations'

@@ -122,6 +122,12 @@ pub enum Command {
         after_help = "Examples:\n  bx-events dev ONCRMDEALADD --forward-to http://127.0.0.1:3000/bitrix\n  bx-events dev 'ONCRMDEAL*' --forward-to http://127.0.0.1:3000/ --keep\n  bx-events dev ONCRMDEALADD --forward-to http://127.0.0.1:3000/ --replay"
     )]
     Dev(DevArgs),
+    /// Check why a handler gets nothing: credentials, installation, rights,
+    /// handlers, events, the offline queue
+    #[command(
+        after_help = "Examples:\n  bx-events doctor\n  bx-events doctor --event ONCRMDEALADD\n  bx-events doctor --handler https://hooks.example.com/b24 -o json"
+    )]
+    Doctor(DoctorArgs),
     /// Receive events locally: decode, verify and print what a portal sends a handler
     #[command(
         after_help = "Examples:\n  bx-events listen --port 8088 --application-token \"$APP_TOKEN\"\n  bx-events listen --forward-to http://127.0.0.1:3000/bitrix/events\n  bx-events listen -o ndjson --save ./captured | jq .data"
@@ -605,6 +611,20 @@ pub enum ForwardFormat {
 }
 
 #[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Test this handler URL (default: every bound online handler)
+    #[arg(long, value_name = "URL")]
+    pub handler: Option<String>,
+    /// Check this event: in scope, bound, queued records
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+    /// The application token handlers should check (also tests that a wrong one
+    /// is refused) [default: the profile's, when known]
+    #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
+    pub application_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DevArgs {
     /// Events to deliver; globs such as 'ONCRMDEAL*' are expanded against `events`
     #[arg(required = true, value_name = "EVENT")]
@@ -677,6 +697,10 @@ pub struct SandboxArgs {
     /// Keep credentials, bindings and the offline queue in this file across restarts
     #[arg(long, value_name = "FILE")]
     pub state: Option<std::path::PathBuf>,
+    /// Report the application's installation as unfinished (app.info INSTALLED
+    /// false), as a portal does before the app calls installFinish
+    #[arg(long)]
+    pub not_installed: bool,
 }
 
 #[derive(Debug, Args)]

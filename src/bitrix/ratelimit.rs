@@ -212,6 +212,15 @@ fn reserve_in_file(path: &Path, limit: RateLimit) -> std::io::Result<Duration> {
     Ok(wait)
 }
 
+/// How full a shared bucket file is now (drained to the present), in requests;
+/// `None` when there is no file yet.
+pub fn shared_level(path: &Path, limit: RateLimit) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let bucket = Bucket::parse(&text);
+    let elapsed = (now_seconds() - bucket.updated).max(0.0);
+    Some((bucket.level - elapsed * limit.per_second).max(0.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

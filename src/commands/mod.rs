@@ -6,6 +6,7 @@ pub mod bind;
 pub mod call;
 pub mod completions;
 pub mod dev;
+pub mod doctor;
 pub mod errors;
 pub mod events;
 pub mod export;
@@ -107,7 +108,7 @@ impl Context {
     }
 
     /// `<config dir>/state/ratelimit-HOST_PORT.bucket` for a portal URL.
-    fn bucket_file(&self, portal: &str) -> Option<std::path::PathBuf> {
+    pub fn bucket_file(&self, portal: &str) -> Option<std::path::PathBuf> {
         let url = url::Url::parse(portal).ok()?;
         let host = url.host_str()?;
         let key: String = format!("{host}_{}", url.port_or_known_default().unwrap_or(0))
@@ -216,6 +217,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Call(args) => call::run(ctx, &args).await,
         Command::Listen(args) => listen::run(ctx, &args).await,
         Command::Dev(args) => dev::run(ctx, &args).await,
+        Command::Doctor(args) => doctor::run(ctx, &args).await,
         Command::Trigger(args) => trigger::run(ctx, &args).await,
         Command::Sandbox(args) => sandbox::run(ctx, &args).await,
         Command::Completions(_) | Command::Help(_) => Ok(()),

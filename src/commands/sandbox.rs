@@ -30,6 +30,7 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
         faults: args.fault.clone(),
         external_delivery: args.external_delivery,
         state_file: args.state.clone(),
+        not_installed: args.not_installed,
     };
     let running = sandbox::start(options).await.map_err(|e| {
         CliError::Usage(format!(

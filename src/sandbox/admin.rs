@@ -53,6 +53,20 @@ pub async fn age_offline(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct InstalledQuery {
+    value: bool,
+}
+
+/// `POST /_sandbox/installed?value=false`: `app.info` reports INSTALLED so.
+pub async fn set_installed(
+    State(shared): State<Shared>,
+    Query(query): Query<InstalledQuery>,
+) -> StatusCode {
+    shared.lock().unwrap_or_else(|p| p.into_inner()).installed = query.value;
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
 pub struct TokenQuery {
     user_id: Option<i64>,
 }

@@ -297,7 +297,7 @@ pub fn app_info(portal: &Portal, caller: &Caller) -> Value {
         "CODE": portal.app.client_id,
         "VERSION": 1,
         "STATUS": "L",
-        "INSTALLED": true,
+        "INSTALLED": portal.installed,
         "PAYMENT_EXPIRED": "N",
         "DAYS": null,
         "LANGUAGE_ID": "en",

@@ -44,6 +44,8 @@ pub struct SandboxOptions {
     pub external_delivery: bool,
     /// Keep credentials, bindings and the offline queue in this file across runs.
     pub state_file: Option<std::path::PathBuf>,
+    /// Report the application's installation as unfinished (`INSTALLED: false`).
+    pub not_installed: bool,
 }
 
 impl Default for SandboxOptions {
@@ -61,6 +63,7 @@ impl Default for SandboxOptions {
             faults: Vec::new(),
             external_delivery: false,
             state_file: None,
+            not_installed: false,
         }
     }
 }
@@ -149,6 +152,11 @@ impl PortalHandle {
         });
     }
 
+    /// Marks the application's installation finished or not (`app.info` INSTALLED).
+    pub fn set_installed(&self, installed: bool) {
+        self.with(|portal| portal.installed = installed);
+    }
+
     /// Changes the portal's request limit (`None` turns it off); the bucket starts empty.
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
         self.with(|portal| portal.bucket = limit.map(state::Bucket::new));
@@ -230,6 +238,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         portal.app.application_token = token;
     }
     portal.faults = options.faults;
+    portal.installed = !options.not_installed;
     portal.external_delivery = options.external_delivery;
     if let Some(path) = &options.state_file {
         if let Some(text) =
@@ -274,6 +283,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         .route("/_sandbox/fire", post(admin::fire))
         .route("/_sandbox/log", get(admin::log))
         .route("/_sandbox/age-offline", post(admin::age_offline))
+        .route("/_sandbox/installed", post(admin::set_installed))
         .route(
             "/_sandbox/faults",
             post(admin::add_fault)

@@ -173,6 +173,9 @@ pub struct Portal {
     /// Handler calls a method made (e.g. `event.test`), sent before it answers.
     pub outbox: Vec<(String, super::delivery::Outgoing)>,
     pub token_ttl_secs: i64,
+    /// `app.info`'s INSTALLED: a portal sends no events to an application whose
+    /// installation was not finished.
+    pub installed: bool,
     pub bucket: Option<Bucket>,
     pub stats: Stats,
 }
@@ -232,6 +235,7 @@ impl Portal {
             token_ttl_secs,
             bucket: rate_limit.map(Bucket::new),
             stats: Stats::default(),
+            installed: true,
         };
         portal.webhooks.insert(random_hex(16), 1);
         portal
