@@ -8,8 +8,10 @@ WORK=$(mktemp -d)
 export BX_EVENTS_CONFIG_DIR="$WORK/config"
 SANDBOX_PID=
 LISTEN_PID=
+DEV_PID=
 
 cleanup() {
+    if [ -n "$DEV_PID" ]; then kill "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; fi
     if [ -n "$LISTEN_PID" ]; then kill "$LISTEN_PID" 2>/dev/null || true; wait "$LISTEN_PID" 2>/dev/null || true; fi
     if [ -n "$SANDBOX_PID" ]; then kill "$SANDBOX_PID" 2>/dev/null || true; wait "$SANDBOX_PID" 2>/dev/null || true; fi
     rm -rf "$WORK"
@@ -70,6 +72,32 @@ done
 echo
 bold "# What listen printed (time, event, deal id, application token verdict):"
 cat "$WORK/listen.out"
+echo
+bold "# No public URL? dev binds the event offline and delivers each queued record to"
+bold "# the local handler as the portal's own online request (listen accepts its token)."
+"$BIN" unbind ONCRMDEALADD "$LISTEN_URL" -q >/dev/null
+echo "\$ bx-events dev ONCRMDEALADD --forward-to $LISTEN_URL &"
+"$BIN" dev ONCRMDEALADD --forward-to "$LISTEN_URL" --poll-interval 1 >"$WORK/dev.out" 2>"$WORK/dev.err" &
+DEV_PID=$!
+for _ in $(seq 1 100); do
+    grep -q "Delivering" "$WORK/dev.err" 2>/dev/null && break
+    sleep 0.1
+done
+step "A change on the portal, queued for dev:" "$BIN" sandbox fire ONCRMDEALADD --data FIELDS.ID=7406 -q
+for _ in $(seq 1 100); do
+    [ "$(wc -l < "$WORK/listen.out")" -ge 2 ] && break
+    sleep 0.1
+done
+kill -INT "$DEV_PID" 2>/dev/null || true
+wait "$DEV_PID" 2>/dev/null || true
+DEV_PID=
+echo
+bold "# What dev said (Ctrl-C removed the offline binding it made):"
+cat "$WORK/dev.err"
+bold "# What the handler received through dev:"
+tail -n 1 "$WORK/listen.out"
+"$BIN" bind ONTASKADD http://127.0.0.1:9/broken -q >/dev/null
+step "A handler that never answers: doctor says what is wrong and how to fix it (exit 1):" "$BIN" doctor
 step "Remove whatever is left (--yes skips the confirmation):" "$BIN" unbind --all --yes
 step "Nothing is bound now:" "$BIN" list -o json
 echo

@@ -40,6 +40,8 @@ struct Consumer<'a> {
     events: Vec<String>,
     max_events: Option<u64>,
     follow: bool,
+    /// Least time between idle polls: two requests' worth of the profile's rate.
+    min_gap: Duration,
     delivered: u64,
     failed: u64,
     dead: u64,
@@ -94,6 +96,9 @@ pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
         events,
         max_events: args.max_events,
         follow: args.follow,
+        min_gap: profile.rate_limit.limit().map_or(Duration::ZERO, |limit| {
+            Duration::from_secs_f64(2.0 / limit.per_second.max(0.001))
+        }),
         delivered: 0,
         failed: 0,
         dead: 0,
@@ -350,18 +355,27 @@ impl Consumer<'_> {
                     self.journal.resolve_intent()?;
                 }
                 empty_in_a_row += 1;
-                if empty_in_a_row < round {
+                let round_done = empty_in_a_row >= round;
+                if round_done {
+                    empty_in_a_row = 0;
+                }
+                if !args.follow {
+                    if round_done {
+                        break;
+                    }
                     continue;
                 }
-                empty_in_a_row = 0;
-                if !args.follow {
-                    break;
-                }
+                // While idle, a round of `--event` polls takes the poll interval, and
+                // polls stay at least `min_gap` apart: about one a second on the
+                // standard plan, whatever the number of events.
                 self.status("queue empty; waiting for events");
-                if !self.ctx.shutdown.sleep(idle_wait).await {
+                let gap = (idle_wait / round as u32).max(self.min_gap);
+                if !self.ctx.shutdown.sleep(gap).await {
                     break;
                 }
-                idle_wait = (idle_wait.mul_f64(1.5)).min(poll * 8);
+                if round_done {
+                    idle_wait = (idle_wait.mul_f64(1.5)).min(poll * 8);
+                }
                 continue;
             }
             idle_wait = poll;
