@@ -237,3 +237,24 @@ fn unknown_events_are_refused_before_binding() {
     assert!(stderr.contains("did you mean ONCRMDEALADD"), "{stderr}");
     assert_eq!(env.sandbox.portal.binding_count(), 0);
 }
+
+#[test]
+fn a_non_administrator_is_told_why_dev_cannot_bind() {
+    let env = sandbox();
+    let (access, refresh) = env.sandbox.portal.issue_tokens(2);
+    env.save_oauth_profile("user", &access, &refresh, None);
+    let (code, _, stderr) = run(env.cmd().args([
+        "dev",
+        "-p",
+        "user",
+        "ONCRMDEALADD",
+        "--forward-to",
+        "http://127.0.0.1:9/",
+    ]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("ACCESS_DENIED") && stderr.contains("administrator"),
+        "{stderr}"
+    );
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
+}

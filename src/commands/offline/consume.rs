@@ -26,6 +26,9 @@ use crate::commands::{CliError, Context};
 /// limit never stalls a drain. See docs/offline.md.
 pub const DEFAULT_LIMIT: u32 = 500;
 
+/// A delivery slower than this is logged as a warning.
+const SLOW_HANDLER: Duration = Duration::from_secs(2);
+
 /// Longest wait between attempts while the portal is unreachable.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -531,17 +534,27 @@ impl Consumer<'_> {
     ) -> Result<(), DeliveryError> {
         let started = Instant::now();
         let outcome = self.sink.deliver(record, process_id).await;
-        let millis = started.elapsed().as_millis();
+        let took = started.elapsed();
+        let millis = took.as_millis();
+        // Time, event, the object's id when the record has one, message id.
+        let at = chrono::Local::now().format("%H:%M:%S");
+        let object = record.data["FIELDS"]["ID"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| record.data["FIELDS"]["ID"].as_i64().map(|n| n.to_string()))
+            .map(|id| format!(" id={id}"))
+            .unwrap_or_default();
+        let what = format!("{at} --> {}{object} [{}]", record.event, record.message_id);
         match &outcome {
-            Ok(()) => self.log(&format!(
-                "--> {} [{}] ok {millis} ms",
-                record.event, record.message_id
+            Ok(()) if took > SLOW_HANDLER => self.ctx.out.warn(&format!(
+                "{what} ok but slow: {millis} ms (the portal calls slow handlers less often)"
             )),
+            Ok(()) => self.log(&format!("{what} ok {millis} ms")),
             Err(DeliveryError::Closed { .. }) => {}
-            Err(why) => self.ctx.out.warn(&format!(
-                "--> {} [{}] failed ({why}) {millis} ms",
-                record.event, record.message_id
-            )),
+            Err(why) => self
+                .ctx
+                .out
+                .warn(&format!("{what} failed ({why}) {millis} ms")),
         }
         self.status("consuming");
         outcome
