@@ -174,11 +174,12 @@ fn every_example_parses_with_current_flags() {
 }
 
 /// Examples that need something this test cannot provide: a running server, a
-/// browser, a real portal, placeholders, or that would end the session.
+/// browser, a real portal, placeholders, or that would end the session (`dev`
+/// follows the queue until stopped).
 fn runnable(args: &[String]) -> bool {
     let joined = args.join(" ");
     let first = args.get(1).map(String::as_str).unwrap_or("");
-    !matches!(first, "sandbox" | "listen" | "trigger")
+    !matches!(first, "sandbox" | "listen" | "trigger" | "dev")
         && !joined.contains("auth login")
         && !joined.contains("logout")
         && !joined.contains("--follow")
