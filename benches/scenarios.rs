@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bx_events::bitrix::ratelimit::RateLimit;
-use bx_events::commands::auth::save_profile;
+use bx_events::commands::save_profile;
 use bx_events::config::Store;
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::{json, Value};

@@ -1,7 +1,39 @@
 //! Regenerates `completions/` and `docs/man/` from the clap definitions:
 //! `cargo run --example generate_assets -- .` (what `make completions` runs).
+//! tests/it/assets.rs includes this file to check the committed copies are current.
 
+use std::path::Path;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use bx_events::cli::Cli;
+
+/// Every shell, with the file name its completion script is installed under.
+const COMPLETION_FILES: &[(Shell, &str)] = &[
+    (Shell::Bash, "bx-events.bash"),
+    (Shell::Zsh, "_bx-events"),
+    (Shell::Fish, "bx-events.fish"),
+    (Shell::PowerShell, "_bx-events.ps1"),
+    (Shell::Elvish, "bx-events.elv"),
+];
+
+/// Writes `completions/*` and `docs/man/*.1` under `root`.
+pub fn write_assets(root: &Path) -> std::io::Result<()> {
+    let completions = root.join("completions");
+    std::fs::create_dir_all(&completions)?;
+    for (shell, file) in COMPLETION_FILES {
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut Cli::command(), "bx-events", &mut script);
+        std::fs::write(completions.join(file), script)?;
+    }
+    let man = root.join("docs").join("man");
+    std::fs::create_dir_all(&man)?;
+    clap_mangen::generate_to(Cli::command(), &man)
+}
+
+#[allow(dead_code)] // not called when tests include this file
 fn main() -> std::io::Result<()> {
     let root = std::env::args().nth(1).unwrap_or_else(|| ".".into());
-    bx_events::commands::completions::write_assets(std::path::Path::new(&root))
+    write_assets(Path::new(&root))
 }

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive); the doc comments are the help text.
 
+use crate::bitrix::Secret;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -205,19 +206,19 @@ pub struct LoginArgs {
     pub client_id: Option<String>,
     /// OAuth application client secret
     #[arg(long, value_name = "SECRET")]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     /// Authorization code, when the browser redirect cannot reach this machine
     #[arg(long, value_name = "CODE", conflicts_with_all = ["access_token", "webhook"])]
     pub code: Option<String>,
     /// An existing access token
     #[arg(long, value_name = "TOKEN", conflicts_with = "webhook")]
-    pub access_token: Option<String>,
+    pub access_token: Option<Secret>,
     /// The refresh token that goes with --access-token
     #[arg(long, value_name = "TOKEN", requires = "access_token")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     /// Incoming webhook URL: https://PORTAL/rest/USER_ID/SECRET/ (cannot manage events)
     #[arg(long, value_name = "URL", conflicts_with_all = ["client_id", "client_secret"])]
-    pub webhook: Option<String>,
+    pub webhook: Option<Secret>,
     /// OAuth server [default: https://oauth.bitrix.info]
     #[arg(long, value_name = "URL")]
     pub oauth_server: Option<String>,
@@ -594,7 +595,7 @@ pub struct ConsumeArgs {
     /// With --format portal: the auth[application_token] to send [default: the
     /// profile's, when known]
     #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
-    pub application_token: Option<String>,
+    pub application_token: Option<Secret>,
     /// With --format portal: also send the profile's access token (the
     /// installer's, not the triggering user's; never the refresh token)
     #[arg(long)]
@@ -621,7 +622,7 @@ pub struct DoctorArgs {
     /// The application token handlers should check (also tests that a wrong one
     /// is refused) [default: the profile's, when known]
     #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
-    pub application_token: Option<String>,
+    pub application_token: Option<Secret>,
 }
 
 #[derive(Debug, Args)]
@@ -634,7 +635,7 @@ pub struct DevArgs {
     pub forward_to: String,
     /// auth[application_token] to send [default: the profile's, when known]
     #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
-    pub application_token: Option<String>,
+    pub application_token: Option<Secret>,
     /// Offline queue connector key (auth_connector)
     #[arg(long, value_name = "KEY")]
     pub connector: Option<String>,
@@ -685,7 +686,7 @@ pub struct SandboxArgs {
     pub token_ttl: i64,
     /// Application token sent to handlers, for `listen --application-token` [default: random]
     #[arg(long, value_name = "TOKEN")]
-    pub application_token: Option<String>,
+    pub application_token: Option<Secret>,
     /// Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get
     /// (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)
     #[arg(long, value_name = "SPEC")]
@@ -713,7 +714,7 @@ pub struct ListenArgs {
     pub port: u16,
     /// Accept only requests whose auth[application_token] equals this (401 otherwise)
     #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
-    pub application_token: Option<String>,
+    pub application_token: Option<Secret>,
     /// Pass each accepted request on, body and content type unchanged
     #[arg(long, value_name = "URL")]
     pub forward_to: Option<String>,
@@ -752,7 +753,7 @@ pub struct TriggerArgs {
     pub data: Vec<String>,
     /// auth[application_token] to send (what your handler checks)
     #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
-    pub application_token: Option<String>,
+    pub application_token: Option<Secret>,
     /// event_handler_id to send
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub handler_id: u64,

@@ -1,15 +1,31 @@
 //! bx-events: a command-line subscription manager for Bitrix24 events.
 //!
-//! The library holds everything but argument parsing and exit codes: the API
-//! client ([`bitrix`]), credentials ([`config`]), the portal emulator
-//! ([`sandbox`]), output rendering and the commands themselves.
+//! With default features off the crate is only the Bitrix24 REST client
+//! ([`bitrix`]): transport, OAuth refresh, typed errors, the event and offline
+//! methods, batch and the rate limiter. The `sandbox` feature adds the portal
+//! emulator and the credential store it writes profiles to; the `cli` feature
+//! (default) adds the command-line tool that `src/main.rs` runs. See
+//! docs/architecture.md.
+
+#![warn(unreachable_pub)]
 
 pub mod bitrix;
-pub mod cli;
-pub mod commands;
+mod support;
+
+#[cfg(feature = "sandbox")]
 pub mod config;
-pub mod manifest;
-pub mod output;
-pub mod private_files;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
-pub mod server;
+#[cfg(feature = "sandbox")]
+mod server;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "cli")]
+pub mod commands;
+#[cfg(feature = "cli")]
+pub mod manifest;
+#[cfg(feature = "cli")]
+mod output;
+#[cfg(feature = "cli")]
+pub use output::{printable, ColorChoice, OutputFormat};

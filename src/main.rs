@@ -6,10 +6,10 @@ use clap::Parser;
 
 use bx_events::bitrix::ApiError;
 use bx_events::cli::Cli;
-use bx_events::commands::errors::{report, CliError};
+use bx_events::commands::{report, CliError};
 use bx_events::commands::{run, Shutdown};
 use bx_events::config::{ConfigError, FileKind};
-use bx_events::output::OutputFormat;
+use bx_events::OutputFormat;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -175,9 +175,9 @@ fn print_error(error: &anyhow::Error, format: OutputFormat) {
         ) {
             return;
         }
-        eprintln!("error: {}", bx_events::output::printable(&report.message));
+        eprintln!("error: {}", bx_events::printable(&report.message));
         if let Some(hint) = &report.hint {
-            eprintln!("hint: {}", bx_events::output::printable(hint));
+            eprintln!("hint: {}", bx_events::printable(hint));
         }
     } else {
         let body = serde_json::json!({"error": report});

@@ -3,7 +3,7 @@
 mod common;
 
 use bx_events::bitrix::ratelimit::RateLimit;
-use bx_events::commands::auth::save_profile;
+use bx_events::commands::save_profile;
 use bx_events::config::{ProfileKind, ProfileSettings, Secrets};
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use common::{run, TestEnv};

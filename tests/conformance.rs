@@ -357,7 +357,7 @@ fn cleanup_deletes_rows_older_than_the_retention_reserved_or_not() {
     reserve(&env, json!({"limit": 2}));
     env.sandbox
         .portal
-        .age_offline(bx_events::sandbox::offline::RETENTION_SECS - 60);
+        .age_offline(bx_events::sandbox::RETENTION_SECS - 60);
     assert_eq!(
         result(&env, "event.offline.list", json!({}))
             .as_array()

@@ -171,7 +171,7 @@ fn a_profile_listed_twice_runs_once() {
 
 // ---- Exit codes and machine output ----------------------------------------------
 
-use bx_events::sandbox::faults::{Fault, FaultKind};
+use bx_events::sandbox::{Fault, FaultKind};
 
 fn fault(kind: FaultKind, count: u32, method: &str) -> Fault {
     Fault {

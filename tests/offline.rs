@@ -538,8 +538,8 @@ fn follow_says_loudly_when_the_portal_goes_away_and_comes_back() {
     let env = queued(3);
     env.sandbox
         .portal
-        .inject(bx_events::sandbox::faults::Fault {
-            kind: bx_events::sandbox::faults::FaultKind::BadGateway,
+        .inject(bx_events::sandbox::Fault {
+            kind: bx_events::sandbox::FaultKind::BadGateway,
             count: 2,
             method: Some("event.offline.get".into()),
             delay_ms: None,
@@ -861,7 +861,7 @@ fn handler_timeout_covers_the_input_and_kills_the_process_group() {
 
 #[test]
 fn follow_rides_out_an_outage_while_confirming() {
-    use bx_events::sandbox::faults::{Fault, FaultKind};
+    use bx_events::sandbox::{Fault, FaultKind};
     let env = queued(5);
     env.sandbox.portal.inject(Fault {
         kind: FaultKind::ServerError,

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use bx_events::bitrix::ratelimit::RateLimit;
-use bx_events::sandbox::faults::{Fault, FaultKind};
+use bx_events::sandbox::{Fault, FaultKind};
 use bx_events::sandbox::SandboxOptions;
 use common::{bare_cmd, canned_server, http_answer, json_error, run, TestEnv, PROFILE};
 use serde_json::json;

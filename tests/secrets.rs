@@ -110,16 +110,16 @@ fn secrets_never_appear_in_output_even_with_traces() {
     // Faults, the offline queue, manifests and the handler tools, all traced.
     env.sandbox
         .portal
-        .inject(bx_events::sandbox::faults::Fault {
-            kind: bx_events::sandbox::faults::FaultKind::BadGateway,
+        .inject(bx_events::sandbox::Fault {
+            kind: bx_events::sandbox::FaultKind::BadGateway,
             count: 2,
             method: Some("event.get".into()),
             delay_ms: None,
         });
     env.sandbox
         .portal
-        .inject(bx_events::sandbox::faults::Fault {
-            kind: bx_events::sandbox::faults::FaultKind::ExpiredToken,
+        .inject(bx_events::sandbox::Fault {
+            kind: bx_events::sandbox::FaultKind::ExpiredToken,
             count: 1,
             method: Some("event.offline.list".into()),
             delay_ms: None,

@@ -7,6 +7,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::error::ApiError;
+use super::secret::Secret;
 
 /// The default OAuth server of Bitrix24 cloud portals.
 pub const DEFAULT_OAUTH_SERVER: &str = "https://oauth.bitrix.info";
@@ -14,8 +15,8 @@ pub const DEFAULT_OAUTH_SERVER: &str = "https://oauth.bitrix.info";
 /// A pair of OAuth tokens and when the access token expires (unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthTokens {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
     pub expires_at: Option<i64>,
 }
 
@@ -31,7 +32,7 @@ impl OAuthTokens {
 #[derive(Debug, Clone)]
 pub struct OAuthApp {
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Secret,
     pub oauth_server: Url,
 }
 
@@ -213,9 +214,9 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// The OAuth server's answer to a token request.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: Secret,
     #[serde(default)]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     #[serde(default, deserialize_with = "lenient_i64")]
     pub expires: Option<i64>,
     #[serde(default, deserialize_with = "lenient_i64")]
@@ -269,8 +270,5 @@ pub fn value_as_i64(value: &Value) -> Option<i64> {
 
 /// Current unix time in seconds.
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::support::clock::unix_seconds()
 }

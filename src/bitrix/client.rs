@@ -7,23 +7,19 @@ use rand::Rng;
 use serde_json::{Map, Value};
 use url::Url;
 
+use crate::support::clock::unix_seconds_f64 as now_seconds;
+
 use super::auth::{now_unix, Credentials, OAuthApp, TokenResponse};
 use super::error::{ApiError, NetworkFailure};
 use super::mask::{mask_json, mask_url};
 use super::ratelimit::{Limiter, RatePreset};
+use super::secret::Secret;
 use super::response::{
     envelope_from, header_text, network_error, parse_body, read_capped, text_of,
 };
 
 /// Longest wait for an `OPERATION_TIME_LIMIT` window to reset before giving up.
 const MAX_RESET_WAIT: Duration = Duration::from_secs(60);
-
-fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
 
 /// Methods that change nothing, or whose repetition is detected (`event.bind`
 /// reports a duplicate), and so may be retried after 5xx, timeouts and drops.
@@ -133,14 +129,14 @@ impl Client {
     }
 
     /// A valid access token (refreshed first when known to be expired); `None` for webhooks.
-    pub async fn access_token(&self) -> Result<Option<String>, ApiError> {
+    pub async fn access_token(&self) -> Result<Option<Secret>, ApiError> {
         self.usable_token().await
     }
 
     /// An access token the portal has just accepted, with its expiry: one cheap call
     /// (`app.info`) proves it, refreshing it first if the portal says it expired
     /// (another process may have rotated the pair). `None` for webhooks.
-    pub async fn verified_token(&self) -> Result<Option<(String, Option<i64>)>, ApiError> {
+    pub async fn verified_token(&self) -> Result<Option<(Secret, Option<i64>)>, ApiError> {
         let Credentials::OAuth { store, .. } = &self.credentials else {
             return Ok(None);
         };
@@ -167,13 +163,13 @@ impl Client {
         let mut token = self.usable_token().await?;
         loop {
             attempt += 1;
-            let outcome = self.send_once(method, params, token.as_deref()).await;
+            let outcome = self.send_once(method, params, token.as_ref()).await;
             let error = match outcome {
                 Ok(envelope) => return Ok(envelope),
                 Err(error) => error,
             };
             if error.is_code("expired_token") && !refreshed {
-                if let Some(stale) = token.as_deref() {
+                if let Some(stale) = token.as_ref() {
                     tracing::debug!("{method}: access token expired; refreshing");
                     token = Some(self.refresh_after(stale).await?);
                     refreshed = true;
@@ -251,7 +247,7 @@ impl Client {
     }
 
     /// The access token to send, refreshed first when it is known to be expired.
-    async fn usable_token(&self) -> Result<Option<String>, ApiError> {
+    async fn usable_token(&self) -> Result<Option<Secret>, ApiError> {
         let Credentials::OAuth { store, app, .. } = &self.credentials else {
             return Ok(None);
         };
@@ -264,7 +260,7 @@ impl Client {
 
     /// Refreshes the pair unless another caller already replaced `stale`.
     /// Holds the store's lock across the re-read, the refresh and the save.
-    async fn refresh_after(&self, stale: &str) -> Result<String, ApiError> {
+    async fn refresh_after(&self, stale: &Secret) -> Result<Secret, ApiError> {
         let Credentials::OAuth { store, app, .. } = &self.credentials else {
             return Err(ApiError::Credentials(
                 "webhooks have no token to refresh".into(),
@@ -280,7 +276,7 @@ impl Client {
             .await
             .map_err(|e| ApiError::Store(Box::new(e)))??;
         let current = store.load()?;
-        if current.access_token != stale && !current.is_expired(now_unix()) {
+        if current.access_token != *stale && !current.is_expired(now_unix()) {
             tracing::debug!("token already refreshed by another process");
             drop(guard);
             return Ok(current.access_token);
@@ -299,7 +295,7 @@ impl Client {
                 let latest = store.load()?;
                 match latest.refresh_token.clone() {
                     Some(newer) if Some(&newer) != current.refresh_token.as_ref() => {
-                        if latest.access_token != stale && !latest.is_expired(now_unix()) {
+                        if latest.access_token != *stale && !latest.is_expired(now_unix()) {
                             return Ok(latest.access_token);
                         }
                         self.refresh_request(app, &newer).await?
@@ -323,7 +319,7 @@ impl Client {
     async fn refresh_request(
         &self,
         app: &OAuthApp,
-        refresh_token: &str,
+        refresh_token: &Secret,
     ) -> Result<TokenResponse, ApiError> {
         token_request(
             &self.http,
@@ -331,8 +327,8 @@ impl Client {
             &[
                 ("grant_type", "refresh_token"),
                 ("client_id", &app.client_id),
-                ("client_secret", &app.client_secret),
-                ("refresh_token", refresh_token),
+                ("client_secret", app.client_secret.expose()),
+                ("refresh_token", refresh_token.expose()),
             ],
         )
         .await
@@ -351,7 +347,7 @@ impl Client {
         &self,
         method: &str,
         params: &Value,
-        token: Option<&str>,
+        token: Option<&Secret>,
     ) -> Result<Envelope, ApiError> {
         let url = self.method_url(method)?;
         let mut body = match params {
@@ -364,7 +360,7 @@ impl Client {
             }
         };
         if let Some(token) = token {
-            body.insert("auth".into(), Value::String(token.to_string()));
+            body.insert("auth".into(), Value::String(token.expose().clone()));
         }
         let body = Value::Object(body);
         self.limiter.acquire().await;

@@ -11,8 +11,10 @@ pub mod mask;
 pub mod offline;
 pub mod ratelimit;
 pub mod response;
+pub mod secret;
 pub mod validate;
 
 pub use auth::{Credentials, MemoryTokenStore, OAuthApp, OAuthTokens, TokenStore};
 pub use client::{Client, ClientOptions, Envelope};
 pub use error::{ApiError, NetworkFailure};
+pub use secret::Secret;

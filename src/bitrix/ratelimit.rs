@@ -4,7 +4,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::support::clock::unix_seconds_f64 as now_seconds;
+use crate::support::files::FileLock;
 
 /// A portal's request budget: a bucket of `burst` requests draining `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -138,13 +141,6 @@ impl Bucket {
     }
 }
 
-fn now_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 impl Limiter {
     /// A bucket for this process only.
     pub fn new(preset: RatePreset) -> Self {
@@ -199,8 +195,8 @@ impl Limiter {
 }
 
 fn reserve_in_file(path: &Path, limit: RateLimit) -> std::io::Result<Duration> {
-    let mut file = crate::private_files::open_private(path, false)?;
-    file.lock()?;
+    let mut lock = FileLock::acquire(path)?;
+    let file = lock.file();
     let mut text = String::new();
     file.read_to_string(&mut text)?;
     let mut bucket = Bucket::parse(&text);

@@ -9,7 +9,7 @@ use crate::bitrix::auth::{
     now_unix, parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens,
 };
 use crate::bitrix::client::{http_client, token_request};
-use crate::bitrix::{Client, MemoryTokenStore, TokenStore};
+use crate::bitrix::{Client, MemoryTokenStore, Secret, TokenStore};
 use crate::cli::{LoginArgs, LogoutArgs, SwitchArgs};
 use crate::config::profile::{
     from_environment, oauth_server, rate_limit_for, rest_endpoint, selected_name,
@@ -43,9 +43,14 @@ pub fn save_profile(
 
 /// How `auth login` obtains credentials.
 enum LoginMethod {
-    Webhook(String),
+    Webhook(Secret),
     Tokens,
     AuthorizationCode,
+}
+
+/// Asks for a secret without echoing it.
+fn prompt_secret(ctx: &Context, flag: &str, question: &str) -> anyhow::Result<Secret> {
+    prompt_text(ctx, flag, question, true).map(Secret::new)
 }
 
 fn prompt_text(ctx: &Context, flag: &str, question: &str, secret: bool) -> anyhow::Result<String> {
@@ -95,7 +100,7 @@ fn choose_method(ctx: &Context, args: &LoginArgs) -> anyhow::Result<LoginMethod>
     Ok(match choice {
         0 => LoginMethod::AuthorizationCode,
         1 => LoginMethod::Tokens,
-        _ => LoginMethod::Webhook(prompt_text(ctx, "--webhook", "Webhook URL", true)?),
+        _ => LoginMethod::Webhook(prompt_secret(ctx, "--webhook", "Webhook URL")?),
     })
 }
 
@@ -129,7 +134,7 @@ fn app_from_args(
             };
             let secret = match secret {
                 Some(secret) => secret.clone(),
-                None => prompt_text(ctx, "--client-secret", "Client secret", true)?,
+                None => prompt_secret(ctx, "--client-secret", "Client secret")?,
             };
             (id, secret)
         }
@@ -188,7 +193,7 @@ fn read_secrets(args: &mut LoginArgs) -> anyhow::Result<()> {
             ))
             .into());
         }
-        *slot = Some(value.trim().to_string());
+        *slot = Some(Secret::new(value.trim()));
     }
     Ok(())
 }
@@ -206,7 +211,7 @@ pub async fn login(ctx: &Context, mut args: LoginArgs) -> anyhow::Result<()> {
             .map_err(CliError::Usage)?;
     }
     let (settings, secrets) = match choose_method(ctx, &args)? {
-        LoginMethod::Webhook(raw) => login_webhook(ctx, &args, &raw).await?,
+        LoginMethod::Webhook(raw) => login_webhook(ctx, &args, raw.expose()).await?,
         LoginMethod::Tokens => login_tokens(ctx, &args).await?,
         LoginMethod::AuthorizationCode => login_code(ctx, &args).await?,
     };
@@ -266,7 +271,7 @@ async fn login_webhook(
     let scope = client.call("scope", &json!({})).await?;
     settings.scope = scope_text(&scope.result);
     let secrets = Secrets {
-        webhook_url: Some(webhook.base.to_string()),
+        webhook_url: Some(Secret::new(webhook.base.to_string())),
         ..Secrets::default()
     };
     Ok((settings, secrets))
@@ -305,7 +310,7 @@ async fn login_code(ctx: &Context, args: &LoginArgs) -> anyhow::Result<(ProfileS
         &[
             ("grant_type", "authorization_code"),
             ("client_id", &app.client_id),
-            ("client_secret", &app.client_secret),
+            ("client_secret", app.client_secret.expose()),
             ("code", &code),
         ],
     )

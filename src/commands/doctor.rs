@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
 use super::{CliError, Context};
+use crate::bitrix::Secret;
 use crate::bitrix::events::{self, Binding, BindingKind, EventsQuery};
 use crate::bitrix::offline::{self, ListQuery};
 use crate::bitrix::{form, Client};
@@ -200,7 +201,14 @@ async fn diagnose(
         .and_then(|u| u.host_str().map(crate::bitrix::auth::is_loopback_host))
         .unwrap_or(false);
     for (handler, event) in handlers {
-        check_handler(&handler, &event, token.as_deref(), portal_is_local, report).await;
+        check_handler(
+            &handler,
+            &event,
+            token.as_ref().map(|t| t.expose().as_str()),
+            portal_is_local,
+            report,
+        )
+        .await;
     }
     if admin {
         check_queue(client, report).await;
@@ -381,7 +389,7 @@ fn handler_targets(args: &DoctorArgs, bindings: &[Binding]) -> Vec<(String, Stri
     targets
 }
 
-fn application_token(ctx: &Context, profile: &ActiveProfile, args: &DoctorArgs) -> Option<String> {
+fn application_token(ctx: &Context, profile: &ActiveProfile, args: &DoctorArgs) -> Option<Secret> {
     args.application_token
         .clone()
         .filter(|t| !t.is_empty())

@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt;
 
 use super::{CliError, Context};
+use crate::bitrix::Secret;
 use crate::bitrix::client::http_client;
 use crate::bitrix::mask::{mask_form_body, mask_json};
 use crate::bitrix::{form, ClientOptions};
@@ -34,7 +35,7 @@ pub struct SavedRequest {
 }
 
 struct Listener {
-    token: Option<String>,
+    token: Option<Secret>,
     forward: Option<(url::Url, reqwest::Client)>,
     exec: Option<String>,
     save: Option<PathBuf>,
@@ -230,7 +231,7 @@ async fn receive(
                 .into_response();
         }
     }
-    let verdict = verdict(state.token.as_deref(), peek.token());
+    let verdict = verdict(state.token.as_ref().map(|t| t.expose().as_str()), peek.token());
     // Answer at once, like a well-behaved handler; the rest happens afterwards.
     let task_state = state.clone();
     let path = uri.path().to_string();
@@ -284,7 +285,11 @@ async fn process(
             method: method.clone(),
             path: path.clone(),
             content_type: content_type.clone(),
-            body: masked_body(&body, &event, state.token.as_deref()),
+            body: masked_body(
+                &body,
+                &event,
+                state.token.as_ref().map(|t| t.expose().as_str()),
+            ),
         };
         let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
         let size = text.len() as u64;
@@ -297,13 +302,13 @@ async fn process(
         let file = dir.join(format!(
             "{}-{}-{number}.json",
             received_at.format("%Y%m%dT%H%M%S"),
-            safe(&name)
+            crate::support::files::safe_file_name(&name)
         ));
         if !within_budget {
             state.out.warn(&format!(
                 "not saving request {number}: --save-budget is used up (raise it to keep more)"
             ));
-        } else if let Err(e) = write_private(&file, &text) {
+        } else if let Err(e) = crate::support::files::create_private(&file, &text) {
             state
                 .out
                 .warn(&format!("cannot save {}: {e}", file.display()));
@@ -459,28 +464,4 @@ async fn run_exec(command: &str, name: &str, event: &Value) -> Value {
         Ok(status) => json!({"exit_code": status.code().unwrap_or(-1)}),
         Err(e) => json!({"error": e.to_string()}),
     }
-}
-
-fn safe(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    use std::io::Write;
-    options.open(path)?.write_all(text.as_bytes())
 }

@@ -1,23 +1,23 @@
 //! The commands, one module each, and the context they share (profile, client, output, prompts).
 
-pub mod apply;
-pub mod auth;
-pub mod bind;
-pub mod call;
-pub mod completions;
-pub mod dev;
-pub mod doctor;
-pub mod errors;
-pub mod events;
-pub mod export;
-pub mod help;
-pub mod list;
-pub mod listen;
-pub mod offline;
-pub mod sandbox;
-pub mod shutdown;
-pub mod trigger;
-pub mod unbind;
+pub(crate) mod apply;
+pub(crate) mod auth;
+pub(crate) mod bind;
+pub(crate) mod call;
+pub(crate) mod completions;
+pub(crate) mod dev;
+pub(crate) mod doctor;
+pub(crate) mod errors;
+pub(crate) mod events;
+pub(crate) mod export;
+pub(crate) mod help;
+pub(crate) mod list;
+pub(crate) mod listen;
+pub(crate) mod offline;
+pub(crate) mod sandbox;
+pub(crate) mod shutdown;
+pub(crate) mod trigger;
+pub(crate) mod unbind;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -28,7 +28,8 @@ use crate::bitrix::{Client, ClientOptions};
 use crate::cli::{AuthCommand, Cli, Command, GlobalArgs};
 use crate::config::{ActiveProfile, Store};
 use crate::output::Output;
-pub use errors::CliError;
+pub use auth::save_profile;
+pub use errors::{report, CliError, ErrorReport};
 pub use shutdown::Shutdown;
 
 /// What every command gets: the global options, output, store and prompt policy.

@@ -15,7 +15,11 @@ use crate::cli::TriggerArgs;
 
 pub async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()> {
     let target = super::http_url(&args.to, "--to")?;
-    let token = args.application_token.as_deref().filter(|t| !t.is_empty());
+    let token = args
+        .application_token
+        .as_ref()
+        .map(|t| t.expose().as_str())
+        .filter(|t| !t.is_empty());
     let (content_type, body) = match &args.from_file {
         Some(path) => replay_body(path, token)?,
         None => {

@@ -120,30 +120,17 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{unique:08x}", std::process::id()))
 }
 
-pub use crate::private_files::open_private;
+pub(crate) use crate::support::files::{open_private, FileLock};
 
-/// An exclusive lock on a lock file, held until dropped.
-#[derive(Debug)]
-pub struct FileLock {
-    _file: File,
-}
-
-impl FileLock {
-    /// Blocks until the exclusive lock on `path` is held.
-    pub fn acquire(path: &Path) -> Result<Self, ConfigError> {
-        if let Some(dir) = path.parent() {
-            ensure_private_dir(dir)?;
-        }
-        let file = open_private(path, false).map_err(|source| ConfigError::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        file.lock().map_err(|source| ConfigError::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(Self { _file: file })
+/// Takes the exclusive lock on `path`, creating its private directory first.
+pub(crate) fn lock_in_private_dir(path: &Path) -> Result<FileLock, ConfigError> {
+    if let Some(dir) = path.parent() {
+        ensure_private_dir(dir)?;
     }
+    FileLock::acquire(path).map_err(|source| ConfigError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Warns when a secrets file can be read by other users.

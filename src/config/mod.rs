@@ -1,10 +1,10 @@
 //! Paths, profiles, the credential store and environment variable names.
 
 pub mod env;
-pub mod error;
-pub mod files;
-pub mod profile;
-pub mod store;
+mod error;
+pub(crate) mod files;
+pub(crate) mod profile;
+pub(crate) mod store;
 
 pub use error::{ConfigError, FileKind};
 pub use profile::{resolve, ActiveProfile};

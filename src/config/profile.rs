@@ -12,7 +12,7 @@ use crate::bitrix::auth::{
     TokenStore, DEFAULT_OAUTH_SERVER,
 };
 use crate::bitrix::ratelimit::RatePreset;
-use crate::bitrix::{ApiError, MemoryTokenStore};
+use crate::bitrix::{ApiError, MemoryTokenStore, Secret};
 
 /// Name shown for credentials that come from `BX_EVENTS_*` variables.
 pub const ENV_PROFILE_NAME: &str = "environment";
@@ -105,7 +105,7 @@ fn stored_credentials(
             let raw = secrets
                 .webhook_url
                 .ok_or_else(|| missing_secret(store, name, "webhook URL"))?;
-            let webhook = parse_webhook_url(&raw)
+            let webhook = parse_webhook_url(raw.expose())
                 .map_err(|e| ConfigError::Invalid(format!("profile '{name}': {e}")))?;
             Ok(Credentials::Webhook { base: webhook.base })
         }
@@ -160,6 +160,7 @@ pub fn oauth_server(raw: Option<&str>) -> Result<Url, ConfigError> {
 /// Environment-only credentials, when `BX_EVENTS_WEBHOOK_URL` or `BX_EVENTS_ACCESS_TOKEN` is set.
 pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let secret = |name: &str| var(name).map(Secret::new);
     if let Some(raw) = var(env::WEBHOOK_URL) {
         let webhook = parse_webhook_url(&raw)
             .map_err(|e| ConfigError::Invalid(format!("{}: {e}", env::WEBHOOK_URL)))?;
@@ -181,7 +182,7 @@ pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
             credentials: Credentials::Webhook { base: webhook.base },
         }));
     }
-    let Some(access_token) = var(env::ACCESS_TOKEN) else {
+    let Some(access_token) = secret(env::ACCESS_TOKEN) else {
         return Ok(None);
     };
     let portal = var(env::PORTAL).ok_or_else(|| {
@@ -194,7 +195,7 @@ pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
     let endpoint = rest_endpoint(&portal)
         .map_err(|e| ConfigError::Invalid(format!("{}: {e}", env::PORTAL)))?;
     let server_text = var(env::OAUTH_SERVER);
-    let app = match (var(env::CLIENT_ID), var(env::CLIENT_SECRET)) {
+    let app = match (var(env::CLIENT_ID), secret(env::CLIENT_SECRET)) {
         (Some(client_id), Some(client_secret)) => Some(OAuthApp {
             client_id,
             client_secret,
@@ -214,7 +215,7 @@ pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
     };
     let tokens = OAuthTokens {
         access_token,
-        refresh_token: var(env::REFRESH_TOKEN),
+        refresh_token: secret(env::REFRESH_TOKEN),
         expires_at: None,
     };
     Ok(Some(ActiveProfile {

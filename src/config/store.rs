@@ -1,5 +1,6 @@
 //! `config.toml` (settings) and `credentials.toml` (secrets) in the config directory.
 
+use crate::bitrix::Secret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -56,30 +57,22 @@ pub struct ConfigFile {
 }
 
 /// Secrets of one profile.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Secrets {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<String>,
+    pub access_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<Secret>,
     /// The application token the portal sends handlers (`auth[application_token]`),
     /// when known: `dev` sends it to the local handler as the portal would.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub application_token: Option<String>,
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets")
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
+    pub application_token: Option<Secret>,
 }
 
 /// The whole `credentials.toml`.
@@ -148,7 +141,7 @@ impl Store {
 
     pub fn lock(&self) -> Result<FileLock, ConfigError> {
         ensure_private_dir(&self.dir)?;
-        FileLock::acquire(&self.lock_path())
+        super::files::lock_in_private_dir(&self.lock_path())
     }
 
     pub fn read_config(&self) -> Result<ConfigFile, ConfigError> {

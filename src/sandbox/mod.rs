@@ -1,16 +1,16 @@
 //! A local Bitrix24 portal emulator: REST envelope, OAuth, webhooks, event methods,
 //! `batch`, the leaky-bucket limit and token expiry, on 127.0.0.1.
 
-pub mod admin;
-pub mod catalog;
-pub mod delivery;
-pub mod faults;
-pub mod methods;
-pub mod oauth;
-pub mod offline;
-pub mod php;
-pub mod rest;
-pub mod state;
+pub(crate) mod admin;
+pub(crate) mod catalog;
+pub(crate) mod delivery;
+pub(crate) mod faults;
+pub(crate) mod methods;
+pub(crate) mod oauth;
+pub(crate) mod offline;
+pub(crate) mod php;
+pub(crate) mod rest;
+pub(crate) mod state;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -21,7 +21,10 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::bitrix::ratelimit::RateLimit;
+use crate::bitrix::Secret;
 use rest::Shared;
+pub use faults::{Fault, FaultKind};
+pub use offline::RETENTION_SECS;
 pub use state::{Plan, Stats};
 
 /// How to run a sandbox.
@@ -36,7 +39,7 @@ pub struct SandboxOptions {
     /// Lifetime of access tokens in seconds.
     pub token_ttl_secs: i64,
     /// The application token sent to handlers (random when `None`).
-    pub application_token: Option<String>,
+    pub application_token: Option<Secret>,
     /// Faults active from the start.
     pub faults: Vec<faults::Fault>,
     /// Call handlers that are not on this machine (off by default, so trying the
@@ -69,26 +72,17 @@ impl Default for SandboxOptions {
 }
 
 /// Ready-to-use credentials of a running sandbox.
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SandboxCredentials {
     pub portal: String,
     pub client_id: String,
-    pub client_secret: String,
-    pub access_token: String,
-    pub refresh_token: String,
+    pub client_secret: Secret,
+    pub access_token: Secret,
+    pub refresh_token: Secret,
     pub expires_at: i64,
-    pub webhook_url: String,
-    pub application_token: String,
+    pub webhook_url: Secret,
+    pub application_token: Secret,
     pub member_id: String,
-}
-
-impl std::fmt::Debug for SandboxCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SandboxCredentials")
-            .field("portal", &self.portal)
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Direct access to a running sandbox's state, for tests and the CLI.
@@ -235,7 +229,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         options.rate_limit,
     );
     if let Some(token) = options.application_token.filter(|t| !t.is_empty()) {
-        portal.app.application_token = token;
+        portal.app.application_token = token.expose().clone();
     }
     portal.faults = options.faults;
     portal.installed = !options.not_installed;
@@ -258,12 +252,12 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
     let credentials = SandboxCredentials {
         portal: url.clone(),
         client_id: portal.app.client_id.clone(),
-        client_secret: portal.app.client_secret.clone(),
-        access_token,
-        refresh_token,
+        client_secret: Secret::new(portal.app.client_secret.clone()),
+        access_token: Secret::new(access_token),
+        refresh_token: Secret::new(refresh_token),
         expires_at,
-        webhook_url: portal.webhook_url(),
-        application_token: portal.app.application_token.clone(),
+        webhook_url: Secret::new(portal.webhook_url()),
+        application_token: Secret::new(portal.app.application_token.clone()),
         member_id: portal.member_id.clone(),
     };
     portal.persist();

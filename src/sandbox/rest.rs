@@ -568,12 +568,7 @@ impl BatchResults {
     }
 }
 
-fn now_float() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+use crate::support::clock::unix_seconds_f64 as now_float;
 
 fn time_block(started: f64) -> Value {
     let finished = now_float();

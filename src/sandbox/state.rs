@@ -180,14 +180,7 @@ pub struct Portal {
     pub stats: Stats,
 }
 
-/// A fresh random hex string of `len` characters.
-pub fn random_hex(len: usize) -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
-        .collect()
-}
+pub(crate) use crate::support::random::random_hex;
 
 impl Portal {
     pub fn new(

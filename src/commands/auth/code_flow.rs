@@ -24,7 +24,7 @@ pub async fn obtain_code(
         ))
     })?;
     let redirect_uri = format!("http://127.0.0.1:{port}/");
-    let state = crate::sandbox::state::random_hex(24);
+    let state = crate::support::random::random_hex(24);
     let mut authorize = portal.join("/oauth/authorize/")?;
     authorize
         .query_pairs_mut()

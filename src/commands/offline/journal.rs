@@ -24,7 +24,8 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use crate::commands::CliError;
-use crate::config::files::{ensure_private_dir, open_private};
+use crate::config::files::{ensure_private_dir, open_private, FileLock};
+pub(crate) use crate::support::files::safe_file_name as safe_name;
 
 /// A request for a new reservation whose answer the journal never saw.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,22 +62,10 @@ pub struct Replayed {
 pub struct Journal {
     path: PathBuf,
     file: File,
-    _lock: File,
+    _lock: FileLock,
     state: Replayed,
 }
 
-/// A file name part from free text (profile and connector names).
-pub fn safe_name(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
 
 impl Journal {
     /// Opens (and locks) the journal for a profile's connector queue. Fails before
@@ -90,15 +79,15 @@ impl Journal {
         );
         let path = state_dir.join(format!("{base}.journal"));
         let lock_path = state_dir.join(format!("{base}.lock"));
-        let lock = open_private(&lock_path, false)
+        let lock = FileLock::try_acquire(&lock_path)
             .with_context(|| format!("opening {}", lock_path.display()))?;
-        if lock.try_lock().is_err() {
+        let Some(lock) = lock else {
             return Err(CliError::Busy(format!(
                 "another `offline consume` is running for profile '{profile}' and this connector (lock {}); stop it first",
                 lock_path.display()
             ))
             .into());
-        }
+        };
         let mut file = open_private(&path, false)
             .with_context(|| format!("opening the consume journal {}", path.display()))?;
         let mut text = String::new();

@@ -22,7 +22,7 @@ use crate::cli::{
 use crate::output::Output;
 
 pub use consume::run as consume;
-pub use journal::safe_name;
+pub(crate) use journal::safe_name;
 
 pub async fn run(ctx: &Context, command: OfflineCommand) -> anyhow::Result<()> {
     match command {

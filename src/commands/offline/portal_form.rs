@@ -6,42 +6,34 @@ use serde_json::{json, Map, Value};
 
 use crate::bitrix::form;
 use crate::bitrix::offline::OfflineRecord;
+use crate::bitrix::Secret;
 use crate::config::ActiveProfile;
 
 /// Who the requests claim to come from: the portal and application of the profile.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PortalIdentity {
     pub domain: String,
     pub client_endpoint: String,
     pub server_endpoint: String,
     pub member_id: String,
-    pub application_token: Option<String>,
+    pub application_token: Option<Secret>,
     /// `--with-tokens`: the profile's (installer's) access token.
     pub tokens: Option<InstallerTokens>,
 }
 
 /// The profile's token as `auth[...]` fields (the refresh token is never sent: a
 /// handler that used it would spend the pair bx-events relies on).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct InstallerTokens {
-    pub access_token: String,
+    pub access_token: Secret,
     pub expires_in: i64,
     pub scope: String,
     pub user_id: Option<i64>,
 }
 
-impl std::fmt::Debug for PortalIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PortalIdentity")
-            .field("domain", &self.domain)
-            .field("member_id", &self.member_id)
-            .finish_non_exhaustive()
-    }
-}
-
 impl PortalIdentity {
     /// The identity of a profile: its portal, OAuth server and `member_id`.
-    pub fn of(profile: &ActiveProfile, application_token: Option<String>) -> Self {
+    pub fn of(profile: &ActiveProfile, application_token: Option<Secret>) -> Self {
         let portal = url::Url::parse(&profile.settings.portal).ok();
         let domain = portal
             .as_ref()
@@ -79,7 +71,7 @@ pub fn form_body(record: &OfflineRecord, identity: &PortalIdentity) -> String {
         .unwrap_or_else(|_| crate::bitrix::auth::now_unix());
     let mut auth = Map::new();
     if let Some(tokens) = &identity.tokens {
-        auth.insert("access_token".into(), json!(tokens.access_token));
+        auth.insert("access_token".into(), json!(tokens.access_token.expose()));
         auth.insert("expires_in".into(), json!(tokens.expires_in.to_string()));
         auth.insert("scope".into(), json!(tokens.scope));
     }
@@ -94,7 +86,7 @@ pub fn form_body(record: &OfflineRecord, identity: &PortalIdentity) -> String {
         auth.insert("user_id".into(), json!(user_id.to_string()));
     }
     if let Some(token) = &identity.application_token {
-        auth.insert("application_token".into(), json!(token));
+        auth.insert("application_token".into(), json!(token.expose()));
     }
     let payload = json!({
         "event": record.event,
@@ -126,7 +118,7 @@ mod tests {
             client_endpoint: "https://x.bitrix24.com/rest/".into(),
             server_endpoint: "https://oauth.bitrix.info/rest/".into(),
             member_id: "abc".into(),
-            application_token: Some("app".into()),
+            application_token: Some(Secret::new("app")),
             tokens: None,
         };
         let decoded = form::decode(&form_body(&record, &identity));
