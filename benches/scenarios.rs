@@ -212,7 +212,7 @@ impl Naive {
             )
             .unwrap(),
             base: format!("{}/rest/", sandbox.url),
-            token: sandbox.credentials.access_token.clone(),
+            token: sandbox.credentials.access_token.expose().clone(),
         }
     }
 

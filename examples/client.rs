@@ -78,6 +78,9 @@ async fn run(portal: &str, token: String) -> Result<(), ApiError> {
         }
         offline::clear(&client, &process_id, &ClearSelection::All, &None).await?;
     }
-    println!("handled {handled} offline records in {} requests", client.request_count());
+    println!(
+        "handled {handled} offline records in {} requests",
+        client.request_count()
+    );
     Ok(())
 }

@@ -4,12 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use bx_events::bitrix::ApiError;
 use bx_events::cli::Cli;
-use bx_events::commands::{report, CliError};
-use bx_events::commands::{run, Shutdown};
-use bx_events::config::{ConfigError, FileKind};
-use bx_events::OutputFormat;
+use bx_events::commands::{classify, run, Failure, Shutdown};
+use bx_events::{printable, OutputFormat};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -42,10 +39,7 @@ fn main() -> ExitCode {
     });
     let code = match outcome {
         Ok(()) => 0,
-        Err(error) => {
-            print_error(&error, format);
-            exit_code(&error)
-        }
+        Err(failure) => report_failure(&failure, format),
     };
     // Background tasks (a sandbox, pending requests) must not delay the exit.
     runtime.shutdown_background();
@@ -164,66 +158,18 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .init();
 }
 
-fn print_error(error: &anyhow::Error, format: OutputFormat) {
-    let report = report(error);
-    if format == OutputFormat::Table {
-        // A requested stop (Ctrl-C, SIGTERM) is not an error to explain: the exit
-        // code (130) says it, and long-running commands print their own summary.
-        if matches!(
-            error.downcast_ref::<CliError>(),
-            Some(CliError::Interrupted)
-        ) {
-            return;
-        }
-        eprintln!("error: {}", bx_events::printable(&report.message));
+/// Prints a failure as `error:`/`hint:` lines, or as one `{"error":{...}}` line
+/// with `-o json`/`ndjson` (docs/style.md), and returns its exit status.
+fn report_failure(failure: &Failure, format: OutputFormat) -> u8 {
+    let classified = classify(failure);
+    let report = &classified.report;
+    if format != OutputFormat::Table {
+        eprintln!("{}", serde_json::json!({"error": report}));
+    } else if !classified.interrupted {
+        eprintln!("error: {}", printable(&report.message));
         if let Some(hint) = &report.hint {
-            eprintln!("hint: {}", bx_events::printable(hint));
-        }
-    } else {
-        let body = serde_json::json!({"error": report});
-        eprintln!("{body}");
-    }
-}
-
-/// The exit codes of docs/exit-codes.md.
-fn exit_code(error: &anyhow::Error) -> u8 {
-    for cause in error.chain() {
-        if let Some(cli) = cause.downcast_ref::<CliError>() {
-            match cli {
-                CliError::Usage(_) => return 2,
-                CliError::Interrupted => return 130,
-                CliError::Failed(_) => return 1,
-                CliError::NotInSync(_) => return 3,
-                CliError::Busy(_) => return 75,
-            }
-        }
-        if let Some(api) = cause.downcast_ref::<ApiError>() {
-            if matches!(api, ApiError::Store(_)) {
-                continue;
-            }
-            if api.is_credentials_problem() {
-                return 4;
-            }
-            if api.is_temporary() {
-                return 5;
-            }
-            return 1;
-        }
-        if let Some(config) = cause.downcast_ref::<ConfigError>() {
-            return match config {
-                ConfigError::NoCredentials | ConfigError::UnknownProfile { .. } => 4,
-                ConfigError::Corrupt {
-                    kind: FileKind::Credentials,
-                    ..
-                } => 4,
-                ConfigError::Corrupt {
-                    kind: FileKind::Config,
-                    ..
-                }
-                | ConfigError::Invalid(_) => 2,
-                ConfigError::Read { .. } | ConfigError::Write { .. } => 1,
-            };
+            eprintln!("hint: {}", printable(hint));
         }
     }
-    1
+    classified.exit_code
 }

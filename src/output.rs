@@ -182,12 +182,12 @@ impl Output {
 /// Writes text to stdout; a closed pipe (`| head`) is not an error. (SIGPIPE stays
 /// ignored: `consume` and `listen` write to their handlers' stdin, and a handler
 /// that exits without reading must not kill bx-events.)
-pub fn print_text(text: &str) {
+pub(crate) fn print_text(text: &str) {
     write_stdout(text);
 }
 
 /// [`print_text`] with a line break.
-pub fn print_line(text: impl std::fmt::Display) {
+pub(crate) fn print_line(text: impl std::fmt::Display) {
     write_stdout(&format!("{text}\n"));
 }
 
@@ -224,7 +224,7 @@ const TABLE_STYLES: [&str; 2] = ["\x1b[1m", "\x1b[0m"];
 
 /// A table as text, trailing spaces trimmed and every cell's control characters
 /// escaped (see [`printable`]).
-pub fn render_table(table: &Table) -> String {
+pub(crate) fn render_table(table: &Table) -> String {
     let text = table.to_string();
     let mut rendered = String::with_capacity(text.len());
     for line in text.lines() {
@@ -251,7 +251,7 @@ pub fn render_table(table: &Table) -> String {
 }
 
 /// Text for an optional value in a table cell.
-pub fn cell(value: Option<&str>) -> String {
+pub(crate) fn cell(value: Option<&str>) -> String {
     value.unwrap_or("-").to_string()
 }
 

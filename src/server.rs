@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 /// Limits on each connection.
 #[derive(Debug, Clone, Copy)]
-pub struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     /// Time for a client to send a request's headers, and longest idle wait for the
     /// next request on a keep-alive connection (slowloris).
     pub header_timeout: Duration,
@@ -33,7 +33,7 @@ impl Default for ConnectionLimits {
 /// Serves `router` on `listener` until `shutdown` resolves. Connections in flight
 /// when it does are dropped with the runtime; nothing they hold is lost (handlers
 /// answer first and record afterwards).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: ConnectionLimits,

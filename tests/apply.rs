@@ -229,7 +229,7 @@ fn save_profile_for(env: &TestEnv, name: &str, portal: &str, access: &str) {
         member_id: None,
     };
     let secrets = Secrets {
-        access_token: Some(access.to_string()),
+        access_token: Some(access.into()),
         ..Secrets::default()
     };
     save_profile(&env.store(), name, settings, secrets).unwrap();
@@ -247,7 +247,7 @@ fn fan_out_applies_to_every_portal_and_reports_the_one_that_fails() {
         &env,
         "second",
         &second.credentials.portal,
-        &second.credentials.access_token,
+        second.credentials.access_token.expose(),
     );
     let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

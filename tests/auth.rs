@@ -18,7 +18,10 @@ fn login_with_tokens_verifies_then_saves() {
         .args(env.token_login_args("second", &access, &refresh)));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        env.secrets("second").access_token.as_deref(),
+        env.secrets("second")
+            .access_token
+            .as_ref()
+            .map(|s| s.expose().as_str()),
         Some(access.as_str())
     );
     let status = env.json(&["auth", "status"]);
@@ -93,7 +96,7 @@ fn plain_http_is_refused_for_remote_portals() {
 #[test]
 fn webhook_login_works_but_event_methods_explain_wrong_auth_type() {
     let env = TestEnv::new();
-    let webhook = env.sandbox.credentials.webhook_url.clone();
+    let webhook = env.sandbox.credentials.webhook_url.expose().clone();
     let (code, _, stderr) =
         run(env
             .cmd()
@@ -137,7 +140,7 @@ fn authorization_code_flow_catches_the_loopback_redirect() {
             "--client-id",
             &creds.client_id,
             "--client-secret",
-            &creds.client_secret,
+            creds.client_secret.expose(),
             "--oauth-server",
             &creds.portal,
             "--redirect-port",
@@ -206,7 +209,7 @@ fn authorization_code_can_be_given_by_hand() {
         "--client-id",
         &creds.client_id,
         "--client-secret",
-        &creds.client_secret,
+        creds.client_secret.expose(),
         "--oauth-server",
         &creds.portal,
         "--code",
@@ -224,7 +227,7 @@ fn authorization_code_can_be_given_by_hand() {
         "--client-id",
         &creds.client_id,
         "--client-secret",
-        &creds.client_secret,
+        creds.client_secret.expose(),
         "--oauth-server",
         &creds.portal,
         "--code",
@@ -327,7 +330,7 @@ fn environment_credentials_need_no_files() {
         .env("BX_EVENTS_CONFIG_DIR", dir.path())
         .env(
             "BX_EVENTS_WEBHOOK_URL",
-            &env.sandbox.credentials.webhook_url,
+            env.sandbox.credentials.webhook_url.expose(),
         )
         .args(["call", "scope", "-o", "json"]));
     assert_eq!(code, 0, "{stderr}");
@@ -337,7 +340,7 @@ fn environment_credentials_need_no_files() {
 #[test]
 fn auth_token_prints_a_valid_token_refreshing_when_expired() {
     let env = TestEnv::new();
-    let before = env.secrets(PROFILE).access_token.unwrap();
+    let before = env.secrets(PROFILE).access_token.unwrap().expose().clone();
     let (code, stdout, _) = run(env.cmd().args(["auth", "token"]));
     assert_eq!(code, 0);
     assert_eq!(stdout.trim(), before);
@@ -348,7 +351,10 @@ fn auth_token_prints_a_valid_token_refreshing_when_expired() {
     assert_eq!(code, 0, "{stderr}");
     assert_ne!(stdout.trim(), access);
     assert_eq!(
-        env.secrets(PROFILE).access_token.as_deref(),
+        env.secrets(PROFILE)
+            .access_token
+            .as_ref()
+            .map(|s| s.expose().as_str()),
         Some(stdout.trim())
     );
     assert_eq!(env.sandbox.portal.stats().refreshes, 1);

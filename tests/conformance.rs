@@ -27,7 +27,7 @@ fn post(
 
 /// Calls a method with the admin's token in a JSON body.
 fn call(env: &TestEnv, method: &str, mut params: Value) -> (u16, Value) {
-    params["auth"] = json!(env.sandbox.credentials.access_token);
+    params["auth"] = json!(env.sandbox.credentials.access_token.expose());
     post(
         env,
         &format!("/rest/{method}"),
@@ -396,7 +396,7 @@ fn unknown_method_is_404_before_any_auth_check() {
 #[test]
 fn access_token_parameter_works_and_bearer_wins() {
     let env = TestEnv::new();
-    let token = env.sandbox.credentials.access_token.clone();
+    let token = env.sandbox.credentials.access_token.expose().clone();
     let body = json!({"access_token": token}).to_string();
     let (status, _) = post(&env, "/rest/event.get", &[], "application/json", &body);
     assert_eq!(status, 200);
@@ -415,7 +415,7 @@ fn access_token_parameter_works_and_bearer_wins() {
 #[test]
 fn auth_keys_are_lower_case_only() {
     let env = TestEnv::new();
-    let body = json!({"AUTH": env.sandbox.credentials.access_token}).to_string();
+    let body = json!({"AUTH": env.sandbox.credentials.access_token.expose()}).to_string();
     let (status, body) = post(&env, "/rest/event.get", &[], "application/json", &body);
     assert_eq!(
         (status, body["error"].clone()),
@@ -426,7 +426,7 @@ fn auth_keys_are_lower_case_only() {
 #[test]
 fn json_body_is_read_only_under_a_json_content_type() {
     let env = TestEnv::new();
-    let body = json!({"auth": env.sandbox.credentials.access_token}).to_string();
+    let body = json!({"auth": env.sandbox.credentials.access_token.expose()}).to_string();
     let (status, _) = post(&env, "/rest/event.get", &[], "text/plain", &body);
     assert_eq!(status, 401, "a JSON body sent as text/plain is not read");
     let (status, body) = post(

@@ -189,6 +189,7 @@ fn a_rejected_webhook_secret_is_a_credentials_failure() {
         .sandbox
         .credentials
         .webhook_url
+        .expose()
         .replace("/rest/1/", "/rest/1/x");
     let (code, _, stderr) = run(common::bare_cmd()
         .env("BX_EVENTS_CONFIG_DIR", env.dir.path().join("empty"))
@@ -358,7 +359,7 @@ fn a_reused_authorization_code_is_explained_as_such() {
         "--client-id",
         &creds.client_id,
         "--client-secret",
-        &creds.client_secret,
+        creds.client_secret.expose(),
         "--oauth-server",
         &creds.portal,
         "--code",

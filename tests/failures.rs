@@ -149,7 +149,7 @@ fn client_side_limiter_keeps_under_the_portal_limit() {
     let creds = env.sandbox.credentials.clone();
     let client = Client::new(
         Credentials::Webhook {
-            base: url::Url::parse(&creds.webhook_url).unwrap(),
+            base: url::Url::parse(creds.webhook_url.expose()).unwrap(),
         },
         ClientOptions {
             rate_limit: RatePreset::Limited(RateLimit {

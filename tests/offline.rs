@@ -536,14 +536,12 @@ fn handlers_that_never_read_their_input_do_not_disturb_the_consumer() {
 #[test]
 fn follow_says_loudly_when_the_portal_goes_away_and_comes_back() {
     let env = queued(3);
-    env.sandbox
-        .portal
-        .inject(bx_events::sandbox::Fault {
-            kind: bx_events::sandbox::FaultKind::BadGateway,
-            count: 2,
-            method: Some("event.offline.get".into()),
-            delay_ms: None,
-        });
+    env.sandbox.portal.inject(bx_events::sandbox::Fault {
+        kind: bx_events::sandbox::FaultKind::BadGateway,
+        count: 2,
+        method: Some("event.offline.get".into()),
+        delay_ms: None,
+    });
     let marker = env.config_dir().join("interrupted");
     let handler = format!(
         "cat > /dev/null; if [ ! -e '{marker}' ]; then touch '{marker}'; kill -INT $PPID; fi",

@@ -5,8 +5,8 @@ mod common;
 use std::sync::Arc;
 
 use bx_events::bitrix::ratelimit::RateLimit;
-use bx_events::sandbox::{Fault, FaultKind};
 use bx_events::sandbox::SandboxOptions;
+use bx_events::sandbox::{Fault, FaultKind};
 use common::{bare_cmd, canned_server, http_answer, json_error, run, TestEnv, PROFILE};
 use serde_json::json;
 
@@ -294,7 +294,7 @@ fn private_certificate_authorities_are_explained_and_accepted_with_ca_cert() {
     let ca = env.config_dir().join("ca.pem");
     std::fs::write(&ca, pem).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let token = env.sandbox.credentials.access_token.clone();
+    let token = env.sandbox.credentials.access_token.expose().clone();
     let cmd = || {
         let mut cmd = bare_cmd();
         cmd.env("BX_EVENTS_CONFIG_DIR", dir.path())
@@ -505,13 +505,13 @@ fn invalid_grant_rereads_the_store_before_giving_up() {
         loads: Default::default(),
         switch_after: 2,
         before: OAuthTokens {
-            access_token: old_access,
-            refresh_token: Some(old_refresh),
+            access_token: old_access.into(),
+            refresh_token: Some(old_refresh.into()),
             expires_at: Some(1),
         },
         after: OAuthTokens {
-            access_token: new_access.clone(),
-            refresh_token: Some(new_refresh),
+            access_token: new_access.clone().into(),
+            refresh_token: Some(new_refresh.into()),
             expires_at: None,
         },
         saved: Default::default(),
@@ -533,7 +533,7 @@ fn invalid_grant_rereads_the_store_before_giving_up() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let token = runtime.block_on(client.access_token()).unwrap();
     assert_eq!(
-        token.as_deref(),
+        token.as_ref().map(|t| t.expose().as_str()),
         Some(new_access.as_str()),
         "the other writer's token is used"
     );

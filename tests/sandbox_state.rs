@@ -23,7 +23,7 @@ fn a_restarted_sandbox_keeps_tokens_bindings_and_queue() {
         .portal
         .enqueue("ONTASKADD", &json!({"FIELDS": {"ID": "1"}}));
     env.json(&["bind", "ONTASKUPDATE", "https://hooks.example.com/t"]);
-    let token = env.sandbox.credentials.access_token.clone();
+    let token = env.sandbox.credentials.access_token.expose().clone();
     let client_id = env.sandbox.credentials.client_id.clone();
     drop(env);
 

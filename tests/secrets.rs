@@ -12,16 +12,17 @@ fn secrets_never_appear_in_output_even_with_traces() {
     env.save_webhook_profile("hook");
     let webhook_secret = creds
         .webhook_url
+        .expose()
         .trim_end_matches('/')
         .rsplit('/')
         .next()
         .unwrap()
         .to_string();
     let mut secrets = vec![
-        creds.access_token.clone(),
-        creds.refresh_token.clone(),
-        creds.client_secret.clone(),
-        creds.application_token.clone(),
+        creds.access_token.expose().clone(),
+        creds.refresh_token.expose().clone(),
+        creds.client_secret.expose().clone(),
+        creds.application_token.expose().clone(),
         webhook_secret,
     ];
     let (spare_access, spare_refresh) = env.sandbox.portal.issue_tokens(1);
@@ -43,8 +44,8 @@ fn secrets_never_appear_in_output_even_with_traces() {
             .profiles
             .get(PROFILE)
         {
-            secrets.extend(profile.access_token.clone());
-            secrets.extend(profile.refresh_token.clone());
+            secrets.extend(profile.access_token.as_ref().map(|s| s.expose().clone()));
+            secrets.extend(profile.refresh_token.as_ref().map(|s| s.expose().clone()));
         }
     };
     let s = |items: &[&str]| items.iter().map(|i| i.to_string()).collect::<Vec<_>>();
@@ -66,7 +67,7 @@ fn secrets_never_appear_in_output_even_with_traces() {
             "-p",
             "hook2",
             "--webhook",
-            &creds.webhook_url,
+            creds.webhook_url.expose(),
         ]),
         &env,
         &mut secrets,
@@ -86,7 +87,7 @@ fn secrets_never_appear_in_output_even_with_traces() {
             "--client-id",
             &creds.client_id,
             "--client-secret",
-            &creds.client_secret,
+            creds.client_secret.expose(),
             "--oauth-server",
             &creds.portal,
         ]),
@@ -102,28 +103,24 @@ fn secrets_never_appear_in_output_even_with_traces() {
             "--portal",
             &creds.portal,
             "--access-token",
-            &creds.client_secret,
+            creds.client_secret.expose(),
         ]),
         &env,
         &mut secrets,
     );
     // Faults, the offline queue, manifests and the handler tools, all traced.
-    env.sandbox
-        .portal
-        .inject(bx_events::sandbox::Fault {
-            kind: bx_events::sandbox::FaultKind::BadGateway,
-            count: 2,
-            method: Some("event.get".into()),
-            delay_ms: None,
-        });
-    env.sandbox
-        .portal
-        .inject(bx_events::sandbox::Fault {
-            kind: bx_events::sandbox::FaultKind::ExpiredToken,
-            count: 1,
-            method: Some("event.offline.list".into()),
-            delay_ms: None,
-        });
+    env.sandbox.portal.inject(bx_events::sandbox::Fault {
+        kind: bx_events::sandbox::FaultKind::BadGateway,
+        count: 2,
+        method: Some("event.get".into()),
+        delay_ms: None,
+    });
+    env.sandbox.portal.inject(bx_events::sandbox::Fault {
+        kind: bx_events::sandbox::FaultKind::ExpiredToken,
+        count: 1,
+        method: Some("event.offline.list".into()),
+        delay_ms: None,
+    });
     let manifest = env.config_dir().join("m.toml");
     std::fs::write(&manifest, "[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"https://h.example.com/x\"\n[[subscription]]\nevent = \"ONTASKADD\"\ntype = \"offline\"\n").unwrap();
     let manifest = manifest.display().to_string();

@@ -140,10 +140,10 @@ fn exec_children_do_not_inherit_secret_variables() {
     let (code, _, stderr) = run(env
         .cmd()
         .env("BX_EVENTS_PORTAL", &creds.portal)
-        .env("BX_EVENTS_ACCESS_TOKEN", &creds.access_token)
-        .env("BX_EVENTS_REFRESH_TOKEN", &creds.refresh_token)
+        .env("BX_EVENTS_ACCESS_TOKEN", creds.access_token.expose())
+        .env("BX_EVENTS_REFRESH_TOKEN", creds.refresh_token.expose())
         .env("BX_EVENTS_CLIENT_ID", &creds.client_id)
-        .env("BX_EVENTS_CLIENT_SECRET", &creds.client_secret)
+        .env("BX_EVENTS_CLIENT_SECRET", creds.client_secret.expose())
         .args([
             "offline",
             "consume",
@@ -154,9 +154,9 @@ fn exec_children_do_not_inherit_secret_variables() {
     let environment = std::fs::read_to_string(&seen).unwrap();
     assert!(environment.contains("BX_EVENT_NAME=ONCRMDEALADD"));
     for secret in [
-        &creds.access_token,
-        &creds.refresh_token,
-        &creds.client_secret,
+        creds.access_token.expose(),
+        creds.refresh_token.expose(),
+        creds.client_secret.expose(),
     ] {
         assert!(
             !environment.contains(secret.as_str()),
@@ -323,7 +323,9 @@ fn auth_login_takes_secrets_from_stdin() {
     let creds = &env.sandbox.credentials;
     let secrets = format!(
         "# kept out of the process list\naccess_token={}\nrefresh_token={}\nclient_secret={}\n",
-        creds.access_token, creds.refresh_token, creds.client_secret
+        creds.access_token.expose(),
+        creds.refresh_token.expose(),
+        creds.client_secret.expose()
     );
     let (code, _, stderr) = run(env
         .cmd()
@@ -344,8 +346,11 @@ fn auth_login_takes_secrets_from_stdin() {
         .write_stdin(secrets));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        env.secrets("piped").refresh_token.as_deref(),
-        Some(creds.refresh_token.as_str())
+        env.secrets("piped")
+            .refresh_token
+            .as_ref()
+            .map(|s| s.expose().as_str()),
+        Some(creds.refresh_token.expose().as_str())
     );
     let (code, _, stderr) = run(env
         .cmd()

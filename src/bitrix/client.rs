@@ -13,10 +13,10 @@ use super::auth::{now_unix, Credentials, OAuthApp, TokenResponse};
 use super::error::{ApiError, NetworkFailure};
 use super::mask::{mask_json, mask_url};
 use super::ratelimit::{Limiter, RatePreset};
-use super::secret::Secret;
 use super::response::{
     envelope_from, header_text, network_error, parse_body, read_capped, text_of,
 };
+use super::secret::Secret;
 
 /// Longest wait for an `OPERATION_TIME_LIMIT` window to reset before giving up.
 const MAX_RESET_WAIT: Duration = Duration::from_secs(60);

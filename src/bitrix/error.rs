@@ -75,17 +75,18 @@ pub enum ApiError {
         status: u16,
         location: String,
     },
-    /// Retries ran out on a temporary condition (rate limit, overload).
+    /// Retries ran out on a temporary condition (rate limit, overload). The last
+    /// error is part of the message, not a `source`, so a chain never repeats it.
     #[error("{method}: gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
         method: String,
         attempts: u32,
-        #[source]
         last: Box<ApiError>,
     },
-    /// The credential store could not be read or written while refreshing.
+    /// The credential store could not be read or written while refreshing (its
+    /// error is part of the message and reachable with [`ApiError::store_error`]).
     #[error("credential store: {0}")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Store(Box<dyn std::error::Error + Send + Sync>),
     /// The profile cannot make this kind of call (e.g. no refresh token).
     #[error("{0}")]
     Credentials(String),
@@ -95,6 +96,14 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The credential store's own error behind [`ApiError::Store`].
+    pub fn store_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            Self::Store(error) => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+
     /// The portal's or OAuth server's error code, when there is one.
     pub fn code(&self) -> Option<&str> {
         match self {

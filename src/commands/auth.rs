@@ -19,7 +19,7 @@ use crate::config::{ConfigError, ProfileKind, ProfileSettings, Secrets, Store};
 mod code_flow;
 mod status;
 
-pub use status::{status, StatusRow};
+pub(crate) use status::status;
 
 /// Stores a profile's settings and secrets and makes it current.
 pub fn save_profile(
@@ -198,7 +198,7 @@ fn read_secrets(args: &mut LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn login(ctx: &Context, mut args: LoginArgs) -> anyhow::Result<()> {
+pub(crate) async fn login(ctx: &Context, mut args: LoginArgs) -> anyhow::Result<()> {
     read_secrets(&mut args)?;
     let name = ctx
         .global
@@ -388,7 +388,7 @@ fn scope_text(value: &serde_json::Value) -> Option<String> {
     Some(items.join(","))
 }
 
-pub fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
+pub(crate) fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
     if !args.all && from_environment()?.is_some() {
         return Err(CliError::Usage(
             "the active credentials come from BX_EVENTS_* environment variables; unset them instead of logging out".into(),
@@ -441,15 +441,15 @@ pub fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn token(ctx: &Context) -> anyhow::Result<()> {
+pub(crate) async fn token(ctx: &Context) -> anyhow::Result<()> {
     let (profile, client) = ctx.connect()?;
     match client.verified_token().await? {
         Some((token, expires_at)) => {
             if ctx.out.is_table() {
-                crate::output::print_line(token);
+                crate::output::print_line(token.expose());
             } else {
                 ctx.out.record(
-                    &json!({"access_token": token, "expires_at": expires_at}),
+                    &json!({"access_token": token.expose(), "expires_at": expires_at}),
                     comfy_table::Table::new,
                 );
             }
@@ -463,7 +463,7 @@ pub async fn token(ctx: &Context) -> anyhow::Result<()> {
     }
 }
 
-pub fn switch(ctx: &Context, args: &SwitchArgs) -> anyhow::Result<()> {
+pub(crate) fn switch(ctx: &Context, args: &SwitchArgs) -> anyhow::Result<()> {
     ctx.store.update(|config, _| {
         if !config.profiles.contains_key(&args.name) {
             return Err(ConfigError::UnknownProfile {

@@ -12,7 +12,7 @@ use crate::output::cell;
 
 /// The JSON printed by `bind`: the binding plus what happened.
 #[derive(Debug, Serialize)]
-pub struct BindResult {
+pub(crate) struct BindResult {
     #[serde(flatten)]
     pub binding: Binding,
     pub status: &'static str,
@@ -20,7 +20,7 @@ pub struct BindResult {
 
 /// Turns the arguments shared by `bind` and `unbind` into a request, checking them
 /// the way the portal would, before any request is made.
-pub fn build_request(
+pub(crate) fn build_request(
     ctx: &Context,
     event: &str,
     handler: Option<&str>,
@@ -77,7 +77,7 @@ pub fn build_request(
     })
 }
 
-pub async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
     let mut request = build_request(
         ctx,
         &args.event,
@@ -167,7 +167,11 @@ pub async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
 }
 
 /// Adds "did you mean" advice to `ERROR_EVENT_NOT_FOUND`.
-pub async fn explain_bind_error(client: &Client, error: ApiError, event: &str) -> anyhow::Error {
+pub(crate) async fn explain_bind_error(
+    client: &Client,
+    error: ApiError,
+    event: &str,
+) -> anyhow::Error {
     if !error.is_code("ERROR_EVENT_NOT_FOUND") {
         return error.into();
     }
@@ -188,7 +192,7 @@ pub async fn explain_bind_error(client: &Client, error: ApiError, event: &str) -
 
 /// Up to three known names closest to `wanted`.
 /// Never the typed name itself, and each name once.
-pub fn nearest_names(wanted: &str, known: &[String]) -> Vec<String> {
+pub(crate) fn nearest_names(wanted: &str, known: &[String]) -> Vec<String> {
     let wanted = wanted.to_ascii_uppercase();
     let mut distinct: Vec<&String> = known.iter().filter(|name| **name != wanted).collect();
     distinct.sort();

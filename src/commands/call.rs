@@ -9,7 +9,7 @@ use super::{CliError, Context};
 use crate::bitrix::form;
 use crate::cli::CallArgs;
 
-pub async fn run(ctx: &Context, args: &CallArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &CallArgs) -> anyhow::Result<()> {
     let method = args.method.trim();
     if method.is_empty()
         || !method

@@ -99,7 +99,7 @@ fn offline_binding(event: &str, connector: Option<&str>) -> BindRequest {
     }
 }
 
-pub async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
     crate::commands::http_url(&args.forward_to, "--forward-to")?;
     if !(args.poll_interval.is_finite() && args.poll_interval > 0.0) {
         return Err(

@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
 use super::{CliError, Context};
-use crate::bitrix::Secret;
 use crate::bitrix::events::{self, Binding, BindingKind, EventsQuery};
 use crate::bitrix::offline::{self, ListQuery};
+use crate::bitrix::Secret;
 use crate::bitrix::{form, Client};
 use crate::cli::DoctorArgs;
 use crate::config::{ActiveProfile, ProfileKind};
@@ -81,7 +81,7 @@ impl Report {
     }
 }
 
-pub async fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<()> {
     let mut report = Report::default();
     match ctx.connect() {
         Ok((profile, client)) => diagnose(ctx, args, &profile, &client, &mut report).await,
@@ -147,8 +147,9 @@ async fn diagnose(
             envelope.result
         }
         Err(error) => {
-            let hint = super::errors::api_hint(&error)
-                .unwrap_or_else(|| "check the portal URL and log in again".into());
+            let hint =
+                super::errors::api_hint(&error, Some(&super::errors::ProfileHint::of(profile)))
+                    .unwrap_or_else(|| "check the portal URL and log in again".into());
             report.fail("credentials", error.to_string(), hint);
             return;
         }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::bitrix::{ApiError, NetworkFailure};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, FileKind};
 
 /// Errors that commands raise themselves.
 #[derive(Debug, thiserror::Error)]
@@ -26,21 +26,34 @@ pub enum CliError {
     Interrupted,
 }
 
-/// An API error with advice specific to the command; the exit code follows the source.
-#[derive(Debug, thiserror::Error)]
-#[error("{source}")]
-pub struct Hinted {
-    #[source]
-    pub source: ApiError,
-    pub hint: String,
+/// An API error with advice specific to the command. It reads as its API error
+/// (same message, same sources), so an error chain never shows it twice; the
+/// classifier takes the code and exit status from the API error and the hint from
+/// here.
+#[derive(Debug)]
+pub(crate) struct Hinted {
+    pub(crate) error: ApiError,
+    pub(crate) hint: String,
 }
 
 impl Hinted {
-    pub fn new(source: ApiError, hint: impl Into<String>) -> Self {
+    pub(crate) fn new(error: ApiError, hint: impl Into<String>) -> Self {
         Self {
-            source,
+            error,
             hint: hint.into(),
         }
+    }
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
     }
 }
 
@@ -53,12 +66,40 @@ pub struct ErrorReport {
     pub hint: Option<String>,
 }
 
+/// A command's failure, with the profile it worked with so that credential hints
+/// can name the exact `auth login` command to run.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: anyhow::Error,
+    pub(crate) profile: Option<ProfileHint>,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self {
+            error,
+            profile: None,
+        }
+    }
+}
+
+/// How a failure ends: what the user is told, and the exit status of
+/// docs/exit-codes.md.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub report: ErrorReport,
+    pub exit_code: u8,
+    /// A requested stop (Ctrl-C, SIGTERM): the exit code says it all, and
+    /// long-running commands print their own summary, so no `error:` line.
+    pub interrupted: bool,
+}
+
 const LOGIN_OAUTH: &str =
     "bx-events auth login --portal https://YOUR.bitrix24.com --client-id ID --client-secret SECRET";
 
-/// The profile the command worked with, so credential hints can name the exact
-/// `auth login` command to run.
-struct ProfileHint {
+/// The profile a command used, as far as hints need it.
+#[derive(Debug, Clone)]
+pub(crate) struct ProfileHint {
     name: String,
     portal: String,
     from_env: bool,
@@ -66,27 +107,26 @@ struct ProfileHint {
     oauth_server: Option<String>,
 }
 
-static PROFILE: std::sync::OnceLock<ProfileHint> = std::sync::OnceLock::new();
-
-/// Records the active profile for hints.
-pub fn remember_profile(profile: &crate::config::ActiveProfile) {
-    let _ = PROFILE.set(ProfileHint {
-        name: profile.name.clone(),
-        portal: profile.settings.portal.clone(),
-        from_env: profile.from_env,
-        client_id: profile.settings.client_id.clone(),
-        oauth_server: profile
-            .settings
-            .oauth_server
-            .clone()
-            .filter(|s| s.trim_end_matches('/') != crate::bitrix::auth::DEFAULT_OAUTH_SERVER),
-    });
+impl ProfileHint {
+    pub(crate) fn of(profile: &crate::config::ActiveProfile) -> Self {
+        Self {
+            name: profile.name.clone(),
+            portal: profile.settings.portal.clone(),
+            from_env: profile.from_env,
+            client_id: profile.settings.client_id.clone(),
+            oauth_server: profile
+                .settings
+                .oauth_server
+                .clone()
+                .filter(|s| s.trim_end_matches('/') != crate::bitrix::auth::DEFAULT_OAUTH_SERVER),
+        }
+    }
 }
 
 /// The login command for the profile in use (its portal, client id and OAuth
 /// server filled in, so it can be copied as it is), or the generic one.
-fn login_command() -> String {
-    match PROFILE.get() {
+fn login_command(profile: Option<&ProfileHint>) -> String {
+    match profile {
         Some(profile) if profile.from_env => {
             "renew the BX_EVENTS_* credentials in the environment".to_string()
         }
@@ -106,64 +146,107 @@ fn login_command() -> String {
     }
 }
 
-/// True when the profile in use can refresh its tokens by itself.
-fn profile_has_app() -> bool {
-    PROFILE
-        .get()
-        .is_some_and(|p| !p.from_env && p.client_id.is_some())
-}
-
-/// Builds the report of an error: its code, the full message chain and a hint.
-pub fn report(error: &anyhow::Error) -> ErrorReport {
+/// The one place that reads an error chain: the first cause bx-events knows
+/// (a command's own error, an API error, a configuration error) decides the code,
+/// the exit status and the hint; the message is the whole chain.
+pub fn classify(failure: &Failure) -> Classified {
+    let error = &failure.error;
     let message = error
         .chain()
         .map(|cause| cause.to_string())
-        .fold(Vec::<String>::new(), |mut parts, text| {
-            if !parts.iter().any(|p| p.contains(&text)) {
-                parts.push(text);
-            }
-            parts
-        })
+        .collect::<Vec<_>>()
         .join(": ");
-    let mut hint = None;
-    let mut code = None;
-    let mut http_status = None;
-    for cause in error.chain() {
-        if let Some(hinted) = cause.downcast_ref::<Hinted>() {
-            hint = hint.or(Some(hinted.hint.clone()));
-        } else if let Some(cli) = cause.downcast_ref::<CliError>() {
-            let own = match cli {
-                CliError::Usage(_) => "USAGE",
-                CliError::Failed(_) => "FAILED",
-                CliError::Interrupted => "INTERRUPTED",
-                CliError::NotInSync(_) => "NOT_IN_SYNC",
-                CliError::Busy(_) => "BUSY",
-            };
-            code = code.or(Some(own.to_string()));
-        } else if let Some(api) = cause.downcast_ref::<ApiError>() {
-            if matches!(api, ApiError::Store(_)) {
-                continue;
-            }
-            code = code.or_else(|| {
-                Some(
-                    api.code()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| api_kind(api).to_string()),
-                )
-            });
-            http_status = http_status.or(api.http_status());
-            hint = hint.or_else(|| api_hint(api));
-        } else if let Some(config) = cause.downcast_ref::<ConfigError>() {
-            code = code.or_else(|| Some(config_code(config).to_string()));
-            hint = hint.or_else(|| config_hint(config));
+    let profile = failure.profile.as_ref();
+    let (code, exit_code, http_status, hint) = error
+        .chain()
+        .find_map(|cause| known_cause(cause, profile))
+        .unwrap_or_else(|| ("FAILED".to_string(), 1, None, None));
+    let interrupted = matches!(
+        error.chain().find_map(|c| c.downcast_ref::<CliError>()),
+        Some(CliError::Interrupted)
+    );
+    Classified {
+        report: ErrorReport {
+            code,
+            message,
+            http_status,
+            hint,
+        },
+        exit_code,
+        interrupted,
+    }
+}
+
+type Verdict = (String, u8, Option<u16>, Option<String>);
+
+fn known_cause(
+    cause: &(dyn std::error::Error + 'static),
+    profile: Option<&ProfileHint>,
+) -> Option<Verdict> {
+    if let Some(cli) = cause.downcast_ref::<CliError>() {
+        let (code, exit) = match cli {
+            CliError::Usage(_) => ("USAGE", 2),
+            CliError::Failed(_) => ("FAILED", 1),
+            CliError::NotInSync(_) => ("NOT_IN_SYNC", 3),
+            CliError::Busy(_) => ("BUSY", 75),
+            CliError::Interrupted => ("INTERRUPTED", 130),
+        };
+        return Some((code.to_string(), exit, None, None));
+    }
+    if let Some(hinted) = cause.downcast_ref::<Hinted>() {
+        return api_verdict(&hinted.error, profile).map(|(code, exit, status, hint)| {
+            (code, exit, status, Some(hinted.hint.clone()).or(hint))
+        });
+    }
+    if let Some(api) = cause.downcast_ref::<ApiError>() {
+        return api_verdict(api, profile);
+    }
+    if let Some(config) = cause.downcast_ref::<ConfigError>() {
+        return Some(config_verdict(config));
+    }
+    None
+}
+
+fn api_verdict(api: &ApiError, profile: Option<&ProfileHint>) -> Option<Verdict> {
+    if let Some(store) = api.store_error() {
+        // The credential store failed during a refresh: its own error decides.
+        let store: &(dyn std::error::Error + 'static) = store;
+        return known_cause(store, profile);
+    }
+    let code = api
+        .code()
+        .map(str::to_string)
+        .unwrap_or_else(|| api_kind(api).to_string());
+    let exit = if api.is_credentials_problem() {
+        4
+    } else if api.is_temporary() {
+        5
+    } else {
+        1
+    };
+    Some((code, exit, api.http_status(), api_hint(api, profile)))
+}
+
+fn config_verdict(config: &ConfigError) -> Verdict {
+    let exit = match config {
+        ConfigError::NoCredentials | ConfigError::UnknownProfile { .. } => 4,
+        ConfigError::Corrupt {
+            kind: FileKind::Credentials,
+            ..
+        } => 4,
+        ConfigError::Corrupt {
+            kind: FileKind::Config,
+            ..
         }
-    }
-    ErrorReport {
-        code: code.unwrap_or_else(|| "FAILED".into()),
-        message,
-        http_status,
-        hint,
-    }
+        | ConfigError::Invalid(_) => 2,
+        ConfigError::Read { .. } | ConfigError::Write { .. } => 1,
+    };
+    (
+        config_code(config).to_string(),
+        exit,
+        None,
+        config_hint(config),
+    )
 }
 
 /// The code of an error the portal did not name (each is listed in
@@ -204,7 +287,7 @@ fn config_hint(error: &ConfigError) -> Option<String> {
 }
 
 /// Advice for the portal's and the network's errors.
-pub fn api_hint(error: &ApiError) -> Option<String> {
+pub(crate) fn api_hint(error: &ApiError, profile: Option<&ProfileHint>) -> Option<String> {
     if let ApiError::Network { failure, .. } = error {
         return Some(match failure {
             NetworkFailure::Certificate => "the portal's TLS certificate is not trusted: for an on-premise portal with its own CA, pass --ca-cert CA.pem (or set BX_EVENTS_CA_CERT), or add the CA to the system trust store".into(),
@@ -221,13 +304,13 @@ pub fn api_hint(error: &ApiError) -> Option<String> {
     let text = match error.code()? {
         "WRONG_AUTH_TYPE" => format!(
             "event methods work only with an OAuth application token, not with an incoming webhook. Create a local application in the portal (Developer resources > Other > Local application, server type), then run `{}`",
-            login_command()
+            login_command(profile)
         ),
         "ACCESS_DENIED" => "the portal user behind these credentials is not an administrator: offline events and handlers of other users need administrator rights. Log in as a portal administrator".into(),
-        "NO_AUTH_FOUND" | "invalid_token" | "INVALID_CREDENTIALS" => format!("the portal rejected the credentials; log in again: {}", login_command()),
-        "expired_token" if profile_has_app() => format!("the portal still calls the token expired after a refresh: check this machine's clock, then log in again if it persists: {}", login_command()),
-        "expired_token" => format!("the access token expired and could not be refreshed (log in with --client-id and --client-secret so bx-events can refresh it): {}", login_command()),
-        "invalid_grant" => format!("the refresh token expired or was already used elsewhere; log in again: {}", login_command()),
+        "NO_AUTH_FOUND" | "invalid_token" | "INVALID_CREDENTIALS" => format!("the portal rejected the credentials; log in again: {}", login_command(profile)),
+        "expired_token" if profile.is_some_and(|p| !p.from_env && p.client_id.is_some()) => format!("the portal still calls the token expired after a refresh: check this machine's clock, then log in again if it persists: {}", login_command(profile)),
+        "expired_token" => format!("the access token expired and could not be refreshed (log in with --client-id and --client-secret so bx-events can refresh it): {}", login_command(profile)),
+        "invalid_grant" => format!("the refresh token expired or was already used elsewhere; log in again: {}", login_command(profile)),
         "invalid_client" => "the client id or client secret is wrong: copy both from the application's page in the portal and log in again".into(),
         "insufficient_scope" => "the application lacks the scope for this call: add it in the application's settings in the portal, then reinstall the application".into(),
         "QUERY_LIMIT_EXCEEDED" | "OVERLOAD_LIMIT" => "the portal is limiting requests: wait a minute and try again, or lower the client-side rate with BX_EVENTS_RATE_LIMIT".into(),

@@ -4,7 +4,7 @@ use super::{name_matches, Context, PlainPattern};
 use crate::bitrix::events::{list_events, EventsQuery};
 use crate::cli::EventsArgs;
 
-pub async fn run(ctx: &Context, args: &EventsArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &EventsArgs) -> anyhow::Result<()> {
     let (_, client) = ctx.connect()?;
     let query = EventsQuery {
         scope: args.scope.clone(),

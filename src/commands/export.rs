@@ -5,7 +5,7 @@ use crate::bitrix::events::list_bindings;
 use crate::manifest;
 use crate::output::OutputFormat;
 
-pub async fn run(ctx: &Context) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context) -> anyhow::Result<()> {
     let (profile, client) = ctx.connect()?;
     let bindings = list_bindings(&client).await?;
     if ctx.out.format == OutputFormat::Table {

@@ -7,7 +7,7 @@ use crate::cli::{Cli, HelpArgs};
 use crate::config::env;
 
 /// docs/exit-codes.md, as printed by `help exit-codes`.
-pub const EXIT_CODES: &[(u8, &str)] = &[
+pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
     (0, "success (including \"already bound\", \"nothing matched\", an empty list)"),
     (1, "failed: API error, network error, a handler failed in `consume`, partial failure"),
     (2, "usage: bad flags or arguments, invalid manifest, invalid filter, a prompt needed but input not allowed"),
@@ -20,7 +20,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
 
 const TOPICS: &[&str] = &["environment", "exit-codes"];
 
-pub fn run(args: &HelpArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &HelpArgs) -> anyhow::Result<()> {
     let words: Vec<&str> = args.topic.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["environment"] | ["env"] => {

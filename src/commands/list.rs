@@ -7,7 +7,7 @@ use crate::bitrix::events::{list_bindings, Binding, BindingKind};
 use crate::cli::ListArgs;
 use crate::output::{cell, Output};
 
-pub async fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<()> {
     let (_, client) = ctx.connect()?;
     let mut shown = Vec::new();
     for binding in list_bindings(&client).await? {
@@ -55,7 +55,7 @@ fn keep(args: &ListArgs, binding: &Binding) -> anyhow::Result<bool> {
 }
 
 /// The table of bindings shared by `list` and `unbind --all`.
-pub fn bindings_table(out: &Output, bindings: &[Binding]) -> Table {
+pub(crate) fn bindings_table(out: &Output, bindings: &[Binding]) -> Table {
     let mut table = out.table(&["EVENT", "TYPE", "HANDLER", "AUTH_TYPE", "CONNECTOR"]);
     for binding in bindings {
         table.add_row(vec![

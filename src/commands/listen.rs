@@ -16,16 +16,16 @@ use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt;
 
 use super::{CliError, Context};
-use crate::bitrix::Secret;
 use crate::bitrix::client::http_client;
 use crate::bitrix::mask::{mask_form_body, mask_json};
+use crate::bitrix::Secret;
 use crate::bitrix::{form, ClientOptions};
 use crate::cli::ListenArgs;
 use crate::output::{Output, OutputFormat};
 
 /// What `listen --save` writes and `trigger --from-file` replays.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SavedRequest {
+pub(crate) struct SavedRequest {
     pub received_at: String,
     pub method: String,
     pub path: String,
@@ -112,7 +112,7 @@ impl Peek {
 }
 
 /// Decodes a handler request body: JSON, or the portal's PHP-style form.
-pub fn decode_body(content_type: &str, body: &[u8]) -> Value {
+pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> Value {
     let text = String::from_utf8_lossy(body);
     if content_type.contains("json") || text.trim_start().starts_with('{') {
         serde_json::from_str(&text).unwrap_or_else(|_| json!({"_raw": text}))
@@ -135,7 +135,7 @@ fn verdict(expected: Option<&str>, presented: Option<&str>) -> &'static str {
     }
 }
 
-pub async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> {
     let forward = match &args.forward_to {
         Some(raw) => {
             let url = super::http_url(raw, "--forward-to")?;
@@ -231,7 +231,10 @@ async fn receive(
                 .into_response();
         }
     }
-    let verdict = verdict(state.token.as_ref().map(|t| t.expose().as_str()), peek.token());
+    let verdict = verdict(
+        state.token.as_ref().map(|t| t.expose().as_str()),
+        peek.token(),
+    );
     // Answer at once, like a well-behaved handler; the rest happens afterwards.
     let task_state = state.clone();
     let path = uri.path().to_string();

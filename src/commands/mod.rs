@@ -29,7 +29,7 @@ use crate::cli::{AuthCommand, Cli, Command, GlobalArgs};
 use crate::config::{ActiveProfile, Store};
 use crate::output::Output;
 pub use auth::save_profile;
-pub use errors::{report, CliError, ErrorReport};
+pub use errors::{classify, Classified, CliError, ErrorReport, Failure};
 pub use shutdown::Shutdown;
 
 /// What every command gets: the global options, output, store and prompt policy.
@@ -43,6 +43,8 @@ pub struct Context {
     pub shutdown: Shutdown,
     /// The `--ca-cert` file's contents, checked to be PEM.
     ca_pem: Option<Vec<u8>>,
+    /// The profile in use once resolved, for the hints of a failure.
+    profile_hint: std::sync::Mutex<Option<errors::ProfileHint>>,
 }
 
 impl Context {
@@ -88,13 +90,18 @@ impl Context {
             global,
             shutdown,
             ca_pem,
+            profile_hint: std::sync::Mutex::new(None),
         })
     }
 
     /// The active profile (environment, `-p`, current or only).
     pub fn profile(&self) -> anyhow::Result<ActiveProfile> {
         let profile = crate::config::resolve(&self.store, self.global.profile.as_deref())?;
-        errors::remember_profile(&profile);
+        *self
+            .profile_hint
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some(errors::ProfileHint::of(&profile));
         Ok(profile)
     }
 
@@ -178,24 +185,34 @@ impl Context {
 
 /// Runs the parsed command line. Commands that stop gracefully watch
 /// `shutdown` themselves; every other command is abandoned on interruption.
-pub async fn run(cli: Cli, shutdown: Shutdown) -> anyhow::Result<()> {
+/// Runs a parsed command line; a failure carries what [`classify`] needs.
+pub async fn run(cli: Cli, shutdown: Shutdown) -> Result<(), Failure> {
     match &cli.command {
         Command::Completions(args) => {
             completions::run(args);
             return Ok(());
         }
-        Command::Help(args) => return help::run(args),
+        Command::Help(args) => return Ok(help::run(args)?),
         _ => {}
     }
     let graceful = cli.command.stops_gracefully();
     let ctx = Context::new(cli.global, shutdown.clone())?;
-    if graceful {
-        return dispatch(&ctx, cli.command).await;
-    }
-    tokio::select! {
-        result = dispatch(&ctx, cli.command) => result,
-        _ = shutdown.requested() => Err(CliError::Interrupted.into()),
-    }
+    let result = if graceful {
+        dispatch(&ctx, cli.command).await
+    } else {
+        tokio::select! {
+            result = dispatch(&ctx, cli.command) => result,
+            _ = shutdown.requested() => Err(CliError::Interrupted.into()),
+        }
+    };
+    result.map_err(|error| Failure {
+        error,
+        profile: ctx
+            .profile_hint
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take(),
+    })
 }
 
 async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use crate::cli::{FaultArgs, FireArgs, SandboxArgs, SandboxCommand};
 use crate::sandbox::delivery::Delivery;
 use crate::sandbox::{self, SandboxOptions};
 
-pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
     match &args.command {
         Some(SandboxCommand::Fire(fire_args)) => return fire(ctx, fire_args).await,
         Some(SandboxCommand::Log(log_args)) => return log(ctx, log_args.url.as_deref()).await,
@@ -58,16 +58,16 @@ pub async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {
                 "  portal             {}\n  client id          {}\n  client secret      {}\n  access token       {}\n  refresh token      {}\n  webhook URL        {}\n  application token  {}\nLog in with: bx-events auth login --portal {} --access-token {} --refresh-token {} --client-id {} --client-secret {} --oauth-server {}",
                 creds.portal,
                 creds.client_id,
-                creds.client_secret,
-                creds.access_token,
-                creds.refresh_token,
-                creds.webhook_url,
-                creds.application_token,
+                creds.client_secret.expose(),
+                creds.access_token.expose(),
+                creds.refresh_token.expose(),
+                creds.webhook_url.expose(),
+                creds.application_token.expose(),
                 creds.portal,
-                creds.access_token,
-                creds.refresh_token,
+                creds.access_token.expose(),
+                creds.refresh_token.expose(),
                 creds.client_id,
-                creds.client_secret,
+                creds.client_secret.expose(),
                 creds.portal
             )),
         }

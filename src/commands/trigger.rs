@@ -13,7 +13,7 @@ use crate::bitrix::form;
 use crate::bitrix::validate::check_event_name;
 use crate::cli::TriggerArgs;
 
-pub async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()> {
     let target = super::http_url(&args.to, "--to")?;
     let token = args
         .application_token

@@ -10,7 +10,7 @@ use crate::output::cell;
 
 /// The JSON printed by `unbind`: what was asked to be removed and how many went.
 #[derive(Debug, Serialize)]
-pub struct UnbindResult {
+pub(crate) struct UnbindResult {
     pub event: String,
     pub handler: Option<String>,
     /// `null` when every user's handler was meant.
@@ -37,7 +37,7 @@ impl UnbindResult {
     }
 }
 
-pub async fn run(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
     if args.all {
         return unbind_all(ctx, args).await;
     }

@@ -86,6 +86,7 @@ pub const SECRET_VARIABLES: &[&str] = &[
 ];
 
 /// Removes [`SECRET_VARIABLES`] from a child's environment.
+#[cfg(feature = "cli")]
 pub fn remove_secrets(command: &mut tokio::process::Command) {
     for name in SECRET_VARIABLES {
         command.env_remove(name);

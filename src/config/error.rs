@@ -17,17 +17,17 @@ pub enum ConfigError {
         detail: String,
         kind: FileKind,
     },
-    #[error("cannot read {path}: {source}")]
+    // The I/O error is part of the message, not a `source`: the error chain
+    // shown to users must not repeat it.
+    #[error("cannot read {path}: {cause}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("no credentials configured")]
     NoCredentials,

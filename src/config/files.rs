@@ -10,7 +10,7 @@ use super::error::ConfigError;
 /// Creates the directory with mode 0700 if needed. An existing directory is left as
 /// it is: the secrets in it are protected by their own mode (0600), and a directory
 /// the user chose (`--config-dir`) may be shared on purpose.
-pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
     if dir.exists() {
         return Ok(());
     }
@@ -21,14 +21,14 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|source| ConfigError::Write {
+    builder.create(dir).map_err(|cause| ConfigError::Write {
         path: dir.to_path_buf(),
-        source,
+        cause,
     })
 }
 
 /// Reads a file, or `None` when it does not exist.
-pub fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
+pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     // A FIFO or device in place of a config file would block the read for ever
     // (and with it any signal handling): only regular files are read.
     match fs::metadata(path) {
@@ -50,9 +50,9 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
                 kind: kind_of(path),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ConfigError::Read {
+        Err(cause) => Err(ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         }),
     }
 }
@@ -71,11 +71,11 @@ fn kind_of(path: &Path) -> super::error::FileKind {
 /// Writes `contents` to `path` atomically: a temp file in the same directory with
 /// the given mode, fsync, rename over the target, fsync the directory. A crash at
 /// any point leaves either the old file or the new one, never a mix.
-pub fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), ConfigError> {
+pub(crate) fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), ConfigError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let write_err = |source| ConfigError::Write {
+    let write_err = |cause| ConfigError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let temp = temp_path(path);
     let result = (|| {
@@ -120,21 +120,21 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{unique:08x}", std::process::id()))
 }
 
-pub(crate) use crate::support::files::{open_private, FileLock};
+pub(crate) use crate::support::files::FileLock;
 
 /// Takes the exclusive lock on `path`, creating its private directory first.
 pub(crate) fn lock_in_private_dir(path: &Path) -> Result<FileLock, ConfigError> {
     if let Some(dir) = path.parent() {
         ensure_private_dir(dir)?;
     }
-    FileLock::acquire(path).map_err(|source| ConfigError::Write {
+    FileLock::acquire(path).map_err(|cause| ConfigError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 
 /// Warns when a secrets file can be read by other users.
-pub fn warn_if_shared(path: &Path) {
+pub(crate) fn warn_if_shared(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -15,7 +15,7 @@ use crate::bitrix::ratelimit::RatePreset;
 use crate::bitrix::{ApiError, MemoryTokenStore, Secret};
 
 /// Name shown for credentials that come from `BX_EVENTS_*` variables.
-pub const ENV_PROFILE_NAME: &str = "environment";
+pub(crate) const ENV_PROFILE_NAME: &str = "environment";
 
 /// The profile a command runs with.
 #[derive(Debug, Clone)]
@@ -39,7 +39,10 @@ pub fn resolve(store: &Store, requested: Option<&str>) -> Result<ActiveProfile, 
 }
 
 /// The stored profile a command means: the requested one, the current one, or the only one.
-pub fn selected_name(config: &ConfigFile, requested: Option<&str>) -> Result<String, ConfigError> {
+pub(crate) fn selected_name(
+    config: &ConfigFile,
+    requested: Option<&str>,
+) -> Result<String, ConfigError> {
     match requested.filter(|n| !n.is_empty()) {
         Some(name) => Ok(name.to_string()),
         None => match (&config.current, config.profiles.len()) {
@@ -55,7 +58,7 @@ pub fn selected_name(config: &ConfigFile, requested: Option<&str>) -> Result<Str
 }
 
 /// Loads one stored profile by name.
-pub fn load_stored(
+pub(crate) fn load_stored(
     store: &Store,
     config: &ConfigFile,
     name: &str,
@@ -78,7 +81,9 @@ pub fn load_stored(
 }
 
 /// The rate-limit preset: `BX_EVENTS_RATE_LIMIT`, else the profile's, else standard.
-pub fn rate_limit_for(settings: Option<&ProfileSettings>) -> Result<RatePreset, ConfigError> {
+pub(crate) fn rate_limit_for(
+    settings: Option<&ProfileSettings>,
+) -> Result<RatePreset, ConfigError> {
     let from_env = std::env::var(env::RATE_LIMIT)
         .ok()
         .filter(|v| !v.is_empty());
@@ -142,7 +147,7 @@ fn missing_secret(store: &Store, name: &str, what: &str) -> ConfigError {
 }
 
 /// `https://PORTAL/rest/` for a portal URL.
-pub fn rest_endpoint(portal: &str) -> Result<Url, ConfigError> {
+pub(crate) fn rest_endpoint(portal: &str) -> Result<Url, ConfigError> {
     let origin = parse_portal_url(portal).map_err(ConfigError::Invalid)?;
     origin
         .join("/rest/")
@@ -150,7 +155,7 @@ pub fn rest_endpoint(portal: &str) -> Result<Url, ConfigError> {
 }
 
 /// The OAuth server URL, defaulting to Bitrix24's.
-pub fn oauth_server(raw: Option<&str>) -> Result<Url, ConfigError> {
+pub(crate) fn oauth_server(raw: Option<&str>) -> Result<Url, ConfigError> {
     let text = raw
         .filter(|s| !s.is_empty())
         .unwrap_or(DEFAULT_OAUTH_SERVER);
@@ -158,7 +163,7 @@ pub fn oauth_server(raw: Option<&str>) -> Result<Url, ConfigError> {
 }
 
 /// Environment-only credentials, when `BX_EVENTS_WEBHOOK_URL` or `BX_EVENTS_ACCESS_TOKEN` is set.
-pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
+pub(crate) fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let secret = |name: &str| var(name).map(Secret::new);
     if let Some(raw) = var(env::WEBHOOK_URL) {
@@ -233,7 +238,7 @@ pub fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
 
 /// Token store backed by `credentials.toml`, shared by every process using the profile.
 #[derive(Debug)]
-pub struct ProfileTokenStore {
+pub(crate) struct ProfileTokenStore {
     store: Store,
     profile: String,
 }

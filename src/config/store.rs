@@ -139,7 +139,7 @@ impl Store {
         created.map_err(|e| format!("{} cannot be written ({e})", self.dir.display()))
     }
 
-    pub fn lock(&self) -> Result<FileLock, ConfigError> {
+    pub(crate) fn lock(&self) -> Result<FileLock, ConfigError> {
         ensure_private_dir(&self.dir)?;
         super::files::lock_in_private_dir(&self.lock_path())
     }

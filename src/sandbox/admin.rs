@@ -12,7 +12,7 @@ use super::rest::Shared;
 use super::state::Stats;
 
 /// `GET /_sandbox/stats`: request counters.
-pub async fn stats(State(shared): State<Shared>) -> Json<Stats> {
+pub(crate) async fn stats(State(shared): State<Shared>) -> Json<Stats> {
     Json(
         shared
             .lock()
@@ -23,7 +23,7 @@ pub async fn stats(State(shared): State<Shared>) -> Json<Stats> {
 }
 
 /// `POST /_sandbox/expire-tokens`: every access token becomes expired.
-pub async fn expire_tokens(State(shared): State<Shared>) -> StatusCode {
+pub(crate) async fn expire_tokens(State(shared): State<Shared>) -> StatusCode {
     shared
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -32,14 +32,14 @@ pub async fn expire_tokens(State(shared): State<Shared>) -> StatusCode {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct AgeQuery {
+pub(crate) struct AgeQuery {
     seconds: i64,
 }
 
 /// `POST /_sandbox/age-offline?seconds=N`: the offline queue's clock hook; every
 /// row's TIMESTAMP_X moves N seconds into the past. The cleanup agent then deletes
 /// rows past the retention on the next offline call.
-pub async fn age_offline(
+pub(crate) async fn age_offline(
     State(shared): State<Shared>,
     Query(query): Query<AgeQuery>,
 ) -> StatusCode {
@@ -53,12 +53,12 @@ pub async fn age_offline(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct InstalledQuery {
+pub(crate) struct InstalledQuery {
     value: bool,
 }
 
 /// `POST /_sandbox/installed?value=false`: `app.info` reports INSTALLED so.
-pub async fn set_installed(
+pub(crate) async fn set_installed(
     State(shared): State<Shared>,
     Query(query): Query<InstalledQuery>,
 ) -> StatusCode {
@@ -67,12 +67,12 @@ pub async fn set_installed(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TokenQuery {
+pub(crate) struct TokenQuery {
     user_id: Option<i64>,
 }
 
 /// `POST /_sandbox/token?user_id=2`: a token pair for any user (user 2 is not an admin).
-pub async fn issue_token(
+pub(crate) async fn issue_token(
     State(shared): State<Shared>,
     Query(query): Query<TokenQuery>,
 ) -> Response {
@@ -90,7 +90,7 @@ pub async fn issue_token(
 
 /// Body of `POST /_sandbox/fire`.
 #[derive(Debug, Deserialize)]
-pub struct FireRequest {
+pub(crate) struct FireRequest {
     event: String,
     #[serde(default)]
     data: serde_json::Value,
@@ -100,7 +100,10 @@ pub struct FireRequest {
 
 /// `POST /_sandbox/fire {"event","data"}`: a change on the portal; queues offline
 /// records, calls the online handlers once each, and reports the deliveries.
-pub async fn fire(State(shared): State<Shared>, Json(request): Json<FireRequest>) -> Response {
+pub(crate) async fn fire(
+    State(shared): State<Shared>,
+    Json(request): Json<FireRequest>,
+) -> Response {
     let event = request.event.to_ascii_uppercase();
     let outcome = {
         let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -119,7 +122,7 @@ pub async fn fire(State(shared): State<Shared>, Json(request): Json<FireRequest>
 }
 
 /// `GET /_sandbox/log`: the latest deliveries to online handlers.
-pub async fn log(State(shared): State<Shared>) -> Json<Vec<super::delivery::Delivery>> {
+pub(crate) async fn log(State(shared): State<Shared>) -> Json<Vec<super::delivery::Delivery>> {
     Json(
         shared
             .lock()
@@ -130,7 +133,7 @@ pub async fn log(State(shared): State<Shared>) -> Json<Vec<super::delivery::Deli
 }
 
 /// `POST /_sandbox/faults {"kind","count","method","delay_ms"}`: inject a fault.
-pub async fn add_fault(
+pub(crate) async fn add_fault(
     State(shared): State<Shared>,
     Json(fault): Json<super::faults::Fault>,
 ) -> StatusCode {
@@ -143,7 +146,7 @@ pub async fn add_fault(
 }
 
 /// `GET /_sandbox/faults`: faults still waiting for requests.
-pub async fn list_faults(State(shared): State<Shared>) -> Json<Vec<super::faults::Fault>> {
+pub(crate) async fn list_faults(State(shared): State<Shared>) -> Json<Vec<super::faults::Fault>> {
     Json(
         shared
             .lock()
@@ -154,7 +157,7 @@ pub async fn list_faults(State(shared): State<Shared>) -> Json<Vec<super::faults
 }
 
 /// `DELETE /_sandbox/faults`: remove every injected fault.
-pub async fn clear_faults(State(shared): State<Shared>) -> StatusCode {
+pub(crate) async fn clear_faults(State(shared): State<Shared>) -> StatusCode {
     shared
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -1,7 +1,7 @@
 //! The events the sandbox portal knows, grouped by the scope that grants them.
 
 /// Events of each scope; a token sees the events of its scopes plus the global ones.
-pub const SCOPED_EVENTS: &[(&str, &[&str])] = &[
+pub(crate) const SCOPED_EVENTS: &[(&str, &[&str])] = &[
     (
         "crm",
         &[
@@ -47,7 +47,7 @@ pub const SCOPED_EVENTS: &[(&str, &[&str])] = &[
 ];
 
 /// Events every application may bind, whatever its scopes.
-pub const GLOBAL_EVENTS: &[&str] = &[
+pub(crate) const GLOBAL_EVENTS: &[&str] = &[
     "ONAPPINSTALL",
     "ONAPPUNINSTALL",
     "ONAPPUPDATE",
@@ -58,7 +58,7 @@ pub const GLOBAL_EVENTS: &[&str] = &[
 ];
 
 /// Events of one scope (empty for an unknown scope).
-pub fn scope_events(scope: &str) -> Vec<String> {
+pub(crate) fn scope_events(scope: &str) -> Vec<String> {
     SCOPED_EVENTS
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case(scope))
@@ -67,7 +67,7 @@ pub fn scope_events(scope: &str) -> Vec<String> {
 }
 
 /// Every event the portal knows.
-pub fn all_events() -> Vec<String> {
+pub(crate) fn all_events() -> Vec<String> {
     SCOPED_EVENTS
         .iter()
         .flat_map(|(_, events)| events.iter())
@@ -77,7 +77,7 @@ pub fn all_events() -> Vec<String> {
 }
 
 /// Events visible to a token with these scopes.
-pub fn events_for_scopes(scopes: &[String]) -> Vec<String> {
+pub(crate) fn events_for_scopes(scopes: &[String]) -> Vec<String> {
     let mut events: Vec<String> = scopes
         .iter()
         .flat_map(|scope| scope_events(scope))

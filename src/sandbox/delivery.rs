@@ -30,7 +30,7 @@ pub struct Delivery {
 
 /// A prepared request for one handler.
 #[derive(Debug, Clone)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     pub binding: StoredBinding,
     pub body: String,
     /// False for a handler off this machine while external delivery is off.
@@ -51,7 +51,7 @@ fn http() -> &'static reqwest::Client {
 
 /// Builds the form body a portal sends (docs/handlers.md), with a fresh token
 /// pair for the user the handler runs as.
-pub fn prepare(
+pub(crate) fn prepare(
     portal: &mut Portal,
     binding: &StoredBinding,
     event: &str,
@@ -96,7 +96,11 @@ pub fn prepare(
 }
 
 /// POSTs every prepared request at once, once each, and logs the outcomes.
-pub async fn send_all(shared: &Shared, event: &str, outgoing: Vec<Outgoing>) -> Vec<Delivery> {
+pub(crate) async fn send_all(
+    shared: &Shared,
+    event: &str,
+    outgoing: Vec<Outgoing>,
+) -> Vec<Delivery> {
     let mut tasks = tokio::task::JoinSet::new();
     for (index, request) in outgoing.into_iter().enumerate() {
         let event = event.to_string();
@@ -154,7 +158,7 @@ async fn send_one(event: &str, request: Outgoing) -> Delivery {
 
 /// Online handlers of ONOFFLINEEVENT due a notification, honouring each one's
 /// `minTimeout`; marks them notified.
-pub fn offline_notifications(portal: &mut Portal) -> Vec<Outgoing> {
+pub(crate) fn offline_notifications(portal: &mut Portal) -> Vec<Outgoing> {
     let now = now_unix();
     let due: Vec<StoredBinding> = portal
         .bindings

@@ -78,7 +78,7 @@ impl std::str::FromStr for Fault {
 }
 
 /// Takes one use of the first fault that applies to `method`.
-pub fn take(faults: &mut Vec<Fault>, method: &str) -> Option<Fault> {
+pub(crate) fn take(faults: &mut Vec<Fault>, method: &str) -> Option<Fault> {
     let index = faults.iter().position(|f| {
         f.count > 0
             && f.method
@@ -95,7 +95,7 @@ pub fn take(faults: &mut Vec<Fault>, method: &str) -> Option<Fault> {
 
 /// The answer for a fault, or `None` when the request should then be served
 /// normally (`slow` only delays it).
-pub async fn apply(fault: &Fault) -> Option<Response> {
+pub(crate) async fn apply(fault: &Fault) -> Option<Response> {
     let delay = Duration::from_millis(fault.delay_ms.unwrap_or(2000));
     Some(match fault.kind {
         FaultKind::Slow => {

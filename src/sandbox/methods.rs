@@ -100,7 +100,7 @@ fn check_handler(handler: &str) -> Result<(), RestError> {
 }
 
 /// `event.bind`, validating in the portal's order (docs/portal.md).
-pub fn event_bind(
+pub(crate) fn event_bind(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
@@ -180,7 +180,7 @@ pub fn event_bind(
 }
 
 /// `event.get`: the application's bindings in binding order; non-admins see their own.
-pub fn event_get(portal: &Portal, caller: &Caller) -> Result<Value, RestError> {
+pub(crate) fn event_get(portal: &Portal, caller: &Caller) -> Result<Value, RestError> {
     caller.require_application()?;
     let items: Vec<Value> = portal
         .bindings
@@ -198,7 +198,7 @@ pub fn event_get(portal: &Portal, caller: &Caller) -> Result<Value, RestError> {
 }
 
 /// `event.unbind`: removes matching bindings; zero matches is not an error.
-pub fn event_unbind(
+pub(crate) fn event_unbind(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
@@ -243,7 +243,7 @@ pub fn event_unbind(
 }
 
 /// `events`: by scope, global only, everything, or the token's scopes plus global.
-pub fn events(caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
+pub(crate) fn events(caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
     caller.require_application()?;
     let names = match param_text(params, "scope") {
         Some(scope) if !scope.is_empty() => catalog::scope_events(&scope),
@@ -266,7 +266,7 @@ pub fn events(caller: &Caller, params: &Map<String, Value>) -> Result<Value, Res
 
 /// `event.test`: sends ONAPPTEST, with the call's parameters as data, to the
 /// handlers bound for it.
-pub fn event_test(
+pub(crate) fn event_test(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
@@ -287,7 +287,7 @@ pub fn event_test(
 }
 
 /// `app.info`: the application and the portal's licence.
-pub fn app_info(portal: &Portal, caller: &Caller) -> Value {
+pub(crate) fn app_info(portal: &Portal, caller: &Caller) -> Value {
     let plan = portal.plan.name();
     if caller.via_webhook {
         return json!({"SCOPE": caller.scopes, "LICENSE": format!("en_{plan}")});

@@ -22,9 +22,9 @@ use tokio::sync::oneshot;
 
 use crate::bitrix::ratelimit::RateLimit;
 use crate::bitrix::Secret;
-use rest::Shared;
 pub use faults::{Fault, FaultKind};
 pub use offline::RETENTION_SECS;
+use rest::Shared;
 pub use state::{Plan, Stats};
 
 /// How to run a sandbox.

@@ -24,7 +24,7 @@ fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
 
 /// `GET /oauth/authorize/?client_id&state&redirect_uri`: the sandbox approves at once
 /// for the admin user and redirects with a code.
-pub async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let params = match crate::bitrix::form::decode(query.as_deref().unwrap_or("")) {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -71,7 +71,7 @@ pub async fn authorize(State(shared): State<Shared>, RawQuery(query): RawQuery) 
 }
 
 /// `GET|POST /oauth/token/`: `refresh_token` and `authorization_code` grants.
-pub async fn token(
+pub(crate) async fn token(
     State(shared): State<Shared>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -151,7 +151,7 @@ fn grant(portal: &mut Portal, params: &Map<String, Value>) -> Result<Value, Gran
 }
 
 /// A fresh token pair in the OAuth server's answer shape.
-pub fn token_body(portal: &mut Portal, user_id: i64) -> Value {
+pub(crate) fn token_body(portal: &mut Portal, user_id: i64) -> Value {
     let (access, refresh, expires_at) = portal.issue_tokens(user_id);
     let endpoint = format!("{}/rest/", portal.base_url);
     json!({

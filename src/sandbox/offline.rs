@@ -42,7 +42,7 @@ impl QueuedEvent {
 }
 
 /// `md5(EVENT_NAME|json(EVENT_DATA))`: one row per object state.
-pub fn message_id(event_name: &str, data: &Value) -> String {
+pub(crate) fn message_id(event_name: &str, data: &Value) -> String {
     let mut hasher = Md5::new();
     hasher.update(format!("{event_name}|{data}").as_bytes());
     hex::encode(hasher.finalize())
@@ -50,7 +50,7 @@ pub fn message_id(event_name: &str, data: &Value) -> String {
 
 /// Queues an event for one connector's queue, merging with an unreserved row of
 /// the same MESSAGE_ID as the portal does.
-pub fn enqueue(
+pub(crate) fn enqueue(
     portal: &mut Portal,
     event_name: &str,
     data: &Value,
@@ -98,7 +98,7 @@ use crate::bitrix::offline::{GET_FIELDS, LIST_FIELDS};
 const FILTER_OPERATIONS: &[&str] = &["", "=", ">", "<", ">=", "<=", "@", "%"];
 
 /// A reservation id as the portal makes them: 32 random letters and digits.
-pub fn new_process_id() -> String {
+pub(crate) fn new_process_id() -> String {
     use rand::distr::{Alphanumeric, SampleString};
     Alphanumeric.sample_string(&mut rand::rng(), 32)
 }
@@ -127,7 +127,7 @@ impl QueuedEvent {
 
 /// The cleanup agent: deletes rows older than [`RETENTION_SECS`], reserved or not.
 /// The portal runs it on a schedule; the sandbox runs it before every offline method.
-pub fn cleanup(portal: &mut Portal) -> usize {
+pub(crate) fn cleanup(portal: &mut Portal) -> usize {
     let now = crate::bitrix::auth::now_unix();
     let before = portal.offline.len();
     portal
@@ -337,7 +337,7 @@ fn sort(rows: &mut [&mut QueuedEvent], order: &[(String, bool)]) {
 /// a new reservation marks up to `limit` rows; the read returns at most `limit` rows
 /// of the reservation with the same ERROR flag and filter; `clear` deletes the whole
 /// reservation once the read returned anything.
-pub fn get(
+pub(crate) fn get(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
@@ -418,7 +418,7 @@ fn wrong_license() -> RestError {
 
 /// `event.offline.list`: read-only, 50 a page, `next`/`total` beside the result.
 /// It has no `error` parameter: errors are selected with an `ERROR` filter.
-pub fn list(
+pub(crate) fn list(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
@@ -465,7 +465,7 @@ fn required_process_id(params: &Map<String, Value>) -> Result<String, RestError>
 /// `event.offline.clear`: deletes a reservation's rows, all of them or those named
 /// by `message_id` (which wins) or `id`. An empty list deletes the whole reservation,
 /// as the portal's code does.
-pub fn clear(
+pub(crate) fn clear(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,
@@ -526,7 +526,7 @@ pub fn clear(
 /// `event.offline.error` as `markError` does it: other non-error copies of those
 /// MESSAGE_IDs are deleted; this reservation's non-error rows become errors and are
 /// released; rows that already were errors are not touched and stay reserved.
-pub fn error(
+pub(crate) fn error(
     portal: &mut Portal,
     caller: &Caller,
     params: &Map<String, Value>,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// PHP `intval`: leading whitespace, an optional sign and the leading digits of a
 /// string; booleans are 0/1; arrays are 0 when empty and 1 otherwise.
-pub fn intval(value: &Value) -> i64 {
+pub(crate) fn intval(value: &Value) -> i64 {
     match value {
         Value::Null => 0,
         Value::Bool(flag) => i64::from(*flag),
@@ -45,7 +45,7 @@ fn leading_integer(text: &str) -> i64 {
 
 /// PHP truthiness: `""`, `"0"`, `0`, `false`, `null` and empty arrays are false;
 /// every other string (`"false"` included) is true.
-pub fn truthy(value: &Value) -> bool {
+pub(crate) fn truthy(value: &Value) -> bool {
     match value {
         Value::Null => false,
         Value::Bool(flag) => *flag,
@@ -57,12 +57,12 @@ pub fn truthy(value: &Value) -> bool {
 }
 
 /// PHP `is_array`: JSON arrays and objects (form keys like `a[0]` decode to objects).
-pub fn is_array(value: &Value) -> bool {
+pub(crate) fn is_array(value: &Value) -> bool {
     matches!(value, Value::Array(_) | Value::Object(_))
 }
 
 /// The elements of a PHP array in order (an object's values, an array's items).
-pub fn elements(value: &Value) -> Vec<&Value> {
+pub(crate) fn elements(value: &Value) -> Vec<&Value> {
     match value {
         Value::Array(items) => items.iter().collect(),
         Value::Object(map) => map.values().collect(),
@@ -71,7 +71,7 @@ pub fn elements(value: &Value) -> Vec<&Value> {
 }
 
 /// A scalar as PHP would print it (`true` is "1", `null` and `false` are "").
-pub fn text(value: &Value) -> String {
+pub(crate) fn text(value: &Value) -> String {
     match value {
         Value::Null | Value::Bool(false) => String::new(),
         Value::Bool(true) => "1".into(),

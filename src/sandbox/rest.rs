@@ -25,11 +25,11 @@ const READ_ONLY: &[&str] = &[
 ];
 
 /// Shared state of the sandbox server.
-pub type Shared = Arc<Mutex<Portal>>;
+pub(crate) type Shared = Arc<Mutex<Portal>>;
 
 /// A portal error: HTTP status, code, description and optional argument name.
 #[derive(Debug, Clone)]
-pub struct RestError {
+pub(crate) struct RestError {
     pub status: StatusCode,
     pub code: &'static str,
     pub description: String,
@@ -37,7 +37,7 @@ pub struct RestError {
 }
 
 impl RestError {
-    pub fn new(status: u16, code: &'static str, description: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, code: &'static str, description: impl Into<String>) -> Self {
         Self {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             code,
@@ -47,14 +47,14 @@ impl RestError {
     }
 
     /// `400 ERROR_ARGUMENT` about one argument.
-    pub fn argument(name: impl Into<String>, description: impl Into<String>) -> Self {
+    pub(crate) fn argument(name: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
             argument: Some(name.into()),
             ..Self::new(400, "ERROR_ARGUMENT", description)
         }
     }
 
-    pub fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         let mut body = json!({"error": self.code, "error_description": self.description});
         if let Some(argument) = &self.argument {
             body["argument"] = json!(argument);
@@ -71,7 +71,7 @@ impl IntoResponse for RestError {
 
 /// Who is calling: an application token or a webhook, for which user.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub user_id: i64,
     pub admin: bool,
     pub via_webhook: bool,
@@ -83,7 +83,7 @@ pub struct Caller {
 
 impl Caller {
     /// Event methods refuse webhooks before looking at any parameter.
-    pub fn require_application(&self) -> Result<(), RestError> {
+    pub(crate) fn require_application(&self) -> Result<(), RestError> {
         if self.via_webhook {
             return Err(RestError::new(
                 403,
@@ -97,14 +97,14 @@ impl Caller {
 
 /// What a method returns besides its result.
 #[derive(Debug, Default)]
-pub struct Output {
+pub(crate) struct Output {
     pub result: Value,
     pub next: Option<u64>,
     pub total: Option<u64>,
 }
 
 impl Output {
-    pub fn of(result: Value) -> Self {
+    pub(crate) fn of(result: Value) -> Self {
         Self {
             result,
             ..Self::default()
@@ -115,7 +115,7 @@ impl Output {
 /// Merges the query string and the body (JSON or PHP-style form) into one object;
 /// the body wins, as on the portal. A body is read as JSON only under a JSON
 /// content type, and an unparsable JSON body is ignored rather than refused.
-pub fn request_params(
+pub(crate) fn request_params(
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
@@ -145,7 +145,7 @@ pub fn request_params(
 }
 
 /// Case-insensitive parameter lookup.
-pub fn param<'a>(params: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+pub(crate) fn param<'a>(params: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     params
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -153,7 +153,7 @@ pub fn param<'a>(params: &'a Map<String, Value>, name: &str) -> Option<&'a Value
 }
 
 /// A parameter as text (numbers and booleans converted), if present.
-pub fn param_text(params: &Map<String, Value>, name: &str) -> Option<String> {
+pub(crate) fn param_text(params: &Map<String, Value>, name: &str) -> Option<String> {
     param(params, name).map(|value| match value {
         Value::String(text) => text.clone(),
         Value::Null => String::new(),
@@ -162,7 +162,7 @@ pub fn param_text(params: &Map<String, Value>, name: &str) -> Option<String> {
 }
 
 /// `POST|GET /rest/{*path}`.
-pub async fn rest_endpoint(
+pub(crate) async fn rest_endpoint(
     State(shared): State<Shared>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
@@ -281,7 +281,7 @@ fn take_auth_key(params: &mut Map<String, Value>, key: &str) -> Option<Value> {
 }
 
 /// Lower-cases a method name and strips a trailing `.json`.
-pub fn normalise_method(method: &str) -> String {
+pub(crate) fn normalise_method(method: &str) -> String {
     let lower = method.to_ascii_lowercase();
     lower
         .strip_suffix(".json")
@@ -354,7 +354,7 @@ fn token_caller(
 }
 
 /// Runs one method for a caller.
-pub fn dispatch(
+pub(crate) fn dispatch(
     portal: &mut Portal,
     caller: &Caller,
     method: &str,

@@ -34,7 +34,7 @@ impl Plan {
 
 /// A user of the portal.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct User {
+pub(crate) struct User {
     pub id: i64,
     pub name: String,
     pub admin: bool,
@@ -42,7 +42,7 @@ pub struct User {
 
 /// The one application installed on the sandbox portal.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct App {
+pub(crate) struct App {
     pub client_id: String,
     pub client_secret: String,
     pub application_token: String,
@@ -51,14 +51,14 @@ pub struct App {
 
 /// An issued access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AccessToken {
+pub(crate) struct AccessToken {
     pub user_id: i64,
     pub expires_at: i64,
 }
 
 /// A handler or offline binding as the portal stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredBinding {
+pub(crate) struct StoredBinding {
     pub id: u64,
     pub event: String,
     pub handler: String,
@@ -70,7 +70,7 @@ pub struct StoredBinding {
 
 /// The part of the portal `--state FILE` keeps: credentials, bindings and the queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PersistedPortal {
+pub(crate) struct PersistedPortal {
     pub member_id: String,
     pub app: App,
     pub users: Vec<User>,
@@ -85,7 +85,7 @@ pub struct PersistedPortal {
 
 /// What a fired event caused.
 #[derive(Debug, Clone)]
-pub struct FireOutcome {
+pub(crate) struct FireOutcome {
     /// Records queued (or merged) in offline queues.
     pub queued: usize,
     /// Requests to online handlers, ready to send.
@@ -111,14 +111,14 @@ pub struct Stats {
 
 /// Leaky bucket of the portal: rises by one per request, drains at `per_second`.
 #[derive(Debug, Clone)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     pub limit: RateLimit,
     level: f64,
     updated: Instant,
 }
 
 impl Bucket {
-    pub fn new(limit: RateLimit) -> Self {
+    pub(crate) fn new(limit: RateLimit) -> Self {
         Self {
             limit,
             level: 0.0,
@@ -127,7 +127,7 @@ impl Bucket {
     }
 
     /// Admits one request, or refuses it when the bucket is full.
-    pub fn admit(&mut self) -> bool {
+    pub(crate) fn admit(&mut self) -> bool {
         let now = Instant::now();
         let drained = now.duration_since(self.updated).as_secs_f64() * self.limit.per_second;
         self.level = (self.level - drained).max(0.0);
@@ -142,7 +142,7 @@ impl Bucket {
 
 /// Everything the sandbox portal knows.
 #[derive(Debug)]
-pub struct Portal {
+pub(crate) struct Portal {
     pub base_url: String,
     pub member_id: String,
     pub plan: Plan,
@@ -183,7 +183,7 @@ pub struct Portal {
 pub(crate) use crate::support::random::random_hex;
 
 impl Portal {
-    pub fn new(
+    pub(crate) fn new(
         base_url: String,
         plan: Plan,
         token_ttl_secs: i64,
@@ -234,12 +234,12 @@ impl Portal {
         portal
     }
 
-    pub fn user(&self, id: i64) -> Option<&User> {
+    pub(crate) fn user(&self, id: i64) -> Option<&User> {
         self.users.iter().find(|u| u.id == id)
     }
 
     /// Issues a new access/refresh pair for a user.
-    pub fn issue_tokens(&mut self, user_id: i64) -> (String, String, i64) {
+    pub(crate) fn issue_tokens(&mut self, user_id: i64) -> (String, String, i64) {
         let access = random_hex(70);
         let refresh = random_hex(70);
         let expires_at = now_unix() + self.token_ttl_secs;
@@ -255,7 +255,7 @@ impl Portal {
     }
 
     /// Makes every access token expired, as an hour passing would.
-    pub fn expire_tokens(&mut self) {
+    pub(crate) fn expire_tokens(&mut self) {
         let past = now_unix() - 1;
         for token in self.access_tokens.values_mut() {
             token.expires_at = past;
@@ -263,7 +263,7 @@ impl Portal {
     }
 
     /// The admin user's webhook URL.
-    pub fn webhook_url(&self) -> String {
+    pub(crate) fn webhook_url(&self) -> String {
         let (secret, user) = self
             .webhooks
             .iter()
@@ -276,7 +276,12 @@ impl Portal {
     /// A change on the portal: queues a record for every offline binding of the
     /// event (one per connector) and prepares the requests to its online handlers
     /// (and to ONOFFLINEEVENT handlers when the queue changed).
-    pub fn fire(&mut self, event: &str, data: &serde_json::Value, user_id: i64) -> FireOutcome {
+    pub(crate) fn fire(
+        &mut self,
+        event: &str,
+        data: &serde_json::Value,
+        user_id: i64,
+    ) -> FireOutcome {
         let event = event.to_ascii_uppercase();
         let connectors: Vec<String> = self
             .bindings
@@ -307,7 +312,7 @@ impl Portal {
     }
 
     /// What `--state FILE` keeps across restarts.
-    pub fn snapshot(&self) -> PersistedPortal {
+    pub(crate) fn snapshot(&self) -> PersistedPortal {
         PersistedPortal {
             member_id: self.member_id.clone(),
             app: self.app.clone(),
@@ -323,7 +328,7 @@ impl Portal {
     }
 
     /// Takes back what an earlier run saved.
-    pub fn restore(&mut self, saved: PersistedPortal) {
+    pub(crate) fn restore(&mut self, saved: PersistedPortal) {
         self.member_id = saved.member_id;
         self.app = saved.app;
         self.users = saved.users;
@@ -338,7 +343,7 @@ impl Portal {
 
     /// Writes the state file, when there is one. A failed write is reported on
     /// stderr and the sandbox goes on serving.
-    pub fn persist(&self) {
+    pub(crate) fn persist(&self) {
         let Some(path) = &self.state_file else {
             return;
         };
@@ -352,7 +357,7 @@ impl Portal {
         }
     }
 
-    pub fn count_method(&mut self, method: &str) {
+    pub(crate) fn count_method(&mut self, method: &str) {
         *self.stats.methods.entry(method.to_string()).or_default() += 1;
     }
 }

@@ -35,8 +35,8 @@ impl TestEnv {
         let creds = env.sandbox.credentials.clone();
         env.save_oauth_profile(
             PROFILE,
-            &creds.access_token,
-            &creds.refresh_token,
+            creds.access_token.expose(),
+            creds.refresh_token.expose(),
             Some(creds.expires_at),
         );
         env
@@ -76,8 +76,8 @@ impl TestEnv {
         };
         let secrets = Secrets {
             client_secret: Some(creds.client_secret.clone()),
-            access_token: Some(access.to_string()),
-            refresh_token: Some(refresh.to_string()),
+            access_token: Some(access.into()),
+            refresh_token: Some(refresh.into()),
             expires_at,
             webhook_url: None,
             application_token: Some(creds.application_token.clone()),
@@ -336,7 +336,7 @@ impl TestEnv {
             "--client-id",
             &creds.client_id,
             "--client-secret",
-            &creds.client_secret,
+            creds.client_secret.expose(),
             "--oauth-server",
             &creds.portal,
         ]
@@ -350,7 +350,7 @@ impl TestEnv {
         let creds = &self.sandbox.credentials;
         let url = format!(
             "{}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={refresh}",
-            creds.portal, creds.client_id, creds.client_secret
+            creds.portal, creds.client_id, creds.client_secret.expose()
         );
         assert_eq!(http_get(&url).0, 200, "the refresh token was spent");
     }

@@ -145,7 +145,7 @@ async fn plan_all(
     Ok(runs.into_iter().flatten().collect())
 }
 
-pub async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
+pub(crate) async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
     let path = manifest_path(ctx, args.target.file.as_deref());
     let manifest = Arc::new(read_manifest(ctx, &path)?);
     let runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;
@@ -170,7 +170,7 @@ pub async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()> {
+pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()> {
     let path = manifest_path(ctx, args.target.file.as_deref());
     let manifest = Arc::new(read_manifest(ctx, &path)?);
     let mut runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;

@@ -12,7 +12,7 @@ use crate::manifest::Manifest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Action {
+pub(super) enum Action {
     Bind,
     Unbind,
     Keep,
@@ -20,7 +20,7 @@ pub enum Action {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Outcome {
+pub(super) enum Outcome {
     Ok,
     Failed,
     Planned,
@@ -28,7 +28,7 @@ pub enum Outcome {
 
 /// One line of a plan, in the JSON shape of docs/manifest.md.
 #[derive(Debug, Clone, Serialize)]
-pub struct Change {
+pub(super) struct Change {
     pub action: Action,
     #[serde(flatten)]
     pub binding: Binding,
@@ -41,7 +41,7 @@ pub struct Change {
 
 /// Compares the manifest with the portal's bindings: manifest entries in file order
 /// (bind or keep), then, with `prune`, the bindings the file does not list.
-pub async fn plan(
+pub(super) async fn plan(
     client: &Client,
     manifest: &Manifest,
     prune: bool,
@@ -91,7 +91,7 @@ pub async fn plan(
 }
 
 /// How many `batch` requests executing these changes takes.
-pub fn batch_count(changes: &[Change]) -> u64 {
+pub(super) fn batch_count(changes: &[Change]) -> u64 {
     let count = |action| {
         changes
             .iter()
@@ -104,7 +104,11 @@ pub fn batch_count(changes: &[Change]) -> u64 {
 
 /// Runs the binds, then the unbinds, 50 to a `batch`, recording each result.
 /// A request that fails as a whole marks its commands failed and the rest go on.
-pub async fn execute(client: &Client, changes: &mut [Change], progress: Option<&ProgressBar>) {
+pub(super) async fn execute(
+    client: &Client,
+    changes: &mut [Change],
+    progress: Option<&ProgressBar>,
+) {
     for change in changes.iter_mut().filter(|c| c.action == Action::Keep) {
         change.result = Outcome::Ok;
     }

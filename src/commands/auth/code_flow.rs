@@ -12,7 +12,7 @@ use crate::commands::{CliError, Context};
 const WAIT_FOR_REDIRECT: Duration = Duration::from_secs(300);
 
 /// Sends the user to the portal's consent page and returns the code from the redirect.
-pub async fn obtain_code(
+pub(super) async fn obtain_code(
     ctx: &Context,
     portal: &url::Url,
     client_id: &str,

@@ -10,7 +10,7 @@ use crate::config::{ActiveProfile, ConfigError, ProfileKind};
 
 /// One row of `auth status`; never holds a secret.
 #[derive(Debug, Serialize)]
-pub struct StatusRow {
+pub(crate) struct StatusRow {
     pub name: String,
     pub current: bool,
     pub portal: String,
@@ -24,7 +24,7 @@ pub struct StatusRow {
     pub status: String,
 }
 
-pub async fn status(ctx: &Context) -> anyhow::Result<()> {
+pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
     let mut profiles: Vec<(ActiveProfile, bool, Option<i64>, String)> = Vec::new();
     let env_profile = from_environment()?;
     let env_active = env_profile.is_some();

@@ -24,7 +24,7 @@ use crate::commands::{CliError, Context};
 /// Each reservation costs two requests (get, clear); at 500 records a 10,000-record
 /// backlog takes 41 requests, within the standard plan's burst of 50, so the portal's
 /// limit never stalls a drain. See docs/offline.md.
-pub const DEFAULT_LIMIT: u32 = 500;
+pub(super) const DEFAULT_LIMIT: u32 = 500;
 
 /// A delivery slower than this is logged as a warning.
 const SLOW_HANDLER: Duration = Duration::from_secs(2);
@@ -55,7 +55,7 @@ struct Consumer<'a> {
     progress: Option<ProgressBar>,
 }
 
-pub async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
     if !(args.poll_interval.is_finite() && args.poll_interval > 0.0) {
         return Err(
             CliError::Usage("--poll-interval must be a positive number of seconds".into()).into(),

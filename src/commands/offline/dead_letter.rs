@@ -16,11 +16,12 @@ use super::sink::{DeliveryError, Sink};
 use crate::bitrix::offline::OfflineRecord;
 use crate::cli::{DeadLetterListArgs, DeadLetterReplayArgs};
 use crate::commands::{CliError, Context};
-use crate::config::files::{ensure_private_dir, open_private, write_atomic};
+use crate::config::files::{ensure_private_dir, write_atomic};
+use crate::support::files::open_private;
 
 /// One kept record, with why and when it failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
+pub(super) struct DeadLetter {
     /// The record as `consume` delivers it (id, message_id, event, timestamp, data, additional).
     pub record: Value,
     /// The last delivery error.
@@ -32,7 +33,7 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    pub fn message_id(&self) -> &str {
+    pub(super) fn message_id(&self) -> &str {
         self.record
             .get("message_id")
             .and_then(Value::as_str)
@@ -42,12 +43,12 @@ impl DeadLetter {
 
 /// The dead-letter file of one profile's connector queue.
 #[derive(Debug, Clone)]
-pub struct DeadLetters {
+pub(super) struct DeadLetters {
     path: PathBuf,
 }
 
 impl DeadLetters {
-    pub fn new(state_dir: &Path, profile: &str, connector: Option<&str>) -> Self {
+    pub(super) fn new(state_dir: &Path, profile: &str, connector: Option<&str>) -> Self {
         let name = format!(
             "dead-letter-{}-{}.ndjson",
             safe_name(profile),
@@ -58,13 +59,13 @@ impl DeadLetters {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends one record and syncs it: the caller clears it from the portal only
     /// after this returned.
-    pub fn keep(&self, letter: &DeadLetter) -> anyhow::Result<()> {
+    pub(super) fn keep(&self, letter: &DeadLetter) -> anyhow::Result<()> {
         if let Some(dir) = self.path.parent() {
             ensure_private_dir(dir)?;
         }
@@ -80,7 +81,7 @@ impl DeadLetters {
     }
 
     /// Every kept record; a torn or unreadable line is skipped.
-    pub fn read(&self) -> anyhow::Result<Vec<DeadLetter>> {
+    pub(super) fn read(&self) -> anyhow::Result<Vec<DeadLetter>> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -95,7 +96,7 @@ impl DeadLetters {
     }
 
     /// Replaces the file's contents with `letters` (atomically).
-    pub fn rewrite(&self, letters: &[DeadLetter]) -> anyhow::Result<()> {
+    pub(super) fn rewrite(&self, letters: &[DeadLetter]) -> anyhow::Result<()> {
         let mut text = String::new();
         for letter in letters {
             text.push_str(&serde_json::to_string(letter)?);
@@ -107,7 +108,7 @@ impl DeadLetters {
 }
 
 /// `offline dead-letter list`: the kept records, newest last.
-pub fn list(ctx: &Context, args: &DeadLetterListArgs) -> anyhow::Result<()> {
+pub(super) fn list(ctx: &Context, args: &DeadLetterListArgs) -> anyhow::Result<()> {
     let store = store_for(ctx, args.connector.as_deref())?;
     let letters = store.read()?;
     if letters.is_empty() {
@@ -143,7 +144,7 @@ pub fn list(ctx: &Context, args: &DeadLetterListArgs) -> anyhow::Result<()> {
 
 /// `offline dead-letter replay`: delivers every kept record again; those delivered
 /// leave the file, the others stay with their new failure reason.
-pub async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow::Result<()> {
+pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow::Result<()> {
     let sink = Sink::new(
         args.exec.as_deref(),
         args.forward_to.as_deref(),

@@ -24,19 +24,20 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use crate::commands::CliError;
-use crate::config::files::{ensure_private_dir, open_private, FileLock};
+use crate::config::files::ensure_private_dir;
 pub(crate) use crate::support::files::safe_file_name as safe_name;
+use crate::support::files::{open_private, FileLock};
 
 /// A request for a new reservation whose answer the journal never saw.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Intent {
+pub(super) struct Intent {
     pub limit: u32,
     pub errors: bool,
 }
 
 /// A reservation that was taken but not fully confirmed.
 #[derive(Debug, Clone, Default)]
-pub struct Pending {
+pub(super) struct Pending {
     pub process_id: String,
     /// Records the portal returned when the reservation was taken (0 when unknown:
     /// a journal of an older version, or an adopted reservation not yet read).
@@ -52,25 +53,28 @@ pub struct Pending {
 
 /// What replaying the journal found.
 #[derive(Debug, Clone, Default)]
-pub struct Replayed {
+pub(super) struct Replayed {
     pub pending: Option<Pending>,
     pub intent: Option<Intent>,
 }
 
 /// The journal of one consumer (profile and connector), held exclusively.
 #[derive(Debug)]
-pub struct Journal {
+pub(super) struct Journal {
     path: PathBuf,
     file: File,
     _lock: FileLock,
     state: Replayed,
 }
 
-
 impl Journal {
     /// Opens (and locks) the journal for a profile's connector queue. Fails before
     /// anything is reserved when the journal cannot be written.
-    pub fn open(state_dir: &Path, profile: &str, connector: Option<&str>) -> anyhow::Result<Self> {
+    pub(super) fn open(
+        state_dir: &Path,
+        profile: &str,
+        connector: Option<&str>,
+    ) -> anyhow::Result<Self> {
         ensure_private_dir(state_dir)?;
         let base = format!(
             "consume-{}-{}",
@@ -115,16 +119,16 @@ impl Journal {
     }
 
     /// The reservation left unconfirmed by an earlier run, if any.
-    pub fn pending(&self) -> Option<&Pending> {
+    pub(super) fn pending(&self) -> Option<&Pending> {
         self.state.pending.as_ref()
     }
 
     /// A reservation request whose answer an earlier run never recorded.
-    pub fn dangling_intent(&self) -> Option<&Intent> {
+    pub(super) fn dangling_intent(&self) -> Option<&Intent> {
         self.state.intent.as_ref()
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -151,7 +155,7 @@ impl Journal {
     }
 
     /// Records, before asking, that a new reservation is being requested.
-    pub fn intend(&mut self, limit: u32, errors: bool) -> anyhow::Result<()> {
+    pub(super) fn intend(&mut self, limit: u32, errors: bool) -> anyhow::Result<()> {
         let at = crate::bitrix::auth::now_unix();
         self.append(
             &json!({"intent": {"limit": limit, "errors": errors, "at": at}}),
@@ -162,7 +166,7 @@ impl Journal {
     }
 
     /// Records a reservation before any of its records is delivered.
-    pub fn begin(
+    pub(super) fn begin(
         &mut self,
         process_id: &str,
         errors: bool,
@@ -186,7 +190,7 @@ impl Journal {
 
     /// The request recorded by [`Journal::intend`] reserved nothing (or what it
     /// reserved was found and adopted): forget it.
-    pub fn resolve_intent(&mut self) -> anyhow::Result<()> {
+    pub(super) fn resolve_intent(&mut self) -> anyhow::Result<()> {
         self.append(&json!({"resolved": true}), true)?;
         self.state.intent = None;
         self.compact()
@@ -205,7 +209,7 @@ impl Journal {
     }
 
     /// Records the outcome of one delivery.
-    pub fn record(&mut self, message_id: &str, outcome: Settled) -> anyhow::Result<()> {
+    pub(super) fn record(&mut self, message_id: &str, outcome: Settled) -> anyhow::Result<()> {
         let key = match outcome {
             Settled::Done => "done",
             Settled::Failed => "failed",
@@ -226,7 +230,7 @@ impl Journal {
     /// Forgets the outcomes recorded for the pending reservation (its deliveries
     /// cannot be trusted, e.g. stdout's reader went away), so the next run delivers
     /// all of it again.
-    pub fn forget_outcomes(&mut self, process_id: &str) -> anyhow::Result<()> {
+    pub(super) fn forget_outcomes(&mut self, process_id: &str) -> anyhow::Result<()> {
         self.append(&json!({ "redeliver": process_id }), true)?;
         if let Some(pending) = self.state.pending.as_mut() {
             pending.done.clear();
@@ -236,14 +240,14 @@ impl Journal {
     }
 
     /// Makes every entry durable: called before each confirmation.
-    pub fn sync(&mut self) -> anyhow::Result<()> {
+    pub(super) fn sync(&mut self) -> anyhow::Result<()> {
         self.file
             .sync_data()
             .with_context(|| format!("syncing the consume journal {}", self.path.display()))
     }
 
     /// The portal confirmed the whole reservation: forget it and empty the file.
-    pub fn finish(&mut self, process_id: &str) -> anyhow::Result<()> {
+    pub(super) fn finish(&mut self, process_id: &str) -> anyhow::Result<()> {
         self.append(&json!({ "confirmed": process_id }), true)?;
         self.state.pending = None;
         self.compact()
@@ -252,7 +256,7 @@ impl Journal {
 
 /// How one delivery ended, as the journal records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settled {
+pub(super) enum Settled {
     Done,
     Failed,
     Dead,

@@ -21,10 +21,10 @@ use crate::cli::{
 };
 use crate::output::Output;
 
-pub use consume::run as consume;
+pub(crate) use consume::run as consume;
 pub(crate) use journal::safe_name;
 
-pub async fn run(ctx: &Context, command: OfflineCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Context, command: OfflineCommand) -> anyhow::Result<()> {
     match command {
         OfflineCommand::List(args) => list(ctx, &args).await,
         OfflineCommand::Get(args) => get(ctx, &args).await,
@@ -203,7 +203,7 @@ fn records_table(out: &Output, records: &[OfflineRecord]) -> Table {
 }
 
 /// Adds the explanation of `WRONG_LICENSE` on reservations and of `ACCESS_DENIED`.
-pub fn explain_offline_error(error: ApiError, reserving: bool) -> anyhow::Error {
+pub(crate) fn explain_offline_error(error: ApiError, reserving: bool) -> anyhow::Error {
     let hint = match error.code() {
         Some("WRONG_LICENSE") if reserving => "the portal's plan lacks extended offline event handling, so records cannot be reserved (clear=0). `offline get --clear` (or `consume --allow-loss`) reads destructively instead: the portal deletes records as it returns them, so anything your handler fails to process is lost",
         Some("WRONG_LICENSE") => "the portal's plan lacks extended offline event handling: connectors (--connector) and reservations need a higher plan",

@@ -11,7 +11,7 @@ use crate::config::ActiveProfile;
 
 /// Who the requests claim to come from: the portal and application of the profile.
 #[derive(Debug, Clone)]
-pub struct PortalIdentity {
+pub(super) struct PortalIdentity {
     pub domain: String,
     pub client_endpoint: String,
     pub server_endpoint: String,
@@ -24,7 +24,7 @@ pub struct PortalIdentity {
 /// The profile's token as `auth[...]` fields (the refresh token is never sent: a
 /// handler that used it would spend the pair bx-events relies on).
 #[derive(Debug, Clone)]
-pub struct InstallerTokens {
+pub(super) struct InstallerTokens {
     pub access_token: Secret,
     pub expires_in: i64,
     pub scope: String,
@@ -33,7 +33,7 @@ pub struct InstallerTokens {
 
 impl PortalIdentity {
     /// The identity of a profile: its portal, OAuth server and `member_id`.
-    pub fn of(profile: &ActiveProfile, application_token: Option<Secret>) -> Self {
+    pub(super) fn of(profile: &ActiveProfile, application_token: Option<Secret>) -> Self {
         let portal = url::Url::parse(&profile.settings.portal).ok();
         let domain = portal
             .as_ref()
@@ -65,7 +65,7 @@ impl PortalIdentity {
 /// The form body a portal POSTs to an online handler for this record: `event`,
 /// `event_handler_id`, `data[...]` (EVENT_DATA), `ts` (TIMESTAMP_X as Unix seconds)
 /// and `auth[...]`.
-pub fn form_body(record: &OfflineRecord, identity: &PortalIdentity) -> String {
+pub(super) fn form_body(record: &OfflineRecord, identity: &PortalIdentity) -> String {
     let ts = chrono::DateTime::parse_from_rfc3339(record.timestamp.trim())
         .map(|t| t.timestamp())
         .unwrap_or_else(|_| crate::bitrix::auth::now_unix());

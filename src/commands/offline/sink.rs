@@ -13,7 +13,7 @@ use crate::cli::ConsumeArgs;
 use crate::commands::CliError;
 
 /// A delivery target.
-pub enum Sink {
+pub(super) enum Sink {
     Exec {
         command: String,
         timeout: Duration,
@@ -28,7 +28,7 @@ pub enum Sink {
 }
 
 impl Sink {
-    pub fn from_args(args: &ConsumeArgs) -> anyhow::Result<Self> {
+    pub(super) fn from_args(args: &ConsumeArgs) -> anyhow::Result<Self> {
         Self::new(
             args.exec.as_deref(),
             args.forward_to.as_deref(),
@@ -37,7 +37,7 @@ impl Sink {
     }
 
     /// A command (`--exec`), else a URL (`--forward-to`), else stdout.
-    pub fn new(
+    pub(super) fn new(
         exec: Option<&str>,
         forward_to: Option<&str>,
         handler_timeout: u64,
@@ -68,14 +68,14 @@ impl Sink {
     }
 
     /// Makes `--forward-to` POST the portal's online form instead of JSON.
-    pub fn use_portal_form(&mut self, identity: PortalIdentity) {
+    pub(super) fn use_portal_form(&mut self, identity: PortalIdentity) {
         if let Self::Forward { portal, .. } = self {
             *portal = Some(Box::new(identity));
         }
     }
 
     /// Delivers one record.
-    pub async fn deliver(
+    pub(super) async fn deliver(
         &self,
         record: &OfflineRecord,
         process_id: Option<&str>,
@@ -142,7 +142,7 @@ impl Sink {
 
 /// Why a delivery did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryError {
+pub(super) enum DeliveryError {
     /// The handler refused or failed this record.
     Failed(String),
     /// The sink is gone (stdout's reader closed the pipe, or stdout cannot be
