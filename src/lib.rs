@@ -28,4 +28,4 @@ pub mod manifest;
 #[cfg(feature = "cli")]
 mod output;
 #[cfg(feature = "cli")]
-pub use output::{printable, ColorChoice, OutputFormat};
+pub use output::{printable, ColorChoice, Output, OutputFormat};

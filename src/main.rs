@@ -6,7 +6,7 @@ use clap::Parser;
 
 use bx_events::cli::Cli;
 use bx_events::commands::{classify, run, Failure, Shutdown};
-use bx_events::{printable, OutputFormat};
+use bx_events::Output;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Err(error) => return parse_failure(&error),
     };
     init_tracing(cli.global.verbose, cli.global.quiet);
-    let format = cli.global.output;
+    let errors_out = Output::new(cli.global.output, cli.global.color, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     });
     let code = match outcome {
         Ok(()) => 0,
-        Err(failure) => report_failure(&failure, format),
+        Err(failure) => report_failure(&failure, &errors_out),
     };
     // Background tasks (a sandbox, pending requests) must not delay the exit.
     runtime.shutdown_background();
@@ -158,18 +158,13 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .init();
 }
 
-/// Prints a failure as `error:`/`hint:` lines, or as one `{"error":{...}}` line
-/// with `-o json`/`ndjson` (docs/style.md), and returns its exit status.
-fn report_failure(failure: &Failure, format: OutputFormat) -> u8 {
+/// Prints a failure (docs/style.md) and returns its exit status.
+fn report_failure(failure: &Failure, output: &Output) -> u8 {
     let classified = classify(failure);
-    let report = &classified.report;
-    if format != OutputFormat::Table {
-        eprintln!("{}", serde_json::json!({"error": report}));
-    } else if !classified.interrupted {
-        eprintln!("error: {}", printable(&report.message));
-        if let Some(hint) = &report.hint {
-            eprintln!("hint: {}", printable(hint));
-        }
+    // A requested stop (Ctrl-C, SIGTERM) needs no `error:` line: the exit code
+    // says it, and long-running commands print their own summary.
+    if !(classified.interrupted && output.is_table()) {
+        output.failure(&classified.report);
     }
     classified.exit_code
 }

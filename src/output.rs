@@ -1,4 +1,5 @@
-//! Rendering of tables, JSON and NDJSON on stdout; messages on stderr; colour policy.
+//! The printer: tables, JSON and NDJSON on stdout; `error:`, `warning:`, `hint:` and
+//! progress messages on stderr; the colour policy (docs/style.md).
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
@@ -25,30 +26,48 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Where and how a command prints.
+/// The styles of the message kinds (docs/style.md).
+pub(crate) mod style {
+    use anstyle::{AnsiColor, Style};
+
+    pub(crate) const ERROR: Style = AnsiColor::Red.on_default().bold();
+    pub(crate) const WARNING: Style = AnsiColor::Yellow.on_default().bold();
+    pub(crate) const HINT: Style = AnsiColor::Cyan.on_default().bold();
+    pub(crate) const SUCCESS: Style = AnsiColor::Green.on_default();
+    pub(crate) const ADDED: Style = AnsiColor::Green.on_default();
+    pub(crate) const REMOVED: Style = AnsiColor::Red.on_default();
+    pub(crate) const UNCHANGED: Style = Style::new().dimmed();
+}
+
+/// Where and how a command prints: data on stdout in the chosen format, messages
+/// on stderr. Every user-facing line goes through here (docs/style.md).
 #[derive(Debug, Clone)]
 pub struct Output {
-    pub format: OutputFormat,
-    pub color: bool,
-    pub stdout_is_terminal: bool,
-    pub quiet: bool,
+    pub(crate) format: OutputFormat,
+    pub(crate) quiet: bool,
+    stdout_is_terminal: bool,
+    /// Styles on stdout (tables, plans): `--color`, then CLICOLOR_FORCE, NO_COLOR
+    /// and whether stdout is a terminal.
+    stdout_color: bool,
 }
 
 impl Output {
     pub fn new(format: OutputFormat, color: ColorChoice, quiet: bool) -> Self {
-        let stdout_is_terminal = std::io::stdout().is_terminal();
-        let color = match color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                stdout_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        };
+        // anstream applies the same policy to every stream it writes: styles are
+        // kept or stripped per stream, so `--color always` works through a pipe.
+        match color {
+            ColorChoice::Always => anstream::ColorChoice::Always,
+            ColorChoice::Never => anstream::ColorChoice::Never,
+            ColorChoice::Auto => anstream::ColorChoice::Auto,
+        }
+        .write_global();
+        let stdout_color =
+            anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
         Self {
             format,
-            color,
-            stdout_is_terminal,
             quiet,
+            stdout_is_terminal: std::io::stdout().is_terminal(),
+            stdout_color,
         }
     }
 
@@ -57,7 +76,7 @@ impl Output {
     }
 
     /// Prints a list: a table, a JSON array, or one JSON object per line.
-    pub fn list<T: Serialize>(&self, items: &[T], table: impl FnOnce() -> Table) {
+    pub(crate) fn list<T: Serialize>(&self, items: &[T], table: impl FnOnce() -> Table) {
         match self.format {
             OutputFormat::Table => self.print_table(table()),
             OutputFormat::Json => self.print_json(&items),
@@ -72,9 +91,18 @@ impl Output {
     }
 
     /// Prints one record: a table, or one JSON object (one line in NDJSON).
-    pub fn record<T: Serialize>(&self, item: &T, table: impl FnOnce() -> Table) {
+    pub(crate) fn record<T: Serialize>(&self, item: &T, table: impl FnOnce() -> Table) {
         match self.format {
             OutputFormat::Table => self.print_table(table()),
+            _ => self.machine(item),
+        }
+    }
+
+    /// Prints a value for machines only: with `-o json` or `-o ndjson`; with the
+    /// table format the command's messages already said it.
+    pub(crate) fn machine<T: Serialize + ?Sized>(&self, item: &T) {
+        match self.format {
+            OutputFormat::Table => {}
             OutputFormat::Json => self.print_json(item),
             OutputFormat::Ndjson => {
                 write_stdout(&(serde_json::to_string(item).unwrap_or_default() + "\n"))
@@ -82,8 +110,15 @@ impl Output {
         }
     }
 
-    /// Prints JSON, pretty on a terminal or with `-o json`.
-    pub fn print_json<T: Serialize + ?Sized>(&self, value: &T) {
+    /// Prints a list for machines only (see [`Output::machine`]).
+    pub(crate) fn machine_list<T: Serialize>(&self, items: &[T]) {
+        if !self.is_table() {
+            self.list(items, Table::new);
+        }
+    }
+
+    /// Prints JSON, pretty with `-o json`, one line with `-o ndjson`.
+    pub(crate) fn print_json<T: Serialize + ?Sized>(&self, value: &T) {
         let text = if self.format == OutputFormat::Ndjson {
             serde_json::to_string(value)
         } else {
@@ -92,9 +127,18 @@ impl Output {
         write_stdout(&(text.unwrap_or_default() + "\n"));
     }
 
+    /// Text for stdout in a style, when stdout shows styles.
+    pub(crate) fn paint(&self, style: anstyle::Style, text: &str) -> String {
+        if self.stdout_color {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_string()
+        }
+    }
+
     /// A table styled for where it is going: boxes and bold headers on a terminal,
     /// plain aligned columns elsewhere.
-    pub fn table(&self, headers: &[&str]) -> Table {
+    pub(crate) fn table(&self, headers: &[&str]) -> Table {
         let mut table = Table::new();
         if self.stdout_is_terminal {
             // A terminal that reports no usable width (some CI ptys say 0) would
@@ -112,11 +156,15 @@ impl Output {
                 .load_preset(presets::NOTHING)
                 .set_content_arrangement(ContentArrangement::Disabled);
         }
+        if self.stdout_color {
+            // Bold headers also when `--color always` sends the table to a pipe.
+            table.enforce_styling();
+        }
         let header_cells: Vec<comfy_table::Cell> = headers
             .iter()
             .map(|h| {
                 let cell = comfy_table::Cell::new(h);
-                if self.color {
+                if self.stdout_color {
                     cell.add_attribute(comfy_table::Attribute::Bold)
                 } else {
                     cell
@@ -140,15 +188,27 @@ impl Output {
         write_stdout(&render_table(&table));
     }
 
+    /// A table on stderr, beside a question (what `unbind` is about to remove);
+    /// shown with `--quiet` too, since the question depends on it.
+    pub(crate) fn table_to_stderr(&self, table: &Table) {
+        anstream::eprint!("{}", render_table(table));
+    }
+
+    /// Instructions the user must act on (open this address): on stderr, shown
+    /// with `--quiet` too.
+    pub(crate) fn notice(&self, message: &str) {
+        anstream::eprintln!("{}", printable(message));
+    }
+
     /// An informational line on stderr (hidden by `--quiet`).
-    pub fn info(&self, message: &str) {
+    pub(crate) fn info(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{}", printable(message));
+            anstream::eprintln!("{}", printable(message));
         }
     }
 
     /// A warning on stderr (hidden by `--quiet`, which keeps only data and errors).
-    pub fn warn(&self, message: &str) {
+    pub(crate) fn warn(&self, message: &str) {
         if !self.quiet {
             self.alert(message);
         }
@@ -156,25 +216,38 @@ impl Output {
 
     /// A warning that `--quiet` does not hide: the portal became unreachable or came
     /// back, a record was lost. Long-running consumers must say so in their logs.
-    pub fn alert(&self, message: &str) {
-        let message = printable(message);
-        if self.color && std::io::stderr().is_terminal() {
-            eprintln!("\x1b[33mwarning:\x1b[0m {message}");
-        } else {
-            eprintln!("warning: {message}");
-        }
+    pub(crate) fn alert(&self, message: &str) {
+        let warning = style::WARNING;
+        anstream::eprintln!("{warning}warning:{warning:#} {}", printable(message));
     }
 
-    /// A success line on stderr (hidden by `--quiet`), e.g. "✓ Bound ONCRMDEALADD".
-    pub fn success(&self, message: &str) {
+    /// A success line on stderr (hidden by `--quiet`), e.g. "✓ Bound ONCRMDEALADD";
+    /// the check mark only where styles show, so logs read as plain sentences.
+    pub(crate) fn success(&self, message: &str) {
         if self.quiet {
             return;
         }
         let message = printable(message);
-        if self.color && std::io::stderr().is_terminal() {
-            eprintln!("\x1b[32m✓\x1b[0m {message}");
+        if anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never {
+            let success = style::SUCCESS;
+            anstream::eprintln!("{success}✓{success:#} {message}");
         } else {
-            eprintln!("{message}");
+            anstream::eprintln!("{message}");
+        }
+    }
+
+    /// A failure as users see it: `error:` and `hint:` lines, or one
+    /// `{"error":{...}}` line with `-o json`/`ndjson`. Never hidden by `--quiet`.
+    pub fn failure(&self, report: &crate::commands::ErrorReport) {
+        if self.format != OutputFormat::Table {
+            anstream::eprintln!("{}", serde_json::json!({"error": report}));
+            return;
+        }
+        let error = style::ERROR;
+        anstream::eprintln!("{error}error:{error:#} {}", printable(&report.message));
+        if let Some(text) = &report.hint {
+            let hint = style::HINT;
+            anstream::eprintln!("{hint}hint:{hint:#} {}", printable(text));
         }
     }
 }

@@ -223,9 +223,7 @@ pub(crate) async fn login(ctx: &Context, mut args: LoginArgs) -> anyhow::Result<
         "Logged in to {} as profile '{name}' ({}); it is now the current profile",
         settings.portal, settings.kind
     ));
-    if !ctx.out.is_table() {
-        ctx.out.record(&json!({"name": name, "portal": settings.portal, "kind": settings.kind, "user_id": settings.user_id}), || ctx.out.table(&[]));
-    }
+    ctx.out.machine(&json!({"name": name, "portal": settings.portal, "kind": settings.kind, "user_id": settings.user_id}));
     Ok(())
 }
 
@@ -448,10 +446,8 @@ pub(crate) async fn token(ctx: &Context) -> anyhow::Result<()> {
             if ctx.out.is_table() {
                 crate::output::print_line(token.expose());
             } else {
-                ctx.out.record(
-                    &json!({"access_token": token.expose(), "expires_at": expires_at}),
-                    comfy_table::Table::new,
-                );
+                ctx.out
+                    .machine(&json!({"access_token": token.expose(), "expires_at": expires_at}));
             }
             Ok(())
         }

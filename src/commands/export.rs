@@ -15,7 +15,7 @@ pub(crate) async fn run(ctx: &Context) -> anyhow::Result<()> {
         );
         crate::output::print_text(&manifest::export(&bindings, &header));
     } else {
-        ctx.out.list(&bindings, comfy_table::Table::new);
+        ctx.out.machine_list(&bindings);
     }
     if bindings.is_empty() {
         ctx.out

@@ -171,8 +171,9 @@ pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> 
         out: ctx.out.clone(),
         received: AtomicU64::new(0),
     });
-    eprintln!("Listening on http://{address}/ (Ctrl-C to stop)");
-    eprintln!("Bind it with: bx-events bind ONCRMDEALADD http://{address}/");
+    ctx.out.info(&format!(
+        "Listening on http://{address}/ (Ctrl-C to stop)\nBind it with: bx-events bind ONCRMDEALADD http://{address}/"
+    ));
     if state.token.is_none() {
         ctx.out.warn("no --application-token: requests are accepted without checking auth[application_token]");
     }

@@ -97,6 +97,9 @@ impl Context {
     /// The active profile (environment, `-p`, current or only).
     pub fn profile(&self) -> anyhow::Result<ActiveProfile> {
         let profile = crate::config::resolve(&self.store, self.global.profile.as_deref())?;
+        if let Some(warning) = self.store.credentials_warning() {
+            self.out.warn(&warning);
+        }
         *self
             .profile_hint
             .lock()

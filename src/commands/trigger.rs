@@ -52,10 +52,8 @@ pub(crate) async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()>
             }
         }
     } else {
-        ctx.out.record(
-            &json!({"status": status.as_u16(), "body": text}),
-            comfy_table::Table::new,
-        );
+        ctx.out
+            .machine(&json!({"status": status.as_u16(), "body": text}));
     }
     if !status.is_success() {
         return Err(

@@ -129,8 +129,7 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
     let requests: Vec<BindRequest> = matched.iter().map(BindRequest::exact).collect();
     if requests.is_empty() {
         ctx.out.info("Nothing matched; no binding removed.");
-        ctx.out
-            .list(&Vec::<UnbindResult>::new(), || ctx.out.table(&[]));
+        ctx.out.machine_list(&Vec::<UnbindResult>::new());
         return Ok(());
     }
     if args.dry_run {
@@ -146,10 +145,8 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if !ctx.global.yes {
-        eprint!(
-            "{}",
-            crate::output::render_table(&super::list::bindings_table(&ctx.out, &matched))
-        );
+        ctx.out
+            .table_to_stderr(&super::list::bindings_table(&ctx.out, &matched));
     }
     let question = format!(
         "Remove these {} binding(s) from {}?",

@@ -133,21 +133,23 @@ pub(crate) fn lock_in_private_dir(path: &Path) -> Result<FileLock, ConfigError> 
     })
 }
 
-/// Warns when a secrets file can be read by other users.
-pub(crate) fn warn_if_shared(path: &Path) {
+/// A warning when a secrets file can be read by other users (the caller prints it).
+pub(crate) fn shared_file_warning(path: &Path) -> Option<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = fs::metadata(path) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                tracing::warn!(
-                    "{} can be read by other users; run: chmod 600 '{}'",
-                    path.display(),
-                    path.display()
-                );
-            }
+        let meta = fs::metadata(path).ok()?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Some(format!(
+                "{} can be read by other users; run: chmod 600 '{}'",
+                path.display(),
+                path.display()
+            ));
         }
     }
+    #[cfg(not(unix))]
+    let _ = path;
+    None
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, FileKind};
-use super::files::{ensure_private_dir, read_optional, warn_if_shared, write_atomic, FileLock};
+use super::files::{
+    ensure_private_dir, read_optional, shared_file_warning, write_atomic, FileLock,
+};
 
 /// How a profile authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,9 +151,12 @@ impl Store {
     }
 
     pub fn read_credentials(&self) -> Result<CredentialsFile, ConfigError> {
-        let path = self.credentials_path();
-        warn_if_shared(&path);
-        read_toml(&path, FileKind::Credentials)
+        read_toml(&self.credentials_path(), FileKind::Credentials)
+    }
+
+    /// A warning to show when `credentials.toml` can be read by other users.
+    pub fn credentials_warning(&self) -> Option<String> {
+        shared_file_warning(&self.credentials_path())
     }
 
     /// Writes `config.toml`; the caller must hold [`Store::lock`].

@@ -18,6 +18,7 @@ use crate::cli::{ApplyArgs, DiffArgs, TargetArgs};
 use crate::config::profile::load_stored;
 use crate::config::{ActiveProfile, ConfigError};
 use crate::manifest::{self, Manifest};
+use crate::output::style;
 use plan::{Action, Change, Outcome};
 
 /// One portal's part of a run.
@@ -339,8 +340,8 @@ fn render(ctx: &Context, runs: &[PortalRun]) {
             ctx.out.print_json(&body);
         }
         crate::output::OutputFormat::Ndjson => {
-            ctx.out.list(&all, comfy_table::Table::new);
-            ctx.out.list(&errors, comfy_table::Table::new);
+            ctx.out.machine_list(&all);
+            ctx.out.machine_list(&errors);
             ctx.out.print_json(&json!({"summary": summary}));
         }
         crate::output::OutputFormat::Table => {
@@ -373,10 +374,10 @@ fn render(ctx: &Context, runs: &[PortalRun]) {
 }
 
 fn plan_line(ctx: &Context, change: &Change, width: usize) -> String {
-    let (symbol, word, colour) = match change.action {
-        Action::Bind => ("+", "bind  ", "32"),
-        Action::Unbind => ("-", "unbind", "31"),
-        Action::Keep => ("=", "keep  ", "2"),
+    let (symbol, word, style) = match change.action {
+        Action::Bind => ("+", "bind  ", style::ADDED),
+        Action::Unbind => ("-", "unbind", style::REMOVED),
+        Action::Keep => ("=", "keep  ", style::UNCHANGED),
     };
     let binding = &change.binding;
     let target = match binding.kind {
@@ -400,9 +401,5 @@ fn plan_line(ctx: &Context, change: &Change, width: usize) -> String {
         _ => String::new(),
     };
     let line = format!("{symbol} {word} {:width$}  {target}{result}", binding.event);
-    if ctx.out.color {
-        format!("\x1b[{colour}m{line}\x1b[0m")
-    } else {
-        line
-    }
+    ctx.out.paint(style, &line)
 }

@@ -31,9 +31,9 @@ pub(super) async fn obtain_code(
         .append_pair("client_id", client_id)
         .append_pair("state", &state)
         .append_pair("redirect_uri", &redirect_uri);
-    eprintln!(
+    ctx.out.notice(&format!(
         "Open this address in a browser and allow access:\n\n  {authorize}\n\nWaiting for the portal to redirect to {redirect_uri} ...\n(On a machine without a browser, copy the `code` parameter of the address the browser ends on and run `bx-events auth login ... --code CODE` within 30 seconds.)"
-    );
+    ));
     if ctx.input_allowed && webbrowser::open(authorize.as_str()).is_err() {
         tracing::debug!("could not open a browser");
     }

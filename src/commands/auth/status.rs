@@ -33,6 +33,9 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
     }
     let config = ctx.store.read_config()?;
     let credentials = ctx.store.read_credentials()?;
+    if let Some(warning) = ctx.store.credentials_warning() {
+        ctx.out.warn(&warning);
+    }
     let current = selected_name(&config, ctx.global.profile.as_deref()).ok();
     for name in config.profiles.keys() {
         let profile = load_stored(&ctx.store, &config, name)?;

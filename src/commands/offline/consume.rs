@@ -241,10 +241,9 @@ impl Consumer<'_> {
         if self.ctx.out.quiet {
             return;
         }
-        let line = crate::output::printable(line);
         match &self.progress {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            Some(bar) => bar.println(crate::output::printable(line)),
+            None => self.ctx.out.info(line),
         }
     }
 

@@ -310,7 +310,7 @@ fn print_reservation(ctx: &Context, reservation: &Reservation) {
             records_table(&ctx.out, &reservation.events)
         });
     } else {
-        ctx.out.record(reservation, Table::new);
+        ctx.out.machine(reservation);
     }
 }
 
@@ -369,12 +369,8 @@ async fn clear(ctx: &Context, args: &OfflineClearArgs) -> anyhow::Result<()> {
             "Cleared {matched} of the {held} record(s) of reservation {process_id}"
         )),
     }
-    if !ctx.out.is_table() {
-        ctx.out.record(
-            &serde_json::json!({"process_id": args.process_id, "cleared": matched}),
-            Table::new,
-        );
-    }
+    ctx.out
+        .machine(&serde_json::json!({"process_id": args.process_id, "cleared": matched}));
     Ok(())
 }
 
@@ -389,11 +385,7 @@ async fn error(ctx: &Context, args: &OfflineErrorArgs) -> anyhow::Result<()> {
         "Marked {} record(s) as errors; take them again with `bx-events offline get --errors`",
         args.message_id.len()
     ));
-    if !ctx.out.is_table() {
-        ctx.out.record(
-            &serde_json::json!({"process_id": args.process_id, "marked": args.message_id}),
-            Table::new,
-        );
-    }
+    ctx.out
+        .machine(&serde_json::json!({"process_id": args.process_id, "marked": args.message_id}));
     Ok(())
 }

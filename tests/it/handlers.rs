@@ -1,6 +1,5 @@
 //! listen / trigger / sandbox delivery: the local loop for handler developers.
 
-mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -9,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bx_events::sandbox::SandboxOptions;
-use common::{run, TestEnv};
+use crate::common::{run, TestEnv};
 use serde_json::{json, Value};
 
 const APP_TOKEN: &str = "test-application-token-0123";
@@ -194,7 +193,7 @@ fn trigger_round_trips_nested_data_through_listen() {
 #[test]
 fn forward_to_passes_the_body_and_content_type_unchanged() {
     let env = sandbox_with_token();
-    let (base, seen) = common::recorder(|_| 202);
+    let (base, seen) = crate::common::recorder(|_| 202);
     let target = format!("{base}/hook");
     let listen = Listen::start(&env, &["--forward-to", &target]);
     let body = format!("event=ONCRMDEALADD&data%5BFIELDS%5D%5BID%5D=5&auth%5Bapplication_token%5D={APP_TOKEN}&odd=%E2%9C%93");
@@ -351,7 +350,7 @@ fn post_raw(url: &str, content_type: Option<&str>, body: &[u8]) -> u16 {
     if let Some(kind) = content_type {
         headers.push(("Content-Type", kind));
     }
-    common::http_request("POST", url, &headers, body).0
+    crate::common::http_request("POST", url, &headers, body).0
 }
 
 fn form_with_token(token: &str, extra: &str) -> String {

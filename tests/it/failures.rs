@@ -1,6 +1,5 @@
 //! Exit codes and messages for network failures, odd answers, rate limits and signals.
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -9,7 +8,7 @@ use std::process::Stdio;
 use bx_events::bitrix::ratelimit::{RateLimit, RatePreset};
 use bx_events::bitrix::{ApiError, Client, ClientOptions, Credentials};
 use bx_events::sandbox::SandboxOptions;
-use common::{bare_cmd, canned_server, json_error, run, TestEnv};
+use crate::common::{bare_cmd, canned_server, json_error, run, TestEnv};
 
 fn env_cmd(portal: &str) -> assert_cmd::Command {
     let dir = tempfile::tempdir().unwrap().keep();

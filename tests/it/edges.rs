@@ -1,8 +1,7 @@
 //! What a new user meets first: results, exit codes and messages at the edges.
 
-mod common;
 
-use common::{run, TestEnv, PROFILE};
+use crate::common::{run, TestEnv, PROFILE};
 use serde_json::{json, Value};
 
 #[test]
@@ -191,12 +190,12 @@ fn a_rejected_webhook_secret_is_a_credentials_failure() {
         .webhook_url
         .expose()
         .replace("/rest/1/", "/rest/1/x");
-    let (code, _, stderr) = run(common::bare_cmd()
+    let (code, _, stderr) = run(crate::common::bare_cmd()
         .env("BX_EVENTS_CONFIG_DIR", env.dir.path().join("empty"))
         .env("BX_EVENTS_WEBHOOK_URL", &wrong)
         .args(["call", "scope", "-o", "json"]));
     assert_eq!(code, 4, "{stderr}");
-    assert_eq!(common::json_error(&stderr)["code"], "INVALID_CREDENTIALS");
+    assert_eq!(crate::common::json_error(&stderr)["code"], "INVALID_CREDENTIALS");
 }
 
 #[test]
@@ -207,7 +206,7 @@ fn server_errors_that_outlast_the_retries_end_like_limits() {
         .inject(fault(FaultKind::ServerError, 5, "event.get"));
     let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
     assert_eq!(code, 5, "{stderr}");
-    let error = common::json_error(&stderr);
+    let error = crate::common::json_error(&stderr);
     assert!(
         error["message"].as_str().unwrap().contains("gave up after"),
         "{error}"
@@ -219,7 +218,7 @@ fn server_errors_that_outlast_the_retries_end_like_limits() {
     let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
     assert_eq!(code, 5);
     assert_eq!(
-        common::json_error(&stderr)["code"],
+        crate::common::json_error(&stderr)["code"],
         "BAD_RESPONSE",
         "never a bare ERROR"
     );
@@ -241,7 +240,7 @@ fn a_second_consumer_exits_busy() {
         .cmd()
         .args(["offline", "consume", "--stdout", "-o", "json"]));
     assert_eq!(code, 75, "{stderr}");
-    assert_eq!(common::json_error(&stderr)["code"], "BUSY");
+    assert_eq!(crate::common::json_error(&stderr)["code"], "BUSY");
 }
 
 #[test]
@@ -255,7 +254,7 @@ fn argument_errors_are_json_with_o_json() {
         let (code, stdout, stderr) = run(env.cmd().args(&args));
         assert_eq!(code, 2, "{args:?}");
         assert!(stdout.is_empty());
-        let error = common::json_error(&stderr);
+        let error = crate::common::json_error(&stderr);
         assert_eq!(error["code"], "USAGE", "{args:?}: {stderr}");
     }
     let (code, _, stderr) = run(env.cmd().args(["nosuchcmd"]));
@@ -330,7 +329,7 @@ fn hints_name_the_known_portal_and_a_copyable_login() {
         .inject(fault(FaultKind::ExpiredToken, 10, "event.get"));
     let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
     assert_eq!(code, 4, "{stderr}");
-    let hint = common::json_error(&stderr)["hint"]
+    let hint = crate::common::json_error(&stderr)["hint"]
         .as_str()
         .unwrap()
         .to_string();
@@ -368,7 +367,7 @@ fn a_reused_authorization_code_is_explained_as_such() {
         "json",
     ]));
     assert_ne!(code, 0, "{stderr}");
-    let hint = common::json_error(&stderr)["hint"]
+    let hint = crate::common::json_error(&stderr)["hint"]
         .as_str()
         .unwrap()
         .to_string();

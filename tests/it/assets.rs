@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-#[path = "../examples/generate_assets.rs"]
+#[path = "../../examples/generate_assets.rs"]
 mod generate_assets;
 
 #[test]

@@ -1,13 +1,12 @@
 //! Limits, retries, faults, refresh races, TLS and hostile input, against the sandbox.
 
-mod common;
 
 use std::sync::Arc;
 
 use bx_events::bitrix::ratelimit::RateLimit;
 use bx_events::sandbox::SandboxOptions;
 use bx_events::sandbox::{Fault, FaultKind};
-use common::{bare_cmd, canned_server, http_answer, json_error, run, TestEnv, PROFILE};
+use crate::common::{bare_cmd, canned_server, http_answer, json_error, run, TestEnv, PROFILE};
 use serde_json::json;
 
 fn fault(kind: FaultKind, count: u32, method: Option<&str>) -> Fault {
@@ -150,7 +149,7 @@ fn operation_time_limit_without_reset_time_is_retried_with_backoff() {
         code, 5,
         "a method blocked for good ends as rate limited: {stderr}"
     );
-    let error = common::json_error(&stderr);
+    let error = crate::common::json_error(&stderr);
     assert_eq!(error["code"], "OPERATION_TIME_LIMIT", "{error}");
     assert!(
         error["message"].as_str().unwrap().contains("gave up after"),

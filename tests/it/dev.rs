@@ -1,6 +1,5 @@
 //! `dev`: real portal events on a local handler, as the portal's online request.
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -8,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bx_events::bitrix::form;
 use bx_events::sandbox::SandboxOptions;
-use common::{recorder, run, Received, TestEnv};
+use crate::common::{recorder, run, Received, TestEnv};
 use serde_json::Value;
 
 const APP_TOKEN: &str = "dev-test-application-token";
@@ -69,7 +68,7 @@ impl Dev {
 }
 
 /// Waits (bounded) until the recorder holds `count` requests.
-fn wait_for(received: &Received, count: usize) -> Vec<common::Recorded> {
+fn wait_for(received: &Received, count: usize) -> Vec<crate::common::Recorded> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let got = received.lock().unwrap().clone();

@@ -1,5 +1,4 @@
 //! Shared harness: an in-process sandbox, a temporary config dir, and the built binary.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,8 +1,7 @@
 //! bind / list / unbind / events / call against the in-process sandbox.
 
-mod common;
 
-use common::{json_error, run, TestEnv};
+use crate::common::{json_error, run, TestEnv};
 use serde_json::json;
 
 const DEAL_HOOK: &str = "https://hooks.example.com/deal";

@@ -1,12 +1,11 @@
 //! auth login / status / logout / token / switch, environment credentials, and the
 //! credential store's guarantees (mode, crash safety, refresh races).
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use common::{bare_cmd, http_get, json_error, run, TestEnv, PROFILE};
+use crate::common::{bare_cmd, http_get, json_error, run, TestEnv, PROFILE};
 use serde_json::Value;
 
 #[test]
@@ -486,7 +485,7 @@ fn auth_token_never_prints_a_token_the_portal_rejects() {
     let token = printed["access_token"].as_str().unwrap();
     assert_ne!(token, access, "the stale token is not printed");
     assert!(printed["expires_at"].as_i64().is_some(), "{printed}");
-    let (code, _, stderr) = run(common::bare_cmd()
+    let (code, _, stderr) = run(crate::common::bare_cmd()
         .env("BX_EVENTS_CONFIG_DIR", env.dir.path().join("empty"))
         .env("BX_EVENTS_PORTAL", &env.sandbox.credentials.portal)
         .env("BX_EVENTS_ACCESS_TOKEN", token)

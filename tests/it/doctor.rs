@@ -1,12 +1,11 @@
 //! `doctor`: each broken condition reported with its mark and fix; exit 0 when healthy.
 
-mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
 
 use bx_events::sandbox::SandboxOptions;
-use common::{recorder, run, TestEnv};
+use crate::common::{recorder, run, TestEnv};
 use serde_json::{json, Value};
 
 const APP_TOKEN: &str = "doctor-application-token";

@@ -1,11 +1,10 @@
 //! Every example in the `--help` texts, the README and docs/ parses with today's flags,
 //! and the self-contained ones run against the sandbox without a usage error.
 
-mod common;
 
 use bx_events::cli::Cli;
 use clap::{CommandFactory, Parser};
-use common::{run, TestEnv};
+use crate::common::{run, TestEnv};
 
 /// Examples from every command's `after_help`.
 fn help_examples() -> Vec<String> {

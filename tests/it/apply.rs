@@ -1,12 +1,11 @@
 //! diff / apply / export of a subscriptions file, on one portal and several.
 
-mod common;
 
 use bx_events::bitrix::ratelimit::RateLimit;
 use bx_events::commands::save_profile;
 use bx_events::config::{ProfileKind, ProfileSettings, Secrets};
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
-use common::{run, TestEnv};
+use crate::common::{run, TestEnv};
 use serde_json::Value;
 
 fn manifest_of(count: usize) -> String {

@@ -1,9 +1,8 @@
 //! Hostile portals and senders: redirects, escape sequences, floods (docs/reliability.md,
 //! "Security").
 
-mod common;
 
-use common::{bare_cmd, canned_server, http_answer, json_error, recorder, run};
+use crate::common::{bare_cmd, canned_server, http_answer, json_error, recorder, run};
 
 fn env_cmd(portal: &str) -> assert_cmd::Command {
     let dir = tempfile::tempdir().unwrap().keep();
@@ -117,7 +116,7 @@ fn table_cells_from_the_portal_are_shown_escaped() {
 }
 
 use bx_events::sandbox::SandboxOptions;
-use common::TestEnv;
+use crate::common::TestEnv;
 use serde_json::json;
 
 fn sandbox() -> TestEnv {

@@ -1,9 +1,8 @@
 //! `sandbox --state FILE`: credentials, bindings and the offline queue survive a restart.
 
-mod common;
 
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
-use common::TestEnv;
+use crate::common::TestEnv;
 use serde_json::json;
 
 #[test]
@@ -35,7 +34,7 @@ fn a_restarted_sandbox_keeps_tokens_bindings_and_queue() {
     assert_eq!(restarted.portal.binding_count(), 3);
     assert_eq!(restarted.portal.offline_count(), 1);
     let dir = tempfile::tempdir().unwrap();
-    let output = common::bare_cmd()
+    let output = crate::common::bare_cmd()
         .env("BX_EVENTS_CONFIG_DIR", dir.path())
         .env("BX_EVENTS_PORTAL", &restarted.url)
         .env("BX_EVENTS_ACCESS_TOKEN", &token)

@@ -1,9 +1,8 @@
 //! No token, refresh token, client secret, webhook secret or application token ever
 //! appears in stdout or stderr, even with `-vv` traces and forced errors.
 
-mod common;
 
-use common::{run, TestEnv, PROFILE};
+use crate::common::{run, TestEnv, PROFILE};
 
 #[test]
 fn secrets_never_appear_in_output_even_with_traces() {

@@ -1,0 +1,22 @@
+//! The integration tests: the built binary (assert_cmd) against an in-process
+//! sandbox with a temporary config directory, one module per area. One test crate,
+//! so the harness in `common` is compiled and linked once.
+
+mod apply;
+mod assets;
+mod auth;
+mod bindings;
+mod common;
+mod conformance;
+mod dev;
+mod doctor;
+mod edges;
+mod examples;
+mod failures;
+mod handlers;
+mod offline;
+mod properties;
+mod reliability;
+mod sandbox_state;
+mod secrets;
+mod security;
