@@ -1,7 +1,6 @@
 //! auth login / status / logout / token / switch, environment credentials, and the
 //! credential store's guarantees (mode, crash safety, refresh races).
 
-
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 

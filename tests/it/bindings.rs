@@ -1,6 +1,5 @@
 //! bind / list / unbind / events / call against the in-process sandbox.
 
-
 use crate::common::{json_error, run, TestEnv};
 use serde_json::json;
 

@@ -2,7 +2,6 @@
 //! (sections 1, 8 and 9), named after it: raw HTTP, no bx-events client in between,
 //! so these say what a real portal does and the client must cope with.
 
-
 use crate::common::{http_request, TestEnv};
 use serde_json::{json, Value};
 

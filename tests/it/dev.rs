@@ -1,13 +1,12 @@
 //! `dev`: real portal events on a local handler, as the portal's online request.
 
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{recorder, run, Received, TestEnv};
 use bx_events::bitrix::form;
 use bx_events::sandbox::SandboxOptions;
-use crate::common::{recorder, run, Received, TestEnv};
 use serde_json::Value;
 
 const APP_TOKEN: &str = "dev-test-application-token";

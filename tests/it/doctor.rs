@@ -1,11 +1,10 @@
 //! `doctor`: each broken condition reported with its mark and fix; exit 0 when healthy.
 
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
 
-use bx_events::sandbox::SandboxOptions;
 use crate::common::{recorder, run, TestEnv};
+use bx_events::sandbox::SandboxOptions;
 use serde_json::{json, Value};
 
 const APP_TOKEN: &str = "doctor-application-token";

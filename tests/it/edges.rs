@@ -1,6 +1,5 @@
 //! What a new user meets first: results, exit codes and messages at the edges.
 
-
 use crate::common::{run, TestEnv, PROFILE};
 use serde_json::{json, Value};
 
@@ -195,7 +194,10 @@ fn a_rejected_webhook_secret_is_a_credentials_failure() {
         .env("BX_EVENTS_WEBHOOK_URL", &wrong)
         .args(["call", "scope", "-o", "json"]));
     assert_eq!(code, 4, "{stderr}");
-    assert_eq!(crate::common::json_error(&stderr)["code"], "INVALID_CREDENTIALS");
+    assert_eq!(
+        crate::common::json_error(&stderr)["code"],
+        "INVALID_CREDENTIALS"
+    );
 }
 
 #[test]

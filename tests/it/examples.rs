@@ -1,10 +1,9 @@
 //! Every example in the `--help` texts, the README and docs/ parses with today's flags,
 //! and the self-contained ones run against the sandbox without a usage error.
 
-
+use crate::common::{run, TestEnv};
 use bx_events::cli::Cli;
 use clap::{CommandFactory, Parser};
-use crate::common::{run, TestEnv};
 
 /// Examples from every command's `after_help`.
 fn help_examples() -> Vec<String> {

@@ -1,14 +1,13 @@
 //! Exit codes and messages for network failures, odd answers, rate limits and signals.
 
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::Stdio;
 
+use crate::common::{bare_cmd, canned_server, json_error, run, TestEnv};
 use bx_events::bitrix::ratelimit::{RateLimit, RatePreset};
 use bx_events::bitrix::{ApiError, Client, ClientOptions, Credentials};
 use bx_events::sandbox::SandboxOptions;
-use crate::common::{bare_cmd, canned_server, json_error, run, TestEnv};
 
 fn env_cmd(portal: &str) -> assert_cmd::Command {
     let dir = tempfile::tempdir().unwrap().keep();

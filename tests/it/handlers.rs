@@ -1,14 +1,13 @@
 //! listen / trigger / sandbox delivery: the local loop for handler developers.
 
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use bx_events::sandbox::SandboxOptions;
 use crate::common::{run, TestEnv};
+use bx_events::sandbox::SandboxOptions;
 use serde_json::{json, Value};
 
 const APP_TOKEN: &str = "test-application-token-0123";

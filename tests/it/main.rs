@@ -20,3 +20,4 @@ mod reliability;
 mod sandbox_state;
 mod secrets;
 mod security;
+mod snapshots;

@@ -1,10 +1,9 @@
 //! The offline queue: list/get/clear/error and the at-least-once `consume`.
 
-
 use std::collections::HashSet;
 
-use bx_events::sandbox::{Plan, SandboxOptions};
 use crate::common::{run, TestEnv};
+use bx_events::sandbox::{Plan, SandboxOptions};
 use serde_json::{json, Value};
 
 /// A sandbox with an offline binding of ONCRMDEALADD and `count` queued records.
@@ -430,7 +429,8 @@ fn max_events_reserves_only_what_it_delivers() {
 #[test]
 fn forward_to_posts_json_and_treats_non_2xx_as_failure() {
     let env = queued(3);
-    let (url, bodies) = crate::common::recorder(|path| if path.starts_with("/ok") { 200 } else { 500 });
+    let (url, bodies) =
+        crate::common::recorder(|path| if path.starts_with("/ok") { 200 } else { 500 });
     let (code, _, stderr) =
         run(env
             .cmd()

@@ -1,12 +1,11 @@
 //! Limits, retries, faults, refresh races, TLS and hostile input, against the sandbox.
 
-
 use std::sync::Arc;
 
+use crate::common::{bare_cmd, canned_server, http_answer, json_error, run, TestEnv, PROFILE};
 use bx_events::bitrix::ratelimit::RateLimit;
 use bx_events::sandbox::SandboxOptions;
 use bx_events::sandbox::{Fault, FaultKind};
-use crate::common::{bare_cmd, canned_server, http_answer, json_error, run, TestEnv, PROFILE};
 use serde_json::json;
 
 fn fault(kind: FaultKind, count: u32, method: Option<&str>) -> Fault {

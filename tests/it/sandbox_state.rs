@@ -1,8 +1,7 @@
 //! `sandbox --state FILE`: credentials, bindings and the offline queue survive a restart.
 
-
-use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use crate::common::TestEnv;
+use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::json;
 
 #[test]

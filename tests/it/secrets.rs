@@ -1,7 +1,6 @@
 //! No token, refresh token, client secret, webhook secret or application token ever
 //! appears in stdout or stderr, even with `-vv` traces and forced errors.
 
-
 use crate::common::{run, TestEnv, PROFILE};
 
 #[test]

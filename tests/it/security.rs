@@ -1,7 +1,6 @@
 //! Hostile portals and senders: redirects, escape sequences, floods (docs/reliability.md,
 //! "Security").
 
-
 use crate::common::{bare_cmd, canned_server, http_answer, json_error, recorder, run};
 
 fn env_cmd(portal: &str) -> assert_cmd::Command {
@@ -115,8 +114,8 @@ fn table_cells_from_the_portal_are_shown_escaped() {
     );
 }
 
-use bx_events::sandbox::SandboxOptions;
 use crate::common::TestEnv;
+use bx_events::sandbox::SandboxOptions;
 use serde_json::json;
 
 fn sandbox() -> TestEnv {
