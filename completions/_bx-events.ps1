@@ -784,6 +784,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--save', '--save', [CompletionResultType]::ParameterName, 'Save each accepted request (secrets masked) in this directory, for `trigger --from-file`')
             [CompletionResult]::new('--save-budget', '--save-budget', [CompletionResultType]::ParameterName, 'With --save, stop saving once the saved files of this run reach this many MB')
             [CompletionResult]::new('--max-exec', '--max-exec', [CompletionResultType]::ParameterName, 'Most --exec commands running at once; further events wait their turn')
+            [CompletionResult]::new('--handler-timeout', '--handler-timeout', [CompletionResultType]::ParameterName, 'Seconds an --exec command may take per request; then its process group is killed')
             [CompletionResult]::new('--header-timeout', '--header-timeout', [CompletionResultType]::ParameterName, 'Seconds a client may take to send a request''s headers, and may stay idle between requests, before its connection is closed')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')

@@ -1096,7 +1096,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__listen)
-            opts="-p -o -v -q -y -h -V --host --port --application-token --forward-to --exec --save --save-rejected --save-budget --max-exec --header-timeout --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --host --port --application-token --forward-to --exec --save --save-rejected --save-budget --max-exec --handler-timeout --header-timeout --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1131,6 +1131,10 @@ _bx__events() {
                     return 0
                     ;;
                 --max-exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handler-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -753,6 +753,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --save 'Save each accepted request (secrets masked) in this directory, for `trigger --from-file`'
             cand --save-budget 'With --save, stop saving once the saved files of this run reach this many MB'
             cand --max-exec 'Most --exec commands running at once; further events wait their turn'
+            cand --handler-timeout 'Seconds an --exec command may take per request; then its process group is killed'
             cand --header-timeout 'Seconds a client may take to send a request''s headers, and may stay idle between requests, before its connection is closed'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'

@@ -581,6 +581,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l exec -d '
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l save -d 'Save each accepted request (secrets masked) in this directory, for `trigger --from-file`' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l save-budget -d 'With --save, stop saving once the saved files of this run reach this many MB' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l max-exec -d 'Most --exec commands running at once; further events wait their turn' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l handler-timeout -d 'Seconds an --exec command may take per request; then its process group is killed' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l header-timeout -d 'Seconds a client may take to send a request\'s headers, and may stay idle between requests, before its connection is closed' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'

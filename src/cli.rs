@@ -734,6 +734,9 @@ pub struct ListenArgs {
     /// Most --exec commands running at once; further events wait their turn
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub max_exec: u32,
+    /// Seconds an --exec command may take per request; then its process group is killed
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "exec")]
+    pub handler_timeout: u64,
     /// Seconds a client may take to send a request's headers, and may stay idle
     /// between requests, before its connection is closed
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]

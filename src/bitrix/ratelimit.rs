@@ -17,6 +17,26 @@ pub struct RateLimit {
 }
 
 /// The named presets (docs/credentials.md), or custom figures, or no limit.
+impl RateLimit {
+    /// Standard plans: a bucket of 50 requests draining 2 per second.
+    pub const STANDARD: RateLimit = RateLimit {
+        burst: 50.0,
+        per_second: 2.0,
+    };
+    /// Enterprise plans: 250 requests draining 5 per second.
+    pub const ENTERPRISE: RateLimit = RateLimit {
+        burst: 250.0,
+        per_second: 5.0,
+    };
+
+    /// The level of a bucket that held `level` requests `elapsed` seconds ago.
+    /// The portal's bucket (the sandbox's model of it) and the client's own use
+    /// the same arithmetic.
+    pub fn drained(&self, level: f64, elapsed: f64) -> f64 {
+        (level - elapsed.max(0.0) * self.per_second).max(0.0)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RatePreset {
     Limited(RateLimit),
@@ -24,14 +44,8 @@ pub enum RatePreset {
 }
 
 impl RatePreset {
-    pub const STANDARD: RatePreset = RatePreset::Limited(RateLimit {
-        burst: 50.0,
-        per_second: 2.0,
-    });
-    pub const ENTERPRISE: RatePreset = RatePreset::Limited(RateLimit {
-        burst: 250.0,
-        per_second: 5.0,
-    });
+    pub const STANDARD: RatePreset = RatePreset::Limited(RateLimit::STANDARD);
+    pub const ENTERPRISE: RatePreset = RatePreset::Limited(RateLimit::ENTERPRISE);
 
     /// The limit, or `None` for `off`.
     pub fn limit(&self) -> Option<RateLimit> {
@@ -118,8 +132,7 @@ impl Bucket {
     /// counter and ours start at different moments.
     fn admit(&mut self, limit: RateLimit, now: f64) -> Duration {
         let capacity = (limit.burst - 2.0).max(1.0);
-        let elapsed = (now - self.updated).max(0.0);
-        self.level = (self.level - elapsed * limit.per_second).max(0.0);
+        self.level = limit.drained(self.level, now - self.updated);
         self.updated = now;
         self.level += 1.0;
         let excess = self.level - capacity;
@@ -213,8 +226,7 @@ fn reserve_in_file(path: &Path, limit: RateLimit) -> std::io::Result<Duration> {
 pub fn shared_level(path: &Path, limit: RateLimit) -> Option<f64> {
     let text = std::fs::read_to_string(path).ok()?;
     let bucket = Bucket::parse(&text);
-    let elapsed = (now_seconds() - bucket.updated).max(0.0);
-    Some((bucket.level - elapsed * limit.per_second).max(0.0))
+    Some(limit.drained(bucket.level, now_seconds() - bucket.updated))
 }
 
 #[cfg(test)]

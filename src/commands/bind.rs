@@ -3,12 +3,12 @@
 use serde::Serialize;
 
 use super::errors::Hinted;
+use super::list::BindingRow;
 use super::{CliError, Context};
 use crate::bitrix::events::{self, BindOutcome, BindRequest, Binding, BindingKind, EventsQuery};
 use crate::bitrix::validate::{check_event_name, check_handler_url};
 use crate::bitrix::{ApiError, Client};
 use crate::cli::BindArgs;
-use crate::output::cell;
 
 /// The JSON printed by `bind`: the binding plus what happened.
 #[derive(Debug, Serialize)]
@@ -145,23 +145,11 @@ pub(crate) async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
         status,
     };
     ctx.out.record(&result, || {
-        let mut table = ctx.out.table(&[
-            "EVENT",
-            "TYPE",
-            "HANDLER",
-            "AUTH_TYPE",
-            "CONNECTOR",
-            "STATUS",
-        ]);
-        table.add_row(vec![
-            result.binding.event.clone(),
-            result.binding.kind.to_string(),
-            cell(result.binding.handler.as_deref()),
-            result.binding.auth_type.to_string(),
-            cell(result.binding.connector.as_deref()),
-            status.to_string(),
-        ]);
-        table
+        super::list::binding_table(
+            &ctx.out,
+            Some("STATUS"),
+            [(BindingRow::of(&result.binding), status.to_string())],
+        )
     });
     Ok(())
 }
@@ -178,7 +166,7 @@ pub(crate) async fn explain_bind_error(
     let known = events::list_events(client, &EventsQuery::default())
         .await
         .unwrap_or_default();
-    let suggestions = nearest_names(event, &known);
+    let suggestions = super::suggest::nearest_names(event, &known);
     let hint = if suggestions.is_empty() {
         "the event does not exist or is outside the application's scopes: run `bx-events events` to see the events you can bind".to_string()
     } else {
@@ -188,48 +176,4 @@ pub(crate) async fn explain_bind_error(
         )
     };
     Hinted::new(error, hint).into()
-}
-
-/// Up to three known names closest to `wanted`.
-/// Never the typed name itself, and each name once.
-pub(crate) fn nearest_names(wanted: &str, known: &[String]) -> Vec<String> {
-    let wanted = wanted.to_ascii_uppercase();
-    let mut distinct: Vec<&String> = known.iter().filter(|name| **name != wanted).collect();
-    distinct.sort();
-    distinct.dedup();
-    let mut scored: Vec<(f64, &String)> = distinct
-        .into_iter()
-        .map(|name| (strsim::jaro_winkler(&wanted, name), name))
-        .filter(|(score, _)| *score >= 0.85)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, name)| name.clone())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::nearest_names;
-
-    #[test]
-    fn suggests_close_event_names() {
-        let known: Vec<String> = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONTASKADD"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(nearest_names("ONCRMDEALAD", &known)[0], "ONCRMDEALADD");
-        assert!(nearest_names("SOMETHINGELSE", &known).is_empty());
-        let repeated: Vec<String> = ["ONCRMDEALUPDATE", "ONCRMDEALUPDATE", "ONCRMDEALADD"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(
-            nearest_names("ONCRMDEALUPDATE", &repeated),
-            vec!["ONCRMDEALADD".to_string()],
-            "no duplicates, never the typed name"
-        );
-    }
 }

@@ -73,7 +73,7 @@ async fn expand_events(client: &Client, patterns: &[String]) -> anyhow::Result<V
             }
         }
         if !matched {
-            let similar = super::bind::nearest_names(pattern, &known);
+            let similar = super::suggest::nearest_names(pattern, &known);
             return Err(CliError::Usage(format!(
                 "'{pattern}' matches no event the application can bind{}; `bx-events events` lists them",
                 if similar.is_empty() {

@@ -319,7 +319,7 @@ async fn check_event(
         .await
         .unwrap_or_default();
     if !known.contains(&event) {
-        let similar = super::bind::nearest_names(&event, &known);
+        let similar = super::suggest::nearest_names(&event, &known);
         report.fail(
             &check,
             "not among the events of the token's scopes",

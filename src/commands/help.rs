@@ -66,12 +66,9 @@ fn print_command_help(path: &[&str]) -> anyhow::Result<()> {
             None => {
                 let mut candidates = names;
                 candidates.extend(TOPICS.iter().map(|t| t.to_string()));
-                let suggestion = candidates
-                    .iter()
-                    .map(|c| (strsim::jaro_winkler(word, c), c))
-                    .filter(|(score, _)| *score > 0.8)
-                    .max_by(|a, b| a.0.total_cmp(&b.0))
-                    .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+                let suggestion = super::suggest::closest(word, &candidates, 0.8, 1)
+                    .first()
+                    .map(|c| format!(" (did you mean `{c}`?)"))
                     .unwrap_or_default();
                 return Err(CliError::Usage(format!(
                     "no help for '{}'{suggestion}: topics are {}, or name a command",

@@ -56,15 +56,57 @@ fn keep(args: &ListArgs, binding: &Binding) -> anyhow::Result<bool> {
 
 /// The table of bindings shared by `list` and `unbind --all`.
 pub(crate) fn bindings_table(out: &Output, bindings: &[Binding]) -> Table {
-    let mut table = out.table(&["EVENT", "TYPE", "HANDLER", "AUTH_TYPE", "CONNECTOR"]);
-    for binding in bindings {
-        table.add_row(vec![
-            binding.event.clone(),
-            binding.kind.to_string(),
-            cell(binding.handler.as_deref()),
-            binding.auth_type.to_string(),
-            cell(binding.connector.as_deref()),
-        ]);
+    binding_table(
+        out,
+        None,
+        bindings.iter().map(|b| (BindingRow::of(b), String::new())),
+    )
+}
+
+/// The columns every table of bindings shares (`list`, `bind`, `unbind`).
+pub(crate) struct BindingRow<'a> {
+    pub(crate) event: &'a str,
+    pub(crate) kind: BindingKind,
+    pub(crate) handler: Option<&'a str>,
+    /// What AUTH_TYPE shows: the user id, or how the portal reads its absence.
+    pub(crate) auth_type: String,
+    pub(crate) connector: Option<&'a str>,
+}
+
+impl<'a> BindingRow<'a> {
+    pub(crate) fn of(binding: &'a Binding) -> Self {
+        Self {
+            event: &binding.event,
+            kind: binding.kind,
+            handler: binding.handler.as_deref(),
+            auth_type: binding.auth_type.to_string(),
+            connector: binding.connector.as_deref(),
+        }
+    }
+}
+
+/// A table of bindings, with one more column (`STATUS`, `REMOVED`) when the
+/// command has something to say about each.
+pub(crate) fn binding_table<'a>(
+    out: &Output,
+    extra: Option<&str>,
+    rows: impl IntoIterator<Item = (BindingRow<'a>, String)>,
+) -> Table {
+    let mut headers = vec!["EVENT", "TYPE", "HANDLER", "AUTH_TYPE", "CONNECTOR"];
+    headers.extend(extra);
+    let mut table = out.table(&headers);
+    for (row, extra_cell) in rows {
+        let mut cells = vec![
+            row.event.to_string(),
+            row.kind.to_string(),
+            cell(row.handler),
+            row.auth_type,
+            cell(row.connector),
+        ];
+        if extra.is_some() {
+            cells.push(extra_cell);
+        }
+        table.add_row(cells);
     }
     table
 }

@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
-use tokio::io::AsyncWriteExt;
 
 use super::{CliError, Context};
 use crate::bitrix::client::http_client;
@@ -21,6 +20,7 @@ use crate::bitrix::mask::{mask_form_body, mask_json};
 use crate::bitrix::Secret;
 use crate::bitrix::{form, ClientOptions};
 use crate::cli::ListenArgs;
+use crate::commands::handler::{HandlerCommand, HandlerFailure};
 use crate::output::{Output, OutputFormat};
 
 /// What `listen --save` writes and `trigger --from-file` replays.
@@ -37,7 +37,7 @@ pub(crate) struct SavedRequest {
 struct Listener {
     token: Option<Secret>,
     forward: Option<(url::Url, reqwest::Client)>,
-    exec: Option<String>,
+    exec: Option<HandlerCommand>,
     save: Option<PathBuf>,
     save_rejected: bool,
     /// Bytes `--save` may still write in this run.
@@ -162,7 +162,11 @@ pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> 
     let state = Arc::new(Listener {
         token: args.application_token.clone().filter(|t| !t.is_empty()),
         forward,
-        exec: args.exec.clone().filter(|c| !c.trim().is_empty()),
+        exec: args
+            .exec
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| HandlerCommand::new(c, Duration::from_secs(args.handler_timeout))),
         save: args.save.clone(),
         save_rejected: args.save_rejected,
         save_budget: AtomicU64::new(args.save_budget.saturating_mul(1_000_000)),
@@ -333,8 +337,8 @@ async fn process(
                 Err(e) => json!({"error": e.without_url().to_string()}),
             };
         }
-        if let Some(command) = &state.exec {
-            executed = run_exec_bounded(&state, command, &name, &event).await;
+        if let Some(handler) = &state.exec {
+            executed = run_exec_bounded(&state, handler, &name, &event).await;
         }
     }
     let mut record = json!({
@@ -430,42 +434,35 @@ fn masked_body(body: &[u8], event: &Value, expected: Option<&str>) -> String {
 }
 
 /// Runs `--exec` when a slot is free, waiting for one; refuses when too many wait.
-async fn run_exec_bounded(state: &Listener, command: &str, name: &str, event: &Value) -> Value {
+async fn run_exec_bounded(
+    state: &Listener,
+    handler: &HandlerCommand,
+    name: &str,
+    event: &Value,
+) -> Value {
     if state.exec_queued.fetch_add(1, Ordering::Relaxed) >= MAX_EXEC_QUEUE {
         state.exec_queued.fetch_sub(1, Ordering::Relaxed);
         return json!({"error": format!("skipped: {MAX_EXEC_QUEUE} --exec commands already running or waiting")});
     }
     let outcome = match state.exec_slots.acquire().await {
-        Ok(_slot) => run_exec(command, name, event).await,
+        Ok(_slot) => run_exec(handler, name, event).await,
         Err(_) => json!({"error": "the listener is stopping"}),
     };
     state.exec_queued.fetch_sub(1, Ordering::Relaxed);
     outcome
 }
 
-async fn run_exec(command: &str, name: &str, event: &Value) -> Value {
-    let mut child = tokio::process::Command::new("sh");
-    child
-        .arg("-c")
-        .arg(command)
-        .env("BX_EVENT_NAME", name)
-        .env(
+async fn run_exec(handler: &HandlerCommand, name: &str, event: &Value) -> Value {
+    let variables = [
+        ("BX_EVENT_NAME", name),
+        (
             "BX_EVENT_HANDLER_ID",
             event["event_handler_id"].as_str().unwrap_or(""),
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true);
-    crate::config::env::remove_secrets(&mut child);
-    let mut child = match child.spawn() {
-        Ok(child) => child,
-        Err(e) => return json!({"error": format!("cannot run sh: {e}")}),
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(event.to_string().as_bytes()).await;
-    }
-    match child.wait().await {
-        Ok(status) => json!({"exit_code": status.code().unwrap_or(-1)}),
-        Err(e) => json!({"error": e.to_string()}),
+        ),
+    ];
+    match handler.run(&variables, event.to_string().as_bytes()).await {
+        Ok(()) => json!({"exit_code": 0}),
+        Err(HandlerFailure::Exited(code)) => json!({"exit_code": code}),
+        Err(failure) => json!({"error": failure.to_string()}),
     }
 }

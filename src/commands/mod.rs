@@ -10,12 +10,14 @@ pub(crate) mod doctor;
 pub(crate) mod errors;
 pub(crate) mod events;
 pub(crate) mod export;
+pub(crate) mod handler;
 pub(crate) mod help;
 pub(crate) mod list;
 pub(crate) mod listen;
 pub(crate) mod offline;
 pub(crate) mod sandbox;
 pub(crate) mod shutdown;
+pub(crate) mod suggest;
 pub(crate) mod trigger;
 pub(crate) mod unbind;
 

@@ -145,7 +145,7 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
     let event = crate::bitrix::validate::check_event_name(&args.event).map_err(CliError::Usage)?;
     let known = crate::sandbox::catalog::all_events();
     if !known.contains(&event) {
-        let similar = super::bind::nearest_names(&event, &known);
+        let similar = super::suggest::nearest_names(&event, &known);
         return Err(CliError::Usage(format!(
             "the sandbox has no event {event}{}; `bx-events events --full` lists them",
             if similar.is_empty() {

@@ -3,10 +3,10 @@
 use serde::Serialize;
 
 use super::bind::build_request;
+use super::list::BindingRow;
 use super::{name_matches, CliError, Context, PlainPattern};
 use crate::bitrix::events::{self, BindRequest, BindingKind};
 use crate::cli::UnbindArgs;
-use crate::output::cell;
 
 /// The JSON printed by `unbind`: what was asked to be removed and how many went.
 #[derive(Debug, Serialize)]
@@ -101,7 +101,7 @@ async fn near_misses(client: &crate::bitrix::Client, request: &BindRequest) -> O
         ));
     }
     let names: Vec<String> = bindings.iter().map(|b| b.event.clone()).collect();
-    let similar = super::bind::nearest_names(&request.event, &names);
+    let similar = super::suggest::nearest_names(&request.event, &names);
     (!similar.is_empty())
         .then(|| format!("bound events with similar names: {}", similar.join(", ")))
 }
@@ -186,31 +186,24 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
 }
 
 fn results_table(ctx: &Context, results: &[UnbindResult]) -> comfy_table::Table {
-    let mut table = ctx.out.table(&[
-        "EVENT",
-        "TYPE",
-        "HANDLER",
-        "AUTH_TYPE",
-        "CONNECTOR",
-        "REMOVED",
-    ]);
-    for result in results {
-        table.add_row(vec![
-            result.event.clone(),
-            result.kind.to_string(),
-            cell(result.handler.as_deref()),
-            match (result.kind, result.auth_type) {
+    let rows = results.iter().map(|result| {
+        let row = BindingRow {
+            event: &result.event,
+            kind: result.kind,
+            handler: result.handler.as_deref(),
+            auth_type: match (result.kind, result.auth_type) {
                 (BindingKind::Offline, _) => "-".into(),
                 (_, Some(user)) => user.to_string(),
                 // No auth_type sent: the portal removes it for every user.
                 (_, None) => "all users".into(),
             },
-            cell(result.connector.as_deref()),
-            match &result.error {
-                Some(error) => format!("failed: {error}"),
-                None => result.count.to_string(),
-            },
-        ]);
-    }
-    table
+            connector: result.connector.as_deref(),
+        };
+        let removed = match &result.error {
+            Some(error) => format!("failed: {error}"),
+            None => result.count.to_string(),
+        };
+        (row, removed)
+    });
+    super::list::binding_table(&ctx.out, Some("REMOVED"), rows)
 }

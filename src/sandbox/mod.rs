@@ -57,10 +57,7 @@ impl Default for SandboxOptions {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             plan: Plan::Professional,
-            rate_limit: Some(RateLimit {
-                burst: 50.0,
-                per_second: 2.0,
-            }),
+            rate_limit: Some(RateLimit::STANDARD),
             token_ttl_secs: 3600,
             application_token: None,
             faults: Vec::new(),

@@ -129,8 +129,8 @@ impl Bucket {
     /// Admits one request, or refuses it when the bucket is full.
     pub(crate) fn admit(&mut self) -> bool {
         let now = Instant::now();
-        let drained = now.duration_since(self.updated).as_secs_f64() * self.limit.per_second;
-        self.level = (self.level - drained).max(0.0);
+        let elapsed = now.duration_since(self.updated).as_secs_f64();
+        self.level = self.limit.drained(self.level, elapsed);
         self.updated = now;
         if self.level + 1.0 > self.limit.burst {
             return false;

@@ -330,6 +330,44 @@ fn listen_exec_runs_a_command_with_the_decoded_event() {
 }
 
 #[test]
+fn listen_exec_kills_a_handler_that_outlives_its_timeout() {
+    // The same runner as `consume --exec`: a timeout and the handler's whole
+    // process group killed, so a stuck handler cannot pile up processes.
+    let env = sandbox_with_token();
+    let pid_file = env.config_dir().join("child.pid");
+    let command = format!("sleep 300 & echo $! > '{}'; wait", pid_file.display());
+    let listen = Listen::start(&env, &["--exec", &command, "--handler-timeout", "1"]);
+    let (code, _, stderr) = run(env.cmd().args([
+        "trigger",
+        "ONCRMDEALADD",
+        "--to",
+        &listen.url,
+        "--application-token",
+        APP_TOKEN,
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let event = listen.next_event();
+    assert!(
+        event["exec"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "{event}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    // Gone, or a zombie waiting for a reaper: either way no longer running.
+    let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let running = state
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .is_some_and(|s| s != "Z" && s != "X");
+    assert!(
+        !running,
+        "the handler's background child was killed too: {state}"
+    );
+}
+
+#[test]
 fn handlers_off_this_machine_are_not_called_by_default() {
     let env = sandbox_with_token();
     env.json(&["bind", "ONTASKADD", "https://hooks.example.com/t"]);

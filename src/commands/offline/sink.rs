@@ -1,23 +1,18 @@
 //! Where `consume` delivers records: a shell command, an HTTP endpoint, or stdout.
 
-use std::process::Stdio;
 use std::time::Duration;
-
-use tokio::io::AsyncWriteExt;
 
 use super::portal_form::PortalIdentity;
 use crate::bitrix::client::http_client;
 use crate::bitrix::offline::OfflineRecord;
 use crate::bitrix::ClientOptions;
 use crate::cli::ConsumeArgs;
+use crate::commands::handler::HandlerCommand;
 use crate::commands::CliError;
 
 /// A delivery target.
 pub(super) enum Sink {
-    Exec {
-        command: String,
-        timeout: Duration,
-    },
+    Exec(HandlerCommand),
     Forward {
         url: url::Url,
         http: reqwest::Client,
@@ -47,10 +42,7 @@ impl Sink {
             if command.trim().is_empty() {
                 return Err(CliError::Usage("--exec needs a command".into()).into());
             }
-            return Ok(Self::Exec {
-                command: command.to_string(),
-                timeout,
-            });
+            return Ok(Self::Exec(HandlerCommand::new(command, timeout)));
         }
         if let Some(raw) = forward_to {
             let url = crate::commands::http_url(raw, "--forward-to")?;
@@ -131,10 +123,18 @@ impl Sink {
                     )))
                 }
             }
-            Self::Exec { command, timeout } => {
-                run_command(command, *timeout, record, process_id, &json)
+            Self::Exec(handler) => {
+                let id = record.id.to_string();
+                let variables = [
+                    ("BX_EVENT_NAME", record.event.as_str()),
+                    ("BX_EVENT_ID", id.as_str()),
+                    ("BX_MESSAGE_ID", record.message_id.as_str()),
+                    ("BX_PROCESS_ID", process_id.unwrap_or("")),
+                ];
+                handler
+                    .run(&variables, json.as_bytes())
                     .await
-                    .map_err(DeliveryError::Failed)
+                    .map_err(|failure| DeliveryError::Failed(failure.to_string()))
             }
         }
     }
@@ -162,86 +162,4 @@ impl std::fmt::Display for DeliveryError {
             Self::Closed { why, .. } => f.write_str(why),
         }
     }
-}
-
-async fn run_command(
-    command: &str,
-    timeout: Duration,
-    record: &OfflineRecord,
-    process_id: Option<&str>,
-    json: &str,
-) -> Result<(), String> {
-    let mut child = tokio::process::Command::new("sh");
-    child
-        .arg("-c")
-        .arg(command)
-        .env("BX_EVENT_NAME", &record.event)
-        .env("BX_EVENT_ID", record.id.to_string())
-        .env("BX_MESSAGE_ID", &record.message_id)
-        .env("BX_PROCESS_ID", process_id.unwrap_or(""))
-        .stdin(Stdio::piped())
-        .stdout(handler_stdout())
-        .kill_on_drop(true);
-    crate::config::env::remove_secrets(&mut child);
-    // Its own process group: a Ctrl-C at the terminal stops the consumer gracefully
-    // and must not kill the handler in the middle of a record.
-    #[cfg(unix)]
-    child.process_group(0);
-    let mut child = child.spawn().map_err(|e| format!("cannot run sh: {e}"))?;
-    let group = child.id();
-    let stdin = child.stdin.take();
-    // The timeout covers feeding the record too: a handler that never reads its
-    // input must not hold the consumer beyond it.
-    let run = async {
-        if let Some(mut stdin) = stdin {
-            // A handler that ignores its input may exit before reading it: not an error.
-            let _ = stdin.write_all(json.as_bytes()).await;
-            let _ = stdin.write_all(b"\n").await;
-            drop(stdin);
-        }
-        child.wait().await
-    };
-    let outcome = tokio::time::timeout(timeout, run).await;
-    match outcome {
-        Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(match status.code() {
-            Some(code) => format!("exit code {code}"),
-            None => "killed by a signal".into(),
-        }),
-        Ok(Err(e)) => Err(format!("waiting for the handler: {e}")),
-        Err(_) => {
-            kill_group(group);
-            let _ = child.kill().await;
-            Err(format!(
-                "timed out after {} s; its process group was killed",
-                timeout.as_secs()
-            ))
-        }
-    }
-}
-
-/// Kills the handler's whole process group (the shell and everything it started).
-fn kill_group(group: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(id) = group.and_then(|id| libc::pid_t::try_from(id).ok()) {
-        // SAFETY: killpg only sends a signal; the group is the handler's own,
-        // created with process_group(0) at spawn.
-        unsafe {
-            libc::killpg(id, libc::SIGKILL);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = group;
-}
-
-/// The handler's own output goes to our stderr: stdout is for data.
-fn handler_stdout() -> Stdio {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
-            return Stdio::from(fd);
-        }
-    }
-    Stdio::inherit()
 }
