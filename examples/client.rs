@@ -51,7 +51,7 @@ async fn run(portal: &str, token: String) -> Result<(), ApiError> {
         auth_type: None,
         kind: BindingKind::Offline,
         connector: None,
-        min_timeout: None,
+        min_timeout_secs: None,
     };
     println!("bind: {:?}", events::bind(&client, &request).await?);
     for binding in events::list_bindings(&client).await? {

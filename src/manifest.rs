@@ -212,7 +212,7 @@ pub fn parse(
             auth_type: auth_type.map(|(value, _)| value),
             kind,
             connector,
-            min_timeout,
+            min_timeout_secs: min_timeout,
         };
         let subscription = Subscription { request, line };
         if let Some(first) = seen.insert(subscription.binding(), line) {

@@ -78,8 +78,9 @@ pub struct BindRequest {
     pub auth_type: Option<i64>,
     pub kind: BindingKind,
     pub connector: Option<String>,
-    /// `options.minTimeout`, for `ONOFFLINEEVENT` handlers.
-    pub min_timeout: Option<u64>,
+    /// `options.minTimeout` in seconds, for `ONOFFLINEEVENT` handlers: the portal
+    /// notifies such a handler at most once per this many seconds.
+    pub min_timeout_secs: Option<u64>,
 }
 
 impl BindRequest {
@@ -102,8 +103,8 @@ impl BindRequest {
     /// Parameters of `event.bind`.
     pub fn bind_params(&self) -> Value {
         let mut params = self.common_params();
-        if let Some(minutes) = self.min_timeout {
-            params.insert("options".into(), json!({"minTimeout": minutes}));
+        if let Some(seconds) = self.min_timeout_secs {
+            params.insert("options".into(), json!({"minTimeout": seconds}));
         }
         Value::Object(params)
     }
@@ -161,7 +162,7 @@ impl BindRequest {
             auth_type: (binding.kind == BindingKind::Online).then_some(binding.auth_type),
             kind: binding.kind,
             connector: binding.connector.clone(),
-            min_timeout: None,
+            min_timeout_secs: None,
         }
     }
 }
@@ -362,7 +363,7 @@ mod tests {
             auth_type: None,
             kind: BindingKind::Online,
             connector: None,
-            min_timeout: None,
+            min_timeout_secs: None,
         };
         let mut binding = request.expected_binding();
         binding.auth_type = 7;

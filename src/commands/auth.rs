@@ -205,11 +205,6 @@ pub(crate) async fn login(ctx: &Context, mut args: LoginArgs) -> anyhow::Result<
         .profile
         .clone()
         .unwrap_or_else(|| "default".into());
-    if let Some(preset) = &args.rate_limit {
-        preset
-            .parse::<crate::bitrix::ratelimit::RatePreset>()
-            .map_err(CliError::Usage)?;
-    }
     let (settings, secrets) = match choose_method(ctx, &args)? {
         LoginMethod::Webhook(raw) => login_webhook(ctx, &args, raw.expose()).await?,
         LoginMethod::Tokens => login_tokens(ctx, &args).await?,
@@ -233,7 +228,7 @@ fn settings_for(portal: &url::Url, kind: ProfileKind, args: &LoginArgs) -> Profi
         kind,
         client_id: args.client_id.clone(),
         oauth_server: args.oauth_server.clone(),
-        rate_limit: args.rate_limit.clone(),
+        rate_limit: args.rate_limit.map(|preset| preset.to_string()),
         user_id: None,
         scope: None,
         member_id: None,

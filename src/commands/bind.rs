@@ -15,7 +15,26 @@ use crate::cli::BindArgs;
 pub(crate) struct BindResult {
     #[serde(flatten)]
     pub binding: Binding,
-    pub status: &'static str,
+    pub status: BindStatus,
+}
+
+/// What `bind` did, or would do with `--dry-run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum BindStatus {
+    Bound,
+    AlreadyBound,
+    WouldBind,
+}
+
+impl std::fmt::Display for BindStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Bound => "bound",
+            Self::AlreadyBound => "already_bound",
+            Self::WouldBind => "would_bind",
+        })
+    }
 }
 
 /// Turns the arguments shared by `bind` and `unbind` into a request, checking them
@@ -73,7 +92,7 @@ pub(crate) fn build_request(
         auth_type: if offline { None } else { auth_type },
         kind,
         connector: connector.map(str::to_string).filter(|c| !c.is_empty()),
-        min_timeout: None,
+        min_timeout_secs: None,
     })
 }
 
@@ -86,12 +105,12 @@ pub(crate) async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
         args.auth_type,
         args.connector.as_deref(),
     )?;
-    if let Some(seconds) = args.min_timeout {
+    if let Some(seconds) = args.min_timeout_secs {
         if request.event != "ONOFFLINEEVENT" {
             ctx.out
                 .warn("--min-timeout is used only by ONOFFLINEEVENT handlers");
         }
-        request.min_timeout = Some(seconds);
+        request.min_timeout_secs = Some(seconds);
     }
     let (_, client) = ctx.connect()?;
     let expected = request.expected_binding();
@@ -112,14 +131,14 @@ pub(crate) async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
         }
         let existing = events::list_bindings(&client).await?;
         if existing.contains(&expected) {
-            "already_bound"
+            BindStatus::AlreadyBound
         } else {
-            "would_bind"
+            BindStatus::WouldBind
         }
     } else {
         match events::bind(&client, &request).await {
-            Ok(BindOutcome::Bound) => "bound",
-            Ok(BindOutcome::AlreadyBound) => "already_bound",
+            Ok(BindOutcome::Bound) => BindStatus::Bound,
+            Ok(BindOutcome::AlreadyBound) => BindStatus::AlreadyBound,
             Err(error) => return Err(explain_bind_error(&client, error, &request.event).await),
         }
     };
@@ -128,14 +147,14 @@ pub(crate) async fn run(ctx: &Context, args: &BindArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| "the offline queue".into());
     match status {
-        "bound" => ctx
+        BindStatus::Bound => ctx
             .out
             .success(&format!("Bound {} to {target}", expected.event)),
-        "already_bound" => ctx.out.info(&format!(
+        BindStatus::AlreadyBound => ctx.out.info(&format!(
             "{} is already bound to {target}; nothing to do",
             expected.event
         )),
-        _ => ctx.out.info(&format!(
+        BindStatus::WouldBind => ctx.out.info(&format!(
             "Would bind {} to {target} (dry run)",
             expected.event
         )),

@@ -47,7 +47,7 @@ fn build_params(args: &CallArgs) -> anyhow::Result<Value> {
             Err(e) => return Err(CliError::Usage(format!("--data is not valid JSON: {e}")).into()),
         }
     }
-    let pairs = super::key_values(&args.params, "argument")?;
+    let pairs = super::key_values(&args.params);
     if let Value::Object(map) = form::decode_pairs(pairs) {
         params.extend(map);
     }

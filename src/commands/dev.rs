@@ -95,17 +95,12 @@ fn offline_binding(event: &str, connector: Option<&str>) -> BindRequest {
         auth_type: None,
         kind: BindingKind::Offline,
         connector: connector.map(str::to_string),
-        min_timeout: None,
+        min_timeout_secs: None,
     }
 }
 
 pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
     crate::commands::http_url(&args.forward_to, "--forward-to")?;
-    if !(args.poll_interval.is_finite() && args.poll_interval > 0.0) {
-        return Err(
-            CliError::Usage("--poll-interval must be a positive number of seconds".into()).into(),
-        );
-    }
     let connector = args.connector.as_deref().filter(|c| !c.is_empty());
     let (profile, client) = ctx.connect()?;
     let names = expand_events(&client, &args.events).await?;

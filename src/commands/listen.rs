@@ -121,18 +121,52 @@ pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> Value {
     }
 }
 
+/// What the application-token check said about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Verdict {
+    /// The token matched.
+    Accepted,
+    /// No `--application-token` to check against.
+    Unverified,
+    /// The token was missing or wrong: answered 401, not passed on.
+    Rejected,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Accepted => "accepted",
+            Self::Unverified => "unverified",
+            Self::Rejected => "rejected",
+        })
+    }
+}
+
 /// Compares the request's `auth[application_token]` with the expected one in
 /// constant time (the portal signs nothing; this token is the proof).
-fn verdict(expected: Option<&str>, presented: Option<&str>) -> &'static str {
+fn verdict(expected: Option<&str>, presented: Option<&str>) -> Verdict {
     let Some(expected) = expected else {
-        return "unverified";
+        return Verdict::Unverified;
     };
     let presented = presented.unwrap_or("");
     if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        "accepted"
+        Verdict::Accepted
     } else {
-        "rejected"
+        Verdict::Rejected
     }
+}
+
+/// One request as it reached the listener.
+struct Received {
+    number: u64,
+    method: String,
+    path: String,
+    content_type: String,
+    body: Bytes,
+    /// The decoded event (or a summary of a rejected one).
+    event: Value,
+    verdict: Verdict,
 }
 
 pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> {
@@ -246,7 +280,7 @@ async fn receive(
     tokio::spawn(async move {
         // Only accepted requests are decoded in full, off the accept path.
         let event = match peek {
-            Peek::Form { .. } if verdict != "rejected" => {
+            Peek::Form { .. } if verdict != Verdict::Rejected => {
                 let text = String::from_utf8_lossy(&body).into_owned();
                 tokio::task::spawn_blocking(move || form::decode(&text))
                     .await
@@ -254,39 +288,38 @@ async fn receive(
             }
             other => other.summary(),
         };
-        process(
-            task_state,
+        let received = Received {
             number,
-            method.to_string(),
+            method: method.to_string(),
             path,
             content_type,
             body,
             event,
             verdict,
-        )
-        .await;
+        };
+        process(task_state, received).await;
     });
-    if verdict == "rejected" {
+    if verdict == Verdict::Rejected {
         (StatusCode::UNAUTHORIZED, "application token mismatch\n").into_response()
     } else {
         (StatusCode::OK, "OK\n").into_response()
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn process(
-    state: Arc<Listener>,
-    number: u64,
-    method: String,
-    path: String,
-    content_type: String,
-    body: Bytes,
-    event: Value,
-    verdict: &'static str,
-) {
+/// Saves, forwards, runs and prints one request, after it was answered.
+async fn process(state: Arc<Listener>, received: Received) {
+    let Received {
+        number,
+        method,
+        path,
+        content_type,
+        body,
+        event,
+        verdict,
+    } = received;
     let received_at = chrono::Local::now();
     let name = event["event"].as_str().unwrap_or("(no event)").to_string();
-    let wanted = verdict != "rejected" || state.save_rejected;
+    let wanted = verdict != Verdict::Rejected || state.save_rejected;
     if let Some(dir) = state.save.as_ref().filter(|_| wanted) {
         let saved = SavedRequest {
             received_at: received_at.to_rfc3339(),
@@ -324,7 +357,7 @@ async fn process(
     }
     let mut forwarded = Value::Null;
     let mut executed = Value::Null;
-    if verdict != "rejected" {
+    if verdict != Verdict::Rejected {
         if let Some((url, http)) = &state.forward {
             forwarded = match http
                 .post(url.clone())
@@ -374,7 +407,7 @@ fn print_event(
     record: &Value,
     name: &str,
     at: chrono::DateTime<chrono::Local>,
-    verdict: &str,
+    verdict: Verdict,
     forwarded: &Value,
     executed: &Value,
 ) {

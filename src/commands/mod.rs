@@ -247,45 +247,12 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// Splits `KEY=VALUE` arguments at the first `=` outside brackets, so PHP-style
-/// keys keep their operators (`filter[>=ID]=10`); `flag` names the option in messages.
-pub fn key_values(items: &[String], flag: &str) -> Result<Vec<(String, String)>, CliError> {
+/// `KEY=VALUE` arguments (split by clap at parse time) as pairs.
+pub(crate) fn key_values(items: &[crate::cli::KeyValue]) -> Vec<(String, String)> {
     items
         .iter()
-        .map(|item| match split_key_value(item) {
-            Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-            _ => Err(CliError::Usage(format!("{flag} '{item}' is not KEY=VALUE"))),
-        })
+        .map(|pair| (pair.key.clone(), pair.value.clone()))
         .collect()
-}
-
-/// `a[>=b]=c` → (`a[>=b]`, `c`): the first `=` not inside `[...]`.
-fn split_key_value(item: &str) -> Option<(&str, &str)> {
-    let mut depth = 0usize;
-    for (at, c) in item.char_indices() {
-        match c {
-            '[' => depth += 1,
-            ']' => depth = depth.saturating_sub(1),
-            '=' if depth == 0 => return Some((&item[..at], &item[at + 1..])),
-            _ => {}
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod key_value_tests {
-    use super::split_key_value;
-
-    #[test]
-    fn brackets_keep_their_operators() {
-        assert_eq!(
-            split_key_value("filter[>=ID]=10"),
-            Some(("filter[>=ID]", "10"))
-        );
-        assert_eq!(split_key_value("a=b=c"), Some(("a", "b=c")));
-        assert_eq!(split_key_value("filter[<=ID]"), None);
-    }
 }
 
 /// Parses an `http://` or `https://` URL given with `flag`.

@@ -4,7 +4,6 @@ use serde_json::json;
 
 use super::auth::save_profile;
 use super::{CliError, Context};
-use crate::bitrix::ratelimit::RatePreset;
 use crate::cli::{FaultArgs, FireArgs, SandboxArgs, SandboxCommand};
 use crate::sandbox::delivery::Delivery;
 use crate::sandbox::{self, SandboxOptions};
@@ -16,10 +15,7 @@ pub(crate) async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()>
         Some(SandboxCommand::Fault(fault_args)) => return fault(ctx, fault_args).await,
         None => {}
     }
-    let preset: RatePreset = args.rate_limit.parse().map_err(CliError::Usage)?;
-    if args.token_ttl < 1 {
-        return Err(CliError::Usage("--token-ttl must be at least 1 second".into()).into());
-    }
+    let preset = args.rate_limit;
     let options = SandboxOptions {
         host: args.host,
         port: args.port,
@@ -156,7 +152,7 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let pairs = super::key_values(&args.data, "--data")?;
+    let pairs = super::key_values(&args.data);
     let api = AdminApi::new(ctx, args.url.as_deref())?;
     let mut queued = 0u64;
     let mut deliveries: Vec<Delivery> = Vec::new();

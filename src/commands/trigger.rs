@@ -67,7 +67,7 @@ pub(crate) async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()>
 fn fresh_body(args: &TriggerArgs, token: Option<&str>) -> anyhow::Result<(String, String)> {
     let event =
         check_event_name(args.event.as_deref().unwrap_or_default()).map_err(CliError::Usage)?;
-    let pairs = super::key_values(&args.data, "--data")?;
+    let pairs = super::key_values(&args.data);
     let data = form::decode_dotted(pairs);
     let member_id = hex::encode(Md5::digest(args.domain.as_bytes()));
     let mut auth = json!({

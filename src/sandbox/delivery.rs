@@ -166,7 +166,7 @@ pub(crate) fn offline_notifications(portal: &mut Portal) -> Vec<Outgoing> {
         .filter(|b| !b.offline && b.event == "ONOFFLINEEVENT")
         .filter(|b| {
             let last = portal.offline_notified.get(&b.id).copied();
-            last.is_none_or(|at| now - at >= b.min_timeout.unwrap_or(0))
+            last.is_none_or(|at| now - at >= b.min_timeout_secs.unwrap_or(0))
         })
         .cloned()
         .collect();

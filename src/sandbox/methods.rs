@@ -161,7 +161,7 @@ pub(crate) fn event_bind(
             "Unable to set event handler: Handler already binded",
         ));
     }
-    let min_timeout = param(params, "options")
+    let min_timeout_secs = param(params, "options")
         .and_then(|o| o.as_object())
         .and_then(|o| param_text(o, "minTimeout"))
         .and_then(|t| t.trim().parse().ok());
@@ -174,7 +174,7 @@ pub(crate) fn event_bind(
         user_id,
         offline,
         connector,
-        min_timeout,
+        min_timeout_secs,
     });
     Ok(json!(true))
 }

@@ -65,7 +65,7 @@ pub(crate) struct StoredBinding {
     pub user_id: i64,
     pub offline: bool,
     pub connector: String,
-    pub min_timeout: Option<i64>,
+    pub min_timeout_secs: Option<i64>,
 }
 
 /// The part of the portal `--state FILE` keeps: credentials, bindings and the queue.

@@ -21,59 +21,58 @@ pub(crate) struct StatusRow {
     pub expires_at: Option<String>,
     pub storage: String,
     /// `ok`, or the error the verification call met.
-    pub status: String,
+    pub status: CheckResult,
+}
+
+/// What the verification call of a profile found (`ok` or `error: ...` in JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CheckResult {
+    Ok,
+    /// The portal's code, or the error's text when it has none.
+    Failed(String),
+    /// The check was cut short.
+    Unfinished,
+}
+
+impl std::fmt::Display for CheckResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ok => f.write_str("ok"),
+            Self::Failed(why) => write!(f, "error: {why}"),
+            Self::Unfinished => f.write_str("error: check did not finish"),
+        }
+    }
+}
+
+impl Serialize for CheckResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A profile to check, and what `auth status` knows of it before the check.
+struct Candidate {
+    profile: ActiveProfile,
+    current: bool,
+    expires_at: Option<i64>,
+    /// Where its secrets live: the credentials file, or "environment".
+    storage: String,
 }
 
 pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
-    let mut profiles: Vec<(ActiveProfile, bool, Option<i64>, String)> = Vec::new();
-    let env_profile = from_environment()?;
-    let env_active = env_profile.is_some();
-    if let Some(profile) = env_profile {
-        profiles.push((profile, true, None, "environment".into()));
-    }
-    let config = ctx.store.read_config()?;
-    let credentials = ctx.store.read_credentials()?;
-    if let Some(warning) = ctx.store.credentials_warning() {
-        ctx.out.warn(&warning);
-    }
-    let current = selected_name(&config, ctx.global.profile.as_deref()).ok();
-    for name in config.profiles.keys() {
-        let profile = load_stored(&ctx.store, &config, name)?;
-        let expires_at = credentials.profiles.get(name).and_then(|s| s.expires_at);
-        let is_current = !env_active && current.as_deref() == Some(name.as_str());
-        profiles.push((
-            profile,
-            is_current,
-            expires_at,
-            ctx.store.credentials_path().display().to_string(),
-        ));
-    }
-    if profiles.is_empty() {
-        return Err(ConfigError::NoCredentials.into());
-    }
-    let mut checks = tokio::task::JoinSet::new();
-    for (index, (profile, ..)) in profiles.iter().enumerate() {
-        let client = ctx.client_for(profile)?;
-        let method = if profile.settings.kind == ProfileKind::Webhook {
-            "scope"
-        } else {
-            "app.info"
-        };
-        checks.spawn(async move { (index, client.call(method, &json!({})).await.map(|_| ())) });
-    }
-    let mut outcomes: Vec<Option<Result<(), ApiError>>> =
-        (0..profiles.len()).map(|_| None).collect();
-    while let Some(joined) = checks.join_next().await {
-        if let Ok((index, outcome)) = joined {
-            outcomes[index] = Some(outcome);
-        }
-    }
+    let candidates = gather(ctx)?;
+    let outcomes = check(ctx, &candidates).await?;
     // A refresh during the check may have renewed the stored expiry.
     let refreshed = ctx.store.read_credentials()?;
     let mut rows = Vec::new();
     let mut first_failure = None;
-    for ((profile, is_current, expires_at, storage), outcome) in profiles.into_iter().zip(outcomes)
-    {
+    for (candidate, outcome) in candidates.into_iter().zip(outcomes) {
+        let Candidate {
+            profile,
+            current,
+            expires_at,
+            storage,
+        } = candidate;
         let expires_at = if profile.from_env {
             expires_at
         } else {
@@ -84,24 +83,24 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
                 .or(expires_at)
         };
         let status = match outcome {
-            Some(Ok(())) => "ok".to_string(),
+            Some(Ok(())) => CheckResult::Ok,
             Some(Err(error)) => {
-                let text = match error.code() {
-                    Some(code) => format!("error: {code}"),
-                    None => format!("error: {error}"),
-                };
+                let why = error
+                    .code()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| error.to_string());
                 if first_failure.is_none() {
                     first_failure = Some(
                         anyhow::Error::from(error).context(format!("profile '{}'", profile.name)),
                     );
                 }
-                text
+                CheckResult::Failed(why)
             }
-            None => "error: check did not finish".into(),
+            None => CheckResult::Unfinished,
         };
         rows.push(StatusRow {
             name: profile.name.clone(),
-            current: is_current,
+            current,
             portal: profile.settings.portal.clone(),
             kind: profile.settings.kind,
             client_id: profile.settings.client_id.clone(),
@@ -114,43 +113,103 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
             status,
         });
     }
-    ctx.out.list(&rows, || {
-        let mut table = ctx.out.table(&[
-            "",
-            "PROFILE",
-            "PORTAL",
-            "KIND",
-            "USER",
-            "SCOPE",
-            "EXPIRES",
-            "SECRETS IN",
-            "STATUS",
-        ]);
-        for row in &rows {
-            table.add_row(vec![
-                if row.current {
-                    "*".into()
-                } else {
-                    String::new()
-                },
-                row.name.clone(),
-                row.portal.clone(),
-                row.kind.to_string(),
-                row.user_id
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                row.scope.clone().unwrap_or_else(|| "-".into()),
-                short_time(row.expires_at.as_deref()),
-                short_storage(&row.storage),
-                row.status.clone(),
-            ]);
-        }
-        table
-    });
+    ctx.out.list(&rows, || render(ctx, &rows));
     match first_failure {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// The environment's profile (when set), then every stored one.
+fn gather(ctx: &Context) -> anyhow::Result<Vec<Candidate>> {
+    let mut candidates = Vec::new();
+    let env_profile = from_environment()?;
+    let env_active = env_profile.is_some();
+    if let Some(profile) = env_profile {
+        candidates.push(Candidate {
+            profile,
+            current: true,
+            expires_at: None,
+            storage: "environment".into(),
+        });
+    }
+    let config = ctx.store.read_config()?;
+    let credentials = ctx.store.read_credentials()?;
+    if let Some(warning) = ctx.store.credentials_warning() {
+        ctx.out.warn(&warning);
+    }
+    let current = selected_name(&config, ctx.global.profile.as_deref()).ok();
+    for name in config.profiles.keys() {
+        candidates.push(Candidate {
+            profile: load_stored(&ctx.store, &config, name)?,
+            current: !env_active && current.as_deref() == Some(name.as_str()),
+            expires_at: credentials.profiles.get(name).and_then(|s| s.expires_at),
+            storage: ctx.store.credentials_path().display().to_string(),
+        });
+    }
+    if candidates.is_empty() {
+        return Err(ConfigError::NoCredentials.into());
+    }
+    Ok(candidates)
+}
+
+/// One cheap call per profile, all at once; `None` where a check did not finish.
+async fn check(
+    ctx: &Context,
+    candidates: &[Candidate],
+) -> anyhow::Result<Vec<Option<Result<(), ApiError>>>> {
+    let mut checks = tokio::task::JoinSet::new();
+    for (index, candidate) in candidates.iter().enumerate() {
+        let client = ctx.client_for(&candidate.profile)?;
+        let method = if candidate.profile.settings.kind == ProfileKind::Webhook {
+            "scope"
+        } else {
+            "app.info"
+        };
+        checks.spawn(async move { (index, client.call(method, &json!({})).await.map(|_| ())) });
+    }
+    let mut outcomes: Vec<Option<Result<(), ApiError>>> =
+        (0..candidates.len()).map(|_| None).collect();
+    while let Some(joined) = checks.join_next().await {
+        if let Ok((index, outcome)) = joined {
+            outcomes[index] = Some(outcome);
+        }
+    }
+    Ok(outcomes)
+}
+
+fn render(ctx: &Context, rows: &[StatusRow]) -> comfy_table::Table {
+    let mut table = ctx.out.table(&[
+        "",
+        "PROFILE",
+        "PORTAL",
+        "KIND",
+        "USER",
+        "SCOPE",
+        "EXPIRES",
+        "SECRETS IN",
+        "STATUS",
+    ]);
+    for row in rows {
+        table.add_row(vec![
+            if row.current {
+                "*".into()
+            } else {
+                String::new()
+            },
+            row.name.clone(),
+            row.portal.clone(),
+            row.kind.to_string(),
+            row.user_id
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "-".into()),
+            row.scope.clone().unwrap_or_else(|| "-".into()),
+            short_time(row.expires_at.as_deref()),
+            short_storage(&row.storage),
+            row.status.to_string(),
+        ]);
+    }
+    table
 }
 
 /// `2026-11-26 21:56` for a table cell; JSON keeps the full RFC 3339 time.

@@ -56,11 +56,6 @@ struct Consumer<'a> {
 }
 
 pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
-    if !(args.poll_interval.is_finite() && args.poll_interval > 0.0) {
-        return Err(
-            CliError::Usage("--poll-interval must be a positive number of seconds".into()).into(),
-        );
-    }
     if let Some(process_id) = &args.process_id {
         offline::check_process_id(process_id).map_err(CliError::Usage)?;
         if args.allow_loss {

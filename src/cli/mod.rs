@@ -1,10 +1,15 @@
 //! Command-line definitions (clap derive); the doc comments are the help text.
 
-use crate::bitrix::Secret;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod values;
+
+pub use values::KeyValue;
+
+use crate::bitrix::ratelimit::RatePreset;
+use crate::bitrix::Secret;
 use crate::config::env;
 use crate::output::{ColorChoice, OutputFormat};
 use crate::sandbox::Plan;
@@ -226,8 +231,8 @@ pub struct LoginArgs {
     #[arg(long, value_name = "PORT", default_value_t = 8976)]
     pub redirect_port: u16,
     /// Client-side rate limit: standard, enterprise, off or BURST/RATE
-    #[arg(long, value_name = "PRESET")]
-    pub rate_limit: Option<String>,
+    #[arg(long, value_name = "PRESET", value_parser = values::rate_preset)]
+    pub rate_limit: Option<RatePreset>,
     /// Read secrets from FILE ('-' for stdin) as NAME=VALUE lines (client_secret,
     /// access_token, refresh_token, webhook), so they stay out of the process list
     #[arg(long, value_name = "FILE")]
@@ -275,8 +280,8 @@ pub struct BindArgs {
     #[arg(long, value_name = "KEY")]
     pub connector: Option<String>,
     /// For ONOFFLINEEVENT: notify at most once per this many seconds
-    #[arg(long, value_name = "SECS")]
-    pub min_timeout: Option<u64>,
+    #[arg(long = "min-timeout", value_name = "SECS")]
+    pub min_timeout_secs: Option<u64>,
     /// Show what would be bound without binding
     #[arg(long)]
     pub dry_run: bool,
@@ -335,7 +340,7 @@ pub struct CallArgs {
     pub method: String,
     /// Parameters as KEY=VALUE; PHP-style keys nest: 'filter[>=ID]=10'
     #[arg(value_name = "KEY=VALUE")]
-    pub params: Vec<String>,
+    pub params: Vec<KeyValue>,
     /// Parameters as a JSON object, or - to read it from stdin
     #[arg(long, value_name = "JSON")]
     pub data: Option<String>,
@@ -562,7 +567,7 @@ pub struct ConsumeArgs {
     #[arg(long)]
     pub follow: bool,
     /// Seconds between polls of an empty queue with --follow (backs off up to 8x)
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = values::positive_seconds)]
     pub poll_interval: f64,
     /// Stop after delivering this many records
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -654,7 +659,7 @@ pub struct DevArgs {
     #[arg(long)]
     pub replay: bool,
     /// Seconds between polls of an empty queue (backs off up to 8x while idle)
-    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = values::positive_seconds)]
     pub poll_interval: f64,
     /// Seconds the handler may take per event
     #[arg(long, value_name = "SECS", default_value_t = 30)]
@@ -679,10 +684,10 @@ pub struct SandboxArgs {
     #[arg(long, value_enum, default_value = "professional")]
     pub plan: Plan,
     /// The portal's request limit: standard, enterprise, off or BURST/RATE
-    #[arg(long, value_name = "PRESET", default_value = "standard")]
-    pub rate_limit: String,
+    #[arg(long, value_name = "PRESET", default_value = "standard", value_parser = values::rate_preset)]
+    pub rate_limit: RatePreset,
     /// Lifetime of access tokens in seconds
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..))]
     pub token_ttl: i64,
     /// Application token sent to handlers, for `listen --application-token` [default: random]
     #[arg(long, value_name = "TOKEN")]
@@ -753,7 +758,7 @@ pub struct TriggerArgs {
     pub to: String,
     /// Event data as KEY=VALUE with dotted paths (FIELDS.ID=7), repeatable
     #[arg(long, value_name = "KEY=VALUE", conflicts_with = "from_file")]
-    pub data: Vec<String>,
+    pub data: Vec<KeyValue>,
     /// auth[application_token] to send (what your handler checks)
     #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
     pub application_token: Option<Secret>,
@@ -827,7 +832,7 @@ pub struct FireArgs {
     /// Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {N} in a value
     /// becomes the event's number (1, 2, ... with --count)
     #[arg(long, value_name = "KEY=VALUE")]
-    pub data: Vec<String>,
+    pub data: Vec<KeyValue>,
     /// Fire the event this many times
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub count: u64,
