@@ -83,122 +83,141 @@ pub fn parse(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Manifest, ManifestError> {
-    let locate = |span: Range<usize>, message: String| {
-        let (line, column) = line_column(text, span.start);
+    let locator = Locator::new(file, text);
+    let raw: RawManifest = toml::from_str(text)
+        .map_err(|e| locator.error(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
+    let mut reader = Reader {
+        locator,
+        env,
+        defaults: Defaults::default(),
+        warnings: Vec::new(),
+    };
+    if let Some(defaults) = &raw.defaults {
+        reader.defaults = reader.defaults(defaults)?;
+    }
+    let mut subscriptions = Vec::with_capacity(raw.subscription.len());
+    let mut seen: HashMap<Binding, usize> = HashMap::with_capacity(raw.subscription.len());
+    for entry in &raw.subscription {
+        let subscription = reader.subscription(entry)?;
+        if let Some(first) = seen.insert(subscription.binding(), subscription.line) {
+            return Err(reader.locator.error(
+                entry.span(),
+                format!("duplicate subscription: the same event, handler, auth_type, type and connector as line {first}"),
+            ));
+        }
+        subscriptions.push(subscription);
+    }
+    Ok(Manifest {
+        subscriptions,
+        warnings: reader.warnings,
+    })
+}
+
+/// Turns byte offsets into file:line:column, with the line starts indexed once
+/// (rescanning the text for every entry made parsing quadratic).
+struct Locator<'a> {
+    file: &'a str,
+    text: &'a str,
+    /// Byte offset where each line starts.
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Locator<'a> {
+    fn new(file: &'a str, text: &'a str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
+        Self {
+            file,
+            text,
+            line_starts,
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let index = self.line_starts.partition_point(|start| *start <= offset) - 1;
+        let start = self.line_starts[index];
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(0, |t| t.chars().count())
+            + 1;
+        (index + 1, column)
+    }
+
+    fn error(&self, span: Range<usize>, message: String) -> ManifestError {
+        let (line, column) = self.line_column(span.start);
         ManifestError {
-            file: file.to_string(),
+            file: self.file.to_string(),
             line,
             column,
             message,
         }
-    };
-    let raw: RawManifest = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().to_string();
-        locate(e.span().unwrap_or(0..0), message)
-    })?;
-    let expand_at =
-        |value: &Spanned<String>| expand(value.get_ref(), env).map_err(|m| locate(value.span(), m));
+    }
+}
 
-    let defaults = raw.defaults;
-    let handler_base = match defaults.as_ref().and_then(|d| d.handler_base.as_ref()) {
-        Some(base) => Some(expand_at(base)?),
-        None => None,
-    };
-    let default_kind = match defaults.as_ref().and_then(|d| d.kind.as_ref()) {
-        Some(kind) => Some(parse_kind(kind.get_ref()).map_err(|m| locate(kind.span(), m))?),
-        None => None,
-    };
-    let default_auth = defaults
-        .as_ref()
-        .and_then(|d| d.auth_type.as_ref())
-        .map(|a| (*a.get_ref(), a.span()));
-    let default_connector = match defaults.as_ref().and_then(|d| d.connector.as_ref()) {
-        Some(connector) => Some(expand_at(connector)?),
-        None => None,
-    };
+/// `[defaults]`, checked and expanded.
+#[derive(Debug, Default)]
+struct Defaults {
+    handler_base: Option<String>,
+    kind: Option<BindingKind>,
+    auth_type: Option<(i64, Range<usize>)>,
+    connector: Option<String>,
+}
 
-    let mut manifest = Manifest::default();
-    let mut seen: HashMap<Binding, usize> = HashMap::new();
-    for entry in &raw.subscription {
-        let entry_span = entry.span();
-        let (line, _) = line_column(text, entry_span.start);
+/// Reads the entries of one manifest.
+struct Reader<'a> {
+    locator: Locator<'a>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    defaults: Defaults,
+    warnings: Vec<String>,
+}
+
+impl Reader<'_> {
+    /// A value with its `${VAR}`s expanded; errors point at the value.
+    fn expand(&self, value: &Spanned<String>) -> Result<String, ManifestError> {
+        expand(value.get_ref(), self.env).map_err(|m| self.locator.error(value.span(), m))
+    }
+
+    fn kind(&self, kind: &Spanned<String>) -> Result<BindingKind, ManifestError> {
+        parse_kind(kind.get_ref()).map_err(|m| self.locator.error(kind.span(), m))
+    }
+
+    fn defaults(&self, raw: &RawDefaults) -> Result<Defaults, ManifestError> {
+        Ok(Defaults {
+            handler_base: raw
+                .handler_base
+                .as_ref()
+                .map(|b| self.expand(b))
+                .transpose()?,
+            kind: raw.kind.as_ref().map(|k| self.kind(k)).transpose()?,
+            auth_type: raw.auth_type.as_ref().map(|a| (*a.get_ref(), a.span())),
+            connector: raw.connector.as_ref().map(|c| self.expand(c)).transpose()?,
+        })
+    }
+
+    /// One `[[subscription]]` entry, checked as the portal would check it.
+    fn subscription(
+        &mut self,
+        entry: &Spanned<RawSubscription>,
+    ) -> Result<Subscription, ManifestError> {
+        let span = entry.span();
+        let (line, _) = self.locator.line_column(span.start);
         let entry = entry.get_ref();
-        let event = check_event_name(&expand_at(&entry.event)?)
-            .map_err(|m| locate(entry.event.span(), m))?;
+        let event = check_event_name(&self.expand(&entry.event)?)
+            .map_err(|m| self.locator.error(entry.event.span(), m))?;
         let kind = match &entry.kind {
-            Some(kind) => parse_kind(kind.get_ref()).map_err(|m| locate(kind.span(), m))?,
-            None => default_kind.unwrap_or(BindingKind::Online),
+            Some(kind) => self.kind(kind)?,
+            None => self.defaults.kind.unwrap_or(BindingKind::Online),
         };
-        let handler = match (&entry.handler, kind) {
-            (Some(handler), BindingKind::Offline) => return Err(locate(
-                handler.span(),
-                "offline subscriptions have no handler; remove `handler` or set type = \"online\""
-                    .into(),
-            )),
-            (None, BindingKind::Offline) => None,
-            (None, BindingKind::Online) => {
-                return Err(locate(
-                    entry_span,
-                    format!(
-                    "{event}: online subscriptions need a `handler` URL (or type = \"offline\")"
-                ),
-                ))
-            }
-            (Some(handler), BindingKind::Online) => {
-                let expanded = expand_at(handler)?;
-                if handler_base.is_none() && expanded.starts_with('/') {
-                    return Err(locate(
-                        handler.span(),
-                        format!("`{expanded}` is a path: set `handler_base` in [defaults], or give a full https:// URL"),
-                    ));
-                }
-                let url = join_base(handler_base.as_deref(), &expanded);
-                match check_handler_url(&url) {
-                    Ok(Some(warning)) => {
-                        manifest.warnings.push(format!("{file}:{line}: {warning}"))
-                    }
-                    Ok(None) => {}
-                    Err(error) => return Err(locate(handler.span(), error.to_string())),
-                }
-                Some(url)
-            }
-        };
-        let auth_type = match (&entry.auth_type, kind) {
-            (Some(auth), BindingKind::Offline) => {
-                return Err(locate(
-                    auth.span(),
-                    "offline subscriptions are stored for user 0; remove `auth_type`".into(),
-                ))
-            }
-            (Some(auth), BindingKind::Online) => Some((*auth.get_ref(), auth.span())),
-            (None, BindingKind::Online) => default_auth.clone(),
-            (None, BindingKind::Offline) => None,
-        };
-        if let Some((value, span)) = &auth_type {
-            if *value < 0 {
-                return Err(locate(
-                    span.clone(),
-                    "auth_type is a user id: 0 or more".into(),
-                ));
-            }
-        }
-        let connector = match &entry.connector {
-            Some(connector) => Some((expand_at(connector)?, connector.span())),
-            None => default_connector.clone().map(|c| (c, entry_span.clone())),
-        };
-        let connector = match (connector, kind) {
-            (Some((_, span)), BindingKind::Online) if entry.connector.is_some() => {
-                return Err(locate(
-                    span,
-                    "`connector` applies to offline subscriptions only".into(),
-                ))
-            }
-            (Some((value, _)), BindingKind::Offline) => Some(value).filter(|c| !c.is_empty()),
-            _ => None,
-        };
-        let min_timeout = match &entry.min_timeout {
+        let handler = self.handler(entry, kind, &event, &span, line)?;
+        let auth_type = self.auth_type(entry, kind)?;
+        let connector = self.connector(entry, kind)?;
+        let min_timeout_secs = match &entry.min_timeout {
             Some(timeout) if event != "ONOFFLINEEVENT" => {
-                return Err(locate(
+                return Err(self.locator.error(
                     timeout.span(),
                     "`min_timeout` applies to ONOFFLINEEVENT only".into(),
                 ))
@@ -209,21 +228,101 @@ pub fn parse(
         let request = BindRequest {
             event,
             handler,
-            auth_type: auth_type.map(|(value, _)| value),
+            auth_type,
             kind,
             connector,
-            min_timeout_secs: min_timeout,
+            min_timeout_secs,
         };
-        let subscription = Subscription { request, line };
-        if let Some(first) = seen.insert(subscription.binding(), line) {
-            return Err(locate(
-                entry_span,
-                format!("duplicate subscription: the same event, handler, auth_type, type and connector as line {first}"),
+        Ok(Subscription { request, line })
+    }
+
+    fn handler(
+        &mut self,
+        entry: &RawSubscription,
+        kind: BindingKind,
+        event: &str,
+        span: &Range<usize>,
+        line: usize,
+    ) -> Result<Option<String>, ManifestError> {
+        let handler = match (&entry.handler, kind) {
+            (Some(handler), BindingKind::Offline) => return Err(self.locator.error(
+                handler.span(),
+                "offline subscriptions have no handler; remove `handler` or set type = \"online\""
+                    .into(),
+            )),
+            (None, BindingKind::Offline) => return Ok(None),
+            (None, BindingKind::Online) => {
+                return Err(self.locator.error(
+                    span.clone(),
+                    format!(
+                        "{event}: online subscriptions need a `handler` URL (or type = \"offline\")"
+                    ),
+                ))
+            }
+            (Some(handler), BindingKind::Online) => handler,
+        };
+        let expanded = self.expand(handler)?;
+        let base = self.defaults.handler_base.as_deref();
+        if base.is_none() && expanded.starts_with('/') {
+            return Err(self.locator.error(
+                handler.span(),
+                format!("`{expanded}` is a path: set `handler_base` in [defaults], or give a full https:// URL"),
             ));
         }
-        manifest.subscriptions.push(subscription);
+        let url = join_base(base, &expanded);
+        match check_handler_url(&url) {
+            Ok(Some(warning)) => self
+                .warnings
+                .push(format!("{}:{line}: {warning}", self.locator.file)),
+            Ok(None) => {}
+            Err(error) => return Err(self.locator.error(handler.span(), error.to_string())),
+        }
+        Ok(Some(url))
     }
-    Ok(manifest)
+
+    fn auth_type(
+        &self,
+        entry: &RawSubscription,
+        kind: BindingKind,
+    ) -> Result<Option<i64>, ManifestError> {
+        let auth_type = match (&entry.auth_type, kind) {
+            (Some(auth), BindingKind::Offline) => {
+                return Err(self.locator.error(
+                    auth.span(),
+                    "offline subscriptions are stored for user 0; remove `auth_type`".into(),
+                ))
+            }
+            (Some(auth), BindingKind::Online) => Some((*auth.get_ref(), auth.span())),
+            (None, BindingKind::Online) => self.defaults.auth_type.clone(),
+            (None, BindingKind::Offline) => None,
+        };
+        match auth_type {
+            Some((value, span)) if value < 0 => Err(self
+                .locator
+                .error(span, "auth_type is a user id: 0 or more".into())),
+            other => Ok(other.map(|(value, _)| value)),
+        }
+    }
+
+    fn connector(
+        &self,
+        entry: &RawSubscription,
+        kind: BindingKind,
+    ) -> Result<Option<String>, ManifestError> {
+        match (&entry.connector, kind) {
+            (Some(connector), BindingKind::Online) => Err(self.locator.error(
+                connector.span(),
+                "`connector` applies to offline subscriptions only".into(),
+            )),
+            (Some(connector), BindingKind::Offline) => {
+                Ok(Some(self.expand(connector)?).filter(|c| !c.is_empty()))
+            }
+            (None, BindingKind::Offline) => {
+                Ok(self.defaults.connector.clone().filter(|c| !c.is_empty()))
+            }
+            (None, BindingKind::Online) => Ok(None),
+        }
+    }
 }
 
 fn parse_kind(text: &str) -> Result<BindingKind, String> {
@@ -293,15 +392,6 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// 1-based line and column of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 /// Renders bindings as a manifest that `apply` accepts unchanged.

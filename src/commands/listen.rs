@@ -308,77 +308,27 @@ async fn receive(
 
 /// Saves, forwards, runs and prints one request, after it was answered.
 async fn process(state: Arc<Listener>, received: Received) {
-    let Received {
-        number,
-        method,
-        path,
-        content_type,
-        body,
-        event,
-        verdict,
-    } = received;
     let received_at = chrono::Local::now();
-    let name = event["event"].as_str().unwrap_or("(no event)").to_string();
-    let wanted = verdict != Verdict::Rejected || state.save_rejected;
-    if let Some(dir) = state.save.as_ref().filter(|_| wanted) {
-        let saved = SavedRequest {
-            received_at: received_at.to_rfc3339(),
-            method: method.clone(),
-            path: path.clone(),
-            content_type: content_type.clone(),
-            body: masked_body(
-                &body,
-                &event,
-                state.token.as_ref().map(|t| t.expose().as_str()),
-            ),
-        };
-        let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
-        let size = text.len() as u64;
-        let within_budget = state
-            .save_budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(size)
-            })
-            .is_ok();
-        let file = dir.join(format!(
-            "{}-{}-{number}.json",
-            received_at.format("%Y%m%dT%H%M%S"),
-            crate::support::files::safe_file_name(&name)
-        ));
-        if !within_budget {
-            state.out.warn(&format!(
-                "not saving request {number}: --save-budget is used up (raise it to keep more)"
-            ));
-        } else if let Err(e) = crate::support::files::create_private(&file, &text) {
-            state
-                .out
-                .warn(&format!("cannot save {}: {e}", file.display()));
+    let name = received.event["event"]
+        .as_str()
+        .unwrap_or("(no event)")
+        .to_string();
+    if received.verdict != Verdict::Rejected || state.save_rejected {
+        if let Some(dir) = &state.save {
+            save(&state, dir, &received, received_at, &name);
         }
     }
-    let mut forwarded = Value::Null;
-    let mut executed = Value::Null;
-    if verdict != Verdict::Rejected {
-        if let Some((url, http)) = &state.forward {
-            forwarded = match http
-                .post(url.clone())
-                .header(reqwest::header::CONTENT_TYPE, &content_type)
-                .body(body.clone())
-                .send()
-                .await
-            {
-                Ok(response) => json!({"status": response.status().as_u16()}),
-                Err(e) => json!({"error": e.without_url().to_string()}),
-            };
-        }
-        if let Some(handler) = &state.exec {
-            executed = run_exec_bounded(&state, handler, &name, &event).await;
-        }
-    }
+    let (forwarded, executed) = if received.verdict == Verdict::Rejected {
+        (Value::Null, Value::Null)
+    } else {
+        pass_on(&state, &received, &name).await
+    };
+    let event = &received.event;
     let mut record = json!({
         "received_at": received_at.to_rfc3339(),
-        "method": method,
-        "path": path,
-        "verdict": verdict,
+        "method": received.method,
+        "path": received.path,
+        "verdict": received.verdict,
         "event": event["event"],
         "event_handler_id": event["event_handler_id"],
         "ts": event["ts"],
@@ -396,10 +346,76 @@ async fn process(state: Arc<Listener>, received: Received) {
         &record,
         &name,
         received_at,
-        verdict,
+        received.verdict,
         &forwarded,
         &executed,
     );
+}
+
+/// `--save`: the request, secrets masked, as one private file within the budget.
+fn save(
+    state: &Listener,
+    dir: &std::path::Path,
+    received: &Received,
+    received_at: chrono::DateTime<chrono::Local>,
+    name: &str,
+) {
+    let saved = SavedRequest {
+        received_at: received_at.to_rfc3339(),
+        method: received.method.clone(),
+        path: received.path.clone(),
+        content_type: received.content_type.clone(),
+        body: masked_body(
+            &received.body,
+            &received.event,
+            state.token.as_ref().map(|t| t.expose().as_str()),
+        ),
+    };
+    let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
+    let size = text.len() as u64;
+    let within_budget = state
+        .save_budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(size)
+        })
+        .is_ok();
+    let number = received.number;
+    let file = dir.join(format!(
+        "{}-{}-{number}.json",
+        received_at.format("%Y%m%dT%H%M%S"),
+        crate::support::files::safe_file_name(name)
+    ));
+    if !within_budget {
+        state.out.warn(&format!(
+            "not saving request {number}: --save-budget is used up (raise it to keep more)"
+        ));
+    } else if let Err(e) = crate::support::files::create_private(&file, &text) {
+        state
+            .out
+            .warn(&format!("cannot save {}: {e}", file.display()));
+    }
+}
+
+/// `--forward-to` and `--exec`: what each made of the request.
+async fn pass_on(state: &Listener, received: &Received, name: &str) -> (Value, Value) {
+    let mut forwarded = Value::Null;
+    let mut executed = Value::Null;
+    if let Some((url, http)) = &state.forward {
+        forwarded = match http
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, &received.content_type)
+            .body(received.body.clone())
+            .send()
+            .await
+        {
+            Ok(response) => json!({"status": response.status().as_u16()}),
+            Err(e) => json!({"error": e.without_url().to_string()}),
+        };
+    }
+    if let Some(handler) = &state.exec {
+        executed = run_exec_bounded(state, handler, name, &received.event).await;
+    }
+    (forwarded, executed)
 }
 
 fn print_event(

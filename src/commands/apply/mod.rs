@@ -183,21 +183,7 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
     };
     let (binds, unbinds) = (changes(Action::Bind), changes(Action::Unbind));
     if args.dry_run || binds + unbinds == 0 {
-        render(ctx, &runs);
-        if binds + unbinds == 0 && runs.iter().all(|r| r.outcome.is_ok()) {
-            ctx.out.info(&format!(
-                "No changes: {} subscription(s) already in sync.",
-                manifest.subscriptions.len()
-            ));
-        } else if args.dry_run {
-            ctx.out.info(&format!(
-                "Dry run: {binds} to bind, {unbinds} to unbind; nothing was changed."
-            ));
-        }
-        return match portal_failure(runs.iter().map(|r| (&r.profile.name, &r.outcome)).collect()) {
-            Some(error) => Err(error),
-            None => Ok(()),
-        };
+        return report_plan(ctx, &runs, &manifest, args.dry_run, binds, unbinds);
     }
     if unbinds > 0 && !ctx.global.yes {
         render(ctx, &runs);
@@ -207,6 +193,61 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
             return Err(CliError::Failed("cancelled; nothing was changed".into()).into());
         }
     }
+    execute_all(ctx, &mut runs, usize::from(args.target.concurrency)).await?;
+    render(ctx, &runs);
+    let summary = summarise(&runs);
+    ctx.out.info(&format!(
+        "Applied: {} bound, {} unbound, {} unchanged, {} failed.",
+        summary.bind, summary.unbind, summary.keep, summary.failed
+    ));
+    if let Some(error) =
+        portal_failure(runs.iter().map(|r| (&r.profile.name, &r.outcome)).collect())
+    {
+        return Err(error);
+    }
+    if summary.failed > 0 {
+        return Err(CliError::Failed(format!(
+            "{} change(s) failed; see the lines marked failed above",
+            summary.failed
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Shows a plan that is not carried out: a dry run, or nothing to change.
+fn report_plan(
+    ctx: &Context,
+    runs: &[PortalRun],
+    manifest: &Manifest,
+    dry_run: bool,
+    binds: usize,
+    unbinds: usize,
+) -> anyhow::Result<()> {
+    render(ctx, runs);
+    if binds + unbinds == 0 && runs.iter().all(|r| r.outcome.is_ok()) {
+        ctx.out.info(&format!(
+            "No changes: {} subscription(s) already in sync.",
+            manifest.subscriptions.len()
+        ));
+    } else if dry_run {
+        ctx.out.info(&format!(
+            "Dry run: {binds} to bind, {unbinds} to unbind; nothing was changed."
+        ));
+    }
+    match portal_failure(runs.iter().map(|r| (&r.profile.name, &r.outcome)).collect()) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Carries out every portal's plan, at most `concurrency` portals at once, with a
+/// progress bar on a terminal.
+async fn execute_all(
+    ctx: &Context,
+    runs: &mut [PortalRun],
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let total_batches: u64 = runs
         .iter()
         .filter_map(|r| r.outcome.as_ref().ok())
@@ -223,7 +264,7 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
         );
         bar
     });
-    let limit = Arc::new(Semaphore::new(usize::from(args.target.concurrency)));
+    let limit = Arc::new(Semaphore::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, run) in runs.iter_mut().enumerate() {
         let Ok(changes) = run.outcome.as_mut() else {
@@ -243,24 +284,6 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
-    }
-    render(ctx, &runs);
-    let summary = summarise(&runs);
-    ctx.out.info(&format!(
-        "Applied: {} bound, {} unbound, {} unchanged, {} failed.",
-        summary.bind, summary.unbind, summary.keep, summary.failed
-    ));
-    if let Some(error) =
-        portal_failure(runs.iter().map(|r| (&r.profile.name, &r.outcome)).collect())
-    {
-        return Err(error);
-    }
-    if summary.failed > 0 {
-        return Err(CliError::Failed(format!(
-            "{} change(s) failed; see the lines marked failed above",
-            summary.failed
-        ))
-        .into());
     }
     Ok(())
 }
