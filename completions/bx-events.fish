@@ -28,7 +28,7 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -s p -l profile -d 'Pr
 complete -c bx-events -n "__fish_bx_events_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_needs_command" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_needs_command" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_needs_command" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -63,7 +63,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -95,7 +95,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -111,7 +111,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -127,7 +127,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -144,7 +144,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -160,7 +160,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -177,7 +177,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s p -l prof
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -197,7 +197,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s p -l profil
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -217,7 +217,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s p -l profil
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -237,7 +237,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s p -l profile
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -257,7 +257,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s p -l profile 
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -279,7 +279,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s p -l prof
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -301,7 +301,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s p -l profil
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -323,7 +323,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s p -l profi
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -342,7 +342,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s p -l prof
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -358,7 +358,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __f
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -384,7 +384,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -407,7 +407,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -429,7 +429,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -448,7 +448,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -476,7 +476,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -497,7 +497,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -516,7 +516,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s p -l profil
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -539,7 +539,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s p -l profile
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -561,7 +561,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s p -l prof
 complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -587,7 +587,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s p -l prof
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -610,7 +610,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s p -l pro
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -638,7 +638,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __f
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -662,7 +662,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -679,7 +679,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -699,7 +699,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -716,7 +716,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s p -l profil
 complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -732,7 +732,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s p -l
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"

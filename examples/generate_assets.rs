@@ -18,18 +18,24 @@ const COMPLETION_FILES: &[(Shell, &str)] = &[
     (Shell::Elvish, "bx-events.elv"),
 ];
 
+/// The command line with the plain package version: the committed pages must not
+/// change with every commit that `--version` names.
+fn command() -> clap::Command {
+    Cli::command().version(env!("CARGO_PKG_VERSION"))
+}
+
 /// Writes `completions/*` and `docs/man/*.1` under `root`.
 pub fn write_assets(root: &Path) -> std::io::Result<()> {
     let completions = root.join("completions");
     std::fs::create_dir_all(&completions)?;
     for (shell, file) in COMPLETION_FILES {
         let mut script = Vec::new();
-        clap_complete::generate(*shell, &mut Cli::command(), "bx-events", &mut script);
+        clap_complete::generate(*shell, &mut command(), "bx-events", &mut script);
         std::fs::write(completions.join(file), script)?;
     }
     let man = root.join("docs").join("man");
     std::fs::create_dir_all(&man)?;
-    clap_mangen::generate_to(Cli::command(), &man)
+    clap_mangen::generate_to(command(), &man)
 }
 
 #[allow(dead_code)] // not called when tests include this file

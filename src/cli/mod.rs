@@ -18,7 +18,7 @@ use crate::sandbox::Plan;
 #[derive(Debug, Parser)]
 #[command(
     name = "bx-events",
-    version,
+    version = env!("BX_EVENTS_VERSION"),
     disable_help_subcommand = true,
     propagate_version = true,
     max_term_width = 100,
@@ -43,7 +43,8 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, env = env::OUTPUT, hide_env_values = true, value_enum, default_value = "table")]
     pub output: OutputFormat,
     /// Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR]
-    /// [default: ~/.config/bx-events]
+    /// [default: ~/.config/bx-events on Linux, ~/Library/Application
+    /// Support/bx-events on macOS, %APPDATA%\bx-events\config on Windows]
     // Read from the environment by hand (see `Context::new`): clap would show an
     // option set by the environment in every usage line, as if it were required.
     #[arg(long, global = true, value_name = "DIR")]

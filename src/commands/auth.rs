@@ -90,7 +90,7 @@ fn choose_method(ctx: &Context, args: &LoginArgs) -> anyhow::Result<LoginMethod>
     }
     let choice = dialoguer::Select::new()
         .with_prompt("How do you want to log in?")
-        .items(&[
+        .items([
             "OAuth application (client id and secret) - can manage events",
             "Existing access and refresh tokens",
             "Incoming webhook URL - cannot manage events",

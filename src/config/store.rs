@@ -98,7 +98,9 @@ impl Store {
         Self { dir: dir.into() }
     }
 
-    /// The platform default: `~/.config/bx-events` on Linux.
+    /// The platform default: `~/.config/bx-events` on Linux (`$XDG_CONFIG_HOME`),
+    /// `~/Library/Application Support/bx-events` on macOS,
+    /// `%APPDATA%\bx-events\config` on Windows.
     pub fn default_dir() -> Option<PathBuf> {
         directories::ProjectDirs::from("", "", "bx-events")
             .map(|dirs| dirs.config_dir().to_path_buf())
