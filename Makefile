@@ -11,6 +11,8 @@ build:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	# The client library alone: no CLI, no sandbox (examples/client.rs).
+	$(CARGO) clippy --no-default-features --lib --example client -- -D warnings
 
 test: lint
 	$(CARGO) test

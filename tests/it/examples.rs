@@ -272,3 +272,47 @@ fn every_command_has_a_summary_and_two_to_four_examples() {
         "commands without a summary or 2-4 examples: {missing:?}"
     );
 }
+
+/// examples/client.rs, which `cargo test` builds beside the tests.
+fn client_example() -> std::path::PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let profile_dir = deps.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join("client");
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test` builds the examples",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_client_library_example_binds_lists_and_drains_on_its_own() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    env.json(&[
+        "sandbox",
+        "fire",
+        "ONCRMDEALADD",
+        "--count",
+        "3",
+        "--data",
+        "FIELDS.ID={N}",
+    ]);
+    let creds = &env.sandbox.credentials;
+    let output = std::process::Command::new(client_example())
+        .env("BX_EVENTS_PORTAL", &creds.portal)
+        .env("BX_EVENTS_ACCESS_TOKEN", creds.access_token.expose())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("bind: AlreadyBound"), "{stdout}");
+    assert!(stdout.contains("handled 3 offline records"), "{stdout}");
+    let left = env.json(&["offline", "list"]);
+    assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");
+}
