@@ -587,11 +587,11 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
         'bx-events;offline;consume' {
             [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done')
             [CompletionResult]::new('--forward-to', '--forward-to', [CompletionResultType]::ParameterName, 'POST each record as JSON to this URL; a 2xx answer = done')
+            [CompletionResult]::new('--handler-timeout', '--handler-timeout', [CompletionResultType]::ParameterName, 'Seconds a handler (--exec or --forward-to) may take per record')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Records reserved per request [default: 500, see docs/offline.md]')
             [CompletionResult]::new('--poll-interval', '--poll-interval', [CompletionResultType]::ParameterName, 'Seconds between polls of an empty queue with --follow (backs off up to 8x)')
             [CompletionResult]::new('--max-events', '--max-events', [CompletionResultType]::ParameterName, 'Stop after delivering this many records')
             [CompletionResult]::new('--connector', '--connector', [CompletionResultType]::ParameterName, 'Queue of this connector (auth_connector)')
-            [CompletionResult]::new('--handler-timeout', '--handler-timeout', [CompletionResultType]::ParameterName, 'Seconds a handler (--exec or --forward-to) may take per record')
             [CompletionResult]::new('--process-id', '--process-id', [CompletionResultType]::ParameterName, 'Adopt this reservation (left by `offline get`, a crashed run or another machine): deliver and confirm all of it, then stop')
             [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only these events (repeatable): each is reserved with an EVENT_NAME filter, so records of other events stay for other consumers')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'What --forward-to POSTs: the record as JSON, or the portal''s own online request (a form with event, data[...], ts and auth[...])')
@@ -670,10 +670,10 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             break
         }
         'bx-events;offline;dead-letter;replay' {
-            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command per record (as `offline consume --exec`)')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done')
             [CompletionResult]::new('--forward-to', '--forward-to', [CompletionResultType]::ParameterName, 'POST each record as JSON to this URL; a 2xx answer = done')
+            [CompletionResult]::new('--handler-timeout', '--handler-timeout', [CompletionResultType]::ParameterName, 'Seconds a handler (--exec or --forward-to) may take per record')
             [CompletionResult]::new('--connector', '--connector', [CompletionResultType]::ParameterName, 'Dead letters of this connector''s queue')
-            [CompletionResult]::new('--handler-timeout', '--handler-timeout', [CompletionResultType]::ParameterName, 'Seconds a handler may take per record')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')

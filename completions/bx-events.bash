@@ -1290,7 +1290,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__consume)
-            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --limit --follow --poll-interval --max-events --errors --connector --handler-timeout --allow-loss --process-id --event --format --application-token --with-tokens --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --limit --follow --poll-interval --max-events --errors --connector --allow-loss --process-id --event --format --application-token --with-tokens --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1301,6 +1301,10 @@ _bx__events() {
                     return 0
                     ;;
                 --forward-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handler-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1317,10 +1321,6 @@ _bx__events() {
                     return 0
                     ;;
                 --connector)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --handler-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1476,7 +1476,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__replay)
-            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --connector --handler-timeout --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1490,11 +1490,11 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --connector)
+                --handler-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --handler-timeout)
+                --connector)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -563,11 +563,11 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         &'bx-events;offline;consume'= {
             cand --exec 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done'
             cand --forward-to 'POST each record as JSON to this URL; a 2xx answer = done'
+            cand --handler-timeout 'Seconds a handler (--exec or --forward-to) may take per record'
             cand --limit 'Records reserved per request [default: 500, see docs/offline.md]'
             cand --poll-interval 'Seconds between polls of an empty queue with --follow (backs off up to 8x)'
             cand --max-events 'Stop after delivering this many records'
             cand --connector 'Queue of this connector (auth_connector)'
-            cand --handler-timeout 'Seconds a handler (--exec or --forward-to) may take per record'
             cand --process-id 'Adopt this reservation (left by `offline get`, a crashed run or another machine): deliver and confirm all of it, then stop'
             cand --event 'Only these events (repeatable): each is reserved with an EVENT_NAME filter, so records of other events stay for other consumers'
             cand --format 'What --forward-to POSTs: the record as JSON, or the portal''s own online request (a form with event, data[...], ts and auth[...])'
@@ -643,10 +643,10 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --version 'Print version'
         }
         &'bx-events;offline;dead-letter;replay'= {
-            cand --exec 'Run this shell command per record (as `offline consume --exec`)'
+            cand --exec 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done'
             cand --forward-to 'POST each record as JSON to this URL; a 2xx answer = done'
+            cand --handler-timeout 'Seconds a handler (--exec or --forward-to) may take per record'
             cand --connector 'Dead letters of this connector''s queue'
-            cand --handler-timeout 'Seconds a handler may take per record'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
             cand -o 'Output format'

@@ -450,9 +450,21 @@ pub struct DeadLetterListArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("sink").required(true).args(["exec", "forward_to", "stdout"])))]
 pub struct DeadLetterReplayArgs {
-    /// Run this shell command per record (as `offline consume --exec`)
+    #[command(flatten)]
+    pub sink: SinkArgs,
+    /// Dead letters of this connector's queue
+    #[arg(long, value_name = "KEY")]
+    pub connector: Option<String>,
+}
+
+/// Where records are delivered: exactly one of a command, a URL or stdout
+/// (`offline consume`, `offline dead-letter replay`).
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("sink").required(true).args(["exec", "forward_to", "stdout"])))]
+pub struct SinkArgs {
+    /// Run this shell command per record: the record's JSON on stdin, BX_EVENT_NAME,
+    /// BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
     /// POST each record as JSON to this URL; a 2xx answer = done
@@ -461,10 +473,7 @@ pub struct DeadLetterReplayArgs {
     /// Print each record as one JSON line on stdout
     #[arg(long)]
     pub stdout: bool,
-    /// Dead letters of this connector's queue
-    #[arg(long, value_name = "KEY")]
-    pub connector: Option<String>,
-    /// Seconds a handler may take per record
+    /// Seconds a handler (--exec or --forward-to) may take per record
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub handler_timeout: u64,
 }
@@ -549,18 +558,9 @@ pub struct OfflineErrorArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("sink").required(true).args(["exec", "forward_to", "stdout"])))]
 pub struct ConsumeArgs {
-    /// Run this shell command per record: the record's JSON on stdin, BX_EVENT_NAME,
-    /// BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done
-    #[arg(long, value_name = "CMD")]
-    pub exec: Option<String>,
-    /// POST each record as JSON to this URL; a 2xx answer = done
-    #[arg(long, value_name = "URL")]
-    pub forward_to: Option<String>,
-    /// Print each record as one JSON line on stdout
-    #[arg(long)]
-    pub stdout: bool,
+    #[command(flatten)]
+    pub sink: SinkArgs,
     /// Records reserved per request [default: 500, see docs/offline.md]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: Option<u32>,
@@ -579,9 +579,6 @@ pub struct ConsumeArgs {
     /// Queue of this connector (auth_connector)
     #[arg(long, value_name = "KEY")]
     pub connector: Option<String>,
-    /// Seconds a handler (--exec or --forward-to) may take per record
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub handler_timeout: u64,
     /// Use destructive reads (clear=1) on plans without reservations: records
     /// whose delivery fails are lost
     #[arg(long)]

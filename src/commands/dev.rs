@@ -12,7 +12,7 @@ use super::offline::consume;
 use super::{name_matches, CliError, Context, PlainPattern};
 use crate::bitrix::events::{self, BindOutcome, BindRequest, BindingKind, EventsQuery};
 use crate::bitrix::Client;
-use crate::cli::{ConsumeArgs, DevArgs};
+use crate::cli::{ConsumeArgs, DevArgs, SinkArgs};
 use crate::config::files::write_atomic;
 
 /// Reserved per request: a developer's events arrive a few at a time.
@@ -146,16 +146,18 @@ pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
         }
     ));
     let consume_args = ConsumeArgs {
-        exec: None,
-        forward_to: Some(args.forward_to.clone()),
-        stdout: false,
+        sink: SinkArgs {
+            exec: None,
+            forward_to: Some(args.forward_to.clone()),
+            stdout: false,
+            handler_timeout: args.handler_timeout,
+        },
         limit: Some(DEV_LIMIT),
         follow: !args.replay,
         poll_interval: args.poll_interval,
         max_events: None,
         errors: args.replay,
         connector: connector.map(str::to_string),
-        handler_timeout: args.handler_timeout,
         allow_loss: false,
         process_id: None,
         events: names,

@@ -65,7 +65,7 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
             .into());
         }
     }
-    let mut sink = Sink::from_args(args)?;
+    let mut sink = Sink::from_args(&args.sink)?;
     let (profile, client) = ctx.connect()?;
     if args.format == ForwardFormat::Portal {
         sink.use_portal_form(portal_identity(ctx, &profile, &client, args).await?);

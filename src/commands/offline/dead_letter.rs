@@ -145,11 +145,7 @@ pub(super) fn list(ctx: &Context, args: &DeadLetterListArgs) -> anyhow::Result<(
 /// `offline dead-letter replay`: delivers every kept record again; those delivered
 /// leave the file, the others stay with their new failure reason.
 pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow::Result<()> {
-    let sink = Sink::new(
-        args.exec.as_deref(),
-        args.forward_to.as_deref(),
-        args.handler_timeout,
-    )?;
+    let sink = Sink::from_args(&args.sink)?;
     let store = store_for(ctx, args.connector.as_deref())?;
     let letters = store.read()?;
     let mut kept = Vec::new();

@@ -6,7 +6,7 @@ use super::portal_form::PortalIdentity;
 use crate::bitrix::client::http_client;
 use crate::bitrix::offline::OfflineRecord;
 use crate::bitrix::ClientOptions;
-use crate::cli::ConsumeArgs;
+use crate::cli::SinkArgs;
 use crate::commands::handler::HandlerCommand;
 use crate::commands::CliError;
 
@@ -23,7 +23,7 @@ pub(super) enum Sink {
 }
 
 impl Sink {
-    pub(super) fn from_args(args: &ConsumeArgs) -> anyhow::Result<Self> {
+    pub(super) fn from_args(args: &SinkArgs) -> anyhow::Result<Self> {
         Self::new(
             args.exec.as_deref(),
             args.forward_to.as_deref(),
