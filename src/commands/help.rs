@@ -80,7 +80,8 @@ fn print_command_help(path: &[&str]) -> anyhow::Result<()> {
         }
     }
     // Rendered, then printed with the pipe-tolerant printer (`help bind | head -1`).
-    let text = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+    // The colour policy of `--color`, CLICOLOR_FORCE and NO_COLOR (set by main).
+    let text = if anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never {
         current.render_long_help().ansi().to_string()
     } else {
         current.render_long_help().to_string()

@@ -120,20 +120,15 @@ impl Context {
         }
     }
 
-    /// `<config dir>/state/ratelimit-HOST_PORT.bucket` for a portal URL.
+    /// `<config dir>/state/ratelimit-HOST_PORT.bucket` for a portal URL (dots and
+    /// other punctuation of the host become `_`).
     pub fn bucket_file(&self, portal: &str) -> Option<std::path::PathBuf> {
         let url = url::Url::parse(portal).ok()?;
         let host = url.host_str()?;
-        let key: String = format!("{host}_{}", url.port_or_known_default().unwrap_or(0))
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let key = crate::support::files::safe_file_name(&format!(
+            "{host}_{}",
+            url.port_or_known_default().unwrap_or(0)
+        ));
         let dir = self.store.dir().join("state");
         crate::config::files::ensure_private_dir(&dir).ok()?;
         Some(dir.join(format!("ratelimit-{key}.bucket")))
