@@ -710,7 +710,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__dev)
-            opts="-p -o -v -q -y -h -V --forward-to --application-token --connector --with-tokens --format --keep --replay --poll-interval --handler-timeout --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --forward-to --application-token --connector --with-tokens --format --keep --replay --poll-interval --handler-timeout --parallel --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -737,6 +737,10 @@ _bx__events() {
                     return 0
                     ;;
                 --handler-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1290,7 +1294,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__consume)
-            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --limit --follow --poll-interval --max-events --errors --connector --allow-loss --process-id --event --format --application-token --with-tokens --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --limit --follow --poll-interval --max-events --errors --parallel --connector --allow-loss --process-id --event --format --application-token --with-tokens --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1317,6 +1321,10 @@ _bx__events() {
                     return 0
                     ;;
                 --max-events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

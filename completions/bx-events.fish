@@ -466,6 +466,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l limit -d 'Records reserved per request [default: 500, see docs/offline.md]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l poll-interval -d 'Seconds between polls of an empty queue with --follow (backs off up to 8x)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l max-events -d 'Stop after delivering this many records' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l parallel -d 'Deliver up to N records at once with --exec or --forward-to; records of one object (event entity and FIELDS.ID) stay in queue order, others do not (1 keeps the whole queue\'s order)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l connector -d 'Queue of this connector (auth_connector)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l process-id -d 'Adopt this reservation (left by `offline get`, a crashed run or another machine): deliver and confirm all of it, then stop' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l event -d 'Only these events (repeatable): each is reserved with an EVENT_NAME filter, so records of other events stay for other consumers' -r
@@ -535,6 +536,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l format -d 'P
 portal\t'The form a portal POSTs to an online handler'"
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l poll-interval -d 'Seconds between polls of an empty queue (backs off up to 8x while idle)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l handler-timeout -d 'Seconds the handler may take per event' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l parallel -d 'Deliver up to N events at once; events of one object stay in order' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'

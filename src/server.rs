@@ -51,7 +51,12 @@ pub(crate) async fn serve(
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    // Answers go out at once: a kept-alive client must not wait on
+                    // Nagle's algorithm and a delayed ACK for each small response.
+                    let _ = stream.set_nodelay(true);
+                    stream
+                }
                 // A transient accept error (too many open files): pause, go on.
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;

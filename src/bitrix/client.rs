@@ -72,8 +72,18 @@ pub struct Envelope {
     pub result: Value,
     pub next: Option<u64>,
     pub total: Option<u64>,
-    /// The whole body as received.
-    pub raw: Value,
+    /// Every other field of the body (`time`, ...), as received.
+    pub rest: Map<String, Value>,
+}
+
+impl Envelope {
+    /// The whole body again, `result` first.
+    pub fn into_raw(self) -> Value {
+        let mut body = Map::with_capacity(self.rest.len() + 1);
+        body.insert("result".into(), self.result);
+        body.extend(self.rest);
+        Value::Object(body)
+    }
 }
 
 /// A Bitrix24 REST client for one portal and one set of credentials.

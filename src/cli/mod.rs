@@ -576,6 +576,11 @@ pub struct ConsumeArgs {
     /// Re-process records marked as errors
     #[arg(long)]
     pub errors: bool,
+    /// Deliver up to N records at once with --exec or --forward-to; records of
+    /// one object (event entity and FIELDS.ID) stay in queue order, others do
+    /// not (1 keeps the whole queue's order)
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "stdout", value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub parallel: u8,
     /// Queue of this connector (auth_connector)
     #[arg(long, value_name = "KEY")]
     pub connector: Option<String>,
@@ -662,6 +667,9 @@ pub struct DevArgs {
     /// Seconds the handler may take per event
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub handler_timeout: u64,
+    /// Deliver up to N events at once; events of one object stay in order
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub parallel: u8,
 }
 
 #[derive(Debug, Args)]

@@ -24,7 +24,7 @@ pub(crate) async fn run(ctx: &Context, args: &CallArgs) -> anyhow::Result<()> {
     let params = build_params(args)?;
     let (_, client) = ctx.connect()?;
     let envelope = client.call(method, &params).await?;
-    ctx.out.print_json(&envelope.raw);
+    ctx.out.print_json(&envelope.into_raw());
     Ok(())
 }
 

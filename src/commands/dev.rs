@@ -157,6 +157,7 @@ pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
         poll_interval: args.poll_interval,
         max_events: None,
         errors: args.replay,
+        parallel: args.parallel,
         connector: connector.map(str::to_string),
         allow_loss: false,
         process_id: None,

@@ -990,3 +990,75 @@ fn a_stdout_that_cannot_be_written_fails_without_confirming_anything() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.lines().count(), 20);
 }
+
+#[test]
+fn parallel_delivery_runs_handlers_at_once_and_keeps_each_objects_order() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    env.json(&["bind", "ONCRMDEALUPDATE", "--offline"]);
+    // Deals 1-4 are added, then deal 1 is updated: four objects.
+    for id in 1..=4 {
+        env.sandbox.portal.enqueue(
+            "ONCRMDEALADD",
+            &serde_json::json!({"FIELDS": {"ID": id.to_string()}}),
+        );
+    }
+    env.sandbox.portal.enqueue(
+        "ONCRMDEALUPDATE",
+        &serde_json::json!({"FIELDS": {"ID": "1"}}),
+    );
+    let dir = env.config_dir().join("running");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = env.config_dir().join("order.txt");
+    // A barrier: each ADD handler waits until four handlers have started, which only
+    // four deliveries at once can satisfy (one at a time, the first times out).
+    let handler = format!(
+        "cat > /dev/null; touch '{dir}/'$BX_MESSAGE_ID; \
+         if [ \"$BX_EVENT_NAME\" = ONCRMDEALADD ]; then \
+           while [ $(ls '{dir}' | wc -l) -lt 4 ]; do sleep 0.02; done; fi; \
+         echo \"$BX_EVENT_NAME $BX_EVENT_ID\" >> '{log}'",
+        dir = dir.display(),
+        log = log.display()
+    );
+    let (code, _, stderr) = run(env.cmd().args([
+        "offline",
+        "consume",
+        "--exec",
+        &handler,
+        "--parallel",
+        "4",
+        "--handler-timeout",
+        "20",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Delivered 5, failed 0"), "{stderr}");
+    let order = lines(&log);
+    assert_eq!(order.len(), 5);
+    // Deal 1's add is the first record queued; its update started only after the
+    // add had finished and logged.
+    let id_of = |line: &String| line.split(' ').nth(1).unwrap().parse::<u64>().unwrap();
+    let first_add = order
+        .iter()
+        .filter(|l| l.starts_with("ONCRMDEALADD "))
+        .map(id_of)
+        .min()
+        .unwrap();
+    let position = |wanted: &dyn Fn(&String) -> bool| order.iter().position(wanted).unwrap();
+    assert!(
+        position(&|l| l.starts_with("ONCRMDEALUPDATE "))
+            > position(&|l| l.starts_with("ONCRMDEALADD ") && id_of(l) == first_add),
+        "{order:?}"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn parallel_delivery_is_refused_for_stdout() {
+    let env = TestEnv::new();
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--stdout", "--parallel", "2"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--parallel"), "{stderr}");
+}

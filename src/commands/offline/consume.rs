@@ -6,6 +6,7 @@
 //! each delivery (so a resume confirms without delivering again). The journal is
 //! synced before every confirmation: nothing is cleared that was not delivered.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,7 +36,9 @@ const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(60);
 struct Consumer<'a> {
     ctx: &'a Context,
     client: Client,
-    sink: Sink,
+    sink: Arc<Sink>,
+    /// `--parallel`: records delivered at once (1 keeps the queue's order).
+    parallel: usize,
     journal: Journal,
     dead_letters: DeadLetters,
     connector: Option<String>,
@@ -87,7 +90,8 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
     let mut consumer = Consumer {
         ctx,
         client,
-        sink,
+        sink: Arc::new(sink),
+        parallel: usize::from(args.parallel),
         journal,
         dead_letters,
         connector: args.connector.clone().filter(|c| !c.is_empty()),
@@ -246,12 +250,17 @@ impl Consumer<'_> {
         self.delivered + self.failed + self.dead + self.lost
     }
 
-    fn limit_reached(&self) -> bool {
-        self.max_events.is_some_and(|max| self.handled() >= max)
+    fn stopping(&self) -> bool {
+        self.stopping_with(0)
     }
 
-    fn stopping(&self) -> bool {
-        self.sink_closed.is_some() || self.ctx.shutdown.is_requested() || self.limit_reached()
+    /// [`Consumer::stopping`], counting `in_flight` deliveries toward --max-events.
+    fn stopping_with(&self, in_flight: usize) -> bool {
+        self.sink_closed.is_some()
+            || self.ctx.shutdown.is_requested()
+            || self
+                .max_events
+                .is_some_and(|max| self.handled() + in_flight as u64 >= max)
     }
 
     /// Runs a portal step; in `--follow` mode a temporary failure (outage, limit,
@@ -528,7 +537,13 @@ impl Consumer<'_> {
     ) -> Result<(), DeliveryError> {
         let started = Instant::now();
         let outcome = self.sink.deliver(record, process_id).await;
-        let took = started.elapsed();
+        self.report(record, &outcome, started.elapsed());
+        outcome
+    }
+
+    /// The log line of one delivery: time, event, the object's id, message id,
+    /// outcome and duration.
+    fn report(&self, record: &OfflineRecord, outcome: &Result<(), DeliveryError>, took: Duration) {
         let millis = took.as_millis();
         // Time, event, the object's id when the record has one, message id.
         let at = chrono::Local::now().format("%H:%M:%S");
@@ -539,7 +554,7 @@ impl Consumer<'_> {
             .map(|id| format!(" id={id}"))
             .unwrap_or_default();
         let what = format!("{at} --> {}{object} [{}]", record.event, record.message_id);
-        match &outcome {
+        match outcome {
             Ok(()) if took > SLOW_HANDLER => self.ctx.out.warn(&format!(
                 "{what} ok but slow: {millis} ms (the portal calls slow handlers less often)"
             )),
@@ -551,7 +566,6 @@ impl Consumer<'_> {
                 .warn(&format!("{what} failed ({why}) {millis} ms")),
         }
         self.status("consuming");
-        outcome
     }
 
     /// Delivers the records of a reservation, then confirms: `clear` for the
@@ -565,22 +579,46 @@ impl Consumer<'_> {
         let process_id = pending.process_id.as_str();
         let mut to_clear = Vec::new();
         let mut to_error = Vec::new();
-        let mut complete = true;
+        let mut todo = Vec::new();
         for record in records {
             let id = &record.message_id;
             if pending.done.contains(id) || pending.dead.contains(id) {
                 to_clear.push(id.clone());
-                continue;
-            }
-            if pending.failed.contains(id) {
+            } else if pending.failed.contains(id) {
                 to_error.push(id.clone());
-                continue;
+            } else {
+                todo.push(record);
             }
-            if self.stopping() {
-                complete = false;
+        }
+        let mut lanes = Lanes::new(&todo, self.parallel);
+        let mut running = tokio::task::JoinSet::new();
+        let mut closed = false;
+        loop {
+            // Start deliveries while there is room, work, and no reason to stop;
+            // a record counts toward --max-events from the moment it starts.
+            while !closed && running.len() < self.parallel && !self.stopping_with(running.len()) {
+                let Some((lane, record)) = lanes.start_next() else {
+                    break;
+                };
+                let sink = self.sink.clone();
+                let process_id = process_id.to_string();
+                running.spawn(async move {
+                    let started = Instant::now();
+                    let outcome = sink.deliver(&record, Some(&process_id)).await;
+                    (lane, record, outcome, started.elapsed())
+                });
+            }
+            let Some(joined) = running.join_next().await else {
                 break;
-            }
-            match self.deliver_one(record, Some(process_id)).await {
+            };
+            let (lane, record, outcome, took) = anyhow::Context::context(
+                joined,
+                "a delivery task failed; its record stays reserved",
+            )?;
+            lanes.finish(lane);
+            self.report(&record, &outcome, took);
+            let id = &record.message_id;
+            match outcome {
                 Ok(()) => {
                     self.journal.record(id, Settled::Done)?;
                     self.delivered += 1;
@@ -588,19 +626,21 @@ impl Consumer<'_> {
                 }
                 Err(DeliveryError::Closed { by_reader, why }) => {
                     // What was written lately may sit unread in the pipe: trust none
-                    // of this reservation's deliveries, confirm nothing.
-                    self.sink_closed = Some((!by_reader).then(|| why.clone()));
-                    self.journal.forget_outcomes(process_id)?;
-                    self.ctx.out.warn(&format!(
-                        "{why}; reservation {process_id} stays reserved and the next run delivers its records again"
-                    ));
-                    return Ok(());
+                    // of this reservation's deliveries, confirm nothing (after the
+                    // deliveries still running have ended).
+                    if !closed {
+                        self.sink_closed = Some((!by_reader).then(|| why.clone()));
+                        self.ctx.out.warn(&format!(
+                            "{why}; reservation {process_id} stays reserved and the next run delivers its records again"
+                        ));
+                    }
+                    closed = true;
                 }
                 Err(DeliveryError::Failed(why)) if pending.errors => {
                     // Already an error record: the portal cannot release it again, so
                     // it is kept locally before it is cleared from the queue.
                     self.dead_letters.keep(&DeadLetter {
-                        record: serde_json::to_value(record)?,
+                        record: serde_json::to_value(&record)?,
                         reason: why,
                         process_id: process_id.to_string(),
                         failed_at: crate::bitrix::auth::now_unix(),
@@ -616,6 +656,11 @@ impl Consumer<'_> {
                 }
             }
         }
+        if closed {
+            self.journal.forget_outcomes(process_id)?;
+            return Ok(());
+        }
+        let complete = lanes.is_empty();
         self.journal.sync()?;
         self.confirm(process_id, to_clear, to_error).await?;
         if complete {
@@ -675,5 +720,125 @@ impl Consumer<'_> {
                 ));
             }
         }
+    }
+}
+
+/// The records of a reservation in delivery lanes. With one delivery at a time
+/// there is one lane in queue order; with more, one lane per object (see
+/// [`ordering_key`]), so two records of one object never run at once and keep
+/// their queue order, while different objects go in parallel.
+struct Lanes {
+    lanes: Vec<std::collections::VecDeque<OfflineRecord>>,
+    /// A lane whose record is being delivered takes no second one.
+    busy: Vec<bool>,
+}
+
+impl Lanes {
+    fn new(records: &[&OfflineRecord], parallel: usize) -> Self {
+        let mut lanes: Vec<std::collections::VecDeque<OfflineRecord>> = Vec::new();
+        if parallel <= 1 {
+            lanes.push(records.iter().map(|r| (*r).clone()).collect());
+        } else {
+            let mut by_key: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
+            for record in records {
+                let lane = match ordering_key(record) {
+                    Some(key) => *by_key.entry(key).or_insert_with(|| {
+                        lanes.push(std::collections::VecDeque::new());
+                        lanes.len() - 1
+                    }),
+                    None => {
+                        lanes.push(std::collections::VecDeque::new());
+                        lanes.len() - 1
+                    }
+                };
+                lanes[lane].push_back((*record).clone());
+            }
+        }
+        let busy = vec![false; lanes.len()];
+        Self { lanes, busy }
+    }
+
+    /// The next record of an idle lane, in the order the lanes were formed.
+    fn start_next(&mut self) -> Option<(usize, OfflineRecord)> {
+        let lane = (0..self.lanes.len()).find(|&i| !self.busy[i] && !self.lanes[i].is_empty())?;
+        self.busy[lane] = true;
+        self.lanes[lane].pop_front().map(|record| (lane, record))
+    }
+
+    fn finish(&mut self, lane: usize) {
+        self.busy[lane] = false;
+    }
+
+    /// Every record was started.
+    fn is_empty(&self) -> bool {
+        self.lanes.iter().all(|lane| lane.is_empty())
+    }
+}
+
+/// Which object a record is about: the event's entity (its name without a
+/// trailing ADD, UPDATE or DELETE: ONCRMDEALADD and ONCRMDEALUPDATE are both
+/// ONCRMDEAL) and `FIELDS.ID`. `None` when the record names no object.
+fn ordering_key(record: &OfflineRecord) -> Option<String> {
+    let id = &record.data["FIELDS"]["ID"];
+    let id = id
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| id.as_i64().map(|n| n.to_string()))?;
+    let event = record.event.to_ascii_uppercase();
+    let entity = ["ADD", "UPDATE", "DELETE"]
+        .iter()
+        .find_map(|action| event.strip_suffix(action))
+        .unwrap_or(&event);
+    Some(format!("{entity}#{id}"))
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::*;
+
+    fn record(event: &str, id: &str, n: u64) -> OfflineRecord {
+        OfflineRecord {
+            id: n,
+            message_id: format!("m{n}"),
+            event: event.into(),
+            timestamp: String::new(),
+            data: serde_json::json!({"FIELDS": {"ID": id}}),
+            additional: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn one_object_stays_in_one_lane_in_queue_order() {
+        let records = [
+            record("ONCRMDEALADD", "7", 1),
+            record("ONCRMDEALADD", "8", 2),
+            record("ONCRMDEALUPDATE", "7", 3),
+            record("ONTASKADD", "7", 4),
+        ];
+        let refs: Vec<&OfflineRecord> = records.iter().collect();
+        let mut lanes = Lanes::new(&refs, 4);
+        let (deal7, first) = lanes.start_next().unwrap();
+        assert_eq!(first.id, 1);
+        let (_, second) = lanes.start_next().unwrap();
+        assert_eq!(second.id, 2, "another deal runs beside it");
+        let (_, third) = lanes.start_next().unwrap();
+        assert_eq!(third.id, 4, "deal 7's update waits for its add");
+        assert!(lanes.start_next().is_none());
+        lanes.finish(deal7);
+        assert_eq!(lanes.start_next().unwrap().1.id, 3);
+        assert!(lanes.is_empty());
+    }
+
+    #[test]
+    fn one_at_a_time_keeps_the_queue_order() {
+        let records = [record("ONTASKADD", "1", 1), record("ONTASKADD", "2", 2)];
+        let refs: Vec<&OfflineRecord> = records.iter().collect();
+        let mut lanes = Lanes::new(&refs, 1);
+        let (lane, first) = lanes.start_next().unwrap();
+        assert_eq!(first.id, 1);
+        assert!(lanes.start_next().is_none());
+        lanes.finish(lane);
+        assert_eq!(lanes.start_next().unwrap().1.id, 2);
     }
 }
