@@ -11,6 +11,14 @@ use super::mask::mask_urls_in_text;
 /// Answers larger than this are refused rather than buffered.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
+/// Answers weighing more than this are refused before they are parsed. A parsed
+/// value takes 32 bytes (an object a few hundred) whatever its text's size, so a
+/// 7 MB body of `{"":0},...` took 460 MB; the weight counts every value as 1, an
+/// array as 2 and an object as 8, which keeps any parsed answer under about five
+/// times the 64 MiB body cap (docs/benchmarks.md). A real portal's largest answers
+/// (`event.get` with 20,000 handlers) weigh about 300,000.
+pub const MAX_JSON_WEIGHT: usize = 4_000_000;
+
 pub(crate) fn header_text(response: &reqwest::Response) -> String {
     response
         .headers()
@@ -115,14 +123,58 @@ pub fn parse_body(
         };
         return Err(bad(what));
     }
+    if json_weight_exceeds(trimmed, MAX_JSON_WEIGHT) {
+        return Err(bad(format!(
+            "JSON of more values than bx-events parses (weight over {MAX_JSON_WEIGHT}: each value 1, array 2, object 8), refused before parsing to bound memory"
+        )));
+    }
     match serde_json::from_slice::<Value>(trimmed) {
         Ok(value) => Ok(value),
+        Err(e) if e.to_string().contains("recursion limit") => {
+            Err(bad("JSON nested deeper than 128 levels".into()))
+        }
         Err(_) if std::str::from_utf8(trimmed).is_err() => {
             Err(bad("a body that is not UTF-8 text".into()))
         }
         Err(e) if e.is_eof() => Err(bad("a truncated JSON body".into())),
         Err(_) => Err(bad("a body that is not JSON".into())),
     }
+}
+
+/// Whether `json` weighs more than `limit` (see [`MAX_JSON_WEIGHT`]), counted in one
+/// pass without parsing, outside strings: 1 per element after a separator, 2 per
+/// array, 8 per object. (Malformed text is left to the parser to name.)
+fn json_weight_exceeds(json: &[u8], limit: usize) -> bool {
+    let mut weight = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b',' | b'[' | b'{' => {
+                weight += match byte {
+                    b',' => 1,
+                    b'[' => 2,
+                    _ => 8,
+                };
+                if weight > limit {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 fn html_title(html: &str) -> Option<String> {
@@ -222,6 +274,30 @@ mod tests {
         assert!(garbage.to_string().contains("truncated"), "{garbage}");
         let binary = parse_body("events", 200, "", &[0xff, 0xfe, 0x00]).unwrap_err();
         assert!(binary.to_string().contains("UTF-8"), "{binary}");
+    }
+
+    #[test]
+    fn answers_that_would_amplify_in_memory_are_refused_before_parsing() {
+        let mut body = b"{\"result\":[".to_vec();
+        for _ in 0..MAX_JSON_WEIGHT / 9 + 1 {
+            body.extend_from_slice(b"{\"\":0},");
+        }
+        body.extend_from_slice(b"{}]}");
+        let err = parse_body("event.get", 200, "application/json", &body).unwrap_err();
+        assert!(err.to_string().contains("bound memory"), "{err}");
+        // Separators inside strings are text, not values.
+        let text = format!("{{\"result\":\"{}\"}}", ",".repeat(MAX_JSON_WEIGHT + 10));
+        assert!(parse_body("event.get", 200, "application/json", text.as_bytes()).is_ok());
+        // {  [ , , {  : 1 + 8 + 2 + 1 + 1 + 8 = 21
+        assert!(!json_weight_exceeds(br#"{"a":[1,2,{"b":"[,{"}]}"#, 21));
+        assert!(json_weight_exceeds(br#"{"a":[1,2,{"b":"[,{"}]}"#, 20));
+    }
+
+    #[test]
+    fn deep_nesting_is_named() {
+        let body = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let err = parse_body("events", 200, "application/json", body.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("nested deeper"), "{err}");
     }
 
     #[test]
