@@ -591,71 +591,64 @@ impl Consumer<'_> {
             }
         }
         let mut lanes = Lanes::new(&todo, self.parallel);
-        let mut running = tokio::task::JoinSet::new();
-        let mut closed = false;
-        loop {
-            // Start deliveries while there is room, work, and no reason to stop;
-            // a record counts toward --max-events from the moment it starts.
-            while !closed && running.len() < self.parallel && !self.stopping_with(running.len()) {
+        let mut settled = Settlement {
+            to_clear,
+            to_error,
+            closed: false,
+        };
+        if self.parallel <= 1 {
+            // One at a time, in this task: no task hand-off per record.
+            while !self.stopping() {
                 let Some((lane, record)) = lanes.start_next() else {
                     break;
                 };
-                let sink = self.sink.clone();
-                let process_id = process_id.to_string();
-                running.spawn(async move {
-                    let started = Instant::now();
-                    let outcome = sink.deliver(&record, Some(&process_id)).await;
-                    (lane, record, outcome, started.elapsed())
-                });
+                let started = Instant::now();
+                let outcome = self.sink.deliver(&record, Some(process_id)).await;
+                lanes.finish(lane);
+                self.settle(pending, record, outcome, started.elapsed(), &mut settled)?;
             }
-            let Some(joined) = running.join_next().await else {
-                break;
-            };
-            let (lane, record, outcome, took) = anyhow::Context::context(
-                joined,
-                "a delivery task failed; its record stays reserved",
-            )?;
-            lanes.finish(lane);
-            self.report(&record, &outcome, took);
-            let id = &record.message_id;
-            match outcome {
-                Ok(()) => {
-                    self.journal.record(id, Settled::Done)?;
-                    self.delivered += 1;
-                    to_clear.push(id.clone());
+        } else {
+            let mut running = tokio::task::JoinSet::new();
+            loop {
+                // Start deliveries while there is room, work, and no reason to stop;
+                // a record counts toward --max-events from the moment it starts.
+                while !settled.closed
+                    && running.len() < self.parallel
+                    && !self.stopping_with(running.len())
+                {
+                    let Some((lane, record)) = lanes.start_next() else {
+                        break;
+                    };
+                    let sink = self.sink.clone();
+                    let process_id = process_id.to_string();
+                    running.spawn(async move {
+                        let started = Instant::now();
+                        let outcome = sink.deliver(&record, Some(&process_id)).await;
+                        (lane, record, outcome, started.elapsed())
+                    });
                 }
-                Err(DeliveryError::Closed { by_reader, why }) => {
-                    // What was written lately may sit unread in the pipe: trust none
-                    // of this reservation's deliveries, confirm nothing (after the
-                    // deliveries still running have ended).
-                    if !closed {
-                        self.sink_closed = Some((!by_reader).then(|| why.clone()));
-                        self.ctx.out.warn(&format!(
-                            "{why}; reservation {process_id} stays reserved and the next run delivers its records again"
-                        ));
-                    }
-                    closed = true;
-                }
-                Err(DeliveryError::Failed(why)) if pending.errors => {
-                    // Already an error record: the portal cannot release it again, so
-                    // it is kept locally before it is cleared from the queue.
-                    self.dead_letters.keep(&DeadLetter {
-                        record: serde_json::to_value(&record)?,
-                        reason: why,
-                        process_id: process_id.to_string(),
-                        failed_at: crate::bitrix::auth::now_unix(),
-                    })?;
-                    self.journal.record(id, Settled::Dead)?;
-                    self.dead += 1;
-                    to_clear.push(id.clone());
-                }
-                Err(DeliveryError::Failed(_)) => {
-                    self.journal.record(id, Settled::Failed)?;
-                    self.failed += 1;
-                    to_error.push(id.clone());
-                }
+                let Some(joined) = running.join_next().await else {
+                    break;
+                };
+                let (lane, record, outcome, took) = anyhow::Context::context(
+                    joined,
+                    "a delivery task failed; its record stays reserved",
+                )?;
+                lanes.finish(lane);
+                self.settle(pending, record, outcome, took, &mut settled)?;
             }
         }
+        // Gathered stdout lines reach the reader before the journal calls them done.
+        if !settled.closed {
+            if let Err(error) = self.sink.flush() {
+                self.settle_closed(process_id, error, &mut settled);
+            }
+        }
+        let Settlement {
+            to_clear,
+            to_error,
+            closed,
+        } = settled;
         if closed {
             self.journal.forget_outcomes(process_id)?;
             return Ok(());
@@ -671,6 +664,67 @@ impl Consumer<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// Journals and counts one delivery's outcome.
+    fn settle(
+        &mut self,
+        pending: &Pending,
+        record: OfflineRecord,
+        outcome: Result<(), DeliveryError>,
+        took: Duration,
+        settled: &mut Settlement,
+    ) -> anyhow::Result<()> {
+        self.report(&record, &outcome, took);
+        let id = record.message_id.clone();
+        match outcome {
+            Ok(()) => {
+                self.journal.record(&id, Settled::Done)?;
+                self.delivered += 1;
+                settled.to_clear.push(id);
+            }
+            Err(closed @ DeliveryError::Closed { .. }) => {
+                self.settle_closed(&pending.process_id, closed, settled);
+            }
+            Err(DeliveryError::Failed(why)) if pending.errors => {
+                // Already an error record: the portal cannot release it again, so
+                // it is kept locally before it is cleared from the queue.
+                self.dead_letters.keep(&DeadLetter {
+                    record: serde_json::to_value(&record)?,
+                    reason: why,
+                    process_id: pending.process_id.clone(),
+                    failed_at: crate::bitrix::auth::now_unix(),
+                })?;
+                self.journal.record(&id, Settled::Dead)?;
+                self.journal.flush()?;
+                self.dead += 1;
+                settled.to_clear.push(id);
+            }
+            Err(DeliveryError::Failed(_)) => {
+                self.journal.record(&id, Settled::Failed)?;
+                self.failed += 1;
+                settled.to_error.push(id);
+            }
+        }
+        // A handler or endpoint has acted on the record: journal it now, so a
+        // crash repeats at most the record in its hands. Gathered stdout lines are
+        // journaled after they are written (at the end of the reservation).
+        if !self.sink.is_gathered() {
+            self.journal.flush()?;
+        }
+        Ok(())
+    }
+
+    /// What was written lately may sit unread in the pipe: trust none of this
+    /// reservation's deliveries and confirm nothing.
+    fn settle_closed(&mut self, process_id: &str, error: DeliveryError, settled: &mut Settlement) {
+        if let (false, DeliveryError::Closed { by_reader, why }) = (settled.closed, error) {
+            self.sink_closed = Some((!by_reader).then(|| why.clone()));
+            self.ctx.out.warn(&format!(
+                "{why}; reservation {process_id} stays reserved and the next run delivers its records again"
+            ));
+        }
+        settled.closed = true;
     }
 
     async fn confirm(
@@ -720,7 +774,21 @@ impl Consumer<'_> {
                 ));
             }
         }
+        if let Err(DeliveryError::Closed { by_reader, why }) = self.sink.flush() {
+            self.ctx.out.alert(&format!(
+                "{why}: the last records written (taken with a destructive read) may not have reached the reader"
+            ));
+            self.sink_closed = Some((!by_reader).then_some(why));
+        }
     }
+}
+
+/// What a reservation's deliveries came to: what to clear, what to mark as an
+/// error, and whether the sink closed (then nothing is confirmed).
+struct Settlement {
+    to_clear: Vec<String>,
+    to_error: Vec<String>,
+    closed: bool,
 }
 
 /// The records of a reservation in delivery lanes. With one delivery at a time

@@ -149,7 +149,9 @@ pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow
     let store = store_for(ctx, args.connector.as_deref())?;
     let letters = store.read()?;
     let mut kept = Vec::new();
-    let mut delivered = 0;
+    // Delivered, or (stdout) gathered for delivery: they leave the file only once
+    // the sink has really written them.
+    let mut delivered = Vec::new();
     let mut stopped = false;
     for mut letter in letters {
         if stopped || ctx.shutdown.is_requested() {
@@ -168,7 +170,7 @@ pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow
             }
         };
         match sink.deliver(&record, Some(&letter.process_id)).await {
-            Ok(()) => delivered += 1,
+            Ok(()) => delivered.push(letter),
             Err(DeliveryError::Closed { .. }) => {
                 stopped = true;
                 kept.push(letter);
@@ -184,9 +186,15 @@ pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow
             }
         }
     }
+    if stopped || sink.flush().is_err() {
+        // The reader went away: what was written lately may never have been read.
+        stopped = true;
+        kept.append(&mut delivered);
+    }
     store.rewrite(&kept)?;
     ctx.out.info(&format!(
-        "Replayed {delivered} dead letter(s); {} remain in {}",
+        "Replayed {} dead letter(s); {} remain in {}",
+        delivered.len(),
         kept.len(),
         store.path().display()
     ));

@@ -65,6 +65,9 @@ pub(super) struct Journal {
     file: File,
     _lock: FileLock,
     state: Replayed,
+    /// Outcomes recorded but not yet written: [`Journal::flush`] writes them with
+    /// one `write`, and every other entry and [`Journal::sync`] flush them first.
+    unwritten: Vec<u8>,
 }
 
 impl Journal {
@@ -111,6 +114,7 @@ impl Journal {
             file,
             _lock: lock,
             state: replay(&text),
+            unwritten: Vec::new(),
         };
         journal.compact()?;
         // Prove now that entries can be written (read-only file system, full disk).
@@ -132,20 +136,27 @@ impl Journal {
         &self.path
     }
 
-    /// Writes one entry with a single `write`, and syncs it when asked.
+    /// Writes one entry (after the outcomes not yet written) with a single
+    /// `write`, and syncs it when asked.
     fn append(&mut self, entry: &Value, sync: bool) -> anyhow::Result<()> {
-        let mut line = entry.to_string().into_bytes();
-        line.push(b'\n');
-        let result =
-            self.file.write_all(&line).and_then(
-                |()| {
-                    if sync {
-                        self.file.sync_data()
-                    } else {
-                        Ok(())
-                    }
-                },
-            );
+        serde_json::to_writer(&mut self.unwritten, entry)?;
+        self.unwritten.push(b'\n');
+        self.write_unwritten(sync)
+    }
+
+    /// Writes the outcomes recorded so far with one `write`.
+    pub(super) fn flush(&mut self) -> anyhow::Result<()> {
+        self.write_unwritten(false)
+    }
+
+    fn write_unwritten(&mut self, sync: bool) -> anyhow::Result<()> {
+        let result = (if self.unwritten.is_empty() {
+            Ok(())
+        } else {
+            self.file.write_all(&self.unwritten)
+        })
+        .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        self.unwritten.clear();
         result.with_context(|| {
             format!(
                 "cannot write the consume journal {}; stopping before anything else is reserved or confirmed",
@@ -208,14 +219,16 @@ impl Journal {
             .with_context(|| format!("truncating {}", self.path.display()))
     }
 
-    /// Records the outcome of one delivery.
+    /// Records the outcome of one delivery, in memory until the next
+    /// [`Journal::flush`], entry or [`Journal::sync`].
     pub(super) fn record(&mut self, message_id: &str, outcome: Settled) -> anyhow::Result<()> {
         let key = match outcome {
             Settled::Done => "done",
             Settled::Failed => "failed",
             Settled::Dead => "dead",
         };
-        self.append(&json!({ key: message_id }), false)?;
+        serde_json::to_writer(&mut self.unwritten, &json!({ key: message_id }))?;
+        self.unwritten.push(b'\n');
         if let Some(pending) = self.state.pending.as_mut() {
             let set = match outcome {
                 Settled::Done => &mut pending.done,
@@ -239,11 +252,9 @@ impl Journal {
         Ok(())
     }
 
-    /// Makes every entry durable: called before each confirmation.
+    /// Writes and makes every entry durable: called before each confirmation.
     pub(super) fn sync(&mut self) -> anyhow::Result<()> {
-        self.file
-            .sync_data()
-            .with_context(|| format!("syncing the consume journal {}", self.path.display()))
+        self.write_unwritten(true)
     }
 
     /// The portal confirmed the whole reservation: forget it and empty the file.
@@ -388,6 +399,7 @@ mod tests {
         {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
             journal.record("m2", Settled::Done).unwrap();
+            journal.flush().unwrap();
         }
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -411,6 +423,7 @@ mod tests {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
             journal.begin("pid", false, vec!["m1".into()]).unwrap();
             journal.record("m1", Settled::Done).unwrap();
+            journal.flush().unwrap();
         }
         let mut journal = Journal::open(dir.path(), "p", None).unwrap();
         assert!(journal.pending().unwrap().done.contains("m1"));
@@ -420,6 +433,20 @@ mod tests {
             .unwrap()
             .pending()
             .is_none());
+    }
+
+    #[test]
+    fn outcomes_reach_the_file_only_when_flushed() {
+        // Gathered stdout lines are journaled as done only after they are written:
+        // an outcome recorded but not flushed must not survive a crash.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut journal = Journal::open(dir.path(), "p", None).unwrap();
+            journal.begin("pid", false, vec!["m1".into()]).unwrap();
+            journal.record("m1", Settled::Done).unwrap();
+        }
+        let journal = Journal::open(dir.path(), "p", None).unwrap();
+        assert!(journal.pending().unwrap().done.is_empty());
     }
 
     #[test]

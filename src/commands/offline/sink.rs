@@ -19,7 +19,9 @@ pub(super) enum Sink {
         /// `--format portal`: who the portal-shaped requests come from.
         portal: Option<Box<PortalIdentity>>,
     },
-    Stdout,
+    /// Lines are gathered and written with one `write` per reservation
+    /// ([`Sink::flush`]), before the journal records them as delivered.
+    Stdout(std::sync::Mutex<Vec<u8>>),
 }
 
 impl Sink {
@@ -56,7 +58,7 @@ impl Sink {
                 portal: None,
             });
         }
-        Ok(Self::Stdout)
+        Ok(Self::Stdout(std::sync::Mutex::new(Vec::new())))
     }
 
     /// Makes `--forward-to` POST the portal's online form instead of JSON.
@@ -75,26 +77,16 @@ impl Sink {
         let json =
             serde_json::to_string(record).map_err(|e| DeliveryError::Failed(e.to_string()))?;
         match self {
-            Self::Stdout => {
-                use std::io::Write;
-                let mut stdout = std::io::stdout().lock();
-                let mut line = json.into_bytes();
-                line.push(b'\n');
-                stdout
-                    .write_all(&line)
-                    .and_then(|()| stdout.flush())
-                    // Any failure to write stdout (a closed pipe, a full disk under a
-                    // redirection) makes the sink unusable, not the record bad.
-                    .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::BrokenPipe => DeliveryError::Closed {
-                            by_reader: true,
-                            why: "stdout was closed by its reader".into(),
-                        },
-                        _ => DeliveryError::Closed {
-                            by_reader: false,
-                            why: format!("cannot write stdout: {e}"),
-                        },
-                    })
+            Self::Stdout(pending) => {
+                let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+                pending.extend_from_slice(json.as_bytes());
+                pending.push(b'\n');
+                // A reader that waits (`--follow | jq`) gets lines in bursts of at
+                // most this size, and memory stays bounded.
+                if pending.len() >= STDOUT_BUFFER {
+                    write_stdout(&mut pending)?;
+                }
+                Ok(())
             }
             Self::Forward { url, http, portal } => {
                 let (content_type, body) = match portal {
@@ -138,6 +130,93 @@ impl Sink {
             }
         }
     }
+}
+
+/// Gathered stdout lines are written once they reach this size, or at the end of a
+/// reservation.
+const STDOUT_BUFFER: usize = 256 * 1024;
+
+impl Sink {
+    /// Whether deliveries are gathered and only made by [`Sink::flush`] (stdout).
+    pub(super) fn is_gathered(&self) -> bool {
+        matches!(self, Self::Stdout(_))
+    }
+
+    /// Writes what stdout has gathered and, when stdout is a pipe, waits until
+    /// its reader has read it all: a line still in the pipe when the reader exits
+    /// (`| head -1`) was never delivered, so nothing may be confirmed before.
+    /// Other sinks deliver at once.
+    pub(super) fn flush(&self) -> Result<(), DeliveryError> {
+        match self {
+            Self::Stdout(pending) => {
+                write_stdout(&mut pending.lock().unwrap_or_else(|p| p.into_inner()))?;
+                wait_until_read()
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Returns once a pipe on stdout is empty, or fails when its reader has gone.
+/// Files and terminals return at once.
+#[cfg(unix)]
+fn wait_until_read() -> Result<(), DeliveryError> {
+    use std::os::fd::AsRawFd;
+    let fd = std::io::stdout().as_raw_fd();
+    // SAFETY: fstat fills the zeroed struct for a valid descriptor.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return Ok(());
+    }
+    loop {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int, the bytes still in the pipe.
+        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } != 0 || unread <= 0 {
+            return Ok(());
+        }
+        let mut poll = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
+        // A pipe's write end reports POLLERR once its read end is closed; wait a
+        // little for that or for the reader to catch up, then look again.
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut poll, 1, 10) };
+        if ready > 0 && poll.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+            return Err(DeliveryError::Closed {
+                by_reader: true,
+                why: "stdout was closed by its reader before reading every record".into(),
+            });
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn wait_until_read() -> Result<(), DeliveryError> {
+    Ok(())
+}
+
+/// Writes and empties `pending`. Any failure to write stdout (a closed pipe, a full
+/// disk under a redirection) makes the sink unusable, not a record bad.
+fn write_stdout(pending: &mut Vec<u8>) -> Result<(), DeliveryError> {
+    use std::io::Write;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_all(pending).and_then(|()| stdout.flush());
+    pending.clear();
+    written.map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => DeliveryError::Closed {
+            by_reader: true,
+            why: "stdout was closed by its reader".into(),
+        },
+        _ => DeliveryError::Closed {
+            by_reader: false,
+            why: format!("cannot write stdout: {e}"),
+        },
+    })
 }
 
 /// Why a delivery did not succeed.
