@@ -37,4 +37,6 @@ install: build
 # wait on the portal's rate limit); rewrites docs/benchmarks.md. BENCH_QUICK=1 for a
 # fast check. Micro-benchmarks: cargo bench --bench micro.
 bench:
+	./scripts/sdk-venv.sh
 	$(CARGO) bench --bench scenarios
+	$(CARGO) bench --bench peers
