@@ -156,19 +156,25 @@ impl Portal {
     fn with_bindings(&self, count: usize) {
         self.sandbox.portal.set_rate_limit(None);
         let file = manifest(self.config.path(), count);
+        // The set-up must not fill this profile's own rate-limit bucket: a measured
+        // run would wait for it to drain.
         let status = self
             .bx(&["apply", "-f", file.to_str().unwrap(), "-q"])
+            .env("BX_EVENTS_RATE_LIMIT", "off")
             .stdout(Stdio::null())
             .status()
             .unwrap();
         assert!(status.success());
-        self.sandbox.portal.set_rate_limit(Some(RateLimit::STANDARD));
+        self.sandbox
+            .portal
+            .set_rate_limit(Some(RateLimit::STANDARD));
     }
 
     fn with_records(&self, count: usize) {
         self.sandbox.portal.set_rate_limit(None);
         let status = self
             .bx(&["bind", "ONCRMDEALADD", "--offline", "-q"])
+            .env("BX_EVENTS_RATE_LIMIT", "off")
             .stdout(Stdio::null())
             .status()
             .unwrap();
@@ -178,7 +184,9 @@ impl Portal {
                 .portal
                 .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
         }
-        self.sandbox.portal.set_rate_limit(Some(RateLimit::STANDARD));
+        self.sandbox
+            .portal
+            .set_rate_limit(Some(RateLimit::STANDARD));
     }
 }
 
@@ -256,7 +264,10 @@ fn main() {
             .push(portal.measure(portal.bx(&["apply", "-f", file.to_str().unwrap()])));
         if let Some(python) = &python {
             let portal = Portal::new();
-            apply.1 .0.push(portal.measure(portal.sdk(python, "apply", n)));
+            apply
+                .1
+                 .0
+                .push(portal.measure(portal.sdk(python, "apply", n)));
         }
         let portal = Portal::new();
         portal.with_bindings(reapply_n);
@@ -285,7 +296,10 @@ fn main() {
         if let Some(python) = &python {
             let portal = Portal::new();
             portal.with_bindings(n);
-            prune.1 .0.push(portal.measure(portal.sdk(python, "prune", n)));
+            prune
+                .1
+                 .0
+                .push(portal.measure(portal.sdk(python, "prune", n)));
         }
     }
     let batches = n.div_ceil(50);
@@ -325,7 +339,10 @@ fn main() {
         if let Some(python) = &python {
             let portal = Portal::new();
             portal.with_records(records);
-            drain.1 .0.push(portal.measure(portal.sdk(python, "drain", 0)));
+            drain
+                .1
+                 .0
+                .push(portal.measure(portal.sdk(python, "drain", 0)));
             assert_eq!(portal.sandbox.portal.offline_count(), 0);
         }
     }
@@ -418,10 +435,12 @@ fn main() {
             .arg("import sys,time,tomllib\nt=time.perf_counter()\nd=tomllib.load(open(sys.argv[1],'rb'))\nprint(time.perf_counter()-t)")
             .arg(&file)
             .output();
-        if let Some(seconds) = output
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
-        {
+        if let Some(seconds) = output.ok().and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        }) {
             toml.0.push(Sample {
                 wall: Duration::from_secs_f64(seconds),
                 rss_kb: 0,

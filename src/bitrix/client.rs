@@ -14,7 +14,7 @@ use super::error::{ApiError, NetworkFailure};
 use super::mask::{mask_json, mask_url};
 use super::ratelimit::{Limiter, RatePreset};
 use super::response::{
-    envelope_from, header_text, network_error, parse_body, read_capped, text_of,
+    decode_result, envelope_from, header_text, network_error, parse_body, read_capped, text_of,
 };
 use super::secret::Secret;
 
@@ -168,12 +168,46 @@ impl Client {
         params: &Value,
         retry_safe: bool,
     ) -> Result<Envelope, ApiError> {
+        self.call_decoding(method, params, retry_safe, |status, content_type, bytes| {
+            let raw = parse_body(method, status, content_type, bytes)?;
+            tracing::trace!("<-- body {}", mask_json(&raw));
+            envelope_from(method, status, raw)
+        })
+        .await
+    }
+
+    /// Calls a method and decodes its `result` straight into `T`, without building
+    /// a JSON tree first: for large answers (`event.get` with 20,000 handlers).
+    /// Error answers are read as [`Client::call`] reads them.
+    pub async fn call_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &Value,
+    ) -> Result<T, ApiError> {
+        let retry_safe = RETRY_SAFE_METHODS.contains(&method.to_ascii_lowercase().as_str());
+        self.call_decoding(method, params, retry_safe, |status, content_type, bytes| {
+            decode_result(method, status, content_type, bytes)
+        })
+        .await
+    }
+
+    /// The retry, refresh and limit logic around one kind of answer decoding.
+    async fn call_decoding<R>(
+        &self,
+        method: &str,
+        params: &Value,
+        retry_safe: bool,
+        decode: impl Fn(u16, &str, &[u8]) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
         let mut refreshed = false;
         let mut attempt: u32 = 0;
         let mut token = self.usable_token().await?;
         loop {
             attempt += 1;
-            let outcome = self.send_once(method, params, token.as_ref()).await;
+            let outcome = self
+                .send_once(method, params, token.as_ref())
+                .await
+                .and_then(|(status, content_type, bytes)| decode(status, &content_type, &bytes));
             let error = match outcome {
                 Ok(envelope) => return Ok(envelope),
                 Err(error) => error,
@@ -358,7 +392,7 @@ impl Client {
         method: &str,
         params: &Value,
         token: Option<&Secret>,
-    ) -> Result<Envelope, ApiError> {
+    ) -> Result<(u16, String, Vec<u8>), ApiError> {
         let url = self.method_url(method)?;
         let mut body = match params {
             Value::Object(map) => map.clone(),
@@ -395,9 +429,7 @@ impl Client {
             bytes.len(),
             started.elapsed().as_millis()
         );
-        let raw = parse_body(method, status, &content_type, &bytes)?;
-        tracing::trace!("<-- body {}", mask_json(&raw));
-        envelope_from(method, status, raw)
+        Ok((status, content_type, bytes))
     }
 }
 

@@ -37,6 +37,33 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// Reads one `event.get` item decoded by [`list_bindings`], by the same rules
+    /// as [`Binding::from_portal`].
+    fn from_item(item: portal_items::PortalItem) -> Result<Self, ApiError> {
+        let event = item.event.ok_or_else(|| ApiError::BadResponse {
+            method: "event.get".into(),
+            status: 200,
+            what: "an item without an event name".into(),
+        })?;
+        let offline = item.offline.unwrap_or(0) != 0;
+        let non_empty = |text: Option<String>| text.filter(|t| !t.is_empty());
+        Ok(Self {
+            event: event.to_ascii_uppercase(),
+            handler: if offline {
+                None
+            } else {
+                non_empty(item.handler)
+            },
+            auth_type: item.auth_type.unwrap_or(0),
+            kind: if offline {
+                BindingKind::Offline
+            } else {
+                BindingKind::Online
+            },
+            connector: non_empty(item.connector_id).or_else(|| non_empty(item.connector)),
+        })
+    }
+
     /// Reads one `event.get` item.
     pub fn from_portal(item: &Value) -> Result<Self, ApiError> {
         let bad = |what: &str| ApiError::BadResponse {
@@ -192,8 +219,9 @@ pub async fn bind(client: &Client, request: &BindRequest) -> Result<BindOutcome,
 
 /// `event.get`: every binding of the application, in binding order.
 pub async fn list_bindings(client: &Client) -> Result<Vec<Binding>, ApiError> {
-    let envelope = client.call("event.get", &json!({})).await?;
-    parse_bindings(&envelope.result)
+    // Decoded straight into bindings: 20,000 handlers never become a JSON tree.
+    let items: portal_items::PortalItems = client.call_typed("event.get", &json!({})).await?;
+    items.0.into_iter().map(Binding::from_item).collect()
 }
 
 /// The application's bindings as `event.get` lists them, and whether the caller is
@@ -373,5 +401,170 @@ mod tests {
             ..request
         };
         assert!(!narrowed.unbind_matches(&binding));
+    }
+}
+
+/// `event.get` items as the portal sends them, decoded leniently (numbers or
+/// strings, a list or an object of items) without a JSON tree.
+mod portal_items {
+    use std::fmt;
+
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    /// The items of a list answer; an empty PHP array may arrive as `{}`.
+    pub(super) struct PortalItems(pub(super) Vec<PortalItem>);
+
+    impl<'de> Deserialize<'de> for PortalItems {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Items;
+            impl<'de> Visitor<'de> for Items {
+                type Value = PortalItems;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a list of handlers")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PortalItems, A::Error> {
+                    let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                    while let Some(item) = seq.next_element()? {
+                        items.push(item);
+                    }
+                    Ok(PortalItems(items))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PortalItems, A::Error> {
+                    let mut items = Vec::new();
+                    while let Some((_, item)) = map.next_entry::<IgnoredAny, PortalItem>()? {
+                        items.push(item);
+                    }
+                    Ok(PortalItems(items))
+                }
+            }
+            deserializer.deserialize_any(Items)
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct PortalItem {
+        #[serde(default, deserialize_with = "loose_text")]
+        pub(super) event: Option<String>,
+        #[serde(default, deserialize_with = "loose_text")]
+        pub(super) handler: Option<String>,
+        #[serde(default, deserialize_with = "loose_integer")]
+        pub(super) auth_type: Option<i64>,
+        #[serde(default, deserialize_with = "loose_integer")]
+        pub(super) offline: Option<i64>,
+        #[serde(default, deserialize_with = "loose_text")]
+        pub(super) connector_id: Option<String>,
+        #[serde(default, deserialize_with = "loose_text")]
+        pub(super) connector: Option<String>,
+    }
+
+    /// A string, or `None` for anything else.
+    fn loose_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Option<String>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+        }
+        deserializer.deserialize_any(Text)
+    }
+
+    /// An integer sent as a number, a numeric string or a boolean; `None` otherwise
+    /// (the rules of `value_as_i64`).
+    fn loose_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+        struct Integer;
+        impl<'de> Visitor<'de> for Integer {
+            type Value = Option<i64>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(v.trim().parse().ok())
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Some(i64::from(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(i64::try_from(v).ok().or(Some(v as f64 as i64)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Some(v as i64))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+        }
+        deserializer.deserialize_any(Integer)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::{parse_bindings, Binding};
+        use super::PortalItems;
+
+        #[test]
+        fn typed_decoding_reads_items_as_the_tree_reader_does() {
+            let body = r#"[
+                {"event":"oncrmdealadd","handler":"https://h.example.com/a","auth_type":"0","offline":0},
+                {"event":"ONTASKADD","handler":"","auth_type":7,"offline":"1","connector_id":"erp"},
+                {"event":"ONX","handler":5,"auth_type":"x","offline":true,"connector":"c"},
+                {"event":"ONY","handler":{"a":[1]},"auth_type":null,"offline":null}
+            ]"#;
+            let typed: PortalItems = serde_json::from_str(body).unwrap();
+            let typed: Vec<Binding> = typed
+                .0
+                .into_iter()
+                .map(|item| Binding::from_item(item).unwrap())
+                .collect();
+            let tree = parse_bindings(&serde_json::from_str(body).unwrap()).unwrap();
+            assert_eq!(typed, tree);
+            let empty: PortalItems = serde_json::from_str("{}").unwrap();
+            assert!(empty.0.is_empty());
+            let keyed: PortalItems = serde_json::from_str(r#"{"5":{"event":"ONZ"}}"#).unwrap();
+            assert_eq!(keyed.0.len(), 1);
+            let nameless: PortalItems = serde_json::from_str(r#"[{"handler":"h"}]"#).unwrap();
+            assert!(Binding::from_item(nameless.0.into_iter().next().unwrap()).is_err());
+        }
     }
 }

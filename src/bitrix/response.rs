@@ -190,6 +190,39 @@ fn html_title(html: &str) -> Option<String> {
     (!title.is_empty()).then_some(title)
 }
 
+/// Decodes the `result` of an answer straight into `T`; an answer without one
+/// (an error, an HTML page) is read as [`parse_body`] and [`envelope_from`] read it.
+pub(crate) fn decode_result<T: serde::de::DeserializeOwned>(
+    method: &str,
+    status: u16,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct WithResult<T> {
+        result: Option<T>,
+    }
+    let trimmed = bytes.trim_ascii();
+    let plausible = (200..300).contains(&status)
+        && trimmed.first() == Some(&b'{')
+        && !json_weight_exceeds(trimmed, MAX_JSON_WEIGHT);
+    if plausible {
+        if let Ok(WithResult {
+            result: Some(result),
+        }) = serde_json::from_slice(trimmed)
+        {
+            return Ok(result);
+        }
+    }
+    let raw = parse_body(method, status, content_type, bytes)?;
+    envelope_from(method, status, raw)?;
+    Err(ApiError::BadResponse {
+        method: method.to_string(),
+        status,
+        what: "a result of an unexpected shape".into(),
+    })
+}
+
 /// Reads the error or result of a parsed envelope. The answer is taken apart, not
 /// copied: a list of 20,000 handlers exists once in memory.
 pub fn envelope_from(method: &str, status: u16, raw: Value) -> Result<Envelope, ApiError> {
