@@ -21,6 +21,11 @@ use super::secret::Secret;
 /// Longest wait for an `OPERATION_TIME_LIMIT` window to reset before giving up.
 const MAX_RESET_WAIT: Duration = Duration::from_secs(60);
 
+/// How long one call keeps trying while the portal answers `QUERY_LIMIT_EXCEEDED`.
+/// Such a request was refused before it ran, so it is always safe to repeat; the
+/// limiter slows down on each refusal, so the attempts themselves are paced.
+const LIMIT_PATIENCE: Duration = Duration::from_secs(120);
+
 /// Methods that change nothing, or whose repetition is detected (`event.bind`
 /// reports a duplicate), and so may be retried after 5xx, timeouts and drops.
 const RETRY_SAFE_METHODS: &[&str] = &[
@@ -201,6 +206,7 @@ impl Client {
     ) -> Result<R, ApiError> {
         let mut refreshed = false;
         let mut attempt: u32 = 0;
+        let mut limited_since: Option<Instant> = None;
         let mut token = self.usable_token().await?;
         loop {
             attempt += 1;
@@ -218,6 +224,27 @@ impl Client {
                     token = Some(self.refresh_after(stale).await?);
                     refreshed = true;
                     attempt -= 1;
+                    continue;
+                }
+            }
+            if error.is_code("QUERY_LIMIT_EXCEEDED") {
+                // Someone else spends this portal's budget (another machine, another
+                // config directory): slow down for every process sharing our bucket,
+                // and keep trying while the limiter paces the attempts.
+                // (With the client-side limit off there is nothing to slow: the
+                // attempts and backoff below apply as to any temporary error.)
+                let since = *limited_since.get_or_insert_with(Instant::now);
+                if let Some(rate) = self
+                    .limiter
+                    .overloaded()
+                    .filter(|_| since.elapsed() < LIMIT_PATIENCE)
+                {
+                    tracing::info!(
+                        "{method}: QUERY_LIMIT_EXCEEDED: other clients spend this portal's request budget too; slowing to {rate:.2} requests/s and retrying"
+                    );
+                    attempt -= 1;
+                    let jitter = rand::rng().random_range(0.0..0.25);
+                    tokio::time::sleep(Duration::from_secs_f64(jitter)).await;
                     continue;
                 }
             }

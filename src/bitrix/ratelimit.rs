@@ -119,11 +119,35 @@ enum Backend {
     File(PathBuf),
 }
 
-/// The bucket's level and when it was last computed (unix seconds).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Seconds for a slowed-down bucket to recover from the slowest rate to the full one.
+const RECOVERY_SECS: f64 = 60.0;
+
+/// The slowest a bucket goes after the portal's signals: a tenth of the rate.
+const SLOWEST: f64 = 0.1;
+
+/// The bucket's level and when it was last computed (unix seconds), and how far
+/// the portal's signals slowed it: other clients spending the same portal's budget
+/// (another machine, another config directory) are invisible to this bucket, so a
+/// `QUERY_LIMIT_EXCEEDED` answer halves the rate, which recovers linearly over
+/// [`RECOVERY_SECS`] without further signals.
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Bucket {
     level: f64,
     updated: f64,
+    /// The share of the rate in force at `slowed_at` (1 = the full rate).
+    share: f64,
+    slowed_at: f64,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Self {
+            level: 0.0,
+            updated: 0.0,
+            share: 1.0,
+            slowed_at: 0.0,
+        }
+    }
 }
 
 impl Bucket {
@@ -131,6 +155,7 @@ impl Bucket {
     /// must wait. Two requests of headroom stay below the portal's threshold: its
     /// counter and ours start at different moments.
     fn admit(&mut self, limit: RateLimit, now: f64) -> Duration {
+        let limit = self.slowed(limit, now);
         let capacity = (limit.burst - 2.0).max(1.0);
         self.level = limit.drained(self.level, now - self.updated);
         self.updated = now;
@@ -143,14 +168,59 @@ impl Bucket {
         }
     }
 
+    /// The share of the rate in force at `now`.
+    fn share(&self, now: f64) -> f64 {
+        (self.share + (now - self.slowed_at).max(0.0) / RECOVERY_SECS).min(1.0)
+    }
+
+    /// `limit` at the share in force at `now`.
+    fn slowed(&self, limit: RateLimit, now: f64) -> RateLimit {
+        RateLimit {
+            per_second: limit.per_second * self.share(now),
+            ..limit
+        }
+    }
+
+    /// The portal refused a request for its limit: halve the rate, and count the
+    /// bucket as full, so the next request waits. Returns the new rate.
+    fn overloaded(&mut self, limit: RateLimit, now: f64) -> f64 {
+        let capacity = (limit.burst - 2.0).max(1.0);
+        self.level = self
+            .slowed(limit, now)
+            .drained(self.level, now - self.updated);
+        self.level = self.level.max(capacity);
+        self.updated = now;
+        self.share = (self.share(now) / 2.0).max(SLOWEST);
+        self.slowed_at = now;
+        limit.per_second * self.share
+    }
+
     fn parse(text: &str) -> Self {
-        let mut parts = text.split_whitespace().map(|p| p.parse::<f64>().ok());
-        match (parts.next().flatten(), parts.next().flatten()) {
-            (Some(level), Some(updated)) if level.is_finite() && updated.is_finite() => {
-                Self { level, updated }
-            }
+        let numbers: Vec<f64> = text
+            .split_whitespace()
+            .map_while(|p| p.parse::<f64>().ok().filter(|n| n.is_finite()))
+            .collect();
+        match numbers[..] {
+            [level, updated, share, slowed_at, ..] => Self {
+                level,
+                updated,
+                share: share.clamp(SLOWEST, 1.0),
+                slowed_at,
+            },
+            [level, updated, ..] => Self {
+                level,
+                updated,
+                ..Self::default()
+            },
             _ => Self::default(),
         }
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.level, self.updated, self.share, self.slowed_at
+        )
     }
 }
 
@@ -160,8 +230,8 @@ impl Limiter {
         Self {
             limit: preset.limit(),
             backend: Backend::Memory(Mutex::new(Bucket {
-                level: 0.0,
                 updated: now_seconds(),
+                ..Bucket::default()
             })),
         }
     }
@@ -196,6 +266,28 @@ impl Limiter {
         }
     }
 
+    /// The portal answered `QUERY_LIMIT_EXCEEDED` (someone else spends the same
+    /// budget): slow down, for every process sharing this bucket. Returns the new
+    /// rate in requests per second, `None` without a limit.
+    pub fn overloaded(&self) -> Option<f64> {
+        let limit = self.limit?;
+        match &self.backend {
+            Backend::Memory(bucket) => Some(
+                bucket
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .overloaded(limit, now_seconds()),
+            ),
+            Backend::File(path) => {
+                update_file(path, |bucket| bucket.overloaded(limit, now_seconds()))
+                    .map_err(|error| {
+                        tracing::debug!("rate limiter file {}: {error}", path.display())
+                    })
+                    .ok()
+            }
+        }
+    }
+
     /// Waits for the bucket to have room for one more request.
     pub async fn acquire(&self) -> Duration {
         let wait = self.reserve();
@@ -208,17 +300,22 @@ impl Limiter {
 }
 
 fn reserve_in_file(path: &Path, limit: RateLimit) -> std::io::Result<Duration> {
+    update_file(path, |bucket| bucket.admit(limit, now_seconds()))
+}
+
+/// Reads the bucket in `path`, changes it, and writes it back, under the lock.
+fn update_file<R>(path: &Path, change: impl FnOnce(&mut Bucket) -> R) -> std::io::Result<R> {
     let mut lock = FileLock::acquire(path)?;
     let file = lock.file();
     let mut text = String::new();
     file.read_to_string(&mut text)?;
     let mut bucket = Bucket::parse(&text);
-    let wait = bucket.admit(limit, now_seconds());
+    let result = change(&mut bucket);
     file.seek(SeekFrom::Start(0))?;
     file.set_len(0)?;
-    write!(file, "{} {}", bucket.level, bucket.updated)?;
+    write!(file, "{}", bucket.text())?;
     // The lock is released when the file closes.
-    Ok(wait)
+    Ok(result)
 }
 
 /// How full a shared bucket file is now (drained to the present), in requests;
@@ -226,12 +323,46 @@ fn reserve_in_file(path: &Path, limit: RateLimit) -> std::io::Result<Duration> {
 pub fn shared_level(path: &Path, limit: RateLimit) -> Option<f64> {
     let text = std::fs::read_to_string(path).ok()?;
     let bucket = Bucket::parse(&text);
-    Some(limit.drained(bucket.level, now_seconds() - bucket.updated))
+    let now = now_seconds();
+    Some(
+        bucket
+            .slowed(limit, now)
+            .drained(bucket.level, now - bucket.updated),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_portals_signal_halves_the_rate_until_it_recovers() {
+        let limit = RateLimit {
+            burst: 12.0,
+            per_second: 2.0,
+        };
+        let mut bucket = Bucket::default();
+        // A full bucket: each further request waits one request's worth.
+        for _ in 0..10 {
+            bucket.admit(limit, 100.0);
+        }
+        let mut at_full = bucket;
+        assert_eq!(at_full.admit(limit, 100.0), Duration::from_secs_f64(0.5));
+        // Someone else spends the budget: half the rate, so twice the wait.
+        assert_eq!(bucket.overloaded(limit, 100.0), 1.0);
+        let mut at_half = bucket;
+        assert_eq!(at_half.admit(limit, 100.0), Duration::from_secs_f64(1.0));
+        // A second signal halves it again; the floor is a tenth.
+        for _ in 0..10 {
+            bucket.overloaded(limit, 100.0);
+        }
+        assert!((bucket.share(100.0) - SLOWEST).abs() < 1e-9);
+        // Without signals the full rate is back after the recovery time.
+        assert_eq!(bucket.share(100.0 + RECOVERY_SECS), 1.0);
+        // The state survives in the shared file.
+        assert_eq!(Bucket::parse(&bucket.text()), bucket);
+        assert_eq!(Bucket::parse("3 7").share, 1.0);
+    }
 
     #[test]
     fn parses_presets() {

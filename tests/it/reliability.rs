@@ -545,3 +545,60 @@ fn invalid_grant_rereads_the_store_before_giving_up() {
         "nothing of ours was stored over theirs"
     );
 }
+
+#[test]
+fn clients_that_cannot_see_each_other_slow_down_on_the_portals_signal() {
+    // Two config directories stand for two machines: each bucket believes it has
+    // the portal's whole budget (burst 6, 10/s), so together they ask for twice
+    // the rate. The portal's QUERY_LIMIT_EXCEEDED makes each halve its rate: every
+    // command succeeds, and the refusals stop instead of recurring all along.
+    let env = TestEnv::with_options(SandboxOptions {
+        rate_limit: Some(RateLimit {
+            burst: 6.0,
+            per_second: 10.0,
+        }),
+        ..SandboxOptions::default()
+    });
+    let creds = env.sandbox.credentials.clone();
+    let machines: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let calls_per_worker = 15;
+    let outcomes: Vec<(i32, String)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = machines
+            .iter()
+            .flat_map(|dir| [dir, dir])
+            .map(|dir| {
+                let creds = &creds;
+                scope.spawn(move || {
+                    (0..calls_per_worker)
+                        .map(|_| {
+                            let (code, _, stderr) = run(bare_cmd()
+                                .env("BX_EVENTS_CONFIG_DIR", dir.path())
+                                .env("BX_EVENTS_PORTAL", &creds.portal)
+                                .env("BX_EVENTS_ACCESS_TOKEN", creds.access_token.expose())
+                                .env("BX_EVENTS_RATE_LIMIT", "6/10")
+                                .args(["call", "app.info"]));
+                            (code, stderr)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap())
+            .collect()
+    });
+    let total = outcomes.len() as u64;
+    let failed: Vec<&(i32, String)> = outcomes.iter().filter(|(code, _)| *code != 0).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {total} gave up: {failed:?}",
+        failed.len()
+    );
+    let refused = env.sandbox.portal.stats().query_limit_exceeded;
+    // Slowing down, they meet about 3 refusals in all; without, 8 to 16.
+    assert!(
+        refused * 10 < total,
+        "{refused} refusals for {total} commands: the clients did not slow down"
+    );
+}
