@@ -157,27 +157,44 @@ pub fn classify(failure: &Failure) -> Classified {
         .collect::<Vec<_>>()
         .join(": ");
     let profile = failure.profile.as_ref();
-    let (code, exit_code, http_status, hint) = error
+    let verdict = error
         .chain()
         .find_map(|cause| known_cause(cause, profile))
-        .unwrap_or_else(|| ("FAILED".to_string(), 1, None, None));
+        .unwrap_or_else(|| Verdict::new("FAILED", 1, None));
     let interrupted = matches!(
         error.chain().find_map(|c| c.downcast_ref::<CliError>()),
         Some(CliError::Interrupted)
     );
     Classified {
         report: ErrorReport {
-            code,
+            code: verdict.code,
             message,
-            http_status,
-            hint,
+            http_status: verdict.http_status,
+            hint: verdict.hint,
         },
-        exit_code,
+        exit_code: verdict.exit_code,
         interrupted,
     }
 }
 
-type Verdict = (String, u8, Option<u16>, Option<String>);
+/// What the first known cause of a failure decides.
+struct Verdict {
+    code: String,
+    exit_code: u8,
+    http_status: Option<u16>,
+    hint: Option<String>,
+}
+
+impl Verdict {
+    fn new(code: &str, exit_code: u8, hint: Option<String>) -> Self {
+        Self {
+            code: code.to_string(),
+            exit_code,
+            http_status: None,
+            hint,
+        }
+    }
+}
 
 fn known_cause(
     cause: &(dyn std::error::Error + 'static),
@@ -191,11 +208,12 @@ fn known_cause(
             CliError::Busy(_) => ("BUSY", 75),
             CliError::Interrupted => ("INTERRUPTED", 130),
         };
-        return Some((code.to_string(), exit, None, None));
+        return Some(Verdict::new(code, exit, None));
     }
     if let Some(hinted) = cause.downcast_ref::<Hinted>() {
-        return api_verdict(&hinted.error, profile).map(|(code, exit, status, hint)| {
-            (code, exit, status, Some(hinted.hint.clone()).or(hint))
+        return api_verdict(&hinted.error, profile).map(|verdict| Verdict {
+            hint: Some(hinted.hint.clone()),
+            ..verdict
         });
     }
     if let Some(api) = cause.downcast_ref::<ApiError>() {
@@ -224,7 +242,12 @@ fn api_verdict(api: &ApiError, profile: Option<&ProfileHint>) -> Option<Verdict>
     } else {
         1
     };
-    Some((code, exit, api.http_status(), api_hint(api, profile)))
+    Some(Verdict {
+        code,
+        exit_code: exit,
+        http_status: api.http_status(),
+        hint: api_hint(api, profile),
+    })
 }
 
 fn config_verdict(config: &ConfigError) -> Verdict {
@@ -241,12 +264,7 @@ fn config_verdict(config: &ConfigError) -> Verdict {
         | ConfigError::Invalid(_) => 2,
         ConfigError::Read { .. } | ConfigError::Write { .. } => 1,
     };
-    (
-        config_code(config).to_string(),
-        exit,
-        None,
-        config_hint(config),
-    )
+    Verdict::new(config_code(config), exit, config_hint(config))
 }
 
 /// The code of an error the portal did not name (each is listed in
@@ -321,4 +339,81 @@ pub(crate) fn api_hint(error: &ApiError, profile: Option<&ProfileHint>) -> Optio
         _ => return None,
     };
     Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn portal(code: &str, description: &str) -> ApiError {
+        ApiError::Portal {
+            method: "event.bind".into(),
+            code: code.into(),
+            description: description.into(),
+            status: 400,
+            argument: None,
+            reset_at: None,
+        }
+    }
+
+    #[test]
+    fn a_hinted_error_reads_once_and_keeps_its_code_and_status() {
+        let hinted = Hinted::new(
+            portal("ERROR_EVENT_NOT_FOUND", "Event not found"),
+            "did you mean X?",
+        );
+        let failure = Failure::from(anyhow::Error::from(hinted).context("binding ONX"));
+        let classified = classify(&failure);
+        assert_eq!(classified.report.code, "ERROR_EVENT_NOT_FOUND");
+        assert_eq!(classified.exit_code, 1);
+        assert_eq!(classified.report.http_status, Some(400));
+        assert_eq!(classified.report.hint.as_deref(), Some("did you mean X?"));
+        let message = &classified.report.message;
+        assert!(message.starts_with("binding ONX: "), "{message}");
+        assert_eq!(message.matches("Event not found").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn exhausted_retries_name_their_last_error_once_and_exit_5() {
+        let exhausted = ApiError::RetriesExhausted {
+            method: "event.get".into(),
+            attempts: 5,
+            last: Box::new(portal("QUERY_LIMIT_EXCEEDED", "Too many requests")),
+        };
+        let classified = classify(&Failure::from(anyhow::Error::from(exhausted)));
+        assert_eq!(classified.exit_code, 5);
+        assert_eq!(classified.report.code, "QUERY_LIMIT_EXCEEDED");
+        assert_eq!(
+            classified
+                .report
+                .message
+                .matches("Too many requests")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn login_hints_name_the_profile_in_use() {
+        let failure = Failure {
+            error: anyhow::Error::from(portal(
+                "invalid_token",
+                "The access token provided is invalid",
+            )),
+            profile: Some(ProfileHint {
+                name: "acme".into(),
+                portal: "https://acme.bitrix24.com".into(),
+                from_env: false,
+                client_id: Some("local.1".into()),
+                oauth_server: None,
+            }),
+        };
+        let classified = classify(&failure);
+        assert_eq!(classified.exit_code, 4);
+        let hint = classified.report.hint.unwrap();
+        assert!(
+            hint.contains("-p acme --portal https://acme.bitrix24.com --client-id local.1"),
+            "{hint}"
+        );
+    }
 }
