@@ -5,6 +5,8 @@
 //! curve. Writes the "Beside the official SDK" section of docs/benchmarks.md.
 //! `BENCH_QUICK=1` scales the scenarios down tenfold and writes nothing.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -69,33 +71,7 @@ fn human(d: Duration) -> String {
 
 /// Runs a command under GNU time: wall time, peak RSS, success.
 fn timed(command: Command) -> (Duration, u64, bool) {
-    let rss_file = tempfile::NamedTempFile::new().expect("temp file");
-    let program = command.get_program().to_owned();
-    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
-    let mut wrapped = Command::new("/usr/bin/time");
-    wrapped
-        .args(["-f", "%M", "-o"])
-        .arg(rss_file.path())
-        .arg(program)
-        .args(args);
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => wrapped.env(key, value),
-            None => wrapped.env_remove(key),
-        };
-    }
-    let started = Instant::now();
-    let status = wrapped
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("runs");
-    let wall = started.elapsed();
-    let rss = std::fs::read_to_string(rss_file.path())
-        .ok()
-        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
-        .unwrap_or(0);
-    (wall, rss, status.success())
+    common::timed(command, common::gnu_time())
 }
 
 /// A sandbox with the standard limit and a stored profile for bx-events.
@@ -155,7 +131,7 @@ impl Portal {
     /// `count` online handlers, bound with the limit off (set-up, not measured).
     fn with_bindings(&self, count: usize) {
         self.sandbox.portal.set_rate_limit(None);
-        let file = manifest(self.config.path(), count);
+        let file = common::manifest(self.config.path(), count);
         // The set-up must not fill this profile's own rate-limit bucket: a measured
         // run would wait for it to drain.
         let status = self
@@ -188,15 +164,6 @@ impl Portal {
             .portal
             .set_rate_limit(Some(RateLimit::STANDARD));
     }
-}
-
-fn manifest(dir: &Path, count: usize) -> PathBuf {
-    let text: String = (0..count)
-        .map(|i| format!("[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"https://hooks.example.com/h{i}\"\n\n"))
-        .collect();
-    let path = dir.join(format!("bench-{count}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// target/sdk-venv/bin/python when the SDK imports there.
@@ -257,7 +224,7 @@ fn main() {
     let reapply_n = 5000 / scale;
     for _ in 0..runs {
         let portal = Portal::new();
-        let file = manifest(portal.config.path(), n);
+        let file = common::manifest(portal.config.path(), n);
         apply
             .0
              .0
@@ -271,7 +238,7 @@ fn main() {
         }
         let portal = Portal::new();
         portal.with_bindings(reapply_n);
-        let file = manifest(portal.config.path(), reapply_n);
+        let file = common::manifest(portal.config.path(), reapply_n);
         reapply
             .0
              .0
@@ -415,7 +382,7 @@ fn main() {
 
     // Manifest parsing in process: bx-events' parser beside Python's tomllib.
     let entries = 20_000 / scale;
-    let file = manifest(dir.path(), entries);
+    let file = common::manifest(dir.path(), entries);
     let text = std::fs::read_to_string(&file).unwrap();
     let mut ours = Series::default();
     for _ in 0..runs {

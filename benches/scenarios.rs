@@ -4,8 +4,10 @@
 //! Markdown table and writes it to docs/benchmarks.md. `BENCH_QUICK=1` scales the
 //! scenarios down tenfold for a fast check.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bx_events::bitrix::ratelimit::RateLimit;
@@ -88,43 +90,20 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// Runs the tool and reports wall time and its peak RSS in KiB. GNU time measures
-/// the RSS when it is installed (a child of this big process would inherit its
-/// high-water mark through fork); otherwise the RSS is reported as unknown.
 fn run_tool(config: &Path, args: &[&str]) -> (Duration, u64, bool) {
-    run_tool_with(config, args, Path::new("/usr/bin/time").exists())
+    run_tool_with(config, args, common::gnu_time())
 }
 
 /// Like [`run_tool`]; `gnu_time` false runs the binary directly (no RSS figure),
 /// for timings in the millisecond range where the wrapper's own start-up shows.
 fn run_tool_with(config: &Path, args: &[&str], gnu_time: bool) -> (Duration, u64, bool) {
-    let rss_file = tempfile::NamedTempFile::new().expect("temp file");
-    let mut command = if gnu_time {
-        let mut command = Command::new("/usr/bin/time");
-        command
-            .args(["-f", "%M", "-o"])
-            .arg(rss_file.path())
-            .arg(env!("CARGO_BIN_EXE_bx-events"));
-        command
-    } else {
-        Command::new(env!("CARGO_BIN_EXE_bx-events"))
-    };
-    let started = Instant::now();
-    let status = command
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bx-events"));
+    command
         .env("BX_EVENTS_CONFIG_DIR", config)
         .env("CI", "1")
         .env_remove("BX_EVENTS_RATE_LIMIT")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("bx-events runs");
-    let wall = started.elapsed();
-    let rss = std::fs::read_to_string(rss_file.path())
-        .ok()
-        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
-        .unwrap_or(0);
-    (wall, rss, status.success())
+        .args(args);
+    common::timed(command, gnu_time)
 }
 
 /// A fresh sandbox (standard limit) with a stored admin profile.
@@ -246,15 +225,6 @@ struct Row {
     met: bool,
 }
 
-fn manifest(dir: &Path, count: usize) -> PathBuf {
-    let text: String = (0..count)
-        .map(|i| format!("[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"https://hooks.example.com/h{i}\"\n\n"))
-        .collect();
-    let path = dir.join("bench.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn main() {
     // `cargo bench` passes flags such as --bench; this runner has no options.
     let quick = std::env::var_os("BENCH_QUICK").is_some();
@@ -267,7 +237,7 @@ fn main() {
     let mut tool = Figures::default();
     for _ in 0..runs {
         let portal = Portal::new();
-        let file = manifest(portal.config.path(), subscriptions);
+        let file = common::manifest(portal.config.path(), subscriptions);
         tool.push(portal.measure(&["apply", "-f", file.to_str().unwrap()]));
     }
     let portal = Portal::new();
