@@ -73,6 +73,9 @@ _bx__events() {
             bx__events,unbind)
                 cmd="bx__events__subcmd__unbind"
                 ;;
+            bx__events__subcmd__auth,import)
+                cmd="bx__events__subcmd__auth__subcmd__import"
+                ;;
             bx__events__subcmd__auth,login)
                 cmd="bx__events__subcmd__auth__subcmd__login"
                 ;;
@@ -236,12 +239,66 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version login status logout token switch"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version login status logout token switch import"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__auth__subcmd__import)
+            opts="-p -o -v -q -y -h -V --client-id --secrets-from --replace --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secrets-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -59,27 +59,28 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "trigger" -d 'Se
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "help" -d 'Help on a command, or on a topic: environment, exit-codes'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "completions" -d 'Print a shell completion script'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s p -l profile -d 'Profile to use (default: the current one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s q -l quiet -d 'Print only data and errors'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s y -l yes -d 'Answer yes to confirmations'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "token" -d 'Print an access token the portal has just accepted (refreshing it if needed), for scripts; -o json adds its expiry'
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch" -f -a "switch" -d 'Make a profile the current one'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -f -a "login" -d 'Store credentials for a portal after checking them with one call'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -f -a "status" -d 'Show every profile, whether its credentials work, and where secrets live'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -f -a "logout" -d 'Forget the credentials of the selected profile (or all with --all)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -f -a "token" -d 'Print an access token the portal has just accepted (refreshing it if needed), for scripts; -o json adds its expiry'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -f -a "switch" -d 'Make a profile the current one'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -f -a "import" -d 'Store many portals\' tokens at once from JSON lines (the auth data of an application\'s installs); every line is checked before anything is written'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l portal -d 'Portal address, e.g. https://example.bitrix24.com' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l client-id -d 'OAuth application client id (from the application\'s page in the portal)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l client-secret -d 'OAuth application client secret' -r
@@ -172,6 +173,25 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l client-id -d 'The application\'s client id, for lines that do not name one' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l secrets-from -d 'Read the application\'s client secret from FILE as a client_secret=VALUE line (keeps it out of the process list), for lines that do not carry one' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l replace -d 'Replace profiles that already exist (otherwise an existing name is an error)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l scope -d 'Only the events of this scope (e.g. crm, task)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'

@@ -200,6 +200,32 @@ pub enum AuthCommand {
         after_help = "Examples:\n  bx-events auth switch production\n  bx-events auth switch sandbox"
     )]
     Switch(SwitchArgs),
+    /// Store many portals' tokens at once from JSON lines (the auth data of an
+    /// application's installs); every line is checked before anything is written
+    #[command(
+        after_help = "Examples:\n  bx-events auth import installs.jsonl --client-id local.abc\n  bx-events auth import installs.jsonl --secrets-from app.env --replace\n  bx-events auth import installs.jsonl --replace -o json"
+    )]
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// JSON lines ('-' for stdin), one portal each: access_token, refresh_token,
+    /// expires or expires_in, domain or client_endpoint, server_endpoint,
+    /// member_id, application_token, scope, user_id, and optionally profile,
+    /// client_id, client_secret
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The application's client id, for lines that do not name one
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Read the application's client secret from FILE as a client_secret=VALUE line
+    /// (keeps it out of the process list), for lines that do not carry one
+    #[arg(long, value_name = "FILE")]
+    pub secrets_from: Option<PathBuf>,
+    /// Replace profiles that already exist (otherwise an existing name is an error)
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Args)]

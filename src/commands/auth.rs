@@ -17,6 +17,7 @@ use crate::config::profile::{
 use crate::config::{ConfigError, ProfileKind, ProfileSettings, Secrets, Store};
 
 mod code_flow;
+pub(crate) mod import;
 mod status;
 
 pub(crate) use status::status;

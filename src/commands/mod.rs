@@ -223,6 +223,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
             AuthCommand::Logout(args) => auth::logout(ctx, &args),
             AuthCommand::Token => auth::token(ctx).await,
             AuthCommand::Switch(args) => auth::switch(ctx, &args),
+            AuthCommand::Import(args) => auth::import::run(ctx, &args),
         },
         Command::Diff(args) => apply::diff(ctx, &args).await,
         Command::Apply(args) => apply::apply(ctx, &args).await,

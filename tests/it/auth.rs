@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use crate::common::{bare_cmd, http_get, json_error, run, TestEnv, PROFILE};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[test]
 fn login_with_tokens_verifies_then_saves() {
@@ -490,4 +490,86 @@ fn auth_token_never_prints_a_token_the_portal_rejects() {
         .env("BX_EVENTS_ACCESS_TOKEN", token)
         .args(["call", "app.info"]));
     assert_eq!(code, 0, "the printed token works: {stderr}");
+}
+
+#[test]
+fn auth_import_stores_many_portals_from_install_lines() {
+    let env = TestEnv::new();
+    let creds = env.sandbox.credentials.clone();
+    let (first, first_refresh) = env.sandbox.portal.issue_tokens(1);
+    let (second, _) = env.sandbox.portal.issue_tokens(1);
+    let lines = [
+        // As ONAPPINSTALL's auth[...] arrives: client_endpoint names the portal.
+        json!({"access_token": first, "refresh_token": first_refresh, "expires_in": "3600",
+               "client_endpoint": format!("{}/rest/", creds.portal), "server_endpoint": format!("{}/rest/", creds.portal),
+               "member_id": creds.member_id, "application_token": creds.application_token.expose(),
+               "scope": "crm", "user_id": "1", "profile": "acme"}),
+        json!({"access_token": second, "client_endpoint": creds.portal, "profile": "globex"}),
+        // The domain alone means an https portal, named after its host.
+        json!({"access_token": "t3", "domain": "example.bitrix24.com"}),
+    ];
+    let file = env.config_dir().join("installs.jsonl");
+    std::fs::create_dir_all(env.config_dir()).unwrap();
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let secret_file = env.config_dir().join("app.env");
+    std::fs::write(
+        &secret_file,
+        format!("client_secret={}\n", creds.client_secret.expose()),
+    )
+    .unwrap();
+    let imported = env.json(&[
+        "auth",
+        "import",
+        file.to_str().unwrap(),
+        "--client-id",
+        &creds.client_id,
+        "--secrets-from",
+        secret_file.to_str().unwrap(),
+    ]);
+    assert_eq!(imported.as_array().map(Vec::len), Some(3), "{imported}");
+    assert_eq!(imported[0]["member_id"], creds.member_id.as_str());
+    assert_eq!(imported[2]["profile"], "example.bitrix24.com");
+    assert_eq!(imported[2]["portal"], "https://example.bitrix24.com");
+    let acme = env.secrets("acme");
+    assert_eq!(acme.client_secret.as_ref(), Some(&creds.client_secret));
+    assert!(acme.expires_at.is_some_and(|at| at > 0));
+    // Both profiles work against the portal; the current one did not change.
+    assert_eq!(env.json(&["-p", "acme", "list"]), json!([]));
+    assert_eq!(env.json(&["-p", "globex", "list"]), json!([]));
+    let config = env.store().read_config().unwrap();
+    assert_eq!(config.current.as_deref(), Some(PROFILE));
+}
+
+#[test]
+fn auth_import_names_every_bad_line_and_imports_nothing() {
+    let env = TestEnv::new();
+    let before = std::fs::read(env.credentials_path()).unwrap();
+    let file = env.config_dir().join("installs.jsonl");
+    let good = json!({"access_token": "t1", "domain": "acme.bitrix24.com"});
+    let no_token = json!({"domain": "globex.bitrix24.com"});
+    let twice = json!({"access_token": "t3", "domain": "acme.bitrix24.com"});
+    let existing = json!({"access_token": "t4", "domain": "x.bitrix24.com", "profile": PROFILE});
+    std::fs::write(
+        &file,
+        format!("{good}\n{no_token}\nnot json\n{twice}\n{existing}\n"),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(env.cmd().args(["auth", "import", file.to_str().unwrap()]));
+    assert_eq!(code, 2, "{stderr}");
+    for wanted in [
+        "line 2: no access_token",
+        "line 3: not a JSON object",
+        "line 4: profile 'acme.bitrix24.com' appears twice",
+        &format!("line 5: profile '{PROFILE}' already exists"),
+        "nothing was imported",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}: {stderr}");
+    }
+    assert!(!stderr.contains("t1") && !stderr.contains("t3"), "{stderr}");
+    assert_eq!(
+        std::fs::read(env.credentials_path()).unwrap(),
+        before,
+        "not half imported"
+    );
 }

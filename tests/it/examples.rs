@@ -195,6 +195,16 @@ fn self_contained_examples_run_against_the_sandbox() {
     let manifest = "[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"${HOOKS_URL:-https://hooks.example.com}/deal\"\n";
     std::fs::write(cwd.join("bx-events.toml"), manifest).unwrap();
     std::fs::write(cwd.join("subscriptions.toml"), manifest).unwrap();
+    // For `auth import`: one install of the sandbox, and the application's secret.
+    let creds = &env.sandbox.credentials;
+    let install = serde_json::json!({"access_token": creds.access_token.expose(),
+        "client_endpoint": format!("{}/rest/", creds.portal), "profile": "imported"});
+    std::fs::write(cwd.join("installs.jsonl"), format!("{install}\n")).unwrap();
+    std::fs::write(
+        cwd.join("app.env"),
+        format!("client_secret={}\n", creds.client_secret.expose()),
+    )
+    .unwrap();
     let mut ran = 0;
     // docs/ also shows failures on purpose; the README and --help show working commands.
     for (source, line) in all_examples()
