@@ -573,3 +573,26 @@ fn auth_import_names_every_bad_line_and_imports_nothing() {
         "not half imported"
     );
 }
+
+#[test]
+fn auth_status_lists_failing_profiles_first_with_a_count() {
+    let env = TestEnv::new();
+    env.save_oauth_profile("zz-broken", "not-a-token", "not-a-refresh-token", None);
+    env.save_oauth_profile(
+        "aa-fine",
+        &env.sandbox.credentials.access_token.expose().clone(),
+        "r",
+        None,
+    );
+    let (code, stdout, stderr) = run(env.cmd().args(["auth", "status", "-o", "json"]));
+    assert_eq!(code, 4, "{stderr}");
+    let rows: Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[0], "zz-broken", "{names:?}");
+    assert!(stderr.contains("3 profile(s): 2 ok, 1 failing"), "{stderr}");
+}

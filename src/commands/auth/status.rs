@@ -50,6 +50,9 @@ impl Serialize for CheckResult {
     }
 }
 
+/// Portals checked at once by `auth status`.
+const MAX_CHECKS_AT_ONCE: usize = 16;
+
 /// A profile to check, and what `auth status` knows of it before the check.
 struct Candidate {
     profile: ActiveProfile,
@@ -113,7 +116,17 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
             status,
         });
     }
+    // Hundreds of portals: the ones that need attention first, then a count.
+    rows.sort_by_key(|row| row.status == CheckResult::Ok);
+    let failing = rows.iter().filter(|r| r.status != CheckResult::Ok).count();
     ctx.out.list(&rows, || render(ctx, &rows));
+    if rows.len() > 1 {
+        ctx.out.info(&format!(
+            "{} profile(s): {} ok, {failing} failing",
+            rows.len(),
+            rows.len() - failing
+        ));
+    }
     match first_failure {
         Some(error) => Err(error),
         None => Ok(()),
@@ -158,6 +171,8 @@ async fn check(
     ctx: &Context,
     candidates: &[Candidate],
 ) -> anyhow::Result<Vec<Option<Result<(), ApiError>>>> {
+    // Many profiles are many portals: a bounded number of checks at a time.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CHECKS_AT_ONCE));
     let mut checks = tokio::task::JoinSet::new();
     for (index, candidate) in candidates.iter().enumerate() {
         let client = ctx.client_for(&candidate.profile)?;
@@ -166,7 +181,11 @@ async fn check(
         } else {
             "app.info"
         };
-        checks.spawn(async move { (index, client.call(method, &json!({})).await.map(|_| ())) });
+        let slots = slots.clone();
+        checks.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            (index, client.call(method, &json!({})).await.map(|_| ()))
+        });
     }
     let mut outcomes: Vec<Option<Result<(), ApiError>>> =
         (0..candidates.len()).map(|_| None).collect();
