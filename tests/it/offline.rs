@@ -1062,3 +1062,57 @@ fn parallel_delivery_is_refused_for_stdout() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--parallel"), "{stderr}");
 }
+
+#[cfg(unix)]
+#[test]
+fn lines_a_reader_has_not_read_are_not_confirmed_and_a_stop_still_ends_the_wait() {
+    // stdout's reader is alive but reads nothing: the lines sit in the pipe, so the
+    // reservation must not be confirmed; SIGTERM ends the wait with exit 130.
+    let env = queued(10);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+        .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+        .env("NO_COLOR", "1")
+        .args(["offline", "consume", "--stdout"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Wait (bounded) for the reservation: the lines are then written or being written.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while env
+        .sandbox
+        .portal
+        .offline_rows()
+        .iter()
+        .all(|row| row.process_id.is_none())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reservation was made"
+        );
+        std::thread::yield_now();
+    }
+    let rows = env.sandbox.portal.offline_rows();
+    assert_eq!(
+        rows.len(),
+        10,
+        "nothing confirmed while the lines are unread"
+    );
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    drop(stdout);
+    assert_eq!(
+        env.sandbox.portal.offline_rows().len(),
+        10,
+        "still nothing confirmed"
+    );
+    let (code, out, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(out.lines().count(), 10, "the next run delivers them all");
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}

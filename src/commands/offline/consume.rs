@@ -130,6 +130,11 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
         consumer.client.request_count()
     ));
     outcome?;
+    // Ctrl-C / SIGTERM first: a stop that cut a wait for stdout's reader short is
+    // still an interruption (exit 130), not the reader's normal end.
+    if ctx.shutdown.is_requested() {
+        return Err(CliError::Interrupted.into());
+    }
     match consumer.sink_closed.take() {
         Some(None) => return Ok(()),
         Some(Some(why)) => {
@@ -139,9 +144,6 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
             .into())
         }
         None => {}
-    }
-    if ctx.shutdown.is_requested() {
-        return Err(CliError::Interrupted.into());
     }
     if consumer.lost > 0 {
         return Err(CliError::Failed(format!(
@@ -640,7 +642,7 @@ impl Consumer<'_> {
         }
         // Gathered stdout lines reach the reader before the journal calls them done.
         if !settled.closed {
-            if let Err(error) = self.sink.flush() {
+            if let Err(error) = self.sink.flush(&|| self.ctx.shutdown.is_requested()) {
                 self.settle_closed(process_id, error, &mut settled);
             }
         }
@@ -774,7 +776,9 @@ impl Consumer<'_> {
                 ));
             }
         }
-        if let Err(DeliveryError::Closed { by_reader, why }) = self.sink.flush() {
+        if let Err(DeliveryError::Closed { by_reader, why }) =
+            self.sink.flush(&|| self.ctx.shutdown.is_requested())
+        {
             self.ctx.out.alert(&format!(
                 "{why}: the last records written (taken with a destructive read) may not have reached the reader"
             ));

@@ -145,12 +145,13 @@ impl Sink {
     /// Writes what stdout has gathered and, when stdout is a pipe, waits until
     /// its reader has read it all: a line still in the pipe when the reader exits
     /// (`| head -1`) was never delivered, so nothing may be confirmed before.
-    /// Other sinks deliver at once.
-    pub(super) fn flush(&self) -> Result<(), DeliveryError> {
+    /// Other sinks deliver at once. `stop` ends the wait (Ctrl-C): what the reader
+    /// has not read then counts as not delivered.
+    pub(super) fn flush(&self, stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
         match self {
             Self::Stdout(pending) => {
                 write_stdout(&mut pending.lock().unwrap_or_else(|p| p.into_inner()))?;
-                wait_until_read()
+                wait_until_read(stop)
             }
             _ => Ok(()),
         }
@@ -160,7 +161,7 @@ impl Sink {
 /// Returns once a pipe on stdout is empty, or fails when its reader has gone.
 /// Files and terminals return at once.
 #[cfg(unix)]
-fn wait_until_read() -> Result<(), DeliveryError> {
+fn wait_until_read(stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
     use std::os::fd::AsRawFd;
     let fd = std::io::stdout().as_raw_fd();
     // SAFETY: fstat fills the zeroed struct for a valid descriptor.
@@ -169,6 +170,12 @@ fn wait_until_read() -> Result<(), DeliveryError> {
         return Ok(());
     }
     loop {
+        if stop() {
+            return Err(DeliveryError::Closed {
+                by_reader: true,
+                why: "stopped before stdout's reader had read every record".into(),
+            });
+        }
         let mut unread: libc::c_int = 0;
         // SAFETY: FIONREAD writes one int, the bytes still in the pipe.
         if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } != 0 || unread <= 0 {
@@ -193,7 +200,7 @@ fn wait_until_read() -> Result<(), DeliveryError> {
 }
 
 #[cfg(not(unix))]
-fn wait_until_read() -> Result<(), DeliveryError> {
+fn wait_until_read(_stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
     Ok(())
 }
 
