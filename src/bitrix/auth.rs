@@ -95,7 +95,7 @@ impl TokenStore for MemoryTokenStore {
 #[derive(Clone)]
 pub enum Credentials {
     /// An incoming webhook: `https://PORTAL/rest/USER_ID/SECRET/`.
-    Webhook { base: Url },
+    Webhook { base: Secret<Url> },
     /// An OAuth application token against `https://PORTAL/rest/`.
     OAuth {
         endpoint: Url,
@@ -109,7 +109,7 @@ impl std::fmt::Debug for Credentials {
         match self {
             Self::Webhook { base } => f
                 .debug_struct("Webhook")
-                .field("base", &super::mask::mask_url(base.as_str()))
+                .field("base", &super::mask::mask_url(base.expose().as_str()))
                 .finish(),
             Self::OAuth { endpoint, .. } => f
                 .debug_struct("OAuth")
@@ -123,7 +123,7 @@ impl std::fmt::Debug for Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUrl {
     /// `https://PORTAL/rest/USER_ID/SECRET/`, normalised with a trailing slash.
-    pub base: Url,
+    pub base: Secret<Url>,
     /// `https://PORTAL`.
     pub portal: Url,
     pub user_id: i64,
@@ -155,7 +155,7 @@ pub fn parse_webhook_url(raw: &str) -> Result<WebhookUrl, String> {
         .join(&format!("rest/{user_id}/{secret}/"))
         .map_err(|e| e.to_string())?;
     Ok(WebhookUrl {
-        base,
+        base: Secret::url(base),
         portal,
         user_id,
     })
@@ -271,4 +271,25 @@ pub fn value_as_i64(value: &Value) -> Option<i64> {
 /// Current unix time in seconds.
 pub fn now_unix() -> i64 {
     crate::support::clock::unix_seconds()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parsed_webhook_and_its_credentials_never_show_the_secret() {
+        let webhook = parse_webhook_url("https://acme.bitrix24.com/rest/1/s3cr3tk3y/").unwrap();
+        assert_eq!(webhook.user_id, 1);
+        let credentials = Credentials::Webhook {
+            base: webhook.base.clone(),
+        };
+        let shown = format!("{webhook:?} {credentials:?}");
+        assert!(!shown.contains("s3cr3tk3y"), "{shown}");
+        assert!(webhook
+            .base
+            .expose()
+            .as_str()
+            .ends_with("/rest/1/s3cr3tk3y/"));
+    }
 }

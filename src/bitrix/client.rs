@@ -407,7 +407,7 @@ impl Client {
 
     fn method_url(&self, method: &str) -> Result<Url, ApiError> {
         let base = match &self.credentials {
-            Credentials::Webhook { base } => base,
+            Credentials::Webhook { base } => base.expose(),
             Credentials::OAuth { endpoint, .. } => endpoint,
         };
         base.join(method)

@@ -265,7 +265,7 @@ async fn login_webhook(
     let scope = client.call("scope", &json!({})).await?;
     settings.scope = scope_text(&scope.result);
     let secrets = Secrets {
-        webhook_url: Some(Secret::new(webhook.base.to_string())),
+        webhook_url: Some(Secret::new(webhook.base.expose().to_string())),
         ..Secrets::default()
     };
     Ok((settings, secrets))

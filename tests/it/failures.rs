@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use crate::common::{bare_cmd, canned_server, json_error, run, TestEnv};
 use bx_events::bitrix::ratelimit::{RateLimit, RatePreset};
-use bx_events::bitrix::{ApiError, Client, ClientOptions, Credentials};
+use bx_events::bitrix::{ApiError, Client, ClientOptions, Credentials, Secret};
 use bx_events::sandbox::SandboxOptions;
 
 fn env_cmd(portal: &str) -> assert_cmd::Command {
@@ -147,7 +147,7 @@ fn client_side_limiter_keeps_under_the_portal_limit() {
     let creds = env.sandbox.credentials.clone();
     let client = Client::new(
         Credentials::Webhook {
-            base: url::Url::parse(creds.webhook_url.expose()).unwrap(),
+            base: Secret::url(url::Url::parse(creds.webhook_url.expose()).unwrap()),
         },
         ClientOptions {
             rate_limit: RatePreset::Limited(RateLimit {
@@ -173,7 +173,7 @@ fn destructive_methods_are_not_retried_after_a_dropped_connection() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = Client::new(
         Credentials::Webhook {
-            base: url::Url::parse(&format!("{portal}/rest/1/secret/")).unwrap(),
+            base: Secret::url(url::Url::parse(&format!("{portal}/rest/1/secret/")).unwrap()),
         },
         ClientOptions {
             rate_limit: RatePreset::Off,

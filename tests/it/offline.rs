@@ -789,19 +789,24 @@ fn records_failing_again_under_errors_go_to_the_dead_letter_file_and_replay() {
         .is_empty());
 }
 
-#[cfg(unix)]
-#[test]
-fn a_closed_stdout_stops_the_consumer_without_clearing_or_marking_anything() {
-    use std::io::BufRead;
-    let env = queued(300);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+/// `offline consume --stdout` with its stdout a pipe this test holds.
+fn consume_to_a_pipe(env: &TestEnv) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
         .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
         .env("NO_COLOR", "1")
         .args(["offline", "consume", "--stdout"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_stops_the_consumer_without_clearing_or_marking_anything() {
+    use std::io::BufRead;
+    let env = queued(300);
+    let mut child = consume_to_a_pipe(&env);
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     reader.read_line(&mut first).unwrap();
@@ -1069,14 +1074,7 @@ fn lines_a_reader_has_not_read_are_not_confirmed_and_a_stop_still_ends_the_wait(
     // stdout's reader is alive but reads nothing: the lines sit in the pipe, so the
     // reservation must not be confirmed; SIGTERM ends the wait with exit 130.
     let env = queued(10);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
-        .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
-        .env("NO_COLOR", "1")
-        .args(["offline", "consume", "--stdout"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = consume_to_a_pipe(&env);
     let stdout = child.stdout.take().unwrap();
     // Wait (bounded) for the reservation: the lines are then written or being written.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -1103,7 +1101,18 @@ fn lines_a_reader_has_not_read_are_not_confirmed_and_a_stop_still_ends_the_wait(
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
     }
-    let status = child.wait().unwrap();
+    // Bounded: a consumer that ignored the stop would wait for the reader for ever.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("SIGTERM did not end the wait for stdout's reader");
+        }
+        std::thread::yield_now();
+    };
     assert_eq!(status.code(), Some(130));
     drop(stdout);
     assert_eq!(
