@@ -354,3 +354,23 @@ impl TestEnv {
         assert_eq!(http_get(&url).0, 200, "the refresh token was spent");
     }
 }
+
+/// The address a `listen` child announces on stderr ("Listening on URL"); the
+/// rest of its stderr keeps being drained, since a closed pipe would end it.
+pub fn listening_url(stderr: std::process::ChildStderr) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut stderr = BufReader::new(stderr);
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "listen ended before announcing its address"
+        );
+        if let Some(rest) = line.trim().strip_prefix("Listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    url
+}

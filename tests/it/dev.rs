@@ -160,16 +160,7 @@ fn a_handler_that_checks_the_application_token_accepts_dev_requests() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(listen.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0);
-        if let Some(rest) = line.trim().strip_prefix("Listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    let url = crate::common::listening_url(listen.stderr.take().unwrap());
     let dev = Dev::start(&env, &["ONCRMDEALADD", "--forward-to", &url]);
     env.json(&["sandbox", "fire", "ONCRMDEALADD", "--data", "FIELDS.ID=9"]);
     let mut printed = String::new();

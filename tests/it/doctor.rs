@@ -1,6 +1,6 @@
 //! `doctor`: each broken condition reported with its mark and fix; exit 0 when healthy.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, Stdio};
 
 use crate::common::{recorder, run, TestEnv};
@@ -47,16 +47,7 @@ impl Handler {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            assert!(stderr.read_line(&mut line).unwrap() > 0);
-            if let Some(rest) = line.trim().strip_prefix("Listening on ") {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in stderr.lines() {});
+        let url = crate::common::listening_url(child.stderr.take().unwrap());
         Self { child, url }
     }
 }

@@ -38,20 +38,7 @@ impl Listen {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            assert!(
-                stderr.read_line(&mut line).unwrap() > 0,
-                "listen ended early"
-            );
-            if let Some(rest) = line.trim().strip_prefix("Listening on ") {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        // Keep draining stderr: a closed pipe would end the process.
-        std::thread::spawn(move || for _ in stderr.lines() {});
+        let url = crate::common::listening_url(child.stderr.take().unwrap());
         let (sender, lines) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
