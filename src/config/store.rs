@@ -203,15 +203,24 @@ fn read_toml<T: for<'de> Deserialize<'de> + Default>(
     let Some(text) = read_optional(path)? else {
         return Ok(T::default());
     };
-    toml::from_str(&text).map_err(|e| ConfigError::Corrupt {
-        path: path.to_path_buf(),
-        detail: e.message().to_string()
-            + &e.span()
-                .map(|span| {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!(" (line {line})")
-                })
-                .unwrap_or_default(),
-        kind,
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        // The parser's message may quote the value it met, and the credentials
+        // file's values are secrets: there, only the line is named.
+        let message = match kind {
+            FileKind::Credentials => "invalid TOML or a value of the wrong type".to_string(),
+            FileKind::Config => e.message().to_string(),
+        };
+        ConfigError::Corrupt {
+            path: path.to_path_buf(),
+            detail: message + &line,
+            kind,
+        }
     })
 }

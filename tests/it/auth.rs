@@ -550,9 +550,10 @@ fn auth_import_names_every_bad_line_and_imports_nothing() {
     let no_token = json!({"domain": "globex.bitrix24.com"});
     let twice = json!({"access_token": "t3", "domain": "acme.bitrix24.com"});
     let existing = json!({"access_token": "t4", "domain": "x.bitrix24.com", "profile": PROFILE});
+    let numeric = json!({"access_token": 987654321, "domain": "y.bitrix24.com"});
     std::fs::write(
         &file,
-        format!("{good}\n{no_token}\nnot json\n{twice}\n{existing}\n"),
+        format!("{good}\n{no_token}\nnot json\n{twice}\n{existing}\n{numeric}\n"),
     )
     .unwrap();
     let (code, _, stderr) = run(env.cmd().args(["auth", "import", file.to_str().unwrap()]));
@@ -562,11 +563,15 @@ fn auth_import_names_every_bad_line_and_imports_nothing() {
         "line 3: not a JSON object",
         "line 4: profile 'acme.bitrix24.com' appears twice",
         &format!("line 5: profile '{PROFILE}' already exists"),
+        "line 6: not a JSON object of auth data (a field has the wrong type",
         "nothing was imported",
     ] {
         assert!(stderr.contains(wanted), "{wanted}: {stderr}");
     }
-    assert!(!stderr.contains("t1") && !stderr.contains("t3"), "{stderr}");
+    assert!(
+        !stderr.contains("t1") && !stderr.contains("t3") && !stderr.contains("987654321"),
+        "no token is quoted: {stderr}"
+    );
     assert_eq!(
         std::fs::read(env.credentials_path()).unwrap(),
         before,

@@ -417,6 +417,24 @@ fn damaged_config_is_reported_with_its_path_and_left_alone() {
     assert_eq!(code, 4, "{stderr}");
 }
 
+#[test]
+fn a_damaged_credentials_file_is_reported_without_quoting_its_values() {
+    let env = TestEnv::new();
+    // A token written as a number: the parser would quote it in its message.
+    std::fs::write(
+        env.credentials_path(),
+        "[profiles.sb]\naccess_token = 918273645\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run(env.cmd().args(["list"]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("credentials.toml") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("918273645"), "{stderr}");
+}
+
 #[cfg(unix)]
 #[test]
 fn a_credentials_file_others_can_read_is_warned_about() {

@@ -162,8 +162,15 @@ fn check_line(
     app_secret: Option<&Secret>,
     now: i64,
 ) -> Result<Imported, String> {
-    let fields: ImportLine =
-        serde_json::from_str(line).map_err(|e| format!("not a JSON object of auth data ({e})"))?;
+    // The parser's own message may quote a value, and values here are tokens:
+    // name only the kind of problem and where it is.
+    let fields: ImportLine = serde_json::from_str(line).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => format!(
+            "not a JSON object of auth data (a field has the wrong type, near column {})",
+            e.column()
+        ),
+        _ => format!("not a JSON object of auth data (column {})", e.column()),
+    })?;
     let access_token = fields
         .access_token
         .filter(|t| !t.is_empty())
