@@ -147,7 +147,7 @@ pub enum Command {
     Trigger(TriggerArgs),
     /// Run a local Bitrix24 portal emulator for trying bx-events and testing handlers
     #[command(
-        after_help = "Examples:\n  bx-events sandbox --save-profile sandbox\n  bx-events sandbox --port 8080 --rate-limit off\n  bx-events sandbox --plan basic -o json"
+        after_help = "Examples:\n  bx-events sandbox --save-profile sandbox\n  bx-events sandbox --port 8080 --rate-limit off\n  bx-events sandbox --plan basic -o json\n  bx-events sandbox --portals 100 --save-profile fleet"
     )]
     Sandbox(SandboxArgs),
     /// Help on a command, or on a topic: environment, exit-codes
@@ -739,6 +739,10 @@ pub struct SandboxArgs {
     /// false), as a portal does before the app calls installFinish
     #[arg(long)]
     pub not_installed: bool,
+    /// Serve this many independent portals, each on its own port, with one
+    /// application installed on all (with --save-profile NAME: NAME-1 ... NAME-N)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub portals: u32,
 }
 
 #[derive(Debug, Args)]
@@ -826,6 +830,12 @@ pub enum SandboxCommand {
         after_help = "Examples:\n  bx-events sandbox fault query_limit --count 3\n  bx-events sandbox fault drop --method event.offline.clear\n  bx-events sandbox fault slow --delay-ms 5000\n  bx-events sandbox fault --clear"
     )]
     Fault(FaultArgs),
+    /// Install (or update, or uninstall) the application on the sandbox's portals:
+    /// each portal sends its lifecycle event, with fresh tokens, to a handler
+    #[command(
+        after_help = "Examples:\n  bx-events sandbox install --to http://127.0.0.1:8088/\n  bx-events sandbox install --to http://127.0.0.1:8088/ --portal 3\n  bx-events sandbox install --to http://127.0.0.1:8088/ --event uninstall"
+    )]
+    Install(InstallArgs),
 }
 
 #[derive(Debug, Args)]
@@ -869,6 +879,25 @@ pub struct FireArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub count: u64,
     /// Sandbox address [default: the active profile's portal]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// On this portal of a `sandbox --portals N` (1 to N) [default: the one at --url]
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub portal: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The application's install handler, e.g. a `listen --capture-installs`
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Which lifecycle event happens
+    #[arg(long, value_enum, default_value = "install")]
+    pub event: crate::sandbox::Lifecycle,
+    /// Only on this portal (1 to N) [default: every portal of the sandbox]
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub portal: Option<u64>,
+    /// Sandbox address (any of its portals) [default: the active profile's portal]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 }

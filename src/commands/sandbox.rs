@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::auth::save_profile;
 use super::{CliError, Context};
-use crate::cli::{FaultArgs, FireArgs, SandboxArgs, SandboxCommand};
+use crate::cli::{FaultArgs, FireArgs, InstallArgs, SandboxArgs, SandboxCommand};
 use crate::sandbox::delivery::Delivery;
 use crate::sandbox::{self, SandboxOptions};
 
@@ -13,7 +13,15 @@ pub(crate) async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()>
         Some(SandboxCommand::Fire(fire_args)) => return fire(ctx, fire_args).await,
         Some(SandboxCommand::Log(log_args)) => return log(ctx, log_args.url.as_deref()).await,
         Some(SandboxCommand::Fault(fault_args)) => return fault(ctx, fault_args).await,
+        Some(SandboxCommand::Install(install_args)) => return install(ctx, install_args).await,
         None => {}
+    }
+    if args.portals > 1 && (args.state.is_some() || args.application_token.is_some()) {
+        return Err(CliError::Usage(
+            "--state and --application-token describe one portal: use them without --portals"
+                .into(),
+        )
+        .into());
     }
     let preset = args.rate_limit;
     let options = SandboxOptions {
@@ -27,6 +35,7 @@ pub(crate) async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()>
         external_delivery: args.external_delivery,
         state_file: args.state.clone(),
         not_installed: args.not_installed,
+        portals: args.portals as usize,
     };
     let running = sandbox::start(options).await.map_err(|e| {
         CliError::Usage(format!(
@@ -34,6 +43,11 @@ pub(crate) async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()>
             args.host, args.port
         ))
     })?;
+    if running.fleet.len() > 1 {
+        announce_fleet(ctx, args, &running)?;
+        running.wait().await?;
+        return Ok(());
+    }
     let creds = running.credentials.clone();
     if let Some(name) = &args.save_profile {
         let (settings, secrets) = creds.as_profile();
@@ -80,6 +94,99 @@ pub(crate) async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Portals listed by name in the table; the rest are counted (JSON lists all).
+const LISTED_PORTALS: usize = 10;
+
+/// Saves NAME-1 ... NAME-N (one locked write) and tells where the portals are.
+fn announce_fleet(
+    ctx: &Context,
+    args: &SandboxArgs,
+    running: &sandbox::RunningSandbox,
+) -> anyhow::Result<()> {
+    let profile_of = |k: usize| args.save_profile.as_ref().map(|name| format!("{name}-{k}"));
+    if args.save_profile.is_some() {
+        ctx.store.update(|config, credentials| {
+            for (index, member) in running.fleet.iter().enumerate() {
+                let name = profile_of(index + 1).unwrap_or_default();
+                let (settings, secrets) = member.credentials.as_profile();
+                config.profiles.insert(name.clone(), settings);
+                credentials.profiles.insert(name, secrets);
+            }
+            config.current = profile_of(1);
+            Ok(())
+        })?;
+    }
+    let rows: Vec<serde_json::Value> = running
+        .fleet
+        .iter()
+        .enumerate()
+        .map(|(index, member)| {
+            json!({
+                "portal": index + 1,
+                "url": member.credentials.portal,
+                "member_id": member.credentials.member_id,
+                "profile": profile_of(index + 1),
+            })
+        })
+        .collect();
+    let app = &running.credentials;
+    if !ctx.out.is_table() {
+        let mut value = json!({
+            "url": running.url,
+            "plan": args.plan.name(),
+            "portals": rows,
+            "client_id": app.client_id,
+            "oauth_server": app.oauth_server,
+        });
+        if args.save_profile.is_none() {
+            // Without saved profiles the application's secret is the way in.
+            value["client_secret"] = json!(app.client_secret.expose());
+        }
+        ctx.out.print_json(&value);
+        return Ok(());
+    }
+    crate::output::print_line(format!(
+        "Sandbox: {} portals (plan {}, rate limit {} each), one application on all, OAuth server {}",
+        running.fleet.len(),
+        args.plan.name(),
+        args.rate_limit,
+        app.oauth_server
+    ));
+    let mut table = ctx.out.table(&["PORTAL", "URL", "MEMBER ID", "PROFILE"]);
+    for row in rows.iter().take(LISTED_PORTALS) {
+        table.add_row(vec![
+            row["portal"].to_string(),
+            row["url"].as_str().unwrap_or_default().to_string(),
+            row["member_id"].as_str().unwrap_or_default().to_string(),
+            row["profile"].as_str().unwrap_or("-").to_string(),
+        ]);
+    }
+    crate::output::print_line(table.to_string());
+    if rows.len() > LISTED_PORTALS {
+        crate::output::print_line(format!(
+            "... and {} more (`curl {}/_sandbox/portals` lists every one)",
+            rows.len() - LISTED_PORTALS,
+            running.url
+        ));
+    }
+    match &args.save_profile {
+        Some(name) => crate::output::print_line(format!(
+            "Saved profiles {name}-1 ... {name}-{} ({name}-1 is current).\nTry: bx-events apply --all-profiles -f subscriptions.toml",
+            running.fleet.len()
+        )),
+        None => crate::output::print_line(format!(
+            "  client id          {}\n  client secret      {}\nCapture the installs: bx-events listen --capture-installs --client-id {} --secrets-from FILE --oauth-server {}\nthen: bx-events sandbox install --url {} --to http://127.0.0.1:8088/",
+            app.client_id,
+            app.client_secret.expose(),
+            app.client_id,
+            app.oauth_server,
+            running.url
+        )),
+    }
+    crate::output::print_line("Press Ctrl-C to stop.".to_string());
+    Ok(())
+}
+
 /// The admin API of a running sandbox (`--url`, else the active profile's portal).
 struct AdminApi {
     base: url::Url,
@@ -105,6 +212,26 @@ impl AdminApi {
         }
         let http = crate::bitrix::client::http_client(&ctx.client_options_default())?;
         Ok(Self { base, http })
+    }
+
+    /// The same API on portal `k` of the sandbox's fleet.
+    async fn portal(self, k: u64) -> anyhow::Result<Self> {
+        let portals: Vec<crate::sandbox::FleetEntry> = self
+            .send(reqwest::Method::GET, "/_sandbox/portals", None)
+            .await?
+            .json()
+            .await?;
+        let Some(entry) = portals.iter().find(|p| p.portal as u64 == k) else {
+            return Err(CliError::Usage(format!(
+                "the sandbox at {} serves {} portal(s): pass --portal 1 to {}",
+                self.base,
+                portals.len(),
+                portals.len()
+            ))
+            .into());
+        };
+        let base = url::Url::parse(&entry.url)?;
+        Ok(Self { base, ..self })
     }
 
     /// Sends one admin request; an unreachable sandbox or a refusal is an error.
@@ -136,6 +263,41 @@ impl AdminApi {
     }
 }
 
+/// `sandbox install`: a lifecycle event on every portal (or one), each sent to
+/// the handler by its portal.
+async fn install(ctx: &Context, args: &InstallArgs) -> anyhow::Result<()> {
+    super::http_url(&args.to, "--to")?;
+    let api = AdminApi::new(ctx, args.url.as_deref())?;
+    let body = json!({"to": args.to, "event": args.event, "portal": args.portal});
+    let answer = api
+        .send(reqwest::Method::POST, "/_sandbox/install", Some(&body))
+        .await?;
+    let answer: serde_json::Value = answer.json().await?;
+    let deliveries: Vec<Delivery> =
+        serde_json::from_value(answer["deliveries"].clone()).unwrap_or_default();
+    let delivered = deliveries
+        .iter()
+        .filter(|d| d.status.is_some_and(|s| (200..300).contains(&s)))
+        .count();
+    ctx.out.success(&format!(
+        "{} sent by {} portal(s); {delivered} answered 2xx",
+        args.event.event(),
+        deliveries.len()
+    ));
+    ctx.out
+        .list(&deliveries, || deliveries_table(ctx, &deliveries));
+    if delivered < deliveries.len() {
+        return Err(CliError::Failed(format!(
+            "{} of {} portal(s) could not deliver {} (see the table)",
+            deliveries.len() - delivered,
+            deliveries.len(),
+            args.event.event()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// `sandbox fire`: asks a running sandbox to make a change `count` times.
 async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
     let event = crate::bitrix::validate::check_event_name(&args.event).map_err(CliError::Usage)?;
@@ -153,7 +315,10 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
         .into());
     }
     let pairs = super::key_values(&args.data);
-    let api = AdminApi::new(ctx, args.url.as_deref())?;
+    let mut api = AdminApi::new(ctx, args.url.as_deref())?;
+    if let Some(k) = args.portal {
+        api = api.portal(k).await?;
+    }
     let mut queued = 0u64;
     let mut deliveries: Vec<Delivery> = Vec::new();
     for n in 1..=args.count {

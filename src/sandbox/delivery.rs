@@ -65,6 +65,7 @@ pub(crate) fn prepare(
     let (access, refresh, _) = portal.issue_tokens(user_id);
     let domain = portal.base_url.trim_start_matches("http://").to_string();
     let endpoint = format!("{}/rest/", portal.base_url);
+    let server_endpoint = format!("{}/rest/", portal.oauth_server);
     let payload = json!({
         "event": event,
         "event_handler_id": binding.id.to_string(),
@@ -75,7 +76,7 @@ pub(crate) fn prepare(
             "expires_in": portal.token_ttl_secs.to_string(),
             "scope": portal.app.scopes.join(","),
             "domain": domain,
-            "server_endpoint": endpoint,
+            "server_endpoint": server_endpoint,
             "status": "L",
             "client_endpoint": endpoint,
             "member_id": portal.member_id,

@@ -5,6 +5,7 @@ pub(crate) mod admin;
 pub(crate) mod catalog;
 pub(crate) mod delivery;
 pub(crate) mod faults;
+pub(crate) mod fleet;
 pub(crate) mod methods;
 pub(crate) mod oauth;
 pub(crate) mod offline;
@@ -18,11 +19,11 @@ use std::sync::{Arc, Mutex};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
-use tokio::sync::oneshot;
 
 use crate::bitrix::ratelimit::RateLimit;
 use crate::bitrix::Secret;
 pub use faults::{Fault, FaultKind};
+pub use fleet::{FleetEntry, Lifecycle};
 pub use offline::RETENTION_SECS;
 use rest::Shared;
 pub use state::{Plan, Stats};
@@ -49,6 +50,10 @@ pub struct SandboxOptions {
     pub state_file: Option<std::path::PathBuf>,
     /// Report the application's installation as unfinished (`INSTALLED: false`).
     pub not_installed: bool,
+    /// How many independent portals to serve, each on its own port (the first on
+    /// `port`). They share one application (client id and secret) and one OAuth
+    /// server; `application_token` and `state_file` apply to the first only.
+    pub portals: usize,
 }
 
 impl Default for SandboxOptions {
@@ -64,6 +69,7 @@ impl Default for SandboxOptions {
             external_delivery: false,
             state_file: None,
             not_installed: false,
+            portals: 1,
         }
     }
 }
@@ -80,6 +86,8 @@ pub struct SandboxCredentials {
     pub webhook_url: Secret,
     pub application_token: Secret,
     pub member_id: String,
+    /// Where tokens are refreshed: the first portal's URL in a fleet.
+    pub oauth_server: String,
 }
 
 /// Direct access to a running sandbox's state, for tests and the CLI.
@@ -171,7 +179,7 @@ impl SandboxCredentials {
             portal: self.portal.clone(),
             kind: crate::config::ProfileKind::Oauth,
             client_id: Some(self.client_id.clone()),
-            oauth_server: Some(self.portal.clone()),
+            oauth_server: Some(self.oauth_server.clone()),
             rate_limit: None,
             user_id: Some(1),
             scope: Some("crm,task,user".into()),
@@ -189,12 +197,22 @@ impl SandboxCredentials {
     }
 }
 
+/// One portal of a running sandbox.
+#[derive(Clone)]
+pub struct FleetMember {
+    pub credentials: SandboxCredentials,
+    pub portal: PortalHandle,
+}
+
 /// A sandbox serving in the background of the current tokio runtime.
 pub struct RunningSandbox {
+    /// The first portal's URL, credentials and state.
     pub url: String,
     pub credentials: SandboxCredentials,
     pub portal: PortalHandle,
-    shutdown: Option<oneshot::Sender<()>>,
+    /// Every portal, the first included (`--portals N`).
+    pub fleet: Vec<FleetMember>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -202,7 +220,7 @@ impl RunningSandbox {
     /// Stops serving and waits for the server task to end.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         self.task.await.unwrap_or(Ok(()))
     }
@@ -213,24 +231,38 @@ impl RunningSandbox {
     }
 }
 
-/// Binds the listener and starts serving in a background task.
+/// Binds the listeners and starts serving in background tasks: one port per
+/// portal, so each portal has its own origin as real portals have their own
+/// domains.
 pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
-    let listener =
-        tokio::net::TcpListener::bind(SocketAddr::new(options.host, options.port)).await?;
-    let address = listener.local_addr()?;
-    let url = format!("http://{address}");
-    let mut portal = state::Portal::new(
-        url.clone(),
-        options.plan,
-        options.token_ttl_secs,
-        options.rate_limit,
-    );
-    if let Some(token) = options.application_token.filter(|t| !t.is_empty()) {
-        portal.app.application_token = token.expose().clone();
+    let count = options.portals.max(1);
+    if count > 1 {
+        crate::support::limits::raise_open_file_limit();
     }
-    portal.faults = options.faults;
-    portal.installed = !options.not_installed;
-    portal.external_delivery = options.external_delivery;
+    let mut listeners = Vec::with_capacity(count);
+    listeners
+        .push(tokio::net::TcpListener::bind(SocketAddr::new(options.host, options.port)).await?);
+    for _ in 1..count {
+        listeners.push(tokio::net::TcpListener::bind(SocketAddr::new(options.host, 0)).await?);
+    }
+    let mut portals = Vec::with_capacity(count);
+    for listener in &listeners {
+        let url = format!("http://{}", listener.local_addr()?);
+        let mut portal = state::Portal::new(
+            url,
+            options.plan,
+            options.token_ttl_secs,
+            options.rate_limit,
+        );
+        portal.faults = options.faults.clone();
+        portal.installed = !options.not_installed;
+        portal.external_delivery = options.external_delivery;
+        portals.push(portal);
+    }
+    let first = &mut portals[0];
+    if let Some(token) = options.application_token.filter(|t| !t.is_empty()) {
+        first.app.application_token = token.expose().clone();
+    }
     if let Some(path) = &options.state_file {
         if let Some(text) =
             crate::config::files::read_optional(path).map_err(std::io::Error::other)?
@@ -241,13 +273,79 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
                     format!("{} is not a sandbox state file: {e}", path.display()),
                 )
             })?;
-            portal.restore(saved);
+            first.restore(saved);
         }
-        portal.state_file = Some(path.clone());
+        first.state_file = Some(path.clone());
     }
+    // One application installed on every portal: one client id and secret, one
+    // OAuth server (the first portal's), and an application token per portal.
+    let (client_id, client_secret, hub) = (
+        first.app.client_id.clone(),
+        first.app.client_secret.clone(),
+        first.base_url.clone(),
+    );
+    for portal in portals.iter_mut().skip(1) {
+        portal.app.client_id = client_id.clone();
+        portal.app.client_secret = client_secret.clone();
+        portal.oauth_server = hub.clone();
+    }
+    let mut members = Vec::with_capacity(count);
+    let mut shared_portals = Vec::with_capacity(count);
+    for mut portal in portals {
+        let credentials = credentials_of(&mut portal);
+        portal.persist();
+        let shared: Shared = Arc::new(Mutex::new(portal));
+        members.push(FleetMember {
+            credentials,
+            portal: PortalHandle(shared.clone()),
+        });
+        shared_portals.push(shared);
+    }
+    let fleet: fleet::Fleet = Arc::new(shared_portals);
+    let (shutdown, stopped) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::with_capacity(count);
+    for (listener, shared) in listeners.into_iter().zip(fleet.iter()) {
+        let router = router(fleet::Served {
+            portal: shared.clone(),
+            fleet: fleet.clone(),
+        });
+        let mut stopped = stopped.clone();
+        servers.push(tokio::spawn(async move {
+            crate::server::serve(
+                listener,
+                router,
+                crate::server::ConnectionLimits::default(),
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            )
+            .await
+        }));
+    }
+    let task = tokio::spawn(async move {
+        let mut outcome = Ok(());
+        for server in servers {
+            if let Ok(Err(e)) = server.await {
+                outcome = Err(e);
+            }
+        }
+        outcome
+    });
+    Ok(RunningSandbox {
+        url: members[0].credentials.portal.clone(),
+        credentials: members[0].credentials.clone(),
+        portal: members[0].portal.clone(),
+        fleet: members,
+        shutdown: Some(shutdown),
+        task,
+    })
+}
+
+/// The admin's fresh tokens and the application's credentials on one portal.
+fn credentials_of(portal: &mut state::Portal) -> SandboxCredentials {
     let (access_token, refresh_token, expires_at) = portal.issue_tokens(1);
-    let credentials = SandboxCredentials {
-        portal: url.clone(),
+    SandboxCredentials {
+        portal: portal.base_url.clone(),
         client_id: portal.app.client_id.clone(),
         client_secret: Secret::new(portal.app.client_secret.clone()),
         access_token: Secret::new(access_token),
@@ -256,10 +354,13 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         webhook_url: Secret::new(portal.webhook_url()),
         application_token: Secret::new(portal.app.application_token.clone()),
         member_id: portal.member_id.clone(),
-    };
-    portal.persist();
-    let shared: Shared = Arc::new(Mutex::new(portal));
-    let router = Router::new()
+        oauth_server: portal.oauth_server.clone(),
+    }
+}
+
+/// One portal's routes: the REST API, OAuth, and the `/_sandbox/` controls.
+fn router(served: fleet::Served) -> Router {
+    Router::new()
         .route(
             "/rest/{*path}",
             get(rest::rest_endpoint).post(rest::rest_endpoint),
@@ -275,32 +376,15 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         .route("/_sandbox/log", get(admin::log))
         .route("/_sandbox/age-offline", post(admin::age_offline))
         .route("/_sandbox/installed", post(admin::set_installed))
+        .route("/_sandbox/portals", get(fleet::portals))
+        .route("/_sandbox/install", post(fleet::install))
         .route(
             "/_sandbox/faults",
             post(admin::add_fault)
                 .delete(admin::clear_faults)
                 .get(admin::list_faults),
         )
-        .with_state(shared.clone());
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        crate::server::serve(
-            listener,
-            router,
-            crate::server::ConnectionLimits::default(),
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-    });
-    Ok(RunningSandbox {
-        url,
-        credentials,
-        portal: PortalHandle(shared),
-        shutdown: Some(shutdown),
-        task,
-    })
+        .with_state(served)
 }
 
 /// A sandbox on its own thread and runtime, for tests that drive the binary.
@@ -308,6 +392,8 @@ pub struct SandboxThread {
     pub url: String,
     pub credentials: SandboxCredentials,
     pub portal: PortalHandle,
+    /// Every portal, the first included.
+    pub fleet: Vec<FleetMember>,
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -336,6 +422,7 @@ impl SandboxThread {
                             sandbox.url.clone(),
                             sandbox.credentials.clone(),
                             sandbox.portal.clone(),
+                            sandbox.fleet.clone(),
                         );
                         let _ = ready_tx.send(Ok(handle));
                         let _ = tokio::task::spawn_blocking(move || stop_rx.recv()).await;
@@ -347,13 +434,14 @@ impl SandboxThread {
                 }
             });
         });
-        let (url, credentials, portal) = ready_rx
+        let (url, credentials, portal, fleet) = ready_rx
             .recv()
             .map_err(|_| std::io::Error::other("sandbox thread ended before it started"))??;
         Ok(Self {
             url,
             credentials,
             portal,
+            fleet,
             stop: Some(stop_tx),
             thread: Some(thread),
         })

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use super::fleet::Served;
 use super::rest::{param_text, request_params, Shared};
 use super::state::{random_hex, Portal};
 use crate::bitrix::auth::now_unix;
@@ -72,7 +73,7 @@ pub(crate) async fn authorize(State(shared): State<Shared>, RawQuery(query): Raw
 
 /// `GET|POST /oauth/token/`: `refresh_token` and `authorization_code` grants.
 pub(crate) async fn token(
-    State(shared): State<Shared>,
+    State(served): State<Served>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -87,6 +88,7 @@ pub(crate) async fn token(
             )
         }
     };
+    let shared = issuer(&served, &params);
     let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
     match grant(&mut portal, &params) {
         Ok(body) => {
@@ -98,6 +100,34 @@ pub(crate) async fn token(
             oauth_error(status, code, description)
         }
     }
+}
+
+/// The portal a token request is for. A refresh token names no portal: like the
+/// real service's one OAuth server, the sandbox finds the portal that issued it
+/// among every portal it serves (the one asked first).
+fn issuer(served: &Served, params: &Map<String, Value>) -> Shared {
+    let presented = (param_text(params, "grant_type").as_deref() == Some("refresh_token"))
+        .then(|| param_text(params, "refresh_token"))
+        .flatten();
+    let Some(presented) = presented else {
+        return served.portal.clone();
+    };
+    let holds = |shared: &Shared| {
+        shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refresh_tokens
+            .contains_key(&presented)
+    };
+    if holds(&served.portal) {
+        return served.portal.clone();
+    }
+    served
+        .fleet
+        .iter()
+        .find(|shared| holds(shared))
+        .cloned()
+        .unwrap_or_else(|| served.portal.clone())
 }
 
 type GrantError = (StatusCode, &'static str, &'static str);
@@ -161,7 +191,7 @@ pub(crate) fn token_body(portal: &mut Portal, user_id: i64) -> Value {
         "expires_in": portal.token_ttl_secs,
         "scope": portal.app.scopes.join(","),
         "domain": portal.base_url.trim_start_matches("http://"),
-        "server_endpoint": format!("{}/rest/", portal.base_url),
+        "server_endpoint": format!("{}/rest/", portal.oauth_server),
         "client_endpoint": endpoint,
         "member_id": portal.member_id,
         "status": "L",

@@ -144,6 +144,10 @@ impl Bucket {
 #[derive(Debug)]
 pub(crate) struct Portal {
     pub base_url: String,
+    /// The OAuth server the portal names in `server_endpoint`: its own URL, or
+    /// the first portal's in a fleet (one server for every portal, as
+    /// oauth.bitrix.info is on the real service).
+    pub oauth_server: String,
     pub member_id: String,
     pub plan: Plan,
     pub app: App,
@@ -176,6 +180,9 @@ pub(crate) struct Portal {
     /// `app.info`'s INSTALLED: a portal sends no events to an application whose
     /// installation was not finished.
     pub installed: bool,
+    /// The application was uninstalled (`sandbox install --event uninstall`): its
+    /// handlers, queue and tokens are gone until it is installed again.
+    pub removed: bool,
     pub bucket: Option<Bucket>,
     pub stats: Stats,
 }
@@ -190,6 +197,7 @@ impl Portal {
         rate_limit: Option<RateLimit>,
     ) -> Self {
         let mut portal = Self {
+            oauth_server: base_url.clone(),
             base_url,
             member_id: random_hex(32),
             plan,
@@ -229,6 +237,7 @@ impl Portal {
             bucket: rate_limit.map(Bucket::new),
             stats: Stats::default(),
             installed: true,
+            removed: false,
         };
         portal.webhooks.insert(random_hex(16), 1);
         portal
