@@ -137,7 +137,7 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Receive events locally: decode, verify and print what a portal sends a handler
     #[command(
-        after_help = "Examples:\n  bx-events listen --port 8088 --application-token \"$APP_TOKEN\"\n  bx-events listen --forward-to http://127.0.0.1:3000/bitrix/events\n  bx-events listen -o ndjson --save ./captured | jq .data"
+        after_help = "Examples:\n  bx-events listen --port 8088 --application-token \"$APP_TOKEN\"\n  bx-events listen --forward-to http://127.0.0.1:3000/bitrix/events\n  bx-events listen -o ndjson --save ./captured | jq .data\n  bx-events listen --capture-installs --client-id ID --secrets-from app.env"
     )]
     Listen(ListenArgs),
     /// Send a portal-style event to a handler URL
@@ -782,6 +782,21 @@ pub struct ListenArgs {
     /// between requests, before its connection is closed
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout: u64,
+    /// Store a profile per portal from ONAPPINSTALL and ONAPPUPDATE (verified by
+    /// exchanging the refresh token at --oauth-server), and mark it uninstalled on
+    /// ONAPPUNINSTALL (verified by its stored application token)
+    #[arg(long, requires = "client_id")]
+    pub capture_installs: bool,
+    /// With --capture-installs: the application's client id
+    #[arg(long, value_name = "ID", env = env::CLIENT_ID)]
+    pub client_id: Option<String>,
+    /// With --capture-installs: read the application's client secret from FILE as
+    /// a client_secret=VALUE line [default: $BX_EVENTS_CLIENT_SECRET]
+    #[arg(long, value_name = "FILE", requires = "capture_installs")]
+    pub secrets_from: Option<std::path::PathBuf>,
+    /// With --capture-installs: the OAuth server the application trusts
+    #[arg(long, value_name = "URL", env = env::OAUTH_SERVER, default_value = crate::bitrix::auth::DEFAULT_OAUTH_SERVER)]
+    pub oauth_server: String,
 }
 
 #[derive(Debug, Args)]

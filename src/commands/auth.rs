@@ -233,6 +233,7 @@ fn settings_for(portal: &url::Url, kind: ProfileKind, args: &LoginArgs) -> Profi
         user_id: None,
         scope: None,
         member_id: None,
+        uninstalled_at: None,
     }
 }
 

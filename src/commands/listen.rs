@@ -20,6 +20,7 @@ use crate::bitrix::mask::{mask_form_body, mask_json};
 use crate::bitrix::Secret;
 use crate::bitrix::{form, ClientOptions};
 use crate::cli::ListenArgs;
+use crate::commands::capture::{is_lifecycle, Capture};
 use crate::commands::handler::{HandlerCommand, HandlerFailure};
 use crate::output::{Output, OutputFormat};
 
@@ -46,6 +47,8 @@ struct Listener {
     exec_slots: tokio::sync::Semaphore,
     /// `--exec` commands running or waiting for a slot.
     exec_queued: AtomicU64,
+    /// `--capture-installs`: lifecycle events become stored profiles.
+    capture: Option<Capture>,
     out: Output,
     received: AtomicU64,
 }
@@ -92,6 +95,13 @@ impl Peek {
             token,
             event,
             fields,
+        }
+    }
+
+    fn event_name(&self) -> Option<&str> {
+        match self {
+            Self::Json(event) => event["event"].as_str(),
+            Self::Form { event, .. } => event.as_deref(),
         }
     }
 
@@ -206,14 +216,26 @@ pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> 
         save_budget: AtomicU64::new(args.save_budget.saturating_mul(1_000_000)),
         exec_slots: tokio::sync::Semaphore::new(args.max_exec as usize),
         exec_queued: AtomicU64::new(0),
+        capture: capture_settings(ctx, args)?,
         out: ctx.out.clone(),
         received: AtomicU64::new(0),
     });
     ctx.out.info(&format!(
         "Listening on http://{address}/ (Ctrl-C to stop)\nBind it with: bx-events bind ONCRMDEALADD http://{address}/"
     ));
-    if state.token.is_none() {
-        ctx.out.warn("no --application-token: requests are accepted without checking auth[application_token]");
+    match (&state.capture, &state.token) {
+        (Some(capture), None) => ctx.out.info(&format!(
+            "Capturing installs into {} (verified at {}); other events are accepted without checking auth[application_token]",
+            capture.store.dir().display(),
+            capture.oauth_server
+        )),
+        (Some(capture), Some(_)) => ctx.out.info(&format!(
+            "Capturing installs into {} (verified at {})",
+            capture.store.dir().display(),
+            capture.oauth_server
+        )),
+        (None, None) => ctx.out.warn("no --application-token: requests are accepted without checking auth[application_token]"),
+        (None, Some(_)) => {}
     }
     let router = axum::Router::new()
         .fallback(receive)
@@ -270,6 +292,11 @@ async fn receive(
                 .into_response();
         }
     }
+    if let Some(capture) = &state.capture {
+        if peek.event_name().is_some_and(is_lifecycle) {
+            return capture_one(&state, capture, peek, &content_type, &body).await;
+        }
+    }
     let verdict = verdict(
         state.token.as_ref().map(|t| t.expose().as_str()),
         peek.token(),
@@ -303,6 +330,100 @@ async fn receive(
         (StatusCode::UNAUTHORIZED, "application token mismatch\n").into_response()
     } else {
         (StatusCode::OK, "OK\n").into_response()
+    }
+}
+
+/// `--capture-installs` settings: the application's id and secret, and the
+/// OAuth server that vouches for installs.
+fn capture_settings(ctx: &Context, args: &ListenArgs) -> anyhow::Result<Option<Capture>> {
+    if !args.capture_installs {
+        return Ok(None);
+    }
+    let client_id = args
+        .client_id
+        .clone()
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| CliError::Usage("--capture-installs needs the application's --client-id".into()))?;
+    let client_secret = match &args.secrets_from {
+        Some(path) => super::auth::import::client_secret_from(path)?,
+        None => std::env::var(crate::config::env::CLIENT_SECRET)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--capture-installs needs the application's client secret: --secrets-from FILE (a client_secret=VALUE line) or {}",
+                    crate::config::env::CLIENT_SECRET
+                ))
+            })?,
+    };
+    let oauth_server = crate::bitrix::auth::parse_portal_url(&args.oauth_server)
+        .map_err(|e| CliError::Usage(format!("--oauth-server: {e}")))?;
+    crate::config::files::ensure_private_dir(ctx.store.dir())?;
+    ctx.store
+        .check_writable()
+        .map_err(|e| CliError::Usage(format!("cannot capture installs: {e}")))?;
+    Ok(Some(Capture {
+        client_id,
+        client_secret,
+        oauth_server,
+        http: http_client(&ctx.client_options_default())?,
+        store: ctx.store.clone(),
+    }))
+}
+
+/// Verifies and stores one lifecycle event, then answers its sender. Such a
+/// request is not saved, forwarded or run: its refresh token is spent by the
+/// verification, and the stored profile is what matters.
+async fn capture_one(
+    state: &Listener,
+    capture: &Capture,
+    peek: Peek,
+    content_type: &str,
+    body: &Bytes,
+) -> Response {
+    let event = match peek {
+        Peek::Json(event) => event,
+        Peek::Form { .. } => decode_body(content_type, body),
+    };
+    let name = event["event"].as_str().unwrap_or_default().to_ascii_uppercase();
+    let received_at = chrono::Local::now();
+    let outcome = capture.handle(&event).await;
+    let record = match &outcome {
+        Ok(captured) => json!({"received_at": received_at.to_rfc3339(), "event": name, "capture": captured}),
+        Err(refused) => json!({
+            "received_at": received_at.to_rfc3339(),
+            "event": name,
+            "domain": event["auth"]["domain"],
+            "refused": refused.to_string(),
+            "status": refused.status(),
+        }),
+    };
+    if state.out.format != OutputFormat::Table {
+        crate::output::print_line(serde_json::to_string(&record).unwrap_or_default());
+    } else {
+        match &outcome {
+            Ok(captured) => state.out.success(&format!(
+                "{} {name} from {}: profile '{}' {}",
+                received_at.format("%H:%M:%S"),
+                captured.portal,
+                captured.profile,
+                captured.outcome
+            )),
+            Err(refused) => state.out.warn(&format!(
+                "{} {name} from {} refused: {refused}",
+                received_at.format("%H:%M:%S"),
+                crate::output::printable(event["auth"]["domain"].as_str().unwrap_or("(no domain)"))
+            )),
+        }
+    }
+    match outcome {
+        Ok(_) => (StatusCode::OK, "OK\n").into_response(),
+        Err(refused) => (
+            StatusCode::from_u16(refused.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            format!("{refused}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -3,6 +3,7 @@
 pub(crate) mod apply;
 pub(crate) mod auth;
 pub(crate) mod bind;
+pub(crate) mod capture;
 pub(crate) mod call;
 pub(crate) mod completions;
 pub(crate) mod dev;

@@ -69,6 +69,12 @@ pub(crate) fn load_stored(
             known: config.profiles.keys().cloned().collect(),
         });
     };
+    if let Some(at) = &settings.uninstalled_at {
+        return Err(ConfigError::Invalid(format!(
+            "profile '{name}': the application was uninstalled from {} at {at}; once it is installed again, `listen --capture-installs` stores the new tokens",
+            settings.portal
+        )));
+    }
     let credentials = stored_credentials(store, name, &settings)?;
     let rate_limit = rate_limit_for(Some(&settings))?;
     Ok(ActiveProfile {
@@ -178,6 +184,7 @@ pub(crate) fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
             user_id: Some(webhook.user_id),
             scope: None,
             member_id: None,
+            uninstalled_at: None,
         };
         return Ok(Some(ActiveProfile {
             name: ENV_PROFILE_NAME.into(),
@@ -217,6 +224,7 @@ pub(crate) fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
         user_id: None,
         scope: None,
         member_id: None,
+        uninstalled_at: None,
     };
     let tokens = OAuthTokens {
         access_token,

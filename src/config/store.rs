@@ -47,6 +47,11 @@ pub struct ProfileSettings {
     /// handlers in `auth[member_id]` as the portal does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_id: Option<String>,
+    /// When the application was uninstalled from the portal (RFC 3339), as an
+    /// `ONAPPUNINSTALL` captured by `listen --capture-installs` said: the profile
+    /// is kept for the record, and fleet commands pass it by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstalled_at: Option<String>,
 }
 
 /// The whole `config.toml`.

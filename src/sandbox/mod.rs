@@ -184,6 +184,7 @@ impl SandboxCredentials {
             user_id: Some(1),
             scope: Some("crm,task,user".into()),
             member_id: Some(self.member_id.clone()),
+            uninstalled_at: None,
         };
         let secrets = crate::config::Secrets {
             client_secret: Some(self.client_secret.clone()),

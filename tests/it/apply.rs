@@ -225,6 +225,7 @@ fn save_profile_for(env: &TestEnv, name: &str, portal: &str, access: &str) {
         user_id: None,
         scope: None,
         member_id: None,
+        uninstalled_at: None,
     };
     let secrets = Secrets {
         access_token: Some(access.into()),

@@ -72,6 +72,7 @@ impl TestEnv {
             user_id: Some(1),
             scope: None,
             member_id: Some(creds.member_id.clone()),
+            uninstalled_at: None,
         };
         let secrets = Secrets {
             client_secret: Some(creds.client_secret.clone()),
@@ -96,6 +97,7 @@ impl TestEnv {
             user_id: Some(1),
             scope: None,
             member_id: Some(creds.member_id.clone()),
+            uninstalled_at: None,
         };
         let secrets = Secrets {
             webhook_url: Some(creds.webhook_url.clone()),

@@ -136,24 +136,25 @@ fn read_input(args: &ImportArgs) -> anyhow::Result<String> {
 
 /// `--secrets-from FILE`: the application's client secret as `client_secret=VALUE`.
 fn app_secret(args: &ImportArgs) -> anyhow::Result<Option<Secret>> {
-    let Some(path) = &args.secrets_from else {
-        return Ok(None);
-    };
+    args.secrets_from
+        .as_deref()
+        .map(client_secret_from)
+        .transpose()
+}
+
+/// Reads the application's client secret from a `client_secret=VALUE` line of a
+/// file, so it never appears in the process list.
+pub(crate) fn client_secret_from(path: &std::path::Path) -> anyhow::Result<Secret> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let secret = text
-        .lines()
+    text.lines()
         .filter_map(|line| line.trim().split_once('='))
         .find(|(name, _)| name.trim().eq_ignore_ascii_case("client_secret"))
-        .map(|(_, value)| Secret::new(value.trim()));
-    match secret {
-        Some(secret) => Ok(Some(secret)),
-        None => Err(CliError::Usage(format!(
-            "{} has no client_secret=VALUE line",
-            path.display()
-        ))
-        .into()),
-    }
+        .map(|(_, value)| Secret::new(value.trim()))
+        .filter(|secret| !secret.is_empty())
+        .ok_or_else(|| {
+            CliError::Usage(format!("{} has no client_secret=VALUE line", path.display())).into()
+        })
 }
 
 fn check_line(
@@ -176,15 +177,10 @@ fn check_line(
         .filter(|t| !t.is_empty())
         .ok_or("no access_token")?;
     let portal = match (&fields.client_endpoint, &fields.domain) {
-        (Some(endpoint), _) => endpoint
-            .trim_end_matches('/')
-            .trim_end_matches("/rest")
-            .to_string(),
-        (None, Some(domain)) => format!("https://{}", domain.trim_end_matches('/')),
+        (Some(endpoint), _) => portal_from_endpoint(endpoint)?,
+        (None, Some(domain)) => portal_from_endpoint(&format!("https://{domain}"))?,
         (None, None) => return Err("neither client_endpoint nor domain names the portal".into()),
     };
-    let portal = parse_portal_url(&portal).map_err(|e| format!("portal: {e}"))?;
-    let portal = portal.as_str().trim_end_matches('/').to_string();
     let oauth_server = fields
         .server_endpoint
         .as_deref()
@@ -196,9 +192,7 @@ fn check_line(
         .filter(|s| s.trim_end_matches('/') != DEFAULT_OAUTH_SERVER);
     let name = match fields.profile {
         Some(name) => name,
-        None => url::Url::parse(&portal)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
+        None => profile_name_for(&portal)
             .ok_or("no profile name and no portal host to name it after")?,
     };
     if name.trim().is_empty() || name.chars().any(|c| c.is_control() || c == '"') {
@@ -220,6 +214,7 @@ fn check_line(
             user_id: fields.user_id,
             scope: fields.scope,
             member_id: fields.member_id,
+            uninstalled_at: None,
         },
         secrets: Secrets {
             client_secret,
@@ -230,5 +225,24 @@ fn check_line(
             application_token: fields.application_token.filter(|t| !t.is_empty()),
         },
         name,
+    })
+}
+
+/// The portal's address from a `client_endpoint` (`https://HOST/rest/`) or a
+/// bare domain, checked as a portal URL and without the trailing slash.
+pub(crate) fn portal_from_endpoint(endpoint: &str) -> Result<String, String> {
+    let trimmed = endpoint.trim_end_matches('/').trim_end_matches("/rest");
+    let portal = parse_portal_url(trimmed).map_err(|e| format!("portal: {e}"))?;
+    Ok(portal.as_str().trim_end_matches('/').to_string())
+}
+
+/// The profile name a portal gets when none is given: its host, and its port
+/// when it has one (sandbox portals share a host and differ by port).
+pub(crate) fn profile_name_for(portal: &str) -> Option<String> {
+    let url = url::Url::parse(portal).ok()?;
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
     })
 }

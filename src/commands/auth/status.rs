@@ -32,6 +32,20 @@ pub(crate) enum CheckResult {
     Failed(String),
     /// The check was cut short.
     Unfinished,
+    /// The application was uninstalled from the portal at this time (RFC 3339):
+    /// nothing to check.
+    Uninstalled(String),
+}
+
+impl CheckResult {
+    /// Rows that need attention sort first, uninstalled portals next, then the rest.
+    fn order(&self) -> u8 {
+        match self {
+            Self::Failed(_) | Self::Unfinished => 0,
+            Self::Uninstalled(_) => 1,
+            Self::Ok => 2,
+        }
+    }
 }
 
 impl std::fmt::Display for CheckResult {
@@ -40,6 +54,7 @@ impl std::fmt::Display for CheckResult {
             Self::Ok => f.write_str("ok"),
             Self::Failed(why) => write!(f, "error: {why}"),
             Self::Unfinished => f.write_str("error: check did not finish"),
+            Self::Uninstalled(at) => write!(f, "uninstalled {}", short_time(Some(at))),
         }
     }
 }
@@ -63,7 +78,7 @@ struct Candidate {
 }
 
 pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
-    let candidates = gather(ctx)?;
+    let (candidates, uninstalled) = gather(ctx)?;
     let outcomes = check(ctx, &candidates).await?;
     // A refresh during the check may have renewed the stored expiry.
     let refreshed = ctx.store.read_credentials()?;
@@ -116,15 +131,21 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
             status,
         });
     }
+    rows.extend(uninstalled);
     // Hundreds of portals: the ones that need attention first, then a count.
-    rows.sort_by_key(|row| row.status == CheckResult::Ok);
-    let failing = rows.iter().filter(|r| r.status != CheckResult::Ok).count();
+    rows.sort_by_key(|row| row.status.order());
+    let count = |order: u8| rows.iter().filter(|r| r.status.order() == order).count();
+    let (failing, removed, ok) = (count(0), count(1), count(2));
     ctx.out.list(&rows, || render(ctx, &rows));
     if rows.len() > 1 {
+        let removed = if removed > 0 {
+            format!(", {removed} uninstalled")
+        } else {
+            String::new()
+        };
         ctx.out.info(&format!(
-            "{} profile(s): {} ok, {failing} failing",
-            rows.len(),
-            rows.len() - failing
+            "{} profile(s): {ok} ok, {failing} failing{removed}",
+            rows.len()
         ));
     }
     match first_failure {
@@ -133,9 +154,11 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
     }
 }
 
-/// The environment's profile (when set), then every stored one.
-fn gather(ctx: &Context) -> anyhow::Result<Vec<Candidate>> {
+/// The environment's profile (when set), then every stored one; the rows of
+/// portals the application was uninstalled from come apart, as they are not checked.
+fn gather(ctx: &Context) -> anyhow::Result<(Vec<Candidate>, Vec<StatusRow>)> {
     let mut candidates = Vec::new();
+    let mut uninstalled = Vec::new();
     let env_profile = from_environment()?;
     let env_active = env_profile.is_some();
     if let Some(profile) = env_profile {
@@ -152,7 +175,22 @@ fn gather(ctx: &Context) -> anyhow::Result<Vec<Candidate>> {
         ctx.out.warn(&warning);
     }
     let current = selected_name(&config, ctx.global.profile.as_deref()).ok();
-    for name in config.profiles.keys() {
+    for (name, settings) in &config.profiles {
+        if let Some(at) = &settings.uninstalled_at {
+            uninstalled.push(StatusRow {
+                name: name.clone(),
+                current: !env_active && current.as_deref() == Some(name.as_str()),
+                portal: settings.portal.clone(),
+                kind: settings.kind,
+                client_id: settings.client_id.clone(),
+                user_id: settings.user_id,
+                scope: settings.scope.clone(),
+                expires_at: None,
+                storage: ctx.store.credentials_path().display().to_string(),
+                status: CheckResult::Uninstalled(at.clone()),
+            });
+            continue;
+        }
         candidates.push(Candidate {
             profile: load_stored(&ctx.store, &config, name)?,
             current: !env_active && current.as_deref() == Some(name.as_str()),
@@ -160,10 +198,10 @@ fn gather(ctx: &Context) -> anyhow::Result<Vec<Candidate>> {
             storage: ctx.store.credentials_path().display().to_string(),
         });
     }
-    if candidates.is_empty() {
+    if candidates.is_empty() && uninstalled.is_empty() {
         return Err(ConfigError::NoCredentials.into());
     }
-    Ok(candidates)
+    Ok((candidates, uninstalled))
 }
 
 /// One cheap call per profile, all at once; `None` where a check did not finish.
