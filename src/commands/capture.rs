@@ -87,17 +87,21 @@ fn auth_field<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
 impl Capture {
     /// Verifies and stores one decoded lifecycle event.
     pub(crate) async fn handle(&self, event: &Value) -> Result<Captured, Refused> {
-        let name = event["event"].as_str().unwrap_or_default().to_ascii_uppercase();
+        let name = event["event"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         let member_id = auth_field(event, "member_id")
             .ok_or(Refused::Missing("member_id"))?
             .to_string();
-        let application_token = auth_field(event, "application_token")
-            .ok_or(Refused::Missing("application_token"))?;
+        let application_token =
+            auth_field(event, "application_token").ok_or(Refused::Missing("application_token"))?;
         let application_token = Secret::new(application_token.to_string());
         if name == "ONAPPUNINSTALL" {
             return self.uninstall(name, member_id, application_token).await;
         }
-        let refresh_token = auth_field(event, "refresh_token").ok_or(Refused::Missing("refresh_token"))?;
+        let refresh_token =
+            auth_field(event, "refresh_token").ok_or(Refused::Missing("refresh_token"))?;
         // The exchange is the proof, and it also gives the pair this profile keeps
         // (the request's refresh token is spent by it).
         let answer = token_request(
@@ -202,7 +206,12 @@ impl Capture {
                     .get(&profile)
                     .and_then(|s| s.application_token.clone());
                 let matches = stored.is_some_and(|stored| {
-                    bool::from(stored.expose().as_bytes().ct_eq(presented.expose().as_bytes()))
+                    bool::from(
+                        stored
+                            .expose()
+                            .as_bytes()
+                            .ct_eq(presented.expose().as_bytes()),
+                    )
                 });
                 if !matches {
                     return Ok(Err(Refused::TokenMismatch));

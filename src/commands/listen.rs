@@ -343,7 +343,9 @@ fn capture_settings(ctx: &Context, args: &ListenArgs) -> anyhow::Result<Option<C
         .client_id
         .clone()
         .filter(|id| !id.trim().is_empty())
-        .ok_or_else(|| CliError::Usage("--capture-installs needs the application's --client-id".into()))?;
+        .ok_or_else(|| {
+            CliError::Usage("--capture-installs needs the application's --client-id".into())
+        })?;
     let client_secret = match &args.secrets_from {
         Some(path) => super::auth::import::client_secret_from(path)?,
         None => std::env::var(crate::config::env::CLIENT_SECRET)
@@ -386,11 +388,16 @@ async fn capture_one(
         Peek::Json(event) => event,
         Peek::Form { .. } => decode_body(content_type, body),
     };
-    let name = event["event"].as_str().unwrap_or_default().to_ascii_uppercase();
+    let name = event["event"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     let received_at = chrono::Local::now();
     let outcome = capture.handle(&event).await;
     let record = match &outcome {
-        Ok(captured) => json!({"received_at": received_at.to_rfc3339(), "event": name, "capture": captured}),
+        Ok(captured) => {
+            json!({"received_at": received_at.to_rfc3339(), "event": name, "capture": captured})
+        }
         Err(refused) => json!({
             "received_at": received_at.to_rfc3339(),
             "event": name,

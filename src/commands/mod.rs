@@ -3,8 +3,8 @@
 pub(crate) mod apply;
 pub(crate) mod auth;
 pub(crate) mod bind;
-pub(crate) mod capture;
 pub(crate) mod call;
+pub(crate) mod capture;
 pub(crate) mod completions;
 pub(crate) mod dev;
 pub(crate) mod doctor;

@@ -13,6 +13,7 @@ mod doctor;
 mod edges;
 mod examples;
 mod failures;
+mod fleet;
 mod handlers;
 mod offline;
 mod properties;

@@ -153,7 +153,11 @@ pub(crate) fn client_secret_from(path: &std::path::Path) -> anyhow::Result<Secre
         .map(|(_, value)| Secret::new(value.trim()))
         .filter(|secret| !secret.is_empty())
         .ok_or_else(|| {
-            CliError::Usage(format!("{} has no client_secret=VALUE line", path.display())).into()
+            CliError::Usage(format!(
+                "{} has no client_secret=VALUE line",
+                path.display()
+            ))
+            .into()
         })
 }
 

@@ -1,0 +1,399 @@
+//! Fleets of portals: `sandbox --portals N`, install capture, and the commands
+//! that run across every stored portal.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::common::{bare_cmd, http_request, run};
+use bx_events::config::{env, Store};
+use bx_events::sandbox::{SandboxOptions, SandboxThread};
+use serde_json::{json, Value};
+
+/// A sandbox serving `n` portals, without request limits.
+fn fleet(n: usize) -> SandboxThread {
+    SandboxThread::spawn(SandboxOptions {
+        portals: n,
+        rate_limit: None,
+        ..SandboxOptions::default()
+    })
+    .expect("sandbox starts")
+}
+
+/// A config directory of its own (a vendor's machine), and commands for it.
+struct Vendor {
+    dir: tempfile::TempDir,
+}
+
+impl Vendor {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn config_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("config")
+    }
+
+    fn store(&self) -> Store {
+        Store::new(self.config_dir())
+    }
+
+    fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = bare_cmd();
+        cmd.env(env::CONFIG_DIR, self.config_dir());
+        cmd
+    }
+
+    /// Writes the application's secret where `--secrets-from` reads it.
+    fn app_env(&self, sandbox: &SandboxThread) -> std::path::PathBuf {
+        let path = self.dir.path().join("app.env");
+        std::fs::write(
+            &path,
+            format!(
+                "client_secret={}\n",
+                sandbox.credentials.client_secret.expose()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// `listen --capture-installs` for the sandbox's application.
+    fn capture(&self, sandbox: &SandboxThread) -> Capture {
+        let app_env = self.app_env(sandbox);
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+            .env(env::CONFIG_DIR, self.config_dir())
+            .env_remove(env::APPLICATION_TOKEN)
+            .env_remove(env::CLIENT_SECRET)
+            .args([
+                "listen",
+                "--port",
+                "0",
+                "-o",
+                "ndjson",
+                "--capture-installs",
+            ])
+            .args(["--client-id", &sandbox.credentials.client_id])
+            .arg("--secrets-from")
+            .arg(&app_env)
+            .args(["--oauth-server", &sandbox.credentials.oauth_server])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let url = crate::common::listening_url(child.stderr.take().unwrap());
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Capture { child, url, lines }
+    }
+
+    /// The stored profiles' names by member id.
+    fn profiles_by_member(&self) -> std::collections::BTreeMap<String, String> {
+        self.store()
+            .read_config()
+            .unwrap()
+            .profiles
+            .into_iter()
+            .filter_map(|(name, s)| s.member_id.map(|m| (m, name)))
+            .collect()
+    }
+}
+
+struct Capture {
+    child: Child,
+    url: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Capture {
+    /// The next capture record it printed (guarded against a hang).
+    fn next(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("listen printed a record");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `sandbox install` of `event` on every portal (or one), sent to `to`.
+fn install(vendor: &Vendor, sandbox: &SandboxThread, to: &str, extra: &[&str]) -> Value {
+    let (code, stdout, stderr) = run(vendor
+        .cmd()
+        .args([
+            "sandbox",
+            "install",
+            "--url",
+            &sandbox.url,
+            "--to",
+            to,
+            "-o",
+            "json",
+        ])
+        .args(extra));
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// A form body as a portal sends it.
+fn form(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+fn post_form(url: &str, body: &str) -> (u16, String) {
+    let (status, _, text) = http_request(
+        "POST",
+        url,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    );
+    (status, text)
+}
+
+#[test]
+fn fleet_portals_are_independent_and_share_one_application_and_oauth_server() {
+    let sandbox = fleet(3);
+    assert_eq!(sandbox.fleet.len(), 3);
+    let members: std::collections::BTreeSet<_> = sandbox
+        .fleet
+        .iter()
+        .map(|m| m.credentials.member_id.clone())
+        .collect();
+    assert_eq!(members.len(), 3, "every portal has its own member id");
+    let urls: std::collections::BTreeSet<_> = sandbox
+        .fleet
+        .iter()
+        .map(|m| m.credentials.portal.clone())
+        .collect();
+    assert_eq!(urls.len(), 3, "every portal has its own origin");
+    for member in &sandbox.fleet {
+        assert_eq!(member.credentials.client_id, sandbox.credentials.client_id);
+        assert_eq!(member.credentials.oauth_server, sandbox.url);
+    }
+    let vendor = Vendor::new();
+    // Three profiles, one per portal, through the fleet's own --save-profile path
+    // would need a server process; the library saves them the same way.
+    for (index, member) in sandbox.fleet.iter().enumerate() {
+        let (settings, secrets) = member.credentials.as_profile();
+        bx_events::commands::save_profile(
+            &vendor.store(),
+            &format!("p{}", index + 1),
+            settings,
+            secrets,
+        )
+        .unwrap();
+    }
+    let (code, _, stderr) =
+        run(vendor
+            .cmd()
+            .args(["-p", "p2", "bind", "ONCRMDEALADD", "--offline"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(sandbox.fleet[0].portal.binding_count(), 0);
+    assert_eq!(sandbox.fleet[1].portal.binding_count(), 1);
+    assert_eq!(sandbox.fleet[2].portal.binding_count(), 0);
+    // Portal 3's expired token is refreshed at the one OAuth server (portal 1's
+    // address), which finds the portal that issued the refresh token.
+    sandbox.fleet[2].portal.expire_tokens();
+    let (code, _, stderr) = run(vendor.cmd().args(["-p", "p3", "list"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(sandbox.fleet[2].portal.stats().refreshes, 1);
+    assert_eq!(sandbox.fleet[0].portal.stats().refreshes, 0);
+    // sandbox fire --portal K changes only that portal.
+    let (code, _, stderr) = run(vendor.cmd().args([
+        "sandbox",
+        "fire",
+        "ONCRMDEALADD",
+        "--url",
+        &sandbox.url,
+        "--portal",
+        "2",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(sandbox.fleet[1].portal.offline_count(), 1);
+    let (code, _, stderr) = run(vendor.cmd().args([
+        "sandbox",
+        "fire",
+        "ONCRMDEALADD",
+        "--url",
+        &sandbox.url,
+        "--portal",
+        "4",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("serves 3 portal(s)"), "{stderr}");
+}
+
+#[test]
+fn installs_become_profiles_keyed_by_member_id_and_work() {
+    let sandbox = fleet(5);
+    let vendor = Vendor::new();
+    let capture = vendor.capture(&sandbox);
+    let report = install(&vendor, &sandbox, &capture.url, &[]);
+    assert_eq!(report.as_array().unwrap().len(), 5, "{report}");
+    let mut outcomes: Vec<String> = (0..5)
+        .map(|_| {
+            capture.next()["capture"]["outcome"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    outcomes.dedup();
+    assert_eq!(outcomes, ["installed"]);
+    let stored = vendor.profiles_by_member();
+    assert_eq!(stored.len(), 5);
+    for member in &sandbox.fleet {
+        let name = &stored[&member.credentials.member_id];
+        assert_eq!(
+            name,
+            member.credentials.portal.trim_start_matches("http://")
+        );
+        let settings = &vendor.store().read_config().unwrap().profiles[name];
+        assert_eq!(settings.portal, member.credentials.portal);
+        let secrets = &vendor.store().read_credentials().unwrap().profiles[name];
+        assert_eq!(
+            secrets.application_token.as_ref().unwrap().expose(),
+            member.credentials.application_token.expose()
+        );
+        // The stored pair is the one the verification exchange gave: it works.
+        let (code, _, stderr) =
+            run(vendor
+                .cmd()
+                .args(["-p", name, "bind", "ONCRMDEALADD", "--offline"]));
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(member.portal.binding_count(), 1);
+    }
+    // An update of one portal replaces that profile's tokens; no new profile.
+    install(
+        &vendor,
+        &sandbox,
+        &capture.url,
+        &["--event", "update", "--portal", "3"],
+    );
+    let record = capture.next();
+    assert_eq!(record["capture"]["outcome"], "updated", "{record}");
+    assert_eq!(vendor.profiles_by_member().len(), 5);
+}
+
+#[test]
+fn a_forged_install_is_refused_and_stores_nothing() {
+    let sandbox = fleet(2);
+    let vendor = Vendor::new();
+    let capture = vendor.capture(&sandbox);
+    let victim = &sandbox.fleet[1].credentials;
+    // A made-up refresh token: the OAuth server knows nothing of it.
+    let forged = form(&[
+        ("event", "ONAPPINSTALL"),
+        ("auth[access_token]", "a"),
+        ("auth[refresh_token]", "made-up"),
+        ("auth[member_id]", &victim.member_id),
+        ("auth[application_token]", "attacker"),
+        ("auth[client_endpoint]", "https://evil.example.com/rest/"),
+    ]);
+    let (status, _) = post_form(&capture.url, &forged);
+    assert_eq!(status, 403);
+    // A real refresh token of portal 1 presented as portal 2's install.
+    let (_, refresh) = sandbox.fleet[0].portal.issue_tokens(1);
+    let mismatched = form(&[
+        ("event", "ONAPPINSTALL"),
+        ("auth[refresh_token]", &refresh),
+        ("auth[member_id]", &victim.member_id),
+        ("auth[application_token]", "attacker"),
+    ]);
+    let (status, text) = post_form(&capture.url, &mismatched);
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("another portal"), "{text}");
+    // Missing fields are named.
+    let (status, text) = post_form(&capture.url, &form(&[("event", "ONAPPINSTALL")]));
+    assert_eq!(status, 400);
+    assert!(text.contains("auth[member_id]"), "{text}");
+    for _ in 0..3 {
+        assert!(capture.next()["refused"].is_string());
+    }
+    assert!(vendor.store().read_config().unwrap().profiles.is_empty());
+}
+
+#[test]
+fn uninstall_needs_the_stored_application_token_and_marks_the_profile() {
+    let sandbox = fleet(2);
+    let vendor = Vendor::new();
+    let capture = vendor.capture(&sandbox);
+    install(&vendor, &sandbox, &capture.url, &[]);
+    capture.next();
+    capture.next();
+    let member = &sandbox.fleet[0].credentials;
+    let name = vendor.profiles_by_member()[&member.member_id].clone();
+    let wrong = form(&[
+        ("event", "ONAPPUNINSTALL"),
+        ("auth[member_id]", &member.member_id),
+        ("auth[application_token]", "not-the-token"),
+    ]);
+    let (status, _) = post_form(&capture.url, &wrong);
+    assert_eq!(status, 401);
+    capture.next();
+    let unknown = form(&[
+        ("event", "ONAPPUNINSTALL"),
+        ("auth[member_id]", "0123456789abcdef"),
+        ("auth[application_token]", member.application_token.expose()),
+    ]);
+    assert_eq!(post_form(&capture.url, &unknown).0, 404);
+    capture.next();
+    assert!(vendor.store().read_config().unwrap().profiles[&name]
+        .uninstalled_at
+        .is_none());
+    // The portal's own uninstall, with the real token.
+    install(
+        &vendor,
+        &sandbox,
+        &capture.url,
+        &["--event", "uninstall", "--portal", "1"],
+    );
+    assert_eq!(capture.next()["capture"]["outcome"], "uninstalled");
+    let config = vendor.store().read_config().unwrap();
+    assert!(config.profiles[&name].uninstalled_at.is_some());
+    assert!(vendor.store().read_credentials().unwrap().profiles[&name]
+        .refresh_token
+        .is_none());
+    let statuses = {
+        let (code, stdout, stderr) = run(vendor.cmd().args(["auth", "status", "-o", "json"]));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stderr.contains("1 ok, 0 failing, 1 uninstalled"),
+            "{stderr}"
+        );
+        serde_json::from_str::<Value>(&stdout).unwrap()
+    };
+    let row = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == json!(name))
+        .unwrap()
+        .clone();
+    assert!(
+        row["status"].as_str().unwrap().starts_with("uninstalled"),
+        "{row}"
+    );
+    let (code, _, stderr) = run(vendor.cmd().args(["-p", &name, "list"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("uninstalled"), "{stderr}");
+}
