@@ -105,7 +105,7 @@ pub enum Command {
     Diff(DiffArgs),
     /// Bind what a subscriptions file lists and the portal lacks (--prune: unbind the rest)
     #[command(
-        after_help = "Examples:\n  bx-events apply --dry-run\n  bx-events apply -f subscriptions.toml --prune --yes\n  bx-events apply --profiles acme,globex --concurrency 2"
+        after_help = "Examples:\n  bx-events apply --dry-run\n  bx-events apply -f subscriptions.toml --prune --yes\n  bx-events apply --profiles acme,globex --concurrency 2\n  bx-events apply --all-profiles --concurrency 32 --yes -o json"
     )]
     Apply(ApplyArgs),
     /// Print the portal's current bindings as a subscriptions file
@@ -384,12 +384,16 @@ pub struct TargetArgs {
         long,
         value_name = "A,B",
         value_delimiter = ',',
-        conflicts_with = "all_profiles"
+        conflicts_with_all = ["all_profiles", "profiles_from"]
     )]
     pub profiles: Vec<String>,
-    /// Work on every stored profile
-    #[arg(long)]
+    /// Work on every stored profile (portals the application was uninstalled from
+    /// are passed by)
+    #[arg(long, conflicts_with = "profiles_from")]
     pub all_profiles: bool,
+    /// Work on the profiles named in FILE, one per line ('#' starts a comment)
+    #[arg(long, value_name = "FILE")]
+    pub profiles_from: Option<std::path::PathBuf>,
     /// Portals worked on at the same time
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,

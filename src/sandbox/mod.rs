@@ -109,6 +109,15 @@ impl PortalHandle {
         self.with(|portal| portal.expire_tokens());
     }
 
+    /// Revokes every access and refresh token, as a portal does when the
+    /// application is removed: calls and refreshes with them fail from now on.
+    pub fn revoke_tokens(&self) {
+        self.with(|portal| {
+            portal.access_tokens.clear();
+            portal.refresh_tokens.clear();
+        });
+    }
+
     /// A new token pair for a user (1 is the admin, 2 an employee).
     pub fn issue_tokens(&self, user_id: i64) -> (String, String) {
         self.with(|portal| {

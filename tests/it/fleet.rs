@@ -397,3 +397,160 @@ fn uninstall_needs_the_stored_application_token_and_marks_the_profile() {
     assert_ne!(code, 0);
     assert!(stderr.contains("uninstalled"), "{stderr}");
 }
+
+/// A subscriptions file of `n` offline subscriptions.
+fn manifest_of(vendor: &Vendor, n: usize) -> String {
+    let events = bx_events_catalog(n);
+    let mut text = String::new();
+    for event in events {
+        text.push_str(&format!(
+            "[[subscription]]\nevent = \"{event}\"\ntype = \"offline\"\n\n"
+        ));
+    }
+    let path = vendor.dir.path().join("subscriptions.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// `n` distinct event names the sandbox knows.
+fn bx_events_catalog(n: usize) -> Vec<String> {
+    let names = [
+        "ONCRMDEALADD",
+        "ONCRMDEALUPDATE",
+        "ONCRMDEALDELETE",
+        "ONCRMLEADADD",
+        "ONCRMLEADUPDATE",
+        "ONCRMLEADDELETE",
+        "ONCRMCONTACTADD",
+        "ONCRMCONTACTUPDATE",
+        "ONCRMCONTACTDELETE",
+        "ONCRMCOMPANYADD",
+        "ONCRMCOMPANYUPDATE",
+        "ONCRMCOMPANYDELETE",
+        "ONTASKADD",
+        "ONTASKUPDATE",
+        "ONTASKDELETE",
+        "ONUSERADD",
+        "ONCRMACTIVITYADD",
+        "ONCRMACTIVITYUPDATE",
+        "ONCRMACTIVITYDELETE",
+        "ONCRMINVOICEADD",
+    ];
+    names.iter().take(n).map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn apply_all_profiles_converges_a_captured_fleet_in_two_requests_per_portal() {
+    const PORTALS: usize = 200;
+    let sandbox = fleet(PORTALS);
+    let vendor = Vendor::new();
+    {
+        let capture = vendor.capture(&sandbox);
+        install(&vendor, &sandbox, &capture.url, &[]);
+    }
+    assert_eq!(vendor.profiles_by_member().len(), PORTALS);
+    let file = manifest_of(&vendor, 20);
+    let before: Vec<u64> = sandbox
+        .fleet
+        .iter()
+        .map(|m| m.portal.stats().requests)
+        .collect();
+    let (code, stdout, stderr) = run(vendor.cmd().args([
+        "apply",
+        "--all-profiles",
+        "-f",
+        &file,
+        "--concurrency",
+        "16",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["summary"]["bind"], 20 * PORTALS);
+    assert_eq!(report["summary"]["portals"], PORTALS);
+    assert_eq!(report["portals"].as_array().unwrap().len(), PORTALS);
+    for (member, before) in sandbox.fleet.iter().zip(before) {
+        assert_eq!(member.portal.binding_count(), 20);
+        let requests = member.portal.stats().requests - before;
+        assert!(
+            requests <= 2,
+            "{requests} requests to {}",
+            member.credentials.portal
+        );
+    }
+    let (code, stdout, stderr) = run(vendor.cmd().args([
+        "apply",
+        "--all-profiles",
+        "-f",
+        &file,
+        "--concurrency",
+        "16",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let again: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(again["summary"]["bind"], 0);
+    assert_eq!(again["summary"]["keep"], 20 * PORTALS);
+}
+
+#[test]
+fn one_portals_failure_never_stops_the_others_and_comes_with_its_fix() {
+    let sandbox = fleet(4);
+    let vendor = Vendor::new();
+    {
+        let capture = vendor.capture(&sandbox);
+        install(&vendor, &sandbox, &capture.url, &[]);
+        // Portal 2 is uninstalled and captured as such; portal 3 loses its tokens
+        // without the vendor hearing of it (the app removed while listen was down).
+        install(
+            &vendor,
+            &sandbox,
+            &capture.url,
+            &["--event", "uninstall", "--portal", "2"],
+        );
+    }
+    sandbox.fleet[2].portal.revoke_tokens();
+    let by_member = vendor.profiles_by_member();
+    let name = |k: usize| by_member[&sandbox.fleet[k].credentials.member_id].clone();
+    let file = manifest_of(&vendor, 3);
+    let (code, stdout, stderr) =
+        run(vendor
+            .cmd()
+            .args(["apply", "--all-profiles", "-f", &file, "-o", "json"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("Passing by 1 profile(s)"), "{stderr}");
+    assert!(stderr.contains("1 of 3 portal(s) failed"), "{stderr}");
+    assert!(stderr.contains(&name(2)), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["summary"]["portals"], 3);
+    assert_eq!(report["summary"]["portals_failed"], 1);
+    let failed = &report["errors"][0];
+    assert_eq!(failed["profile"], json!(name(2)));
+    assert!(failed["hint"].is_string(), "a fix comes with it: {failed}");
+    for k in [0, 3] {
+        assert_eq!(sandbox.fleet[k].portal.binding_count(), 3);
+    }
+    // --profiles-from picks a subset, comments and blank lines aside.
+    let list = vendor.dir.path().join("portals.txt");
+    std::fs::write(&list, format!("# one portal\n{}\n\n", name(0))).unwrap();
+    let (code, stdout, stderr) = run(vendor
+        .cmd()
+        .args(["diff", "--prune", "-f", &file, "--profiles-from"])
+        .arg(&list));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("= keep"),
+        "one portal: every line shown: {stdout}"
+    );
+    // Naming the uninstalled portal explicitly is that portal's failure, with why.
+    std::fs::write(&list, format!("{}\n{}\n", name(0), name(1))).unwrap();
+    let (code, stdout, stderr) = run(vendor
+        .cmd()
+        .args(["diff", "-f", &file, "--profiles-from"])
+        .arg(&list));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains(&format!("{} (", name(0))), "{stdout}");
+    assert!(stdout.contains("uninstalled"), "{stdout}");
+}

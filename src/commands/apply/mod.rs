@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use super::{CliError, Context};
+use super::errors::ProfileHint;
+use super::{classify, CliError, Context, ErrorReport, Failure};
 use crate::bitrix::events::BindingKind;
 use crate::bitrix::Client;
 use crate::cli::{ApplyArgs, DiffArgs, TargetArgs};
@@ -23,9 +24,35 @@ use plan::{Action, Change, Outcome};
 
 /// One portal's part of a run.
 struct PortalRun {
-    profile: ActiveProfile,
-    client: Arc<Client>,
+    name: String,
+    portal: String,
+    /// `None` when the profile could not even be loaded.
+    client: Option<Arc<Client>>,
     outcome: Result<Vec<Change>, anyhow::Error>,
+    /// How the portal's failure reads with its fix (code, message, hint).
+    report: Option<ErrorReport>,
+}
+
+impl PortalRun {
+    fn failed(
+        name: String,
+        portal: String,
+        error: anyhow::Error,
+        hint: Option<&ActiveProfile>,
+    ) -> Self {
+        let failure = Failure {
+            error,
+            profile: hint.map(ProfileHint::of),
+        };
+        let report = classify(&failure).report;
+        Self {
+            name,
+            portal,
+            client: None,
+            outcome: Err(failure.error),
+            report: Some(report),
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -34,6 +61,22 @@ struct Summary {
     unbind: usize,
     keep: usize,
     failed: usize,
+    /// Portals worked on, and how many of them could not be planned.
+    portals: usize,
+    portals_failed: usize,
+}
+
+/// Failed portals named one by one in the exit error; the rest are counted.
+const NAMED_FAILURES: usize = 10;
+
+/// A profile a fleet run works on, or why it cannot.
+enum Target {
+    Ready(Box<ActiveProfile>),
+    Unusable {
+        name: String,
+        portal: String,
+        error: anyhow::Error,
+    },
 }
 
 /// The manifest's path: `-f`, else `bx-events.toml`, said aloud (with how to read
@@ -78,28 +121,42 @@ fn read_manifest(ctx: &Context, path: &str) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
-/// The profiles to work on: `--profiles`, `--all-profiles`, or the active one.
-fn targets(ctx: &Context, args: &TargetArgs) -> anyhow::Result<Vec<ActiveProfile>> {
-    if !args.all_profiles && args.profiles.is_empty() {
-        return Ok(vec![ctx.profile()?]);
+/// The profiles to work on: `--profiles`, `--profiles-from`, `--all-profiles`,
+/// or the active one. In a fleet run a profile that cannot be loaded is that
+/// portal's failure, not the whole run's.
+fn targets(ctx: &Context, args: &TargetArgs) -> anyhow::Result<Vec<Target>> {
+    if !args.all_profiles && args.profiles.is_empty() && args.profiles_from.is_none() {
+        return Ok(vec![Target::Ready(Box::new(ctx.profile()?))]);
     }
     let config = ctx.store.read_config()?;
     let names: Vec<String> = if args.all_profiles {
-        config.profiles.keys().cloned().collect()
-    } else {
-        let mut names: Vec<String> = Vec::new();
-        for name in args
+        let (installed, uninstalled): (Vec<_>, Vec<_>) = config
             .profiles
             .iter()
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty())
-        {
-            if names.iter().any(|known| known == name) {
-                ctx.out.warn(&format!(
-                    "profile '{name}' is listed twice in --profiles; it runs once"
-                ));
-            } else {
+            .partition(|(_, settings)| settings.uninstalled_at.is_none());
+        if !uninstalled.is_empty() {
+            ctx.out.info(&format!(
+                "Passing by {} profile(s) whose portal uninstalled the application",
+                uninstalled.len()
+            ));
+        }
+        installed
+            .into_iter()
+            .map(|(name, _)| name.clone())
+            .collect()
+    } else {
+        let listed = match &args.profiles_from {
+            Some(path) => profile_names_from(path)?,
+            None => args.profiles.clone(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut names = Vec::new();
+        for name in listed.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+            if seen.insert(name.to_string()) {
                 names.push(name.to_string());
+            } else {
+                ctx.out
+                    .warn(&format!("profile '{name}' is listed twice; it runs once"));
             }
         }
         names
@@ -107,10 +164,50 @@ fn targets(ctx: &Context, args: &TargetArgs) -> anyhow::Result<Vec<ActiveProfile
     if names.is_empty() {
         return Err(ConfigError::NoCredentials.into());
     }
-    names
-        .iter()
-        .map(|name| Ok(load_stored(&ctx.store, &config, name)?))
-        .collect()
+    Ok(names
+        .into_iter()
+        .map(|name| match load_stored(&ctx.store, &config, &name) {
+            Ok(profile) => Target::Ready(Box::new(profile)),
+            Err(error) => Target::Unusable {
+                portal: config
+                    .profiles
+                    .get(&name)
+                    .map(|s| s.portal.clone())
+                    .unwrap_or_default(),
+                name,
+                error: error.into(),
+            },
+        })
+        .collect())
+}
+
+/// `--profiles-from FILE`: profile names, one per line; `#` starts a comment.
+fn profile_names_from(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Usage(format!(
+            "cannot read --profiles-from {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|line| !line.is_empty())
+        .collect())
+}
+
+/// A progress bar on a terminal for runs long enough to want one.
+fn progress_bar(ctx: &Context, length: u64, unit: &str) -> Option<ProgressBar> {
+    (length > 1 && !ctx.out.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(
+        || {
+            let bar = ProgressBar::new(length);
+            bar.set_style(
+                ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {unit} {{msg}}"))
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        },
+    )
 }
 
 /// Plans every portal concurrently (at most `concurrency` at a time).
@@ -120,28 +217,81 @@ async fn plan_all(
     manifest: &Arc<Manifest>,
     prune: bool,
 ) -> anyhow::Result<Vec<PortalRun>> {
-    let profiles = targets(ctx, args)?;
+    let targets = targets(ctx, args)?;
+    let fleet = targets.len() > 1;
+    if fleet {
+        crate::support::limits::raise_open_file_limit();
+    }
+    let progress = progress_bar(ctx, targets.len() as u64, "portals planned");
     let limit = Arc::new(Semaphore::new(usize::from(args.concurrency)));
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, profile) in profiles.iter().enumerate() {
-        let client = Arc::new(ctx.client_for(profile)?);
+    let mut runs: Vec<Option<PortalRun>> = Vec::with_capacity(targets.len());
+    let mut profiles: Vec<Option<ActiveProfile>> = Vec::with_capacity(targets.len());
+    for (index, target) in targets.into_iter().enumerate() {
+        let profile = match target {
+            Target::Ready(profile) => *profile,
+            Target::Unusable {
+                name,
+                portal,
+                error,
+            } => {
+                runs.push(Some(PortalRun::failed(name, portal, error, None)));
+                profiles.push(None);
+                continue;
+            }
+        };
+        let client = match ctx.client_for(&profile) {
+            Ok(client) => Arc::new(client),
+            Err(error) if fleet => {
+                runs.push(Some(PortalRun::failed(
+                    profile.name.clone(),
+                    profile.settings.portal.clone(),
+                    error,
+                    Some(&profile),
+                )));
+                profiles.push(None);
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let (manifest, limit, name) = (manifest.clone(), limit.clone(), profile.name.clone());
+        let bar = progress.clone();
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let outcome = plan::plan(&client, &manifest, prune, &name)
                 .await
                 .map_err(anyhow::Error::from);
+            if let Some(bar) = bar {
+                bar.inc(1);
+            }
             (index, client, outcome)
         });
+        runs.push(None);
+        profiles.push(Some(profile));
     }
-    let mut runs: Vec<Option<PortalRun>> = profiles.iter().map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         let (index, client, outcome) = joined.context("a planning task failed")?;
-        runs[index] = Some(PortalRun {
-            profile: profiles[index].clone(),
-            client,
-            outcome,
+        let Some(profile) = profiles[index].take() else {
+            continue;
+        };
+        runs[index] = Some(match outcome {
+            Ok(changes) => PortalRun {
+                name: profile.name.clone(),
+                portal: profile.settings.portal.clone(),
+                client: Some(client),
+                outcome: Ok(changes),
+                report: None,
+            },
+            Err(error) => PortalRun::failed(
+                profile.name.clone(),
+                profile.settings.portal.clone(),
+                error,
+                Some(&profile),
+            ),
         });
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
     Ok(runs.into_iter().flatten().collect())
 }
@@ -149,10 +299,9 @@ async fn plan_all(
 pub(crate) async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
     let path = manifest_path(ctx, args.target.file.as_deref());
     let manifest = Arc::new(read_manifest(ctx, &path)?);
-    let runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;
+    let mut runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;
     render(ctx, &runs);
-    let failure = portal_failure(runs.iter().map(|r| (&r.profile.name, &r.outcome)).collect());
-    if let Some(error) = failure {
+    if let Some(error) = portal_failure(&mut runs) {
         return Err(error);
     }
     let drift = runs
@@ -183,7 +332,7 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
     };
     let (binds, unbinds) = (changes(Action::Bind), changes(Action::Unbind));
     if args.dry_run || binds + unbinds == 0 {
-        return report_plan(ctx, &runs, &manifest, args.dry_run, binds, unbinds);
+        return report_plan(ctx, &mut runs, &manifest, args.dry_run, binds, unbinds);
     }
     if unbinds > 0 && !ctx.global.yes {
         render(ctx, &runs);
@@ -197,12 +346,14 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
     render(ctx, &runs);
     let summary = summarise(&runs);
     ctx.out.info(&format!(
-        "Applied: {} bound, {} unbound, {} unchanged, {} failed.",
-        summary.bind, summary.unbind, summary.keep, summary.failed
+        "Applied: {} bound, {} unbound, {} unchanged, {} failed.{}",
+        summary.bind,
+        summary.unbind,
+        summary.keep,
+        summary.failed,
+        portals_note(&summary)
     ));
-    if let Some(error) =
-        portal_failure(runs.iter().map(|r| (&r.profile.name, &r.outcome)).collect())
-    {
+    if let Some(error) = portal_failure(&mut runs) {
         return Err(error);
     }
     if summary.failed > 0 {
@@ -218,7 +369,7 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
 /// Shows a plan that is not carried out: a dry run, or nothing to change.
 fn report_plan(
     ctx: &Context,
-    runs: &[PortalRun],
+    runs: &mut [PortalRun],
     manifest: &Manifest,
     dry_run: bool,
     binds: usize,
@@ -235,7 +386,7 @@ fn report_plan(
             "Dry run: {binds} to bind, {unbinds} to unbind; nothing was changed."
         ));
     }
-    match portal_failure(runs.iter().map(|r| (&r.profile.name, &r.outcome)).collect()) {
+    match portal_failure(runs) {
         Some(error) => Err(error),
         None => Ok(()),
     }
@@ -253,25 +404,15 @@ async fn execute_all(
         .filter_map(|r| r.outcome.as_ref().ok())
         .map(|c| plan::batch_count(c))
         .sum();
-    let progress = (total_batches > 1
-        && !ctx.out.quiet
-        && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-    .then(|| {
-        let bar = ProgressBar::new(total_batches);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} batches {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let progress = progress_bar(ctx, total_batches, "batches");
     let limit = Arc::new(Semaphore::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, run) in runs.iter_mut().enumerate() {
-        let Ok(changes) = run.outcome.as_mut() else {
+        let (Ok(changes), Some(client)) = (run.outcome.as_mut(), run.client.clone()) else {
             continue;
         };
         let mut changes = std::mem::take(changes);
-        let (client, limit, bar) = (run.client.clone(), limit.clone(), progress.clone());
+        let (limit, bar) = (limit.clone(), progress.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             plan::execute(&client, &mut changes, bar.as_ref()).await;
@@ -289,37 +430,66 @@ async fn execute_all(
 }
 
 /// The error to exit with when portals could not be planned: a single portal's own
-/// error (keeping its exit code), or a summary naming every failed profile.
-fn portal_failure(
-    outcomes: Vec<(&String, &Result<Vec<Change>, anyhow::Error>)>,
-) -> Option<anyhow::Error> {
-    let failed: Vec<(&String, &anyhow::Error)> = outcomes
-        .iter()
-        .filter_map(|(name, o)| o.as_ref().err().map(|e| (*name, e)))
-        .collect();
-    match (failed.len(), outcomes.len()) {
+/// error (keeping its exit code), or a summary naming the failed profiles.
+fn portal_failure(runs: &mut [PortalRun]) -> Option<anyhow::Error> {
+    let total = runs.len();
+    let failed: Vec<&mut PortalRun> = runs.iter_mut().filter(|r| r.outcome.is_err()).collect();
+    match (failed.len(), total) {
         (0, _) => None,
         (1, 1) => {
-            Some(anyhow::anyhow!("{:#}", failed[0].1).context(format!("profile '{}'", failed[0].0)))
+            let run = failed.into_iter().next()?;
+            let name = run.name.clone();
+            let error = std::mem::replace(&mut run.outcome, Ok(Vec::new())).err()?;
+            Some(error.context(format!("profile '{name}'")))
         }
-        _ => Some(
-            CliError::Failed(format!(
-                "{} of {} portal(s) failed: {}",
-                failed.len(),
-                outcomes.len(),
-                failed
-                    .iter()
-                    .map(|(name, error)| format!("{name}: {error:#}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))
-            .into(),
-        ),
+        (count, _) => {
+            let named: Vec<String> = failed
+                .iter()
+                .take(NAMED_FAILURES)
+                .map(|run| {
+                    let message = run
+                        .report
+                        .as_ref()
+                        .map(|r| r.message.clone())
+                        .unwrap_or_default();
+                    format!("{}: {message}", run.name)
+                })
+                .collect();
+            let more = count.saturating_sub(NAMED_FAILURES);
+            Some(
+                CliError::Failed(format!(
+                    "{count} of {total} portal(s) failed: {}{}",
+                    named.join("; "),
+                    if more > 0 {
+                        format!("; and {more} more (-o json lists each with its fix)")
+                    } else {
+                        String::new()
+                    }
+                ))
+                .into(),
+            )
+        }
     }
 }
 
+/// " Portals: 199 ok, 1 failed." for fleet runs; nothing for one portal.
+fn portals_note(summary: &Summary) -> String {
+    if summary.portals < 2 {
+        return String::new();
+    }
+    format!(
+        " Portals: {} ok, {} failed.",
+        summary.portals - summary.portals_failed,
+        summary.portals_failed
+    )
+}
+
 fn summarise(runs: &[PortalRun]) -> Summary {
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        portals: runs.len(),
+        portals_failed: runs.iter().filter(|r| r.outcome.is_err()).count(),
+        ..Summary::default()
+    };
     for change in runs
         .iter()
         .flat_map(|r| r.outcome.as_ref().ok().into_iter().flatten())
@@ -338,7 +508,47 @@ fn summarise(runs: &[PortalRun]) -> Summary {
     summary
 }
 
-/// Prints the plan or results: diff-like lines, JSON, or NDJSON.
+/// One portal's counts and failure, for JSON and the fleet view.
+#[derive(Debug, Serialize)]
+struct PortalResult<'a> {
+    profile: &'a str,
+    portal: &'a str,
+    bind: usize,
+    unbind: usize,
+    keep: usize,
+    failed: usize,
+    error: Option<&'a ErrorReport>,
+}
+
+impl<'a> PortalResult<'a> {
+    fn of(run: &'a PortalRun) -> Self {
+        let mut result = Self {
+            profile: &run.name,
+            portal: &run.portal,
+            bind: 0,
+            unbind: 0,
+            keep: 0,
+            failed: 0,
+            error: run.report.as_ref(),
+        };
+        for change in run.outcome.as_ref().ok().into_iter().flatten() {
+            if change.result == Outcome::Failed {
+                result.failed += 1;
+                continue;
+            }
+            match change.action {
+                Action::Bind => result.bind += 1,
+                Action::Unbind => result.unbind += 1,
+                Action::Keep => result.keep += 1,
+            }
+        }
+        result
+    }
+}
+
+/// Prints the plan or results: diff-like lines, JSON, or NDJSON. With several
+/// portals the table shows each portal's counts and only the lines that change
+/// something, so a fleet's unchanged subscriptions do not bury its drift.
 fn render(ctx: &Context, runs: &[PortalRun]) {
     let summary = summarise(runs);
     let all: Vec<&Change> = runs
@@ -348,15 +558,20 @@ fn render(ctx: &Context, runs: &[PortalRun]) {
     let errors: Vec<serde_json::Value> = runs
         .iter()
         .filter_map(|r| {
-            r.outcome
-                .as_ref()
-                .err()
-                .map(|e| json!({"profile": r.profile.name, "error": format!("{e:#}")}))
+            r.outcome.as_ref().err().map(|e| {
+                json!({
+                    "profile": r.name,
+                    "error": format!("{e:#}"),
+                    "code": r.report.as_ref().map(|r| &r.code),
+                    "hint": r.report.as_ref().and_then(|r| r.hint.as_ref()),
+                })
+            })
         })
         .collect();
     match ctx.out.format {
         crate::output::OutputFormat::Json => {
-            let mut body = json!({"changes": all, "summary": summary});
+            let portals: Vec<PortalResult> = runs.iter().map(PortalResult::of).collect();
+            let mut body = json!({"changes": all, "summary": summary, "portals": portals});
             if !errors.is_empty() {
                 body["errors"] = json!(errors);
             }
@@ -368,27 +583,50 @@ fn render(ctx: &Context, runs: &[PortalRun]) {
             ctx.out.print_json(&json!({"summary": summary}));
         }
         crate::output::OutputFormat::Table => {
+            let fleet = runs.len() > 1;
             let mut text = String::new();
             for run in runs {
-                if runs.len() > 1 {
-                    text.push_str(&format!(
-                        "{} ({})\n",
-                        run.profile.name, run.profile.settings.portal
-                    ));
+                if fleet {
+                    let counts = PortalResult::of(run);
+                    let state = if run.outcome.is_err() {
+                        "failed".to_string()
+                    } else {
+                        format!(
+                            "+{} -{} ={}{}",
+                            counts.bind,
+                            counts.unbind,
+                            counts.keep,
+                            if counts.failed > 0 {
+                                format!(" ({} failed)", counts.failed)
+                            } else {
+                                String::new()
+                            }
+                        )
+                    };
+                    text.push_str(&format!("{} ({}): {state}\n", run.name, run.portal));
                 }
                 match &run.outcome {
                     Ok(changes) => {
-                        let width = changes
+                        let shown: Vec<&Change> = changes
+                            .iter()
+                            .filter(|c| !fleet || c.action != Action::Keep)
+                            .collect();
+                        let width = shown
                             .iter()
                             .map(|c| c.binding.event.len())
                             .max()
                             .unwrap_or(0);
-                        for change in changes {
+                        for change in shown {
                             text.push_str(&plan_line(ctx, change, width));
                             text.push('\n');
                         }
                     }
-                    Err(error) => text.push_str(&format!("  error: {error:#}\n")),
+                    Err(error) => {
+                        text.push_str(&format!("  error: {error:#}\n"));
+                        if let Some(hint) = run.report.as_ref().and_then(|r| r.hint.as_ref()) {
+                            text.push_str(&format!("  hint: {hint}\n"));
+                        }
+                    }
                 }
             }
             crate::output::print_text(&text.to_string());
