@@ -379,6 +379,13 @@ pub struct TargetArgs {
     /// Subscriptions file, or - for stdin [default: bx-events.toml]
     #[arg(short, long, value_name = "FILE")]
     pub file: Option<String>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Which stored profiles a fleet command works on, and how many at once.
+#[derive(Debug, Args)]
+pub struct FleetArgs {
     /// Work on these stored profiles (comma-separated) instead of the active one
     #[arg(
         long,
@@ -397,6 +404,13 @@ pub struct TargetArgs {
     /// Portals worked on at the same time
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+}
+
+impl FleetArgs {
+    /// Whether a selection of stored profiles was asked for.
+    pub fn selects(&self) -> bool {
+        self.all_profiles || !self.profiles.is_empty() || self.profiles_from.is_some()
+    }
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub(crate) mod doctor;
 pub(crate) mod errors;
 pub(crate) mod events;
 pub(crate) mod export;
+pub(crate) mod fleet;
 pub(crate) mod handler;
 pub(crate) mod help;
 pub(crate) mod list;

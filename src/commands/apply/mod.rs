@@ -12,12 +12,12 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use super::errors::ProfileHint;
+use super::fleet::{targets, Target};
 use super::{classify, CliError, Context, ErrorReport, Failure};
 use crate::bitrix::events::BindingKind;
 use crate::bitrix::Client;
 use crate::cli::{ApplyArgs, DiffArgs, TargetArgs};
-use crate::config::profile::load_stored;
-use crate::config::{ActiveProfile, ConfigError};
+use crate::config::ActiveProfile;
 use crate::manifest::{self, Manifest};
 use crate::output::style;
 use plan::{Action, Change, Outcome};
@@ -69,16 +69,6 @@ struct Summary {
 /// Failed portals named one by one in the exit error; the rest are counted.
 const NAMED_FAILURES: usize = 10;
 
-/// A profile a fleet run works on, or why it cannot.
-enum Target {
-    Ready(Box<ActiveProfile>),
-    Unusable {
-        name: String,
-        portal: String,
-        error: anyhow::Error,
-    },
-}
-
 /// The manifest's path: `-f`, else `bx-events.toml`, said aloud (with how to read
 /// stdin instead), so no file is ever chosen silently.
 fn manifest_path(ctx: &Context, given: Option<&str>) -> String {
@@ -121,81 +111,6 @@ fn read_manifest(ctx: &Context, path: &str) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
-/// The profiles to work on: `--profiles`, `--profiles-from`, `--all-profiles`,
-/// or the active one. In a fleet run a profile that cannot be loaded is that
-/// portal's failure, not the whole run's.
-fn targets(ctx: &Context, args: &TargetArgs) -> anyhow::Result<Vec<Target>> {
-    if !args.all_profiles && args.profiles.is_empty() && args.profiles_from.is_none() {
-        return Ok(vec![Target::Ready(Box::new(ctx.profile()?))]);
-    }
-    let config = ctx.store.read_config()?;
-    let names: Vec<String> = if args.all_profiles {
-        let (installed, uninstalled): (Vec<_>, Vec<_>) = config
-            .profiles
-            .iter()
-            .partition(|(_, settings)| settings.uninstalled_at.is_none());
-        if !uninstalled.is_empty() {
-            ctx.out.info(&format!(
-                "Passing by {} profile(s) whose portal uninstalled the application",
-                uninstalled.len()
-            ));
-        }
-        installed
-            .into_iter()
-            .map(|(name, _)| name.clone())
-            .collect()
-    } else {
-        let listed = match &args.profiles_from {
-            Some(path) => profile_names_from(path)?,
-            None => args.profiles.clone(),
-        };
-        let mut seen = std::collections::HashSet::new();
-        let mut names = Vec::new();
-        for name in listed.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-            if seen.insert(name.to_string()) {
-                names.push(name.to_string());
-            } else {
-                ctx.out
-                    .warn(&format!("profile '{name}' is listed twice; it runs once"));
-            }
-        }
-        names
-    };
-    if names.is_empty() {
-        return Err(ConfigError::NoCredentials.into());
-    }
-    Ok(names
-        .into_iter()
-        .map(|name| match load_stored(&ctx.store, &config, &name) {
-            Ok(profile) => Target::Ready(Box::new(profile)),
-            Err(error) => Target::Unusable {
-                portal: config
-                    .profiles
-                    .get(&name)
-                    .map(|s| s.portal.clone())
-                    .unwrap_or_default(),
-                name,
-                error: error.into(),
-            },
-        })
-        .collect())
-}
-
-/// `--profiles-from FILE`: profile names, one per line; `#` starts a comment.
-fn profile_names_from(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::Usage(format!(
-            "cannot read --profiles-from {}: {e}",
-            path.display()
-        ))
-    })?;
-    Ok(text
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or("").trim().to_string())
-        .filter(|line| !line.is_empty())
-        .collect())
-}
-
 /// A progress bar on a terminal for runs long enough to want one.
 fn progress_bar(ctx: &Context, length: u64, unit: &str) -> Option<ProgressBar> {
     (length > 1 && !ctx.out.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(
@@ -217,13 +132,13 @@ async fn plan_all(
     manifest: &Arc<Manifest>,
     prune: bool,
 ) -> anyhow::Result<Vec<PortalRun>> {
-    let targets = targets(ctx, args)?;
+    let targets = targets(ctx, &args.fleet)?;
     let fleet = targets.len() > 1;
     if fleet {
         crate::support::limits::raise_open_file_limit();
     }
     let progress = progress_bar(ctx, targets.len() as u64, "portals planned");
-    let limit = Arc::new(Semaphore::new(usize::from(args.concurrency)));
+    let limit = Arc::new(Semaphore::new(usize::from(args.fleet.concurrency)));
     let mut tasks = tokio::task::JoinSet::new();
     let mut runs: Vec<Option<PortalRun>> = Vec::with_capacity(targets.len());
     let mut profiles: Vec<Option<ActiveProfile>> = Vec::with_capacity(targets.len());
@@ -342,7 +257,7 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
             return Err(CliError::Failed("cancelled; nothing was changed".into()).into());
         }
     }
-    execute_all(ctx, &mut runs, usize::from(args.target.concurrency)).await?;
+    execute_all(ctx, &mut runs, usize::from(args.target.fleet.concurrency)).await?;
     render(ctx, &runs);
     let summary = summarise(&runs);
     ctx.out.info(&format!(
