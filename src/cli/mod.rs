@@ -605,6 +605,8 @@ pub struct OfflineErrorArgs {
 pub struct ConsumeArgs {
     #[command(flatten)]
     pub sink: SinkArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
     /// Records reserved per request [default: 500, see docs/offline.md]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: Option<u32>,

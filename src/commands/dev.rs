@@ -12,7 +12,7 @@ use super::offline::consume;
 use super::{name_matches, CliError, Context, PlainPattern};
 use crate::bitrix::events::{self, BindOutcome, BindRequest, BindingKind, EventsQuery};
 use crate::bitrix::Client;
-use crate::cli::{ConsumeArgs, DevArgs, SinkArgs};
+use crate::cli::{ConsumeArgs, DevArgs, FleetArgs, SinkArgs};
 use crate::config::files::write_atomic;
 
 /// Reserved per request: a developer's events arrive a few at a time.
@@ -151,6 +151,13 @@ pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
             forward_to: Some(args.forward_to.clone()),
             stdout: false,
             handler_timeout: args.handler_timeout,
+        },
+        // dev works on the active profile only.
+        fleet: FleetArgs {
+            profiles: Vec::new(),
+            all_profiles: false,
+            profiles_from: None,
+            concurrency: 1,
         },
         limit: Some(DEV_LIMIT),
         follow: !args.replay,

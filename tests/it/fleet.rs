@@ -554,3 +554,163 @@ fn one_portals_failure_never_stops_the_others_and_comes_with_its_fix() {
     assert!(stdout.contains(&format!("{} (", name(0))), "{stdout}");
     assert!(stdout.contains("uninstalled"), "{stdout}");
 }
+
+/// A vendor with one saved profile per portal (`p1` ... `pN`), each portal with
+/// an offline binding and `records` queued records.
+fn queued_fleet(portals: usize, records: usize) -> (SandboxThread, Vendor) {
+    let sandbox = fleet(portals);
+    let vendor = Vendor::new();
+    vendor
+        .store()
+        .update(|config, credentials| {
+            for (index, member) in sandbox.fleet.iter().enumerate() {
+                let (settings, secrets) = member.credentials.as_profile();
+                config.profiles.insert(format!("p{}", index + 1), settings);
+                credentials
+                    .profiles
+                    .insert(format!("p{}", index + 1), secrets);
+            }
+            Ok(())
+        })
+        .unwrap();
+    for (index, member) in sandbox.fleet.iter().enumerate() {
+        let profile = format!("p{}", index + 1);
+        let (code, _, stderr) =
+            run(vendor
+                .cmd()
+                .args(["-p", &profile, "bind", "ONCRMDEALADD", "--offline"]));
+        assert_eq!(code, 0, "{stderr}");
+        for n in 0..records {
+            member
+                .portal
+                .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
+        }
+    }
+    (sandbox, vendor)
+}
+
+/// (profile, record id) of every JSON line in a consume output file.
+fn delivered(path: &std::path::Path) -> Vec<(String, u64)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            (
+                record["profile"].as_str().unwrap().to_string(),
+                record["id"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn consume_all_profiles_takes_turns_so_a_deep_queue_does_not_starve_the_rest() {
+    let (sandbox, vendor) = queued_fleet(3, 0);
+    for n in 0..300 {
+        sandbox.fleet[0]
+            .portal
+            .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
+    }
+    for k in [1, 2] {
+        sandbox.fleet[k]
+            .portal
+            .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
+    }
+    let out = vendor.dir.path().join("out.jsonl");
+    let (code, stdout, stderr) = run(vendor.cmd().args([
+        "offline",
+        "consume",
+        "--all-profiles",
+        "--stdout",
+        "--limit",
+        "50",
+        "--concurrency",
+        "1",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::write(&out, stdout).unwrap();
+    let lines = delivered(&out);
+    assert_eq!(lines.len(), 302);
+    // One reservation per turn, in rotation: the small queues come right after
+    // the deep queue's first reservation, not after all six.
+    let first_other = lines.iter().position(|(p, _)| p != "p1").unwrap();
+    assert_eq!(first_other, 50, "{:?}", &lines[..60]);
+    let mut profiles: Vec<&str> = lines[50..52].iter().map(|(p, _)| p.as_str()).collect();
+    profiles.sort();
+    assert_eq!(profiles, ["p2", "p3"]);
+    for member in &sandbox.fleet {
+        assert_eq!(member.portal.offline_count(), 0);
+    }
+    assert!(stderr.contains("from 3 portal(s)"), "{stderr}");
+}
+
+#[test]
+fn two_fleet_consumers_split_the_portals_and_one_finishes_what_a_killed_one_left() {
+    const PORTALS: usize = 100;
+    const RECORDS: usize = 200;
+    const LIMIT: usize = 50;
+    const CONCURRENCY: usize = 4;
+    let (sandbox, vendor) = queued_fleet(PORTALS, RECORDS);
+    let spawn = |name: &str, failpoint: Option<&str>| {
+        let out = vendor.dir.path().join(format!("{name}.jsonl"));
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
+        cmd.env(env::CONFIG_DIR, vendor.config_dir())
+            .env("NO_COLOR", "1")
+            .args(["offline", "consume", "--all-profiles", "--stdout", "-q"])
+            .args(["--limit", &LIMIT.to_string()])
+            .args(["--concurrency", &CONCURRENCY.to_string()])
+            .args(["--poll-interval", "0.2"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(Stdio::piped());
+        if let Some(failpoint) = failpoint {
+            cmd.env(env::TEST_FAILPOINT, failpoint);
+        }
+        (cmd.spawn().unwrap(), out)
+    };
+    // The doomed one dies (as kill -9 would) on its 60th reservation, after the
+    // portal answered and before its journal heard of it: the hardest moment.
+    let (mut doomed, doomed_out) = spawn("doomed", Some("consume-after-get:60"));
+    let (mut survivor, survivor_out) = spawn("survivor", None);
+    let doomed_status = doomed.wait().unwrap();
+    assert!(!doomed_status.success(), "the failpoint stopped it");
+    let survivor_status = survivor.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut survivor.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(survivor_status.success(), "{stderr}");
+
+    let doomed_lines = delivered(&doomed_out);
+    let survivor_lines = delivered(&survivor_out);
+    assert!(
+        !doomed_lines.is_empty(),
+        "the doomed consumer did part of the work"
+    );
+    assert!(!survivor_lines.is_empty(), "the work was split");
+    let mut all: Vec<(String, u64)> = doomed_lines
+        .iter()
+        .chain(&survivor_lines)
+        .cloned()
+        .collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        PORTALS * RECORDS,
+        "every record delivered at least once"
+    );
+    // Repeats come only from the reservations the killed process had in hand.
+    assert!(
+        total - all.len() <= CONCURRENCY * LIMIT,
+        "{} records delivered twice",
+        total - all.len()
+    );
+    for member in &sandbox.fleet {
+        // Reserved rows count too: none is left behind.
+        assert_eq!(
+            member.portal.offline_count(),
+            0,
+            "every queue drained and confirmed"
+        );
+    }
+}

@@ -15,7 +15,7 @@ use super::dead_letter::{DeadLetter, DeadLetters};
 use super::explain_offline_error;
 use super::journal::{Intent, Journal, Pending, Settled};
 use super::portal_form::{InstallerTokens, PortalIdentity};
-use super::sink::{DeliveryError, Sink};
+use super::sink::{DeliveryError, Origin, Sink};
 use crate::bitrix::offline::{self, ClearSelection, Extent, GetQuery, OfflineRecord};
 use crate::bitrix::{ApiError, Client};
 use crate::cli::{ConsumeArgs, ForwardFormat};
@@ -33,7 +33,7 @@ const SLOW_HANDLER: Duration = Duration::from_secs(2);
 /// Longest wait between attempts while the portal is unreachable.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(60);
 
-struct Consumer<'a> {
+pub(super) struct Consumer<'a> {
     ctx: &'a Context,
     client: Client,
     sink: Arc<Sink>,
@@ -56,9 +56,19 @@ struct Consumer<'a> {
     /// its reader went away (a normal end), `Some(Some(why))` when writing failed.
     sink_closed: Option<Option<String>>,
     progress: Option<ProgressBar>,
+    /// The portal records come from, when one process drains many.
+    origin: Option<Arc<Origin>>,
+    /// Most reservations to take before returning (a fleet turn); `None` drains.
+    turn: Option<u32>,
+    reservations: u32,
+    /// The queue was found empty (a fleet turn then rests the portal).
+    pub(super) saw_empty: bool,
 }
 
 pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
+    if args.fleet.selects() {
+        return super::fleet::run(ctx, args).await;
+    }
     if let Some(process_id) = &args.process_id {
         offline::check_process_id(process_id).map_err(CliError::Usage)?;
         if args.allow_loss {
@@ -87,27 +97,16 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-    let mut consumer = Consumer {
+    let mut consumer = Consumer::new(
         ctx,
+        &profile,
         client,
-        sink: Arc::new(sink),
-        parallel: usize::from(args.parallel),
-        journal,
-        dead_letters,
-        connector: args.connector.clone().filter(|c| !c.is_empty()),
+        Arc::new(sink),
+        (journal, dead_letters),
+        args,
         events,
-        max_events: args.max_events,
-        follow: args.follow,
-        min_gap: profile.rate_limit.limit().map_or(Duration::ZERO, |limit| {
-            Duration::from_secs_f64(2.0 / limit.per_second.max(0.001))
-        }),
-        delivered: 0,
-        failed: 0,
-        dead: 0,
-        lost: 0,
-        sink_closed: None,
-        progress,
-    };
+    );
+    consumer.progress = progress;
     let started = Instant::now();
     let outcome = consumer.consume(args).await;
     if let Some(bar) = &consumer.progress {
@@ -171,7 +170,7 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
 }
 
 /// `--event` names, checked and upper-cased before any request.
-fn event_names(given: &[String]) -> Result<Vec<String>, CliError> {
+pub(super) fn event_names(given: &[String]) -> Result<Vec<String>, CliError> {
     let mut names = Vec::new();
     for name in given {
         let name = crate::bitrix::validate::check_event_name(name).map_err(CliError::Usage)?;
@@ -184,7 +183,7 @@ fn event_names(given: &[String]) -> Result<Vec<String>, CliError> {
 
 /// Who `--format portal` requests come from: the profile's portal, `member_id`,
 /// application token and, with `--with-tokens`, its access token.
-async fn portal_identity(
+pub(super) async fn portal_identity(
     ctx: &Context,
     profile: &crate::config::ActiveProfile,
     client: &Client,
@@ -229,6 +228,23 @@ async fn portal_identity(
     Ok(identity)
 }
 
+/// Tests: `BX_EVENTS_TEST_FAILPOINT=consume-after-get[:N]` stops the process at
+/// its first (or Nth) answered reservation request, before the journal hears of it.
+fn failpoint_after_get() -> bool {
+    static ANSWERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Ok(value) = std::env::var(crate::config::env::TEST_FAILPOINT) else {
+        return false;
+    };
+    let Some(rest) = value.strip_prefix("consume-after-get") else {
+        return false;
+    };
+    let at: u64 = rest
+        .strip_prefix(':')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    ANSWERED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= at
+}
+
 /// Errors worth waiting out in `--follow` mode.
 fn is_transient(error: &ApiError) -> bool {
     error.is_temporary()
@@ -237,7 +253,75 @@ fn is_transient(error: &ApiError) -> bool {
         || matches!(error, ApiError::BadResponse { status, .. } if *status >= 500)
 }
 
-impl Consumer<'_> {
+impl<'a> Consumer<'a> {
+    /// A consumer of one profile's queue, delivering to `sink`.
+    pub(super) fn new(
+        ctx: &'a Context,
+        profile: &crate::config::ActiveProfile,
+        client: Client,
+        sink: Arc<Sink>,
+        (journal, dead_letters): (Journal, DeadLetters),
+        args: &ConsumeArgs,
+        events: Vec<String>,
+    ) -> Self {
+        Self {
+            ctx,
+            client,
+            sink,
+            parallel: usize::from(args.parallel),
+            journal,
+            dead_letters,
+            connector: args.connector.clone().filter(|c| !c.is_empty()),
+            events,
+            max_events: args.max_events,
+            follow: args.follow,
+            min_gap: profile.rate_limit.limit().map_or(Duration::ZERO, |limit| {
+                Duration::from_secs_f64(2.0 / limit.per_second.max(0.001))
+            }),
+            delivered: 0,
+            failed: 0,
+            dead: 0,
+            lost: 0,
+            sink_closed: None,
+            progress: None,
+            origin: None,
+            turn: None,
+            reservations: 0,
+            saw_empty: false,
+        }
+    }
+
+    /// One fleet turn: at most `reservations` reservations from this portal, for
+    /// records from `origin`; the fleet scheduler waits between polls itself.
+    pub(super) fn for_turn(
+        mut self,
+        origin: Origin,
+        reservations: u32,
+        max_events: Option<u64>,
+    ) -> Self {
+        self.origin = Some(Arc::new(origin));
+        self.turn = Some(reservations);
+        self.follow = false;
+        self.max_events = max_events;
+        self
+    }
+
+    /// The client back, for the portal's next turn.
+    pub(super) fn into_client(self) -> Client {
+        self.client
+    }
+
+    /// Delivered, failed, kept as dead letters, lost.
+    pub(super) fn counts(&self) -> [u64; 4] {
+        [self.delivered, self.failed, self.dead, self.lost]
+    }
+
+    /// Why stdout can take no more, once it cannot: `Some(None)` when its reader
+    /// went away, `Some(Some(why))` when writing failed.
+    pub(super) fn sink_closed(&self) -> Option<Option<String>> {
+        self.sink_closed.clone()
+    }
+
     fn log(&self, line: &str) {
         if self.ctx.out.quiet {
             return;
@@ -301,7 +385,7 @@ impl Consumer<'_> {
         }
     }
 
-    async fn consume(&mut self, args: &ConsumeArgs) -> anyhow::Result<()> {
+    pub(super) async fn consume(&mut self, args: &ConsumeArgs) -> anyhow::Result<()> {
         if let Some(pending) = self.journal.pending().cloned() {
             self.resume(pending).await?;
         }
@@ -362,6 +446,7 @@ impl Consumer<'_> {
                 if !args.allow_loss {
                     self.journal.resolve_intent()?;
                 }
+                self.saw_empty = true;
                 empty_in_a_row += 1;
                 let round_done = empty_in_a_row >= round;
                 if round_done {
@@ -388,9 +473,7 @@ impl Consumer<'_> {
             }
             idle_wait = poll;
             empty_in_a_row = 0;
-            if std::env::var(crate::config::env::TEST_FAILPOINT).as_deref()
-                == Ok("consume-after-get")
-            {
+            if failpoint_after_get() {
                 // Tests: die as a kill -9 would, after the portal answered and before
                 // the journal learnt the reservation.
                 std::process::abort();
@@ -408,6 +491,10 @@ impl Consumer<'_> {
                         .await?;
                 }
                 None => self.deliver_taken(&reservation.events).await,
+            }
+            self.reservations += 1;
+            if self.turn.is_some_and(|most| self.reservations >= most) {
+                break;
             }
         }
         Ok(())
@@ -538,7 +625,10 @@ impl Consumer<'_> {
         process_id: Option<&str>,
     ) -> Result<(), DeliveryError> {
         let started = Instant::now();
-        let outcome = self.sink.deliver(record, process_id).await;
+        let outcome = self
+            .sink
+            .deliver(record, process_id, self.origin.as_deref())
+            .await;
         self.report(record, &outcome, started.elapsed());
         outcome
     }
@@ -555,7 +645,15 @@ impl Consumer<'_> {
             .or_else(|| record.data["FIELDS"]["ID"].as_i64().map(|n| n.to_string()))
             .map(|id| format!(" id={id}"))
             .unwrap_or_default();
-        let what = format!("{at} --> {}{object} [{}]", record.event, record.message_id);
+        let from = self
+            .origin
+            .as_ref()
+            .map(|origin| format!("{} ", origin.profile))
+            .unwrap_or_default();
+        let what = format!(
+            "{at} --> {from}{}{object} [{}]",
+            record.event, record.message_id
+        );
         match outcome {
             Ok(()) if took > SLOW_HANDLER => self.ctx.out.warn(&format!(
                 "{what} ok but slow: {millis} ms (the portal calls slow handlers less often)"
@@ -605,7 +703,10 @@ impl Consumer<'_> {
                     break;
                 };
                 let started = Instant::now();
-                let outcome = self.sink.deliver(&record, Some(process_id)).await;
+                let outcome = self
+                    .sink
+                    .deliver(&record, Some(process_id), self.origin.as_deref())
+                    .await;
                 lanes.finish(lane);
                 self.settle(pending, record, outcome, started.elapsed(), &mut settled)?;
             }
@@ -622,10 +723,13 @@ impl Consumer<'_> {
                         break;
                     };
                     let sink = self.sink.clone();
+                    let origin = self.origin.clone();
                     let process_id = process_id.to_string();
                     running.spawn(async move {
                         let started = Instant::now();
-                        let outcome = sink.deliver(&record, Some(&process_id)).await;
+                        let outcome = sink
+                            .deliver(&record, Some(&process_id), origin.as_deref())
+                            .await;
                         (lane, record, outcome, started.elapsed())
                     });
                 }

@@ -169,7 +169,7 @@ pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow
                 continue;
             }
         };
-        match sink.deliver(&record, Some(&letter.process_id)).await {
+        match sink.deliver(&record, Some(&letter.process_id), None).await {
             Ok(()) => delivered.push(letter),
             Err(DeliveryError::Closed { .. }) => {
                 stopped = true;

@@ -78,22 +78,40 @@ impl Journal {
         profile: &str,
         connector: Option<&str>,
     ) -> anyhow::Result<Self> {
-        ensure_private_dir(state_dir)?;
-        let base = format!(
+        Self::try_open(state_dir, profile, connector)?.ok_or_else(|| {
+            CliError::Busy(format!(
+                "another `offline consume` is running for profile '{profile}' and this connector (lock {}); stop it first",
+                Self::lock_path(state_dir, profile, connector).display()
+            ))
+            .into()
+        })
+    }
+
+    fn base_name(profile: &str, connector: Option<&str>) -> String {
+        format!(
             "consume-{}-{}",
             safe_name(profile),
             safe_name(connector.unwrap_or("default"))
-        );
-        let path = state_dir.join(format!("{base}.journal"));
-        let lock_path = state_dir.join(format!("{base}.lock"));
+        )
+    }
+
+    fn lock_path(state_dir: &Path, profile: &str, connector: Option<&str>) -> PathBuf {
+        state_dir.join(format!("{}.lock", Self::base_name(profile, connector)))
+    }
+
+    /// [`Journal::open`], or `None` while another consumer holds it.
+    pub(super) fn try_open(
+        state_dir: &Path,
+        profile: &str,
+        connector: Option<&str>,
+    ) -> anyhow::Result<Option<Self>> {
+        ensure_private_dir(state_dir)?;
+        let path = state_dir.join(format!("{}.journal", Self::base_name(profile, connector)));
+        let lock_path = Self::lock_path(state_dir, profile, connector);
         let lock = FileLock::try_acquire(&lock_path)
             .with_context(|| format!("opening {}", lock_path.display()))?;
         let Some(lock) = lock else {
-            return Err(CliError::Busy(format!(
-                "another `offline consume` is running for profile '{profile}' and this connector (lock {}); stop it first",
-                lock_path.display()
-            ))
-            .into());
+            return Ok(None);
         };
         let mut file = open_private(&path, false)
             .with_context(|| format!("opening the consume journal {}", path.display()))?;
@@ -119,7 +137,7 @@ impl Journal {
         journal.compact()?;
         // Prove now that entries can be written (read-only file system, full disk).
         journal.append(&json!({"open": crate::bitrix::auth::now_unix()}), true)?;
-        Ok(journal)
+        Ok(Some(journal))
     }
 
     /// The reservation left unconfirmed by an earlier run, if any.

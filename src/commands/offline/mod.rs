@@ -2,6 +2,7 @@
 
 mod consume;
 mod dead_letter;
+mod fleet;
 mod journal;
 mod portal_form;
 mod sink;

@@ -21,7 +21,40 @@ pub(super) enum Sink {
     },
     /// Lines are gathered and written with one `write` per reservation
     /// ([`Sink::flush`]), before the journal records them as delivered.
-    Stdout(std::sync::Mutex<Vec<u8>>),
+    Stdout(std::sync::Mutex<Gathered>),
+}
+
+/// Stdout lines not yet written, and whether stdout is beyond use. The failure
+/// is kept: when several portals' consumers share stdout, a write that failed
+/// also took lines of the others, and none of them may then count as delivered.
+#[derive(Default)]
+pub(super) struct Gathered {
+    lines: Vec<u8>,
+    broken: Option<DeliveryError>,
+}
+
+/// The portal a record came from, when one process drains many
+/// (`offline consume --all-profiles`): JSON records carry it, `--exec` handlers
+/// get it in variables, and `--format portal` sends that portal's own auth.
+#[derive(Debug, Clone)]
+pub(super) struct Origin {
+    pub profile: String,
+    pub portal: String,
+    pub member_id: Option<String>,
+    pub identity: Option<Box<PortalIdentity>>,
+}
+
+impl Origin {
+    /// The record as JSON, with its origin's `profile`, `portal` and `member_id`.
+    fn json(&self, record: &OfflineRecord) -> Result<String, serde_json::Error> {
+        let mut value = serde_json::to_value(record)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("profile".into(), self.profile.clone().into());
+            object.insert("portal".into(), self.portal.clone().into());
+            object.insert("member_id".into(), self.member_id.clone().into());
+        }
+        serde_json::to_string(&value)
+    }
 }
 
 impl Sink {
@@ -58,7 +91,7 @@ impl Sink {
                 portal: None,
             });
         }
-        Ok(Self::Stdout(std::sync::Mutex::new(Vec::new())))
+        Ok(Self::Stdout(std::sync::Mutex::new(Gathered::default())))
     }
 
     /// Makes `--forward-to` POST the portal's online form instead of JSON.
@@ -68,28 +101,38 @@ impl Sink {
         }
     }
 
-    /// Delivers one record.
+    /// Delivers one record (from `origin`, when one process drains many portals).
     pub(super) async fn deliver(
         &self,
         record: &OfflineRecord,
         process_id: Option<&str>,
+        origin: Option<&Origin>,
     ) -> Result<(), DeliveryError> {
-        let json =
-            serde_json::to_string(record).map_err(|e| DeliveryError::Failed(e.to_string()))?;
+        let json = match origin {
+            Some(origin) => origin.json(record),
+            None => serde_json::to_string(record),
+        }
+        .map_err(|e| DeliveryError::Failed(e.to_string()))?;
         match self {
-            Self::Stdout(pending) => {
-                let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
-                pending.extend_from_slice(json.as_bytes());
-                pending.push(b'\n');
+            Self::Stdout(gathered) => {
+                let mut gathered = gathered.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(broken) = &gathered.broken {
+                    return Err(broken.clone());
+                }
+                gathered.lines.extend_from_slice(json.as_bytes());
+                gathered.lines.push(b'\n');
                 // A reader that waits (`--follow | jq`) gets lines in bursts of at
                 // most this size, and memory stays bounded.
-                if pending.len() >= STDOUT_BUFFER {
-                    write_stdout(&mut pending)?;
+                if gathered.lines.len() >= STDOUT_BUFFER {
+                    write_stdout(&mut gathered)?;
                 }
                 Ok(())
             }
             Self::Forward { url, http, portal } => {
-                let (content_type, body) = match portal {
+                let identity = origin
+                    .and_then(|o| o.identity.as_deref())
+                    .or(portal.as_deref());
+                let (content_type, body) = match identity {
                     Some(identity) => (
                         "application/x-www-form-urlencoded",
                         super::portal_form::form_body(record, identity),
@@ -117,12 +160,17 @@ impl Sink {
             }
             Self::Exec(handler) => {
                 let id = record.id.to_string();
-                let variables = [
+                let mut variables = vec![
                     ("BX_EVENT_NAME", record.event.as_str()),
                     ("BX_EVENT_ID", id.as_str()),
                     ("BX_MESSAGE_ID", record.message_id.as_str()),
                     ("BX_PROCESS_ID", process_id.unwrap_or("")),
                 ];
+                if let Some(origin) = origin {
+                    variables.push(("BX_PROFILE", origin.profile.as_str()));
+                    variables.push(("BX_PORTAL", origin.portal.as_str()));
+                    variables.push(("BX_MEMBER_ID", origin.member_id.as_deref().unwrap_or("")));
+                }
                 handler
                     .run(&variables, json.as_bytes())
                     .await
@@ -149,8 +197,8 @@ impl Sink {
     /// has not read then counts as not delivered.
     pub(super) fn flush(&self, stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
         match self {
-            Self::Stdout(pending) => {
-                write_stdout(&mut pending.lock().unwrap_or_else(|p| p.into_inner()))?;
+            Self::Stdout(gathered) => {
+                write_stdout(&mut gathered.lock().unwrap_or_else(|p| p.into_inner()))?;
                 wait_until_read(stop)
             }
             _ => Ok(()),
@@ -204,17 +252,23 @@ fn wait_until_read(_stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
     Ok(())
 }
 
-/// Writes and empties `pending`. Any failure to write stdout (a closed pipe, a full
-/// disk under a redirection) makes the sink unusable, not a record bad.
-fn write_stdout(pending: &mut Vec<u8>) -> Result<(), DeliveryError> {
+/// Writes and empties the gathered lines. Any failure to write stdout (a closed
+/// pipe, a full disk under a redirection) makes the sink unusable for good, not a
+/// record bad.
+fn write_stdout(gathered: &mut Gathered) -> Result<(), DeliveryError> {
     use std::io::Write;
-    if pending.is_empty() {
+    if let Some(broken) = &gathered.broken {
+        return Err(broken.clone());
+    }
+    if gathered.lines.is_empty() {
         return Ok(());
     }
     let mut stdout = std::io::stdout().lock();
-    let written = stdout.write_all(pending).and_then(|()| stdout.flush());
-    pending.clear();
-    written.map_err(|e| match e.kind() {
+    let written = stdout
+        .write_all(&gathered.lines)
+        .and_then(|()| stdout.flush());
+    gathered.lines.clear();
+    let result = written.map_err(|e| match e.kind() {
         std::io::ErrorKind::BrokenPipe => DeliveryError::Closed {
             by_reader: true,
             why: "stdout was closed by its reader".into(),
@@ -223,7 +277,11 @@ fn write_stdout(pending: &mut Vec<u8>) -> Result<(), DeliveryError> {
             by_reader: false,
             why: format!("cannot write stdout: {e}"),
         },
-    })
+    });
+    if let Err(error) = &result {
+        gathered.broken = Some(error.clone());
+    }
+    result
 }
 
 /// Why a delivery did not succeed.

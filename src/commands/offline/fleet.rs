@@ -1,0 +1,411 @@
+//! `offline consume --all-profiles` (or `--profiles`, `--profiles-from`): one
+//! process drains many portals' queues in turns.
+//!
+//! - Fair: at most `--concurrency` portals are worked at once, one reservation
+//!   per turn, in round-robin order, so one deep queue cannot starve the rest.
+//! - Split across processes: a turn holds the portal's consume journal lock (the
+//!   same lock a single `offline consume` takes). A portal another process is
+//!   working is passed by and tried again later, so processes sharing a config
+//!   directory never work one queue at once and never take a reservation twice.
+//! - Nothing lost: a reservation left by a process that died (kill -9) stays in
+//!   the portal's journal, and whichever process takes that portal's next turn
+//!   finishes it before reserving anything new.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::consume::{event_names, portal_identity, Consumer};
+use super::dead_letter::DeadLetters;
+use super::journal::Journal;
+use super::sink::{Origin, Sink};
+use crate::bitrix::Client;
+use crate::cli::{ConsumeArgs, ForwardFormat};
+use crate::commands::fleet::{targets, Target};
+use crate::commands::{CliError, Context};
+use crate::config::ActiveProfile;
+
+/// Reservations a portal gets per turn before the next portal's turn.
+const RESERVATIONS_PER_TURN: u32 = 1;
+
+/// Longest rest of a portal whose turns keep failing (or finding it busy).
+const MAX_REST: Duration = Duration::from_secs(60);
+
+/// One portal's place in the rotation (its profile is kept apart, borrowed by
+/// the turns in flight while seats change).
+struct Seat {
+    /// Kept between turns while the portal has work; dropped when it rests, so
+    /// a thousand quiet portals hold no connections.
+    client: Option<Client>,
+    identity: Option<Box<super::portal_form::PortalIdentity>>,
+    /// When its next turn may start.
+    due: Instant,
+    /// How long it rests after an empty queue (grows while it stays empty).
+    idle: Duration,
+    /// Failed turns in a row, for the rest after a failure.
+    failures: u32,
+    /// Without --follow: its queue was found empty, so it is finished.
+    drained: bool,
+    /// Without --follow: the last failure ended this portal's run.
+    failed: Option<String>,
+}
+
+/// What one turn came to.
+enum TurnOutcome {
+    /// Another process holds the portal's journal.
+    Busy,
+    Worked {
+        counts: [u64; 4],
+        empty: bool,
+        closed: Option<Option<String>>,
+        client: Client,
+    },
+    /// The turn failed after delivering what the counts say.
+    Failed(anyhow::Error, [u64; 4]),
+}
+
+/// Totals over the whole run.
+#[derive(Default)]
+struct Totals {
+    delivered: u64,
+    failed: u64,
+    dead: u64,
+    lost: u64,
+}
+
+pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
+    if args.process_id.is_some() {
+        return Err(CliError::Usage(
+            "--process-id adopts one portal's reservation: use it with -p PROFILE, not with --all-profiles or --profiles".into(),
+        )
+        .into());
+    }
+    let events = event_names(&args.events)?;
+    let sink = Arc::new(Sink::from_args(&args.sink)?);
+    let state_dir = ctx.store.dir().join("state");
+    crate::support::limits::raise_open_file_limit();
+    let mut profiles = Vec::new();
+    let mut seats = Vec::new();
+    let mut unusable = Vec::new();
+    for target in targets(ctx, &args.fleet)? {
+        match target {
+            Target::Ready(profile) => {
+                profiles.push(*profile);
+                seats.push(Seat {
+                    client: None,
+                    identity: None,
+                    due: Instant::now(),
+                    idle: Duration::from_secs_f64(args.poll_interval),
+                    failures: 0,
+                    drained: false,
+                    failed: None,
+                });
+            }
+            Target::Unusable { name, error, .. } => {
+                ctx.out.warn(&format!("profile '{name}': {error:#}"));
+                unusable.push(name);
+            }
+        }
+    }
+    ctx.out.info(&format!(
+        "Consuming {} portal(s), {} at a time{}",
+        seats.len(),
+        args.fleet.concurrency,
+        if args.follow {
+            "; Ctrl-C stops after the turns in hand"
+        } else {
+            ""
+        }
+    ));
+    let started = Instant::now();
+    let mut totals = Totals::default();
+    let mut requests = 0u64;
+    let mut closed: Option<Option<String>> = None;
+    let poll = Duration::from_secs_f64(args.poll_interval);
+    // Round-robin: a seat goes to the back of the line after each turn.
+    let mut line: VecDeque<usize> = (0..seats.len()).collect();
+    let mut running = FuturesUnordered::new();
+    let concurrency = usize::from(args.fleet.concurrency);
+    loop {
+        let stop = ctx.shutdown.is_requested()
+            || closed.is_some()
+            || args.max_events.is_some_and(|max| handled(&totals) >= max);
+        if !stop {
+            let now = Instant::now();
+            let mut passed = 0;
+            while running.len() < concurrency && passed < line.len() {
+                let Some(index) = line.pop_front() else { break };
+                let (seat, profile) = (&mut seats[index], &profiles[index]);
+                if seat.due > now {
+                    line.push_back(index);
+                    passed += 1;
+                    continue;
+                }
+                passed = 0;
+                let remaining = args.max_events.map(|max| max - handled(&totals));
+                let client = match seat.client.take() {
+                    Some(client) => client,
+                    None => match ctx.client_for(profile) {
+                        Ok(client) => client,
+                        Err(error) => {
+                            finish_failed(ctx, seat, &profile.name, &error, args.follow);
+                            if args.follow {
+                                line.push_back(index);
+                            }
+                            continue;
+                        }
+                    },
+                };
+                if args.format == ForwardFormat::Portal && seat.identity.is_none() {
+                    match portal_identity(ctx, profile, &client, args).await {
+                        Ok(identity) => seat.identity = Some(Box::new(identity)),
+                        Err(error) => {
+                            finish_failed(ctx, seat, &profile.name, &error, args.follow);
+                            if args.follow {
+                                line.push_back(index);
+                            }
+                            continue;
+                        }
+                    }
+                }
+                let origin = Origin {
+                    profile: profile.name.clone(),
+                    portal: profile.settings.portal.clone(),
+                    member_id: profile.settings.member_id.clone(),
+                    identity: seat.identity.clone(),
+                };
+                let turn = Turn {
+                    ctx,
+                    args,
+                    profile,
+                    state_dir: &state_dir,
+                    sink: sink.clone(),
+                    events: events.clone(),
+                };
+                running.push(async move { (index, turn.take(client, origin, remaining).await) });
+            }
+        }
+        if running.is_empty() {
+            let open: Vec<usize> = line
+                .iter()
+                .copied()
+                .filter(|&i| args.follow || (!seats[i].drained && seats[i].failed.is_none()))
+                .collect();
+            if stop || open.is_empty() {
+                break;
+            }
+            // Nothing to do until the next portal is due.
+            let next = open
+                .iter()
+                .map(|&i| seats[i].due)
+                .min()
+                .unwrap_or_else(Instant::now);
+            let wait = next.saturating_duration_since(Instant::now());
+            if !ctx.shutdown.sleep(wait).await {
+                break;
+            }
+            continue;
+        }
+        let next_due = line.iter().map(|&i| seats[i].due).min();
+        let turn_done = match next_due {
+            Some(due) if running.len() < concurrency && !stop => {
+                tokio::select! {
+                    done = running.next() => done,
+                    _ = tokio::time::sleep_until(due.max(Instant::now()).into()) => None,
+                    _ = ctx.shutdown.requested() => None,
+                }
+            }
+            _ => running.next().await,
+        };
+        let Some((index, outcome)) = turn_done else {
+            continue;
+        };
+        let seat = &mut seats[index];
+        match outcome {
+            TurnOutcome::Busy => {
+                // Another process is on it: look again after a poll interval.
+                seat.due = Instant::now() + poll;
+                line.push_back(index);
+            }
+            TurnOutcome::Worked {
+                counts,
+                empty,
+                closed: sink_closed,
+                client,
+            } => {
+                totals.add(counts);
+                requests += client.request_count();
+                seat.failures = 0;
+                if sink_closed.is_some() {
+                    closed = sink_closed;
+                }
+                if empty {
+                    // A quiet portal rests, longer while it stays quiet.
+                    seat.due = Instant::now() + seat.idle;
+                    seat.idle = seat.idle.mul_f64(1.5).min(poll * 8);
+                    seat.drained = true;
+                } else {
+                    seat.idle = poll;
+                    seat.client = Some(client);
+                }
+                if args.follow || !empty {
+                    line.push_back(index);
+                }
+            }
+            TurnOutcome::Failed(error, counts) => {
+                totals.add(counts);
+                finish_failed(ctx, seat, &profiles[index].name, &error, args.follow);
+                if args.follow {
+                    line.push_back(index);
+                }
+            }
+        }
+    }
+    let failed_portals: Vec<&str> = seats
+        .iter()
+        .zip(&profiles)
+        .filter(|(seat, _)| seat.failed.is_some())
+        .map(|(_, profile)| profile.name.as_str())
+        .collect();
+    ctx.out.info(&format!(
+        "Delivered {}, failed {}{}{} from {} portal(s) in {:.1} s; {requests} request(s) to the portals",
+        totals.delivered,
+        totals.failed,
+        extra(totals.dead, "kept as dead letters"),
+        extra(totals.lost, "lost"),
+        seats.len(),
+        started.elapsed().as_secs_f64(),
+    ));
+    if ctx.shutdown.is_requested() {
+        return Err(CliError::Interrupted.into());
+    }
+    if let Some(Some(why)) = closed {
+        return Err(CliError::Failed(format!(
+            "{why}; nothing of the reservations in hand was confirmed, and the next run delivers them again"
+        ))
+        .into());
+    }
+    let mut problems = Vec::new();
+    if !unusable.is_empty() || !failed_portals.is_empty() {
+        let names: Vec<String> = unusable
+            .iter()
+            .cloned()
+            .chain(failed_portals.iter().map(|name| name.to_string()))
+            .collect();
+        problems.push(format!(
+            "{} portal(s) could not be consumed ({}); their errors are above",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    if totals.lost > 0 {
+        problems.push(format!("{} record(s) are lost", totals.lost));
+    }
+    if totals.dead > 0 {
+        problems.push(format!(
+            "{} record(s) failed again and are kept as dead letters (`bx-events -p PROFILE offline dead-letter list`)",
+            totals.dead
+        ));
+    }
+    if totals.failed > 0 {
+        problems.push(format!(
+            "{} record(s) failed and are marked as errors in their queues (`offline consume --errors` processes them again)",
+            totals.failed
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(problems.join("; ")).into())
+    }
+}
+
+impl Totals {
+    fn add(&mut self, [delivered, failed, dead, lost]: [u64; 4]) {
+        self.delivered += delivered;
+        self.failed += failed;
+        self.dead += dead;
+        self.lost += lost;
+    }
+}
+
+fn handled(totals: &Totals) -> u64 {
+    totals.delivered + totals.failed + totals.dead + totals.lost
+}
+
+fn extra(count: u64, what: &str) -> String {
+    if count > 0 {
+        format!(", {what} {count}")
+    } else {
+        String::new()
+    }
+}
+
+/// A failed turn: with --follow the portal rests (longer each time) and is tried
+/// again; otherwise its run ends here.
+fn finish_failed(ctx: &Context, seat: &mut Seat, name: &str, error: &anyhow::Error, follow: bool) {
+    seat.client = None;
+    seat.failures += 1;
+    let rest = Duration::from_secs(1 << seat.failures.min(6)).min(MAX_REST);
+    if follow {
+        ctx.out.warn(&format!(
+            "profile '{name}': {error:#}; trying again in {} s",
+            rest.as_secs()
+        ));
+        seat.due = Instant::now() + rest;
+    } else {
+        ctx.out.warn(&format!("profile '{name}': {error:#}"));
+        seat.failed = Some(format!("{error:#}"));
+    }
+}
+
+/// What a turn needs besides the client it takes and gives back.
+struct Turn<'a> {
+    ctx: &'a Context,
+    args: &'a ConsumeArgs,
+    profile: &'a ActiveProfile,
+    state_dir: &'a PathBuf,
+    sink: Arc<Sink>,
+    events: Vec<String>,
+}
+
+impl Turn<'_> {
+    /// Takes the portal's journal (or finds another process on it), finishes
+    /// what an earlier holder left, and takes one reservation.
+    async fn take(self, client: Client, origin: Origin, remaining: Option<u64>) -> TurnOutcome {
+        let connector = self.args.connector.as_deref();
+        let journal = match Journal::try_open(self.state_dir, &self.profile.name, connector) {
+            Ok(Some(journal)) => journal,
+            Ok(None) => return TurnOutcome::Busy,
+            Err(error) => return TurnOutcome::Failed(error, [0; 4]),
+        };
+        let dead_letters = DeadLetters::new(self.state_dir, &self.profile.name, connector);
+        let mut consumer = Consumer::new(
+            self.ctx,
+            self.profile,
+            client,
+            self.sink,
+            (journal, dead_letters),
+            self.args,
+            self.events,
+        )
+        .for_turn(origin, RESERVATIONS_PER_TURN, remaining);
+        let result = consumer.consume(self.args).await;
+        let counts = consumer.counts();
+        let empty = consumer.saw_empty;
+        let closed = consumer.sink_closed();
+        let client = consumer.into_client();
+        match result {
+            Ok(()) => TurnOutcome::Worked {
+                counts,
+                empty,
+                closed,
+                client,
+            },
+            Err(error) => TurnOutcome::Failed(error, counts),
+        }
+    }
+}
