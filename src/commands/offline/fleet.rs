@@ -61,7 +61,7 @@ enum TurnOutcome {
         counts: [u64; 4],
         empty: bool,
         closed: Option<Option<String>>,
-        client: Client,
+        client: Box<Client>,
     },
     /// The turn failed after delivering what the counts say.
     Failed(anyhow::Error, [u64; 4]),
@@ -249,7 +249,7 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
                     seat.drained = true;
                 } else {
                     seat.idle = poll;
-                    seat.client = Some(client);
+                    seat.client = Some(*client);
                 }
                 if args.follow || !empty {
                     line.push_back(index);
