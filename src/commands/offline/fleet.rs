@@ -397,7 +397,7 @@ impl Turn<'_> {
         let counts = consumer.counts();
         let empty = consumer.saw_empty;
         let closed = consumer.sink_closed();
-        let client = consumer.into_client();
+        let client = Box::new(consumer.into_client());
         match result {
             Ok(()) => TurnOutcome::Worked {
                 counts,
