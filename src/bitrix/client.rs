@@ -56,6 +56,9 @@ pub struct ClientOptions {
     /// File holding the rate-limit bucket shared with other processes; `None`
     /// keeps the bucket in this process.
     pub shared_bucket: Option<std::path::PathBuf>,
+    /// A bucket kept elsewhere (a database shared by several machines); wins
+    /// over `shared_bucket`.
+    pub bucket_store: Option<std::sync::Arc<dyn crate::bitrix::ratelimit::BucketStore>>,
 }
 
 impl Default for ClientOptions {
@@ -67,6 +70,7 @@ impl Default for ClientOptions {
             base_backoff: Duration::from_millis(250),
             extra_root_pem: None,
             shared_bucket: None,
+            bucket_store: None,
         }
     }
 }
@@ -129,9 +133,10 @@ impl Client {
         Ok(Self {
             http,
             credentials,
-            limiter: match &options.shared_bucket {
-                Some(path) => Limiter::shared(options.rate_limit, path.clone()),
-                None => Limiter::new(options.rate_limit),
+            limiter: match (&options.bucket_store, &options.shared_bucket) {
+                (Some(store), _) => Limiter::stored(options.rate_limit, store.clone()),
+                (None, Some(path)) => Limiter::shared(options.rate_limit, path.clone()),
+                (None, None) => Limiter::new(options.rate_limit),
             },
             options,
             requests: AtomicU64::new(0),

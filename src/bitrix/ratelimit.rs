@@ -117,6 +117,15 @@ enum Backend {
     Memory(Mutex<Bucket>),
     /// `level updated_at` in a small file, read and written under an exclusive lock.
     File(PathBuf),
+    /// The same text kept elsewhere (a database shared by several machines).
+    Store(std::sync::Arc<dyn BucketStore>),
+}
+
+/// Where a bucket shared by many processes is kept: [`BucketStore::update`] runs
+/// `change` on the stored text (empty at first) under an exclusive lock and stores
+/// what it returns.
+pub trait BucketStore: Send + Sync + std::fmt::Debug {
+    fn update(&self, change: &mut dyn FnMut(&str) -> String) -> std::io::Result<()>;
 }
 
 /// Seconds for a slowed-down bucket to recover from the slowest rate to the full one.
@@ -244,6 +253,14 @@ impl Limiter {
         }
     }
 
+    /// A bucket kept in `store`, shared by every process that uses it.
+    pub fn stored(preset: RatePreset, store: std::sync::Arc<dyn BucketStore>) -> Self {
+        Self {
+            limit: preset.limit(),
+            backend: Backend::Store(store),
+        }
+    }
+
     /// Reserves one request and says how long to wait before sending it.
     pub fn reserve(&self) -> Duration {
         let Some(limit) = self.limit else {
@@ -263,6 +280,15 @@ impl Limiter {
                     Duration::from_secs_f64(1.0 / limit.per_second)
                 }
             },
+            Backend::Store(store) => {
+                match update_stored(store.as_ref(), |b| b.admit(limit, now_seconds())) {
+                    Ok(wait) => wait,
+                    Err(error) => {
+                        tracing::debug!("rate limiter store: {error}");
+                        Duration::from_secs_f64(1.0 / limit.per_second)
+                    }
+                }
+            }
         }
     }
 
@@ -285,6 +311,11 @@ impl Limiter {
                     })
                     .ok()
             }
+            Backend::Store(store) => {
+                update_stored(store.as_ref(), |b| b.overloaded(limit, now_seconds()))
+                    .map_err(|error| tracing::debug!("rate limiter store: {error}"))
+                    .ok()
+            }
         }
     }
 
@@ -297,6 +328,23 @@ impl Limiter {
         }
         wait
     }
+}
+
+/// Reads the bucket kept in `store`, changes it, and stores it back, under its lock.
+fn update_stored<R>(
+    store: &dyn BucketStore,
+    change: impl FnOnce(&mut Bucket) -> R,
+) -> std::io::Result<R> {
+    let mut change = Some(change);
+    let mut result = None;
+    store.update(&mut |text| {
+        let mut bucket = Bucket::parse(text);
+        if let Some(change) = change.take() {
+            result = Some(change(&mut bucket));
+        }
+        bucket.text()
+    })?;
+    result.ok_or_else(|| std::io::Error::other("the bucket store did not run the change"))
 }
 
 fn reserve_in_file(path: &Path, limit: RateLimit) -> std::io::Result<Duration> {

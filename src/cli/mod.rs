@@ -70,6 +70,11 @@ pub struct GlobalArgs {
     /// Also trust this CA certificate (PEM), e.g. an on-premise portal's own CA
     #[arg(long, global = true, env = env::CA_CERT, hide_env_values = true, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// Keep profiles, secrets, rate-limit buckets and consume journals in this
+    /// PostgreSQL database, shared by every machine of a fleet
+    /// (postgres://USER@HOST:PORT/DB) [default: the config directory's files]
+    #[arg(long, global = true, env = env::STORE, hide_env_values = true, value_name = "URL")]
+    pub store: Option<Secret>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +165,30 @@ pub enum Command {
         after_help = "Examples:\n  bx-events completions bash > /etc/bash_completion.d/bx-events\n  bx-events completions zsh > \"${fpath[1]}/_bx-events\"\n  bx-events completions fish > ~/.config/fish/completions/bx-events.fish"
     )]
     Completions(CompletionsArgs),
+    /// Prepare the shared PostgreSQL store (--store) and copy profiles into it
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  bx-events --store postgres://bx@db:5432/bx store init\n  BX_EVENTS_STORE=postgres://bx@db/bx bx-events store init --copy-profiles"
+    )]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create or upgrade the store's tables (every command also does it on first
+    /// use), and optionally copy this machine's profiles into it
+    #[command(
+        after_help = "Examples:\n  bx-events --store postgres://bx@db:5432/bx store init\n  bx-events --store postgres://bx@db:5432/bx store init --copy-profiles"
+    )]
+    Init(StoreInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreInitArgs {
+    /// Copy the profiles of the config directory's files (--config-dir) into the
+    /// store; profiles the store already has are left as they are
+    #[arg(long)]
+    pub copy_profiles: bool,
 }
 
 impl Command {

@@ -262,7 +262,7 @@ fn config_verdict(config: &ConfigError) -> Verdict {
             ..
         }
         | ConfigError::Invalid(_) => 2,
-        ConfigError::Read { .. } | ConfigError::Write { .. } => 1,
+        ConfigError::Read { .. } | ConfigError::Write { .. } | ConfigError::Shared(_) => 1,
     };
     Verdict::new(config_code(config), exit, config_hint(config))
 }
@@ -289,6 +289,7 @@ fn config_code(error: &ConfigError) -> &'static str {
         ConfigError::Corrupt { .. } => "CORRUPT_FILE",
         ConfigError::Invalid(_) => "INVALID_CONFIG",
         ConfigError::Read { .. } | ConfigError::Write { .. } => "IO",
+        ConfigError::Shared(_) => "STORE",
     }
 }
 
@@ -300,6 +301,10 @@ fn config_hint(error: &ConfigError) -> Option<String> {
         ConfigError::UnknownProfile { .. } => {
             Some("list profiles with `bx-events auth status`; create one with `bx-events auth login -p NAME ...`".into())
         }
+        ConfigError::Shared(_) => Some(format!(
+            "check --store (or {}): the PostgreSQL server must be reachable and the user allowed to create tables; see docs/fleet.md",
+            crate::config::env::STORE
+        )),
         _ => None,
     }
 }

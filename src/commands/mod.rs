@@ -19,6 +19,7 @@ pub(crate) mod listen;
 pub(crate) mod offline;
 pub(crate) mod sandbox;
 pub(crate) mod shutdown;
+pub(crate) mod store;
 pub(crate) mod suggest;
 pub(crate) mod trigger;
 pub(crate) mod unbind;
@@ -29,7 +30,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::bitrix::{Client, ClientOptions};
-use crate::cli::{AuthCommand, Cli, Command, GlobalArgs};
+use crate::cli::{AuthCommand, Cli, Command, GlobalArgs, StoreCommand};
 use crate::config::{ActiveProfile, Store};
 use crate::output::Output;
 pub use auth::save_profile;
@@ -87,9 +88,13 @@ impl Context {
         };
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
         let input_allowed = !global.no_input && !ci && std::io::stdin().is_terminal();
+        let store = match global.store.as_ref().filter(|url| !url.is_empty()) {
+            Some(url) => Store::with_shared(dir, crate::config::postgres::PgStore::open(url.expose())?),
+            None => Store::new(dir),
+        };
         Ok(Self {
             out: Output::new(global.output, global.color, global.quiet),
-            store: Store::new(dir),
+            store,
             input_allowed,
             global,
             shutdown,
@@ -115,22 +120,26 @@ impl Context {
     /// Client options from the global flags and a profile's rate limit, with the
     /// bucket shared by every bx-events process talking to the same portal.
     pub fn client_options(&self, profile: &ActiveProfile) -> ClientOptions {
-        ClientOptions {
-            rate_limit: profile.rate_limit,
-            shared_bucket: self.bucket_file(&profile.settings.portal),
-            ..self.client_options_default()
+        match self.store.shared() {
+            // With a shared store, one bucket per portal for every machine.
+            Some(shared) => ClientOptions {
+                rate_limit: profile.rate_limit,
+                bucket_store: bucket_key(&profile.settings.portal)
+                    .map(|key| shared.bucket(&key)),
+                ..self.client_options_default()
+            },
+            None => ClientOptions {
+                rate_limit: profile.rate_limit,
+                shared_bucket: self.bucket_file(&profile.settings.portal),
+                ..self.client_options_default()
+            },
         }
     }
 
     /// `<config dir>/state/ratelimit-HOST_PORT.bucket` for a portal URL (dots and
     /// other punctuation of the host become `_`).
     pub fn bucket_file(&self, portal: &str) -> Option<std::path::PathBuf> {
-        let url = url::Url::parse(portal).ok()?;
-        let host = url.host_str()?;
-        let key = crate::support::files::safe_file_name(&format!(
-            "{host}_{}",
-            url.port_or_known_default().unwrap_or(0)
-        ));
+        let key = bucket_key(portal)?;
         let dir = self.store.dir().join("state");
         crate::config::files::ensure_private_dir(&dir).ok()?;
         Some(dir.join(format!("ratelimit-{key}.bucket")))
@@ -183,6 +192,16 @@ impl Context {
             .interact()
             .context("reading the answer")
     }
+}
+
+/// The name of a portal's rate-limit bucket: `HOST_PORT`, punctuation made `_`.
+fn bucket_key(portal: &str) -> Option<String> {
+    let url = url::Url::parse(portal).ok()?;
+    let host = url.host_str()?;
+    Some(crate::support::files::safe_file_name(&format!(
+        "{host}_{}",
+        url.port_or_known_default().unwrap_or(0)
+    )))
 }
 
 /// Runs the parsed command line. Commands that stop gracefully watch
@@ -241,6 +260,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Doctor(args) => doctor::run(ctx, &args).await,
         Command::Trigger(args) => trigger::run(ctx, &args).await,
         Command::Sandbox(args) => sandbox::run(ctx, &args).await,
+        Command::Store(StoreCommand::Init(args)) => store::init(ctx, &args),
         Command::Completions(_) | Command::Help(_) => Ok(()),
     }
 }

@@ -14,6 +14,10 @@ pub const OAUTH_SERVER: &str = "BX_EVENTS_OAUTH_SERVER";
 pub const RATE_LIMIT: &str = "BX_EVENTS_RATE_LIMIT";
 pub const APPLICATION_TOKEN: &str = "BX_EVENTS_APPLICATION_TOKEN";
 pub const CA_CERT: &str = "BX_EVENTS_CA_CERT";
+/// The shared store's URL (`--store`).
+pub const STORE: &str = "BX_EVENTS_STORE";
+/// The key sealing secrets in the shared store.
+pub const STORE_KEY: &str = "BX_EVENTS_STORE_KEY";
 /// Test hook: `credentials-mid-write` aborts the process halfway through writing
 /// the credentials file, to prove the previous file survives a crash.
 pub const TEST_FAILPOINT: &str = "BX_EVENTS_TEST_FAILPOINT";
@@ -73,6 +77,14 @@ pub const ALL: &[(&str, &str)] = &[
         CA_CERT,
         "extra CA certificate (PEM file) to trust, for portals behind a private CA (same as --ca-cert)",
     ),
+    (
+        STORE,
+        "shared store for a fleet, postgres://USER@HOST:PORT/DB (same as --store); default: the config directory's files",
+    ),
+    (
+        STORE_KEY,
+        "64 hex digits: seals secrets in the shared store with AES-256-GCM",
+    ),
 ];
 
 /// Variables that hold secrets: removed from the environment of every command
@@ -83,6 +95,8 @@ pub const SECRET_VARIABLES: &[&str] = &[
     CLIENT_SECRET,
     WEBHOOK_URL,
     APPLICATION_TOKEN,
+    STORE,
+    STORE_KEY,
 ];
 
 /// Removes [`SECRET_VARIABLES`] from a child's environment.

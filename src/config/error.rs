@@ -35,6 +35,9 @@ pub enum ConfigError {
     UnknownProfile { name: String, known: Vec<String> },
     #[error("{0}")]
     Invalid(String),
+    /// The shared store (`--store postgres://...`) cannot be reached or used.
+    #[error("{0}")]
+    Shared(String),
 }
 
 fn known_list(known: &[String]) -> String {

@@ -3,6 +3,7 @@
 pub mod env;
 mod error;
 pub(crate) mod files;
+pub mod postgres;
 pub(crate) mod profile;
 pub(crate) mod store;
 

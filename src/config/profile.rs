@@ -257,12 +257,17 @@ fn store_error(error: ConfigError) -> ApiError {
 
 impl TokenStore for ProfileTokenStore {
     fn load(&self) -> Result<OAuthTokens, ApiError> {
-        let credentials = self.store.read_credentials().map_err(store_error)?;
-        let secrets = credentials
-            .profiles
-            .get(&self.profile)
-            .cloned()
-            .unwrap_or_default();
+        let secrets = match self.store.shared() {
+            Some(shared) => shared.secrets_of(&self.profile).map_err(store_error)?,
+            None => self
+                .store
+                .read_credentials()
+                .map_err(store_error)?
+                .profiles
+                .get(&self.profile)
+                .cloned(),
+        }
+        .unwrap_or_default();
         let access_token = secrets.access_token.ok_or_else(|| {
             ApiError::Credentials(format!(
                 "profile '{}' has no access token stored",
@@ -277,7 +282,13 @@ impl TokenStore for ProfileTokenStore {
     }
 
     fn lock(&self) -> Result<StoreGuard, ApiError> {
-        Ok(Box::new(self.store.lock().map_err(store_error)?))
+        match self.store.shared() {
+            // One refresh per expiry across every machine using the store.
+            Some(shared) => Ok(Box::new(
+                shared.lock_profile(&self.profile).map_err(store_error)?,
+            )),
+            None => Ok(Box::new(self.store.lock().map_err(store_error)?)),
+        }
     }
 
     fn check_writable(&self) -> Result<(), ApiError> {
@@ -290,6 +301,18 @@ impl TokenStore for ProfileTokenStore {
     }
 
     fn save(&self, tokens: &OAuthTokens) -> Result<(), ApiError> {
+        if let Some(shared) = self.store.shared() {
+            let mut secrets = shared
+                .secrets_of(&self.profile)
+                .map_err(store_error)?
+                .unwrap_or_default();
+            secrets.access_token = Some(tokens.access_token.clone());
+            secrets.refresh_token = tokens.refresh_token.clone();
+            secrets.expires_at = tokens.expires_at;
+            return shared
+                .save_secrets(&self.profile, &secrets)
+                .map_err(store_error);
+        }
         // The caller holds the lock already; taking it again here would deadlock.
         let mut credentials = self.store.read_credentials().map_err(store_error)?;
         let secrets = credentials

@@ -3,6 +3,9 @@
 use crate::bitrix::Secret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::postgres::PgStore;
 
 use serde::{Deserialize, Serialize};
 
@@ -92,15 +95,42 @@ pub struct CredentialsFile {
 /// The first lines of every `config.toml` bx-events writes.
 const MACHINE_OWNED: &str = "# Written by bx-events (`auth login`, `auth switch`, ...). Values you edit are\n# kept; comments are not: the file is rewritten as a whole. See docs/credentials.md.\n\n";
 
-/// The config directory and its files.
+/// Where profiles and secrets live: the config directory's files, or a shared
+/// PostgreSQL store (`--store`). The directory keeps this machine's own state
+/// either way (dead letters; buckets and journals without a shared store).
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    shared: Option<Arc<PgStore>>,
 }
 
 impl Store {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            shared: None,
+        }
+    }
+
+    /// Profiles and secrets in a shared store; `dir` for this machine's state.
+    pub fn with_shared(dir: impl Into<PathBuf>, shared: Arc<PgStore>) -> Self {
+        Self {
+            dir: dir.into(),
+            shared: Some(shared),
+        }
+    }
+
+    /// The shared store, when profiles live in one.
+    pub fn shared(&self) -> Option<&Arc<PgStore>> {
+        self.shared.as_ref()
+    }
+
+    /// Where secrets are kept, for messages: the credentials file or the store.
+    pub fn secrets_location(&self) -> String {
+        match &self.shared {
+            Some(shared) => shared.describe().to_string(),
+            None => self.credentials_path().display().to_string(),
+        }
     }
 
     /// The platform default: `~/.config/bx-events` on Linux (`$XDG_CONFIG_HOME`),
@@ -132,6 +162,10 @@ impl Store {
     /// write would: fails with a plain message when the directory is read-only,
     /// full, or otherwise unwritable.
     pub fn check_writable(&self) -> Result<(), String> {
+        if self.shared.is_some() {
+            // A refresh stores its pair with one UPDATE of a row that exists.
+            return Ok(());
+        }
         let probe = self
             .dir
             .join(format!(".write-check-{}", std::process::id()));
@@ -154,15 +188,24 @@ impl Store {
     }
 
     pub fn read_config(&self) -> Result<ConfigFile, ConfigError> {
-        read_toml(&self.config_path(), FileKind::Config)
+        match &self.shared {
+            Some(shared) => shared.read_config(),
+            None => read_toml(&self.config_path(), FileKind::Config),
+        }
     }
 
     pub fn read_credentials(&self) -> Result<CredentialsFile, ConfigError> {
-        read_toml(&self.credentials_path(), FileKind::Credentials)
+        match &self.shared {
+            Some(shared) => shared.read_credentials(),
+            None => read_toml(&self.credentials_path(), FileKind::Credentials),
+        }
     }
 
     /// A warning to show when `credentials.toml` can be read by other users.
     pub fn credentials_warning(&self) -> Option<String> {
+        if self.shared.is_some() {
+            return None;
+        }
         shared_file_warning(&self.credentials_path())
     }
 
@@ -191,6 +234,9 @@ impl Store {
         &self,
         change: impl FnOnce(&mut ConfigFile, &mut CredentialsFile) -> Result<R, ConfigError>,
     ) -> Result<R, ConfigError> {
+        if let Some(shared) = &self.shared {
+            return shared.update(change);
+        }
         let _lock = self.lock()?;
         let mut config = self.read_config()?;
         let mut credentials = self.read_credentials()?;

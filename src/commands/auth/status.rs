@@ -186,7 +186,7 @@ fn gather(ctx: &Context) -> anyhow::Result<(Vec<Candidate>, Vec<StatusRow>)> {
                 user_id: settings.user_id,
                 scope: settings.scope.clone(),
                 expires_at: None,
-                storage: ctx.store.credentials_path().display().to_string(),
+                storage: ctx.store.secrets_location(),
                 status: CheckResult::Uninstalled(at.clone()),
             });
             continue;
@@ -195,7 +195,7 @@ fn gather(ctx: &Context) -> anyhow::Result<(Vec<Candidate>, Vec<StatusRow>)> {
             profile: load_stored(&ctx.store, &config, name)?,
             current: !env_active && current.as_deref() == Some(name.as_str()),
             expires_at: credentials.profiles.get(name).and_then(|s| s.expires_at),
-            storage: ctx.store.credentials_path().display().to_string(),
+            storage: ctx.store.secrets_location(),
         });
     }
     if candidates.is_empty() && uninstalled.is_empty() {
@@ -283,6 +283,9 @@ fn short_time(rfc3339: Option<&str>) -> String {
 
 /// The file name (or "environment") for a table cell; JSON keeps the full path.
 fn short_storage(storage: &str) -> String {
+    if storage.starts_with("postgres://") {
+        return storage.to_string();
+    }
     std::path::Path::new(storage)
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())

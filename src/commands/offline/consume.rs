@@ -85,7 +85,7 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
     }
     let events = event_names(&args.events)?;
     let state_dir = ctx.store.dir().join("state");
-    let journal = Journal::open(&state_dir, &profile.name, args.connector.as_deref())?;
+    let journal = Journal::open_in(&ctx.store, &profile.name, args.connector.as_deref())?;
     let dead_letters = DeadLetters::new(&state_dir, &profile.name, args.connector.as_deref());
     let progress =
         (!ctx.out.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
@@ -509,7 +509,7 @@ impl<'a> Consumer<'a> {
             pending.process_id,
             pending.done.len() + pending.dead.len(),
             pending.failed.len(),
-            self.journal.path().display()
+            self.journal.location()
         ));
         let size = u64::from(pending.size).max(pending.message_ids.len() as u64);
         let extent = if size > 0 {
@@ -839,7 +839,7 @@ impl<'a> Consumer<'a> {
         to_clear: Vec<String>,
         to_error: Vec<String>,
     ) -> anyhow::Result<()> {
-        let journal = self.journal.path().display().to_string();
+        let journal = self.journal.location().to_string();
         let advice = |error: ApiError| {
             anyhow::Error::from(error).context(format!(
                 "confirming reservation {process_id} failed; nothing is lost: the next `offline consume` re-reads it and confirms without delivering again (journal {journal})"

@@ -377,7 +377,7 @@ impl Turn<'_> {
     /// what an earlier holder left, and takes one reservation.
     async fn take(self, client: Client, origin: Origin, remaining: Option<u64>) -> TurnOutcome {
         let connector = self.args.connector.as_deref();
-        let journal = match Journal::try_open(self.state_dir, &self.profile.name, connector) {
+        let journal = match Journal::try_open_in(&self.ctx.store, &self.profile.name, connector) {
             Ok(Some(journal)) => journal,
             Ok(None) => return TurnOutcome::Busy,
             Err(error) => return TurnOutcome::Failed(error, [0; 4]),

@@ -25,6 +25,8 @@ use serde_json::{json, Value};
 
 use crate::commands::CliError;
 use crate::config::files::ensure_private_dir;
+use crate::config::postgres::PgJournal;
+use crate::config::Store;
 pub(crate) use crate::support::files::safe_file_name as safe_name;
 use crate::support::files::{open_private, FileLock};
 
@@ -59,20 +61,112 @@ pub(super) struct Replayed {
 }
 
 /// The journal of one consumer (profile and connector), held exclusively.
-#[derive(Debug)]
 pub(super) struct Journal {
-    path: PathBuf,
-    file: File,
-    _lock: FileLock,
+    /// Where it is, for messages: a file, or a journal in the shared store.
+    location: String,
+    medium: Medium,
     state: Replayed,
     /// Outcomes recorded but not yet written: [`Journal::flush`] writes them with
     /// one `write`, and every other entry and [`Journal::sync`] flush them first.
     unwritten: Vec<u8>,
 }
 
+/// Where a journal's entries are kept.
+enum Medium {
+    /// A file under the config directory, held by a lock file beside it.
+    File { file: File, _lock: FileLock },
+    /// Rows in the shared store, held by an advisory lock on their connection:
+    /// consumers on any machine see (and resume) the same journal.
+    Shared(PgJournal),
+}
+
+impl Medium {
+    /// Appends `bytes` (whole lines); `sync` makes them durable (rows are
+    /// durable once written).
+    fn write(&mut self, bytes: &[u8], sync: bool) -> anyhow::Result<()> {
+        match self {
+            Self::File { file, .. } => {
+                file.write_all(bytes)?;
+                if sync {
+                    file.sync_data()?;
+                }
+                Ok(())
+            }
+            Self::Shared(journal) => Ok(journal.append(&String::from_utf8_lossy(bytes))?),
+        }
+    }
+
+    /// Forgets every entry.
+    fn clear(&mut self) -> anyhow::Result<()> {
+        match self {
+            Self::File { file, .. } => {
+                file.set_len(0)?;
+                file.seek(SeekFrom::Start(0))?;
+                Ok(())
+            }
+            Self::Shared(journal) => Ok(journal.clear()?),
+        }
+    }
+}
+
 impl Journal {
-    /// Opens (and locks) the journal for a profile's connector queue. Fails before
-    /// anything is reserved when the journal cannot be written.
+    /// The journal of a profile's queue in `store`: rows of the shared store when
+    /// there is one, else a file under the config directory; `None` while
+    /// another consumer holds it.
+    pub(super) fn try_open_in(
+        store: &Store,
+        profile: &str,
+        connector: Option<&str>,
+    ) -> anyhow::Result<Option<Self>> {
+        let Some(shared) = store.shared() else {
+            return Self::try_open(&store.dir().join("state"), profile, connector);
+        };
+        let Some(journal) = shared.open_journal(&Self::base_name(profile, connector))? else {
+            return Ok(None);
+        };
+        let text = journal.read()?;
+        let location = journal.describe().to_string();
+        Self::start(location, Medium::Shared(journal), &text).map(Some)
+    }
+
+    /// [`Journal::try_open_in`], or an error naming the consumer in the way.
+    pub(super) fn open_in(
+        store: &Store,
+        profile: &str,
+        connector: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        Self::try_open_in(store, profile, connector)?.ok_or_else(|| {
+            CliError::Busy(format!(
+                "another `offline consume` is running for profile '{profile}' and this connector{}; stop it first",
+                match store.shared() {
+                    Some(shared) => format!(" (on some machine using {})", shared.describe()),
+                    None => format!(
+                        " (lock {})",
+                        Self::lock_path(&store.dir().join("state"), profile, connector).display()
+                    ),
+                }
+            ))
+            .into()
+        })
+    }
+
+    /// Replays what an earlier holder left, and proves that entries can be
+    /// written before anything is reserved (read-only file system, full disk).
+    fn start(location: String, medium: Medium, text: &str) -> anyhow::Result<Self> {
+        let mut journal = Self {
+            location,
+            medium,
+            state: replay(text),
+            unwritten: Vec::new(),
+        };
+        journal.compact()?;
+        journal.append(&json!({"open": crate::bitrix::auth::now_unix()}), true)?;
+        Ok(journal)
+    }
+
+    /// Opens (and locks) the journal file for a profile's connector queue under
+    /// `state_dir` (the unit tests' way in; commands use [`Journal::open_in`]).
+    #[cfg(test)]
     pub(super) fn open(
         state_dir: &Path,
         profile: &str,
@@ -127,17 +221,8 @@ impl Journal {
         }
         file.seek(SeekFrom::End(0))
             .with_context(|| format!("opening {}", path.display()))?;
-        let mut journal = Self {
-            path,
-            file,
-            _lock: lock,
-            state: replay(&text),
-            unwritten: Vec::new(),
-        };
-        journal.compact()?;
-        // Prove now that entries can be written (read-only file system, full disk).
-        journal.append(&json!({"open": crate::bitrix::auth::now_unix()}), true)?;
-        Ok(Some(journal))
+        let location = path.display().to_string();
+        Self::start(location, Medium::File { file, _lock: lock }, &text).map(Some)
     }
 
     /// The reservation left unconfirmed by an earlier run, if any.
@@ -150,8 +235,9 @@ impl Journal {
         self.state.intent.as_ref()
     }
 
-    pub(super) fn path(&self) -> &Path {
-        &self.path
+    /// Where the journal is, for messages.
+    pub(super) fn location(&self) -> &str {
+        &self.location
     }
 
     /// Writes one entry (after the outcomes not yet written) with a single
@@ -168,17 +254,12 @@ impl Journal {
     }
 
     fn write_unwritten(&mut self, sync: bool) -> anyhow::Result<()> {
-        let result = (if self.unwritten.is_empty() {
-            Ok(())
-        } else {
-            self.file.write_all(&self.unwritten)
-        })
-        .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        let result = self.medium.write(&self.unwritten, sync);
         self.unwritten.clear();
         result.with_context(|| {
             format!(
                 "cannot write the consume journal {}; stopping before anything else is reserved or confirmed",
-                self.path.display()
+                self.location
             )
         })
     }
@@ -231,10 +312,9 @@ impl Journal {
         if self.state.pending.is_some() || self.state.intent.is_some() {
             return Ok(());
         }
-        self.file
-            .set_len(0)
-            .and_then(|()| self.file.seek(SeekFrom::Start(0)).map(drop))
-            .with_context(|| format!("truncating {}", self.path.display()))
+        self.medium
+            .clear()
+            .with_context(|| format!("emptying the consume journal {}", self.location))
     }
 
     /// Records the outcome of one delivery, in memory until the next
