@@ -89,7 +89,9 @@ impl Context {
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
         let input_allowed = !global.no_input && !ci && std::io::stdin().is_terminal();
         let store = match global.store.as_ref().filter(|url| !url.is_empty()) {
-            Some(url) => Store::with_shared(dir, crate::config::postgres::PgStore::open(url.expose())?),
+            Some(url) => {
+                Store::with_shared(dir, crate::config::postgres::PgStore::open(url.expose())?)
+            }
             None => Store::new(dir),
         };
         Ok(Self {
@@ -124,8 +126,7 @@ impl Context {
             // With a shared store, one bucket per portal for every machine.
             Some(shared) => ClientOptions {
                 rate_limit: profile.rate_limit,
-                bucket_store: bucket_key(&profile.settings.portal)
-                    .map(|key| shared.bucket(&key)),
+                bucket_store: bucket_key(&profile.settings.portal).map(|key| shared.bucket(&key)),
                 ..self.client_options_default()
             },
             None => ClientOptions {

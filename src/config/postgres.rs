@@ -78,6 +78,8 @@ pub struct PgStore {
     /// The connection for plain queries and updates, made on first use (so
     /// commands that never read a profile never connect).
     client: std::sync::Mutex<Option<Shared>>,
+    /// What the first connection's migration did (schema versions before, after).
+    first_migration: std::sync::Mutex<Option<(usize, usize)>>,
     key: Option<Sealer>,
 }
 
@@ -122,7 +124,9 @@ async fn migrate_on(client: &mut Client) -> Result<(usize, usize), tokio_postgre
         .await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS bx_events_schema (version integer NOT NULL)")
         .await?;
-    let rows = tx.query("SELECT version FROM bx_events_schema", &[]).await?;
+    let rows = tx
+        .query("SELECT version FROM bx_events_schema", &[])
+        .await?;
     let before = rows
         .first()
         .map(|row| row.get::<_, i32>(0).max(0) as usize)
@@ -138,8 +142,11 @@ async fn migrate_on(client: &mut Client) -> Result<(usize, usize), tokio_postgre
         )
         .await?;
     } else if after != before {
-        tx.execute("UPDATE bx_events_schema SET version = $1", &[&(after as i32)])
-            .await?;
+        tx.execute(
+            "UPDATE bx_events_schema SET version = $1",
+            &[&(after as i32)],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok((before, after))
@@ -152,9 +159,9 @@ fn describe(url: &str) -> Result<String, ConfigError> {
             "--store takes a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE".into(),
         ));
     }
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| ConfigError::Invalid(format!("--store is not a usable PostgreSQL URL: {e}")))?;
+    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        ConfigError::Invalid(format!("--store is not a usable PostgreSQL URL: {e}"))
+    })?;
     let host = config
         .get_hosts()
         .first()
@@ -178,6 +185,7 @@ impl PgStore {
             described: describe(url)?,
             key: Sealer::from_env()?,
             client: std::sync::Mutex::new(None),
+            first_migration: std::sync::Mutex::new(None),
         }))
     }
 
@@ -188,10 +196,17 @@ impl PgStore {
             return Ok(client.clone());
         }
         let mut client = wait(connect(self.url.expose())).map_err(|e| {
-            failed(&format!("cannot connect to the store {}", self.described), e)
+            failed(
+                &format!("cannot connect to the store {}", self.described),
+                e,
+            )
         })?;
-        wait(migrate_on(&mut client))
+        let migrated = wait(migrate_on(&mut client))
             .map_err(|e| failed(&format!("cannot prepare the store {}", self.described), e))?;
+        *self
+            .first_migration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(migrated);
         let client = Arc::new(tokio::sync::Mutex::new(client));
         *slot = Some(client.clone());
         Ok(client)
@@ -206,6 +221,14 @@ impl PgStore {
     /// versions before and after.
     pub fn migrate(&self) -> Result<(usize, usize), ConfigError> {
         let conn = self.conn()?;
+        let first = self
+            .first_migration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(first) = first {
+            return Ok(first);
+        }
         wait(async { migrate_on(&mut *conn.lock().await).await })
             .map_err(|e| failed(&format!("cannot prepare the store {}", self.described), e))
     }
@@ -237,7 +260,10 @@ impl PgStore {
                 )
                 .await?;
             let current = client
-                .query("SELECT value FROM bx_events_settings WHERE key = 'current'", &[])
+                .query(
+                    "SELECT value FROM bx_events_settings WHERE key = 'current'",
+                    &[],
+                )
                 .await?;
             Ok::<_, tokio_postgres::Error>((profiles, current))
         })
@@ -250,8 +276,8 @@ impl PgStore {
         let mut credentials = CredentialsFile::default();
         for row in profiles {
             let name: String = row.get(0);
-            let settings: ProfileSettings = serde_json::from_str(row.get(1))
-                .map_err(|e| self.damaged(&name, "settings", e))?;
+            let settings: ProfileSettings =
+                serde_json::from_str(row.get(1)).map_err(|e| self.damaged(&name, "settings", e))?;
             config.profiles.insert(name.clone(), settings);
             if secrets {
                 let sealed: String = row.get(2);
@@ -279,16 +305,25 @@ impl PgStore {
         let conn = self.conn()?;
         wait(async {
             let mut client = conn.lock().await;
-            let tx = client.transaction().await.map_err(|e| self.write_failed(e))?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| self.write_failed(e))?;
             tx.batch_execute("LOCK TABLE bx_events_profiles IN SHARE ROW EXCLUSIVE MODE")
                 .await
                 .map_err(|e| self.write_failed(e))?;
             let rows = tx
-                .query("SELECT name, settings, secrets FROM bx_events_profiles", &[])
+                .query(
+                    "SELECT name, settings, secrets FROM bx_events_profiles",
+                    &[],
+                )
                 .await
                 .map_err(|e| self.write_failed(e))?;
             let current = tx
-                .query("SELECT value FROM bx_events_settings WHERE key = 'current'", &[])
+                .query(
+                    "SELECT value FROM bx_events_settings WHERE key = 'current'",
+                    &[],
+                )
                 .await
                 .map_err(|e| self.write_failed(e))?;
             let mut config = ConfigFile {
@@ -340,16 +375,18 @@ impl PgStore {
             }
             if config.current != before_config.current {
                 match &config.current {
-                    Some(current) => tx
-                        .execute(
+                    Some(current) => {
+                        tx.execute(
                             "INSERT INTO bx_events_settings (key, value) VALUES ('current', $1)
                              ON CONFLICT (key) DO UPDATE SET value = $1",
                             &[current],
                         )
-                        .await,
-                    None => tx
-                        .execute("DELETE FROM bx_events_settings WHERE key = 'current'", &[])
-                        .await,
+                        .await
+                    }
+                    None => {
+                        tx.execute("DELETE FROM bx_events_settings WHERE key = 'current'", &[])
+                            .await
+                    }
                 }
                 .map_err(|e| self.write_failed(e))?;
             }
@@ -368,7 +405,10 @@ impl PgStore {
         let row = wait(async {
             let client = conn.lock().await;
             client
-                .query_opt("SELECT secrets FROM bx_events_profiles WHERE name = $1", &[&name])
+                .query_opt(
+                    "SELECT secrets FROM bx_events_profiles WHERE name = $1",
+                    &[&name],
+                )
                 .await
         })
         .map_err(|e| failed(&format!("cannot read the store {}", self.described), e))?;
@@ -400,11 +440,19 @@ impl PgStore {
         let client = wait(async {
             let client = connect(self.url.expose()).await?;
             client
-                .execute("SELECT pg_advisory_lock($1, hashtext($2))", &[&LOCK_CLASS, &key])
+                .execute(
+                    "SELECT pg_advisory_lock($1, hashtext($2))",
+                    &[&LOCK_CLASS, &key],
+                )
                 .await?;
             Ok::<_, tokio_postgres::Error>(client)
         })
-        .map_err(|e| failed(&format!("cannot lock profile '{name}' in {}", self.described), e))?;
+        .map_err(|e| {
+            failed(
+                &format!("cannot lock profile '{name}' in {}", self.described),
+                e,
+            )
+        })?;
         Ok(PgLock { _client: client })
     }
 
@@ -423,7 +471,12 @@ impl PgStore {
                 .await?;
             Ok::<_, tokio_postgres::Error>(row.get::<_, bool>(0).then_some(client))
         })
-        .map_err(|e| failed(&format!("cannot open journal {journal} in {}", self.described), e))?;
+        .map_err(|e| {
+            failed(
+                &format!("cannot open journal {journal} in {}", self.described),
+                e,
+            )
+        })?;
         Ok(opened.map(|client| PgJournal {
             client,
             journal: journal.to_string(),
@@ -440,7 +493,8 @@ impl PgStore {
     }
 
     fn seal(&self, name: &str, secrets: &Secrets) -> Result<String, ConfigError> {
-        let text = serde_json::to_string(secrets).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let text =
+            serde_json::to_string(secrets).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         match &self.key {
             Some(key) => key.seal(name, &text),
             None => Ok(text),
@@ -568,7 +622,10 @@ struct Sealer {
 
 impl Sealer {
     fn from_env() -> Result<Option<Self>, ConfigError> {
-        let Some(text) = std::env::var(STORE_KEY).ok().filter(|v| !v.trim().is_empty()) else {
+        let Some(text) = std::env::var(STORE_KEY)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        else {
             return Ok(None);
         };
         let bytes = hex::decode(text.trim())

@@ -1,0 +1,167 @@
+//! A real PostgreSQL server for the shared-store tests: the one named by
+//! `BX_EVENTS_TEST_POSTGRES` (`.ci/run` starts one), else a private server this
+//! test process starts from the distribution's binaries on a free local port and
+//! that dies with it. Every test gets a database of its own.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The server's base URL (ending in `/`): tests append a database name.
+fn server() -> &'static str {
+    static SERVER: OnceLock<String> = OnceLock::new();
+    SERVER.get_or_init(|| match std::env::var("BX_EVENTS_TEST_POSTGRES") {
+        Ok(url) if !url.trim().is_empty() => {
+            let url = url.trim();
+            // postgres://user@host:port/db -> postgres://user@host:port/
+            match url.rfind('/') {
+                Some(at) if at > "postgres://".len() => format!("{}/", &url[..at]),
+                _ => format!("{}/", url.trim_end_matches('/')),
+            }
+        }
+        _ => start_private_server(),
+    })
+}
+
+/// A new, empty database on the server; its URL.
+pub fn database() -> String {
+    let name = format!("bx_test_{:016x}", rand::random::<u64>());
+    psql(
+        &format!("{}postgres", server()),
+        &format!("CREATE DATABASE {name}"),
+    );
+    format!("{}{name}", server())
+}
+
+/// Runs SQL with psql and returns its unaligned, tuples-only output.
+pub fn psql(url: &str, sql: &str) -> String {
+    let output = Command::new("psql")
+        .args([url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql runs (install postgresql-client)");
+    assert!(
+        output.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// The directory of initdb and postgres: `pg_config --bindir`, else Debian's
+/// `/usr/lib/postgresql/VERSION/bin`.
+fn binaries() -> PathBuf {
+    if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        if dir.join("initdb").exists() {
+            return dir;
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .into_iter()
+        .rev()
+        .find(|dir| dir.join("initdb").exists())
+        .expect("PostgreSQL's server binaries (apt-get install postgresql), or BX_EVENTS_TEST_POSTGRES naming a server")
+}
+
+/// Starts a throwaway server and returns its base URL. PostgreSQL refuses to run
+/// as root, so as root it runs as the `postgres` user the package creates.
+fn start_private_server() -> String {
+    let bin = binaries();
+    let dir = tempfile::Builder::new()
+        .prefix("bx-events-pg")
+        .tempdir()
+        .unwrap()
+        .keep();
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    let ids = run_as_postgres();
+    if let Some((uid, gid)) = ids {
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+        std::os::unix::fs::chown(&data, Some(uid), Some(gid)).unwrap();
+    }
+    let mut initdb = Command::new(bin.join("initdb"));
+    initdb
+        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+        .arg(&data)
+        .stdout(Stdio::null());
+    as_user(&mut initdb, ids);
+    let status = initdb.status().expect("initdb runs");
+    assert!(status.success(), "initdb failed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (started, ready) = std::sync::mpsc::channel();
+    let (bin, data_dir, socket_dir) = (bin.clone(), data.clone(), dir.clone());
+    // The server is started from a thread that lives as long as the process: it
+    // is killed when its parent thread ends (PR_SET_PDEATHSIG).
+    std::thread::spawn(move || {
+        let mut postgres = Command::new(bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data_dir)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(&socket_dir)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", "max_connections=300"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        as_user(&mut postgres, ids);
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut postgres, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = postgres.spawn().expect("postgres starts");
+        started.send(()).unwrap();
+        let _child = child;
+        loop {
+            std::thread::park();
+        }
+    });
+    ready.recv().unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/");
+    // Ready once it answers a query (bounded: a broken server fails the test).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let probe = Command::new("psql")
+            .args([&format!("{url}postgres"), "-X", "-c", "SELECT 1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if probe.is_ok_and(|s| s.success()) {
+            return url;
+        }
+        assert!(Instant::now() < deadline, "PostgreSQL did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `postgres` user's ids when this process is root.
+fn run_as_postgres() -> Option<(u32, u32)> {
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let name = std::ffi::CString::new("postgres").unwrap();
+    let entry = unsafe { libc::getpwnam(name.as_ptr()) };
+    assert!(
+        !entry.is_null(),
+        "running as root needs the `postgres` user that Debian's postgresql package creates"
+    );
+    let entry = unsafe { &*entry };
+    Some((entry.pw_uid, entry.pw_gid))
+}
+
+fn as_user(command: &mut Command, ids: Option<(u32, u32)>) {
+    if let Some((uid, gid)) = ids {
+        std::os::unix::process::CommandExt::gid(command, gid);
+        std::os::unix::process::CommandExt::uid(command, uid);
+    }
+}

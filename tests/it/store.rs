@@ -1,0 +1,281 @@
+//! The shared store on a real PostgreSQL server (`--store postgres://`): several
+//! config directories stand for several machines of one fleet.
+
+use std::process::Stdio;
+
+use crate::common::{bare_cmd, run};
+use crate::postgres::{database, psql};
+use bx_events::config::env;
+use bx_events::sandbox::{SandboxOptions, SandboxThread};
+use serde_json::{json, Value};
+
+/// A machine: its own config directory, the shared store's URL.
+struct Machine {
+    dir: tempfile::TempDir,
+    store: String,
+    key: Option<String>,
+}
+
+impl Machine {
+    fn new(store: &str) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            store: store.to_string(),
+            key: None,
+        }
+    }
+
+    fn with_key(store: &str, key: &str) -> Self {
+        Self {
+            key: Some(key.to_string()),
+            ..Self::new(store)
+        }
+    }
+
+    fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = bare_cmd();
+        cmd.env(env::CONFIG_DIR, self.dir.path().join("config"))
+            .env(env::STORE, &self.store)
+            .env_remove(env::STORE_KEY);
+        if let Some(key) = &self.key {
+            cmd.env(env::STORE_KEY, key);
+        }
+        cmd
+    }
+
+    fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
+        cmd.env(env::CONFIG_DIR, self.dir.path().join("config"))
+            .env(env::STORE, &self.store)
+            .env_remove(env::STORE_KEY)
+            .env_remove(env::PROFILE)
+            .env("NO_COLOR", "1");
+        cmd
+    }
+}
+
+fn fleet(n: usize) -> SandboxThread {
+    SandboxThread::spawn(SandboxOptions {
+        portals: n,
+        rate_limit: None,
+        ..SandboxOptions::default()
+    })
+    .unwrap()
+}
+
+/// Imports every portal of the sandbox as `p1` ... `pN` through `machine`.
+fn import_fleet(machine: &Machine, sandbox: &SandboxThread) {
+    let lines: Vec<String> = sandbox
+        .fleet
+        .iter()
+        .enumerate()
+        .map(|(index, member)| {
+            let creds = &member.credentials;
+            json!({
+                "profile": format!("p{}", index + 1),
+                "access_token": creds.access_token.expose(),
+                "refresh_token": creds.refresh_token.expose(),
+                "expires_in": 3600,
+                "client_endpoint": format!("{}/rest/", creds.portal),
+                "server_endpoint": format!("{}/rest/", creds.oauth_server),
+                "member_id": creds.member_id,
+                "application_token": creds.application_token.expose(),
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret.expose(),
+            })
+            .to_string()
+        })
+        .collect();
+    let file = machine.dir.path().join("installs.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let (code, _, stderr) = run(machine.cmd().arg("auth").arg("import").arg(&file));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn three_machines_sharing_a_store_refresh_each_portal_once() {
+    const PORTALS: usize = 5;
+    const CALLS: usize = 60;
+    let store = database();
+    let sandbox = fleet(PORTALS);
+    let machines: Vec<Machine> = (0..3).map(|_| Machine::new(&store)).collect();
+    import_fleet(&machines[0], &sandbox);
+    for member in &sandbox.fleet {
+        member.portal.expire_tokens();
+    }
+    // 60 calls at once, spread over three machines and five portals; every
+    // stored token is expired, and a refresh token works once.
+    let children: Vec<std::process::Child> = (0..CALLS)
+        .map(|i| {
+            machines[i % 3]
+                .process()
+                .args(["-p", &format!("p{}", i % PORTALS + 1), "list", "-q"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    for member in &sandbox.fleet {
+        let stats = member.portal.stats();
+        assert_eq!(stats.refreshes, 1, "one refresh per portal: {stats:?}");
+        assert_eq!(stats.token_errors, 0, "no invalid_grant: {stats:?}");
+    }
+}
+
+#[test]
+fn a_consumer_on_another_machine_finishes_a_dead_consumers_reservation() {
+    let store = database();
+    let sandbox = fleet(1);
+    let (first, second) = (Machine::new(&store), Machine::new(&store));
+    import_fleet(&first, &sandbox);
+    let (code, _, stderr) =
+        run(first
+            .cmd()
+            .args(["-p", "p1", "bind", "ONCRMDEALADD", "--offline"]));
+    assert_eq!(code, 0, "{stderr}");
+    let portal = &sandbox.fleet[0].portal;
+    for n in 0..30 {
+        portal.enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
+    }
+    // The first machine dies (as kill -9 would) right after the portal reserved
+    // ten records for it, before its journal heard of the reservation.
+    let (code, _, _) = run(first
+        .cmd()
+        .env(env::TEST_FAILPOINT, "consume-after-get")
+        .args([
+            "-p", "p1", "offline", "consume", "--stdout", "--limit", "10",
+        ]));
+    assert_ne!(code, 0);
+    assert_eq!(portal.offline_count(), 30);
+    // The second machine shares the journal: it finds the dead one's intent,
+    // adopts the reservation, and delivers everything.
+    let (code, stdout, stderr) = run(second.cmd().args([
+        "-p", "p1", "offline", "consume", "--stdout", "--limit", "10",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("found it"), "{stderr}");
+    let mut ids: Vec<u64> = stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 30);
+    assert_eq!(portal.offline_count(), 0, "nothing left reserved");
+}
+
+#[test]
+fn sealed_secrets_need_their_key_and_never_show() {
+    let store = database();
+    let sandbox = fleet(1);
+    let key = "7f".repeat(32);
+    let machine = Machine::with_key(&store, &key);
+    import_fleet(&machine, &sandbox);
+    let token = sandbox.fleet[0].credentials.access_token.expose().clone();
+    let stored = psql(&store, "SELECT secrets FROM bx_events_profiles");
+    assert!(stored.starts_with("sealed1:"), "{stored}");
+    assert!(!stored.contains(&token));
+    let (code, _, stderr) = run(machine.cmd().args(["-p", "p1", "list"]));
+    assert_eq!(code, 0, "{stderr}");
+
+    let keyless = Machine::new(&store);
+    let (code, _, stderr) = run(keyless.cmd().args(["-p", "p1", "list"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("sealed") && stderr.contains(env::STORE_KEY),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&token));
+
+    let wrong = Machine::with_key(&store, &"01".repeat(32));
+    let (code, _, stderr) = run(wrong.cmd().args(["-p", "p1", "list"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("do not open"), "{stderr}");
+
+    let short = Machine::with_key(&store, "abc");
+    let (code, _, stderr) = run(short.cmd().args(["-p", "p1", "list"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("64 hex digits"), "{stderr}");
+}
+
+#[test]
+fn store_init_prepares_once_and_copies_file_profiles() {
+    let store = database();
+    let machine = Machine::new(&store);
+    // A profile in the machine's files, from before the fleet had a store.
+    let sandbox = fleet(1);
+    let (settings, secrets) = sandbox.credentials.as_profile();
+    bx_events::commands::save_profile(
+        &bx_events::config::Store::new(machine.dir.path().join("config")),
+        "local",
+        settings,
+        secrets,
+    )
+    .unwrap();
+    let (code, stdout, stderr) =
+        run(machine
+            .cmd()
+            .args(["store", "init", "--copy-profiles", "-o", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["previous_version"], 0);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["copied"], json!(["local"]));
+    assert!(
+        stderr.contains(env::STORE_KEY),
+        "says secrets are not sealed: {stderr}"
+    );
+    let (code, stdout, stderr) =
+        run(machine
+            .cmd()
+            .args(["store", "init", "--copy-profiles", "-o", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let again: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(again["previous_version"], 1);
+    assert_eq!(again["kept"], json!(["local"]));
+    // Another machine, without any files, works with the copied profile.
+    let other = Machine::new(&store);
+    let (code, _, stderr) = run(other.cmd().args(["-p", "local", "list"]));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn an_unusable_store_is_named_with_its_fix() {
+    let (code, _, stderr) = run(bare_cmd()
+        .env(env::STORE, "mysql://somewhere/db")
+        .args(["auth", "status"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("postgres://"), "{stderr}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, _, stderr) = run(bare_cmd()
+        .env(
+            env::STORE,
+            format!("postgres://bx:secretpw@127.0.0.1:{port}/db"),
+        )
+        .args(["auth", "status", "-o", "json"]));
+    assert_eq!(code, 1, "{stderr}");
+    let error = crate::common::json_error(&stderr);
+    assert_eq!(error["code"], "STORE");
+    assert!(error["hint"].as_str().unwrap().contains("--store"));
+    assert!(
+        !stderr.contains("secretpw"),
+        "the password never shows: {stderr}"
+    );
+}
