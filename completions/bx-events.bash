@@ -67,6 +67,9 @@ _bx__events() {
             bx__events,sandbox)
                 cmd="bx__events__subcmd__sandbox"
                 ;;
+            bx__events,store)
+                cmd="bx__events__subcmd__store"
+                ;;
             bx__events,trigger)
                 cmd="bx__events__subcmd__trigger"
                 ;;
@@ -121,8 +124,14 @@ _bx__events() {
             bx__events__subcmd__sandbox,fire)
                 cmd="bx__events__subcmd__sandbox__subcmd__fire"
                 ;;
+            bx__events__subcmd__sandbox,install)
+                cmd="bx__events__subcmd__sandbox__subcmd__install"
+                ;;
             bx__events__subcmd__sandbox,log)
                 cmd="bx__events__subcmd__sandbox__subcmd__log"
+                ;;
+            bx__events__subcmd__store,init)
+                cmd="bx__events__subcmd__store__subcmd__init"
                 ;;
             *)
                 ;;
@@ -131,7 +140,7 @@ _bx__events() {
 
     case "${cmd}" in
         bx__events)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version auth events bind list get ls unbind diff apply export offline call dev doctor listen trigger sandbox help completions"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version auth events bind list get ls unbind diff apply export offline call dev doctor listen trigger sandbox help completions store"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -169,6 +178,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -177,7 +190,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__apply)
-            opts="-f -p -o -v -q -y -h -V --file --profiles --all-profiles --concurrency --prune --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-f -p -o -v -q -y -h -V --file --profiles --all-profiles --profiles-from --concurrency --prune --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,6 +205,10 @@ _bx__events() {
                     return 0
                     ;;
                 --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profiles-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -231,6 +248,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -239,7 +260,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version login status logout token switch import"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version login status logout token switch import"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -277,6 +298,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -285,7 +310,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth__subcmd__import)
-            opts="-p -o -v -q -y -h -V --client-id --secrets-from --replace --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --client-id --secrets-from --replace --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -331,6 +356,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -339,7 +368,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth__subcmd__login)
-            opts="-p -o -v -q -y -h -V --portal --client-id --client-secret --code --access-token --refresh-token --webhook --oauth-server --redirect-port --rate-limit --secrets-from --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --portal --client-id --client-secret --code --access-token --refresh-token --webhook --oauth-server --redirect-port --rate-limit --secrets-from --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -421,6 +450,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -429,7 +462,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth__subcmd__logout)
-            opts="-p -o -v -q -y -h -V --all --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --all --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -464,6 +497,10 @@ _bx__events() {
                     return 0
                     ;;
                 --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -475,7 +512,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth__subcmd__status)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -510,6 +547,10 @@ _bx__events() {
                     return 0
                     ;;
                 --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -521,7 +562,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth__subcmd__switch)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -556,6 +597,10 @@ _bx__events() {
                     return 0
                     ;;
                 --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -567,7 +612,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__auth__subcmd__token)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -605,6 +650,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -613,7 +662,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__bind)
-            opts="-p -o -v -q -y -h -V --auth-type --offline --connector --min-timeout --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --auth-type --offline --connector --min-timeout --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -663,6 +712,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -671,7 +724,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__call)
-            opts="-p -o -v -q -y -h -V --data --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --data --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -713,6 +766,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -721,7 +778,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__completions)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version bash elvish fish powershell zsh"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -759,6 +816,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -767,7 +828,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__dev)
-            opts="-p -o -v -q -y -h -V --forward-to --application-token --connector --with-tokens --format --keep --replay --poll-interval --handler-timeout --parallel --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --forward-to --application-token --connector --with-tokens --format --keep --replay --poll-interval --handler-timeout --parallel --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -833,6 +894,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -841,7 +906,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__diff)
-            opts="-f -p -o -v -q -y -h -V --file --profiles --all-profiles --concurrency --prune --exit-code --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-f -p -o -v -q -y -h -V --file --profiles --all-profiles --profiles-from --concurrency --prune --exit-code --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -856,6 +921,10 @@ _bx__events() {
                     return 0
                     ;;
                 --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profiles-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -895,6 +964,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -903,7 +976,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__doctor)
-            opts="-p -o -v -q -y -h -V --handler --event --application-token --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --handler --event --application-token --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -953,6 +1026,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -961,7 +1038,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__events)
-            opts="-p -o -v -q -y -h -V --scope --full --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --scope --full --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1003,6 +1080,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1011,7 +1092,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__export)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1046,6 +1127,10 @@ _bx__events() {
                     return 0
                     ;;
                 --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1057,7 +1142,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__help)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1095,6 +1180,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1103,7 +1192,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__list)
-            opts="-p -o -v -q -y -h -V --event --handler --online --offline --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --event --handler --online --offline --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1149,6 +1238,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1157,7 +1250,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__listen)
-            opts="-p -o -v -q -y -h -V --host --port --application-token --forward-to --exec --save --save-rejected --save-budget --max-exec --handler-timeout --header-timeout --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --host --port --application-token --forward-to --exec --save --save-rejected --save-budget --max-exec --handler-timeout --header-timeout --capture-installs --client-id --secrets-from --oauth-server --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1203,6 +1296,18 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secrets-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oauth-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1235,6 +1340,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1243,7 +1352,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version list get clear error consume dead-letter"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version list get clear error consume dead-letter"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1281,6 +1390,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1289,7 +1402,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__clear)
-            opts="-p -o -v -q -y -h -V --process-id --message-id --id --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --process-id --message-id --id --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1343,6 +1456,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1351,7 +1468,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__consume)
-            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --limit --follow --poll-interval --max-events --errors --parallel --connector --allow-loss --process-id --event --format --application-token --with-tokens --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --profiles --all-profiles --profiles-from --concurrency --limit --follow --poll-interval --max-events --errors --parallel --connector --allow-loss --process-id --event --format --application-token --with-tokens --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1366,6 +1483,18 @@ _bx__events() {
                     return 0
                     ;;
                 --handler-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profiles)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profiles-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1437,6 +1566,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1445,7 +1578,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version list replay"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version list replay"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1483,6 +1616,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1491,7 +1628,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__list)
-            opts="-p -o -v -q -y -h -V --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1533,6 +1670,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1541,7 +1682,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__replay)
-            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1595,6 +1736,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1603,7 +1748,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__error)
-            opts="-p -o -v -q -y -h -V --process-id --message-id --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --process-id --message-id --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1653,6 +1798,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1661,7 +1810,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__get)
-            opts="-p -o -v -q -y -h -V --limit --process-id --errors --filter --order --connector --clear --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --limit --process-id --errors --filter --order --connector --clear --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1719,6 +1868,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1727,7 +1880,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__offline__subcmd__list)
-            opts="-p -o -v -q -y -h -V --filter --order --errors --connector --start --all --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --filter --order --errors --connector --start --all --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1781,6 +1934,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1789,7 +1946,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox)
-            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --state --not-installed --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version fire log fault"
+            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --state --not-installed --portals --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version fire log fault install"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1831,6 +1988,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --portals)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1863,6 +2024,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1871,7 +2036,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox__subcmd__fault)
-            opts="-p -o -v -q -y -h -V --count --method --delay-ms --clear --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version query_limit operation_time_limit server_error bad_gateway slow drop expired_token"
+            opts="-p -o -v -q -y -h -V --count --method --delay-ms --clear --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version query_limit operation_time_limit server_error bad_gateway slow drop expired_token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1925,6 +2090,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1933,7 +2102,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox__subcmd__fire)
-            opts="-p -o -v -q -y -h -V --data --count --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --data --count --url --portal --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1951,6 +2120,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --portal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1983,6 +2156,76 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__sandbox__subcmd__install)
+            opts="-p -o -v -q -y -h -V --to --event --portal --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --event)
+                    COMPREPLY=($(compgen -W "install update uninstall" -- "${cur}"))
+                    return 0
+                    ;;
+                --portal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1991,7 +2234,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox__subcmd__log)
-            opts="-p -o -v -q -y -h -V --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2033,6 +2276,110 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__store)
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version init"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bx__subcmd__events__subcmd__store__subcmd__init)
+            opts="-p -o -v -q -y -h -V --copy-profiles --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2041,7 +2388,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__trigger)
-            opts="-p -o -v -q -y -h -V --to --data --application-token --handler-id --domain --json --from-file --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --to --data --application-token --handler-id --domain --json --from-file --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2103,6 +2450,10 @@ _bx__events() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2111,7 +2462,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__unbind)
-            opts="-p -o -v -q -y -h -V --auth-type --offline --connector --all --event --handler --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --help --version"
+            opts="-p -o -v -q -y -h -V --auth-type --offline --connector --all --event --handler --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2162,6 +2513,10 @@ _bx__events() {
                     return 0
                     ;;
                 --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_bx_events_global_optspecs
-    string join \n p/profile= o/output= config-dir= v/verbose q/quiet color= y/yes no-input timeout= ca-cert= h/help V/version
+    string join \n p/profile= o/output= config-dir= v/verbose q/quiet color= y/yes no-input timeout= ca-cert= store= h/help V/version
 end
 
 function __fish_bx_events_needs_command
@@ -34,6 +34,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_needs_command" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_needs_command" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_needs_command" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_needs_command" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_needs_command" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_needs_command" -s y -l yes -d 'Answer yes to confirmations'
@@ -59,6 +60,7 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "trigger" -d 'Se
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "sandbox" -d 'Run a local Bitrix24 portal emulator for trying bx-events and testing handlers'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "help" -d 'Help on a command, or on a topic: environment, exit-codes'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "store" -d 'Prepare the shared PostgreSQL store (--store) and copy profiles into it'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -69,6 +71,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and not __fish_seen_subcommand_from login status logout token switch import" -s y -l yes -d 'Answer yes to confirmations'
@@ -102,6 +105,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s y -l yes -d 'Answer yes to confirmations'
@@ -118,6 +122,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from status" -s y -l yes -d 'Answer yes to confirmations'
@@ -134,6 +139,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -l all -d 'Remove every profile'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from logout" -s q -l quiet -d 'Print only data and errors'
@@ -151,6 +157,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from token" -s y -l yes -d 'Answer yes to confirmations'
@@ -167,6 +174,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from switch" -s y -l yes -d 'Answer yes to confirmations'
@@ -185,6 +193,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -l replace -d 'Replace profiles that already exist (otherwise an existing name is an error)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Print only data and errors'
@@ -203,6 +212,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l full -d 'Every event of the portal, not only those of the application\'s scopes'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s q -l quiet -d 'Print only data and errors'
@@ -223,6 +233,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l offline -d 'Queue the event for `event.offline.get` instead of calling a handler'
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l dry-run -d 'Show what would be bound without binding'
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
@@ -243,6 +254,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l online -d 'Only online handlers'
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l offline -d 'Only offline bindings'
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
@@ -263,6 +275,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l online -d 'Only online handlers'
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l offline -d 'Only offline bindings'
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
@@ -283,6 +296,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l online -d 'Only online handlers'
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l offline -d 'Only offline bindings'
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
@@ -305,6 +319,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l offline -d 'Remove the offline binding'
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l all -d 'Remove every binding that matches --event and --handler, after confirmation'
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l dry-run -d 'Show what would be removed without removing it'
@@ -316,6 +331,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s h -l help
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s f -l file -d 'Subscriptions file, or - for stdin [default: bx-events.toml]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l profiles -d 'Work on these stored profiles (comma-separated) instead of the active one' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l profiles-from -d 'Work on the profiles named in FILE, one per line (\'#\' starts a comment)' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l concurrency -d 'Portals worked on at the same time' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
@@ -327,7 +343,8 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l all-profiles -d 'Work on every stored profile'
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l all-profiles -d 'Work on every stored profile (portals the application was uninstalled from are passed by)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l prune -d 'Count bindings the file does not list as drift (they would be unbound)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -l exit-code -d 'Exit with 3 when the portal is not in sync with the file'
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
@@ -338,6 +355,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s h -l help -
 complete -c bx-events -n "__fish_bx_events_using_subcommand diff" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s f -l file -d 'Subscriptions file, or - for stdin [default: bx-events.toml]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l profiles -d 'Work on these stored profiles (comma-separated) instead of the active one' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l profiles-from -d 'Work on the profiles named in FILE, one per line (\'#\' starts a comment)' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l concurrency -d 'Portals worked on at the same time' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
@@ -349,7 +367,8 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l all-profiles -d 'Work on every stored profile'
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l all-profiles -d 'Work on every stored profile (portals the application was uninstalled from are passed by)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l prune -d 'Also unbind what the file does not list (asks first unless --yes)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -l dry-run -d 'Print the plan without changing anything'
 complete -c bx-events -n "__fish_bx_events_using_subcommand apply" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
@@ -368,6 +387,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand export" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand export" -s y -l yes -d 'Answer yes to confirmations'
@@ -384,6 +404,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and not __fish_seen_subcommand_from list get clear error consume dead-letter" -s y -l yes -d 'Answer yes to confirmations'
@@ -410,6 +431,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l errors -d 'Only records marked as errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -l all -d 'Follow every page, not just the first 50 records'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
@@ -433,6 +455,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l errors -d 'Take records marked as errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -l clear -d 'Destructive read: the portal deletes the records as it returns them'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
@@ -455,6 +478,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from clear" -s y -l yes -d 'Answer yes to confirmations'
@@ -474,6 +498,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from error" -s y -l yes -d 'Answer yes to confirmations'
@@ -483,6 +508,9 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l exec -d 'Run this shell command per record: the record\'s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l forward-to -d 'POST each record as JSON to this URL; a 2xx answer = done' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l handler-timeout -d 'Seconds a handler (--exec or --forward-to) may take per record' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l profiles -d 'Work on these stored profiles (comma-separated) instead of the active one' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l profiles-from -d 'Work on the profiles named in FILE, one per line (\'#\' starts a comment)' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l concurrency -d 'Portals worked on at the same time' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l limit -d 'Records reserved per request [default: 500, see docs/offline.md]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l poll-interval -d 'Seconds between polls of an empty queue with --follow (backs off up to 8x)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l max-events -d 'Stop after delivering this many records' -r
@@ -503,7 +531,9 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l stdout -d 'Print each record as one JSON line on stdout'
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l all-profiles -d 'Work on every stored profile (portals the application was uninstalled from are passed by)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l follow -d 'Keep polling when the queue is empty'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l errors -d 'Re-process records marked as errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from consume" -l allow-loss -d 'Use destructive reads (clear=1) on plans without reservations: records whose delivery fails are lost'
@@ -524,6 +554,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand offline; and __fish_seen_subcommand_from dead-letter" -s y -l yes -d 'Answer yes to confirmations'
@@ -543,6 +574,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand call" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand call" -s y -l yes -d 'Answer yes to confirmations'
@@ -567,6 +599,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l with-tokens -d 'Also send the profile\'s access token (the installer\'s, not the triggering user\'s; never the refresh token)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l keep -d 'Leave the offline bindings dev made in place when it stops'
 complete -c bx-events -n "__fish_bx_events_using_subcommand dev" -l replay -d 'Deliver again the events whose delivery failed earlier (the queue keeps them as errors), then stop'
@@ -589,6 +622,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand doctor" -s y -l yes -d 'Answer yes to confirmations'
@@ -605,6 +639,9 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l save-budg
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l max-exec -d 'Most --exec commands running at once; further events wait their turn' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l handler-timeout -d 'Seconds an --exec command may take per request; then its process group is killed' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l header-timeout -d 'Seconds a client may take to send a request\'s headers, and may stay idle between requests, before its connection is closed' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l client-id -d 'With --capture-installs: the application\'s client id' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l secrets-from -d 'With --capture-installs: read the application\'s client secret from FILE as a client_secret=VALUE line [default: $BX_EVENTS_CLIENT_SECRET]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l oauth-server -d 'With --capture-installs: the OAuth server the application trusts' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -615,7 +652,9 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l save-rejected -d 'With --save, also save requests rejected for a wrong application token'
+complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -l capture-installs -d 'Store a profile per portal from ONAPPINSTALL and ONAPPUPDATE (verified by exchanging the refresh token at --oauth-server), and mark it uninstalled on ONAPPUNINSTALL (verified by its stored application token)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand listen" -s y -l yes -d 'Answer yes to confirmations'
@@ -638,6 +677,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l json -d 'Send JSON instead of the portal\'s form encoding'
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s q -l quiet -d 'Print only data and errors'
@@ -645,41 +685,45 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s y -l yes
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand trigger" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l host -d 'Address to listen on' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l port -d 'Port to listen on (0 picks a free one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l save-profile -d 'Save the sandbox\'s OAuth credentials as this profile and make it current' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l plan -d 'The portal\'s plan (basic lacks extended offline handling and connectors)' -r -f -a "basic\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l host -d 'Address to listen on' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l port -d 'Port to listen on (0 picks a free one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l save-profile -d 'Save the sandbox\'s OAuth credentials as this profile and make it current' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l plan -d 'The portal\'s plan (basic lacks extended offline handling and connectors)' -r -f -a "basic\t''
 professional\t''
 enterprise\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l rate-limit -d 'The portal\'s request limit: standard, enterprise, off or BURST/RATE' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l application-token -d 'Application token sent to handlers, for `listen --application-token` [default: random]' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l fault -d 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l state -d 'Keep credentials, bindings and the offline queue in this file across restarts' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s p -l profile -d 'Profile to use (default: the current one)' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l rate-limit -d 'The portal\'s request limit: standard, enterprise, off or BURST/RATE' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l token-ttl -d 'Lifetime of access tokens in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l application-token -d 'Application token sent to handlers, for `listen --application-token` [default: random]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l fault -d 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l state -d 'Keep credentials, bindings and the offline queue in this file across restarts' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l portals -d 'Serve this many independent portals, each on its own port, with one application installed on all (with --save-profile NAME: NAME-1 ... NAME-N)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
 ndjson\t'One JSON object per line'"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l external-delivery -d 'Also call handlers that are not on this machine (by default only loopback handlers are called, so the sandbox never reaches the internet)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l not-installed -d 'Report the application\'s installation as unfinished (app.info INSTALLED false), as a portal does before the app calls installFinish'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s q -l quiet -d 'Print only data and errors'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s y -l yes -d 'Answer yes to confirmations'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -s V -l version -d 'Print version'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'
-complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault" -f -a "fault" -d 'Make a running sandbox misbehave for the next requests'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l external-delivery -d 'Also call handlers that are not on this machine (by default only loopback handlers are called, so the sandbox never reaches the internet)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l not-installed -d 'Report the application\'s installation as unfinished (app.info INSTALLED false), as a portal does before the app calls installFinish'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -f -a "fire" -d 'Make a change on a running sandbox: queue records for offline bindings and call the online handlers of the event'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -f -a "log" -d 'Show the sandbox\'s latest deliveries to online handlers'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -f -a "fault" -d 'Make a running sandbox misbehave for the next requests'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and not __fish_seen_subcommand_from fire log fault install" -f -a "install" -d 'Install (or update, or uninstall) the application on the sandbox\'s portals: each portal sends its lifecycle event, with fresh tokens, to a handler'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l data -d 'Event data as KEY=VALUE with dotted paths (FIELDS.ID=7); {N} in a value becomes the event\'s number (1, 2, ... with --count)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l count -d 'Fire the event this many times' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l url -d 'Sandbox address [default: the active profile\'s portal]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l portal -d 'On this portal of a `sandbox --portals N` (1 to N) [default: the one at --url]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -690,6 +734,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fire" -s y -l yes -d 'Answer yes to confirmations'
@@ -707,6 +752,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from log" -s y -l yes -d 'Answer yes to confirmations'
@@ -727,6 +773,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -l clear -d 'Remove every injected fault instead'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -s q -l quiet -d 'Print only data and errors'
@@ -734,6 +781,29 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l to -d 'The application\'s install handler, e.g. a `listen --capture-installs`' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l event -d 'Which lifecycle event happens' -r -f -a "install\t'`ONAPPINSTALL`: the application was installed; carries fresh tokens'
+update\t'`ONAPPUPDATE`: a new version was installed; carries fresh tokens'
+uninstall\t'`ONAPPUNINSTALL`: the application was removed with its handlers, queue and tokens; carries no tokens, only the application token'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l portal -d 'Only on this portal (1 to N) [default: every portal of the sandbox]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l url -d 'Sandbox address (any of its portals) [default: the active profile\'s portal]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -744,6 +814,7 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand help" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand help" -s y -l yes -d 'Answer yes to confirmations'
@@ -760,9 +831,46 @@ always\t''
 never\t''"
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s y -l yes -d 'Answer yes to confirmations'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and not __fish_seen_subcommand_from init" -f -a "init" -d 'Create or upgrade the store\'s tables (every command also does it on first use), and optionally copy this machine\'s profiles into it'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -l copy-profiles -d 'Copy the profiles of the config directory\'s files (--config-dir) into the store; profiles the store already has are left as they are'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand store; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'

@@ -506,3 +506,74 @@ fn batch_halt_uses_php_truthiness() {
     let answer = result(&env, "batch", json!({"cmd": cmd, "halt": 0}));
     assert!(answer["result"].get("next").is_some());
 }
+
+/// Section 10: what each lifecycle event sends the install handler, and what it
+/// does to the application's handlers, queue and tokens.
+#[test]
+fn lifecycle_events_send_their_auth_and_uninstall_removes_handlers_queue_and_tokens() {
+    let env = TestEnv::new();
+    let (code, _, stderr) =
+        crate::common::run(env.cmd().args(["bind", "ONCRMDEALADD", "--offline"]));
+    assert_eq!(code, 0, "{stderr}");
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
+    let (handler, received) = crate::common::recorder(|_| 200);
+    let lifecycle = |event: &str| {
+        let body = json!({"to": format!("{handler}/install"), "event": event}).to_string();
+        post(&env, "/_sandbox/install", &[], "application/json", &body)
+    };
+    let auth_of = |index: usize| {
+        let recorded = received.lock().unwrap()[index].body.clone();
+        let form = bx_events_form(&recorded);
+        (form["event"].clone(), form["auth"].clone())
+    };
+    // An update keeps the application's handlers and queue (only the installer
+    // handler goes), and brings a fresh pair with its refresh token.
+    assert_eq!(lifecycle("update").0, 200);
+    let (event, auth) = auth_of(0);
+    assert_eq!(event, "ONAPPUPDATE");
+    assert!(auth["access_token"].is_string() && auth["refresh_token"].is_string());
+    assert_eq!(auth["member_id"], json!(env.sandbox.credentials.member_id));
+    assert_eq!(env.sandbox.portal.binding_count(), 1);
+    assert_eq!(env.sandbox.portal.offline_count(), 1);
+    // An uninstall sends no tokens: the domain, the member id and the application token.
+    assert_eq!(lifecycle("uninstall").0, 200);
+    let (event, auth) = auth_of(1);
+    assert_eq!(event, "ONAPPUNINSTALL");
+    let mut keys: Vec<&str> = auth
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["application_token", "domain", "member_id"]);
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+    let (status, body) = call(&env, "event.get", json!({}));
+    assert_eq!(status, 401, "the application's tokens are revoked: {body}");
+    // A new install brings a new application token.
+    assert_eq!(lifecycle("install").0, 200);
+    let (event, auth) = auth_of(2);
+    assert_eq!(event, "ONAPPINSTALL");
+    assert_ne!(
+        auth["application_token"],
+        json!(env.sandbox.credentials.application_token.expose())
+    );
+}
+
+/// The portal's PHP-style form as JSON.
+fn bx_events_form(body: &[u8]) -> Value {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut form = json!({"auth": {}});
+    for (key, value) in pairs {
+        match key.strip_prefix("auth[").and_then(|k| k.strip_suffix(']')) {
+            Some(name) => form["auth"][name] = json!(value),
+            None => form[key] = json!(value),
+        }
+    }
+    form
+}
