@@ -40,3 +40,4 @@ bench:
 	./scripts/sdk-venv.sh
 	$(CARGO) bench --bench scenarios
 	$(CARGO) bench --bench peers
+	$(CARGO) bench --bench fleet

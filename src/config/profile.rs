@@ -105,12 +105,7 @@ fn stored_credentials(
     name: &str,
     settings: &ProfileSettings,
 ) -> Result<Credentials, ConfigError> {
-    let secrets = store
-        .read_credentials()?
-        .profiles
-        .get(name)
-        .cloned()
-        .unwrap_or_default();
+    let secrets = store.secrets_of(name)?.unwrap_or_default();
     match settings.kind {
         ProfileKind::Webhook => {
             let raw = secrets
@@ -257,17 +252,11 @@ fn store_error(error: ConfigError) -> ApiError {
 
 impl TokenStore for ProfileTokenStore {
     fn load(&self) -> Result<OAuthTokens, ApiError> {
-        let secrets = match self.store.shared() {
-            Some(shared) => shared.secrets_of(&self.profile).map_err(store_error)?,
-            None => self
-                .store
-                .read_credentials()
-                .map_err(store_error)?
-                .profiles
-                .get(&self.profile)
-                .cloned(),
-        }
-        .unwrap_or_default();
+        let secrets = self
+            .store
+            .secrets_of(&self.profile)
+            .map_err(store_error)?
+            .unwrap_or_default();
         let access_token = secrets.access_token.ok_or_else(|| {
             ApiError::Credentials(format!(
                 "profile '{}' has no access token stored",

@@ -197,8 +197,50 @@ impl Store {
     pub fn read_credentials(&self) -> Result<CredentialsFile, ConfigError> {
         match &self.shared {
             Some(shared) => shared.read_credentials(),
-            None => read_toml(&self.credentials_path(), FileKind::Credentials),
+            None => Ok(self.parsed_credentials()?.as_ref().clone()),
         }
+    }
+
+    /// One profile's secrets, read now (what another process stored counts).
+    pub fn secrets_of(&self, name: &str) -> Result<Option<Secrets>, ConfigError> {
+        match &self.shared {
+            Some(shared) => shared.secrets_of(name),
+            None => Ok(self.parsed_credentials()?.profiles.get(name).cloned()),
+        }
+    }
+
+    /// `credentials.toml`, parsed again only when it changed since this process
+    /// last parsed it. Every request reads its profile's token, and a fleet's
+    /// file holds a thousand profiles: parsing it per request made a fleet run
+    /// quadratic. Every write replaces the file (a new inode), and the inode,
+    /// modification time and size are all compared, so a change is never missed.
+    fn parsed_credentials(&self) -> Result<Arc<CredentialsFile>, ConfigError> {
+        type Parsed = (FileStamp, Arc<CredentialsFile>);
+        static CACHE: std::sync::Mutex<Option<BTreeMap<PathBuf, Parsed>>> =
+            std::sync::Mutex::new(None);
+        let path = self.credentials_path();
+        let Some(stamp) = FileStamp::of(&path) else {
+            return read_toml(&path, FileKind::Credentials).map(Arc::new);
+        };
+        if let Some((seen, parsed)) = CACHE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(BTreeMap::new)
+            .get(&path)
+        {
+            if *seen == stamp {
+                return Ok(parsed.clone());
+            }
+        }
+        let parsed = Arc::new(read_toml::<CredentialsFile>(&path, FileKind::Credentials)?);
+        // Stamped before reading: a write in between makes the stamp stale, and the
+        // next call parses again.
+        CACHE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(BTreeMap::new)
+            .insert(path, (stamp, parsed.clone()));
+        Ok(parsed)
     }
 
     /// A warning to show when `credentials.toml` can be read by other users.
@@ -244,6 +286,35 @@ impl Store {
         self.write_credentials(&credentials)?;
         self.write_config(&config)?;
         Ok(result)
+    }
+}
+
+/// What identifies one version of a file: device, inode, modification time, size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    device: u64,
+    inode: u64,
+    modified_ns: i128,
+    size: u64,
+}
+
+impl FileStamp {
+    #[cfg(unix)]
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            device: meta.dev(),
+            inode: meta.ino(),
+            modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            size: meta.len(),
+        })
+    }
+
+    /// Without inodes, nothing is trusted to be unchanged.
+    #[cfg(not(unix))]
+    fn of(_path: &Path) -> Option<Self> {
+        None
     }
 }
 

@@ -714,3 +714,56 @@ fn two_fleet_consumers_split_the_portals_and_one_finishes_what_a_killed_one_left
         );
     }
 }
+
+#[test]
+fn consume_all_profiles_follow_keeps_polling_every_portal_until_stopped() {
+    let (sandbox, vendor) = queued_fleet(3, 2);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+        .env(env::CONFIG_DIR, vendor.config_dir())
+        .env("NO_COLOR", "1")
+        .args([
+            "offline",
+            "consume",
+            "--all-profiles",
+            "--follow",
+            "--stdout",
+        ])
+        .args(["--poll-interval", "0.1", "--concurrency", "1", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (sender, lines) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || -> Value {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("consume printed a record");
+        serde_json::from_str(&line).unwrap()
+    };
+    for _ in 0..6 {
+        next();
+    }
+    // A record that arrives while every queue is idle is still picked up.
+    sandbox.fleet[2]
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "late"}}));
+    let late = next();
+    assert_eq!(late["profile"], "p3");
+    assert_eq!(late["data"]["FIELDS"]["ID"], "late");
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    for member in &sandbox.fleet {
+        assert_eq!(member.portal.offline_count(), 0);
+    }
+}

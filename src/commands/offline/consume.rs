@@ -452,7 +452,7 @@ impl<'a> Consumer<'a> {
                 if round_done {
                     empty_in_a_row = 0;
                 }
-                if !args.follow {
+                if !self.follow {
                     if round_done {
                         break;
                     }
