@@ -130,7 +130,18 @@ impl Client {
     /// Creates a client for the given credentials.
     pub fn new(credentials: Credentials, options: ClientOptions) -> Result<Self, ApiError> {
         let http = http_client(&options)?;
-        Ok(Self {
+        Ok(Self::with_http(http, credentials, options))
+    }
+
+    /// A client that sends through `http` (made by [`http_client`] with the same
+    /// timeout and CA): many portals' clients can share one connection pool and
+    /// one TLS set-up instead of building their own.
+    pub fn with_http(
+        http: reqwest::Client,
+        credentials: Credentials,
+        options: ClientOptions,
+    ) -> Self {
+        Self {
             http,
             credentials,
             limiter: match (&options.bucket_store, &options.shared_bucket) {
@@ -140,7 +151,7 @@ impl Client {
             },
             options,
             requests: AtomicU64::new(0),
-        })
+        }
     }
 
     /// How many HTTP requests this client has sent to the portal.

@@ -50,6 +50,8 @@ pub struct Context {
     ca_pem: Option<Vec<u8>>,
     /// The profile in use once resolved, for the hints of a failure.
     profile_hint: std::sync::Mutex<Option<errors::ProfileHint>>,
+    /// The HTTP client every portal client of this command shares.
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Context {
@@ -102,6 +104,7 @@ impl Context {
             shutdown,
             ca_pem,
             profile_hint: std::sync::Mutex::new(None),
+            http: std::sync::OnceLock::new(),
         })
     }
 
@@ -157,10 +160,21 @@ impl Context {
 
     /// A client for a profile.
     pub fn client_for(&self, profile: &ActiveProfile) -> anyhow::Result<Client> {
-        Ok(Client::new(
+        let options = self.client_options(profile);
+        // One HTTP client (pool, TLS set-up) for every portal of a command: a
+        // fleet run makes a thousand portal clients.
+        let http = match self.http.get() {
+            Some(http) => http.clone(),
+            None => {
+                let http = crate::bitrix::client::http_client(&options)?;
+                self.http.get_or_init(|| http).clone()
+            }
+        };
+        Ok(Client::with_http(
+            http,
             profile.credentials.clone(),
-            self.client_options(profile),
-        )?)
+            options,
+        ))
     }
 
     /// The active profile and a client for it.
