@@ -279,3 +279,87 @@ fn an_unusable_store_is_named_with_its_fix() {
         "the password never shows: {stderr}"
     );
 }
+
+#[test]
+fn two_machines_drain_a_fleet_through_the_store_and_one_finishes_a_killed_ones_work() {
+    const PORTALS: usize = 30;
+    const RECORDS: usize = 100;
+    let store = database();
+    let sandbox = fleet(PORTALS);
+    let (first, second) = (Machine::new(&store), Machine::new(&store));
+    import_fleet(&first, &sandbox);
+    for (index, member) in sandbox.fleet.iter().enumerate() {
+        let (code, _, stderr) = run(first.cmd().args([
+            "-p",
+            &format!("p{}", index + 1),
+            "bind",
+            "ONCRMDEALADD",
+            "--offline",
+        ]));
+        assert_eq!(code, 0, "{stderr}");
+        for n in 0..RECORDS {
+            member
+                .portal
+                .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
+        }
+    }
+    let spawn = |machine: &Machine, name: &str, failpoint: Option<&str>| {
+        let out = machine.dir.path().join(format!("{name}.jsonl"));
+        let mut cmd = machine.process();
+        cmd.args(["offline", "consume", "--all-profiles", "--stdout", "-q"])
+            .args([
+                "--limit",
+                "25",
+                "--concurrency",
+                "4",
+                "--poll-interval",
+                "0.2",
+            ])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(Stdio::piped());
+        if let Some(failpoint) = failpoint {
+            cmd.env(env::TEST_FAILPOINT, failpoint);
+        }
+        (cmd.spawn().unwrap(), out)
+    };
+    // The first machine dies on its 20th reservation, after the portal answered
+    // and before the shared journal heard of it.
+    let (mut doomed, doomed_out) = spawn(&first, "first", Some("consume-after-get:20"));
+    let (mut survivor, survivor_out) = spawn(&second, "second", None);
+    assert!(!doomed.wait().unwrap().success());
+    let status = survivor.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut survivor.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    let read = |path: &std::path::Path| -> Vec<(String, u64)> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let record: Value = serde_json::from_str(line).unwrap();
+                (
+                    record["profile"].as_str().unwrap().to_string(),
+                    record["id"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (doomed_lines, survivor_lines) = (read(&doomed_out), read(&survivor_out));
+    assert!(
+        !doomed_lines.is_empty() && !survivor_lines.is_empty(),
+        "both machines worked"
+    );
+    let mut all: Vec<(String, u64)> = doomed_lines.into_iter().chain(survivor_lines).collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        PORTALS * RECORDS,
+        "every record delivered at least once"
+    );
+    assert!(total - all.len() <= 4 * 25, "{} repeats", total - all.len());
+    for member in &sandbox.fleet {
+        assert_eq!(member.portal.offline_count(), 0, "nothing left reserved");
+    }
+}
