@@ -774,3 +774,34 @@ fn consume_all_profiles_follow_keeps_polling_every_portal_until_stopped() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn auth_status_ndjson_ends_with_the_counts() {
+    let sandbox = fleet(2);
+    let vendor = Vendor::new();
+    {
+        let capture = vendor.capture(&sandbox);
+        install(&vendor, &sandbox, &capture.url, &[]);
+        install(
+            &vendor,
+            &sandbox,
+            &capture.url,
+            &["--event", "uninstall", "--portal", "2"],
+        );
+    }
+    let (code, stdout, stderr) = run(vendor.cmd().args(["auth", "status", "-o", "ndjson"]));
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[1]["status"]
+        .as_str()
+        .unwrap()
+        .starts_with("uninstalled"));
+    assert_eq!(
+        lines[2],
+        json!({"summary": {"profiles": 2, "ok": 1, "failing": 0, "uninstalled": 1}})
+    );
+}

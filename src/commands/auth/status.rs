@@ -137,6 +137,13 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
     let count = |order: u8| rows.iter().filter(|r| r.status.order() == order).count();
     let (failing, removed, ok) = (count(0), count(1), count(2));
     ctx.out.list(&rows, || render(ctx, &rows));
+    if ctx.out.format == crate::output::OutputFormat::Ndjson {
+        // A stream of rows ends with its counts, as `apply` ends with its summary;
+        // `-o json` stays an array of rows.
+        ctx.out.print_json(&json!({"summary": {
+            "profiles": rows.len(), "ok": ok, "failing": failing, "uninstalled": removed,
+        }}));
+    }
     if rows.len() > 1 {
         let removed = if removed > 0 {
             format!(", {removed} uninstalled")
