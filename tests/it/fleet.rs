@@ -796,10 +796,12 @@ fn auth_status_ndjson_ends_with_the_counts() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    assert!(lines[1]["status"]
+    // Failing first (none here), then uninstalled, then the rest.
+    assert!(lines[0]["status"]
         .as_str()
         .unwrap()
         .starts_with("uninstalled"));
+    assert_eq!(lines[1]["status"], "ok");
     assert_eq!(
         lines[2],
         json!({"summary": {"profiles": 2, "ok": 1, "failing": 0, "uninstalled": 1}})
