@@ -807,3 +807,26 @@ fn auth_status_ndjson_ends_with_the_counts() {
         json!({"summary": {"profiles": 2, "ok": 1, "failing": 0, "uninstalled": 1}})
     );
 }
+
+#[test]
+fn consume_all_profiles_max_events_stops_at_exactly_that_many() {
+    let (sandbox, vendor) = queued_fleet(4, 30);
+    let (code, stdout, stderr) = run(vendor.cmd().args([
+        "offline",
+        "consume",
+        "--all-profiles",
+        "--stdout",
+        "--limit",
+        "7",
+        "--max-events",
+        "45",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 45);
+    let left: usize = sandbox.fleet.iter().map(|m| m.portal.offline_count()).sum();
+    assert_eq!(
+        left,
+        4 * 30 - 45,
+        "what was printed is confirmed, the rest stays"
+    );
+}

@@ -128,7 +128,12 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
     // Round-robin: a seat goes to the back of the line after each turn.
     let mut line: VecDeque<usize> = (0..seats.len()).collect();
     let mut running = FuturesUnordered::new();
-    let concurrency = usize::from(args.fleet.concurrency);
+    // --max-events is exact only if one turn at a time counts toward it.
+    let concurrency = if args.max_events.is_some() {
+        1
+    } else {
+        usize::from(args.fleet.concurrency)
+    };
     loop {
         let stop = ctx.shutdown.is_requested()
             || closed.is_some()
