@@ -376,3 +376,18 @@ pub fn listening_url(stderr: std::process::ChildStderr) -> String {
     std::thread::spawn(move || for _ in stderr.lines() {});
     url
 }
+
+/// The lines a child prints on stdout, as they come (read on a thread of their
+/// own, so the child never blocks on a full pipe).
+pub fn line_channel(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead, BufReader};
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}

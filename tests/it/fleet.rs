@@ -1,7 +1,6 @@
 //! Fleets of portals: `sandbox --portals N`, install capture, and the commands
 //! that run across every stored portal.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -85,15 +84,7 @@ impl Vendor {
             .spawn()
             .unwrap();
         let url = crate::common::listening_url(child.stderr.take().unwrap());
-        let (sender, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = crate::common::line_channel(child.stdout.take().unwrap());
         Capture { child, url, lines }
     }
 
@@ -150,6 +141,26 @@ fn install(vendor: &Vendor, sandbox: &SandboxThread, to: &str, extra: &[&str]) -
         .args(extra));
     assert_eq!(code, 0, "{stderr}");
     serde_json::from_str(&stdout).unwrap()
+}
+
+/// A fleet whose installs were captured by a vendor's `listen --capture-installs`,
+/// then the given portals (1-based) uninstalled the application.
+fn captured(portals: usize, uninstalled: &[usize]) -> (SandboxThread, Vendor) {
+    let sandbox = fleet(portals);
+    let vendor = Vendor::new();
+    let capture = vendor.capture(&sandbox);
+    install(&vendor, &sandbox, &capture.url, &[]);
+    for k in uninstalled {
+        let k = k.to_string();
+        install(
+            &vendor,
+            &sandbox,
+            &capture.url,
+            &["--event", "uninstall", "--portal", &k],
+        );
+    }
+    drop(capture);
+    (sandbox, vendor)
 }
 
 /// A form body as a portal sends it.
@@ -442,12 +453,7 @@ fn bx_events_catalog(n: usize) -> Vec<String> {
 #[test]
 fn apply_all_profiles_converges_a_captured_fleet_in_two_requests_per_portal() {
     const PORTALS: usize = 200;
-    let sandbox = fleet(PORTALS);
-    let vendor = Vendor::new();
-    {
-        let capture = vendor.capture(&sandbox);
-        install(&vendor, &sandbox, &capture.url, &[]);
-    }
+    let (sandbox, vendor) = captured(PORTALS, &[]);
     assert_eq!(vendor.profiles_by_member().len(), PORTALS);
     let file = manifest_of(&vendor, 20);
     let before: Vec<u64> = sandbox
@@ -497,20 +503,9 @@ fn apply_all_profiles_converges_a_captured_fleet_in_two_requests_per_portal() {
 
 #[test]
 fn one_portals_failure_never_stops_the_others_and_comes_with_its_fix() {
-    let sandbox = fleet(4);
-    let vendor = Vendor::new();
-    {
-        let capture = vendor.capture(&sandbox);
-        install(&vendor, &sandbox, &capture.url, &[]);
-        // Portal 2 is uninstalled and captured as such; portal 3 loses its tokens
-        // without the vendor hearing of it (the app removed while listen was down).
-        install(
-            &vendor,
-            &sandbox,
-            &capture.url,
-            &["--event", "uninstall", "--portal", "2"],
-        );
-    }
+    // Portal 2 is uninstalled and captured as such; portal 3 loses its tokens
+    // without the vendor hearing of it (the app removed while listen was down).
+    let (sandbox, vendor) = captured(4, &[2]);
     sandbox.fleet[2].portal.revoke_tokens();
     let by_member = vendor.profiles_by_member();
     let name = |k: usize| by_member[&sandbox.fleet[k].credentials.member_id].clone();
@@ -733,15 +728,7 @@ fn consume_all_profiles_follow_keeps_polling_every_portal_until_stopped() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (sender, lines) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = crate::common::line_channel(child.stdout.take().unwrap());
     let next = || -> Value {
         let line = lines
             .recv_timeout(Duration::from_secs(30))
@@ -777,18 +764,7 @@ fn consume_all_profiles_follow_keeps_polling_every_portal_until_stopped() {
 
 #[test]
 fn auth_status_ndjson_ends_with_the_counts() {
-    let sandbox = fleet(2);
-    let vendor = Vendor::new();
-    {
-        let capture = vendor.capture(&sandbox);
-        install(&vendor, &sandbox, &capture.url, &[]);
-        install(
-            &vendor,
-            &sandbox,
-            &capture.url,
-            &["--event", "uninstall", "--portal", "2"],
-        );
-    }
+    let (_sandbox, vendor) = captured(2, &[2]);
     let (code, stdout, stderr) = run(vendor.cmd().args(["auth", "status", "-o", "ndjson"]));
     assert_eq!(code, 0, "{stderr}");
     let lines: Vec<Value> = stdout

@@ -1,6 +1,6 @@
 //! listen / trigger / sandbox delivery: the local loop for handler developers.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -39,15 +39,7 @@ impl Listen {
             .spawn()
             .unwrap();
         let url = crate::common::listening_url(child.stderr.take().unwrap());
-        let (sender, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = crate::common::line_channel(child.stdout.take().unwrap());
         Self { child, url, lines }
     }
 
