@@ -74,7 +74,8 @@ pub(crate) async fn portals(State(served): State<Served>) -> Json<Vec<FleetEntry
 pub enum Lifecycle {
     /// `ONAPPINSTALL`: the application was installed; carries fresh tokens.
     Install,
-    /// `ONAPPUPDATE`: a new version was installed; carries fresh tokens.
+    /// `ONAPPUPDATE`: a new version was installed, and the application's handlers
+    /// removed; carries fresh tokens.
     Update,
     /// `ONAPPUNINSTALL`: the application was removed with its handlers, queue
     /// and tokens; carries no tokens, only the application token.
@@ -166,10 +167,15 @@ pub(crate) fn happen(portal: &mut Portal, lifecycle: Lifecycle, handler: &str) -
                 // A new installation gets a new application token.
                 portal.app.application_token = random_hex(32);
                 portal.removed = false;
+            } else {
+                // A reinstall removes the application's handlers, as an update does.
+                portal.bindings.clear();
             }
             portal.installed = true;
         }
-        Lifecycle::Update => {}
+        // An update removes the application's handlers: they must be bound again.
+        // The queued records stay.
+        Lifecycle::Update => portal.bindings.clear(),
         Lifecycle::Uninstall => {
             // What the portal's CleanApp does: the application's handlers and
             // offline queue go, and so does every token issued to it.

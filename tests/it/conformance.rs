@@ -528,15 +528,18 @@ fn lifecycle_events_send_their_auth_and_uninstall_removes_handlers_queue_and_tok
         let form = bx_events_form(&recorded);
         (form["event"].clone(), form["auth"].clone())
     };
-    // An update keeps the application's handlers and queue (only the installer
-    // handler goes), and brings a fresh pair with its refresh token.
+    // An update removes the application's handlers (they must be bound again)
+    // but not its queued records, and brings a fresh pair with its refresh token.
     assert_eq!(lifecycle("update").0, 200);
     let (event, auth) = auth_of(0);
     assert_eq!(event, "ONAPPUPDATE");
     assert!(auth["access_token"].is_string() && auth["refresh_token"].is_string());
     assert_eq!(auth["member_id"], json!(env.sandbox.credentials.member_id));
-    assert_eq!(env.sandbox.portal.binding_count(), 1);
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
     assert_eq!(env.sandbox.portal.offline_count(), 1);
+    let (code, _, stderr) =
+        crate::common::run(env.cmd().args(["bind", "ONCRMDEALADD", "--offline"]));
+    assert_eq!(code, 0, "{stderr}");
     // An uninstall sends no tokens: the domain, the member id and the application token.
     assert_eq!(lifecycle("uninstall").0, 200);
     let (event, auth) = auth_of(1);

@@ -302,6 +302,11 @@ fn installs_become_profiles_keyed_by_member_id_and_work() {
     );
     let record = capture.next();
     assert_eq!(record["capture"]["outcome"], "updated", "{record}");
+    assert_eq!(
+        sandbox.fleet[2].portal.binding_count(),
+        0,
+        "an update removes the application's handlers"
+    );
     assert_eq!(vendor.profiles_by_member().len(), 5);
 }
 
