@@ -190,7 +190,8 @@ pub(crate) fn token_body(portal: &mut Portal, user_id: i64) -> Value {
         "expires": expires_at,
         "expires_in": portal.token_ttl_secs,
         "scope": portal.app.scopes.join(","),
-        "domain": portal.base_url.trim_start_matches("http://"),
+        // The OAuth server's host, not the portal's: the portal is client_endpoint.
+        "domain": portal.oauth_server.trim_start_matches("http://"),
         "server_endpoint": format!("{}/rest/", portal.oauth_server),
         "client_endpoint": endpoint,
         "member_id": portal.member_id,

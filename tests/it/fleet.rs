@@ -228,6 +228,33 @@ fn fleet_portals_are_independent_and_share_one_application_and_oauth_server() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(sandbox.fleet[2].portal.stats().refreshes, 1);
     assert_eq!(sandbox.fleet[0].portal.stats().refreshes, 0);
+    // The answer names the portal in client_endpoint and member_id; its domain is
+    // the OAuth server's host.
+    let third = &sandbox.fleet[2].credentials;
+    let (_, refresh) = sandbox.fleet[2].portal.issue_tokens(1);
+    let query = form(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", &third.client_id),
+        ("client_secret", third.client_secret.expose()),
+        ("refresh_token", &refresh),
+    ]);
+    let (status, _, body) = http_request(
+        "GET",
+        &format!("{}/oauth/token/?{query}", sandbox.url),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        answer["client_endpoint"],
+        json!(format!("{}/rest/", third.portal))
+    );
+    assert_eq!(answer["member_id"], json!(third.member_id));
+    assert_eq!(
+        answer["domain"],
+        json!(sandbox.url.trim_start_matches("http://"))
+    );
     // sandbox fire --portal K changes only that portal.
     let (code, _, stderr) = run(vendor.cmd().args([
         "sandbox",
