@@ -783,7 +783,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from fault" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l to -d 'The application\'s install handler, e.g. a `listen --capture-installs`' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l event -d 'Which lifecycle event happens' -r -f -a "install\t'`ONAPPINSTALL`: the application was installed; carries fresh tokens'
-update\t'`ONAPPUPDATE`: a new version was installed; carries fresh tokens'
+update\t'`ONAPPUPDATE`: a new version was installed, and the application\'s handlers removed; carries fresh tokens'
 uninstall\t'`ONAPPUNINSTALL`: the application was removed with its handlers, queue and tokens; carries no tokens, only the application token'"
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l portal -d 'Only on this portal (1 to N) [default: every portal of the sandbox]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand sandbox; and __fish_seen_subcommand_from install" -l url -d 'Sandbox address (any of its portals) [default: the active profile\'s portal]' -r
