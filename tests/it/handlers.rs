@@ -333,15 +333,27 @@ fn listen_exec_kills_a_handler_that_outlives_its_timeout() {
         "{event}"
     );
     let pid = std::fs::read_to_string(&pid_file).unwrap();
-    // Gone, or a zombie waiting for a reaper: either way no longer running.
-    let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-    let running = state
-        .rsplit(')')
-        .next()
-        .and_then(|rest| rest.split_whitespace().next())
-        .is_some_and(|s| s != "Z" && s != "X");
+    // Gone, or a zombie waiting for a reaper: either way no longer running. A
+    // SIGKILL is delivered when the process next runs, which on a loaded machine
+    // can be after listen printed the event: wait for it, within a bound far
+    // beyond a delivery and far below the handler's 300 s.
+    let stat_path = format!("/proc/{}/stat", pid.trim());
+    let running = || {
+        let state = std::fs::read_to_string(&stat_path).unwrap_or_default();
+        let alive = state
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X");
+        (alive, state)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while running().0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (alive, state) = running();
     assert!(
-        !running,
+        !alive,
         "the handler's background child was killed too: {state}"
     );
 }
