@@ -91,9 +91,10 @@ impl Context {
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
         let input_allowed = !global.no_input && !ci && std::io::stdin().is_terminal();
         let store = match global.store.as_ref().filter(|url| !url.is_empty()) {
-            Some(url) => {
-                Store::with_shared(dir, crate::config::postgres::PgStore::open(url.expose())?)
-            }
+            Some(url) => Store::with_shared(
+                dir,
+                crate::config::postgres::PgStore::open(url.expose(), ca_pem.as_deref())?,
+            ),
             None => Store::new(dir),
         };
         Ok(Self {

@@ -75,6 +75,8 @@ pub struct PgStore {
     url: Secret,
     /// `postgres://HOST:PORT/DB`, without user or password, for messages.
     described: String,
+    /// `--ca-cert`: a private CA the server's certificate may come from.
+    extra_roots: ExtraRoots,
     /// The connection for plain queries and updates, made on first use (so
     /// commands that never read a profile never connect).
     client: std::sync::Mutex<Option<Shared>>,
@@ -94,11 +96,25 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// Opens one connection; its driver task runs on the current runtime.
-async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
+/// Certificates trusted beside the system's for the store's TLS (`--ca-cert`).
+type ExtraRoots = Vec<rustls::pki_types::CertificateDer<'static>>;
+
+/// The TLS set-up: the system's trust store, and the extra roots.
+fn tls_config(extra_roots: &ExtraRoots) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots.clone(), provider)?;
+    Ok(rustls::ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
+/// Opens one connection (TLS as the URL's `sslmode` says); its driver task runs
+/// on the current runtime.
+async fn connect(url: &str, extra_roots: &ExtraRoots) -> Result<Client, tokio_postgres::Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let tls = <rustls::ClientConfig as rustls_platform_verifier::ConfigVerifierExt>::with_platform_verifier()
-        .map(tokio_postgres_rustls::MakeRustlsConnect::new);
+    let tls = tls_config(extra_roots).map(tokio_postgres_rustls::MakeRustlsConnect::new);
     let (client, connection) = match tls {
         Ok(tls) => tokio_postgres::connect(url, tls).await?,
         // No usable certificate store: only servers without TLS can be reached.
@@ -178,11 +194,20 @@ fn describe(url: &str) -> Result<String, ConfigError> {
 
 impl PgStore {
     /// A store at `url`: checked now, connected (and its schema brought up to
-    /// date) on first use.
-    pub fn open(url: &str) -> Result<Arc<Self>, ConfigError> {
+    /// date) on first use. `extra_ca_pem` is trusted beside the system's
+    /// certificates, for a server behind a private CA.
+    pub fn open(url: &str, extra_ca_pem: Option<&[u8]>) -> Result<Arc<Self>, ConfigError> {
+        use rustls::pki_types::pem::PemObject;
+        let extra_roots = match extra_ca_pem {
+            Some(pem) => rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<ExtraRoots, _>>()
+                .map_err(|e| ConfigError::Invalid(format!("--ca-cert: {e}")))?,
+            None => Vec::new(),
+        };
         Ok(Arc::new(Self {
             url: Secret::new(url.to_string()),
             described: describe(url)?,
+            extra_roots,
             key: Sealer::from_env()?,
             client: std::sync::Mutex::new(None),
             first_migration: std::sync::Mutex::new(None),
@@ -195,7 +220,7 @@ impl PgStore {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let mut client = wait(connect(self.url.expose())).map_err(|e| {
+        let mut client = wait(connect(self.url.expose(), &self.extra_roots)).map_err(|e| {
             failed(
                 &format!("cannot connect to the store {}", self.described),
                 e,
@@ -438,7 +463,7 @@ impl PgStore {
     pub fn lock_profile(&self, name: &str) -> Result<PgLock, ConfigError> {
         let key = format!("profile {name}");
         let client = wait(async {
-            let client = connect(self.url.expose()).await?;
+            let client = connect(self.url.expose(), &self.extra_roots).await?;
             client
                 .execute(
                     "SELECT pg_advisory_lock($1, hashtext($2))",
@@ -462,7 +487,7 @@ impl PgStore {
         self.conn()?;
         let key = format!("journal {journal}");
         let opened = wait(async {
-            let client = connect(self.url.expose()).await?;
+            let client = connect(self.url.expose(), &self.extra_roots).await?;
             let row = client
                 .query_one(
                     "SELECT pg_try_advisory_lock($1, hashtext($2))",

@@ -20,8 +20,14 @@ fn server() -> &'static str {
                 _ => format!("{}/", url.trim_end_matches('/')),
             }
         }
-        _ => start_private_server(),
+        _ => start_private_server(None),
     })
+}
+
+/// A private server of its own that speaks TLS with this certificate and key
+/// (PEM), for the store's TLS tests; its base URL (ending in `/`).
+pub fn tls_server(cert_pem: &str, key_pem: &str) -> String {
+    start_private_server(Some((cert_pem, key_pem)))
 }
 
 /// A new, empty database on the server; its URL.
@@ -70,7 +76,7 @@ fn binaries() -> PathBuf {
 
 /// Starts a throwaway server and returns its base URL. PostgreSQL refuses to run
 /// as root, so as root it runs as the `postgres` user the package creates.
-fn start_private_server() -> String {
+fn start_private_server(tls: Option<(&str, &str)>) -> String {
     let bin = binaries();
     let dir = tempfile::Builder::new()
         .prefix("bx-events-pg")
@@ -92,6 +98,24 @@ fn start_private_server() -> String {
     as_user(&mut initdb, ids);
     let status = initdb.status().expect("initdb runs");
     assert!(status.success(), "initdb failed");
+    let mut settings = vec![
+        "listen_addresses=127.0.0.1".to_string(),
+        "fsync=off".to_string(),
+        "max_connections=300".to_string(),
+    ];
+    if let Some((cert, key)) = tls {
+        // The server reads its key only when the key file is private to it.
+        for (name, text) in [("server.crt", cert), ("server.key", key)] {
+            let path = data.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            if let Some((uid, gid)) = ids {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+            }
+        }
+        settings.push("ssl=on".into());
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -108,8 +132,7 @@ fn start_private_server() -> String {
             .arg(&data_dir)
             .args(["-p", &port.to_string(), "-k"])
             .arg(&socket_dir)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "max_connections=300"])
+            .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         as_user(&mut postgres, ids);

@@ -363,3 +363,34 @@ fn two_machines_drain_a_fleet_through_the_store_and_one_finishes_a_killed_ones_w
         assert_eq!(member.portal.offline_count(), 0, "nothing left reserved");
     }
 }
+
+#[test]
+fn the_store_speaks_tls_and_trusts_a_private_ca_given_with_ca_cert() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let base =
+        crate::postgres::tls_server(&certified.cert.pem(), &certified.key_pair.serialize_pem());
+    // sslmode=require: a connection without TLS is refused by the driver.
+    let url = format!("{base}postgres?sslmode=require");
+    let machine = Machine::new(&url);
+    let ca = machine.dir.path().join("ca.pem");
+    std::fs::write(&ca, certified.cert.pem()).unwrap();
+    let (code, stdout, stderr) = run(machine
+        .cmd()
+        .arg("--ca-cert")
+        .arg(&ca)
+        .args(["store", "init", "-o", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    // The same server without its CA: the certificate is not trusted.
+    let (code, _, stderr) = run(machine.cmd().args(["store", "init", "-o", "json"]));
+    assert_eq!(code, 1, "{stderr}");
+    let error = crate::common::json_error(&stderr);
+    assert_eq!(error["code"], "STORE");
+    let message = error["message"].as_str().unwrap().to_lowercase();
+    assert!(
+        message.contains("tls") || message.contains("certificate"),
+        "{message}"
+    );
+}
