@@ -12,7 +12,6 @@
 //!   finishes it before reserving anything new.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,19 +73,30 @@ struct Totals {
     failed: u64,
     dead: u64,
     lost: u64,
+    requests: u64,
+    /// Why stdout can take no more, once it cannot (see `Consumer::sink_closed`).
+    closed: Option<Option<String>>,
 }
 
-pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
-    if args.process_id.is_some() {
-        return Err(CliError::Usage(
-            "--process-id adopts one portal's reservation: use it with -p PROFILE, not with --all-profiles or --profiles".into(),
-        )
-        .into());
+impl Totals {
+    fn add(&mut self, [delivered, failed, dead, lost]: [u64; 4]) {
+        self.delivered += delivered;
+        self.failed += failed;
+        self.dead += dead;
+        self.lost += lost;
     }
-    let events = event_names(&args.events)?;
-    let sink = Arc::new(Sink::from_args(&args.sink)?);
-    let state_dir = ctx.store.dir().join("state");
-    crate::support::limits::raise_open_file_limit();
+
+    fn handled(&self) -> u64 {
+        self.delivered + self.failed + self.dead + self.lost
+    }
+}
+
+/// The portals of the run, their seats in the rotation, and the profiles that
+/// could not even be loaded (each warned about).
+fn seat_up(
+    ctx: &Context,
+    args: &ConsumeArgs,
+) -> anyhow::Result<(Vec<ActiveProfile>, Vec<Seat>, Vec<String>)> {
     let mut profiles = Vec::new();
     let mut seats = Vec::new();
     let mut unusable = Vec::new();
@@ -110,6 +120,20 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
             }
         }
     }
+    Ok((profiles, seats, unusable))
+}
+
+pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
+    if args.process_id.is_some() {
+        return Err(CliError::Usage(
+            "--process-id adopts one portal's reservation: use it with -p PROFILE, not with --all-profiles or --profiles".into(),
+        )
+        .into());
+    }
+    let events = event_names(&args.events)?;
+    let sink = Arc::new(Sink::from_args(&args.sink)?);
+    crate::support::limits::raise_open_file_limit();
+    let (profiles, mut seats, unusable) = seat_up(ctx, args)?;
     ctx.out.info(&format!(
         "Consuming {} portal(s), {} at a time{}",
         seats.len(),
@@ -122,9 +146,6 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
     ));
     let started = Instant::now();
     let mut totals = Totals::default();
-    let mut requests = 0u64;
-    let mut closed: Option<Option<String>> = None;
-    let poll = Duration::from_secs_f64(args.poll_interval);
     // Round-robin: a seat goes to the back of the line after each turn.
     let mut line: VecDeque<usize> = (0..seats.len()).collect();
     let mut running = FuturesUnordered::new();
@@ -136,9 +157,10 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
     };
     loop {
         let stop = ctx.shutdown.is_requested()
-            || closed.is_some()
-            || args.max_events.is_some_and(|max| handled(&totals) >= max);
+            || totals.closed.is_some()
+            || args.max_events.is_some_and(|max| totals.handled() >= max);
         if !stop {
+            // Start the turns of the seats that are due, in line order.
             let now = Instant::now();
             let mut passed = 0;
             while running.len() < concurrency && passed < line.len() {
@@ -150,43 +172,21 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
                     continue;
                 }
                 passed = 0;
-                let remaining = args.max_events.map(|max| max - handled(&totals));
-                let client = match seat.client.take() {
-                    Some(client) => client,
-                    None => match ctx.client_for(profile) {
-                        Ok(client) => client,
-                        Err(error) => {
-                            finish_failed(ctx, seat, &profile.name, &error, args.follow);
-                            if args.follow {
-                                line.push_back(index);
-                            }
-                            continue;
+                let (client, origin) = match prepare(ctx, args, seat, profile).await {
+                    Ok(ready) => ready,
+                    Err(error) => {
+                        finish_failed(ctx, seat, &profile.name, &error, args.follow);
+                        if args.follow {
+                            line.push_back(index);
                         }
-                    },
-                };
-                if args.format == ForwardFormat::Portal && seat.identity.is_none() {
-                    match portal_identity(ctx, profile, &client, args).await {
-                        Ok(identity) => seat.identity = Some(Box::new(identity)),
-                        Err(error) => {
-                            finish_failed(ctx, seat, &profile.name, &error, args.follow);
-                            if args.follow {
-                                line.push_back(index);
-                            }
-                            continue;
-                        }
+                        continue;
                     }
-                }
-                let origin = Origin {
-                    profile: profile.name.clone(),
-                    portal: profile.settings.portal.clone(),
-                    member_id: profile.settings.member_id.clone(),
-                    identity: seat.identity.clone(),
                 };
+                let remaining = args.max_events.map(|max| max - totals.handled());
                 let turn = Turn {
                     ctx,
                     args,
                     profile,
-                    state_dir: &state_dir,
                     sink: sink.clone(),
                     events: events.clone(),
                 };
@@ -208,12 +208,16 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
                 .map(|&i| seats[i].due)
                 .min()
                 .unwrap_or_else(Instant::now);
-            let wait = next.saturating_duration_since(Instant::now());
-            if !ctx.shutdown.sleep(wait).await {
+            if !ctx
+                .shutdown
+                .sleep(next.saturating_duration_since(Instant::now()))
+                .await
+            {
                 break;
             }
             continue;
         }
+        // A turn ends, or a resting portal becomes due while a slot is free.
         let next_due = line.iter().map(|&i| seats[i].due).min();
         let turn_done = match next_due {
             Some(due) if running.len() < concurrency && !stop => {
@@ -228,82 +232,134 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
         let Some((index, outcome)) = turn_done else {
             continue;
         };
-        let seat = &mut seats[index];
-        match outcome {
-            TurnOutcome::Busy => {
-                // Another process is on it: look again after a poll interval.
-                seat.due = Instant::now() + poll;
-                line.push_back(index);
-            }
-            TurnOutcome::Worked {
-                counts,
-                empty,
-                closed: sink_closed,
-                client,
-            } => {
-                totals.add(counts);
-                requests += client.request_count();
-                seat.failures = 0;
-                if sink_closed.is_some() {
-                    closed = sink_closed;
-                }
-                if empty {
-                    // A quiet portal rests, longer while it stays quiet.
-                    seat.due = Instant::now() + seat.idle;
-                    seat.idle = seat.idle.mul_f64(1.5).min(poll * 8);
-                    seat.drained = true;
-                } else {
-                    seat.idle = poll;
-                    seat.client = Some(*client);
-                }
-                if args.follow || !empty {
-                    line.push_back(index);
-                }
-            }
-            TurnOutcome::Failed(error, counts) => {
-                totals.add(counts);
-                finish_failed(ctx, seat, &profiles[index].name, &error, args.follow);
-                if args.follow {
-                    line.push_back(index);
-                }
-            }
+        let name = &profiles[index].name;
+        if settle(ctx, args, &mut seats[index], name, outcome, &mut totals) {
+            line.push_back(index);
         }
     }
-    let failed_portals: Vec<&str> = seats
-        .iter()
-        .zip(&profiles)
-        .filter(|(seat, _)| seat.failed.is_some())
-        .map(|(_, profile)| profile.name.as_str())
-        .collect();
+    finish(ctx, &totals, &profiles, &seats, &unusable, started)
+}
+
+/// A seat's client (kept from its last turn, or new) and where its records come
+/// from (with `--format portal`, the portal's own auth, found once).
+async fn prepare(
+    ctx: &Context,
+    args: &ConsumeArgs,
+    seat: &mut Seat,
+    profile: &ActiveProfile,
+) -> anyhow::Result<(Client, Origin)> {
+    let client = match seat.client.take() {
+        Some(client) => client,
+        None => ctx.client_for(profile)?,
+    };
+    if args.format == ForwardFormat::Portal && seat.identity.is_none() {
+        seat.identity = Some(Box::new(
+            portal_identity(ctx, profile, &client, args).await?,
+        ));
+    }
+    let origin = Origin {
+        profile: profile.name.clone(),
+        portal: profile.settings.portal.clone(),
+        member_id: profile.settings.member_id.clone(),
+        identity: seat.identity.clone(),
+    };
+    Ok((client, origin))
+}
+
+/// Counts what a turn did and decides the seat's next turn; true when it goes
+/// back in line.
+fn settle(
+    ctx: &Context,
+    args: &ConsumeArgs,
+    seat: &mut Seat,
+    name: &str,
+    outcome: TurnOutcome,
+    totals: &mut Totals,
+) -> bool {
+    let poll = Duration::from_secs_f64(args.poll_interval);
+    match outcome {
+        TurnOutcome::Busy => {
+            // Another process is on it: look again after a poll interval.
+            seat.due = Instant::now() + poll;
+            true
+        }
+        TurnOutcome::Worked {
+            counts,
+            empty,
+            closed,
+            client,
+        } => {
+            totals.add(counts);
+            totals.requests += client.request_count();
+            seat.failures = 0;
+            if closed.is_some() {
+                totals.closed = closed;
+            }
+            if empty {
+                // A quiet portal rests, longer while it stays quiet.
+                seat.due = Instant::now() + seat.idle;
+                seat.idle = seat.idle.mul_f64(1.5).min(poll * 8);
+                seat.drained = true;
+            } else {
+                seat.idle = poll;
+                seat.client = Some(*client);
+            }
+            args.follow || !empty
+        }
+        TurnOutcome::Failed(error, counts) => {
+            totals.add(counts);
+            finish_failed(ctx, seat, name, &error, args.follow);
+            args.follow
+        }
+    }
+}
+
+/// The run's summary line, and its exit: interrupted, stdout closed, or the
+/// portals and records that failed.
+fn finish(
+    ctx: &Context,
+    totals: &Totals,
+    profiles: &[ActiveProfile],
+    seats: &[Seat],
+    unusable: &[String],
+    started: Instant,
+) -> anyhow::Result<()> {
     ctx.out.info(&format!(
-        "Delivered {}, failed {}{}{} from {} portal(s) in {:.1} s; {requests} request(s) to the portals",
+        "Delivered {}, failed {}{}{} from {} portal(s) in {:.1} s; {} request(s) to the portals",
         totals.delivered,
         totals.failed,
         extra(totals.dead, "kept as dead letters"),
         extra(totals.lost, "lost"),
         seats.len(),
         started.elapsed().as_secs_f64(),
+        totals.requests,
     ));
     if ctx.shutdown.is_requested() {
         return Err(CliError::Interrupted.into());
     }
-    if let Some(Some(why)) = closed {
+    if let Some(Some(why)) = &totals.closed {
         return Err(CliError::Failed(format!(
             "{why}; nothing of the reservations in hand was confirmed, and the next run delivers them again"
         ))
         .into());
     }
     let mut problems = Vec::new();
-    if !unusable.is_empty() || !failed_portals.is_empty() {
-        let names: Vec<String> = unusable
-            .iter()
-            .cloned()
-            .chain(failed_portals.iter().map(|name| name.to_string()))
-            .collect();
+    let failed: Vec<String> = unusable
+        .iter()
+        .cloned()
+        .chain(
+            seats
+                .iter()
+                .zip(profiles)
+                .filter(|(seat, _)| seat.failed.is_some())
+                .map(|(_, profile)| profile.name.clone()),
+        )
+        .collect();
+    if !failed.is_empty() {
         problems.push(format!(
             "{} portal(s) could not be consumed ({}); their errors are above",
-            names.len(),
-            names.join(", ")
+            failed.len(),
+            failed.join(", ")
         ));
     }
     if totals.lost > 0 {
@@ -326,19 +382,6 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
     } else {
         Err(CliError::Failed(problems.join("; ")).into())
     }
-}
-
-impl Totals {
-    fn add(&mut self, [delivered, failed, dead, lost]: [u64; 4]) {
-        self.delivered += delivered;
-        self.failed += failed;
-        self.dead += dead;
-        self.lost += lost;
-    }
-}
-
-fn handled(totals: &Totals) -> u64 {
-    totals.delivered + totals.failed + totals.dead + totals.lost
 }
 
 fn extra(count: u64, what: &str) -> String {
@@ -372,7 +415,6 @@ struct Turn<'a> {
     ctx: &'a Context,
     args: &'a ConsumeArgs,
     profile: &'a ActiveProfile,
-    state_dir: &'a PathBuf,
     sink: Arc<Sink>,
     events: Vec<String>,
 }
@@ -387,7 +429,8 @@ impl Turn<'_> {
             Ok(None) => return TurnOutcome::Busy,
             Err(error) => return TurnOutcome::Failed(error, [0; 4]),
         };
-        let dead_letters = DeadLetters::new(self.state_dir, &self.profile.name, connector);
+        let state_dir = self.ctx.store.dir().join("state");
+        let dead_letters = DeadLetters::new(&state_dir, &self.profile.name, connector);
         let mut consumer = Consumer::new(
             self.ctx,
             self.profile,
