@@ -5,6 +5,7 @@ mod error;
 pub(crate) mod files;
 pub mod postgres;
 pub(crate) mod profile;
+mod seal;
 pub(crate) mod store;
 
 pub use error::{ConfigError, FileKind};

@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use ring::aead;
 use tokio_postgres::Client;
 
 use super::error::ConfigError;
@@ -30,6 +29,7 @@ use crate::bitrix::ratelimit::BucketStore;
 use crate::bitrix::Secret;
 
 use super::env::STORE_KEY;
+use super::seal::{Sealer, SEALED};
 
 /// Advisory lock class of bx-events (the first of the two-integer lock keys).
 const LOCK_CLASS: i32 = 0x6278_6576; // "bxev"
@@ -634,72 +634,5 @@ impl BucketStore for PgBucket {
             tx.commit().await
         })
         .map_err(std::io::Error::other)
-    }
-}
-
-/// The prefix of sealed secrets.
-const SEALED: &str = "sealed1:";
-
-/// AES-256-GCM with the key from [`STORE_KEY`].
-struct Sealer {
-    key: aead::LessSafeKey,
-}
-
-impl Sealer {
-    fn from_env() -> Result<Option<Self>, ConfigError> {
-        let Some(text) = std::env::var(STORE_KEY)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        else {
-            return Ok(None);
-        };
-        let bytes = hex::decode(text.trim())
-            .ok()
-            .filter(|b| b.len() == 32)
-            .ok_or_else(|| {
-                ConfigError::Invalid(format!(
-                    "{STORE_KEY} must be 64 hex digits (a 32-byte key), e.g. from `openssl rand -hex 32`"
-                ))
-            })?;
-        let key = aead::UnboundKey::new(&aead::AES_256_GCM, &bytes)
-            .map_err(|_| ConfigError::Invalid(format!("{STORE_KEY} is not a usable key")))?;
-        Ok(Some(Self {
-            key: aead::LessSafeKey::new(key),
-        }))
-    }
-
-    fn seal(&self, name: &str, text: &str) -> Result<String, ConfigError> {
-        let nonce_bytes: [u8; 12] = rand::random();
-        let mut data = text.as_bytes().to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                aead::Nonce::assume_unique_for_key(nonce_bytes),
-                aead::Aad::from(name.as_bytes()),
-                &mut data,
-            )
-            .map_err(|_| ConfigError::Invalid("cannot seal the secrets".into()))?;
-        let mut sealed = nonce_bytes.to_vec();
-        sealed.extend_from_slice(&data);
-        Ok(format!("{SEALED}{}", hex::encode(sealed)))
-    }
-
-    fn open(&self, name: &str, sealed: &str) -> Result<String, ConfigError> {
-        let wrong = || {
-            ConfigError::Shared(format!(
-                "the secrets of profile '{name}' do not open with {STORE_KEY}: it is not the key they were sealed with, or the row was changed"
-            ))
-        };
-        let bytes = hex::decode(sealed).map_err(|_| wrong())?;
-        if bytes.len() < 12 {
-            return Err(wrong());
-        }
-        let (nonce, data) = bytes.split_at(12);
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
-        let mut data = data.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, aead::Aad::from(name.as_bytes()), &mut data)
-            .map_err(|_| wrong())?;
-        String::from_utf8(plain.to_vec()).map_err(|_| wrong())
     }
 }
