@@ -209,37 +209,33 @@ impl Store {
         }
     }
 
-    /// `credentials.toml`, parsed again only when it changed since this process
-    /// last parsed it. Every request reads its profile's token, and a fleet's
-    /// file holds a thousand profiles: parsing it per request made a fleet run
-    /// quadratic. Every write replaces the file (a new inode), and the inode,
-    /// modification time and size are all compared, so a change is never missed.
+    /// `credentials.toml`, parsed again only when its text changed since this
+    /// process last parsed it. Every request reads its profile's token, and a
+    /// fleet's file holds a thousand profiles: parsing it per request made a
+    /// fleet run quadratic. The text is read and compared each time (a page-cache
+    /// read), not trusted to an inode or a timestamp, so a change is never
+    /// missed: a stale pair would spend a used refresh token.
     fn parsed_credentials(&self) -> Result<Arc<CredentialsFile>, ConfigError> {
-        type Parsed = (FileStamp, Arc<CredentialsFile>);
+        type Parsed = (String, Arc<CredentialsFile>);
         static CACHE: std::sync::Mutex<Option<BTreeMap<PathBuf, Parsed>>> =
             std::sync::Mutex::new(None);
         let path = self.credentials_path();
-        let Some(stamp) = FileStamp::of(&path) else {
-            return read_toml(&path, FileKind::Credentials).map(Arc::new);
+        let Some(text) = read_optional(&path)? else {
+            return Ok(Arc::new(CredentialsFile::default()));
         };
-        if let Some((seen, parsed)) = CACHE
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert_with(BTreeMap::new)
-            .get(&path)
-        {
-            if *seen == stamp {
+        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = cache.get_or_insert_with(BTreeMap::new);
+        if let Some((seen, parsed)) = cache.get(&path) {
+            if *seen == text {
                 return Ok(parsed.clone());
             }
         }
-        let parsed = Arc::new(read_toml::<CredentialsFile>(&path, FileKind::Credentials)?);
-        // Stamped before reading: a write in between makes the stamp stale, and the
-        // next call parses again.
-        CACHE
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert_with(BTreeMap::new)
-            .insert(path, (stamp, parsed.clone()));
+        let parsed = Arc::new(parse_toml::<CredentialsFile>(
+            &path,
+            &text,
+            FileKind::Credentials,
+        )?);
+        cache.insert(path, (text, parsed.clone()));
         Ok(parsed)
     }
 
@@ -289,35 +285,6 @@ impl Store {
     }
 }
 
-/// What identifies one version of a file: device, inode, modification time, size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    device: u64,
-    inode: u64,
-    modified_ns: i128,
-    size: u64,
-}
-
-impl FileStamp {
-    #[cfg(unix)]
-    fn of(path: &Path) -> Option<Self> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path).ok()?;
-        Some(Self {
-            device: meta.dev(),
-            inode: meta.ino(),
-            modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            size: meta.len(),
-        })
-    }
-
-    /// Without inodes, nothing is trusted to be unchanged.
-    #[cfg(not(unix))]
-    fn of(_path: &Path) -> Option<Self> {
-        None
-    }
-}
-
 fn read_toml<T: for<'de> Deserialize<'de> + Default>(
     path: &Path,
     kind: FileKind,
@@ -325,7 +292,16 @@ fn read_toml<T: for<'de> Deserialize<'de> + Default>(
     let Some(text) = read_optional(path)? else {
         return Ok(T::default());
     };
-    toml::from_str(&text).map_err(|e| {
+    parse_toml(path, &text, kind)
+}
+
+/// Parses a file's text; a problem names the path and line, never a secret.
+fn parse_toml<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    text: &str,
+    kind: FileKind,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
         let line = e
             .span()
             .map(|span| {
@@ -345,4 +321,47 @@ fn read_toml<T: for<'de> Deserialize<'de> + Default>(
             kind,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewritten_credentials_file_is_read_again_even_at_the_same_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let write = |token: &str| {
+            store
+                .update(|_, credentials| {
+                    credentials.profiles.insert(
+                        "p".into(),
+                        Secrets {
+                            access_token: Some(Secret::new(token.to_string())),
+                            ..Secrets::default()
+                        },
+                    );
+                    Ok(())
+                })
+                .unwrap()
+        };
+        let token = |store: &Store| {
+            store
+                .secrets_of("p")
+                .unwrap()
+                .and_then(|s| s.access_token)
+                .map(|t| t.expose().clone())
+        };
+        write("aaaa1111");
+        assert_eq!(token(&store).as_deref(), Some("aaaa1111"));
+        // Same length, written at once: a stamp of inode, time and size could
+        // call this unchanged; the text cannot.
+        write("bbbb2222");
+        assert_eq!(token(&store).as_deref(), Some("bbbb2222"));
+        // Edited in place, by hand, keeping the size.
+        let path = store.credentials_path();
+        let text = std::fs::read_to_string(&path).unwrap().replace("bbbb2222", "cccc3333");
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(token(&store).as_deref(), Some("cccc3333"));
+    }
 }
