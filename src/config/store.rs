@@ -360,7 +360,9 @@ mod tests {
         assert_eq!(token(&store).as_deref(), Some("bbbb2222"));
         // Edited in place, by hand, keeping the size.
         let path = store.credentials_path();
-        let text = std::fs::read_to_string(&path).unwrap().replace("bbbb2222", "cccc3333");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("bbbb2222", "cccc3333");
         std::fs::write(&path, text).unwrap();
         assert_eq!(token(&store).as_deref(), Some("cccc3333"));
     }

@@ -391,3 +391,42 @@ pub fn line_channel(stdout: std::process::ChildStdout) -> std::sync::mpsc::Recei
     });
     lines
 }
+
+/// A running `listen` child: the address it announced, and the JSON lines it
+/// prints on stdout. Killed when dropped.
+pub struct ListenChild {
+    child: std::process::Child,
+    pub url: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl ListenChild {
+    /// Spawns `command` (a `listen ... -o ndjson`) and waits for its address.
+    pub fn spawn(mut command: std::process::Command) -> Self {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("listen starts");
+        let url = listening_url(child.stderr.take().unwrap());
+        let lines = line_channel(child.stdout.take().unwrap());
+        Self { child, url, lines }
+    }
+
+    /// The next JSON line it printed (guarded so a broken feature fails instead
+    /// of hanging).
+    pub fn next_json(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("listen printed a line");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for ListenChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

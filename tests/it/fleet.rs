@@ -1,11 +1,10 @@
 //! Fleets of portals: `sandbox --portals N`, install capture, and the commands
 //! that run across every stored portal.
 
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{bare_cmd, http_request, run};
+use crate::common::{bare_cmd, http_request, run, ListenChild};
 use bx_events::config::{env, Store};
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::{json, Value};
@@ -61,9 +60,10 @@ impl Vendor {
     }
 
     /// `listen --capture-installs` for the sandbox's application.
-    fn capture(&self, sandbox: &SandboxThread) -> Capture {
+    fn capture(&self, sandbox: &SandboxThread) -> ListenChild {
         let app_env = self.app_env(sandbox);
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
+        command
             .env(env::CONFIG_DIR, self.config_dir())
             .env_remove(env::APPLICATION_TOKEN)
             .env_remove(env::CLIENT_SECRET)
@@ -78,14 +78,8 @@ impl Vendor {
             .args(["--client-id", &sandbox.credentials.client_id])
             .arg("--secrets-from")
             .arg(&app_env)
-            .args(["--oauth-server", &sandbox.credentials.oauth_server])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let url = crate::common::listening_url(child.stderr.take().unwrap());
-        let lines = crate::common::line_channel(child.stdout.take().unwrap());
-        Capture { child, url, lines }
+            .args(["--oauth-server", &sandbox.credentials.oauth_server]);
+        ListenChild::spawn(command)
     }
 
     /// The stored profiles' names by member id.
@@ -97,30 +91,6 @@ impl Vendor {
             .into_iter()
             .filter_map(|(name, s)| s.member_id.map(|m| (m, name)))
             .collect()
-    }
-}
-
-struct Capture {
-    child: Child,
-    url: String,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Capture {
-    /// The next capture record it printed (guarded against a hang).
-    fn next(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("listen printed a record");
-        serde_json::from_str(&line).unwrap()
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -289,7 +259,7 @@ fn installs_become_profiles_keyed_by_member_id_and_work() {
     assert_eq!(report.as_array().unwrap().len(), 5, "{report}");
     let mut outcomes: Vec<String> = (0..5)
         .map(|_| {
-            capture.next()["capture"]["outcome"]
+            capture.next_json()["capture"]["outcome"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -327,7 +297,7 @@ fn installs_become_profiles_keyed_by_member_id_and_work() {
         &capture.url,
         &["--event", "update", "--portal", "3"],
     );
-    let record = capture.next();
+    let record = capture.next_json();
     assert_eq!(record["capture"]["outcome"], "updated", "{record}");
     assert_eq!(
         sandbox.fleet[2].portal.binding_count(),
@@ -370,7 +340,7 @@ fn a_forged_install_is_refused_and_stores_nothing() {
     assert_eq!(status, 400);
     assert!(text.contains("auth[member_id]"), "{text}");
     for _ in 0..3 {
-        assert!(capture.next()["refused"].is_string());
+        assert!(capture.next_json()["refused"].is_string());
     }
     assert!(vendor.store().read_config().unwrap().profiles.is_empty());
 }
@@ -381,8 +351,8 @@ fn uninstall_needs_the_stored_application_token_and_marks_the_profile() {
     let vendor = Vendor::new();
     let capture = vendor.capture(&sandbox);
     install(&vendor, &sandbox, &capture.url, &[]);
-    capture.next();
-    capture.next();
+    capture.next_json();
+    capture.next_json();
     let member = &sandbox.fleet[0].credentials;
     let name = vendor.profiles_by_member()[&member.member_id].clone();
     let wrong = form(&[
@@ -392,14 +362,14 @@ fn uninstall_needs_the_stored_application_token_and_marks_the_profile() {
     ]);
     let (status, _) = post_form(&capture.url, &wrong);
     assert_eq!(status, 401);
-    capture.next();
+    capture.next_json();
     let unknown = form(&[
         ("event", "ONAPPUNINSTALL"),
         ("auth[member_id]", "0123456789abcdef"),
         ("auth[application_token]", member.application_token.expose()),
     ]);
     assert_eq!(post_form(&capture.url, &unknown).0, 404);
-    capture.next();
+    capture.next_json();
     assert!(vendor.store().read_config().unwrap().profiles[&name]
         .uninstalled_at
         .is_none());
@@ -410,7 +380,7 @@ fn uninstall_needs_the_stored_application_token_and_marks_the_profile() {
         &capture.url,
         &["--event", "uninstall", "--portal", "1"],
     );
-    assert_eq!(capture.next()["capture"]["outcome"], "uninstalled");
+    assert_eq!(capture.next_json()["capture"]["outcome"], "uninstalled");
     let config = vendor.store().read_config().unwrap();
     assert!(config.profiles[&name].uninstalled_at.is_some());
     assert!(vendor.store().read_credentials().unwrap().profiles[&name]
@@ -493,18 +463,21 @@ fn apply_all_profiles_converges_a_captured_fleet_in_two_requests_per_portal() {
         .iter()
         .map(|m| m.portal.stats().requests)
         .collect();
-    let (code, stdout, stderr) = run(vendor.cmd().args([
-        "apply",
-        "--all-profiles",
-        "-f",
-        &file,
-        "--concurrency",
-        "16",
-        "-o",
-        "json",
-    ]));
-    assert_eq!(code, 0, "{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let apply = || -> Value {
+        let (code, stdout, stderr) = run(vendor.cmd().args([
+            "apply",
+            "--all-profiles",
+            "-f",
+            &file,
+            "--concurrency",
+            "16",
+            "-o",
+            "json",
+        ]));
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let report = apply();
     assert_eq!(report["summary"]["bind"], 20 * PORTALS);
     assert_eq!(report["summary"]["portals"], PORTALS);
     assert_eq!(report["portals"].as_array().unwrap().len(), PORTALS);
@@ -517,18 +490,7 @@ fn apply_all_profiles_converges_a_captured_fleet_in_two_requests_per_portal() {
             member.credentials.portal
         );
     }
-    let (code, stdout, stderr) = run(vendor.cmd().args([
-        "apply",
-        "--all-profiles",
-        "-f",
-        &file,
-        "--concurrency",
-        "16",
-        "-o",
-        "json",
-    ]));
-    assert_eq!(code, 0, "{stderr}");
-    let again: Value = serde_json::from_str(&stdout).unwrap();
+    let again = apply();
     assert_eq!(again["summary"]["bind"], 0);
     assert_eq!(again["summary"]["keep"], 20 * PORTALS);
 }

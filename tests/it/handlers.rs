@@ -2,62 +2,34 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::common::{run, TestEnv};
+use crate::common::{run, ListenChild, TestEnv};
 use bx_events::sandbox::SandboxOptions;
 use serde_json::{json, Value};
 
 const APP_TOKEN: &str = "test-application-token-0123";
 
-/// A running `listen` with its URL and a channel of its stdout lines.
-struct Listen {
-    child: Child,
-    url: String,
-    lines: mpsc::Receiver<String>,
-}
+/// A running `listen` checking [`APP_TOKEN`], with its URL and printed events.
+type Listen = ListenChild;
 
-impl Listen {
-    fn start(env: &TestEnv, extra: &[&str]) -> Self {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
-            .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
-            .env_remove("BX_EVENTS_APPLICATION_TOKEN")
-            .args([
-                "listen",
-                "--port",
-                "0",
-                "-o",
-                "ndjson",
-                "--application-token",
-                APP_TOKEN,
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let url = crate::common::listening_url(child.stderr.take().unwrap());
-        let lines = crate::common::line_channel(child.stdout.take().unwrap());
-        Self { child, url, lines }
-    }
-
-    /// The next printed event (guarded so a broken feature fails instead of hanging).
-    fn next_event(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("listen printed an event");
-        serde_json::from_str(&line).unwrap()
-    }
-}
-
-impl Drop for Listen {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `listen` for `env`'s config directory with `extra` arguments.
+fn start_listen(env: &TestEnv, extra: &[&str]) -> Listen {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
+    command
+        .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+        .env_remove("BX_EVENTS_APPLICATION_TOKEN")
+        .args([
+            "listen",
+            "--port",
+            "0",
+            "-o",
+            "ndjson",
+            "--application-token",
+            APP_TOKEN,
+        ])
+        .args(extra);
+    ListenChild::spawn(command)
 }
 
 /// `sandbox fire` whose handler calls fail: exit 1, the report still on stdout.
@@ -79,7 +51,7 @@ fn sandbox_with_token() -> TestEnv {
 #[test]
 fn fired_events_reach_listen_decoded_and_verified() {
     let env = sandbox_with_token();
-    let listen = Listen::start(&env, &[]);
+    let listen = start_listen(&env, &[]);
     env.json(&["bind", "ONCRMDEALADD", &listen.url]);
     let fired = env.json(&[
         "sandbox",
@@ -89,7 +61,7 @@ fn fired_events_reach_listen_decoded_and_verified() {
         "FIELDS.ID=7405",
     ]);
     assert_eq!(fired["deliveries"][0]["status"], 200);
-    let event = listen.next_event();
+    let event = listen.next_json();
     assert_eq!(event["event"], "ONCRMDEALADD");
     assert_eq!(event["verdict"], "accepted");
     assert_eq!(event["data"], json!({"FIELDS": {"ID": "7405"}}));
@@ -112,7 +84,7 @@ fn fired_events_reach_listen_decoded_and_verified() {
 #[test]
 fn a_wrong_application_token_is_rejected_with_401() {
     let env = sandbox_with_token();
-    let listen = Listen::start(&env, &[]);
+    let listen = start_listen(&env, &[]);
     let (code, _, stderr) = run(env.cmd().args([
         "trigger",
         "ONCRMDEALADD",
@@ -123,18 +95,18 @@ fn a_wrong_application_token_is_rejected_with_401() {
     ]));
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("401"), "{stderr}");
-    assert_eq!(listen.next_event()["verdict"], "rejected");
+    assert_eq!(listen.next_json()["verdict"], "rejected");
     let (code, _, stderr) = run(env
         .cmd()
         .args(["trigger", "ONCRMDEALADD", "--to", &listen.url]));
     assert_eq!(code, 1, "a missing token is rejected too: {stderr}");
-    assert_eq!(listen.next_event()["verdict"], "rejected");
+    assert_eq!(listen.next_json()["verdict"], "rejected");
 }
 
 #[test]
 fn trigger_round_trips_nested_data_through_listen() {
     let env = sandbox_with_token();
-    let listen = Listen::start(&env, &[]);
+    let listen = start_listen(&env, &[]);
     for extra in [&[][..], &["--json"][..]] {
         let mut args = vec![
             "trigger",
@@ -158,7 +130,7 @@ fn trigger_round_trips_nested_data_through_listen() {
         let (code, stdout, stderr) = run(env.cmd().args(&args));
         assert_eq!(code, 0, "{stderr}");
         assert_eq!(stdout.trim(), "OK");
-        let event = listen.next_event();
+        let event = listen.next_json();
         assert_eq!(event["verdict"], "accepted");
         assert_eq!(event["event_handler_id"], "42");
         assert_eq!(
@@ -173,7 +145,7 @@ fn forward_to_passes_the_body_and_content_type_unchanged() {
     let env = sandbox_with_token();
     let (base, seen) = crate::common::recorder(|_| 202);
     let target = format!("{base}/hook");
-    let listen = Listen::start(&env, &["--forward-to", &target]);
+    let listen = start_listen(&env, &["--forward-to", &target]);
     let body = format!("event=ONCRMDEALADD&data%5BFIELDS%5D%5BID%5D=5&auth%5Bapplication_token%5D={APP_TOKEN}&odd=%E2%9C%93");
     let url = url::Url::parse(&listen.url).unwrap();
     let mut stream =
@@ -187,7 +159,7 @@ fn forward_to_passes_the_body_and_content_type_unchanged() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let event = listen.next_event();
+    let event = listen.next_json();
     assert_eq!(event["forward"]["status"], 202);
     assert_eq!(event["path"], "/any/path");
     let received = seen.lock().unwrap().clone();
@@ -204,10 +176,10 @@ fn forward_to_passes_the_body_and_content_type_unchanged() {
 fn saved_requests_replay_with_trigger_and_hide_secrets() {
     let env = sandbox_with_token();
     let saved = env.config_dir().join("captured");
-    let listen = Listen::start(&env, &["--save", saved.to_str().unwrap()]);
+    let listen = start_listen(&env, &["--save", saved.to_str().unwrap()]);
     env.json(&["bind", "ONCRMLEADADD", &listen.url]);
     env.json(&["sandbox", "fire", "ONCRMLEADADD", "--data", "FIELDS.ID=3"]);
-    listen.next_event();
+    listen.next_json();
     let files: Vec<_> = std::fs::read_dir(&saved)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -228,7 +200,7 @@ fn saved_requests_replay_with_trigger_and_hide_secrets() {
         APP_TOKEN,
     ]));
     assert_eq!(code, 0, "{stderr}");
-    let replayed = listen.next_event();
+    let replayed = listen.next_json();
     assert_eq!(replayed["event"], "ONCRMLEADADD");
     assert_eq!(replayed["data"]["FIELDS"]["ID"], "3");
     assert_eq!(replayed["verdict"], "accepted");
@@ -237,10 +209,10 @@ fn saved_requests_replay_with_trigger_and_hide_secrets() {
 #[test]
 fn event_test_sends_onapptest_and_queue_changes_notify_onofflineevent() {
     let env = sandbox_with_token();
-    let listen = Listen::start(&env, &[]);
+    let listen = start_listen(&env, &[]);
     env.json(&["bind", "ONAPPTEST", &listen.url]);
     env.json(&["call", "event.test", "any=thing"]);
-    let test_event = listen.next_event();
+    let test_event = listen.next_json();
     assert_eq!(test_event["event"], "ONAPPTEST");
     assert_eq!(test_event["data"]["any"], "thing");
 
@@ -253,7 +225,7 @@ fn event_test_sends_onapptest_and_queue_changes_notify_onofflineevent() {
     ]);
     env.json(&["bind", "ONCRMDEALADD", "--offline"]);
     env.json(&["sandbox", "fire", "ONCRMDEALADD", "--data", "FIELDS.ID=1"]);
-    let notified = listen.next_event();
+    let notified = listen.next_json();
     assert_eq!(notified["event"], "ONOFFLINEEVENT");
     let second = env.json(&["sandbox", "fire", "ONCRMDEALADD", "--data", "FIELDS.ID=2"]);
     assert_eq!(second["queued"], 1);
@@ -289,7 +261,7 @@ fn listen_exec_runs_a_command_with_the_decoded_event() {
         "cat > '{}'; [ \"$BX_EVENT_NAME\" = ONCRMDEALADD ]",
         out.display()
     );
-    let listen = Listen::start(&env, &["--exec", &command]);
+    let listen = start_listen(&env, &["--exec", &command]);
     let (code, _, stderr) = run(env.cmd().args([
         "trigger",
         "ONCRMDEALADD",
@@ -301,7 +273,7 @@ fn listen_exec_runs_a_command_with_the_decoded_event() {
         "FIELDS.ID=5",
     ]));
     assert_eq!(code, 0, "{stderr}");
-    let event = listen.next_event();
+    let event = listen.next_json();
     assert_eq!(event["exec"]["exit_code"], 0, "{event}");
     let received: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(received["data"]["FIELDS"]["ID"], "5");
@@ -315,7 +287,7 @@ fn listen_exec_kills_a_handler_that_outlives_its_timeout() {
     let env = sandbox_with_token();
     let pid_file = env.config_dir().join("child.pid");
     let command = format!("sleep 300 & echo $! > '{}'; wait", pid_file.display());
-    let listen = Listen::start(&env, &["--exec", &command, "--handler-timeout", "1"]);
+    let listen = start_listen(&env, &["--exec", &command, "--handler-timeout", "1"]);
     let (code, _, stderr) = run(env.cmd().args([
         "trigger",
         "ONCRMDEALADD",
@@ -325,7 +297,7 @@ fn listen_exec_kills_a_handler_that_outlives_its_timeout() {
         APP_TOKEN,
     ]));
     assert_eq!(code, 0, "{stderr}");
-    let event = listen.next_event();
+    let event = listen.next_json();
     assert!(
         event["exec"]["error"]
             .as_str()
@@ -388,16 +360,16 @@ fn form_with_token(token: &str, extra: &str) -> String {
 #[test]
 fn form_floods_are_refused_before_decoding_and_the_token_is_checked_first() {
     let env = sandbox_with_token();
-    let listen = Listen::start(&env, &[]);
+    let listen = start_listen(&env, &[]);
     let form = Some("application/x-www-form-urlencoded");
     let too_many = "a[]=x&".repeat(25_000);
     assert_eq!(post_raw(&listen.url, form, too_many.as_bytes()), 413);
     let flood = form_with_token("wrong", &"&a[]=x".repeat(15_000));
     assert_eq!(post_raw(&listen.url, form, flood.as_bytes()), 401);
-    assert_eq!(listen.next_event()["verdict"], "rejected");
+    assert_eq!(listen.next_json()["verdict"], "rejected");
     let legit = form_with_token(APP_TOKEN, &"&list[]=x".repeat(15_000));
     assert_eq!(post_raw(&listen.url, form, legit.as_bytes()), 200);
-    let event = listen.next_event();
+    let event = listen.next_json();
     assert_eq!(event["verdict"], "accepted");
     assert_eq!(event["data"]["FIELDS"]["ID"], "9");
 }
@@ -405,7 +377,7 @@ fn form_floods_are_refused_before_decoding_and_the_token_is_checked_first() {
 #[test]
 fn idle_and_slow_connections_are_closed() {
     let env = sandbox_with_token();
-    let listen = Listen::start(&env, &["--header-timeout", "1"]);
+    let listen = start_listen(&env, &["--header-timeout", "1"]);
     let address = listen
         .url
         .trim_start_matches("http://")
@@ -453,15 +425,15 @@ fn rejected_requests_are_saved_only_on_request_and_within_a_budget() {
     let body = form_with_token("wrong", &format!("&data[BLOB]={big}"));
     let form = Some("application/x-www-form-urlencoded");
     {
-        let listen = Listen::start(&env, &["--save", saved.to_str().unwrap()]);
+        let listen = start_listen(&env, &["--save", saved.to_str().unwrap()]);
         for _ in 0..3 {
             assert_eq!(post_raw(&listen.url, form, body.as_bytes()), 401);
-            listen.next_event();
+            listen.next_json();
         }
     }
     let count = || std::fs::read_dir(&saved).map_or(0, |d| d.count());
     assert_eq!(count(), 0, "rejected requests are not saved by default");
-    let listen = Listen::start(
+    let listen = start_listen(
         &env,
         &[
             "--save",
@@ -473,7 +445,7 @@ fn rejected_requests_are_saved_only_on_request_and_within_a_budget() {
     );
     for _ in 0..3 {
         assert_eq!(post_raw(&listen.url, form, body.as_bytes()), 401);
-        listen.next_event();
+        listen.next_json();
     }
     assert_eq!(count(), 1, "the 1 MB budget holds one 600 KB request");
 }
@@ -482,20 +454,20 @@ fn rejected_requests_are_saved_only_on_request_and_within_a_budget() {
 fn saved_requests_are_masked_whatever_their_declared_type() {
     let env = sandbox_with_token();
     let saved = env.config_dir().join("captured");
-    let listen = Listen::start(&env, &["--save", saved.to_str().unwrap()]);
+    let listen = start_listen(&env, &["--save", saved.to_str().unwrap()]);
     let json = format!(
         r#"{{"event":"ONCRMDEALADD","auth":{{"application_token":"{APP_TOKEN}","access_token":"access-secret-123","refresh_token":"refresh-secret-456"}}}}"#
     );
     for kind in [Some("text/plain"), None, Some("application/json")] {
         assert_eq!(post_raw(&listen.url, kind, json.as_bytes()), 200);
-        listen.next_event();
+        listen.next_json();
     }
     let form = form_with_token(APP_TOKEN, "&auth%5Baccess_token%5D=access-secret-123");
     assert_eq!(
         post_raw(&listen.url, Some("text/plain"), form.as_bytes()),
         200
     );
-    listen.next_event();
+    listen.next_json();
     for file in std::fs::read_dir(&saved).unwrap() {
         let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
         for secret in [APP_TOKEN, "access-secret-123", "refresh-secret-456"] {
@@ -514,7 +486,7 @@ fn listen_exec_runs_a_bounded_number_of_commands_at_once() {
         "echo start >> '{t}'; sleep 0.3; echo end >> '{t}'",
         t = trace.display()
     );
-    let listen = Listen::start(&env, &["--exec", &command, "--max-exec", "2"]);
+    let listen = start_listen(&env, &["--exec", &command, "--max-exec", "2"]);
     let body = form_with_token(APP_TOKEN, "");
     for _ in 0..8 {
         assert_eq!(
@@ -527,7 +499,7 @@ fn listen_exec_runs_a_bounded_number_of_commands_at_once() {
         );
     }
     for _ in 0..8 {
-        assert_eq!(listen.next_event()["exec"]["exit_code"], 0);
+        assert_eq!(listen.next_json()["exec"]["exit_code"], 0);
     }
     let (mut running, mut most) = (0i32, 0i32);
     for line in std::fs::read_to_string(&trace).unwrap().lines() {
@@ -541,7 +513,7 @@ fn listen_exec_runs_a_bounded_number_of_commands_at_once() {
 fn saved_file_names_stay_inside_the_directory() {
     let env = sandbox_with_token();
     let saved = env.config_dir().join("captured");
-    let listen = Listen::start(&env, &["--save", saved.to_str().unwrap()]);
+    let listen = start_listen(&env, &["--save", saved.to_str().unwrap()]);
     for name in ["../../escape", "/etc/passwd", "..\\..\\x", "a/../../b"] {
         let body = format!(
             "event={}&auth[application_token]={APP_TOKEN}",
@@ -555,7 +527,7 @@ fn saved_file_names_stay_inside_the_directory() {
             ),
             200
         );
-        listen.next_event();
+        listen.next_json();
     }
     let inside = std::fs::read_dir(&saved).unwrap().count();
     assert_eq!(inside, 4, "every request saved inside the directory");
