@@ -85,7 +85,7 @@ impl Output {
                     .iter()
                     .map(|item| serde_json::to_string(item).unwrap_or_default() + "\n")
                     .collect();
-                write_stdout(&lines);
+                let _ = write_stdout(&lines);
             }
         }
     }
@@ -105,7 +105,7 @@ impl Output {
             OutputFormat::Table => {}
             OutputFormat::Json => self.print_json(item),
             OutputFormat::Ndjson => {
-                write_stdout(&(serde_json::to_string(item).unwrap_or_default() + "\n"))
+                let _ = write_stdout(&(serde_json::to_string(item).unwrap_or_default() + "\n"));
             }
         }
     }
@@ -124,7 +124,7 @@ impl Output {
         } else {
             serde_json::to_string_pretty(value)
         };
-        write_stdout(&(text.unwrap_or_default() + "\n"));
+        let _ = write_stdout(&(text.unwrap_or_default() + "\n"));
     }
 
     /// Text for stdout in a style, when stdout shows styles.
@@ -185,7 +185,7 @@ impl Output {
                 column.set_padding((0, 2));
             }
         }
-        write_stdout(&render_table(&table));
+        let _ = write_stdout(&render_table(&table));
     }
 
     /// A table on stderr, beside a question (what `unbind` is about to remove);
@@ -256,19 +256,43 @@ impl Output {
 /// ignored: `consume` and `listen` write to their handlers' stdin, and a handler
 /// that exits without reading must not kill bx-events.)
 pub(crate) fn print_text(text: &str) {
-    write_stdout(text);
+    let _ = write_stdout(text);
 }
 
 /// [`print_text`] with a line break.
 pub(crate) fn print_line(text: impl std::fmt::Display) {
-    write_stdout(&format!("{text}\n"));
+    let _ = try_print_line(text);
 }
 
-fn write_stdout(text: &str) {
+/// [`print_line`], saying whether stdout took the line: a stream (`listen`)
+/// must notice when its reader has gone.
+pub(crate) fn try_print_line(text: impl std::fmt::Display) -> std::io::Result<()> {
+    write_stdout(&format!("{text}\n"))
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout
+    stdout
         .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush());
+        .and_then(|_| stdout.flush())
+}
+
+/// One field of a one-line record (an event name, a domain) with every control
+/// character escaped, line breaks included: a field must not start a line of
+/// its own and forge a record.
+pub(crate) fn printable_field(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    Cow::Owned(shown)
 }
 
 /// Human text with control characters made visible: portal strings (error texts,

@@ -7,7 +7,14 @@
 //! application trusts, with the application's own client id and secret. Only a
 //! token the server issued to this application passes, and the server's answer
 //! (not the request) names the portal. An uninstall carries no tokens; it must
-//! present the application token stored when the portal was captured.
+//! present the application token stored when the portal was captured, and that
+//! token travels with every ordinary event too, so the uninstall is confirmed
+//! with the portal (the stored tokens no longer work) before anything is dropped.
+//!
+//! Verification spends the OAuth server's and the portal's time with the
+//! application's secret: it is bounded in concurrency and rate, and the excess
+//! is refused with 429 before any request is made. Nothing is asked of the OAuth
+//! server while the store cannot take what it answers.
 
 use serde_json::Value;
 use subtle::ConstantTimeEq;
@@ -25,6 +32,48 @@ pub(crate) struct Capture {
     pub oauth_server: Url,
     pub http: reqwest::Client,
     pub store: Store,
+    /// Options of the client that confirms an uninstall with the portal.
+    pub options: crate::bitrix::ClientOptions,
+    pub throttle: Throttle,
+}
+
+/// Verifications at once, and per second, that capture allows: an honest fleet
+/// installs a few portals a second at most; a flood of forged installs must not
+/// become a flood of requests carrying the client secret.
+pub(crate) struct Throttle {
+    running: std::sync::Arc<tokio::sync::Semaphore>,
+    window: std::sync::Mutex<(std::time::Instant, u32)>,
+    per_second: u32,
+}
+
+impl Throttle {
+    pub(crate) fn new(at_once: usize, per_second: u32) -> Self {
+        Self {
+            running: std::sync::Arc::new(tokio::sync::Semaphore::new(at_once)),
+            window: std::sync::Mutex::new((std::time::Instant::now(), 0)),
+            per_second,
+        }
+    }
+
+    /// A permit for one verification, or `Busy` at once when too many run or
+    /// this second's allowance is used.
+    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Refused> {
+        {
+            let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            if now.duration_since(window.0) >= std::time::Duration::from_secs(1) {
+                *window = (now, 0);
+            }
+            if window.1 >= self.per_second {
+                return Err(Refused::Busy);
+            }
+            window.1 += 1;
+        }
+        self.running
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Busy)
+    }
 }
 
 /// The lifecycle events capture handles.
@@ -59,8 +108,20 @@ pub(crate) enum Refused {
     UnknownPortal(String),
     #[error("auth[application_token] is not the one stored for this portal")]
     TokenMismatch,
-    #[error("cannot reach the OAuth server to verify the install: {0}")]
+    #[error("cannot verify the install at the OAuth server: {0}")]
     Unreachable(String),
+    #[error(
+        "the OAuth server's answer does not name the portal (client_endpoint); nothing was stored"
+    )]
+    NoEndpoint,
+    #[error("the portal still accepts this application's tokens: the uninstall is not confirmed and nothing changed")]
+    StillInstalled,
+    #[error("cannot confirm the uninstall with the portal, so nothing changed: {0}")]
+    Unconfirmed(String),
+    #[error("too many installs to verify at once; try again in a second")]
+    Busy,
+    #[error("the store cannot be reached, so the install was not verified (its refresh token is still unspent): {0}")]
+    StoreDown(String),
     #[error("cannot store the profile: {0}")]
     Store(String),
 }
@@ -73,7 +134,10 @@ impl Refused {
             Self::NotOurs(_) | Self::WrongPortal => 403,
             Self::TokenMismatch => 401,
             Self::UnknownPortal(_) => 404,
-            Self::Unreachable(_) => 502,
+            Self::StillInstalled => 409,
+            Self::Busy => 429,
+            Self::Unreachable(_) | Self::NoEndpoint | Self::Unconfirmed(_) => 502,
+            Self::StoreDown(_) => 503,
             Self::Store(_) => 500,
         }
     }
@@ -97,11 +161,23 @@ impl Capture {
         let application_token =
             auth_field(event, "application_token").ok_or(Refused::Missing("application_token"))?;
         let application_token = Secret::new(application_token.to_string());
-        if name == "ONAPPUNINSTALL" {
+        let refresh_token = if name == "ONAPPUNINSTALL" {
+            None
+        } else {
+            Some(auth_field(event, "refresh_token").ok_or(Refused::Missing("refresh_token"))?)
+        };
+        let _permit = self.throttle.admit()?;
+        let Some(refresh_token) = refresh_token else {
             return self.uninstall(name, member_id, application_token).await;
+        };
+        // The exchange spends the request's refresh token: ask only while the
+        // store can take the pair it gives.
+        if let Some(shared) = self.store.shared().cloned() {
+            tokio::task::spawn_blocking(move || shared.ensure_reachable())
+                .await
+                .map_err(|e| Refused::StoreDown(e.to_string()))?
+                .map_err(|e| Refused::StoreDown(e.to_string()))?;
         }
-        let refresh_token =
-            auth_field(event, "refresh_token").ok_or(Refused::Missing("refresh_token"))?;
         // The exchange is the proof, and it also gives the pair this profile keeps
         // (the request's refresh token is spent by it).
         let answer = token_request(
@@ -115,20 +191,13 @@ impl Capture {
             ],
         )
         .await
-        .map_err(|e| match e {
-            ApiError::Network { .. } | ApiError::RetriesExhausted { .. } => {
-                Refused::Unreachable(e.to_string())
-            }
-            other => Refused::NotOurs(other.to_string()),
-        })?;
+        .map_err(refusal_of_exchange)?;
         if answer.member_id.as_deref() != Some(member_id.as_str()) {
             return Err(Refused::WrongPortal);
         }
-        let endpoint = answer
-            .client_endpoint
-            .clone()
-            .or_else(|| auth_field(event, "client_endpoint").map(str::to_string))
-            .ok_or(Refused::Missing("client_endpoint"))?;
+        // Only the OAuth server's word names the portal: the request's own
+        // auth[client_endpoint] is whatever its sender wrote.
+        let endpoint = answer.client_endpoint.clone().ok_or(Refused::NoEndpoint)?;
         let portal = super::auth::import::portal_from_endpoint(&endpoint)
             .map_err(|e| Refused::NotOurs(format!("client_endpoint: {e}")))?;
         let tokens = answer.tokens(now_unix());
@@ -154,7 +223,8 @@ impl Capture {
         };
         let store = self.store.clone();
         let member = member_id.clone();
-        let (profile, existed) = tokio::task::spawn_blocking(move || {
+        let kept = (settings.clone(), secrets.clone());
+        let stored = tokio::task::spawn_blocking(move || {
             store.update(|config, credentials| {
                 let (profile, existed) = match profile_of_member(config, &member) {
                     Some(name) => (name, true),
@@ -177,14 +247,39 @@ impl Capture {
             })
         })
         .await
-        .map_err(|e| Refused::Store(e.to_string()))?
         .map_err(|e| Refused::Store(e.to_string()))?;
+        let (profile, outcome) = match stored {
+            Ok((profile, existed)) => (profile, if existed { "updated" } else { "installed" }),
+            // The request's refresh token is spent: the pair the exchange gave is
+            // the portal's only one. Keep it here until the store takes it.
+            Err(error) => {
+                let store = self.store.clone();
+                let name = super::auth::import::profile_name_for(&portal)
+                    .unwrap_or_else(|| format!("member-{member_id}"));
+                let (settings, secrets) = kept;
+                let keep_name = name.clone();
+                tokio::task::spawn_blocking(move || {
+                    store.keep_pending_profile(&keep_name, settings, secrets)
+                })
+                .await
+                .map_err(|e| Refused::Store(e.to_string()))?
+                .map_err(|e| {
+                    Refused::Store(format!(
+                        "{error}; and keeping it on this machine failed too: {e}"
+                    ))
+                })?;
+                tracing::warn!(
+                    "the store could not take the captured portal {portal} ({error}): its tokens are kept on this machine and written to the store when it answers again"
+                );
+                (name, "kept")
+            }
+        };
         Ok(Captured {
             event: name,
             profile,
             portal,
             member_id,
-            outcome: if existed { "updated" } else { "installed" },
+            outcome,
         })
     }
 
@@ -196,44 +291,79 @@ impl Capture {
     ) -> Result<Captured, Refused> {
         let store = self.store.clone();
         let member = member_id.clone();
-        let done = tokio::task::spawn_blocking(move || {
+        let found = tokio::task::spawn_blocking(move || -> Result<_, Refused> {
+            let config = store
+                .read_config()
+                .map_err(|e| Refused::Store(e.to_string()))?;
+            let Some(profile) = profile_of_member(&config, &member) else {
+                return Err(Refused::UnknownPortal(member));
+            };
+            let stored = store
+                .secrets_of(&profile)
+                .map_err(|e| Refused::Store(e.to_string()))?
+                .and_then(|s| s.application_token);
+            let matches = stored.is_some_and(|stored| {
+                bool::from(
+                    stored
+                        .expose()
+                        .as_bytes()
+                        .ct_eq(presented.expose().as_bytes()),
+                )
+            });
+            if !matches {
+                return Err(Refused::TokenMismatch);
+            }
+            let settings = config.profiles[&profile].clone();
+            let active = (settings.uninstalled_at.is_none())
+                .then(|| crate::config::profile::load_stored(&store, &config, &profile))
+                .transpose()
+                .map_err(|e| Refused::Store(e.to_string()))?;
+            Ok((profile, settings.portal, active))
+        })
+        .await
+        .map_err(|e| Refused::Store(e.to_string()))??;
+        let (profile, portal, active) = found;
+        let Some(active) = active else {
+            // Captured as uninstalled already: the portal's repeat changes nothing.
+            return Ok(Captured {
+                event,
+                profile,
+                portal,
+                member_id,
+                outcome: "uninstalled",
+            });
+        };
+        // The application token travels with every event the portal sends, so it
+        // proves little: the portal itself must no longer accept the tokens.
+        let client = crate::bitrix::Client::with_http(
+            self.http.clone(),
+            active.credentials.clone(),
+            self.options.clone(),
+        );
+        match client.call("app.info", &serde_json::json!({})).await {
+            Ok(_) => return Err(Refused::StillInstalled),
+            Err(error) if error.is_credentials_problem() => {}
+            Err(error) => return Err(Refused::Unconfirmed(error.to_string())),
+        }
+        let store = self.store.clone();
+        let marked = profile.clone();
+        tokio::task::spawn_blocking(move || {
             store.update(|config, credentials| {
-                let Some(profile) = profile_of_member(config, &member) else {
-                    return Ok(Err(Refused::UnknownPortal(member.clone())));
-                };
-                let stored = credentials
-                    .profiles
-                    .get(&profile)
-                    .and_then(|s| s.application_token.clone());
-                let matches = stored.is_some_and(|stored| {
-                    bool::from(
-                        stored
-                            .expose()
-                            .as_bytes()
-                            .ct_eq(presented.expose().as_bytes()),
-                    )
-                });
-                if !matches {
-                    return Ok(Err(Refused::TokenMismatch));
+                if let Some(settings) = config.profiles.get_mut(&marked) {
+                    settings.uninstalled_at = Some(chrono::Utc::now().to_rfc3339());
                 }
-                let Some(settings) = config.profiles.get_mut(&profile) else {
-                    return Ok(Err(Refused::UnknownPortal(member.clone())));
-                };
-                settings.uninstalled_at = Some(chrono::Utc::now().to_rfc3339());
-                let portal = settings.portal.clone();
                 // The portal revoked the tokens with the application; keep none.
-                if let Some(secrets) = credentials.profiles.get_mut(&profile) {
+                if let Some(secrets) = credentials.profiles.get_mut(&marked) {
                     secrets.access_token = None;
                     secrets.refresh_token = None;
                     secrets.expires_at = None;
                 }
-                Ok(Ok((profile, portal)))
+                Ok(())
             })
         })
         .await
         .map_err(|e| Refused::Store(e.to_string()))?
         .map_err(|e| Refused::Store(e.to_string()))?;
-        let (profile, portal) = done?;
         Ok(Captured {
             event,
             profile,
@@ -241,6 +371,16 @@ impl Capture {
             member_id,
             outcome: "uninstalled",
         })
+    }
+}
+
+/// What a failed token exchange tells the sender: the OAuth server refused the
+/// token (403), or it could not be asked properly (502: unreachable, a 5xx, a
+/// redirect, an answer that is not the OAuth server's).
+fn refusal_of_exchange(error: ApiError) -> Refused {
+    match &error {
+        ApiError::OAuth { status, .. } if *status < 500 => Refused::NotOurs(error.to_string()),
+        _ => Refused::Unreachable(error.to_string()),
     }
 }
 

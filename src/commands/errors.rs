@@ -256,7 +256,8 @@ fn config_verdict(config: &ConfigError) -> Verdict {
         ConfigError::Corrupt {
             kind: FileKind::Credentials,
             ..
-        } => 4,
+        }
+        | ConfigError::Damaged { .. } => 4,
         ConfigError::Corrupt {
             kind: FileKind::Config,
             ..
@@ -290,6 +291,7 @@ fn config_code(error: &ConfigError) -> &'static str {
         ConfigError::Invalid(_) => "INVALID_CONFIG",
         ConfigError::Read { .. } | ConfigError::Write { .. } => "IO",
         ConfigError::Shared(_) => "STORE",
+        ConfigError::Damaged { .. } => "STORE_ROW_DAMAGED",
     }
 }
 
@@ -304,6 +306,10 @@ fn config_hint(error: &ConfigError) -> Option<String> {
         ConfigError::Shared(_) => Some(format!(
             "check --store (or {}): the PostgreSQL server must be reachable and the user allowed to create tables; see docs/fleet.md",
             crate::config::env::STORE
+        )),
+        ConfigError::Damaged { profile, .. } => Some(format!(
+            "other profiles are not affected. Check where this row points (`bx-events auth status -p {profile}`): if another machine sealed it with a different {key}, give every machine the same key; if it was changed without the key, log in again (`bx-events auth login -p {profile} ...`) or, for a fleet, let the portal reinstall the application; `bx-events store init` seals rows written before settings were bound (docs/fleet.md)",
+            key = crate::config::env::STORE_KEY
         )),
         _ => None,
     }

@@ -20,7 +20,7 @@ use crate::bitrix::mask::{mask_form_body, mask_json};
 use crate::bitrix::Secret;
 use crate::bitrix::{form, ClientOptions};
 use crate::cli::ListenArgs;
-use crate::commands::capture::{is_lifecycle, Capture};
+use crate::commands::capture::{is_lifecycle, Capture, Throttle};
 use crate::commands::handler::{HandlerCommand, HandlerFailure};
 use crate::output::{Output, OutputFormat};
 
@@ -51,7 +51,38 @@ struct Listener {
     capture: Option<Capture>,
     out: Output,
     received: AtomicU64,
+    /// Set when stdout's reader went away (`listen -o ndjson | head -1`): every
+    /// later event would be printed nowhere, and the portal never retries, so
+    /// the listener stops accepting (503) and ends.
+    stdout_gone: std::sync::atomic::AtomicBool,
+    stop: tokio::sync::Notify,
 }
+
+impl Listener {
+    /// Whether stdout can no longer take lines: a write failed, or (for a
+    /// pipe) its reader has closed it, which is seen before answering a sender.
+    fn stdout_gone(&self) -> bool {
+        if self.stdout_gone.load(Ordering::SeqCst) {
+            return true;
+        }
+        if crate::support::pipes::stdout_reader_gone() {
+            self.stdout_closed();
+            return true;
+        }
+        false
+    }
+
+    fn stdout_closed(&self) {
+        if !self.stdout_gone.swap(true, Ordering::SeqCst) {
+            self.out.alert("stdout was closed by its reader: no longer accepting events (senders are answered 503), stopping");
+            self.stop.notify_one();
+        }
+    }
+}
+
+/// Install verifications at once, and per second, under `--capture-installs`.
+const CAPTURE_AT_ONCE: usize = 4;
+const CAPTURE_PER_SECOND: u32 = 20;
 
 /// Most form fields a handler request may have: a real event has a few dozen.
 /// More is answered `413` before anything is decoded.
@@ -63,9 +94,15 @@ const MAX_EXEC_QUEUE: u64 = 1_000;
 
 /// What can be learnt from a body cheaply, in one linear pass, before deciding
 /// whether to decode it: the presented application token and the event name.
+/// Neither form builds a tree: a JSON body is scanned for two fields (the rest
+/// skipped as it is read), so a sender without the token costs no more memory
+/// than its bytes.
 enum Peek {
-    /// A JSON body, already parsed (parsing is linear and depth-limited).
-    Json(Value),
+    /// A JSON body: its two fields, and whether it is JSON at all.
+    Json {
+        token: Option<String>,
+        event: Option<String>,
+    },
     /// A form body: its fields were counted, not yet built into a tree.
     Form {
         token: Option<String>,
@@ -78,7 +115,26 @@ impl Peek {
     fn of(content_type: &str, body: &[u8]) -> Self {
         let text = String::from_utf8_lossy(body);
         if content_type.contains("json") || text.trim_start().starts_with('{') {
-            return Self::Json(decode_body(content_type, body));
+            #[derive(serde::Deserialize)]
+            struct Auth {
+                application_token: Option<String>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Fields {
+                event: Option<String>,
+                auth: Option<Auth>,
+            }
+            let fields: Option<Fields> = serde_json::from_slice(body).ok();
+            return match fields {
+                Some(fields) => Self::Json {
+                    token: fields.auth.and_then(|a| a.application_token),
+                    event: fields.event,
+                },
+                None => Self::Json {
+                    token: None,
+                    event: None,
+                },
+            };
         }
         let mut token = None;
         let mut event = None;
@@ -100,24 +156,19 @@ impl Peek {
 
     fn event_name(&self) -> Option<&str> {
         match self {
-            Self::Json(event) => event["event"].as_str(),
-            Self::Form { event, .. } => event.as_deref(),
+            Self::Json { event, .. } | Self::Form { event, .. } => event.as_deref(),
         }
     }
 
     fn token(&self) -> Option<&str> {
         match self {
-            Self::Json(event) => event["auth"]["application_token"].as_str(),
-            Self::Form { token, .. } => token.as_deref(),
+            Self::Json { token, .. } | Self::Form { token, .. } => token.as_deref(),
         }
     }
 
-    /// The event as far as it is known without decoding a form.
+    /// The event as far as it is known without decoding the body.
     fn summary(&self) -> Value {
-        match self {
-            Self::Json(event) => event.clone(),
-            Self::Form { event, .. } => json!({ "event": event }),
-        }
+        json!({ "event": self.event_name() })
     }
 }
 
@@ -219,6 +270,8 @@ pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> 
         capture: capture_settings(ctx, args)?,
         out: ctx.out.clone(),
         received: AtomicU64::new(0),
+        stdout_gone: std::sync::atomic::AtomicBool::new(false),
+        stop: tokio::sync::Notify::new(),
     });
     ctx.out.info(&format!(
         "Listening on http://{address}/ (Ctrl-C to stop)\nBind it with: bx-events bind ONCRMDEALADD http://{address}/"
@@ -241,6 +294,7 @@ pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> 
         .fallback(receive)
         .with_state(state.clone());
     let shutdown = ctx.shutdown.clone();
+    let stopping = state.clone();
     crate::server::serve(
         socket,
         router,
@@ -248,13 +302,24 @@ pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> 
             header_timeout: Duration::from_secs(args.header_timeout.max(1)),
             ..crate::server::ConnectionLimits::default()
         },
-        async move { shutdown.requested().await },
+        async move {
+            tokio::select! {
+                () = shutdown.requested() => {}
+                () = stopping.stop.notified() => {}
+            }
+        },
     )
     .await?;
     ctx.out.info(&format!(
         "Stopped after {} request(s).",
         state.received.load(Ordering::Relaxed)
     ));
+    if state.stdout_gone.load(Ordering::SeqCst) {
+        return Err(CliError::Failed(
+            "stdout was closed by its reader, so later events could not be printed; they were refused with 503".into(),
+        )
+        .into());
+    }
     Err(CliError::Interrupted.into())
 }
 
@@ -263,8 +328,19 @@ async fn receive(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    if state.stdout_gone() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the listener's output was closed; it is stopping\n",
+        )
+            .into_response();
+    }
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let number = state.received.fetch_add(1, Ordering::Relaxed) + 1;
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
@@ -306,14 +382,13 @@ async fn receive(
     let path = uri.path().to_string();
     tokio::spawn(async move {
         // Only accepted requests are decoded in full, off the accept path.
-        let event = match peek {
-            Peek::Form { .. } if verdict != Verdict::Rejected => {
-                let text = String::from_utf8_lossy(&body).into_owned();
-                tokio::task::spawn_blocking(move || form::decode(&text))
-                    .await
-                    .unwrap_or(Value::Null)
-            }
-            other => other.summary(),
+        let event = if verdict == Verdict::Rejected {
+            peek.summary()
+        } else {
+            let (body, content_type) = (body.clone(), content_type.clone());
+            tokio::task::spawn_blocking(move || decode_body(&content_type, &body))
+                .await
+                .unwrap_or(Value::Null)
         };
         let received = Received {
             number,
@@ -330,6 +405,36 @@ async fn receive(
         (StatusCode::UNAUTHORIZED, "application token mismatch\n").into_response()
     } else {
         (StatusCode::OK, "OK\n").into_response()
+    }
+}
+
+/// Longest a sender may take to send a request's body, once its headers came
+/// (a sender trickling its body must not hold a connection for long).
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most bytes a request's body may have.
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// The body, read within [`BODY_TIMEOUT`] and [`MAX_BODY`], or the answer to send.
+async fn read_body(body: axum::body::Body) -> Result<Bytes, Response> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {} MiB, or was cut off\n",
+                MAX_BODY / (1024 * 1024)
+            ),
+        )
+            .into_response()),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} s\n",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )
+            .into_response()),
     }
 }
 
@@ -371,6 +476,8 @@ fn capture_settings(ctx: &Context, args: &ListenArgs) -> anyhow::Result<Option<C
         oauth_server,
         http: http_client(&ctx.client_options_default())?,
         store: ctx.store.clone(),
+        options: ctx.client_options_default(),
+        throttle: Throttle::new(CAPTURE_AT_ONCE, CAPTURE_PER_SECOND),
     }))
 }
 
@@ -384,10 +491,11 @@ async fn capture_one(
     content_type: &str,
     body: &Bytes,
 ) -> Response {
-    let event = match peek {
-        Peek::Json(event) => event,
-        Peek::Form { .. } => decode_body(content_type, body),
-    };
+    let _ = peek;
+    let (decode_type, decode_bytes) = (content_type.to_string(), body.clone());
+    let event = tokio::task::spawn_blocking(move || decode_body(&decode_type, &decode_bytes))
+        .await
+        .unwrap_or(Value::Null);
     let name = event["event"]
         .as_str()
         .unwrap_or_default()
@@ -411,16 +519,20 @@ async fn capture_one(
     } else {
         match &outcome {
             Ok(captured) => state.out.success(&format!(
-                "{} {name} from {}: profile '{}' {}",
+                "{} {} from {}: profile '{}' {}",
                 received_at.format("%H:%M:%S"),
+                crate::output::printable_field(&name),
                 captured.portal,
                 captured.profile,
                 captured.outcome
             )),
             Err(refused) => state.out.warn(&format!(
-                "{} {name} from {} refused: {refused}",
+                "{} {} from {} refused: {refused}",
                 received_at.format("%H:%M:%S"),
-                crate::output::printable(event["auth"]["domain"].as_str().unwrap_or("(no domain)"))
+                crate::output::printable_field(&name),
+                crate::output::printable_field(
+                    event["auth"]["domain"].as_str().unwrap_or("(no domain)")
+                )
             )),
         }
     }
@@ -470,7 +582,7 @@ async fn process(state: Arc<Listener>, received: Received) {
         record["exec"] = executed.clone();
     }
     print_event(
-        &state.out,
+        &state,
         &record,
         &name,
         received_at,
@@ -547,7 +659,7 @@ async fn pass_on(state: &Listener, received: &Received, name: &str) -> (Value, V
 }
 
 fn print_event(
-    out: &Output,
+    state: &Listener,
     record: &Value,
     name: &str,
     at: chrono::DateTime<chrono::Local>,
@@ -555,18 +667,20 @@ fn print_event(
     forwarded: &Value,
     executed: &Value,
 ) {
+    let out = &state.out;
     if out.format != OutputFormat::Table {
-        crate::output::print_line(
-            serde_json::to_string(record)
-                .unwrap_or_default()
-                .to_string(),
-        );
+        if crate::output::try_print_line(serde_json::to_string(record).unwrap_or_default()).is_err()
+        {
+            state.stdout_closed();
+        }
         return;
     }
     let id = record["data"]["FIELDS"]["ID"]
         .as_str()
         .map(|id| format!("id={id}"))
         .unwrap_or_else(|| "-".into());
+    let name = crate::output::printable_field(name);
+    let id = crate::output::printable_field(&id);
     let mut line = format!("{}  {name}  {id}  {verdict}", at.format("%H:%M:%S"));
     if let Some(status) = forwarded["status"].as_u64() {
         line.push_str(&format!("  -> forwarded: HTTP {status}"));
@@ -578,7 +692,9 @@ fn print_event(
     } else if let Some(error) = executed["error"].as_str() {
         line.push_str(&format!("  -> exec failed: {error}"));
     }
-    crate::output::print_line(crate::output::printable(&line));
+    if crate::output::try_print_line(crate::output::printable(&line)).is_err() {
+        state.stdout_closed();
+    }
 }
 
 /// The body to save, with secrets masked by what it contains, whatever its declared

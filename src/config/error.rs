@@ -38,6 +38,11 @@ pub enum ConfigError {
     /// The shared store (`--store postgres://...`) cannot be reached or used.
     #[error("{0}")]
     Shared(String),
+    /// One profile's row in the shared store cannot be used (it does not open
+    /// with the key, or it is not what bx-events writes): that profile's failure
+    /// alone, never a reason to stop using the others.
+    #[error("profile '{profile}' in the shared store cannot be used: {detail}")]
+    Damaged { profile: String, detail: String },
 }
 
 fn known_list(known: &[String]) -> String {

@@ -3,6 +3,7 @@
 pub mod env;
 mod error;
 pub(crate) mod files;
+pub(crate) mod pending;
 pub mod postgres;
 pub(crate) mod profile;
 mod seal;

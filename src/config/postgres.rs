@@ -13,13 +13,21 @@
 //!   `BX_EVENTS_STORE_KEY` holds a 32-byte key (64 hex digits); the profile name is
 //!   the additional data, so a sealed value cannot be moved to another row.
 //!
-//! The store's calls are synchronous like the file store's; each one runs on the
-//! async runtime with `block_in_place`, which the CLI's multi-threaded runtime
-//! allows.
+//! - A lost or hung connection (a server restart, a terminated backend, a
+//!   frozen network) is replaced with backoff, announced once; each operation
+//!   waits up to the store's patience and is then an error. The first
+//!   connection of a process fails at once, so a wrong URL is not waited out.
+//! - A row that cannot be opened is its own profile's failure: reads and writes
+//!   of the other profiles go on.
+//!
+//! The store's calls are synchronous like the file store's; they run on a
+//! runtime of the store's own (see [`store_runtime`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
@@ -29,7 +37,7 @@ use crate::bitrix::ratelimit::BucketStore;
 use crate::bitrix::Secret;
 
 use super::env::STORE_KEY;
-use super::seal::{Sealer, SEALED};
+use super::seal::{row_binding, Sealer, SEALED, SEALED_NAME_ONLY};
 
 /// Advisory lock class of bx-events (the first of the two-integer lock keys).
 const LOCK_CLASS: i32 = 0x6278_6576; // "bxev"
@@ -53,20 +61,100 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
-/// Runs a future to completion from synchronous store code.
-fn wait<F: Future>(future: F) -> F::Output {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => tokio::task::block_in_place(|| handle.block_on(future)),
-        Err(_) => tokio::runtime::Builder::new_current_thread()
+/// How long one statement may take before its connection is taken for hung and
+/// replaced (a frozen server or a silent network must not freeze the command).
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a refresh waits for another process's refresh of the same profile.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an operation keeps reconnecting after the store was lost, by default
+/// (a server restart takes seconds; a failover, a minute or two).
+const DEFAULT_PATIENCE: Duration = Duration::from_secs(180);
+/// The longest pause between two reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The store's own runtime: every connection's driver task and every statement
+/// runs on it, never on the caller's runtime. Store calls are synchronous and
+/// block their caller's thread; the connections they wait on must not depend on
+/// that thread (or on its runtime's other tasks) to make progress, or a fleet's
+/// concurrent turns can park each other for good.
+fn store_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bx-events-store")
             .enable_all()
             .build()
-            .map(|runtime| runtime.block_on(future))
-            .unwrap_or_else(|e| panic!("cannot start a runtime for the store: {e}")),
+            .unwrap_or_else(|e| panic!("cannot start the store's runtime: {e}"))
+    })
+}
+
+/// Runs a future to completion on the store's runtime, from synchronous code
+/// (called from an async task, the task's worker thread is handed over first).
+fn wait<F: Future>(future: F) -> F::Output {
+    let store = store_runtime().handle();
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => tokio::task::block_in_place(|| store.block_on(future)),
+        Err(_) => store.block_on(future),
     }
 }
 
-fn failed(what: &str, error: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Shared(format!("{what}: {error}"))
+/// PostgreSQL's own reason for a failure: its message and SQLSTATE for a server
+/// error (a wrong password, a missing database), else the driver's error and its
+/// cause.
+pub(crate) fn reason(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
+}
+
+fn failed(what: &str, error: &tokio_postgres::Error) -> ConfigError {
+    ConfigError::Shared(format!("{what}: {}", reason(error)))
+}
+
+/// Whether an error means the connection is gone (closed, reset, the server
+/// shutting down or the session terminated), so a new one may succeed.
+fn is_connection_loss(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        // 08: connection exceptions; 57P01-57P03: admin shutdown, crash shutdown,
+        // cannot connect now (starting up).
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
+    }
+    std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>())
+}
+
+/// Why one attempt of an operation did not succeed.
+enum Attempt {
+    /// The connection is gone or hung: reconnect and try again.
+    Lost(String),
+    /// A failure a new connection would not change.
+    Failed(ConfigError),
+}
+
+impl Attempt {
+    fn of(what: &str, error: tokio_postgres::Error) -> Self {
+        if is_connection_loss(&error) {
+            Self::Lost(reason(&error))
+        } else {
+            Self::Failed(failed(what, &error))
+        }
+    }
+}
+
+impl From<ConfigError> for Attempt {
+    fn from(error: ConfigError) -> Self {
+        Self::Failed(error)
+    }
 }
 
 /// A connection to the shared store.
@@ -78,8 +166,17 @@ pub struct PgStore {
     /// `--ca-cert`: a private CA the server's certificate may come from.
     extra_roots: ExtraRoots,
     /// The connection for plain queries and updates, made on first use (so
-    /// commands that never read a profile never connect).
+    /// commands that never read a profile never connect), and made again when
+    /// it is lost.
     client: std::sync::Mutex<Option<Shared>>,
+    /// Whether a connection was ever made: the first connection fails fast (a
+    /// wrong URL is not waited out); a lost one is waited for.
+    connected_once: AtomicBool,
+    /// Whether the loss of the store has been reported and not yet its return:
+    /// a long outage is announced once, not per statement.
+    outage_reported: AtomicBool,
+    /// How long an operation keeps reconnecting before it fails.
+    patience: Duration,
     /// What the first connection's migration did (schema versions before, after).
     first_migration: std::sync::Mutex<Option<(usize, usize)>>,
     key: Option<Sealer>,
@@ -110,25 +207,36 @@ fn tls_config(extra_roots: &ExtraRoots) -> Result<rustls::ClientConfig, rustls::
         .with_no_client_auth())
 }
 
-/// Opens one connection (TLS as the URL's `sslmode` says); its driver task runs
-/// on the current runtime.
+/// Opens one connection (TLS as the URL's `sslmode` says), bounded in time and
+/// with TCP keepalives so a vanished server is noticed; its driver task runs on
+/// the store's runtime.
 async fn connect(url: &str, extra_roots: &ExtraRoots) -> Result<Client, tokio_postgres::Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config: tokio_postgres::Config = url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30));
     let tls = tls_config(extra_roots).map(tokio_postgres_rustls::MakeRustlsConnect::new);
-    let (client, connection) = match tls {
-        Ok(tls) => tokio_postgres::connect(url, tls).await?,
-        // No usable certificate store: only servers without TLS can be reached.
-        Err(_) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-            tokio::spawn(async move {
+    let client = match tls {
+        Ok(tls) => {
+            let (client, connection) = config.connect(tls).await?;
+            store_runtime().spawn(async move {
                 let _ = connection.await;
             });
-            return Ok(client);
+            client
+        }
+        // No usable certificate store: only servers without TLS can be reached.
+        Err(_) => {
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+            store_runtime().spawn(async move {
+                let _ = connection.await;
+            });
+            client
         }
     };
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
     Ok(client)
 }
 
@@ -210,31 +318,11 @@ impl PgStore {
             extra_roots,
             key: Sealer::from_env()?,
             client: std::sync::Mutex::new(None),
+            connected_once: AtomicBool::new(false),
+            outage_reported: AtomicBool::new(false),
+            patience: DEFAULT_PATIENCE,
             first_migration: std::sync::Mutex::new(None),
         }))
-    }
-
-    /// The shared connection, made (and the schema migrated) on first use.
-    fn conn(&self) -> Result<Shared, ConfigError> {
-        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = slot.as_ref() {
-            return Ok(client.clone());
-        }
-        let mut client = wait(connect(self.url.expose(), &self.extra_roots)).map_err(|e| {
-            failed(
-                &format!("cannot connect to the store {}", self.described),
-                e,
-            )
-        })?;
-        let migrated = wait(migrate_on(&mut client))
-            .map_err(|e| failed(&format!("cannot prepare the store {}", self.described), e))?;
-        *self
-            .first_migration
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(migrated);
-        let client = Arc::new(tokio::sync::Mutex::new(client));
-        *slot = Some(client.clone());
-        Ok(client)
     }
 
     /// `postgres://HOST:PORT/DB`, for messages.
@@ -242,219 +330,517 @@ impl PgStore {
         &self.described
     }
 
-    /// Creates or upgrades the schema (as the first use does); returns the
-    /// versions before and after.
-    pub fn migrate(&self) -> Result<(usize, usize), ConfigError> {
-        let conn = self.conn()?;
-        let first = self
-            .first_migration
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(first) = first {
-            return Ok(first);
+    /// The shared connection: the current one while it lives, else a new one
+    /// (its schema migrated). Connecting again after a loss is waited for with
+    /// backoff up to the store's patience; the very first connection, and
+    /// failures a retry cannot fix (a wrong password, a missing database), fail
+    /// at once.
+    async fn live(&self, deadline: Instant) -> Result<Shared, ConfigError> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            {
+                let slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(client) = slot.as_ref() {
+                    if !client.try_lock().is_ok_and(|c| c.is_closed()) {
+                        return Ok(client.clone());
+                    }
+                }
+            }
+            match self.connect_fresh().await {
+                Ok(client) => {
+                    let client = Arc::new(tokio::sync::Mutex::new(client));
+                    *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client.clone());
+                    self.connected_once.store(true, Ordering::SeqCst);
+                    return Ok(client);
+                }
+                Err(Attempt::Lost(why)) if self.connected_once.load(Ordering::SeqCst) => {
+                    self.report_outage(&why);
+                    if Instant::now() + pause > deadline {
+                        return Err(self.gave_up(&why));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_BACKOFF);
+                }
+                Err(Attempt::Lost(why)) => {
+                    return Err(ConfigError::Shared(format!(
+                        "cannot connect to the store {}: {why}",
+                        self.described
+                    )))
+                }
+                Err(Attempt::Failed(error)) => return Err(error),
+            }
         }
-        wait(async { migrate_on(&mut *conn.lock().await).await })
-            .map_err(|e| failed(&format!("cannot prepare the store {}", self.described), e))
     }
 
-    /// Every profile's settings, and the current profile.
+    async fn connect_fresh(&self) -> Result<Client, Attempt> {
+        let what = format!("cannot connect to the store {}", self.described);
+        let mut client = match tokio::time::timeout(
+            CONNECT_TIMEOUT + Duration::from_secs(1),
+            connect(self.url.expose(), &self.extra_roots),
+        )
+        .await
+        {
+            Ok(Ok(client)) => client,
+            Ok(Err(error)) => return Err(Attempt::of(&what, error)),
+            Err(_) => return Err(Attempt::Lost("no answer in time".into())),
+        };
+        let migrated = tokio::time::timeout(STATEMENT_TIMEOUT, migrate_on(&mut client))
+            .await
+            .map_err(|_| Attempt::Lost("no answer in time".into()))?
+            .map_err(|e| Attempt::of(&format!("cannot prepare the store {}", self.described), e))?;
+        let mut first = self
+            .first_migration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !self.connected_once.load(Ordering::SeqCst) {
+            *first = Some(migrated);
+        }
+        Ok(client)
+    }
+
+    /// Forgets `lost` as the shared connection (unless another caller replaced it
+    /// already), so the next statement connects again.
+    fn drop_connection(&self, lost: &Shared) {
+        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if slot
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, lost))
+        {
+            *slot = None;
+        }
+    }
+
+    /// Says once per outage that the store was lost and is being waited for.
+    fn report_outage(&self, why: &str) {
+        if !self.outage_reported.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                "lost the connection to the store {} ({why}); reconnecting with backoff for up to {} s",
+                self.described,
+                self.patience.as_secs()
+            );
+        }
+    }
+
+    fn report_recovery(&self) {
+        if self.outage_reported.swap(false, Ordering::SeqCst) {
+            tracing::warn!("the store {} is reachable again", self.described);
+        }
+    }
+
+    fn gave_up(&self, why: &str) -> ConfigError {
+        ConfigError::Shared(format!(
+            "the store {} stayed unreachable for {} s ({why})",
+            self.described,
+            self.patience.as_secs()
+        ))
+    }
+
+    /// Runs `op` on the shared connection; a lost or hung connection is replaced
+    /// and `op` run again, with backoff, up to the store's patience. `op` must be
+    /// safe to repeat: its first run may have taken effect before the connection
+    /// was lost.
+    async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, ConfigError>
+    where
+        F: FnMut(Shared) -> Fut,
+        Fut: Future<Output = Result<T, Attempt>>,
+    {
+        let deadline = Instant::now() + self.patience;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let client = self.live(deadline).await?;
+            let why = match tokio::time::timeout(STATEMENT_TIMEOUT, op(client.clone())).await {
+                Ok(Ok(value)) => {
+                    self.report_recovery();
+                    return Ok(value);
+                }
+                Ok(Err(Attempt::Failed(error))) => return Err(error),
+                Ok(Err(Attempt::Lost(why))) => why,
+                Err(_) => format!("no answer within {} s", STATEMENT_TIMEOUT.as_secs()),
+            };
+            self.drop_connection(&client);
+            self.report_outage(&why);
+            if Instant::now() + pause > deadline {
+                return Err(self.gave_up(&why));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_BACKOFF);
+            let _ = what;
+        }
+    }
+
+    /// Creates or upgrades the schema (as the first use does), seals again what
+    /// earlier versions left unbound to its settings (when a key is set), and
+    /// returns the schema versions before and after.
+    pub fn migrate(&self) -> Result<(usize, usize), ConfigError> {
+        wait(async {
+            let deadline = Instant::now() + self.patience;
+            let conn = self.live(deadline).await?;
+            let first = self
+                .first_migration
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let versions = match first {
+                Some(first) => first,
+                None => migrate_on(&mut *conn.lock().await).await.map_err(|e| {
+                    failed(&format!("cannot prepare the store {}", self.described), &e)
+                })?,
+            };
+            Ok(versions)
+        })
+    }
+
+    /// Seals every row that an earlier version sealed without its settings, or
+    /// that holds plain secrets, with the key (`store init`, run by an operator
+    /// who checked the rows). Returns the names of the rows sealed.
+    pub fn reseal(&self) -> Result<Vec<String>, ConfigError> {
+        let Some(key) = &self.key else {
+            return Ok(Vec::new());
+        };
+        wait(self.run("cannot seal the store's rows", |conn| async move {
+            let mut client = conn.lock().await;
+            let what = format!("cannot write the store {}", self.described);
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| Attempt::of(&what, e))?;
+            let rows = tx
+                .query(
+                    "SELECT name, settings, secrets FROM bx_events_profiles FOR UPDATE",
+                    &[],
+                )
+                .await
+                .map_err(|e| Attempt::of(&what, e))?;
+            let mut sealed = Vec::new();
+            for row in &rows {
+                let (name, settings, stored): (String, String, String) =
+                    (row.get(0), row.get(1), row.get(2));
+                let plain = if let Some(old) = stored.strip_prefix(SEALED_NAME_ONLY) {
+                    key.open(&name, &name, old)?
+                } else if stored.starts_with(SEALED) {
+                    continue;
+                } else {
+                    stored.clone()
+                };
+                let resealed = key.seal(&row_binding(&name, &settings), &plain)?;
+                tx.execute(
+                    "UPDATE bx_events_profiles SET secrets = $2 WHERE name = $1",
+                    &[&name, &resealed],
+                )
+                .await
+                .map_err(|e| Attempt::of(&what, e))?;
+                sealed.push(name);
+            }
+            tx.commit().await.map_err(|e| Attempt::of(&what, e))?;
+            Ok(sealed)
+        }))
+    }
+
+    /// Every usable profile's settings, and the current profile. A row whose
+    /// settings are damaged is left out (and named in a warning).
     pub fn read_config(&self) -> Result<ConfigFile, ConfigError> {
         let (config, _) = self.read_all(false)?;
         Ok(config)
     }
 
-    /// Every profile's secrets.
+    /// Every usable profile's secrets; rows that cannot be opened are left out
+    /// (and named in a warning): they are their own profiles' failures.
     pub fn read_credentials(&self) -> Result<CredentialsFile, ConfigError> {
         let (_, credentials) = self.read_all(true)?;
         Ok(credentials)
     }
 
     fn read_all(&self, secrets: bool) -> Result<(ConfigFile, CredentialsFile), ConfigError> {
-        let conn = self.conn()?;
-        let rows = wait(async {
-            let client = conn.lock().await;
-            let profiles = client
-                .query(
-                    if secrets {
-                        "SELECT name, settings, secrets FROM bx_events_profiles"
-                    } else {
-                        "SELECT name, settings, '' FROM bx_events_profiles"
-                    },
-                    &[],
-                )
-                .await?;
-            let current = client
-                .query(
-                    "SELECT value FROM bx_events_settings WHERE key = 'current'",
-                    &[],
-                )
-                .await?;
-            Ok::<_, tokio_postgres::Error>((profiles, current))
-        })
-        .map_err(|e| failed(&format!("cannot read the store {}", self.described), e))?;
-        let (profiles, current) = rows;
+        let what = format!("cannot read the store {}", self.described);
+        let (profiles, current) = wait(self.run(&what, |conn| {
+            let what = what.clone();
+            async move {
+                let client = conn.lock().await;
+                let profiles = client
+                    .query(
+                        if secrets {
+                            "SELECT name, settings, secrets FROM bx_events_profiles"
+                        } else {
+                            "SELECT name, settings, '' FROM bx_events_profiles"
+                        },
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?;
+                let current = client
+                    .query(
+                        "SELECT value FROM bx_events_settings WHERE key = 'current'",
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?;
+                Ok((profiles, current))
+            }
+        }))?;
         let mut config = ConfigFile {
             current: current.first().map(|row| row.get(0)),
             profiles: BTreeMap::new(),
         };
         let mut credentials = CredentialsFile::default();
         for row in profiles {
-            let name: String = row.get(0);
-            let settings: ProfileSettings =
-                serde_json::from_str(row.get(1)).map_err(|e| self.damaged(&name, "settings", e))?;
-            config.profiles.insert(name.clone(), settings);
-            if secrets {
-                let sealed: String = row.get(2);
-                credentials
-                    .profiles
-                    .insert(name.clone(), self.unseal(&name, &sealed)?);
+            let (name, settings_text, stored): (String, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            match self.open_row(&name, &settings_text, secrets.then_some(stored.as_str())) {
+                Ok((settings, opened)) => {
+                    config.profiles.insert(name.clone(), settings);
+                    if let Some(opened) = opened {
+                        credentials.profiles.insert(name, opened);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!("{error}; other profiles are not affected");
+                    // Settings that parse are still listed (so the profile can be
+                    // named and replaced); its secrets are not used.
+                    if let Ok(settings) = serde_json::from_str(&settings_text) {
+                        config.profiles.insert(name, settings);
+                    }
+                }
             }
         }
         Ok((config, credentials))
     }
 
-    fn damaged(&self, name: &str, what: &str, error: impl std::fmt::Display) -> ConfigError {
-        ConfigError::Shared(format!(
-            "profile '{name}' in the store {} has damaged {what} ({error})",
-            self.described
-        ))
+    /// One row's settings and (when `stored` is given) its opened secrets.
+    fn open_row(
+        &self,
+        name: &str,
+        settings_text: &str,
+        stored: Option<&str>,
+    ) -> Result<(ProfileSettings, Option<Secrets>), ConfigError> {
+        let settings: ProfileSettings = serde_json::from_str(settings_text).map_err(|e| {
+            self.damaged(
+                name,
+                &format!("its settings are not what bx-events writes ({e})"),
+            )
+        })?;
+        let secrets = stored
+            .map(|stored| self.unseal(name, settings_text, stored))
+            .transpose()?;
+        Ok((settings, secrets))
+    }
+
+    fn damaged(&self, name: &str, detail: &str) -> ConfigError {
+        ConfigError::Damaged {
+            profile: name.to_string(),
+            detail: format!("{detail} (store {})", self.described),
+        }
     }
 
     /// Reads both halves under a lock that keeps other writers out, applies
     /// `change`, and writes back the rows it changed (and deletes the removed).
+    /// Rows that cannot be opened are not given to `change` and are left as
+    /// they are, unless `change` writes a profile of that name anew.
+    ///
+    /// When the connection is lost after `change` ran, the same writes are made
+    /// again on a new connection, provided the rows they touch still hold what
+    /// was read (or already hold the writes: the first commit went through).
     pub fn update<R>(
         &self,
         change: impl FnOnce(&mut ConfigFile, &mut CredentialsFile) -> Result<R, ConfigError>,
     ) -> Result<R, ConfigError> {
-        let conn = self.conn()?;
-        wait(async {
-            let mut client = conn.lock().await;
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| self.write_failed(e))?;
-            tx.batch_execute("LOCK TABLE bx_events_profiles IN SHARE ROW EXCLUSIVE MODE")
-                .await
-                .map_err(|e| self.write_failed(e))?;
-            let rows = tx
-                .query(
-                    "SELECT name, settings, secrets FROM bx_events_profiles",
-                    &[],
-                )
-                .await
-                .map_err(|e| self.write_failed(e))?;
-            let current = tx
-                .query(
-                    "SELECT value FROM bx_events_settings WHERE key = 'current'",
-                    &[],
-                )
-                .await
-                .map_err(|e| self.write_failed(e))?;
-            let mut config = ConfigFile {
-                current: current.first().map(|row| row.get(0)),
-                profiles: BTreeMap::new(),
-            };
-            let mut credentials = CredentialsFile::default();
-            for row in &rows {
-                let name: String = row.get(0);
-                let settings: ProfileSettings = serde_json::from_str(row.get(1))
-                    .map_err(|e| self.damaged(&name, "settings", e))?;
-                config.profiles.insert(name.clone(), settings);
-                let secrets = self.unseal(&name, row.get(2))?;
-                credentials.profiles.insert(name, secrets);
-            }
-            let (before_config, before_credentials) = (config.clone(), credentials.clone());
-            let result = change(&mut config, &mut credentials)?;
-            for (name, settings) in &config.profiles {
-                let secrets = credentials.profiles.get(name).cloned().unwrap_or_default();
-                let unchanged = before_config.profiles.get(name) == Some(settings)
-                    && before_credentials.profiles.get(name) == Some(&secrets);
-                if unchanged {
-                    continue;
-                }
-                let settings_text = serde_json::to_string(settings)
-                    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-                let sealed = self.seal(name, &secrets)?;
-                tx.execute(
-                    "INSERT INTO bx_events_profiles (name, settings, secrets) VALUES ($1, $2, $3)
-                     ON CONFLICT (name) DO UPDATE SET settings = $2, secrets = $3, updated_at = now()",
-                    &[name, &settings_text, &sealed],
-                )
-                .await
-                .map_err(|e| self.write_failed(e))?;
-            }
-            let removed: Vec<String> = before_config
-                .profiles
-                .keys()
-                .filter(|name| !config.profiles.contains_key(*name))
-                .cloned()
-                .collect();
-            if !removed.is_empty() {
-                tx.execute(
-                    "DELETE FROM bx_events_profiles WHERE name = ANY($1)",
-                    &[&removed],
-                )
-                .await
-                .map_err(|e| self.write_failed(e))?;
-            }
-            if config.current != before_config.current {
-                match &config.current {
-                    Some(current) => {
-                        tx.execute(
-                            "INSERT INTO bx_events_settings (key, value) VALUES ('current', $1)
-                             ON CONFLICT (key) DO UPDATE SET value = $1",
-                            &[current],
-                        )
-                        .await
+        let what = format!("cannot write the store {}", self.described);
+        let change = std::sync::Mutex::new(Some(change));
+        let planned: std::sync::Mutex<Option<(Plan, R)>> = std::sync::Mutex::new(None);
+        wait(self.run(&what, |conn| {
+            let (what, change, planned) = (what.clone(), &change, &planned);
+            async move {
+                let mut client = conn.lock().await;
+                let tx = client.transaction().await.map_err(|e| Attempt::of(&what, e))?;
+                tx.batch_execute("LOCK TABLE bx_events_profiles IN SHARE ROW EXCLUSIVE MODE")
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?;
+                let snapshot = Snapshot::read(&tx)
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?;
+                let replay = planned
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .map(|(plan, _)| plan.clone());
+                let plan = match replay {
+                    Some(plan) => {
+                        if plan.already_applied(&snapshot) {
+                            return Ok(());
+                        }
+                        if !plan.still_applies(&snapshot) {
+                            return Err(Attempt::Failed(ConfigError::Shared(format!(
+                                "{what}: the connection was lost while writing, and another machine changed the same profiles meanwhile; nothing of this change was kept: run the command again"
+                            ))));
+                        }
+                        plan
                     }
                     None => {
-                        tx.execute("DELETE FROM bx_events_settings WHERE key = 'current'", &[])
-                            .await
+                        let Some(change) = change.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                            return Err(Attempt::Failed(ConfigError::Shared(format!("{what}: the change was lost"))));
+                        };
+                        let (plan, result) = self.plan(&snapshot, change)?;
+                        let plan_copy = plan.clone();
+                        *planned.lock().unwrap_or_else(|p| p.into_inner()) = Some((plan, result));
+                        plan_copy
                     }
-                }
-                .map_err(|e| self.write_failed(e))?;
+                };
+                plan.apply(&tx).await.map_err(|e| Attempt::of(&what, e))?;
+                tx.commit().await.map_err(|e| Attempt::of(&what, e))?;
+                Ok(())
             }
-            tx.commit().await.map_err(|e| self.write_failed(e))?;
-            Ok(result)
-        })
+        }))?;
+        let (_, result) = planned
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .ok_or_else(|| ConfigError::Shared(format!("{what}: nothing was planned")))?;
+        Ok(result)
     }
 
-    fn write_failed(&self, error: tokio_postgres::Error) -> ConfigError {
-        failed(&format!("cannot write the store {}", self.described), error)
+    /// Runs `change` on the usable rows of `snapshot` and works out the writes.
+    fn plan<R>(
+        &self,
+        snapshot: &Snapshot,
+        change: impl FnOnce(&mut ConfigFile, &mut CredentialsFile) -> Result<R, ConfigError>,
+    ) -> Result<(Plan, R), ConfigError> {
+        let mut config = ConfigFile {
+            current: snapshot.current.clone(),
+            profiles: BTreeMap::new(),
+        };
+        let mut credentials = CredentialsFile::default();
+        for (name, (settings_text, stored)) in &snapshot.rows {
+            match self.open_row(name, settings_text, Some(stored)) {
+                Ok((settings, secrets)) => {
+                    config.profiles.insert(name.clone(), settings);
+                    credentials
+                        .profiles
+                        .insert(name.clone(), secrets.unwrap_or_default());
+                }
+                Err(error) => tracing::warn!("{error}; other profiles are not affected"),
+            }
+        }
+        let (before_config, before_credentials) = (config.clone(), credentials.clone());
+        let result = change(&mut config, &mut credentials)?;
+        let mut plan = Plan {
+            expected: BTreeMap::new(),
+            upserts: Vec::new(),
+            deletes: Vec::new(),
+            current: None,
+            expected_current: snapshot.current.clone(),
+        };
+        for (name, settings) in &config.profiles {
+            let secrets = credentials.profiles.get(name).cloned().unwrap_or_default();
+            let unchanged = before_config.profiles.get(name) == Some(settings)
+                && before_credentials.profiles.get(name) == Some(&secrets);
+            if unchanged {
+                continue;
+            }
+            let settings_text =
+                serde_json::to_string(settings).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            let sealed = self.seal(name, &settings_text, &secrets)?;
+            plan.expected
+                .insert(name.clone(), snapshot.rows.get(name).cloned());
+            plan.upserts.push((name.clone(), settings_text, sealed));
+        }
+        for name in before_config.profiles.keys() {
+            if !config.profiles.contains_key(name) {
+                plan.expected
+                    .insert(name.clone(), snapshot.rows.get(name).cloned());
+                plan.deletes.push(name.clone());
+            }
+        }
+        if config.current != before_config.current {
+            plan.current = Some(config.current.clone());
+        }
+        Ok((plan, result))
     }
 
     /// One profile's secrets, read now.
     pub fn secrets_of(&self, name: &str) -> Result<Option<Secrets>, ConfigError> {
-        let conn = self.conn()?;
-        let row = wait(async {
-            let client = conn.lock().await;
-            client
-                .query_opt(
-                    "SELECT secrets FROM bx_events_profiles WHERE name = $1",
-                    &[&name],
-                )
-                .await
-        })
-        .map_err(|e| failed(&format!("cannot read the store {}", self.described), e))?;
-        row.map(|row| self.unseal(name, row.get(0))).transpose()
+        let what = format!("cannot read the store {}", self.described);
+        let row = wait(self.run(&what, |conn| {
+            let what = what.clone();
+            async move {
+                let client = conn.lock().await;
+                client
+                    .query_opt(
+                        "SELECT settings, secrets FROM bx_events_profiles WHERE name = $1",
+                        &[&name],
+                    )
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))
+            }
+        }))?;
+        row.map(|row| self.unseal(name, row.get(0), row.get(1)))
+            .transpose()
     }
 
-    /// Replaces one profile's secrets (a refreshed token pair), nothing else.
-    pub fn save_secrets(&self, name: &str, secrets: &Secrets) -> Result<(), ConfigError> {
-        let sealed = self.seal(name, secrets)?;
-        let conn = self.conn()?;
-        wait(async {
-            let client = conn.lock().await;
-            client
-                .execute(
+    /// Replaces one profile's secrets (a refreshed token pair), nothing else,
+    /// provided the row still holds `replaces` as its refresh token (when given):
+    /// a pair written back after an outage must not overwrite a newer one (a
+    /// reinstall captured meanwhile). Returns whether the row was written.
+    pub fn save_secrets(
+        &self,
+        name: &str,
+        secrets: &Secrets,
+        replaces: Option<&Secret>,
+    ) -> Result<bool, ConfigError> {
+        let what = format!("cannot write the store {}", self.described);
+        wait(self.run(&what, |conn| {
+            let what = what.clone();
+            async move {
+                let mut client = conn.lock().await;
+                let tx = client.transaction().await.map_err(|e| Attempt::of(&what, e))?;
+                let Some(row) = tx
+                    .query_opt(
+                        "SELECT settings, secrets FROM bx_events_profiles WHERE name = $1 FOR UPDATE",
+                        &[&name],
+                    )
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?
+                else {
+                    return Ok(false);
+                };
+                let (settings_text, stored): (String, String) = (row.get(0), row.get(1));
+                let sealed = self.seal(name, &settings_text, secrets)?;
+                if stored == sealed {
+                    return Ok(true);
+                }
+                if let Some(replaces) = replaces {
+                    let current = self.unseal(name, &settings_text, &stored)?;
+                    if current.refresh_token.as_ref() == secrets.refresh_token.as_ref() {
+                        return Ok(true);
+                    }
+                    if current.refresh_token.as_ref() != Some(replaces) {
+                        return Ok(false);
+                    }
+                }
+                tx.execute(
                     "UPDATE bx_events_profiles SET secrets = $2, updated_at = now() WHERE name = $1",
                     &[&name, &sealed],
                 )
                 .await
-        })
-        .map_err(|e| self.write_failed(e))?;
-        Ok(())
+                .map_err(|e| Attempt::of(&what, e))?;
+                tx.commit().await.map_err(|e| Attempt::of(&what, e))?;
+                Ok(true)
+            }
+        }))
+    }
+
+    /// Makes sure the store answers now (reconnecting if it must): asked before
+    /// spending something only the store can keep, such as a refresh token.
+    pub fn ensure_reachable(&self) -> Result<(), ConfigError> {
+        let what = format!("cannot reach the store {}", self.described);
+        wait(self.run(&what, |conn| {
+            let what = what.clone();
+            async move {
+                conn.lock()
+                    .await
+                    .simple_query("SELECT 1")
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?;
+                Ok(())
+            }
+        }))
     }
 
     /// Waits for the exclusive right to refresh a profile's tokens, across every
@@ -462,51 +848,65 @@ impl PgStore {
     /// holder dies (its connection ends).
     pub fn lock_profile(&self, name: &str) -> Result<PgLock, ConfigError> {
         let key = format!("profile {name}");
-        let client = wait(async {
-            let client = connect(self.url.expose(), &self.extra_roots).await?;
-            client
-                .execute(
-                    "SELECT pg_advisory_lock($1, hashtext($2))",
-                    &[&LOCK_CLASS, &key],
+        let what = format!("cannot lock profile '{name}' in {}", self.described);
+        let deadline = Instant::now() + self.patience;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let attempt = wait(async {
+                let client = connect(self.url.expose(), &self.extra_roots)
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?;
+                match tokio::time::timeout(
+                    LOCK_WAIT,
+                    client.execute(
+                        "SELECT pg_advisory_lock($1, hashtext($2))",
+                        &[&LOCK_CLASS, &key],
+                    ),
                 )
-                .await?;
-            Ok::<_, tokio_postgres::Error>(client)
-        })
-        .map_err(|e| {
-            failed(
-                &format!("cannot lock profile '{name}' in {}", self.described),
-                e,
-            )
-        })?;
-        Ok(PgLock { _client: client })
+                .await
+                {
+                    Ok(Ok(_)) => Ok(client),
+                    Ok(Err(error)) => Err(Attempt::of(&what, error)),
+                    Err(_) => Err(Attempt::Failed(ConfigError::Shared(format!(
+                        "{what}: another process has been refreshing it for over {} s",
+                        LOCK_WAIT.as_secs()
+                    )))),
+                }
+            });
+            match attempt {
+                Ok(client) => {
+                    self.report_recovery();
+                    return Ok(PgLock { _client: client });
+                }
+                Err(Attempt::Lost(why)) if self.connected_once.load(Ordering::SeqCst) => {
+                    self.report_outage(&why);
+                    if Instant::now() + pause > deadline {
+                        return Err(self.gave_up(&why));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(MAX_BACKOFF);
+                }
+                Err(Attempt::Lost(why)) => {
+                    return Err(ConfigError::Shared(format!("{what}: {why}")))
+                }
+                Err(Attempt::Failed(error)) => return Err(error),
+            }
+        }
     }
 
     /// A consume journal, when no other consumer holds it.
     pub fn open_journal(&self, journal: &str) -> Result<Option<PgJournal>, ConfigError> {
         // The journal table exists once the shared connection has migrated.
-        self.conn()?;
-        let key = format!("journal {journal}");
-        let opened = wait(async {
-            let client = connect(self.url.expose(), &self.extra_roots).await?;
-            let row = client
-                .query_one(
-                    "SELECT pg_try_advisory_lock($1, hashtext($2))",
-                    &[&LOCK_CLASS, &key],
-                )
-                .await?;
-            Ok::<_, tokio_postgres::Error>(row.get::<_, bool>(0).then_some(client))
-        })
-        .map_err(|e| {
-            failed(
-                &format!("cannot open journal {journal} in {}", self.described),
-                e,
-            )
-        })?;
-        Ok(opened.map(|client| PgJournal {
-            client,
+        self.ensure_reachable()?;
+        let mut opened = PgJournal {
+            client: None,
+            url: self.url.clone(),
+            extra_roots: self.extra_roots.clone(),
             journal: journal.to_string(),
             described: format!("{} (journal {journal})", self.described),
-        }))
+            patience: self.patience,
+        };
+        Ok(opened.take_lock()?.then_some(opened))
     }
 
     /// A rate-limit bucket every process using the store shares.
@@ -517,27 +917,169 @@ impl PgStore {
         })
     }
 
-    fn seal(&self, name: &str, secrets: &Secrets) -> Result<String, ConfigError> {
+    fn seal(
+        &self,
+        name: &str,
+        settings_text: &str,
+        secrets: &Secrets,
+    ) -> Result<String, ConfigError> {
         let text =
             serde_json::to_string(secrets).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         match &self.key {
-            Some(key) => key.seal(name, &text),
+            Some(key) => key.seal(&row_binding(name, settings_text), &text),
             None => Ok(text),
         }
     }
 
-    fn unseal(&self, name: &str, stored: &str) -> Result<Secrets, ConfigError> {
-        let text = match (stored.strip_prefix(SEALED), &self.key) {
-            (Some(sealed), Some(key)) => key.open(name, sealed)?,
-            (Some(_), None) => {
-                return Err(ConfigError::Shared(format!(
-                    "the secrets of profile '{name}' are sealed: set {STORE_KEY} to the key they were sealed with"
-                )))
+    fn unseal(
+        &self,
+        name: &str,
+        settings_text: &str,
+        stored: &str,
+    ) -> Result<Secrets, ConfigError> {
+        let text = match (&self.key, stored.strip_prefix(SEALED)) {
+            (Some(key), Some(sealed)) => {
+                key.open(name, &row_binding(name, settings_text), sealed)?
             }
-            (None, _) => stored.to_string(),
+            (None, Some(_)) => {
+                return Err(self.damaged(
+                    name,
+                    &format!("its secrets are sealed: set {STORE_KEY} to the key they were sealed with"),
+                ))
+            }
+            (Some(_), None) if stored.starts_with(SEALED_NAME_ONLY) => {
+                return Err(self.damaged(
+                    name,
+                    "its secrets were sealed by an earlier bx-events that did not bind the row's settings (portal, OAuth server) to them: check them with `bx-events auth status`, then run `bx-events store init` once to seal them again",
+                ))
+            }
+            (None, None) if stored.starts_with(SEALED_NAME_ONLY) => {
+                return Err(self.damaged(
+                    name,
+                    &format!("its secrets are sealed: set {STORE_KEY} to the key they were sealed with"),
+                ))
+            }
+            (Some(_), None) => {
+                return Err(self.damaged(
+                    name,
+                    &format!("its secrets are stored unsealed although {STORE_KEY} is set (written by a machine without the key, or by someone who has none): check the row with `bx-events auth status`, then run `bx-events store init` to seal it, or log in again"),
+                ))
+            }
+            (None, None) => stored.to_string(),
         };
         // The parser's message could quote a secret: name only the profile.
-        serde_json::from_str(&text).map_err(|_| self.damaged(name, "secrets", "not JSON"))
+        serde_json::from_str(&text).map_err(|_| self.damaged(name, "its secrets are not JSON"))
+    }
+}
+
+/// The profile rows and the current profile, as one transaction read them.
+struct Snapshot {
+    /// name -> (settings, secrets) as stored.
+    rows: BTreeMap<String, (String, String)>,
+    current: Option<String>,
+}
+
+impl Snapshot {
+    async fn read(tx: &tokio_postgres::Transaction<'_>) -> Result<Self, tokio_postgres::Error> {
+        let rows = tx
+            .query(
+                "SELECT name, settings, secrets FROM bx_events_profiles",
+                &[],
+            )
+            .await?;
+        let current = tx
+            .query(
+                "SELECT value FROM bx_events_settings WHERE key = 'current'",
+                &[],
+            )
+            .await?;
+        Ok(Self {
+            rows: rows
+                .iter()
+                .map(|row| (row.get(0), (row.get(1), row.get(2))))
+                .collect(),
+            current: current.first().map(|row| row.get(0)),
+        })
+    }
+}
+
+/// The writes of one update, and what the rows held when they were planned.
+#[derive(Clone)]
+struct Plan {
+    /// The rows touched, as read (None: absent).
+    expected: BTreeMap<String, Option<(String, String)>>,
+    /// (name, settings, sealed secrets) to insert or replace.
+    upserts: Vec<(String, String, String)>,
+    deletes: Vec<String>,
+    /// The new current profile, when it changes.
+    current: Option<Option<String>>,
+    expected_current: Option<String>,
+}
+
+impl Plan {
+    /// Whether every row touched (and the current profile) holds what was read.
+    fn still_applies(&self, snapshot: &Snapshot) -> bool {
+        self.expected
+            .iter()
+            .all(|(name, expected)| snapshot.rows.get(name) == expected.as_ref())
+            && (self.current.is_none() || snapshot.current == self.expected_current)
+    }
+
+    /// Whether the rows already hold this plan's writes (its commit went through
+    /// before the connection was lost).
+    fn already_applied(&self, snapshot: &Snapshot) -> bool {
+        let written = self.upserts.iter().all(|(name, settings, secrets)| {
+            snapshot.rows.get(name) == Some(&(settings.clone(), secrets.clone()))
+        });
+        let deleted = self
+            .deletes
+            .iter()
+            .all(|name| !snapshot.rows.contains_key(name));
+        let current = match &self.current {
+            Some(current) => snapshot.current == *current,
+            None => true,
+        };
+        written
+            && deleted
+            && current
+            && !(self.upserts.is_empty() && self.deletes.is_empty() && self.current.is_none())
+    }
+
+    async fn apply(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+    ) -> Result<(), tokio_postgres::Error> {
+        for (name, settings, sealed) in &self.upserts {
+            tx.execute(
+                "INSERT INTO bx_events_profiles (name, settings, secrets) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET settings = $2, secrets = $3, updated_at = now()",
+                &[name, settings, sealed],
+            )
+            .await?;
+        }
+        if !self.deletes.is_empty() {
+            tx.execute(
+                "DELETE FROM bx_events_profiles WHERE name = ANY($1)",
+                &[&self.deletes],
+            )
+            .await?;
+        }
+        match &self.current {
+            Some(Some(current)) => {
+                tx.execute(
+                    "INSERT INTO bx_events_settings (key, value) VALUES ('current', $1)
+                     ON CONFLICT (key) DO UPDATE SET value = $1",
+                    &[current],
+                )
+                .await?;
+            }
+            Some(None) => {
+                tx.execute("DELETE FROM bx_events_settings WHERE key = 'current'", &[])
+                    .await?;
+            }
+            None => {}
+        }
+        Ok(())
     }
 }
 
@@ -547,11 +1089,16 @@ pub struct PgLock {
 }
 
 /// A consume journal in the store, held (by a session advisory lock) for as long
-/// as this value lives.
+/// as this value lives. A lost connection lets go of the lock: the journal
+/// reconnects and takes it again, and when another consumer took it meanwhile,
+/// says so instead of writing beside it.
 pub struct PgJournal {
-    client: Client,
+    client: Option<Client>,
+    url: Secret,
+    extra_roots: ExtraRoots,
     journal: String,
     described: String,
+    patience: Duration,
 }
 
 impl PgJournal {
@@ -560,13 +1107,108 @@ impl PgJournal {
         &self.described
     }
 
+    /// Connects and tries the journal's lock: false when another consumer holds it.
+    fn take_lock(&mut self) -> Result<bool, ConfigError> {
+        let key = format!("journal {}", self.journal);
+        let what = format!("cannot open {}", self.described);
+        let taken = wait(async {
+            let client = connect(self.url.expose(), &self.extra_roots)
+                .await
+                .map_err(|e| failed(&what, &e))?;
+            let row = tokio::time::timeout(
+                STATEMENT_TIMEOUT,
+                client.query_one(
+                    "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                    &[&LOCK_CLASS, &key],
+                ),
+            )
+            .await
+            .map_err(|_| ConfigError::Shared(format!("{what}: no answer in time")))?
+            .map_err(|e| failed(&what, &e))?;
+            Ok::<_, ConfigError>(row.get::<_, bool>(0).then_some(client))
+        })?;
+        let held = taken.is_some();
+        self.client = taken;
+        Ok(held)
+    }
+
+    /// Runs one statement; a lost connection is replaced (the lock taken again)
+    /// with backoff up to the store's patience. Every statement here is safe to
+    /// repeat: the journal's entries replay the same way when written twice.
+    fn run<T>(
+        &mut self,
+        what: &str,
+        statement: impl for<'c> Fn(
+            &'c Client,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + 'c>,
+        >,
+    ) -> Result<T, ConfigError> {
+        let deadline = Instant::now() + self.patience;
+        let mut pause = Duration::from_millis(100);
+        let mut reported = false;
+        loop {
+            let why = match self.client.as_ref() {
+                Some(client) => {
+                    match wait(tokio::time::timeout(STATEMENT_TIMEOUT, statement(client))) {
+                        Ok(Ok(value)) => {
+                            if reported {
+                                tracing::warn!("{} is reachable again", self.described);
+                            }
+                            return Ok(value);
+                        }
+                        Ok(Err(error)) if is_connection_loss(&error) => reason(&error),
+                        Ok(Err(error)) => return Err(failed(what, &error)),
+                        Err(_) => format!("no answer within {} s", STATEMENT_TIMEOUT.as_secs()),
+                    }
+                }
+                None => "not connected".into(),
+            };
+            self.client = None;
+            if !reported {
+                tracing::warn!(
+                    "lost the connection to {} ({why}); reconnecting with backoff for up to {} s",
+                    self.described,
+                    self.patience.as_secs()
+                );
+                reported = true;
+            }
+            if Instant::now() + pause > deadline {
+                return Err(ConfigError::Shared(format!(
+                    "{what}: the store stayed unreachable for {} s ({why})",
+                    self.patience.as_secs()
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(MAX_BACKOFF);
+            match self.take_lock() {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(ConfigError::Shared(format!(
+                        "{what}: while the connection was lost another consumer took over {}; this one leaves the reservation to it",
+                        self.described
+                    )))
+                }
+                Err(_) => self.client = None,
+            }
+        }
+    }
+
     /// Every entry, oldest first, one per line.
-    pub fn read(&self) -> Result<String, ConfigError> {
-        let rows = wait(self.client.query(
-            "SELECT entry FROM bx_events_journal WHERE journal = $1 ORDER BY seq",
-            &[&self.journal],
-        ))
-        .map_err(|e| failed(&format!("cannot read {}", self.described), e))?;
+    pub fn read(&mut self) -> Result<String, ConfigError> {
+        let journal = self.journal.clone();
+        let what = format!("cannot read {}", self.described);
+        let rows = self.run(&what, |client| {
+            let journal = journal.clone();
+            Box::pin(async move {
+                client
+                    .query(
+                        "SELECT entry FROM bx_events_journal WHERE journal = $1 ORDER BY seq",
+                        &[&journal],
+                    )
+                    .await
+            })
+        })?;
         let mut text = String::new();
         for row in rows {
             text.push_str(row.get(0));
@@ -576,26 +1218,46 @@ impl PgJournal {
     }
 
     /// Appends the lines of `text`, all or none; committed (durable) on return.
-    pub fn append(&self, text: &str) -> Result<(), ConfigError> {
-        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    pub fn append(&mut self, text: &str) -> Result<(), ConfigError> {
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
         if lines.is_empty() {
             return Ok(());
         }
-        wait(self.client.execute(
-            "INSERT INTO bx_events_journal (journal, entry) SELECT $1, unnest($2::text[])",
-            &[&self.journal, &lines],
-        ))
-        .map_err(|e| failed(&format!("cannot write {}", self.described), e))?;
+        let journal = self.journal.clone();
+        let what = format!("cannot write {}", self.described);
+        self.run(&what, |client| {
+            let (journal, lines) = (journal.clone(), lines.clone());
+            Box::pin(async move {
+                client
+                    .execute(
+                        "INSERT INTO bx_events_journal (journal, entry) SELECT $1, unnest($2::text[])",
+                        &[&journal, &lines],
+                    )
+                    .await
+            })
+        })?;
         Ok(())
     }
 
     /// Forgets every entry.
-    pub fn clear(&self) -> Result<(), ConfigError> {
-        wait(self.client.execute(
-            "DELETE FROM bx_events_journal WHERE journal = $1",
-            &[&self.journal],
-        ))
-        .map_err(|e| failed(&format!("cannot write {}", self.described), e))?;
+    pub fn clear(&mut self) -> Result<(), ConfigError> {
+        let journal = self.journal.clone();
+        let what = format!("cannot write {}", self.described);
+        self.run(&what, |client| {
+            let journal = journal.clone();
+            Box::pin(async move {
+                client
+                    .execute(
+                        "DELETE FROM bx_events_journal WHERE journal = $1",
+                        &[&journal],
+                    )
+                    .await
+            })
+        })?;
         Ok(())
     }
 }
@@ -610,29 +1272,39 @@ struct PgBucket {
 
 impl BucketStore for PgBucket {
     fn update(&self, change: &mut dyn FnMut(&str) -> String) -> std::io::Result<()> {
-        let conn = self.store.conn().map_err(std::io::Error::other)?;
-        wait(async {
-            let mut client = conn.lock().await;
-            let tx = client.transaction().await?;
-            tx.execute(
-                "INSERT INTO bx_events_buckets (key, state) VALUES ($1, '') ON CONFLICT DO NOTHING",
-                &[&self.key],
-            )
-            .await?;
-            let row = tx
-                .query_one(
-                    "SELECT state FROM bx_events_buckets WHERE key = $1 FOR UPDATE",
-                    &[&self.key],
+        let what = format!(
+            "cannot update a rate-limit bucket in {}",
+            self.store.described
+        );
+        let change = std::sync::Mutex::new(change);
+        wait(self.store.run(&what, |conn| {
+            let (what, key, change) = (what.clone(), &self.key, &change);
+            async move {
+                let mut client = conn.lock().await;
+                let tx = client.transaction().await.map_err(|e| Attempt::of(&what, e))?;
+                tx.execute(
+                    "INSERT INTO bx_events_buckets (key, state) VALUES ($1, '') ON CONFLICT DO NOTHING",
+                    &[key],
                 )
-                .await?;
-            let state = change(row.get(0));
-            tx.execute(
-                "UPDATE bx_events_buckets SET state = $2 WHERE key = $1",
-                &[&self.key, &state],
-            )
-            .await?;
-            tx.commit().await
-        })
+                .await
+                .map_err(|e| Attempt::of(&what, e))?;
+                let row = tx
+                    .query_one(
+                        "SELECT state FROM bx_events_buckets WHERE key = $1 FOR UPDATE",
+                        &[key],
+                    )
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?;
+                let state = (change.lock().unwrap_or_else(|p| p.into_inner()))(row.get(0));
+                tx.execute(
+                    "UPDATE bx_events_buckets SET state = $2 WHERE key = $1",
+                    &[key, &state],
+                )
+                .await
+                .map_err(|e| Attempt::of(&what, e))?;
+                tx.commit().await.map_err(|e| Attempt::of(&what, e))
+            }
+        }))
         .map_err(std::io::Error::other)
     }
 }

@@ -130,10 +130,7 @@ fn stored_credentials(
             Ok(Credentials::OAuth {
                 endpoint: rest_endpoint(&settings.portal)?,
                 app,
-                store: Arc::new(ProfileTokenStore {
-                    store: store.clone(),
-                    profile: name.to_string(),
-                }),
+                store: Arc::new(ProfileTokenStore::new(store.clone(), name.to_string())),
             })
         }
     }
@@ -239,11 +236,25 @@ pub(crate) fn from_environment() -> Result<Option<ActiveProfile>, ConfigError> {
     }))
 }
 
-/// Token store backed by `credentials.toml`, shared by every process using the profile.
+/// Token store backed by `credentials.toml` or the shared store, shared by every
+/// process using the profile.
 #[derive(Debug)]
 pub(crate) struct ProfileTokenStore {
     store: Store,
     profile: String,
+    /// The refresh token the last [`TokenStore::load`] found: the one a refresh
+    /// spends, which a pair kept for the shared store may only replace.
+    loaded_refresh: std::sync::Mutex<Option<Secret>>,
+}
+
+impl ProfileTokenStore {
+    pub(crate) fn new(store: Store, profile: String) -> Self {
+        Self {
+            store,
+            profile,
+            loaded_refresh: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 fn store_error(error: ConfigError) -> ApiError {
@@ -257,6 +268,10 @@ impl TokenStore for ProfileTokenStore {
             .secrets_of(&self.profile)
             .map_err(store_error)?
             .unwrap_or_default();
+        *self
+            .loaded_refresh
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = secrets.refresh_token.clone();
         let access_token = secrets.access_token.ok_or_else(|| {
             ApiError::Credentials(format!(
                 "profile '{}' has no access token stored",
@@ -281,6 +296,16 @@ impl TokenStore for ProfileTokenStore {
     }
 
     fn check_writable(&self) -> Result<(), ApiError> {
+        if let Some(shared) = self.store.shared() {
+            // The OAuth server rotates the pair at once: ask only while the
+            // store answers (the profile's refresh lock is held already).
+            return shared.ensure_reachable().map_err(|error| {
+                ApiError::Credentials(format!(
+                    "the access token of profile '{}' needs a refresh, but {error}; nothing was refreshed, so the stored refresh token is still valid: run again once the store is back",
+                    self.profile
+                ))
+            });
+        }
         self.store.check_writable().map_err(|error| {
             ApiError::Credentials(format!(
                 "the access token of profile '{}' needs a refresh, but {error}; nothing was refreshed, so the stored refresh token is still valid: fix the directory's permissions (or free space) and run again",
@@ -290,16 +315,15 @@ impl TokenStore for ProfileTokenStore {
     }
 
     fn save(&self, tokens: &OAuthTokens) -> Result<(), ApiError> {
-        if let Some(shared) = self.store.shared() {
-            let mut secrets = shared
-                .secrets_of(&self.profile)
-                .map_err(store_error)?
-                .unwrap_or_default();
-            secrets.access_token = Some(tokens.access_token.clone());
-            secrets.refresh_token = tokens.refresh_token.clone();
-            secrets.expires_at = tokens.expires_at;
-            return shared
-                .save_secrets(&self.profile, &secrets)
+        if self.store.shared().is_some() {
+            let spent = self
+                .loaded_refresh
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            return self
+                .store
+                .save_rotated(&self.profile, tokens, spent)
                 .map_err(store_error);
         }
         // The caller holds the lock already; taking it again here would deadlock.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::pending::{Pending, PendingEntry};
 use super::postgres::PgStore;
 
 use serde::{Deserialize, Serialize};
@@ -202,11 +203,86 @@ impl Store {
     }
 
     /// One profile's secrets, read now (what another process stored counts).
+    /// With a shared store, secrets kept on this machine while the store was
+    /// unreachable are written back first; while it stays unreachable, this
+    /// machine's kept pair is the profile's pair.
     pub fn secrets_of(&self, name: &str) -> Result<Option<Secrets>, ConfigError> {
-        match &self.shared {
-            Some(shared) => shared.secrets_of(name),
-            None => Ok(self.parsed_credentials()?.profiles.get(name).cloned()),
+        let Some(shared) = &self.shared else {
+            return Ok(self.parsed_credentials()?.profiles.get(name).cloned());
+        };
+        let pending = Pending::new(&self.dir);
+        if pending.any() {
+            if let Err(error) = pending.write_back(shared) {
+                return match pending.entry(name)? {
+                    Some(entry) => Ok(Some(entry.secrets)),
+                    None => Err(error),
+                };
+            }
         }
+        shared.secrets_of(name)
+    }
+
+    /// Stores a refreshed pair in the shared store; when the store cannot take
+    /// it, keeps it on this machine (see [`Pending`]) and says so: the refresh
+    /// token it replaced is spent, so this pair must not be lost.
+    pub(crate) fn save_rotated(
+        &self,
+        name: &str,
+        tokens: &crate::bitrix::OAuthTokens,
+        spent: Option<Secret>,
+    ) -> Result<(), ConfigError> {
+        let Some(shared) = &self.shared else {
+            return Err(ConfigError::Invalid("no shared store".into()));
+        };
+        let written = shared.secrets_of(name).and_then(|secrets| {
+            let mut secrets = secrets.unwrap_or_default();
+            secrets.access_token = Some(tokens.access_token.clone());
+            secrets.refresh_token = tokens.refresh_token.clone();
+            secrets.expires_at = tokens.expires_at;
+            shared.save_secrets(name, &secrets, spent.as_ref())
+        });
+        match written {
+            Ok(_) => Ok(()),
+            Err(ConfigError::Damaged { .. }) | Err(ConfigError::Shared(_)) => {
+                let entry = PendingEntry {
+                    settings: None,
+                    secrets: Secrets {
+                        access_token: Some(tokens.access_token.clone()),
+                        refresh_token: tokens.refresh_token.clone(),
+                        expires_at: tokens.expires_at,
+                        ..Secrets::default()
+                    },
+                    replaces: spent,
+                };
+                let pending = Pending::new(&self.dir);
+                pending.keep(name, entry)?;
+                tracing::warn!(
+                    "the store {} could not take the refreshed token pair of profile '{name}': it is kept in {} and written to the store when the store answers again (docs/credentials.md)",
+                    shared.describe(),
+                    self.dir.join("state").display()
+                );
+                Ok(())
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Keeps a whole profile (a captured install) on this machine until the
+    /// shared store can take it.
+    pub(crate) fn keep_pending_profile(
+        &self,
+        name: &str,
+        settings: ProfileSettings,
+        secrets: Secrets,
+    ) -> Result<(), ConfigError> {
+        Pending::new(&self.dir).keep(
+            name,
+            PendingEntry {
+                settings: Some(settings),
+                secrets,
+                replaces: None,
+            },
+        )
     }
 
     /// `credentials.toml`, parsed again only when its text changed since this

@@ -26,6 +26,10 @@ pub enum FaultKind {
     Slow,
     /// close the connection in the middle of the answer
     Drop,
+    /// serve the request, then close the connection in the middle of its
+    /// answer: the portal did the work (a reservation, a clear) and the client
+    /// never hears of it
+    LoseAnswer,
     /// 401 expired_token, whatever token was sent
     ExpiredToken,
 }
@@ -102,6 +106,7 @@ pub(crate) async fn apply(fault: &Fault) -> Option<Response> {
             tokio::time::sleep(delay).await;
             return None;
         }
+        FaultKind::LoseAnswer => return None,
         FaultKind::QueryLimit => RestError::new(503, "QUERY_LIMIT_EXCEEDED", "Too many requests").into_response(),
         FaultKind::ServerError => RestError::new(500, "INTERNAL_SERVER_ERROR", "Internal server error").into_response(),
         FaultKind::ExpiredToken => RestError::new(401, "expired_token", "The access token provided has expired").into_response(),
@@ -114,19 +119,26 @@ pub(crate) async fn apply(fault: &Fault) -> Option<Response> {
             "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
         )
             .into_response(),
-        FaultKind::Drop => {
-            // Promise a body, send part of it, then fail the stream: the server
-            // closes the connection mid-answer, as a crashing proxy would.
-            let chunks: Vec<Result<&'static str, std::io::Error>> =
-                vec![Ok("{\"result\":"), Err(std::io::Error::other("dropped by fault injection"))];
-            let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, header::HeaderValue::from_static("4096"));
-            response
-        }
+        FaultKind::Drop => dropped_answer(),
     })
+}
+
+/// An answer cut off in the middle.
+pub(crate) fn dropped_answer() -> Response {
+    // Promise a body, send part of it, then fail the stream: the server closes
+    // the connection mid-answer, as a crashing proxy would.
+    let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
+        Ok("{\"result\":"),
+        Err(std::io::Error::other("dropped by fault injection")),
+    ];
+    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from_static("4096"),
+    );
+    response
 }

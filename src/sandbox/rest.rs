@@ -187,6 +187,9 @@ pub(crate) async fn rest_endpoint(
         }
         fault
     };
+    let lose_answer = fault
+        .as_ref()
+        .is_some_and(|f| f.kind == super::faults::FaultKind::LoseAnswer);
     if let Some(fault) = fault {
         if let Some(response) = super::faults::apply(&fault).await {
             return response;
@@ -204,6 +207,9 @@ pub(crate) async fn rest_endpoint(
     // that delivers synchronously; the lock is not held meanwhile.
     for (event, outgoing) in outbox {
         super::delivery::send_all(&shared, &event, vec![outgoing]).await;
+    }
+    if lose_answer {
+        return super::faults::dropped_answer();
     }
     match outcome {
         Ok(output) => {

@@ -7,4 +7,5 @@
 pub(crate) mod clock;
 pub(crate) mod files;
 pub(crate) mod limits;
+pub(crate) mod pipes;
 pub(crate) mod random;

@@ -409,6 +409,9 @@ impl<'a> Consumer<'a> {
         let mut turn = 0usize;
         let mut empty_in_a_row = 0usize;
         let round = self.events.len().max(1);
+        // While `event.offline.get` fails in --follow mode: the pause before the
+        // next attempt.
+        let mut get_outage: Option<Duration> = None;
         while !self.stopping() {
             let remaining = self.max_events.map(|max| max - self.handled());
             let want = remaining.map_or(limit, |r| limit.min(u32::try_from(r).unwrap_or(u32::MAX)));
@@ -428,11 +431,39 @@ impl<'a> Consumer<'a> {
             if !args.allow_loss {
                 self.journal.intend(want, args.errors)?;
             }
-            let answer = self
-                .patiently("reserving records", || offline::get(&self.client, &query))
-                .await;
+            let answer = offline::get(&self.client, &query).await;
             let reservation = match answer {
-                Ok(reservation) => reservation,
+                Ok(reservation) => {
+                    if get_outage.take().is_some() {
+                        self.ctx.out.alert("portal reachable again; consuming");
+                    }
+                    reservation
+                }
+                // The request may have reserved records before its answer was
+                // lost: asking again would leave that reservation to nobody. Look
+                // for it first, as a fresh run does, and adopt it.
+                Err(error) if self.follow && is_transient(&error) => {
+                    let wait = match get_outage {
+                        None => {
+                            self.ctx.out.alert(&format!(
+                                "portal unreachable while reserving records: {error}; retrying with backoff up to {} s",
+                                MAX_ERROR_BACKOFF.as_secs()
+                            ));
+                            Duration::from_secs(1)
+                        }
+                        Some(wait) => (wait * 2).min(MAX_ERROR_BACKOFF),
+                    };
+                    get_outage = Some(wait);
+                    if !self.ctx.shutdown.sleep(wait).await {
+                        return Err(explain_offline_error(error, true));
+                    }
+                    if !args.allow_loss {
+                        if let Some(intent) = self.journal.dangling_intent().cloned() {
+                            self.recover_unrecorded(&intent).await?;
+                        }
+                    }
+                    continue;
+                }
                 Err(error) => {
                     // The intent stays in the journal when the answer is uncertain:
                     // the next run looks for what this request may have reserved.

@@ -17,7 +17,7 @@ use crate::bitrix::offline::OfflineRecord;
 use crate::cli::{DeadLetterListArgs, DeadLetterReplayArgs};
 use crate::commands::{CliError, Context};
 use crate::config::files::{ensure_private_dir, write_atomic};
-use crate::support::files::open_private;
+use crate::support::files::{open_private, FileLock};
 
 /// One kept record, with why and when it failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,12 +63,20 @@ impl DeadLetters {
         &self.path
     }
 
-    /// Appends one record and syncs it: the caller clears it from the portal only
-    /// after this returned.
-    pub(super) fn keep(&self, letter: &DeadLetter) -> anyhow::Result<()> {
+    /// The lock every change of the file holds: a replay that rewrites it must
+    /// not drop a letter a consumer appended meanwhile.
+    fn lock(&self) -> anyhow::Result<FileLock> {
         if let Some(dir) = self.path.parent() {
             ensure_private_dir(dir)?;
         }
+        let path = self.path.with_extension("lock");
+        FileLock::acquire(&path).with_context(|| format!("locking {}", path.display()))
+    }
+
+    /// Appends one record and syncs it: the caller clears it from the portal only
+    /// after this returned.
+    pub(super) fn keep(&self, letter: &DeadLetter) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
         let mut file = open_private(&self.path, false)
             .with_context(|| format!("opening the dead-letter file {}", self.path.display()))?;
         let mut line = serde_json::to_vec(letter)?;
@@ -95,8 +103,35 @@ impl DeadLetters {
             .collect())
     }
 
-    /// Replaces the file's contents with `letters` (atomically).
-    pub(super) fn rewrite(&self, letters: &[DeadLetter]) -> anyhow::Result<()> {
+    /// Takes the replayed letters out of the file, under its lock: `delivered`
+    /// leave it, each `(before, after)` of `failed_again` is replaced by its new
+    /// failure, and every other letter (among them those appended since the
+    /// replay read the file) stays. Returns how many letters remain.
+    pub(super) fn settle(
+        &self,
+        delivered: &[DeadLetter],
+        failed_again: &[(DeadLetter, DeadLetter)],
+    ) -> anyhow::Result<usize> {
+        let _lock = self.lock()?;
+        let mut delivered: Vec<&DeadLetter> = delivered.iter().collect();
+        let mut remaining = Vec::new();
+        for letter in self.read()? {
+            if let Some(at) = delivered.iter().position(|d| **d == letter) {
+                delivered.swap_remove(at);
+                continue;
+            }
+            match failed_again.iter().find(|(before, _)| *before == letter) {
+                Some((_, after)) => remaining.push(after.clone()),
+                None => remaining.push(letter),
+            }
+        }
+        self.rewrite(&remaining)?;
+        Ok(remaining.len())
+    }
+
+    /// Replaces the file's contents with `letters` (atomically); the caller
+    /// holds the lock.
+    fn rewrite(&self, letters: &[DeadLetter]) -> anyhow::Result<()> {
         let mut text = String::new();
         for letter in letters {
             text.push_str(&serde_json::to_string(letter)?);
@@ -152,8 +187,9 @@ pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow
     // Delivered, or (stdout) gathered for delivery: they leave the file only once
     // the sink has really written them.
     let mut delivered = Vec::new();
+    let mut failed_again = Vec::new();
     let mut stopped = false;
-    for mut letter in letters {
+    for letter in letters {
         if stopped || ctx.shutdown.is_requested() {
             kept.push(letter);
             continue;
@@ -180,9 +216,11 @@ pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow
                     "--> {} [{}] failed again ({why})",
                     record.event, record.message_id
                 ));
-                letter.reason = why;
-                letter.failed_at = crate::bitrix::auth::now_unix();
-                kept.push(letter);
+                let mut again = letter.clone();
+                again.reason = why;
+                again.failed_at = crate::bitrix::auth::now_unix();
+                kept.push(again.clone());
+                failed_again.push((letter, again));
             }
         }
     }
@@ -191,11 +229,10 @@ pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow
         stopped = true;
         kept.append(&mut delivered);
     }
-    store.rewrite(&kept)?;
+    let remaining = store.settle(&delivered, &failed_again)?;
     ctx.out.info(&format!(
-        "Replayed {} dead letter(s); {} remain in {}",
+        "Replayed {} dead letter(s); {remaining} remain in {}",
         delivered.len(),
-        kept.len(),
         store.path().display()
     ));
     if ctx.shutdown.is_requested() {
@@ -241,7 +278,14 @@ mod tests {
         let read = store.read().unwrap();
         assert_eq!(read.len(), 2);
         assert_eq!(read[1].message_id(), "b");
-        store.rewrite(&read[..1]).unwrap();
-        assert_eq!(store.read().unwrap(), vec![letter("a")]);
+        // A letter appended after the replay read the file stays.
+        store.keep(&letter("c")).unwrap();
+        let mut failed = read[0].clone();
+        failed.reason = "exit code 2".into();
+        let remaining = store
+            .settle(&read[1..], &[(read[0].clone(), failed.clone())])
+            .unwrap();
+        assert_eq!(remaining, 2);
+        assert_eq!(store.read().unwrap(), vec![failed, letter("c")]);
     }
 }

@@ -121,7 +121,7 @@ impl Journal {
         let Some(shared) = store.shared() else {
             return Self::try_open(&store.dir().join("state"), profile, connector);
         };
-        let Some(journal) = shared.open_journal(&Self::base_name(profile, connector))? else {
+        let Some(mut journal) = shared.open_journal(&Self::base_name(profile, connector))? else {
             return Ok(None);
         };
         let text = journal.read()?;

@@ -206,49 +206,46 @@ impl Sink {
     }
 }
 
-/// Returns once a pipe on stdout is empty, or fails when its reader has gone.
-/// Files and terminals return at once.
-#[cfg(unix)]
+/// How long stdout's reader must keep the pipe open after it took the last
+/// lines for them to count as consumed. A reader that takes a whole reservation
+/// in one `read` and exits (`| head -n 5`) leaves an empty pipe behind, which
+/// proves nothing; its exit follows its last read within microseconds, and is
+/// seen here as the pipe's read end closing (docs/offline.md, "Consuming to a
+/// pipe").
+const READER_SETTLE_MS: i32 = 25;
+
+/// Returns once a pipe on stdout is empty and its reader still holds it open
+/// [`READER_SETTLE_MS`] later; fails when the reader has gone. Files and
+/// terminals return at once.
 fn wait_until_read(stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
-    use std::os::fd::AsRawFd;
-    let fd = std::io::stdout().as_raw_fd();
-    // SAFETY: fstat fills the zeroed struct for a valid descriptor.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
+    use crate::support::pipes;
+    if !pipes::stdout_is_pipe() {
         return Ok(());
     }
+    let gone = |why: &str| DeliveryError::Closed {
+        by_reader: true,
+        why: why.to_string(),
+    };
     loop {
         if stop() {
-            return Err(DeliveryError::Closed {
-                by_reader: true,
-                why: "stopped before stdout's reader had read every record".into(),
-            });
+            return Err(gone("stopped before stdout's reader had read every record"));
         }
-        let mut unread: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int, the bytes still in the pipe.
-        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } != 0 || unread <= 0 {
-            return Ok(());
+        if pipes::stdout_unread() == 0 {
+            break;
         }
-        let mut poll = libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        };
-        // A pipe's write end reports POLLERR once its read end is closed; wait a
-        // little for that or for the reader to catch up, then look again.
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut poll, 1, 10) };
-        if ready > 0 && poll.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
-            return Err(DeliveryError::Closed {
-                by_reader: true,
-                why: "stdout was closed by its reader before reading every record".into(),
-            });
+        // Wait a little for the reader to close the pipe or to catch up, then
+        // look again.
+        if pipes::reader_closes_within(10) {
+            return Err(gone(
+                "stdout was closed by its reader before reading every record",
+            ));
         }
     }
-}
-
-#[cfg(not(unix))]
-fn wait_until_read(_stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
+    if pipes::reader_closes_within(READER_SETTLE_MS) {
+        return Err(gone(
+            "stdout's reader closed the pipe right after taking the last records, so they may not have been used",
+        ));
+    }
     Ok(())
 }
 

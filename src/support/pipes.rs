@@ -1,0 +1,64 @@
+//! What can be known about the reader at the other end of a stdout pipe: whether
+//! it has closed its end, and whether it has taken what was written.
+
+/// Whether stdout is a pipe.
+#[cfg(unix)]
+pub(crate) fn stdout_is_pipe() -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = std::io::stdout().as_raw_fd();
+    // SAFETY: fstat fills the zeroed struct for a valid descriptor.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstat(fd, &mut stat) }) == 0 && stat.st_mode & libc::S_IFMT == libc::S_IFIFO
+}
+
+#[cfg(not(unix))]
+pub(crate) fn stdout_is_pipe() -> bool {
+    false
+}
+
+/// Waits up to `timeout_ms` for stdout's reader to close the pipe; true once it
+/// has (a pipe's write end reports POLLERR when its read end is closed). False
+/// at once for anything but a pipe.
+#[cfg(unix)]
+pub(crate) fn reader_closes_within(timeout_ms: i32) -> bool {
+    use std::os::fd::AsRawFd;
+    if !stdout_is_pipe() {
+        return false;
+    }
+    let mut poll = libc::pollfd {
+        fd: std::io::stdout().as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let ready = unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+    ready > 0 && poll.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+#[cfg(not(unix))]
+pub(crate) fn reader_closes_within(_timeout_ms: i32) -> bool {
+    false
+}
+
+/// Whether stdout is a pipe whose reader has gone, looked at without waiting.
+pub(crate) fn stdout_reader_gone() -> bool {
+    reader_closes_within(0)
+}
+
+/// Bytes written to the stdout pipe that its reader has not read yet (0 for
+/// anything but a pipe, or when it cannot be told).
+#[cfg(unix)]
+pub(crate) fn stdout_unread() -> usize {
+    use std::os::fd::AsRawFd;
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, the bytes still in the pipe.
+    if unsafe { libc::ioctl(std::io::stdout().as_raw_fd(), libc::FIONREAD, &mut unread) } != 0 {
+        return 0;
+    }
+    usize::try_from(unread).unwrap_or(0)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn stdout_unread() -> usize {
+    0
+}
