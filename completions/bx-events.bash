@@ -2036,7 +2036,7 @@ _bx__events() {
             return 0
             ;;
         bx__subcmd__events__subcmd__sandbox__subcmd__fault)
-            opts="-p -o -v -q -y -h -V --count --method --delay-ms --clear --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version query_limit operation_time_limit server_error bad_gateway slow drop expired_token"
+            opts="-p -o -v -q -y -h -V --count --method --delay-ms --clear --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version query_limit operation_time_limit server_error bad_gateway slow drop lose_answer expired_token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

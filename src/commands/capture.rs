@@ -37,42 +37,73 @@ pub(crate) struct Capture {
     pub throttle: Throttle,
 }
 
-/// Verifications at once, and per second, that capture allows: an honest fleet
-/// installs a few portals a second at most; a flood of forged installs must not
-/// become a flood of requests carrying the client secret.
+/// Verifications at once, and started per second, that capture allows: an
+/// honest fleet installs in bursts of a few dozen; a flood of forged installs
+/// must not become a flood of requests carrying the client secret. A burst
+/// waits its turn in a bounded queue; beyond it, senders are answered 429 before
+/// any request is made.
 pub(crate) struct Throttle {
     running: std::sync::Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+    most_waiting: usize,
     window: std::sync::Mutex<(std::time::Instant, u32)>,
     per_second: u32,
 }
 
+/// Leaves the waiting queue when dropped.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl Throttle {
-    pub(crate) fn new(at_once: usize, per_second: u32) -> Self {
+    pub(crate) fn new(at_once: usize, most_waiting: usize, per_second: u32) -> Self {
         Self {
             running: std::sync::Arc::new(tokio::sync::Semaphore::new(at_once)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            most_waiting,
             window: std::sync::Mutex::new((std::time::Instant::now(), 0)),
-            per_second,
+            per_second: per_second.max(1),
         }
     }
 
-    /// A permit for one verification, or `Busy` at once when too many run or
-    /// this second's allowance is used.
-    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Refused> {
-        {
-            let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
-            let now = std::time::Instant::now();
-            if now.duration_since(window.0) >= std::time::Duration::from_secs(1) {
-                *window = (now, 0);
-            }
-            if window.1 >= self.per_second {
-                return Err(Refused::Busy);
-            }
-            window.1 += 1;
+    /// A permit for one verification once one is free and this second's
+    /// allowance has room; `Busy` at once when the queue is full.
+    async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Refused> {
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.most_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Refused::Busy);
         }
-        self.running
+        let _waiting = Waiting(&self.waiting);
+        let permit = self
+            .running
             .clone()
-            .try_acquire_owned()
-            .map_err(|_| Refused::Busy)
+            .acquire_owned()
+            .await
+            .map_err(|_| Refused::Busy)?;
+        loop {
+            let pause = {
+                let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+                let elapsed = window.0.elapsed();
+                if elapsed >= std::time::Duration::from_secs(1) {
+                    *window = (std::time::Instant::now(), 0);
+                }
+                if window.1 < self.per_second {
+                    window.1 += 1;
+                    None
+                } else {
+                    Some(std::time::Duration::from_secs(1).saturating_sub(elapsed))
+                }
+            };
+            match pause {
+                None => return Ok(permit),
+                Some(pause) => tokio::time::sleep(pause).await,
+            }
+        }
     }
 }
 
@@ -166,7 +197,7 @@ impl Capture {
         } else {
             Some(auth_field(event, "refresh_token").ok_or(Refused::Missing("refresh_token"))?)
         };
-        let _permit = self.throttle.admit()?;
+        let _permit = self.throttle.admit().await?;
         let Some(refresh_token) = refresh_token else {
             return self.uninstall(name, member_id, application_token).await;
         };

@@ -80,9 +80,11 @@ impl Listener {
     }
 }
 
-/// Install verifications at once, and per second, under `--capture-installs`.
-const CAPTURE_AT_ONCE: usize = 4;
-const CAPTURE_PER_SECOND: u32 = 20;
+/// Install verifications under `--capture-installs`: at once, waiting (more
+/// are answered 429), and started per second.
+const CAPTURE_AT_ONCE: usize = 8;
+const CAPTURE_WAITING: usize = 64;
+const CAPTURE_PER_SECOND: u32 = 50;
 
 /// Most form fields a handler request may have: a real event has a few dozen.
 /// More is answered `413` before anything is decoded.
@@ -477,7 +479,7 @@ fn capture_settings(ctx: &Context, args: &ListenArgs) -> anyhow::Result<Option<C
         http: http_client(&ctx.client_options_default())?,
         store: ctx.store.clone(),
         options: ctx.client_options_default(),
-        throttle: Throttle::new(CAPTURE_AT_ONCE, CAPTURE_PER_SECOND),
+        throttle: Throttle::new(CAPTURE_AT_ONCE, CAPTURE_WAITING, CAPTURE_PER_SECOND),
     }))
 }
 

@@ -28,6 +28,15 @@ pub(crate) fn init(ctx: &Context, args: &StoreInitArgs) -> anyhow::Result<()> {
             shared.describe()
         ));
     }
+    let resealed = shared.reseal()?;
+    if !resealed.is_empty() {
+        ctx.out.success(&format!(
+            "Sealed {} row(s) with {}, bound to their settings: {}",
+            resealed.len(),
+            env::STORE_KEY,
+            resealed.join(", ")
+        ));
+    }
     if !sealed {
         ctx.out.notice(&format!(
             "Secrets are stored as they are, protected by the database's own access control; set {} (64 hex digits, e.g. `openssl rand -hex 32`) on every machine to seal them",
@@ -84,6 +93,7 @@ pub(crate) fn init(ctx: &Context, args: &StoreInitArgs) -> anyhow::Result<()> {
         "sealed": sealed,
         "copied": copied,
         "kept": kept,
+        "resealed": resealed,
     }));
     Ok(())
 }

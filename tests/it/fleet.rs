@@ -346,6 +346,90 @@ fn a_forged_install_is_refused_and_stores_nothing() {
 }
 
 #[test]
+fn a_forged_uninstall_with_a_seen_application_token_drops_nothing() {
+    // The application token travels with every event the portal sends, so a
+    // sender who saw one event can present it; the portal still accepts the
+    // application's tokens, so the uninstall is not confirmed.
+    let sandbox = fleet(1);
+    let vendor = Vendor::new();
+    let capture = vendor.capture(&sandbox);
+    install(&vendor, &sandbox, &capture.url, &[]);
+    capture.next_json();
+    let member = &sandbox.fleet[0].credentials;
+    let name = vendor.profiles_by_member()[&member.member_id].clone();
+    let forged = form(&[
+        ("event", "ONAPPUNINSTALL"),
+        ("auth[member_id]", &member.member_id),
+        ("auth[application_token]", member.application_token.expose()),
+    ]);
+    let (status, text) = post_form(&capture.url, &forged);
+    assert_eq!(status, 409, "{text}");
+    assert!(capture.next_json()["refused"]
+        .as_str()
+        .unwrap()
+        .contains("still accepts"));
+    assert!(vendor.store().read_config().unwrap().profiles[&name]
+        .uninstalled_at
+        .is_none());
+    assert!(vendor.store().read_credentials().unwrap().profiles[&name]
+        .refresh_token
+        .is_some());
+    let (code, _, stderr) = run(vendor.cmd().args(["-p", &name, "list"]));
+    assert_eq!(code, 0, "the profile still works: {stderr}");
+}
+
+#[test]
+fn an_oauth_answer_that_names_no_portal_stores_nothing() {
+    // An OAuth server (or something posing as one) that vouches for the token
+    // but does not say which portal it belongs to: the request's own
+    // auth[client_endpoint] must not name the stored portal.
+    let answer = serde_json::json!({
+        "access_token": "a".repeat(32),
+        "refresh_token": "r".repeat(32),
+        "expires_in": 3600,
+        "member_id": "0123456789abcdef0123456789abcdef",
+    })
+    .to_string();
+    let oauth = crate::common::canned_server(crate::common::http_answer(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json",
+        answer.as_bytes(),
+    ));
+    let sandbox = fleet(1);
+    let vendor = Vendor::new();
+    let app_env = vendor.app_env(&sandbox);
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
+    command
+        .env(env::CONFIG_DIR, vendor.config_dir())
+        .env_remove(env::CLIENT_SECRET)
+        .args([
+            "listen",
+            "--port",
+            "0",
+            "-o",
+            "ndjson",
+            "--capture-installs",
+        ])
+        .args(["--client-id", "app.1", "--oauth-server", &oauth])
+        .arg("--secrets-from")
+        .arg(&app_env);
+    let capture = ListenChild::spawn(command);
+    let install = form(&[
+        ("event", "ONAPPINSTALL"),
+        ("auth[member_id]", "0123456789abcdef0123456789abcdef"),
+        ("auth[application_token]", "apptoken1234"),
+        ("auth[refresh_token]", "refresh1234"),
+        ("auth[client_endpoint]", "https://evil.example.com/rest/"),
+    ]);
+    let (status, text) = post_form(&capture.url, &install);
+    assert_eq!(status, 502, "{text}");
+    assert!(capture.next_json()["refused"]
+        .as_str()
+        .unwrap()
+        .contains("client_endpoint"));
+    assert!(vendor.store().read_config().unwrap().profiles.is_empty());
+}
+
+#[test]
 fn uninstall_needs_the_stored_application_token_and_marks_the_profile() {
     let sandbox = fleet(2);
     let vendor = Vendor::new();

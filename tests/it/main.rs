@@ -15,6 +15,7 @@ mod examples;
 mod failures;
 mod fleet;
 mod handlers;
+mod hardening;
 mod offline;
 mod postgres;
 mod properties;

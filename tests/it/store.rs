@@ -186,14 +186,14 @@ fn sealed_secrets_need_their_key_and_never_show() {
     import_fleet(&machine, &sandbox);
     let token = sandbox.fleet[0].credentials.access_token.expose().clone();
     let stored = psql(&store, "SELECT secrets FROM bx_events_profiles");
-    assert!(stored.starts_with("sealed1:"), "{stored}");
+    assert!(stored.starts_with("sealed2:"), "{stored}");
     assert!(!stored.contains(&token));
     let (code, _, stderr) = run(machine.cmd().args(["-p", "p1", "list"]));
     assert_eq!(code, 0, "{stderr}");
 
     let keyless = Machine::new(&store);
     let (code, _, stderr) = run(keyless.cmd().args(["-p", "p1", "list"]));
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 4, "{stderr}");
     assert!(
         stderr.contains("sealed") && stderr.contains(env::STORE_KEY),
         "{stderr}"
@@ -202,7 +202,7 @@ fn sealed_secrets_need_their_key_and_never_show() {
 
     let wrong = Machine::with_key(&store, &"01".repeat(32));
     let (code, _, stderr) = run(wrong.cmd().args(["-p", "p1", "list"]));
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("do not open"), "{stderr}");
 
     let short = Machine::with_key(&store, "abc");
