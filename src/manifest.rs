@@ -349,7 +349,16 @@ fn join_base(base: Option<&str>, handler: &str) -> String {
     }
 }
 
-/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
+/// Whether a subscriptions file may read `name`: not bx-events' own secret
+/// variables (a handler URL is stored on the portal and printed), nor any
+/// `BX_EVENTS_*` variable, which configure the tool rather than the file.
+fn may_expand(name: &str) -> bool {
+    !name.to_ascii_uppercase().starts_with("BX_EVENTS_")
+        && !crate::config::env::SECRET_VARIABLES.contains(&name)
+}
+
+/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`. bx-events' own
+/// variables (`BX_EVENTS_*`, among them every secret) are refused.
 pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -377,6 +386,11 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!(
                 "`${{{inner}}}` is not a variable reference (use ${{NAME}} or ${{NAME:-default}})"
+            ));
+        }
+        if !may_expand(name) {
+            return Err(format!(
+                "${{{name}}} is one of bx-events' own variables (they hold its credentials and settings): a subscriptions file may use any other variable, such as ${{HOOKS_URL}}"
             ));
         }
         match (env(name).filter(|v| !v.is_empty()), default) {
@@ -427,6 +441,24 @@ pub fn export(bindings: &[Binding], header: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tools_own_variables_are_never_expanded() {
+        let env = |name: &str| Some(format!("value-of-{name}"));
+        for name in [
+            "BX_EVENTS_CLIENT_SECRET",
+            "BX_EVENTS_STORE_KEY",
+            "BX_EVENTS_REFRESH_TOKEN",
+            "bx_events_portal",
+        ] {
+            let error = expand(&format!("https://x/${{{name}}}"), &env).unwrap_err();
+            assert!(error.contains("bx-events' own variables"), "{error}");
+        }
+        assert_eq!(
+            expand("https://${HOOKS_HOST}/x", &env).unwrap(),
+            "https://value-of-HOOKS_HOST/x"
+        );
+    }
 
     fn env(name: &str) -> Option<String> {
         (name == "HOOKS_URL").then(|| "https://hooks.example.com".to_string())
