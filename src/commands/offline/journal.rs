@@ -77,7 +77,7 @@ enum Medium {
     File { file: File, _lock: FileLock },
     /// Rows in the shared store, held by an advisory lock on their connection:
     /// consumers on any machine see (and resume) the same journal.
-    Shared(PgJournal),
+    Shared(Box<PgJournal>),
 }
 
 impl Medium {
@@ -126,7 +126,7 @@ impl Journal {
         };
         let text = journal.read()?;
         let location = journal.describe().to_string();
-        Self::start(location, Medium::Shared(journal), &text).map(Some)
+        Self::start(location, Medium::Shared(Box::new(journal)), &text).map(Some)
     }
 
     /// [`Journal::try_open_in`], or an error naming the consumer in the way.
