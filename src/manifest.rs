@@ -349,12 +349,11 @@ fn join_base(base: Option<&str>, handler: &str) -> String {
     }
 }
 
-/// Whether a subscriptions file may read `name`: not bx-events' own secret
-/// variables (a handler URL is stored on the portal and printed), nor any
-/// `BX_EVENTS_*` variable, which configure the tool rather than the file.
+/// Whether a subscriptions file may read `name`: not bx-events' own variables
+/// (`BX_EVENTS_*`, every secret among them), since a handler URL is stored on
+/// the portal and printed.
 fn may_expand(name: &str) -> bool {
     !name.to_ascii_uppercase().starts_with("BX_EVENTS_")
-        && !crate::config::env::SECRET_VARIABLES.contains(&name)
 }
 
 /// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`. bx-events' own

@@ -39,7 +39,9 @@ pub(crate) async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    raise_open_files_limit(limits.max_connections as u64 + 256);
+    // A receiver holding many slow connections must still accept an honest one;
+    // the common soft limit of 1,024 open files would stop it first.
+    crate::support::limits::raise_open_file_limit();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
@@ -76,28 +78,4 @@ pub(crate) async fn serve(
             let _ = connection.await;
         });
     }
-}
-
-/// Raises this process's soft limit of open files towards `wanted` (within the
-/// hard limit): a receiver holding many slow connections must still accept an
-/// honest one, and the common soft limit of 1,024 would stop it first.
-fn raise_open_files_limit(wanted: u64) {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit and setrlimit read and write one valid struct.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
-                && limit.rlim_cur < wanted as libc::rlim_t
-            {
-                limit.rlim_cur = (wanted as libc::rlim_t).min(limit.rlim_max);
-                let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = wanted;
 }

@@ -282,8 +282,9 @@ impl Capture {
         let (profile, outcome) = match stored {
             Ok((profile, existed)) => (profile, if existed { "updated" } else { "installed" }),
             // The request's refresh token is spent: the pair the exchange gave is
-            // the portal's only one. Keep it here until the store takes it.
-            Err(error) => {
+            // the portal's only one. Keep it on this machine until the shared
+            // store takes it (the config directory's own files have no later).
+            Err(error) if self.store.shared().is_some() => {
                 let store = self.store.clone();
                 let name = super::auth::import::profile_name_for(&portal)
                     .unwrap_or_else(|| format!("member-{member_id}"));
@@ -304,6 +305,7 @@ impl Capture {
                 );
                 (name, "kept")
             }
+            Err(error) => return Err(Refused::Store(error.to_string())),
         };
         Ok(Captured {
             event: name,

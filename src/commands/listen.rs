@@ -517,7 +517,11 @@ async fn capture_one(
         }),
     };
     if state.out.format != OutputFormat::Table {
-        crate::output::print_line(serde_json::to_string(&record).unwrap_or_default());
+        if crate::output::try_print_line(serde_json::to_string(&record).unwrap_or_default())
+            .is_err()
+        {
+            state.stdout_closed();
+        }
     } else {
         match &outcome {
             Ok(captured) => state.out.success(&format!(

@@ -117,8 +117,9 @@ impl Pending {
     }
 
     /// Writes every pending entry to `store`; an entry leaves the file once the
-    /// store has it, or once the store holds something newer. Stops at the first
-    /// failure to reach the store (the rest stay).
+    /// store has it, or once the store holds something newer. An entry whose row
+    /// is damaged stays and the others go on; the first failure to reach the
+    /// store stops the write-back (the rest stay).
     pub(crate) fn write_back(&self, store: &PgStore) -> Result<(), ConfigError> {
         if !self.any() {
             return Ok(());
@@ -156,13 +157,13 @@ impl Pending {
                     credentials.profiles.insert(target, entry.secrets.clone());
                     Ok(true)
                 }),
-                None => {
-                    let mut secrets = store.secrets_of(&name)?.unwrap_or_default();
+                None => store.secrets_of(&name).and_then(|stored| {
+                    let mut secrets = stored.unwrap_or_default();
                     secrets.access_token = entry.secrets.access_token.clone();
                     secrets.refresh_token = entry.secrets.refresh_token.clone();
                     secrets.expires_at = entry.secrets.expires_at;
                     store.save_secrets(&name, &secrets, entry.replaces.as_ref())
-                }
+                }),
             };
             match outcome {
                 Ok(written) => {
@@ -179,6 +180,11 @@ impl Pending {
                     }
                     file.profiles.remove(&name);
                     self.write(&file)?;
+                }
+                // That profile's row cannot take it (damaged): the entry stays,
+                // and the others are written.
+                Err(error @ ConfigError::Damaged { .. }) => {
+                    tracing::warn!("{error}; its refreshed pair stays on this machine");
                 }
                 Err(error) => {
                     self.write(&file)?;

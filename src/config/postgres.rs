@@ -74,6 +74,32 @@ const DEFAULT_PATIENCE: Duration = Duration::from_secs(180);
 /// The longest pause between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Pauses between reconnection attempts: 0.1 s, doubling up to [`MAX_BACKOFF`],
+/// for as long as the store's patience lasts.
+struct Backoff {
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new(patience: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + patience,
+            pause: Duration::from_millis(100),
+        }
+    }
+
+    /// The next pause, or `None` once waiting it would pass the deadline.
+    fn next(&mut self) -> Option<Duration> {
+        if Instant::now() + self.pause > self.deadline {
+            return None;
+        }
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(MAX_BACKOFF);
+        Some(pause)
+    }
+}
+
 /// The store's own runtime: every connection's driver task and every statement
 /// runs on it, never on the caller's runtime. Store calls are synchronous and
 /// block their caller's thread; the connections they wait on must not depend on
@@ -335,8 +361,7 @@ impl PgStore {
     /// backoff up to the store's patience; the very first connection, and
     /// failures a retry cannot fix (a wrong password, a missing database), fail
     /// at once.
-    async fn live(&self, deadline: Instant) -> Result<Shared, ConfigError> {
-        let mut pause = Duration::from_millis(100);
+    async fn live(&self, what: &str, backoff: &mut Backoff) -> Result<Shared, ConfigError> {
         loop {
             {
                 let slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
@@ -355,11 +380,8 @@ impl PgStore {
                 }
                 Err(Attempt::Lost(why)) if self.connected_once.load(Ordering::SeqCst) => {
                     self.report_outage(&why);
-                    if Instant::now() + pause > deadline {
-                        return Err(self.gave_up(&why));
-                    }
+                    let pause = backoff.next().ok_or_else(|| self.gave_up(what, &why))?;
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_BACKOFF);
                 }
                 Err(Attempt::Lost(why)) => {
                     return Err(ConfigError::Shared(format!(
@@ -427,10 +449,9 @@ impl PgStore {
         }
     }
 
-    fn gave_up(&self, why: &str) -> ConfigError {
+    fn gave_up(&self, what: &str, why: &str) -> ConfigError {
         ConfigError::Shared(format!(
-            "the store {} stayed unreachable for {} s ({why})",
-            self.described,
+            "{what}: the store stayed unreachable for {} s ({why})",
             self.patience.as_secs()
         ))
     }
@@ -444,10 +465,9 @@ impl PgStore {
         F: FnMut(Shared) -> Fut,
         Fut: Future<Output = Result<T, Attempt>>,
     {
-        let deadline = Instant::now() + self.patience;
-        let mut pause = Duration::from_millis(100);
+        let mut backoff = Backoff::new(self.patience);
         loop {
-            let client = self.live(deadline).await?;
+            let client = self.live(what, &mut backoff).await?;
             let why = match tokio::time::timeout(STATEMENT_TIMEOUT, op(client.clone())).await {
                 Ok(Ok(value)) => {
                     self.report_recovery();
@@ -459,12 +479,8 @@ impl PgStore {
             };
             self.drop_connection(&client);
             self.report_outage(&why);
-            if Instant::now() + pause > deadline {
-                return Err(self.gave_up(&why));
-            }
+            let pause = backoff.next().ok_or_else(|| self.gave_up(what, &why))?;
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_BACKOFF);
-            let _ = what;
         }
     }
 
@@ -473,8 +489,8 @@ impl PgStore {
     /// returns the schema versions before and after.
     pub fn migrate(&self) -> Result<(usize, usize), ConfigError> {
         wait(async {
-            let deadline = Instant::now() + self.patience;
-            let conn = self.live(deadline).await?;
+            let what = format!("cannot prepare the store {}", self.described);
+            let conn = self.live(&what, &mut Backoff::new(self.patience)).await?;
             let first = self
                 .first_migration
                 .lock()
@@ -849,8 +865,7 @@ impl PgStore {
     pub fn lock_profile(&self, name: &str) -> Result<PgLock, ConfigError> {
         let key = format!("profile {name}");
         let what = format!("cannot lock profile '{name}' in {}", self.described);
-        let deadline = Instant::now() + self.patience;
-        let mut pause = Duration::from_millis(100);
+        let mut backoff = Backoff::new(self.patience);
         loop {
             let attempt = wait(async {
                 let client = connect(self.url.expose(), &self.extra_roots)
@@ -880,11 +895,9 @@ impl PgStore {
                 }
                 Err(Attempt::Lost(why)) if self.connected_once.load(Ordering::SeqCst) => {
                     self.report_outage(&why);
-                    if Instant::now() + pause > deadline {
-                        return Err(self.gave_up(&why));
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(MAX_BACKOFF);
+                    let pause = backoff.next().ok_or_else(|| self.gave_up(&what, &why))?;
+                    // Through the store's runtime: the caller may be an async task.
+                    wait(tokio::time::sleep(pause));
                 }
                 Err(Attempt::Lost(why)) => {
                     return Err(ConfigError::Shared(format!("{what}: {why}")))
@@ -1144,8 +1157,7 @@ impl PgJournal {
             Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + 'c>,
         >,
     ) -> Result<T, ConfigError> {
-        let deadline = Instant::now() + self.patience;
-        let mut pause = Duration::from_millis(100);
+        let mut backoff = Backoff::new(self.patience);
         let mut reported = false;
         loop {
             let why = match self.client.as_ref() {
@@ -1173,14 +1185,14 @@ impl PgJournal {
                 );
                 reported = true;
             }
-            if Instant::now() + pause > deadline {
+            let Some(pause) = backoff.next() else {
                 return Err(ConfigError::Shared(format!(
                     "{what}: the store stayed unreachable for {} s ({why})",
                     self.patience.as_secs()
                 )));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(MAX_BACKOFF);
+            };
+            // Through the store's runtime: the journal is used from async tasks.
+            wait(tokio::time::sleep(pause));
             match self.take_lock() {
                 Ok(true) => {}
                 Ok(false) => {

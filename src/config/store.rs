@@ -203,21 +203,22 @@ impl Store {
     }
 
     /// One profile's secrets, read now (what another process stored counts).
-    /// With a shared store, secrets kept on this machine while the store was
-    /// unreachable are written back first; while it stays unreachable, this
-    /// machine's kept pair is the profile's pair.
+    /// With a shared store, secrets kept on this machine while the store could
+    /// not take them are written back first; while the store still cannot take
+    /// them, this machine's kept pair is the profile's pair.
     pub fn secrets_of(&self, name: &str) -> Result<Option<Secrets>, ConfigError> {
         let Some(shared) = &self.shared else {
             return Ok(self.parsed_credentials()?.profiles.get(name).cloned());
         };
         let pending = Pending::new(&self.dir);
         if pending.any() {
-            if let Err(error) = pending.write_back(shared) {
-                return match pending.entry(name)? {
-                    Some(entry) => Ok(Some(entry.secrets)),
-                    None => Err(error),
-                };
+            let written = pending.write_back(shared);
+            // Not taken by the store (unreachable, or this row damaged): this
+            // machine's pair is the only valid one.
+            if let Some(entry) = pending.entry(name)? {
+                return Ok(Some(entry.secrets));
             }
+            written?;
         }
         shared.secrets_of(name)
     }

@@ -158,6 +158,53 @@ pub fn bare_cmd() -> Command {
     cmd
 }
 
+/// [`bare_cmd`] as a plain process, for a child a test starts, watches and stops.
+pub fn bare_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
+    for (name, _) in env::ALL {
+        cmd.env_remove(name);
+    }
+    cmd.env_remove(env::TEST_FAILPOINT).env("NO_COLOR", "1");
+    cmd
+}
+
+/// Waits, polling for at most `seconds`, until `done` holds; whether it did.
+pub fn eventually(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+/// Kills a child (if still running) and returns what it wrote on its piped
+/// stderr.
+pub fn stop(mut child: std::process::Child) -> String {
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    stderr
+}
+
+/// The distinct record ids of an NDJSON file `consume --stdout` wrote.
+pub fn record_ids(path: &std::path::Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|record| record["id"].as_u64())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// The run's exit code, stdout and stderr.
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let output = cmd.output().expect("runs");
@@ -189,6 +236,10 @@ pub fn http_request(
     let host = parsed.host_str().expect("host");
     let port = parsed.port().expect("port");
     let mut stream = TcpStream::connect((host, port)).expect("connects");
+    // A server that never answers fails the test instead of hanging it.
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("sets a read timeout");
     let path = match parsed.query() {
         Some(q) => format!("{}?{q}", parsed.path()),
         None => parsed.path().to_string(),

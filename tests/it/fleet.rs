@@ -22,12 +22,22 @@ fn fleet(n: usize) -> SandboxThread {
 /// A config directory of its own (a vendor's machine), and commands for it.
 struct Vendor {
     dir: tempfile::TempDir,
+    /// `--store`: profiles in a shared PostgreSQL store instead of the files.
+    store: Option<String>,
 }
 
 impl Vendor {
     fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            store: None,
+        }
+    }
+
+    fn with_store(url: &str) -> Self {
+        Self {
+            store: Some(url.to_string()),
+            ..Self::new()
         }
     }
 
@@ -42,6 +52,9 @@ impl Vendor {
     fn cmd(&self) -> assert_cmd::Command {
         let mut cmd = bare_cmd();
         cmd.env(env::CONFIG_DIR, self.config_dir());
+        if let Some(store) = &self.store {
+            cmd.env(env::STORE, store);
+        }
         cmd
     }
 
@@ -61,6 +74,18 @@ impl Vendor {
 
     /// `listen --capture-installs` for the sandbox's application.
     fn capture(&self, sandbox: &SandboxThread) -> ListenChild {
+        let creds = &sandbox.credentials;
+        self.capture_at(sandbox, &creds.client_id, &creds.oauth_server)
+    }
+
+    /// `listen --capture-installs` with the sandbox application's secret, for
+    /// `client_id` verified at `oauth_server`.
+    fn capture_at(
+        &self,
+        sandbox: &SandboxThread,
+        client_id: &str,
+        oauth_server: &str,
+    ) -> ListenChild {
         let app_env = self.app_env(sandbox);
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
         command
@@ -75,10 +100,13 @@ impl Vendor {
                 "ndjson",
                 "--capture-installs",
             ])
-            .args(["--client-id", &sandbox.credentials.client_id])
+            .args(["--client-id", client_id])
             .arg("--secrets-from")
             .arg(&app_env)
-            .args(["--oauth-server", &sandbox.credentials.oauth_server]);
+            .args(["--oauth-server", oauth_server]);
+        if let Some(store) = &self.store {
+            command.env(env::STORE, store);
+        }
         ListenChild::spawn(command)
     }
 
@@ -346,6 +374,43 @@ fn a_forged_install_is_refused_and_stores_nothing() {
 }
 
 #[test]
+fn captures_go_on_through_a_restarted_store_and_keep_every_token() {
+    // After `pg_ctl restart`, a capture used to answer 500 "connection closed"
+    // after spending the install's refresh token.
+    let mut server = crate::postgres::RestartableServer::start();
+    let vendor = Vendor::with_store(&server.database());
+    let sandbox = fleet(3);
+    let capture = vendor.capture(&sandbox);
+    install(&vendor, &sandbox, &capture.url, &["--portal", "1"]);
+    assert_eq!(capture.next_json()["capture"]["outcome"], "installed");
+    server.restart();
+    for portal in ["2", "3"] {
+        install(&vendor, &sandbox, &capture.url, &["--portal", portal]);
+        assert_eq!(capture.next_json()["capture"]["outcome"], "installed");
+    }
+    // Each stored pair is the one the exchange gave: every portal answers.
+    for index in 1..=3 {
+        let member = &sandbox.fleet[index - 1].credentials.member_id;
+        let (code, stdout, stderr) = run(vendor.cmd().args(["auth", "status", "-o", "json"]));
+        assert_eq!(code, 0, "{stderr}");
+        let statuses: Value = serde_json::from_str(&stdout).unwrap();
+        let name = statuses
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| {
+                row["portal"]
+                    .as_str()
+                    .is_some_and(|p| p == sandbox.fleet[index - 1].credentials.portal)
+            })
+            .map(|row| row["name"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("portal {index} ({member}) captured: {stdout}"));
+        let (code, _, stderr) = run(vendor.cmd().args(["-p", &name, "list"]));
+        assert_eq!(code, 0, "portal {index}: {stderr}");
+    }
+}
+
+#[test]
 fn a_forged_uninstall_with_a_seen_application_token_drops_nothing() {
     // The application token travels with every event the portal sends, so a
     // sender who saw one event can present it; the portal still accepts the
@@ -396,23 +461,7 @@ fn an_oauth_answer_that_names_no_portal_stores_nothing() {
     ));
     let sandbox = fleet(1);
     let vendor = Vendor::new();
-    let app_env = vendor.app_env(&sandbox);
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
-    command
-        .env(env::CONFIG_DIR, vendor.config_dir())
-        .env_remove(env::CLIENT_SECRET)
-        .args([
-            "listen",
-            "--port",
-            "0",
-            "-o",
-            "ndjson",
-            "--capture-installs",
-        ])
-        .args(["--client-id", "app.1", "--oauth-server", &oauth])
-        .arg("--secrets-from")
-        .arg(&app_env);
-    let capture = ListenChild::spawn(command);
+    let capture = vendor.capture_at(&sandbox, "app.1", &oauth);
     let install = form(&[
         ("event", "ONAPPINSTALL"),
         ("auth[member_id]", "0123456789abcdef0123456789abcdef"),

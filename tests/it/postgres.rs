@@ -74,96 +74,180 @@ fn binaries() -> PathBuf {
         .expect("PostgreSQL's server binaries (apt-get install postgresql), or BX_EVENTS_TEST_POSTGRES naming a server")
 }
 
-/// Starts a throwaway server and returns its base URL. PostgreSQL refuses to run
-/// as root, so as root it runs as the `postgres` user the package creates.
-fn start_private_server(tls: Option<(&str, &str)>) -> String {
-    let bin = binaries();
-    let dir = tempfile::Builder::new()
-        .prefix("bx-events-pg")
-        .tempdir()
-        .unwrap()
-        .keep();
-    let data = dir.join("data");
-    std::fs::create_dir(&data).unwrap();
-    let ids = run_as_postgres();
-    if let Some((uid, gid)) = ids {
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-        std::os::unix::fs::chown(&data, Some(uid), Some(gid)).unwrap();
-    }
-    let mut initdb = Command::new(bin.join("initdb"));
-    initdb
-        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
-        .arg(&data)
-        .stdout(Stdio::null());
-    as_user(&mut initdb, ids);
-    let status = initdb.status().expect("initdb runs");
-    assert!(status.success(), "initdb failed");
-    let mut settings = vec![
-        "listen_addresses=127.0.0.1".to_string(),
-        "fsync=off".to_string(),
-        "max_connections=300".to_string(),
-    ];
-    if let Some((cert, key)) = tls {
-        // The server reads its key only when the key file is private to it.
-        for (name, text) in [("server.crt", cert), ("server.key", key)] {
-            let path = data.join(name);
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .unwrap();
-            if let Some((uid, gid)) = ids {
-                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
-            }
+/// A server's files and settings, ready to start.
+struct Prepared {
+    bin: PathBuf,
+    dir: PathBuf,
+    data: PathBuf,
+    ids: Option<(u32, u32)>,
+    settings: Vec<String>,
+    port: u16,
+}
+
+impl Prepared {
+    /// A fresh data directory (initdb) on a free port. PostgreSQL refuses to run
+    /// as root, so as root it runs as the `postgres` user the package creates.
+    fn new(tls: Option<(&str, &str)>) -> Self {
+        let bin = binaries();
+        let dir = tempfile::Builder::new()
+            .prefix("bx-events-pg")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let data = dir.join("data");
+        std::fs::create_dir(&data).unwrap();
+        let ids = run_as_postgres();
+        if let Some((uid, gid)) = ids {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+            std::os::unix::fs::chown(&data, Some(uid), Some(gid)).unwrap();
         }
-        settings.push("ssl=on".into());
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null());
+        as_user(&mut initdb, ids);
+        let status = initdb.status().expect("initdb runs");
+        assert!(status.success(), "initdb failed");
+        let mut settings = vec![
+            "listen_addresses=127.0.0.1".to_string(),
+            "fsync=off".to_string(),
+            "max_connections=300".to_string(),
+        ];
+        if let Some((cert, key)) = tls {
+            // The server reads its key only when the key file is private to it.
+            for (name, text) in [("server.crt", cert), ("server.key", key)] {
+                let path = data.join(name);
+                std::fs::write(&path, text).unwrap();
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .unwrap();
+                if let Some((uid, gid)) = ids {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+                }
+            }
+            settings.push("ssl=on".into());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self {
+            bin,
+            dir,
+            data,
+            ids,
+            settings,
+            port,
+        }
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (started, ready) = std::sync::mpsc::channel();
-    let (bin, data_dir, socket_dir) = (bin.clone(), data.clone(), dir.clone());
-    // The server is started from a thread that lives as long as the process: it
-    // is killed when its parent thread ends (PR_SET_PDEATHSIG).
-    std::thread::spawn(move || {
-        let mut postgres = Command::new(bin.join("postgres"));
+
+    /// The server process; it is killed when the thread that started it ends
+    /// (PR_SET_PDEATHSIG).
+    fn spawn(&self) -> std::process::Child {
+        let mut postgres = Command::new(self.bin.join("postgres"));
         postgres
             .arg("-D")
-            .arg(&data_dir)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(&socket_dir)
-            .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
+            .arg(&self.data)
+            .args(["-p", &self.port.to_string(), "-k"])
+            .arg(&self.dir)
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        as_user(&mut postgres, ids);
+        as_user(&mut postgres, self.ids);
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut postgres, || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
         }
-        let child = postgres.spawn().expect("postgres starts");
-        started.send(()).unwrap();
+        postgres.spawn().expect("postgres starts")
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/", self.port)
+    }
+
+    /// Returns once the server answers a query (bounded: a broken server fails
+    /// the test).
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let probe = Command::new("psql")
+                .args([&format!("{}postgres", self.url()), "-X", "-c", "SELECT 1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if probe.is_ok_and(|s| s.success()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "PostgreSQL did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Starts a throwaway server and returns its base URL.
+fn start_private_server(tls: Option<(&str, &str)>) -> String {
+    let prepared = Prepared::new(tls);
+    let (started, ready) = std::sync::mpsc::channel();
+    let url = prepared.url();
+    // Started from a thread that lives as long as the process, so the server
+    // lives as long as the test process.
+    std::thread::spawn(move || {
+        let child = prepared.spawn();
+        started.send(prepared).unwrap();
         let _child = child;
         loop {
             std::thread::park();
         }
     });
-    ready.recv().unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:{port}/");
-    // Ready once it answers a query (bounded: a broken server fails the test).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let probe = Command::new("psql")
-            .args([&format!("{url}postgres"), "-X", "-c", "SELECT 1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if probe.is_ok_and(|s| s.success()) {
-            return url;
-        }
-        assert!(Instant::now() < deadline, "PostgreSQL did not start");
-        std::thread::sleep(Duration::from_millis(100));
+    ready.recv().unwrap().wait_ready();
+    url
+}
+
+/// A private server a test may restart: the faults a fleet's store meets.
+pub struct RestartableServer {
+    prepared: Prepared,
+    child: std::process::Child,
+}
+
+impl RestartableServer {
+    pub fn start() -> Self {
+        let prepared = Prepared::new(None);
+        let child = prepared.spawn();
+        prepared.wait_ready();
+        Self { prepared, child }
+    }
+
+    /// A new, empty database on this server; its URL.
+    pub fn database(&self) -> String {
+        let name = format!("bx_test_{:016x}", rand::random::<u64>());
+        psql(
+            &format!("{}postgres", self.prepared.url()),
+            &format!("CREATE DATABASE {name}"),
+        );
+        format!("{}{name}", self.prepared.url())
+    }
+
+    /// Stops the server as `pg_ctl restart -m fast` does (SIGINT: every session
+    /// is ended), and starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        let _ = self.child.wait();
+        self.child = self.prepared.spawn();
+        self.prepared.wait_ready();
+    }
+}
+
+impl Drop for RestartableServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::process::Stdio;
 
-use crate::common::{bare_cmd, run};
-use crate::postgres::{database, psql};
+use crate::common::{bare_cmd, bare_process, eventually, record_ids, run, stop};
+use crate::postgres::{database, psql, RestartableServer};
 use bx_events::config::env;
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::{json, Value};
@@ -44,13 +44,31 @@ impl Machine {
     }
 
     fn process(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"));
+        let mut cmd = bare_process();
         cmd.env(env::CONFIG_DIR, self.dir.path().join("config"))
-            .env(env::STORE, &self.store)
-            .env_remove(env::STORE_KEY)
-            .env_remove(env::PROFILE)
-            .env("NO_COLOR", "1");
+            .env(env::STORE, &self.store);
+        if let Some(key) = &self.key {
+            cmd.env(env::STORE_KEY, key);
+        }
         cmd
+    }
+
+    /// `offline consume ARGS --stdout` running in the background, writing
+    /// records to a file of its own.
+    fn consumer(&self, args: &[&str]) -> (std::process::Child, std::path::PathBuf) {
+        let out = self
+            .dir
+            .path()
+            .join(format!("out-{:x}.jsonl", rand::random::<u32>()));
+        let child = self
+            .process()
+            .args(["offline", "consume", "--stdout"])
+            .args(args)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, out)
     }
 }
 
@@ -58,6 +76,15 @@ fn fleet(n: usize) -> SandboxThread {
     SandboxThread::spawn(SandboxOptions {
         portals: n,
         rate_limit: None,
+        ..SandboxOptions::default()
+    })
+    .unwrap()
+}
+
+/// A fleet whose portals keep the standard plan's rate limit.
+fn limited_fleet(n: usize) -> SandboxThread {
+    SandboxThread::spawn(SandboxOptions {
+        portals: n,
         ..SandboxOptions::default()
     })
     .unwrap()
@@ -90,6 +117,29 @@ fn import_fleet(machine: &Machine, sandbox: &SandboxThread) {
     std::fs::write(&file, lines.join("\n")).unwrap();
     let (code, _, stderr) = run(machine.cmd().arg("auth").arg("import").arg(&file));
     assert_eq!(code, 0, "{stderr}");
+}
+
+/// Binds ONCRMDEALADD offline on every portal (profiles `p1` ... `pN`).
+fn bind_fleet(machine: &Machine, sandbox: &SandboxThread) {
+    for index in 0..sandbox.fleet.len() {
+        let name = format!("p{}", index + 1);
+        let (code, _, stderr) =
+            run(machine
+                .cmd()
+                .args(["-p", &name, "bind", "ONCRMDEALADD", "--offline"]));
+        assert_eq!(code, 0, "{stderr}");
+    }
+}
+
+/// Queues `records` ONCRMDEALADD records on every portal, numbered from `first`.
+fn queue_on_fleet(sandbox: &SandboxThread, first: usize, records: usize) {
+    for member in &sandbox.fleet {
+        for n in first..first + records {
+            member
+                .portal
+                .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
+        }
+    }
 }
 
 #[test]
@@ -288,21 +338,8 @@ fn two_machines_drain_a_fleet_through_the_store_and_one_finishes_a_killed_ones_w
     let sandbox = fleet(PORTALS);
     let (first, second) = (Machine::new(&store), Machine::new(&store));
     import_fleet(&first, &sandbox);
-    for (index, member) in sandbox.fleet.iter().enumerate() {
-        let (code, _, stderr) = run(first.cmd().args([
-            "-p",
-            &format!("p{}", index + 1),
-            "bind",
-            "ONCRMDEALADD",
-            "--offline",
-        ]));
-        assert_eq!(code, 0, "{stderr}");
-        for n in 0..RECORDS {
-            member
-                .portal
-                .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": n.to_string()}}));
-        }
-    }
+    bind_fleet(&first, &sandbox);
+    queue_on_fleet(&sandbox, 0, RECORDS);
     let spawn = |machine: &Machine, name: &str, failpoint: Option<&str>| {
         let out = machine.dir.path().join(format!("{name}.jsonl"));
         let mut cmd = machine.process();
@@ -392,5 +429,158 @@ fn the_store_speaks_tls_and_trusts_a_private_ca_given_with_ca_cert() {
     assert!(
         message.contains("tls") || message.contains("certificate"),
         "{message}"
+    );
+}
+
+/// Every connection of the database behind `store` but psql's own is ended.
+fn terminate_backends(store: &str) {
+    let db = store.rsplit('/').next().unwrap();
+    psql(
+        store,
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"),
+    );
+}
+
+#[test]
+fn a_lost_store_connection_is_replaced_and_the_consumer_goes_on() {
+    // Both faults the store meets: its connections terminated, and the server
+    // itself restarted (pg_ctl restart -m fast) while a consumer follows.
+    let mut server = RestartableServer::start();
+    let store = server.database();
+    let sandbox = fleet(1);
+    let machine = Machine::new(&store);
+    import_fleet(&machine, &sandbox);
+    bind_fleet(&machine, &sandbox);
+    queue_on_fleet(&sandbox, 0, 5);
+    let portal = &sandbox.fleet[0].portal;
+    let (consumer, out) = machine.consumer(&["-p", "p1", "--follow", "--poll-interval", "0.2"]);
+    assert!(
+        eventually(60, || record_ids(&out).len() == 5),
+        "first five delivered"
+    );
+    // The consumer's shared connection and its journal's (whose lock goes with
+    // it) are ended.
+    terminate_backends(&store);
+    queue_on_fleet(&sandbox, 5, 5);
+    let after_terminate = eventually(60, || {
+        record_ids(&out).len() == 10 && portal.offline_count() == 0
+    });
+    server.restart();
+    queue_on_fleet(&sandbox, 10, 5);
+    let after_restart = eventually(60, || {
+        record_ids(&out).len() == 15 && portal.offline_count() == 0
+    });
+    let stderr = stop(consumer);
+    assert!(
+        after_terminate,
+        "delivered after the terminated connections: {stderr}"
+    );
+    assert!(after_restart, "delivered after the restart: {stderr}");
+    assert!(
+        stderr.contains("reconnecting"),
+        "the outage was said: {stderr}"
+    );
+}
+
+#[test]
+fn a_fleet_consumes_through_the_store_four_portals_at_once_to_the_end() {
+    const PORTALS: usize = 8;
+    const RECORDS: usize = 50;
+    let store = database();
+    let sandbox = limited_fleet(PORTALS);
+    let machine = Machine::new(&store);
+    import_fleet(&machine, &sandbox);
+    bind_fleet(&machine, &sandbox);
+    queue_on_fleet(&sandbox, 0, RECORDS);
+    let (mut consumer, out) = machine.consumer(&[
+        "--all-profiles",
+        "-q",
+        "--limit",
+        "10",
+        "--concurrency",
+        "4",
+    ]);
+    let finished = eventually(120, || matches!(consumer.try_wait(), Ok(Some(_))));
+    let status = consumer.try_wait().ok().flatten();
+    let stderr = stop(consumer);
+    assert!(finished, "the fleet run ended by itself: {stderr}");
+    assert!(status.is_some_and(|s| s.success()), "{stderr}");
+    let lines = std::fs::read_to_string(&out).unwrap().lines().count();
+    assert_eq!(lines, PORTALS * RECORDS);
+    for member in &sandbox.fleet {
+        assert_eq!(member.portal.offline_count(), 0);
+    }
+}
+
+#[test]
+fn one_damaged_row_is_its_profiles_failure_alone() {
+    let store = database();
+    let sandbox = fleet(2);
+    let machine = Machine::with_key(&store, &"5a".repeat(32));
+    import_fleet(&machine, &sandbox);
+    psql(
+        &store,
+        "UPDATE bx_events_profiles SET secrets = 'sealed2:00ff' WHERE name = 'p1'",
+    );
+    let (code, _, stderr) = run(machine.cmd().args(["-p", "p2", "list"]));
+    assert_eq!(code, 0, "the other profile works: {stderr}");
+    // Writes go on too: switching the current profile rewrites the store.
+    let (code, _, stderr) = run(machine.cmd().args(["auth", "switch", "p2"]));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(machine.cmd().args(["-p", "p1", "list", "-o", "json"]));
+    assert_eq!(code, 4, "{stderr}");
+    let error = crate::common::json_error(&stderr);
+    assert_eq!(error["code"], "STORE_ROW_DAMAGED");
+    assert!(
+        !error["hint"].as_str().unwrap().contains("create tables"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn settings_rewritten_without_the_key_send_no_secret_anywhere() {
+    let store = database();
+    let sandbox = fleet(1);
+    let machine = Machine::with_key(&store, &"6b".repeat(32));
+    import_fleet(&machine, &sandbox);
+    // An attacker who can write the table but has no key points the profile at
+    // his collector.
+    let (collector, received) = crate::common::recorder(|_| 200);
+    let settings = psql(
+        &store,
+        "SELECT settings FROM bx_events_profiles WHERE name = 'p1'",
+    );
+    let mut rewritten: Value = serde_json::from_str(&settings).unwrap();
+    rewritten["portal"] = json!(collector.trim_end_matches('/'));
+    rewritten["oauth_server"] = json!(collector.trim_end_matches('/'));
+    psql(
+        &store,
+        &format!("UPDATE bx_events_profiles SET settings = '{rewritten}' WHERE name = 'p1'"),
+    );
+    let (code, _, stderr) = run(machine.cmd().args(["-p", "p1", "list"]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("without the key"), "{stderr}");
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "nothing reached the collector"
+    );
+    // Plain secrets beside a key are refused too, until `store init` seals them.
+    let plain = json!({"access_token": "planted-token-1234"}).to_string();
+    psql(
+        &store,
+        &format!("UPDATE bx_events_profiles SET settings = '{settings}', secrets = '{plain}' WHERE name = 'p1'"),
+    );
+    let (code, _, stderr) = run(machine.cmd().args(["-p", "p1", "list"]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("unsealed"), "{stderr}");
+    let (code, _, stderr) = run(machine.cmd().args(["store", "init", "-o", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let stored = psql(
+        &store,
+        "SELECT secrets FROM bx_events_profiles WHERE name = 'p1'",
+    );
+    assert!(
+        stored.starts_with("sealed2:"),
+        "sealed by store init: {stored}"
     );
 }
