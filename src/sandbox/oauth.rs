@@ -72,6 +72,9 @@ pub(crate) async fn authorize(State(shared): State<Shared>, RawQuery(query): Raw
 }
 
 /// `GET|POST /oauth/token/`: `refresh_token` and `authorization_code` grants.
+/// The name faults use for the token endpoint (`--fault slow@oauth.token`).
+const TOKEN_METHOD: &str = "oauth.token";
+
 pub(crate) async fn token(
     State(served): State<Served>,
     RawQuery(query): RawQuery,
@@ -89,8 +92,33 @@ pub(crate) async fn token(
         }
     };
     let shared = issuer(&served, &params);
+    // A fault that names `oauth.token` (and only such a fault: the REST faults
+    // without a method leave the OAuth server alone) applies here too.
+    let fault = {
+        let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let named = portal
+            .faults
+            .iter()
+            .any(|f| f.method.as_deref() == Some(TOKEN_METHOD));
+        named
+            .then(|| super::faults::take(&mut portal.faults, TOKEN_METHOD))
+            .flatten()
+    };
+    let lose_answer = fault
+        .as_ref()
+        .is_some_and(|f| f.kind == super::faults::FaultKind::LoseAnswer);
+    if let Some(fault) = fault {
+        if let Some(response) = super::faults::apply(&fault).await {
+            return response;
+        }
+    }
     let mut portal = shared.lock().unwrap_or_else(|p| p.into_inner());
     match grant(&mut portal, &params) {
+        // The pair was rotated; its answer never arrives.
+        Ok(_) if lose_answer => {
+            portal.persist();
+            super::faults::dropped_answer()
+        }
         Ok(body) => {
             portal.persist();
             (StatusCode::OK, Json(body)).into_response()

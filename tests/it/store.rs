@@ -584,3 +584,57 @@ fn settings_rewritten_without_the_key_send_no_secret_anywhere() {
         "sealed by store init: {stored}"
     );
 }
+
+#[test]
+fn a_refresh_whose_store_connections_die_keeps_the_new_pair() {
+    // The OAuth server takes 3 s to rotate the pair; meanwhile every connection
+    // of the store (the refresh lock's and the shared one) is terminated. The
+    // rotated pair must reach the store, or this and every other machine is left
+    // with a spent refresh token.
+    let store = database();
+    let sandbox = fleet(1);
+    let (machine, other) = (Machine::new(&store), Machine::new(&store));
+    import_fleet(&machine, &sandbox);
+    let portal = &sandbox.fleet[0].portal;
+    portal.expire_tokens();
+    portal.inject(bx_events::sandbox::Fault {
+        kind: bx_events::sandbox::FaultKind::Slow,
+        count: 1,
+        method: Some("oauth.token".into()),
+        delay_ms: Some(3000),
+    });
+    let refreshing = machine
+        .process()
+        .args(["-p", "p1", "list"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The refresh holds its profile's advisory lock while the OAuth server thinks.
+    let locked = eventually(30, || {
+        psql(
+            &store,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        ) == "1"
+    });
+    assert!(locked, "the refresh took its lock");
+    terminate_backends(&store);
+    let mut refreshing = refreshing;
+    let finished = eventually(60, || matches!(refreshing.try_wait(), Ok(Some(_))));
+    let status = refreshing.try_wait().ok().flatten();
+    let stderr = stop(refreshing);
+    assert!(finished, "{stderr}");
+    assert!(status.is_some_and(|s| s.success()), "{stderr}");
+    // Another machine finds the new pair in the store: it works, and it does
+    // not refresh again (the sandbox would refuse the spent refresh token).
+    assert_eq!(portal.stats().refreshes, 1);
+    let (code, _, stderr) = run(other.cmd().args(["-p", "p1", "list"]));
+    assert_eq!(code, 0, "{stderr}");
+    let stats = portal.stats();
+    assert_eq!(
+        (stats.refreshes, stats.token_errors),
+        (1, 0),
+        "no second refresh"
+    );
+}
