@@ -881,7 +881,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --rate-limit 'The portal''s request limit: standard, enterprise, off or BURST/RATE'
             cand --token-ttl 'Lifetime of access tokens in seconds'
             cand --application-token 'Application token sent to handlers, for `listen --application-token` [default: random]'
-            cand --fault 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)'
+            cand --fault 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, lose_answer, expired_token; METHOD oauth.token for the OAuth server''s token endpoint)'
             cand --state 'Keep credentials, bindings and the offline queue in this file across restarts'
             cand --portals 'Serve this many independent portals, each on its own port, with one application installed on all (with --save-profile NAME: NAME-1 ... NAME-N)'
             cand -p 'Profile to use (default: the current one)'

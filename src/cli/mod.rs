@@ -774,7 +774,8 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "TOKEN")]
     pub application_token: Option<Secret>,
     /// Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get
-    /// (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, expired_token)
+    /// (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, lose_answer, expired_token;
+    /// METHOD oauth.token for the OAuth server's token endpoint)
     #[arg(long, value_name = "SPEC")]
     pub fault: Vec<crate::sandbox::faults::Fault>,
     /// Also call handlers that are not on this machine (by default only loopback
