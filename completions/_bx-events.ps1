@@ -1000,7 +1000,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
         'bx-events;sandbox;fault' {
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'How many requests it applies to')
             [CompletionResult]::new('--method', '--method', [CompletionResultType]::ParameterName, 'Only requests of this method (e.g. event.get)')
-            [CompletionResult]::new('--delay-ms', '--delay-ms', [CompletionResultType]::ParameterName, 'Delay for `slow`, in milliseconds')
+            [CompletionResult]::new('--delay-ms', '--delay-ms', [CompletionResultType]::ParameterName, 'Delay for `slow` (default 2000), or how long `lose_answer` holds the answer it then loses (default 0), in milliseconds')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Sandbox address [default: the active profile''s portal]')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')

@@ -963,7 +963,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         &'bx-events;sandbox;fault'= {
             cand --count 'How many requests it applies to'
             cand --method 'Only requests of this method (e.g. event.get)'
-            cand --delay-ms 'Delay for `slow`, in milliseconds'
+            cand --delay-ms 'Delay for `slow` (default 2000), or how long `lose_answer` holds the answer it then loses (default 0), in milliseconds'
             cand --url 'Sandbox address [default: the active profile''s portal]'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'

@@ -914,7 +914,8 @@ pub struct FaultArgs {
     /// Only requests of this method (e.g. event.get)
     #[arg(long, value_name = "METHOD")]
     pub method: Option<String>,
-    /// Delay for `slow`, in milliseconds
+    /// Delay for `slow` (default 2000), or how long `lose_answer` holds the
+    /// answer it then loses (default 0), in milliseconds
     #[arg(long, value_name = "MS")]
     pub delay_ms: Option<u64>,
     /// Remove every injected fault instead

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::offline::consume;
 use super::{name_matches, CliError, Context, PlainPattern};
-use crate::bitrix::events::{self, BindOutcome, BindRequest, BindingKind, EventsQuery};
-use crate::bitrix::Client;
+use crate::bitrix::events::{self, BindRequest, BindingKind, EventsQuery};
+use crate::bitrix::{ApiError, Client};
 use crate::cli::{ConsumeArgs, DevArgs, FleetArgs, SinkArgs};
 use crate::config::files::write_atomic;
 
@@ -113,21 +113,9 @@ pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
         ));
     }
     if !args.replay {
-        for name in &names {
-            let request = offline_binding(name, connector);
-            match events::bind(&client, &request).await {
-                Ok(BindOutcome::Bound) => {
-                    made.events.push(name.clone());
-                    // Written at once: a crash now still leaves a record of it.
-                    write_made(&path, &made)?;
-                }
-                Ok(BindOutcome::AlreadyBound) => {}
-                Err(error) => {
-                    let error = super::bind::explain_bind_error(&client, error, name).await;
-                    remove_made(ctx, &client, &path, &mut made, connector, args.keep).await;
-                    return Err(error);
-                }
-            }
+        if let Err(error) = bind_offline(&client, &names, connector, &path, &mut made).await {
+            remove_made(ctx, &client, &path, &mut made, connector, args.keep).await;
+            return Err(error);
         }
     }
     ctx.out.info(&format!(
@@ -176,6 +164,47 @@ pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
     let outcome = consume(ctx, &consume_args).await;
     remove_made(ctx, &client, &path, &mut made, connector, args.keep).await;
     outcome
+}
+
+/// Binds each event offline, recording the intent first: a binding absent when
+/// dev looked is written to the state file before `event.bind` is sent, so a
+/// kill between the portal's answer and the write (or an answer lost on the way)
+/// still leaves the binding on record as dev's to remove. Bindings that existed
+/// before are never recorded, so they are never removed.
+async fn bind_offline(
+    client: &Client,
+    names: &[String],
+    connector: Option<&str>,
+    path: &Path,
+    made: &mut Made,
+) -> anyhow::Result<()> {
+    let existing = events::list_bindings(client).await?;
+    let absent: Vec<&String> = names
+        .iter()
+        .filter(|name| {
+            let request = offline_binding(name, connector);
+            !existing.iter().any(|b| request.unbind_matches(b))
+        })
+        .collect();
+    for name in &absent {
+        if !made.events.contains(name) {
+            made.events.push((*name).clone());
+        }
+    }
+    write_made(path, made)?;
+    for name in absent {
+        // `AlreadyBound` here is most likely this session's own bind whose answer
+        // was lost and retried; it was absent a moment ago, so it stays on record.
+        if let Err(error) = events::bind(client, &offline_binding(name, connector)).await {
+            if matches!(error, ApiError::Portal { .. }) {
+                // The portal answered with a refusal: nothing was bound.
+                made.events.retain(|made| made != name);
+                write_made(path, made)?;
+            }
+            return Err(super::bind::explain_bind_error(client, error, name).await);
+        }
+    }
+    Ok(())
 }
 
 /// Removes the offline bindings this session (or a crashed one) made, unless

@@ -28,7 +28,8 @@ pub enum FaultKind {
     Drop,
     /// serve the request, then close the connection in the middle of its
     /// answer: the portal did the work (a reservation, a clear) and the client
-    /// never hears of it
+    /// never hears of it; with a delay, the answer is held that long first (the
+    /// window in which a client may be killed after the work was done)
     LoseAnswer,
     /// 401 expired_token, whatever token was sent
     ExpiredToken,
@@ -42,7 +43,7 @@ pub struct Fault {
     pub count: u32,
     #[serde(default)]
     pub method: Option<String>,
-    /// For `slow`, in milliseconds.
+    /// For `slow` (default 2000) and `lose_answer` (default 0), in milliseconds.
     #[serde(default)]
     pub delay_ms: Option<u64>,
 }

@@ -1,6 +1,7 @@
 //! The `/rest/` endpoint: parameters, authentication, envelopes, `batch` and dispatch.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -189,7 +190,8 @@ pub(crate) async fn rest_endpoint(
     };
     let lose_answer = fault
         .as_ref()
-        .is_some_and(|f| f.kind == super::faults::FaultKind::LoseAnswer);
+        .filter(|f| f.kind == super::faults::FaultKind::LoseAnswer)
+        .map(|f| Duration::from_millis(f.delay_ms.unwrap_or(0)));
     if let Some(fault) = fault {
         if let Some(response) = super::faults::apply(&fault).await {
             return response;
@@ -208,7 +210,8 @@ pub(crate) async fn rest_endpoint(
     for (event, outgoing) in outbox {
         super::delivery::send_all(&shared, &event, vec![outgoing]).await;
     }
-    if lose_answer {
+    if let Some(held) = lose_answer {
+        tokio::time::sleep(held).await;
         return super::faults::dropped_answer();
     }
     match outcome {

@@ -4,9 +4,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{recorder, run, Received, TestEnv};
+use crate::common::{bare_process, eventually, recorder, run, stop, Received, TestEnv};
 use bx_events::bitrix::form;
 use bx_events::sandbox::SandboxOptions;
+use bx_events::sandbox::{Fault, FaultKind};
 use serde_json::Value;
 
 const APP_TOKEN: &str = "dev-test-application-token";
@@ -246,4 +247,64 @@ fn a_non_administrator_is_told_why_dev_cannot_bind() {
         "{stderr}"
     );
     assert_eq!(env.sandbox.portal.binding_count(), 0);
+}
+
+fn lose_bind_answer(env: &TestEnv, held_ms: u64) {
+    env.sandbox.portal.inject(Fault {
+        kind: FaultKind::LoseAnswer,
+        count: 1,
+        method: Some("event.bind".into()),
+        delay_ms: Some(held_ms),
+    });
+}
+
+#[test]
+fn a_dev_killed_between_the_bind_and_its_state_file_has_the_binding_removed_next_time() {
+    let env = sandbox();
+    // The portal binds, then holds its answer: dev is killed in that window.
+    lose_bind_answer(&env, 60_000);
+    let first = bare_process()
+        .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+        .args(["dev", "ONCRMDEALADD", "--forward-to", "http://127.0.0.1:9/"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bound = eventually(30, || env.sandbox.portal.binding_count() == 1);
+    let stderr = stop(first);
+    assert!(bound, "the portal bound it: {stderr}");
+    let (local, _) = recorder(|_| 200);
+    let dev = Dev::start(&env, &["ONCRMDEALADD", "--forward-to", &local]);
+    assert_eq!(dev.stop(), Some(130));
+    assert_eq!(
+        env.sandbox.portal.binding_count(),
+        0,
+        "the killed session's binding was on record and removed"
+    );
+}
+
+#[test]
+fn a_bind_whose_answer_was_lost_and_retried_is_still_removed_by_ctrl_c() {
+    let env = sandbox();
+    env.json(&["bind", "ONCRMDEALUPDATE", "--offline"]);
+    // The retried bind meets the binding its lost first attempt made.
+    lose_bind_answer(&env, 0);
+    let (local, _) = recorder(|_| 200);
+    let dev = Dev::start(
+        &env,
+        &["ONCRMDEALADD", "ONCRMDEALUPDATE", "--forward-to", &local],
+    );
+    assert_eq!(env.sandbox.portal.binding_count(), 2);
+    assert_eq!(dev.stop(), Some(130));
+    let events: Vec<String> = env
+        .json(&["list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        events,
+        ["ONCRMDEALUPDATE"],
+        "dev removed its own binding and kept the one that was there"
+    );
 }
