@@ -232,6 +232,7 @@ pub async fn run(cli: Cli, shutdown: Shutdown) -> Result<(), Failure> {
         Command::Help(args) => return Ok(help::run(args)?),
         _ => {}
     }
+    crate::support::limits::ignore_file_size_signal();
     let graceful = cli.command.stops_gracefully();
     let ctx = Context::new(cli.global, shutdown.clone())?;
     let result = if graceful {

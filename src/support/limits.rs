@@ -27,3 +27,15 @@ pub(crate) fn raise_open_file_limit() {
         }
     }
 }
+
+/// Makes a write past the file-size limit (`ulimit -f`) an error instead of a
+/// signal. By default SIGXFSZ kills the process without a word; ignored, the write
+/// fails with EFBIG and the consumer says it cannot write its journal, as it does
+/// for a full disk, before it reserves or confirms anything more.
+pub(crate) fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}

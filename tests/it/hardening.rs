@@ -216,3 +216,40 @@ fn slow_bodies_do_not_hold_up_an_honest_delivery() {
         "the slow senders were still connected and unanswered"
     );
 }
+
+#[test]
+fn a_file_size_limit_stops_the_consumer_with_a_message_and_loses_nothing() {
+    let env = queued(200);
+    let binary = assert_cmd::cargo::cargo_bin("bx-events");
+    // 1 KiB: the journal passes it within the first reservation.
+    let limited = std::process::Command::new("sh")
+        .env(env::CONFIG_DIR, env.config_dir())
+        .args(["-c", "ulimit -f 1 && exec \"$0\" offline consume --stdout"])
+        .arg(&binary)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&limited.stderr);
+    assert_eq!(
+        limited.status.code(),
+        Some(1),
+        "an exit with a message, not death by SIGXFSZ: {stderr}"
+    );
+    assert!(
+        stderr.contains("cannot write the consume journal"),
+        "{stderr}"
+    );
+    let out = env.config_dir().join("out.jsonl");
+    let drained = process(&env.config_dir())
+        .args(["offline", "consume", "--stdout"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        drained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drained.stderr)
+    );
+    assert_eq!(record_ids(&out), (1..=200).collect::<Vec<u64>>());
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
