@@ -72,75 +72,189 @@ pub fn decode(query: &str) -> Value {
 /// Decodes already split `(key, value)` pairs (see [`decode`]). Linear in the
 /// input: each level remembers its next `[]` index instead of searching for it.
 pub fn decode_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
-    let mut root = Branch::default();
-    for (key, value) in pairs {
-        let path = split_key(&key);
-        root.insert(&path, value);
+    match decode_limited(pairs, usize::MAX) {
+        Ok(value) => value,
+        // Unreachable: no tree has usize::MAX nodes.
+        Err(TooComplex { .. }) => Value::Object(Map::new()),
     }
-    root.into_value()
 }
 
-/// A level of the tree being decoded.
+/// A form that would build more nodes (objects, arrays and values) than allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the form builds more than {limit} values")]
+pub struct TooComplex {
+    pub limit: usize,
+}
+
+/// The node budget for a body of `bytes` bytes that keeps a decoded form within a
+/// small multiple of its size: a node of the decoded tree costs about a hundred
+/// bytes, so each must be paid for by input. A real event's form has a few dozen
+/// fields, each of which adds about one node (the levels above it are shared).
+pub fn node_budget(bytes: usize) -> usize {
+    4_096 + bytes / 16
+}
+
+/// [`decode_pairs`] that stops with [`TooComplex`] once the tree would hold more
+/// than `max_nodes` nodes, so a hostile form (thousands of keys 32 levels deep)
+/// costs no more memory than the budget allows.
+pub fn decode_limited(
+    pairs: impl IntoIterator<Item = (String, String)>,
+    max_nodes: usize,
+) -> Result<Value, TooComplex> {
+    let mut root = Branch::default();
+    let mut nodes = 0usize;
+    for (key, value) in pairs {
+        let path: Vec<Key> = split_key(&key).into_iter().map(Key::from).collect();
+        root.insert(&path, value, &mut nodes);
+        if nodes > max_nodes {
+            return Err(TooComplex { limit: max_nodes });
+        }
+    }
+    Ok(root.into_value())
+}
+
+/// A key at one level. Integer keys are numbers, as PHP makes them (`a[5]` and a
+/// sixth `a[]` are the same key), and cost no allocation.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// `[]`: the level's next index.
+    Append,
+    Index(usize),
+    Name(Box<str>),
+}
+
+impl From<String> for Key {
+    fn from(text: String) -> Self {
+        if text.is_empty() {
+            return Self::Append;
+        }
+        match text.parse::<usize>() {
+            // Only canonical integers: `05` stays a name, as in PHP.
+            Ok(index) if index.to_string() == text => Self::Index(index),
+            _ => Self::Name(text.into_boxed_str()),
+        }
+    }
+}
+
+impl Key {
+    fn into_text(self) -> String {
+        match self {
+            Self::Index(index) => index.to_string(),
+            Self::Name(name) => name.into_string(),
+            Self::Append => String::new(),
+        }
+    }
+}
+
+enum Node {
+    Leaf(String),
+    Branch(Box<Branch>),
+}
+
+/// A level of the tree being decoded: entries in first-seen order, as PHP keeps
+/// them. Kept lean (a chain of one-entry levels is a hostile form's cheapest
+/// shape): the position index exists only on levels with many entries.
 #[derive(Default)]
 struct Branch {
-    entries: Map<String, Value>,
-    children: std::collections::HashMap<String, Branch>,
+    entries: Vec<(Key, Node)>,
+    positions: Option<std::collections::HashMap<Key, usize>>,
     /// PHP's next index for `[]`: one more than the largest integer key so far.
     next_index: usize,
 }
 
+/// Entries a level searches linearly before it builds a position index.
+const LINEAR_ENTRIES: usize = 16;
+
 impl Branch {
-    fn insert(&mut self, path: &[String], value: String) {
+    fn insert(&mut self, path: &[Key], value: String, nodes: &mut usize) {
         let Some((first, rest)) = path.split_first() else {
             return;
         };
-        // `[]` appends: the next free integer key, as PHP assigns it.
-        let key = if first.is_empty() {
-            self.next_index.to_string()
-        } else {
-            first.clone()
+        let key = match first {
+            Key::Append => Key::Index(self.next_index),
+            key => key.clone(),
         };
-        if let Ok(index) = key.parse::<usize>() {
-            if index.to_string() == key {
-                self.next_index = self.next_index.max(index + 1);
-            }
+        if let Key::Index(index) = key {
+            self.next_index = self.next_index.max(index.saturating_add(1));
         }
+        let position = match self.position(&key, matches!(first, Key::Append)) {
+            Some(position) => position,
+            None => {
+                *nodes += 1;
+                self.push(key, Node::Leaf(String::new()))
+            }
+        };
+        let slot = &mut self.entries[position].1;
         if rest.is_empty() {
-            // A scalar replaces whatever was there, nested or not.
-            self.children.remove(&key);
-            self.entries.insert(key, Value::String(value));
+            // A scalar replaces whatever was there, nested or not, in its place.
+            *slot = Node::Leaf(value);
             return;
         }
-        // A nested key under a scalar's name: the nested form wins, as in PHP. The
-        // entry keeps its place in the order; its value is built in `children`.
-        if !self.children.contains_key(&key) {
-            self.entries.insert(key.clone(), Value::Null);
-            self.children.insert(key.clone(), Branch::default());
+        // A nested key under a scalar's name: the nested form wins, as in PHP.
+        if let Node::Leaf(_) = slot {
+            *slot = Node::Branch(Box::default());
         }
-        if let Some(child) = self.children.get_mut(&key) {
-            child.insert(rest, value);
+        if let Node::Branch(child) = slot {
+            child.insert(rest, value, nodes);
         }
     }
 
-    /// The JSON value: objects keyed exactly `0..n` in order become arrays.
-    fn into_value(mut self) -> Value {
-        let mut map = Map::new();
-        for (key, value) in std::mem::take(&mut self.entries) {
-            let value = match self.children.remove(&key) {
-                Some(child) => child.into_value(),
-                None => value,
-            };
-            map.insert(key, value);
+    /// Where `key` is; `fresh` keys (a `[]` append) are new by construction.
+    fn position(&self, key: &Key, fresh: bool) -> Option<usize> {
+        if fresh {
+            return None;
         }
-        let is_list = !map.is_empty()
-            && map
-                .keys()
+        match &self.positions {
+            Some(positions) => positions.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| k == key),
+        }
+    }
+
+    fn push(&mut self, key: Key, node: Node) -> usize {
+        let position = self.entries.len();
+        if self.entries.capacity() == 0 {
+            // Most levels of a form hold one entry: no room for four.
+            self.entries.reserve_exact(1);
+        }
+        if let Some(positions) = &mut self.positions {
+            positions.insert(key.clone(), position);
+        } else if position >= LINEAR_ENTRIES {
+            let mut positions: std::collections::HashMap<Key, usize> = self
+                .entries
+                .iter()
                 .enumerate()
-                .all(|(index, key)| key == &index.to_string());
+                .map(|(at, (k, _))| (k.clone(), at))
+                .collect();
+            positions.insert(key.clone(), position);
+            self.positions = Some(positions);
+        }
+        self.entries.push((key, node));
+        position
+    }
+
+    /// The JSON value: levels keyed exactly `0..n` in order become arrays.
+    fn into_value(self) -> Value {
+        let is_list = !self.entries.is_empty()
+            && self
+                .entries
+                .iter()
+                .enumerate()
+                .all(|(at, (key, _))| *key == Key::Index(at));
+        let values = self.entries.into_iter().map(|(key, node)| {
+            let value = match node {
+                Node::Leaf(text) => Value::String(text),
+                Node::Branch(child) => child.into_value(),
+            };
+            (key, value)
+        });
         if is_list {
-            Value::Array(map.into_iter().map(|(_, v)| v).collect())
+            Value::Array(values.map(|(_, value)| value).collect())
         } else {
-            Value::Object(map)
+            Value::Object(
+                values
+                    .map(|(key, value)| (key.into_text(), value))
+                    .collect(),
+            )
         }
     }
 }
@@ -245,6 +359,26 @@ mod tests {
         assert_eq!(decode("a[5]=x&a[]=y"), json!({"a": {"5": "x", "6": "y"}}));
         assert_eq!(decode("a=1&a[b]=2"), json!({"a": {"b": "2"}}));
         assert_eq!(decode("a[b]=2&a=1"), json!({"a": "1"}));
+    }
+
+    #[test]
+    fn a_form_past_its_node_budget_is_refused_before_it_is_built() {
+        let key = format!("a{}", "[]".repeat(32));
+        let body = format!("{key}=x&").repeat(1_000);
+        let pairs = url::form_urlencoded::parse(body.as_bytes()).into_owned();
+        assert_eq!(
+            decode_limited(pairs, node_budget(body.len())),
+            Err(TooComplex {
+                limit: node_budget(body.len())
+            })
+        );
+        // Shared levels are counted once: many fields under one prefix pass.
+        let honest: String = (0..5_000)
+            .map(|n| format!("data%5BFIELDS%5D%5BF{n}%5D=v&"))
+            .collect();
+        let pairs = url::form_urlencoded::parse(honest.as_bytes()).into_owned();
+        let decoded = decode_limited(pairs, node_budget(honest.len())).unwrap();
+        assert_eq!(decoded["data"]["FIELDS"]["F4999"], "v");
     }
 
     #[test]

@@ -253,3 +253,50 @@ fn a_file_size_limit_stops_the_consumer_with_a_message_and_loses_nothing() {
     assert_eq!(record_ids(&out), (1..=200).collect::<Vec<u64>>());
     assert_eq!(env.sandbox.portal.offline_count(), 0);
 }
+
+/// The most memory the process has held so far (VmHWM), in KiB.
+fn peak_memory_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn deeply_nested_form_keys_are_refused_within_a_small_multiple_of_their_size() {
+    let (mut child, url) = listen(&["-o", "ndjson"]);
+    let honest = |id: &str| {
+        http_request(
+            "POST",
+            &url,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            format!("event=ONCRMDEALADD&data[FIELDS][ID]={id}").as_bytes(),
+        )
+        .0
+    };
+    assert_eq!(honest("1"), 200);
+    let before = peak_memory_kib(child.id());
+    // 19,000 keys 32 levels deep: 1.3 MB that built 600 MB of tree.
+    let key = format!("a{}=&", "[]".repeat(32));
+    let hostile = format!("event=ONAPPINSTALL&{}", key.repeat(19_000));
+    for _ in 0..7 {
+        let (status, _, body) = http_request(
+            "POST",
+            &url,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            hostile.as_bytes(),
+        );
+        assert_eq!(status, 413, "{body}");
+    }
+    let grown_mib = (peak_memory_kib(child.id()) - before) / 1024;
+    assert_eq!(honest("2"), 200, "honest deliveries go on");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        grown_mib < 64,
+        "7 hostile forms of {} KiB grew the peak by {grown_mib} MiB",
+        hostile.len() / 1024
+    );
+}
