@@ -9,6 +9,7 @@ use bx_events::commands::{classify, run, Failure, Shutdown};
 use bx_events::Output;
 
 fn main() -> ExitCode {
+    forget_empty_variables();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return parse_failure(&error),
@@ -44,6 +45,19 @@ fn main() -> ExitCode {
     // Background tasks (a sandbox, pending requests) must not delay the exit.
     runtime.shutdown_background();
     ExitCode::from(code)
+}
+
+/// An empty `BX_EVENTS_*` variable (`BX_EVENTS_CA_CERT=` in a CI file) means the
+/// same as an unset one, as the shell's `${VAR:-default}` reads it, instead of a
+/// value clap refuses on every command.
+fn forget_empty_variables() {
+    for (name, _) in bx_events::config::env::ALL {
+        if std::env::var_os(name).is_some_and(|value| value.is_empty()) {
+            // Before any other thread exists: nothing reads the environment
+            // concurrently.
+            std::env::remove_var(name);
+        }
+    }
 }
 
 /// Prints clap's help, version or argument error and picks the exit code: help to a

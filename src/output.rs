@@ -76,22 +76,26 @@ impl Output {
     }
 
     /// Prints a list: a table, a JSON array, or one JSON object per line.
-    pub(crate) fn list<T: Serialize>(&self, items: &[T], table: impl FnOnce() -> Table) {
+    pub(crate) fn list<T: Serialize>(&self, items: &[T], table: impl FnOnce() -> TextTable) {
         match self.format {
             OutputFormat::Table => self.print_table(table()),
             OutputFormat::Json => self.print_json(&items),
             OutputFormat::Ndjson => {
-                let lines: String = items
-                    .iter()
-                    .map(|item| serde_json::to_string(item).unwrap_or_default() + "\n")
-                    .collect();
-                let _ = write_stdout(&lines);
+                // One line at a time: a long list is never held as text whole.
+                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                for item in items {
+                    let line = serde_json::to_string(item).unwrap_or_default();
+                    if writeln!(stdout, "{line}").is_err() {
+                        return;
+                    }
+                }
+                let _ = stdout.flush();
             }
         }
     }
 
     /// Prints one record: a table, or one JSON object (one line in NDJSON).
-    pub(crate) fn record<T: Serialize>(&self, item: &T, table: impl FnOnce() -> Table) {
+    pub(crate) fn record<T: Serialize>(&self, item: &T, table: impl FnOnce() -> TextTable) {
         match self.format {
             OutputFormat::Table => self.print_table(table()),
             _ => self.machine(item),
@@ -113,7 +117,7 @@ impl Output {
     /// Prints a list for machines only (see [`Output::machine`]).
     pub(crate) fn machine_list<T: Serialize>(&self, items: &[T]) {
         if !self.is_table() {
-            self.list(items, Table::new);
+            self.list(items, || TextTable::new(&[]));
         }
     }
 
@@ -136,31 +140,61 @@ impl Output {
         }
     }
 
-    /// A table styled for where it is going: boxes and bold headers on a terminal,
-    /// plain aligned columns elsewhere.
-    pub(crate) fn table(&self, headers: &[&str]) -> Table {
-        let mut table = Table::new();
-        if self.stdout_is_terminal {
-            // A terminal that reports no usable width (some CI ptys say 0) would
-            // squeeze every column to one character: lay out freely instead.
-            let usable_width = table.width().is_some_and(|width| width >= 40);
-            table
-                .load_preset(presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(if usable_width {
-                    ContentArrangement::Dynamic
-                } else {
-                    ContentArrangement::Disabled
-                });
-        } else {
-            table
-                .load_preset(presets::NOTHING)
-                .set_content_arrangement(ContentArrangement::Disabled);
+    /// A table for this output (see [`TextTable`]).
+    pub(crate) fn table(&self, headers: &[&str]) -> TextTable {
+        TextTable::new(headers)
+    }
+
+    /// Whether a table of `rows` rows is drawn with boxes: only on a terminal, and
+    /// only as long as a reader can take it in.
+    fn boxed(&self, rows: usize) -> bool {
+        self.stdout_is_terminal && rows <= BOXED_ROWS
+    }
+
+    pub(crate) fn print_table(&self, table: TextTable) {
+        if table.rows.is_empty() {
+            return;
         }
+        if self.boxed(table.rows.len()) {
+            let _ = write_stdout(&render_table(&self.comfy(&table)));
+            return;
+        }
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        if table.write_plain(&mut stdout, self.stdout_color).is_ok() {
+            let _ = stdout.flush();
+        }
+    }
+
+    /// A table on stderr, beside a question (what `unbind` is about to remove);
+    /// shown with `--quiet` too, since the question depends on it.
+    pub(crate) fn table_to_stderr(&self, table: &TextTable) {
+        if self.boxed(table.rows.len()) {
+            anstream::eprint!("{}", render_table(&self.comfy(table)));
+        } else {
+            let mut text = Vec::new();
+            let _ = table.write_plain(&mut text, self.stdout_color);
+            anstream::eprint!("{}", String::from_utf8_lossy(&text));
+        }
+    }
+
+    /// The table drawn by comfy-table for a terminal: boxes, bold headers.
+    fn comfy(&self, text: &TextTable) -> Table {
+        let mut table = Table::new();
+        // A terminal that reports no usable width (some CI ptys say 0) would
+        // squeeze every column to one character: lay out freely instead.
+        let usable_width = table.width().is_some_and(|width| width >= 40);
+        table
+            .load_preset(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(if usable_width {
+                ContentArrangement::Dynamic
+            } else {
+                ContentArrangement::Disabled
+            });
         if self.stdout_color {
-            // Bold headers also when `--color always` sends the table to a pipe.
             table.enforce_styling();
         }
-        let header_cells: Vec<comfy_table::Cell> = headers
+        let header_cells: Vec<comfy_table::Cell> = text
+            .headers
             .iter()
             .map(|h| {
                 let cell = comfy_table::Cell::new(h);
@@ -172,26 +206,10 @@ impl Output {
             })
             .collect();
         table.set_header(header_cells);
+        for row in &text.rows {
+            table.add_row(row.iter());
+        }
         table
-    }
-
-    fn print_table(&self, mut table: Table) {
-        if table.row_count() == 0 {
-            return;
-        }
-        if !self.stdout_is_terminal {
-            // Plain columns for scripts: flush left, two spaces apart.
-            for column in table.column_iter_mut() {
-                column.set_padding((0, 2));
-            }
-        }
-        let _ = write_stdout(&render_table(&table));
-    }
-
-    /// A table on stderr, beside a question (what `unbind` is about to remove);
-    /// shown with `--quiet` too, since the question depends on it.
-    pub(crate) fn table_to_stderr(&self, table: &Table) {
-        anstream::eprint!("{}", render_table(table));
     }
 
     /// Instructions the user must act on (open this address): on stderr, shown
@@ -315,6 +333,97 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
+/// Most rows a terminal table is drawn with boxes; a longer one is written as
+/// plain columns, which costs its cells and not several renderings of them.
+const BOXED_ROWS: usize = 1_000;
+
+/// Rows of text under headers. On a terminal a table of up to [`BOXED_ROWS`] rows
+/// is drawn by comfy-table (boxes, bold headers, fitted to the width); anything
+/// else (a pipe, a file, a listing of 300,000 handlers) is written as plain
+/// columns, flush left and two spaces apart, one line at a time.
+#[derive(Debug, Default)]
+pub(crate) struct TextTable {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl TextTable {
+    pub(crate) fn new(headers: &[&str]) -> Self {
+        Self {
+            headers: headers.iter().map(|h| (*h).to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub(crate) fn add_row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+    }
+
+    /// Plain columns: each cell's control characters escaped ([`printable`]), a
+    /// cell of several lines taking as many lines, trailing spaces trimmed, and
+    /// the headers bold when `bold`.
+    fn write_plain(&self, out: &mut impl Write, bold: bool) -> std::io::Result<()> {
+        use unicode_width::UnicodeWidthStr;
+        let columns = self
+            .rows
+            .iter()
+            .map(Vec::len)
+            .chain([self.headers.len()])
+            .max()
+            .unwrap_or(0);
+        let mut widths = vec![0usize; columns];
+        for row in std::iter::once(&self.headers).chain(&self.rows) {
+            for (column, cell) in row.iter().enumerate() {
+                for line in printable(cell).split('\n') {
+                    widths[column] = widths[column].max(line.width());
+                }
+            }
+        }
+        if !self.headers.is_empty() {
+            write_plain_row(out, &self.headers, &widths, bold)?;
+        }
+        for row in &self.rows {
+            write_plain_row(out, row, &widths, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// One row of plain columns (several lines when a cell has several).
+fn write_plain_row(
+    out: &mut impl Write,
+    row: &[String],
+    widths: &[usize],
+    bold: bool,
+) -> std::io::Result<()> {
+    use unicode_width::UnicodeWidthStr;
+    let cells: Vec<Vec<String>> = row
+        .iter()
+        .map(|cell| printable(cell).split('\n').map(str::to_string).collect())
+        .collect();
+    let height = cells.iter().map(Vec::len).max().unwrap_or(1);
+    let mut line = String::new();
+    for at in 0..height {
+        line.clear();
+        for (column, width) in widths.iter().enumerate() {
+            let text = cells
+                .get(column)
+                .and_then(|lines| lines.get(at))
+                .map_or("", String::as_str);
+            if bold && !text.is_empty() {
+                line.push_str(TABLE_STYLES[0]);
+                line.push_str(text);
+                line.push_str(TABLE_STYLES[1]);
+            } else {
+                line.push_str(text);
+            }
+            line.extend(std::iter::repeat_n(' ', width - text.width() + 2));
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
 /// The bold on and off sequences comfy-table writes for styled headers: the only
 /// escapes a rendered table may keep (they can only change the weight of text).
 const TABLE_STYLES: [&str; 2] = ["\x1b[1m", "\x1b[0m"];
@@ -363,6 +472,22 @@ mod tests {
             printable("a\x1b[2Jb\rc\x07\u{9b}"),
             "a\\u{1b}[2Jb\\rc\\u{7}\\u{9b}"
         );
+    }
+
+    #[test]
+    fn plain_tables_align_columns_by_display_width_and_escape_cells() {
+        let mut table = TextTable::new(&["EVENT", "HANDLER"]);
+        table.add_row(["ONCRMDEALADD", "https://h.example.com/x\x1b[2J"]);
+        table.add_row(["ÜBER", "two\nlines"]);
+        let mut text = Vec::new();
+        table.write_plain(&mut text, false).unwrap();
+        let lines = [
+            "EVENT         HANDLER",
+            "ONCRMDEALADD  https://h.example.com/x\\u{1b}[2J",
+            "ÜBER          two",
+            "              lines",
+        ];
+        assert_eq!(String::from_utf8(text).unwrap(), lines.join("\n") + "\n");
     }
 
     #[test]

@@ -206,6 +206,17 @@ impl Client {
         params: &Value,
     ) -> Result<T, ApiError> {
         let retry_safe = RETRY_SAFE_METHODS.contains(&method.to_ascii_lowercase().as_str());
+        self.call_typed_with(method, params, retry_safe).await
+    }
+
+    /// Like [`Client::call_typed`], saying whether 5xx, timeouts and drops may be
+    /// retried (a `batch` of reads may be; the method alone does not say).
+    pub async fn call_typed_with<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &Value,
+        retry_safe: bool,
+    ) -> Result<T, ApiError> {
         self.call_decoding(method, params, retry_safe, |status, content_type, bytes| {
             decode_result(method, status, content_type, bytes)
         })

@@ -231,20 +231,14 @@ pub async fn list_bindings(client: &Client) -> Result<Vec<Binding>, ApiError> {
 /// user id as the `auth_type` of every online handler they bind (and shows them only
 /// their own), where an administrator's binding without `auth_type` stays 0.
 pub async fn list_bindings_and_role(client: &Client) -> Result<(Vec<Binding>, bool), ApiError> {
-    let commands = [
-        BatchCommand {
-            method: "event.get".into(),
-            params: json!({}),
-        },
-        BatchCommand {
-            method: "user.admin".into(),
-            params: json!({}),
-        },
-    ];
-    let mut outcomes = run_batch(client, &commands, false, true).await?.into_iter();
-    let bindings = match outcomes.next() {
-        Some(BatchOutcome::Ok(result)) => parse_bindings(&result)?,
-        Some(BatchOutcome::Failed { code, description }) => {
+    // One batch of two reads, decoded straight into bindings (no JSON tree of
+    // 20,000 handlers); safe to retry.
+    let params = json!({"halt": 0, "cmd": {"c0": "event.get", "c1": "user.admin"}});
+    let answer: portal_items::BindingsAndRole =
+        client.call_typed_with("batch", &params, true).await?;
+    let failure = answer.failure("c0");
+    let bindings = match (answer.result.bindings, failure) {
+        (_, Some((code, description))) => {
             return Err(ApiError::Portal {
                 method: "event.get".into(),
                 code,
@@ -254,11 +248,16 @@ pub async fn list_bindings_and_role(client: &Client) -> Result<(Vec<Binding>, bo
                 reset_at: None,
             })
         }
-        None => Vec::new(),
+        (Some(items), None) => items
+            .0
+            .into_iter()
+            .map(Binding::from_item)
+            .collect::<Result<Vec<_>, _>>()?,
+        (None, None) => Vec::new(),
     };
     // A portal without `user.admin` (or a refusal) is taken as an administrator:
     // the comparison then stays exact.
-    let admin = !matches!(outcomes.next(), Some(BatchOutcome::Ok(Value::Bool(false))));
+    let admin = answer.result.admin != Some(false);
     Ok((bindings, admin))
 }
 
@@ -331,21 +330,10 @@ pub async fn list_events(client: &Client, query: &EventsQuery) -> Result<Vec<Str
     if query.full {
         params.insert("FULL".into(), Value::Bool(true));
     }
-    let envelope = client.call("events", &Value::Object(params)).await?;
-    let names = match &envelope.result {
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_ascii_uppercase)
-            .collect(),
-        Value::Object(map) => map
-            .values()
-            .filter_map(Value::as_str)
-            .map(str::to_ascii_uppercase)
-            .collect(),
-        _ => Vec::new(),
-    };
-    Ok(names)
+    // Decoded straight into names: millions of them never become a JSON tree.
+    let names: portal_items::EventNames =
+        client.call_typed("events", &Value::Object(params)).await?;
+    Ok(names.0)
 }
 
 #[cfg(test)]
@@ -439,6 +427,113 @@ mod portal_items {
                 }
             }
             deserializer.deserialize_any(Items)
+        }
+    }
+
+    /// The `batch` answer of `event.get` (as `c0`) and `user.admin` (as `c1`).
+    #[derive(Deserialize)]
+    pub(super) struct BindingsAndRole {
+        #[serde(default)]
+        pub(super) result: RoleBatchResults,
+        #[serde(default)]
+        result_error: Option<serde_json::Value>,
+    }
+
+    impl BindingsAndRole {
+        /// The error code and description of a command that failed.
+        pub(super) fn failure(&self, command: &str) -> Option<(String, String)> {
+            let error = self.result_error.as_ref()?.get(command)?;
+            let text = |key: &str| error.get(key).and_then(|v| v.as_str()).map(str::to_string);
+            Some((
+                text("error").unwrap_or_else(|| "UNKNOWN".into()),
+                text("error_description").unwrap_or_default(),
+            ))
+        }
+    }
+
+    /// The results of that batch; an empty PHP array may arrive as `[]`.
+    #[derive(Default)]
+    pub(super) struct RoleBatchResults {
+        pub(super) bindings: Option<PortalItems>,
+        pub(super) admin: Option<bool>,
+    }
+
+    impl<'de> Deserialize<'de> for RoleBatchResults {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Results;
+            impl<'de> Visitor<'de> for Results {
+                type Value = RoleBatchResults;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("the results of a batch")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                    let bindings = seq.next_element::<PortalItems>()?;
+                    let admin = seq.next_element::<serde_json::Value>()?;
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(RoleBatchResults {
+                        bindings,
+                        admin: admin.and_then(|v| v.as_bool()),
+                    })
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                    let mut results = RoleBatchResults::default();
+                    while let Some(key) = map.next_key::<String>()? {
+                        match key.as_str() {
+                            "c0" => results.bindings = Some(map.next_value()?),
+                            "c1" => {
+                                results.admin = map.next_value::<serde_json::Value>()?.as_bool();
+                            }
+                            _ => {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        }
+                    }
+                    Ok(results)
+                }
+            }
+            deserializer.deserialize_any(Results)
+        }
+    }
+
+    /// The names of an `events` answer, upper-cased; entries that are not strings
+    /// are passed over. A list, or an object whose values are the names.
+    pub(super) struct EventNames(pub(super) Vec<String>);
+
+    impl<'de> Deserialize<'de> for EventNames {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Names;
+            impl<'de> Visitor<'de> for Names {
+                type Value = EventNames;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a list of event names")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventNames, A::Error> {
+                    let mut names = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                    while let Some(name) = seq.next_element::<Name>()? {
+                        names.extend(name.0);
+                    }
+                    Ok(EventNames(names))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventNames, A::Error> {
+                    let mut names = Vec::new();
+                    while let Some((_, name)) = map.next_entry::<IgnoredAny, Name>()? {
+                        names.extend(name.0);
+                    }
+                    Ok(EventNames(names))
+                }
+            }
+            deserializer.deserialize_any(Names)
+        }
+    }
+
+    /// One entry of an `events` answer: its name upper-cased, if it is a string.
+    struct Name(Option<String>);
+
+    impl<'de> Deserialize<'de> for Name {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            Ok(Self(
+                loose_text(deserializer)?.map(|name| name.to_ascii_uppercase()),
+            ))
         }
     }
 

@@ -142,7 +142,7 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Receive events locally: decode, verify and print what a portal sends a handler
     #[command(
-        after_help = "Examples:\n  bx-events listen --port 8088 --application-token \"$APP_TOKEN\"\n  bx-events listen --forward-to http://127.0.0.1:3000/bitrix/events\n  bx-events listen -o ndjson --save ./captured | jq .data\n  bx-events listen --capture-installs --client-id ID --secrets-from app.env"
+        after_help = "Examples:\n  BX_EVENTS_APPLICATION_TOKEN=\"$APP_TOKEN\" bx-events listen --port 8088\n  bx-events listen --forward-to http://127.0.0.1:3000/bitrix/events\n  bx-events listen -o ndjson --save ./captured | jq .data\n  bx-events listen --capture-installs --client-id ID --secrets-from app.env"
     )]
     Listen(ListenArgs),
     /// Send a portal-style event to a handler URL

@@ -162,6 +162,9 @@ fn read_secrets(args: &mut LoginArgs) -> anyhow::Result<()> {
         std::fs::read_to_string(&source)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", source.display())))?
     };
+    // Which names the file set, and where: a name twice in the file is not the
+    // same mistake as a name also given as an option (or its variable).
+    let mut seen: Vec<(String, usize)> = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -174,11 +177,20 @@ fn read_secrets(args: &mut LoginArgs) -> anyhow::Result<()> {
             ))
             .into());
         };
-        let slot = match name.trim().to_ascii_lowercase().as_str() {
-            "client_secret" => &mut args.client_secret,
-            "access_token" => &mut args.access_token,
-            "refresh_token" => &mut args.refresh_token,
-            "webhook" => &mut args.webhook,
+        let name = name.trim().to_ascii_lowercase();
+        if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == name) {
+            return Err(CliError::Usage(format!(
+                "--secrets-from line {}: {name} was already given on line {first}; give it once",
+                number + 1
+            ))
+            .into());
+        }
+        seen.push((name.clone(), number + 1));
+        let (slot, option) = match name.as_str() {
+            "client_secret" => (&mut args.client_secret, "--client-secret"),
+            "access_token" => (&mut args.access_token, "--access-token"),
+            "refresh_token" => (&mut args.refresh_token, "--refresh-token"),
+            "webhook" => (&mut args.webhook, "--webhook"),
             other => {
                 return Err(CliError::Usage(format!(
                     "--secrets-from line {}: unknown name '{other}'; use client_secret, access_token, refresh_token or webhook",
@@ -189,8 +201,8 @@ fn read_secrets(args: &mut LoginArgs) -> anyhow::Result<()> {
         };
         if slot.is_some() {
             return Err(CliError::Usage(format!(
-                "{} is given both on the command line and in --secrets-from; give it once",
-                name.trim()
+                "--secrets-from line {}: {name} is also given by {option}; give it once",
+                number + 1
             ))
             .into());
         }

@@ -44,7 +44,7 @@ fn read_made(path: &Path) -> anyhow::Result<Made> {
 
 fn write_made(path: &Path, made: &Made) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
-        crate::config::files::ensure_private_dir(dir)?;
+        crate::config::files::ensure_state_dir(dir)?;
     }
     if made.events.is_empty() {
         match std::fs::remove_file(path) {

@@ -88,7 +88,7 @@ pub(crate) async fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<()> 
         Err(error) => report.fail(
             "credentials",
             format!("{error:#}"),
-            "log in: `bx-events auth login --portal https://YOUR.bitrix24.com --client-id ID --client-secret SECRET`, or try `bx-events sandbox --save-profile sandbox`",
+            "log in: `bx-events auth login --portal https://YOUR.bitrix24.com --client-id ID` (it asks for the client secret; scripts pass it with --secrets-from FILE), or try `bx-events sandbox --save-profile sandbox`",
         ),
     }
     print(ctx, &report.checks);
@@ -261,7 +261,7 @@ fn check_tokens(ctx: &Context, profile: &ActiveProfile, report: &mut Report) {
         report.warn(
             "token refresh",
             "not possible: the profile lacks the client id, secret or refresh token",
-            format!("log in with --client-id and --client-secret: `bx-events auth login -p {} --portal {} --client-id ID --client-secret SECRET`", profile.name, profile.settings.portal),
+            format!("log in with an OAuth application: `bx-events auth login -p {} --portal {} --client-id ID` ({})", profile.name, profile.settings.portal, super::errors::SECRET_SOURCES),
         );
     }
 }

@@ -94,8 +94,14 @@ pub struct Classified {
     pub interrupted: bool,
 }
 
-const LOGIN_OAUTH: &str =
-    "bx-events auth login --portal https://YOUR.bitrix24.com --client-id ID --client-secret SECRET";
+/// The login command hints suggest. The client secret is not on it: a command
+/// line is readable by every user of the machine (`ps`, /proc/PID/cmdline), so
+/// `auth login` asks for the secret, or takes it from the environment.
+const LOGIN_OAUTH: &str = "bx-events auth login --portal https://YOUR.bitrix24.com --client-id ID";
+
+/// Where the secret comes from when the login command leaves it out.
+pub(crate) const SECRET_SOURCES: &str =
+    "it asks for the client secret; scripts pass it with --secrets-from FILE, `-` for stdin";
 
 /// The profile a command used, as far as hints need it.
 #[derive(Debug, Clone)]
@@ -132,7 +138,7 @@ fn login_command(profile: Option<&ProfileHint>) -> String {
         }
         Some(profile) => {
             let mut command = format!(
-                "bx-events auth login -p {} --portal {} --client-id {} --client-secret SECRET",
+                "bx-events auth login -p {} --portal {} --client-id {}",
                 profile.name,
                 profile.portal,
                 profile.client_id.as_deref().unwrap_or("ID")
@@ -140,9 +146,9 @@ fn login_command(profile: Option<&ProfileHint>) -> String {
             if let Some(server) = &profile.oauth_server {
                 command.push_str(&format!(" --oauth-server {server}"));
             }
-            command
+            format!("{command} ({SECRET_SOURCES})")
         }
-        None => LOGIN_OAUTH.to_string(),
+        None => format!("{LOGIN_OAUTH} ({SECRET_SOURCES})"),
     }
 }
 
@@ -257,7 +263,8 @@ fn config_verdict(config: &ConfigError) -> Verdict {
             kind: FileKind::Credentials,
             ..
         }
-        | ConfigError::Damaged { .. } => 4,
+        | ConfigError::Damaged { .. }
+        | ConfigError::Unsafe { .. } => 4,
         ConfigError::Corrupt {
             kind: FileKind::Config,
             ..
@@ -292,13 +299,14 @@ fn config_code(error: &ConfigError) -> &'static str {
         ConfigError::Read { .. } | ConfigError::Write { .. } => "IO",
         ConfigError::Shared(_) => "STORE",
         ConfigError::Damaged { .. } => "STORE_ROW_DAMAGED",
+        ConfigError::Unsafe { .. } => "UNSAFE_CONFIG",
     }
 }
 
 fn config_hint(error: &ConfigError) -> Option<String> {
     match error {
         ConfigError::NoCredentials => Some(format!(
-            "log in with `{LOGIN_OAUTH}`, try the built-in portal with `bx-events sandbox --save-profile sandbox`, or set BX_EVENTS_PORTAL and BX_EVENTS_ACCESS_TOKEN"
+            "log in with `{LOGIN_OAUTH}` ({SECRET_SOURCES}), try the built-in portal with `bx-events sandbox --save-profile sandbox`, or set BX_EVENTS_PORTAL and BX_EVENTS_ACCESS_TOKEN"
         )),
         ConfigError::UnknownProfile { .. } => {
             Some("list profiles with `bx-events auth status`; create one with `bx-events auth login -p NAME ...`".into())
@@ -311,6 +319,7 @@ fn config_hint(error: &ConfigError) -> Option<String> {
             "other profiles are not affected. Check where this row points (`bx-events auth status -p {profile}`): if another machine sealed it with a different {key}, give every machine the same key; if it was changed without the key, log in again (`bx-events auth login -p {profile} ...`) or, for a fleet, let the portal reinstall the application; `bx-events store init` seals rows written before settings were bound (docs/fleet.md)",
             key = crate::config::env::STORE_KEY
         )),
+        ConfigError::Unsafe { fix, .. } => Some(fix.clone()),
         _ => None,
     }
 }

@@ -1,6 +1,6 @@
 //! `list` (aliases `get`, `ls`): the registered handlers from `event.get`.
 
-use comfy_table::Table;
+use crate::output::TextTable as Table;
 
 use super::{name_matches, Context, PlainPattern};
 use crate::bitrix::events::{list_bindings, Binding, BindingKind};

@@ -268,7 +268,7 @@ pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> 
         None => None,
     };
     if let Some(dir) = &args.save {
-        crate::config::files::ensure_private_dir(dir)?;
+        crate::config::files::create_private_dir(dir)?;
     }
     let socket = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port))
         .await

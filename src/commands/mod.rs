@@ -90,6 +90,7 @@ impl Context {
         };
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
         let input_allowed = !global.no_input && !ci && std::io::stdin().is_terminal();
+        let out = Output::new(global.output, global.color, global.quiet);
         let store = match global.store.as_ref().filter(|url| !url.is_empty()) {
             Some(url) => Store::with_shared(
                 dir,
@@ -97,8 +98,11 @@ impl Context {
             ),
             None => Store::new(dir),
         };
+        if let Some(url) = &global.store {
+            warn_password_on_command_line(&out, url.expose());
+        }
         Ok(Self {
-            out: Output::new(global.output, global.color, global.quiet),
+            out,
             store,
             input_allowed,
             global,
@@ -146,7 +150,7 @@ impl Context {
     pub fn bucket_file(&self, portal: &str) -> Option<std::path::PathBuf> {
         let key = bucket_key(portal)?;
         let dir = self.store.dir().join("state");
-        crate::config::files::ensure_private_dir(&dir).ok()?;
+        crate::config::files::ensure_state_dir(&dir).ok()?;
         Some(dir.join(format!("ratelimit-{key}.bucket")))
     }
 
@@ -296,6 +300,20 @@ pub fn http_url(raw: &str, flag: &str) -> Result<url::Url, CliError> {
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| CliError::Usage(format!("{flag} '{raw}' is not an http(s) URL")))
+}
+
+/// A `--store` URL with a password, given as an argument, is readable by every
+/// user of the machine (`ps`, /proc/PID/cmdline); the environment and a password
+/// file are not. Said once, the command goes on.
+fn warn_password_on_command_line(out: &Output, url: &str) {
+    let from_environment = std::env::var(crate::config::env::STORE).is_ok_and(|env| env == url);
+    let has_password = url::Url::parse(url).is_ok_and(|u| u.password().is_some());
+    if has_password && !from_environment {
+        out.warn(&format!(
+            "the password in --store can be read by other users of this machine (ps); set {} instead, or keep the password in ~/.pgpass (docs/fleet.md)",
+            crate::config::env::STORE
+        ));
+    }
 }
 
 /// How a pattern without wildcards is compared.

@@ -161,7 +161,7 @@ fn announce_fleet(
             row["profile"].as_str().unwrap_or("-").to_string(),
         ]);
     }
-    crate::output::print_line(table.to_string());
+    ctx.out.print_table(table);
     if rows.len() > LISTED_PORTALS {
         crate::output::print_line(format!(
             "... and {} more (`curl {}/_sandbox/portals` lists every one)",
@@ -383,7 +383,7 @@ async fn log(ctx: &Context, url: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn deliveries_table(ctx: &Context, deliveries: &[Delivery]) -> comfy_table::Table {
+fn deliveries_table(ctx: &Context, deliveries: &[Delivery]) -> crate::output::TextTable {
     let mut table = ctx.out.table(&["TIME", "EVENT", "HANDLER", "RESULT", "MS"]);
     for delivery in deliveries {
         table.add_row(vec![

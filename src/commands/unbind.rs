@@ -185,7 +185,7 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn results_table(ctx: &Context, results: &[UnbindResult]) -> comfy_table::Table {
+fn results_table(ctx: &Context, results: &[UnbindResult]) -> crate::output::TextTable {
     let rows = results.iter().map(|result| {
         let row = BindingRow {
             event: &result.event,

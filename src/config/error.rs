@@ -43,6 +43,14 @@ pub enum ConfigError {
     /// alone, never a reason to stop using the others.
     #[error("profile '{profile}' in the shared store cannot be used: {detail}")]
     Damaged { profile: String, detail: String },
+    /// The config directory, `state/` or a file in them could be changed by
+    /// someone else: bx-events will not trust it with secrets (ssh's rule).
+    #[error("{path} {detail}; bx-events keeps secrets there and will not use it")]
+    Unsafe {
+        path: PathBuf,
+        detail: String,
+        fix: String,
+    },
 }
 
 fn known_list(known: &[String]) -> String {

@@ -7,10 +7,35 @@ use std::path::{Path, PathBuf};
 use super::env;
 use super::error::ConfigError;
 
-/// Creates the directory with mode 0700 if needed. An existing directory is left as
-/// it is: the secrets in it are protected by their own mode (0600), and a directory
-/// the user chose (`--config-dir`) may be shared on purpose.
+/// Creates the directory with mode 0700 if needed; an existing one must be safe
+/// to keep secrets in ([`check_private_dir`]).
 pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
+    if dir.exists() {
+        return check_private_dir(dir);
+    }
+    create_private_dir(dir)
+}
+
+/// [`ensure_private_dir`] for `<config dir>/state` and the directories under it,
+/// which must not be symbolic links: a link would send journals, locks and kept
+/// token pairs wherever it points.
+pub(crate) fn ensure_state_dir(dir: &Path) -> Result<(), ConfigError> {
+    if fs::symlink_metadata(dir).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(ConfigError::Unsafe {
+            path: dir.to_path_buf(),
+            detail: "is a symbolic link".into(),
+            fix: format!(
+                "remove the link (bx-events creates {} itself, mode 0700)",
+                dir.display()
+            ),
+        });
+    }
+    ensure_private_dir(dir)
+}
+
+/// Creates the directory (and its parents) with mode 0700 if needed, checking
+/// nothing: for directories the user chose for other files (`listen --save`).
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
     if dir.exists() {
         return Ok(());
     }
@@ -27,6 +52,47 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
     })
 }
 
+/// Refuses a directory that someone else could change, as ssh refuses such a
+/// `~/.ssh`: one owned by another user (root excepted), or writable by its group
+/// or by others. Whoever can write it can replace `config.toml` (and with it the
+/// portal every secret is sent to), or the journal that decides what is confirmed.
+pub(crate) fn check_private_dir(dir: &Path) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let Ok(meta) = fs::metadata(dir) else {
+            return Ok(());
+        };
+        check_owner(dir, meta.uid())?;
+        let mode = meta.permissions().mode();
+        if mode & 0o022 != 0 {
+            return Err(ConfigError::Unsafe {
+                path: dir.to_path_buf(),
+                detail: format!("can be written by other users (mode {:o})", mode & 0o7777),
+                fix: format!("run: chmod 700 '{}'", dir.display()),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Refuses a file or directory owned by another user than this process's (or root).
+#[cfg(unix)]
+fn check_owner(path: &Path, owner: u32) -> Result<(), ConfigError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if owner == me || owner == 0 {
+        return Ok(());
+    }
+    Err(ConfigError::Unsafe {
+        path: path.to_path_buf(),
+        detail: format!("belongs to another user (uid {owner})"),
+        fix: "use a config directory of your own (--config-dir or BX_EVENTS_CONFIG_DIR), or take it over: chown -R $(id -u) DIR".into(),
+    })
+}
+
 /// Reads a file, or `None` when it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     // A FIFO or device in place of a config file would block the read for ever
@@ -39,6 +105,8 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> 
                 kind: kind_of(path),
             })
         }
+        #[cfg(unix)]
+        Ok(meta) => check_owner(path, std::os::unix::fs::MetadataExt::uid(&meta))?,
         _ => {}
     }
     match fs::read(path) {

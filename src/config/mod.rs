@@ -4,6 +4,7 @@ pub mod env;
 mod error;
 pub(crate) mod files;
 pub(crate) mod pending;
+mod pgpass;
 pub mod postgres;
 pub(crate) mod profile;
 mod seal;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::error::ConfigError;
-use super::files::{ensure_private_dir, lock_in_private_dir, read_optional, write_atomic};
+use super::files::{ensure_state_dir, lock_in_private_dir, read_optional, write_atomic};
 use super::postgres::PgStore;
 use super::store::{ProfileSettings, Secrets};
 use crate::bitrix::Secret;
@@ -88,7 +88,7 @@ impl Pending {
     /// Keeps `entry` for `profile` (replacing an older one: a later pair
     /// supersedes an earlier one, whose refresh token it spent).
     pub(crate) fn keep(&self, profile: &str, mut entry: PendingEntry) -> Result<(), ConfigError> {
-        ensure_private_dir(&self.dir)?;
+        ensure_state_dir(&self.dir)?;
         let _lock = lock_in_private_dir(&self.dir.join("store-pending.lock"))?;
         let mut file = self.read()?;
         if let Some(older) = file.profiles.get(profile) {

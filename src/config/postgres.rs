@@ -239,6 +239,11 @@ fn tls_config(extra_roots: &ExtraRoots) -> Result<rustls::ClientConfig, rustls::
 async fn connect(url: &str, extra_roots: &ExtraRoots) -> Result<Client, tokio_postgres::Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config: tokio_postgres::Config = url.parse()?;
+    if config.get_password().is_none() {
+        if let Some(password) = password_from_file(&config) {
+            config.password(password);
+        }
+    }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -264,6 +269,35 @@ async fn connect(url: &str, extra_roots: &ExtraRoots) -> Result<Client, tokio_po
         }
     };
     Ok(client)
+}
+
+/// The password for a URL without one, from `PGPASSFILE` or `~/.pgpass` (the
+/// form libpq reads), so it need not be on a command line.
+fn password_from_file(config: &tokio_postgres::Config) -> Option<String> {
+    let path = super::pgpass::location()?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(name)) => name.clone(),
+        // libpq matches a socket connection as `localhost`.
+        _ => "localhost".to_string(),
+    };
+    let user = config
+        .get_user()
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_default();
+    let target = super::pgpass::Target {
+        host: &host,
+        port: config.get_ports().first().copied().unwrap_or(5432),
+        database: config.get_dbname().unwrap_or(&user),
+        user: &user,
+    };
+    match super::pgpass::lookup(&path, &target) {
+        Ok(password) => password,
+        Err(reason) => {
+            tracing::warn!("{reason}");
+            None
+        }
+    }
 }
 
 /// Creates or upgrades the schema, one version at a time, under a lock so that

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, FileKind};
 use super::files::{
-    ensure_private_dir, read_optional, shared_file_warning, write_atomic, FileLock,
+    check_private_dir, ensure_private_dir, read_optional, shared_file_warning, write_atomic,
+    FileLock,
 };
 
 /// How a profile authenticates.
@@ -297,6 +298,7 @@ impl Store {
         static CACHE: std::sync::Mutex<Option<BTreeMap<PathBuf, Parsed>>> =
             std::sync::Mutex::new(None);
         let path = self.credentials_path();
+        check_private_dir(&self.dir)?;
         let Some(text) = read_optional(&path)? else {
             return Ok(Arc::new(CredentialsFile::default()));
         };
@@ -366,6 +368,9 @@ fn read_toml<T: for<'de> Deserialize<'de> + Default>(
     path: &Path,
     kind: FileKind,
 ) -> Result<T, ConfigError> {
+    if let Some(dir) = path.parent() {
+        check_private_dir(dir)?;
+    }
     let Some(text) = read_optional(path)? else {
         return Ok(T::default());
     };

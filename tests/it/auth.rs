@@ -551,9 +551,11 @@ fn auth_import_names_every_bad_line_and_imports_nothing() {
     let twice = json!({"access_token": "t3", "domain": "acme.bitrix24.com"});
     let existing = json!({"access_token": "t4", "domain": "x.bitrix24.com", "profile": PROFILE});
     let numeric = json!({"access_token": 987654321, "domain": "y.bitrix24.com"});
+    let clear_oauth = json!({"access_token": "t5", "domain": "z.bitrix24.com",
+                             "server_endpoint": "http://oauth.example.com/rest/"});
     std::fs::write(
         &file,
-        format!("{good}\n{no_token}\nnot json\n{twice}\n{existing}\n{numeric}\n"),
+        format!("{good}\n{no_token}\nnot json\n{twice}\n{existing}\n{numeric}\n{clear_oauth}\n"),
     )
     .unwrap();
     let (code, _, stderr) = run(env.cmd().args(["auth", "import", file.to_str().unwrap()]));
@@ -564,6 +566,7 @@ fn auth_import_names_every_bad_line_and_imports_nothing() {
         "line 4: profile 'acme.bitrix24.com' appears twice",
         &format!("line 5: profile '{PROFILE}' already exists"),
         "line 6: not a JSON object of auth data (a field has the wrong type",
+        "line 7: server_endpoint: 'oauth.example.com' must be reached over https://",
         "nothing was imported",
     ] {
         assert!(stderr.contains(wanted), "{wanted}: {stderr}");

@@ -300,3 +300,142 @@ fn deeply_nested_form_keys_are_refused_within_a_small_multiple_of_their_size() {
         hostile.len() / 1024
     );
 }
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_config_directory_others_can_write_is_refused_like_ssh_does() {
+    let env = TestEnv::new();
+    set_mode(&env.config_dir(), 0o777);
+    let (code, _, stderr) = run(env.cmd().args(["list"]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("can be written by other users (mode 777)") && stderr.contains("chmod 700"),
+        "{stderr}"
+    );
+    set_mode(&env.config_dir(), 0o700);
+    let (code, _, stderr) = run(env.cmd().args(["list"]));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_symlinked_state_directory_is_never_followed() {
+    let env = queued(3);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = env.config_dir().join("state");
+    let _ = std::fs::remove_dir_all(&state);
+    std::os::unix::fs::symlink(elsewhere.path(), &state).unwrap();
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("is a symbolic link"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        0,
+        "nothing was written where the link points"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 3, "nothing reserved");
+}
+
+#[test]
+fn a_config_file_owned_by_another_user_is_not_trusted() {
+    let env = TestEnv::new();
+    let config = env.config_dir().join("config.toml");
+    assert!(config.exists());
+    // Only root can give a file away; CI runs the suite as root.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: giving a file to another user needs root");
+        return;
+    }
+    std::os::unix::fs::chown(&config, Some(4242), None).unwrap();
+    let (code, _, stderr) = run(env.cmd().args(["list"]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("belongs to another user (uid 4242)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tokens_are_never_forwarded_in_clear_off_this_machine() {
+    let env = queued(2);
+    let (code, _, stderr) = run(env.cmd().args([
+        "offline",
+        "consume",
+        "--format",
+        "portal",
+        "--with-tokens",
+        "--forward-to",
+        "http://handler.example.com/bitrix",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr
+            .contains("--with-tokens would send the access token in clear to handler.example.com"),
+        "{stderr}"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 2);
+    assert!(
+        env.sandbox
+            .portal
+            .offline_rows()
+            .iter()
+            .all(|row| row.process_id.is_none()),
+        "nothing reserved"
+    );
+}
+
+#[test]
+fn an_empty_variable_means_unset() {
+    let env = TestEnv::new();
+    let (code, _, stderr) = run(env
+        .cmd()
+        .env(env::CA_CERT, "")
+        .env(env::OUTPUT, "")
+        .args(["list"]));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_secret_given_twice_is_named_with_where_it_was_given() {
+    let env = TestEnv::new();
+    let file = env.config_dir().join("app.env");
+    std::fs::write(&file, "client_secret=one\n# note\nclient_secret=two\n").unwrap();
+    let login = |extra: &[&str]| {
+        let mut cmd = env.cmd();
+        cmd.args([
+            "auth",
+            "login",
+            "-p",
+            "other",
+            "--portal",
+            "https://acme.bitrix24.com",
+            "--client-id",
+            "local.x",
+            "--secrets-from",
+        ])
+        .arg(&file)
+        .args(extra);
+        run(&mut cmd)
+    };
+    let (code, _, stderr) = login(&[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--secrets-from line 3: client_secret was already given on line 1"),
+        "{stderr}"
+    );
+    std::fs::write(&file, "client_secret=one\n").unwrap();
+    let (code, _, stderr) = login(&["--client-secret", "other-value"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--secrets-from line 1: client_secret is also given by --client-secret"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("other-value") && !stderr.contains("one"),
+        "{stderr}"
+    );
+}

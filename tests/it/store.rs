@@ -638,3 +638,31 @@ fn a_refresh_whose_store_connections_die_keeps_the_new_pair() {
         "no second refresh"
     );
 }
+
+#[test]
+fn a_store_password_on_the_command_line_is_warned_about_and_never_shown() {
+    let mut with_password = url::Url::parse(&database()).unwrap();
+    if with_password.password().is_none() {
+        // The test servers trust local connections: the password is not checked.
+        with_password.set_password(Some("hunter2-secret")).unwrap();
+    }
+    let password = with_password.password().unwrap().to_string();
+    let url = with_password.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(bare_cmd()
+        .env(env::CONFIG_DIR, dir.path())
+        .args(["--store", &url, "store", "init"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("the password in --store can be read by other users")
+            && stderr.contains(env::STORE),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&password), "{stderr}");
+    let (code, _, stderr) = run(bare_cmd()
+        .env(env::CONFIG_DIR, dir.path())
+        .env(env::STORE, &url)
+        .args(["store", "init"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("can be read by other users"), "{stderr}");
+}

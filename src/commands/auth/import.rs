@@ -194,6 +194,13 @@ fn check_line(
                 .to_string()
         })
         .filter(|s| s.trim_end_matches('/') != DEFAULT_OAUTH_SERVER);
+    if let Some(server) = &oauth_server {
+        // The client secret and the refresh token are sent there: the same rule as
+        // a portal's address (https, or http only on loopback), checked now rather
+        // than by every later command.
+        crate::bitrix::auth::parse_portal_url(server)
+            .map_err(|e| format!("server_endpoint: {e}"))?;
+    }
     let name = match fields.profile {
         Some(name) => name,
         None => profile_name_for(&portal)

@@ -242,7 +242,7 @@ async fn check(
     Ok(outcomes)
 }
 
-fn render(ctx: &Context, rows: &[StatusRow]) -> comfy_table::Table {
+fn render(ctx: &Context, rows: &[StatusRow]) -> crate::output::TextTable {
     let mut table = ctx.out.table(&[
         "",
         "PROFILE",

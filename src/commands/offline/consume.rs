@@ -211,6 +211,9 @@ pub(super) async fn portal_identity(
     }
     let mut identity = PortalIdentity::of(profile, application_token);
     if args.with_tokens {
+        if let Some(target) = &args.sink.forward_to {
+            refuse_tokens_in_clear(target)?;
+        }
         let access_token = client.access_token().await?.ok_or_else(|| {
             CliError::Usage("--with-tokens needs an OAuth profile; webhooks have no token".into())
         })?;
@@ -226,6 +229,22 @@ pub(super) async fn portal_identity(
         });
     }
     Ok(identity)
+}
+
+/// `--with-tokens` puts the access token in every request: it travels in clear
+/// only to this machine, as the tool's own portal URLs do (docs/reliability.md).
+fn refuse_tokens_in_clear(target: &str) -> Result<(), CliError> {
+    let url = crate::commands::http_url(target, "--forward-to")?;
+    let local = url
+        .host_str()
+        .is_some_and(crate::bitrix::auth::is_loopback_host);
+    if url.scheme() == "http" && !local {
+        return Err(CliError::Usage(format!(
+            "--with-tokens would send the access token in clear to {}: use an https:// handler, or a loopback address (127.0.0.1, localhost)",
+            url.host_str().unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// Tests: `BX_EVENTS_TEST_FAILPOINT=consume-after-get[:N]` stops the process at

@@ -16,7 +16,7 @@ use super::sink::{DeliveryError, Sink};
 use crate::bitrix::offline::OfflineRecord;
 use crate::cli::{DeadLetterListArgs, DeadLetterReplayArgs};
 use crate::commands::{CliError, Context};
-use crate::config::files::{ensure_private_dir, write_atomic};
+use crate::config::files::{ensure_state_dir, write_atomic};
 use crate::support::files::{open_private, FileLock};
 
 /// One kept record, with why and when it failed.
@@ -67,7 +67,7 @@ impl DeadLetters {
     /// not drop a letter a consumer appended meanwhile.
     fn lock(&self) -> anyhow::Result<FileLock> {
         if let Some(dir) = self.path.parent() {
-            ensure_private_dir(dir)?;
+            ensure_state_dir(dir)?;
         }
         let path = self.path.with_extension("lock");
         FileLock::acquire(&path).with_context(|| format!("locking {}", path.display()))

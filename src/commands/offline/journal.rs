@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use crate::commands::CliError;
-use crate::config::files::ensure_private_dir;
+use crate::config::files::ensure_state_dir;
 use crate::config::postgres::PgJournal;
 use crate::config::Store;
 pub(crate) use crate::support::files::safe_file_name as safe_name;
@@ -199,7 +199,7 @@ impl Journal {
         profile: &str,
         connector: Option<&str>,
     ) -> anyhow::Result<Option<Self>> {
-        ensure_private_dir(state_dir)?;
+        ensure_state_dir(state_dir)?;
         let path = state_dir.join(format!("{}.journal", Self::base_name(profile, connector)));
         let lock_path = Self::lock_path(state_dir, profile, connector);
         let lock = FileLock::try_acquire(&lock_path)

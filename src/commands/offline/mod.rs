@@ -7,7 +7,7 @@ mod journal;
 mod portal_form;
 mod sink;
 
-use comfy_table::Table;
+use crate::output::TextTable as Table;
 
 use super::errors::Hinted;
 use super::{CliError, Context};
