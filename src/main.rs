@@ -27,13 +27,22 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let graceful = cli.command.stops_gracefully();
+    let terminal = Terminal::save();
     let outcome = runtime.block_on(async {
         let (trip, shutdown) = Shutdown::channel();
         tokio::spawn(async move {
             interrupted().await;
+            if !graceful {
+                // The command may be blocked in a prompt or a read of the
+                // terminal, which no future can abandon: end it here.
+                terminal.restore();
+                std::process::exit(130);
+            }
             let _ = trip.send(true);
             // A second interruption does not wait for a graceful stop.
             interrupted().await;
+            terminal.restore();
             std::process::exit(130);
         });
         run(cli, shutdown).await
@@ -45,6 +54,46 @@ fn main() -> ExitCode {
     // Background tasks (a sandbox, pending requests) must not delay the exit.
     runtime.shutdown_background();
     ExitCode::from(code)
+}
+
+/// The terminal's settings when the command started, put back when Ctrl-C ends
+/// it: a hidden prompt turns echo off and a confirmation hides the cursor.
+#[derive(Clone, Copy)]
+struct Terminal {
+    #[cfg(unix)]
+    stdin: Option<libc::termios>,
+}
+
+impl Terminal {
+    fn save() -> Self {
+        #[cfg(unix)]
+        {
+            // SAFETY: tcgetattr only writes the struct it is given; a zeroed
+            // termios is a valid value to overwrite.
+            let mut settings: libc::termios = unsafe { std::mem::zeroed() };
+            let saved = unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut settings) } == 0;
+            Self {
+                stdin: saved.then_some(settings),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    fn restore(&self) {
+        use std::io::{IsTerminal, Write};
+        #[cfg(unix)]
+        if let Some(settings) = &self.stdin {
+            // SAFETY: the settings were read from this terminal by tcgetattr.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, settings);
+            }
+        }
+        if std::io::stderr().is_terminal() {
+            // Show the cursor, and end the prompt's line.
+            let _ = std::io::stderr().write_all(b"\x1b[?25h\n");
+        }
+    }
 }
 
 /// An empty `BX_EVENTS_*` variable (`BX_EVENTS_CA_CERT=` in a CI file) means the
@@ -70,6 +119,19 @@ fn parse_failure(error: &clap::Error) -> ExitCode {
         error.kind(),
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     );
+    if let Some(word) = auth_subcommand_at_top(error) {
+        let message = format!("unrecognized subcommand '{word}'");
+        let hint = format!("it is under auth: `bx-events auth {word}`");
+        if json_requested() {
+            let body = serde_json::json!({"error": {
+                "code": "USAGE", "message": message, "http_status": null, "hint": hint,
+            }});
+            eprintln!("{body}");
+        } else {
+            eprintln!("error: {message}\n\n  tip: {hint}\n\nFor more information, try '--help'.");
+        }
+        return ExitCode::from(2);
+    }
     if !informational && json_requested() {
         let rendered = error.render().to_string();
         let message = rendered
@@ -96,11 +158,39 @@ fn parse_failure(error: &clap::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// `bx-events login` (and logout, status, switch, import): the word is one of
+/// `auth`'s subcommands, which clap's own suggestion (`listen`) does not know.
+fn auth_subcommand_at_top(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    if error.kind() != clap::error::ErrorKind::InvalidSubcommand {
+        return None;
+    }
+    let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidSubcommand) else {
+        return None;
+    };
+    if !["login", "logout", "status", "switch", "import"].contains(&word.as_str()) {
+        return None;
+    }
+    // At the top only: no subcommand before it (`offline login` is another typo).
+    let top = <Cli as clap::CommandFactory>::command();
+    let earlier_subcommand = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .take_while(|arg| arg != word)
+        .any(|arg| top.find_subcommand(&arg).is_some());
+    (!earlier_subcommand).then(|| word.clone())
+}
+
 /// Whether the command line (or BX_EVENTS_OUTPUT) asks for JSON or NDJSON output,
 /// read without clap since clap refused the command line.
 fn json_requested() -> bool {
     let machine = |value: &str| matches!(value, "json" | "ndjson");
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `args_os`: an argument that is not UTF-8 is what clap just refused, and
+    // `args()` would panic on it.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
     let mut found = std::env::var(bx_events::config::env::OUTPUT)
         .ok()
         .is_some_and(|v| machine(&v));
@@ -175,9 +265,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
 /// Prints a failure (docs/style.md) and returns its exit status.
 fn report_failure(failure: &Failure, output: &Output) -> u8 {
     let classified = classify(failure);
-    // A requested stop (Ctrl-C, SIGTERM) needs no `error:` line: the exit code
-    // says it, and long-running commands print their own summary.
-    if !(classified.interrupted && output.is_table()) {
+    // A requested stop (Ctrl-C, SIGTERM) needs no error line, in any format: the
+    // exit code says it, and long-running commands print their own summary.
+    if !classified.interrupted {
         output.failure(&classified.report);
     }
     classified.exit_code

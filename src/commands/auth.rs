@@ -64,11 +64,13 @@ fn prompt_text(ctx: &Context, flag: &str, question: &str, secret: bool) -> anyho
     let answer = if secret {
         dialoguer::Password::new()
             .with_prompt(question)
-            .interact()?
+            .interact()
+            .map_err(super::prompt_error)?
     } else {
         dialoguer::Input::<String>::new()
             .with_prompt(question)
-            .interact_text()?
+            .interact_text()
+            .map_err(super::prompt_error)?
     };
     Ok(answer.trim().to_string())
 }
@@ -154,10 +156,8 @@ fn read_secrets(args: &mut LoginArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     let text = if source.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| CliError::Usage(format!("cannot read secrets from stdin: {e}")))?;
-        text
+        super::read_stdin("the secrets (NAME=VALUE lines)")
+            .map_err(|e| CliError::Usage(format!("cannot read secrets from stdin: {e}")))?
     } else {
         std::fs::read_to_string(&source)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", source.display())))?
@@ -402,13 +402,21 @@ pub(crate) fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    if args.all {
+    // The refresh token cannot be recovered once deleted (the portal would have to
+    // reinstall the application): ask, default no; `--yes` for scripts.
+    let question = if args.all {
         let count = ctx.store.read_config()?.profiles.len();
-        if count > 0
-            && !ctx.confirm(&format!(
-                "Log out of all {count} profile(s) and delete their stored secrets?"
-            ))?
-        {
+        (count > 0)
+            .then(|| format!("Log out of all {count} profile(s) and delete their stored secrets?"))
+    } else {
+        let config = ctx.store.read_config()?;
+        let name = selected_name(&config, ctx.global.profile.as_deref())?;
+        config.profiles.contains_key(&name).then(|| {
+            format!("Log out of profile '{name}' and delete its stored secrets (its refresh token cannot be recovered)?")
+        })
+    };
+    if let Some(question) = question {
+        if !ctx.confirm(&question)? {
             return Err(CliError::Failed("cancelled; nothing was changed".into()).into());
         }
     }

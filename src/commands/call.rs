@@ -1,7 +1,5 @@
 //! `call METHOD [KEY=VALUE]...`: any REST method, printing the raw JSON envelope.
 
-use std::io::Read;
-
 use anyhow::Context as _;
 use serde_json::{Map, Value};
 
@@ -33,11 +31,7 @@ fn build_params(args: &CallArgs) -> anyhow::Result<Value> {
     let mut params = Map::new();
     if let Some(data) = &args.data {
         let text = if data == "-" {
-            let mut buffer = String::new();
-            std::io::stdin()
-                .read_to_string(&mut buffer)
-                .context("reading --data from stdin")?;
-            buffer
+            super::read_stdin("--data (JSON)").context("reading --data from stdin")?
         } else {
             data.clone()
         };

@@ -27,8 +27,6 @@ pub(crate) mod unbind;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use anyhow::Context as _;
-
 use crate::bitrix::{Client, ClientOptions};
 use crate::cli::{AuthCommand, Cli, Command, GlobalArgs, StoreCommand};
 use crate::config::{ActiveProfile, Store};
@@ -210,7 +208,32 @@ impl Context {
             .with_prompt(question)
             .default(false)
             .interact()
-            .context("reading the answer")
+            .map_err(prompt_error)
+    }
+}
+
+/// Reads all of stdin. On a terminal it first says what it reads and how to end
+/// (a bare wait looks like a hang); Ctrl-C then ends the command with 130.
+pub(crate) fn read_stdin(what: &str) -> std::io::Result<String> {
+    use std::io::{IsTerminal, Read};
+    if std::io::stdin().is_terminal() {
+        anstream::eprintln!(
+            "Reading {what} from the terminal: end with Ctrl-D, cancel with Ctrl-C"
+        );
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// A prompt's error: an interrupted read (Ctrl-C) is the user's stop, exit 130,
+/// not a failure to report.
+pub(crate) fn prompt_error(error: dialoguer::Error) -> anyhow::Error {
+    match error {
+        dialoguer::Error::IO(io) if io.kind() == std::io::ErrorKind::Interrupted => {
+            CliError::Interrupted.into()
+        }
+        other => anyhow::Error::new(other).context("reading the answer"),
     }
 }
 

@@ -268,6 +268,9 @@ fn switch_logout_and_unknown_profiles() {
     );
 
     let (code, _, stderr) = run(env.cmd().args(["auth", "logout", "-p", "other"]));
+    assert_eq!(code, 2, "without input, logout needs --yes: {stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    let (code, _, stderr) = run(env.cmd().args(["auth", "logout", "-p", "other", "--yes"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(!std::fs::read_to_string(env.credentials_path())
         .unwrap()

@@ -25,3 +25,4 @@ mod secrets;
 mod security;
 mod snapshots;
 mod store;
+mod terminal;

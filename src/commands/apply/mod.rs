@@ -2,7 +2,6 @@
 
 mod plan;
 
-use std::io::Read;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -85,9 +84,7 @@ fn manifest_path(ctx: &Context, given: Option<&str>) -> String {
 /// Reads and validates the manifest (`-` is stdin); problems are usage errors.
 fn read_manifest(ctx: &Context, path: &str) -> anyhow::Result<Manifest> {
     let (name, text) = if path == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
+        let text = super::read_stdin("the subscriptions file")
             .context("reading the manifest from stdin")?;
         ("<stdin>".to_string(), text)
     } else {

@@ -3,7 +3,6 @@
 //! line names itself and nothing is written.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -124,11 +123,8 @@ pub(crate) fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
 
 fn read_input(args: &ImportArgs) -> anyhow::Result<String> {
     if args.file.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| CliError::Usage(format!("cannot read the lines from stdin: {e}")))?;
-        return Ok(text);
+        return super::super::read_stdin("the install lines (one JSON object each)")
+            .map_err(|e| CliError::Usage(format!("cannot read the lines from stdin: {e}")).into());
     }
     std::fs::read_to_string(&args.file)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())).into())
