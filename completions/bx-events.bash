@@ -189,7 +189,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__apply)
+        bx__events__subcmd__apply)
             opts="-f -p -o -v -q -y -h -V --file --profiles --all-profiles --profiles-from --concurrency --prune --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -259,7 +259,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__auth)
+        bx__events__subcmd__auth)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version login status logout token switch import"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -309,7 +309,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__auth__subcmd__import)
+        bx__events__subcmd__auth__subcmd__import)
             opts="-p -o -v -q -y -h -V --client-id --secrets-from --replace --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -367,7 +367,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__auth__subcmd__login)
+        bx__events__subcmd__auth__subcmd__login)
             opts="-p -o -v -q -y -h -V --portal --client-id --client-secret --code --access-token --refresh-token --webhook --oauth-server --redirect-port --rate-limit --secrets-from --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -461,7 +461,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__auth__subcmd__logout)
+        bx__events__subcmd__auth__subcmd__logout)
             opts="-p -o -v -q -y -h -V --all --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -511,7 +511,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__auth__subcmd__status)
+        bx__events__subcmd__auth__subcmd__status)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -561,7 +561,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__auth__subcmd__switch)
+        bx__events__subcmd__auth__subcmd__switch)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -611,7 +611,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__auth__subcmd__token)
+        bx__events__subcmd__auth__subcmd__token)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -661,7 +661,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__bind)
+        bx__events__subcmd__bind)
             opts="-p -o -v -q -y -h -V --auth-type --offline --connector --min-timeout --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -723,7 +723,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__call)
+        bx__events__subcmd__call)
             opts="-p -o -v -q -y -h -V --data --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -777,7 +777,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__completions)
+        bx__events__subcmd__completions)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -827,7 +827,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__dev)
+        bx__events__subcmd__dev)
             opts="-p -o -v -q -y -h -V --forward-to --application-token --connector --with-tokens --format --keep --replay --poll-interval --handler-timeout --parallel --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -905,7 +905,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__diff)
+        bx__events__subcmd__diff)
             opts="-f -p -o -v -q -y -h -V --file --profiles --all-profiles --profiles-from --concurrency --prune --exit-code --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -975,7 +975,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__doctor)
+        bx__events__subcmd__doctor)
             opts="-p -o -v -q -y -h -V --handler --event --application-token --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1037,7 +1037,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__events)
+        bx__events__subcmd__events)
             opts="-p -o -v -q -y -h -V --scope --full --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1091,7 +1091,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__export)
+        bx__events__subcmd__export)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1141,7 +1141,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__help)
+        bx__events__subcmd__help)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1191,7 +1191,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__list)
+        bx__events__subcmd__list)
             opts="-p -o -v -q -y -h -V --event --handler --online --offline --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1249,7 +1249,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__listen)
+        bx__events__subcmd__listen)
             opts="-p -o -v -q -y -h -V --host --port --application-token --forward-to --exec --save --save-rejected --save-budget --max-exec --handler-timeout --header-timeout --capture-installs --client-id --secrets-from --oauth-server --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1351,7 +1351,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline)
+        bx__events__subcmd__offline)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version list get clear error consume dead-letter"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1401,7 +1401,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline__subcmd__clear)
+        bx__events__subcmd__offline__subcmd__clear)
             opts="-p -o -v -q -y -h -V --process-id --message-id --id --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1467,7 +1467,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline__subcmd__consume)
+        bx__events__subcmd__offline__subcmd__consume)
             opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --profiles --all-profiles --profiles-from --concurrency --limit --follow --poll-interval --max-events --errors --parallel --connector --allow-loss --process-id --event --format --application-token --with-tokens --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1577,7 +1577,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter)
+        bx__events__subcmd__offline__subcmd__dead__subcmd__letter)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version list replay"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1627,7 +1627,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__list)
+        bx__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__list)
             opts="-p -o -v -q -y -h -V --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1681,7 +1681,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__replay)
+        bx__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__replay)
             opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1747,7 +1747,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline__subcmd__error)
+        bx__events__subcmd__offline__subcmd__error)
             opts="-p -o -v -q -y -h -V --process-id --message-id --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1809,7 +1809,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline__subcmd__get)
+        bx__events__subcmd__offline__subcmd__get)
             opts="-p -o -v -q -y -h -V --limit --process-id --errors --filter --order --connector --clear --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1879,7 +1879,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__offline__subcmd__list)
+        bx__events__subcmd__offline__subcmd__list)
             opts="-p -o -v -q -y -h -V --filter --order --errors --connector --start --all --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1945,7 +1945,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__sandbox)
+        bx__events__subcmd__sandbox)
             opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --state --not-installed --portals --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version fire log fault install"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2035,7 +2035,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__sandbox__subcmd__fault)
+        bx__events__subcmd__sandbox__subcmd__fault)
             opts="-p -o -v -q -y -h -V --count --method --delay-ms --clear --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version query_limit operation_time_limit server_error bad_gateway slow drop lose_answer expired_token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2101,7 +2101,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__sandbox__subcmd__fire)
+        bx__events__subcmd__sandbox__subcmd__fire)
             opts="-p -o -v -q -y -h -V --data --count --url --portal --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2167,7 +2167,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__sandbox__subcmd__install)
+        bx__events__subcmd__sandbox__subcmd__install)
             opts="-p -o -v -q -y -h -V --to --event --portal --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2233,7 +2233,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__sandbox__subcmd__log)
+        bx__events__subcmd__sandbox__subcmd__log)
             opts="-p -o -v -q -y -h -V --url --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2287,7 +2287,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__store)
+        bx__events__subcmd__store)
             opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version init"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2337,7 +2337,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__store__subcmd__init)
+        bx__events__subcmd__store__subcmd__init)
             opts="-p -o -v -q -y -h -V --copy-profiles --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2387,7 +2387,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__trigger)
+        bx__events__subcmd__trigger)
             opts="-p -o -v -q -y -h -V --to --data --application-token --handler-id --domain --json --from-file --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2461,7 +2461,7 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        bx__subcmd__events__subcmd__unbind)
+        bx__events__subcmd__unbind)
             opts="-p -o -v -q -y -h -V --auth-type --offline --connector --all --event --handler --dry-run --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

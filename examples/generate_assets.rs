@@ -29,8 +29,7 @@ pub fn write_assets(root: &Path) -> std::io::Result<()> {
     let completions = root.join("completions");
     std::fs::create_dir_all(&completions)?;
     for (shell, file) in COMPLETION_FILES {
-        let mut script = Vec::new();
-        clap_complete::generate(*shell, &mut command(), "bx-events", &mut script);
+        let script = bx_events::cli::completion_script(*shell, &mut command());
         std::fs::write(completions.join(file), script)?;
     }
     let man = root.join("docs").join("man");

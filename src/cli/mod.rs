@@ -980,3 +980,19 @@ pub struct CompletionsArgs {
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
+
+/// The completion script for `shell`. clap_complete's bash script names its
+/// dispatch arms after the binary with `-` turned into `__subcmd__`
+/// (`bx__subcmd__events__subcmd__bind`) while its word loop sets `cmd` to
+/// `bx__events__subcmd__bind`, so nothing past the first word completed; the arms
+/// are renamed to what the loop sets.
+pub fn completion_script(shell: clap_complete::Shell, command: &mut clap::Command) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, command, "bx-events", &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    if shell == clap_complete::Shell::Bash {
+        script.replace("bx__subcmd__events", "bx__events")
+    } else {
+        script
+    }
+}

@@ -9,7 +9,6 @@ pub(crate) fn run(args: &CompletionsArgs) {
     let mut command = Cli::command();
     // Rendered first, then written with the pipe-tolerant printer: `| head` must not
     // make the generator panic on a closed stdout.
-    let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut command, "bx-events", &mut script);
-    crate::output::print_text(&String::from_utf8_lossy(&script));
+    let script = crate::cli::completion_script(args.shell, &mut command);
+    crate::output::print_text(&script);
 }

@@ -49,3 +49,62 @@ fn completions_command_prints_a_script() {
     let script = String::from_utf8(output.stdout).unwrap();
     assert!(script.contains("bx-events") && script.contains("unbind"));
 }
+
+/// What bash completes for `words` (the last one being completed), run the way
+/// bash's programmable completion runs the committed script.
+fn bash_completes(script: &Path, words: &[&str]) -> Vec<String> {
+    let current = words.len() - 1;
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source '{}' && COMP_WORDS=({}) && COMP_CWORD={current} && \
+         _bx__events bx-events '{}' '{}' && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        quoted.join(" "),
+        words[current],
+        words[current - 1],
+    );
+    let output = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &program])
+        .output()
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completes_nested_subcommands_and_their_flags() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let committed = repo.join("completions/bx-events.bash");
+    let printed = tempfile::NamedTempFile::new().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bx-events"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    std::fs::write(printed.path(), output.stdout).unwrap();
+    for script in [committed.as_path(), printed.path()] {
+        assert_eq!(bash_completes(script, &["bx-events", "unb"]), ["unbind"]);
+        assert_eq!(
+            bash_completes(script, &["bx-events", "bind", "--of"]),
+            ["--offline"]
+        );
+        assert_eq!(
+            bash_completes(script, &["bx-events", "offline", "con"]),
+            ["consume"]
+        );
+        assert!(
+            bash_completes(script, &["bx-events", "offline", "consume", "--fo"])
+                .contains(&"--follow".to_string())
+        );
+        assert_eq!(
+            bash_completes(script, &["bx-events", "auth", "log"]),
+            ["login", "logout"]
+        );
+    }
+}
