@@ -2,6 +2,10 @@
 
 use std::net::IpAddr;
 
+/// The most characters a handler URL may have: the portal stores it in
+/// `b_rest_event.EVENT_HANDLER`, a varchar(255).
+pub const MAX_HANDLER_CHARS: usize = 255;
+
 /// A handler URL the portal would refuse, with the portal's code for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} ({code})")]
@@ -18,6 +22,36 @@ pub fn check_handler_url(raw: &str) -> Result<Option<String>, HandlerUrlError> {
         code: "ERROR_WRONG_HANDLER_URL",
         message: format!("'{raw}' is not a handler URL the portal accepts: {why}"),
     };
+    let text = raw.trim();
+    let length = text.chars().count();
+    if length > MAX_HANDLER_CHARS {
+        return Err(HandlerUrlError {
+            code: "ERROR_CORE",
+            message: format!(
+                "the handler URL is {length} characters; the portal stores at most {MAX_HANDLER_CHARS} (b_rest_event.EVENT_HANDLER): shorten it"
+            ),
+        });
+    }
+    // The portal reads the URL with PHP's parse_url, which keeps the scheme's case
+    // and finds a host only after `scheme://`; the url crate forgives both.
+    if let Some((scheme, rest)) = text.split_once(':') {
+        let lower = scheme.to_ascii_lowercase();
+        if matches!(lower.as_str(), "http" | "https") {
+            if scheme != lower {
+                return Err(HandlerUrlError {
+                    code: "ERROR_UNSUPPORTED_PROTOCOL",
+                    message: format!(
+                        "the portal accepts the scheme only in lower case: write '{lower}:{rest}'"
+                    ),
+                });
+            }
+            if !rest.starts_with("//") {
+                return Err(wrong(&format!(
+                    "it needs '//' after '{scheme}:' ({scheme}://host/path)"
+                )));
+            }
+        }
+    }
     let url = url::Url::parse(raw.trim()).map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => wrong(&format!(
             "it has no scheme; did you mean https://{}?",

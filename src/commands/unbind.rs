@@ -113,7 +113,8 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
     let event_pattern = args.event_filter.as_deref().or(args.event.as_deref());
     let (profile, client) = ctx.connect()?;
     let mut matched = Vec::new();
-    for binding in events::list_bindings(&client).await? {
+    let (bindings, admin) = events::list_bindings_and_role(&client).await?;
+    for binding in bindings {
         let event_ok = match event_pattern {
             Some(pattern) => name_matches(pattern, &binding.event, PlainPattern::Exact)?,
             None => true,
@@ -126,7 +127,18 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
             matched.push(binding);
         }
     }
-    let requests: Vec<BindRequest> = matched.iter().map(BindRequest::exact).collect();
+    let requests: Vec<BindRequest> = matched
+        .iter()
+        .map(|binding| {
+            let mut request = BindRequest::exact(binding);
+            if !admin {
+                // In `batch` the value is text, which the portal refuses from a
+                // non-administrator; it matches their own id by itself.
+                request.auth_type = None;
+            }
+            request
+        })
+        .collect();
     if requests.is_empty() {
         ctx.out.info("Nothing matched; no binding removed.");
         ctx.out.machine_list(&Vec::<UnbindResult>::new());

@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use super::catalog;
 use super::rest::{param, param_text, Caller, RestError};
 use super::state::{Portal, StoredBinding};
+use crate::bitrix::validate::MAX_HANDLER_CHARS;
 
 fn access_denied(text: &str) -> RestError {
     RestError::new(403, "ACCESS_DENIED", text)
@@ -80,23 +81,60 @@ fn connector_of(portal: &Portal, caller: &Caller) -> Result<String, RestError> {
 
 /// The portal's handler URL check: a dot after the host's first character, then the scheme.
 fn check_handler(handler: &str) -> Result<(), RestError> {
-    let parsed = url::Url::parse(handler).ok();
-    let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");
-    if host.find('.').is_none_or(|at| at == 0) {
+    let (scheme, host) = php_scheme_and_host(handler);
+    if host.is_none_or(|host| host.find('.').is_none_or(|at| at == 0)) {
         return Err(RestError::new(
             400,
             "ERROR_WRONG_HANDLER_URL",
             "Wrong handler URL",
         ));
     }
-    match parsed.as_ref().map(|u| u.scheme()) {
-        Some("http") | Some("https") => Ok(()),
-        _ => Err(RestError::new(
-            400,
-            "ERROR_UNSUPPORTED_PROTOCOL",
-            "Unsupported handler protocol",
-        )),
+    // Compared as PHP's `parse_url` returns it: `HTTPS` is not `https`.
+    match scheme {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(RestError::new(
+                400,
+                "ERROR_UNSUPPORTED_PROTOCOL",
+                "Unsupported handler protocol",
+            ))
+        }
     }
+    // `b_rest_event.EVENT_HANDLER` is varchar(255).
+    if handler.chars().count() > MAX_HANDLER_CHARS {
+        return Err(RestError::new(
+            400,
+            "ERROR_CORE",
+            "Unable to set event handler: the handler is longer than the 255 characters it is stored in",
+        ));
+    }
+    Ok(())
+}
+
+/// The scheme and host as PHP's `parse_url` reads them: the scheme keeps its
+/// case, and there is a host only after `scheme://` (`http:/host/x` has none).
+fn php_scheme_and_host(url: &str) -> (Option<&str>, Option<&str>) {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return (None, None);
+    };
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return (None, None);
+    }
+    let host = rest.strip_prefix("//").map(|after| {
+        let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+        let host_port = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        match host_port.strip_prefix('[') {
+            Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+            None => host_port.split(':').next().unwrap_or(""),
+        }
+    });
+    (Some(scheme), host.filter(|h| !h.is_empty()))
 }
 
 /// `event.bind`, validating in the portal's order (docs/portal.md).
@@ -223,11 +261,16 @@ pub(crate) fn event_unbind(
         None if caller.admin => None,
         None => Some(caller.user_id),
     };
-    if let Some(user) = user_filter {
-        if !caller.admin && user != caller.user_id {
-            return Err(access_denied(
-                "Access denied! Only administrators can unbind handlers of other users",
-            ));
+    if !caller.admin {
+        // The portal compares a non-administrator's AUTH_TYPE with `!==` against
+        // their integer id: only a JSON number passes; the text every form and
+        // `batch` command carries ("2") is refused, whatever its value.
+        if let Some(sent) = param(params, "auth_type").filter(|v| !v.is_null()) {
+            if sent.as_i64() != Some(caller.user_id) {
+                return Err(access_denied(
+                    "Access denied! Event unbinding with AUTH_TYPE requires administrator access rights",
+                ));
+            }
         }
     }
     let before = portal.bindings.len();

@@ -199,6 +199,14 @@ fn sanitize_filter(filter: Option<&Value>, allowed: &[&str]) -> Result<Vec<Condi
 /// dates (a TIMESTAMP_X condition becomes a date): only a new reservation checks this.
 fn check_reservable(conditions: &[Condition]) -> Result<(), RestError> {
     for condition in conditions {
+        // The reserving update hands each operation to the ORM's condition
+        // builder, which knows no `%` (substring) and no `@` (in a list).
+        if condition.op == "%" || condition.op == "@" {
+            return Err(RestError::argument(
+                condition.key(),
+                format!("Unknown operator `{}`", condition.op),
+            ));
+        }
         if condition.field == "TIMESTAMP_X" || php::is_array(&condition.value) {
             let key = condition.key();
             return Err(RestError::argument(

@@ -196,7 +196,9 @@ fn unbind_all_needs_confirmation_and_uses_batch() {
         .iter()
         .all(|r| r["count"] == 1 && r["auth_type"] == 0));
     let stats = env.sandbox.portal.stats();
-    assert_eq!(stats.methods.get("batch"), Some(&1));
+    // Each run lists the bindings with the caller's role in one batch (the
+    // refused run too); the confirmed one removes them in one more.
+    assert_eq!(stats.methods.get("batch"), Some(&3));
     assert_eq!(stats.methods.get("event.unbind"), Some(&3));
     let left = env.json(&["list"]);
     assert_eq!(left.as_array().unwrap().len(), 1);
@@ -282,4 +284,90 @@ fn unbinding_nothing_points_at_what_is_bound() {
     );
     let (_, _, stderr) = run(env.cmd().args(["unbind", "ONCRMDEALAD", DEAL_HOOK]));
     assert!(stderr.contains("similar names: ONCRMDEALADD"), "{stderr}");
+}
+
+/// A non-administrator's `unbind --all` goes through `batch`, where every value is
+/// text: the portal refuses an AUTH_TYPE text from them (it compares with `!==`
+/// against their integer id), so none may be sent.
+#[test]
+fn a_non_administrators_unbind_all_sends_no_auth_type() {
+    let env = TestEnv::new();
+    let (access, refresh) = env.sandbox.portal.issue_tokens(2);
+    env.save_oauth_profile("user", &access, &refresh, None);
+    env.json(&[
+        "-p",
+        "user",
+        "bind",
+        "ONCRMDEALADD",
+        "https://hooks.example.com/mine",
+    ]);
+    env.json(&[
+        "-p",
+        "user",
+        "bind",
+        "ONCRMDEALUPDATE",
+        "https://hooks.example.com/mine",
+    ]);
+    // The sandbox refuses what the portal refuses.
+    let (code, _, stderr) = run(env.cmd().args([
+        "-p",
+        "user",
+        "call",
+        "batch",
+        "cmd[a]=event.unbind?event=ONCRMDEALADD&handler=https://hooks.example.com/mine&auth_type=2",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        env.sandbox.portal.binding_count(),
+        2,
+        "text auth_type refused"
+    );
+    let (code, _, stderr) = run(env.cmd().args(["-p", "user", "unbind", "--all", "--yes"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(env.sandbox.portal.binding_count(), 0, "{stderr}");
+}
+
+/// The portal reads handlers with PHP's parse_url (the scheme keeps its case; a
+/// host only after `//`) and stores them in a varchar(255): the client refuses
+/// what it would refuse, and the sandbox refuses it as the portal does.
+#[test]
+fn handlers_the_portal_refuses_are_refused_before_sending_and_by_the_sandbox() {
+    let env = TestEnv::new();
+    let long = format!("https://hooks.example.com/{}", "x".repeat(300));
+    let cases = [
+        (
+            "HTTPS://HOOKS.EXAMPLE.COM/x",
+            "only in lower case",
+            "ERROR_UNSUPPORTED_PROTOCOL",
+        ),
+        (
+            "http:/hooks.example.com/x",
+            "needs '//'",
+            "ERROR_WRONG_HANDLER_URL",
+        ),
+        (long.as_str(), "at most 255", "ERROR_CORE"),
+    ];
+    for (handler, said, portal_code) in cases {
+        let (code, _, stderr) = run(env.cmd().args(["bind", "ONCRMDEALADD", handler]));
+        assert_eq!(code, 2, "{handler}: {stderr}");
+        assert!(stderr.contains(said), "{handler}: {stderr}");
+        let (code, _, stderr) = run(env.cmd().args([
+            "call",
+            "event.bind",
+            "event=ONCRMDEALADD",
+            &format!("handler={handler}"),
+        ]));
+        assert_eq!(code, 1, "{handler}: {stderr}");
+        assert!(stderr.contains(portal_code), "{handler}: {stderr}");
+    }
+    let manifest = env.config_dir().join("long.toml");
+    std::fs::write(
+        &manifest,
+        format!("[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"{long}\"\n"),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(env.cmd().args(["diff", "-f", manifest.to_str().unwrap()]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("at most 255"), "{stderr}");
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
 }

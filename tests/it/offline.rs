@@ -1125,3 +1125,41 @@ fn lines_a_reader_has_not_read_are_not_confirmed_and_a_stop_still_ends_the_wait(
     assert_eq!(out.lines().count(), 10, "the next run delivers them all");
     assert_eq!(env.sandbox.portal.offline_count(), 0);
 }
+
+#[test]
+fn substring_filters_reserve_nothing() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &serde_json::json!({"FIELDS": {"ID": "1"}}));
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["offline", "get", "--filter", "EVENT_NAME~DEAL"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot reserve records by a substring")
+            && stderr.contains("offline list --filter"),
+        "{stderr}"
+    );
+    // The sandbox refuses the portal's `%` on a reservation as the portal does,
+    // and takes it on a listing.
+    for op in ["%", "@"] {
+        let (code, _, stderr) = run(env.cmd().args([
+            "call",
+            "event.offline.get",
+            &format!("filter[{op}EVENT_NAME]=DEAL"),
+            "clear=0",
+        ]));
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("Unknown operator"), "{stderr}");
+    }
+    assert!(env
+        .sandbox
+        .portal
+        .offline_rows()
+        .iter()
+        .all(|row| row.process_id.is_none()));
+    let listed = env.json(&["offline", "list", "--filter", "EVENT_NAME~DEAL"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+}

@@ -229,6 +229,12 @@ async fn get(ctx: &Context, args: &OfflineGetArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    if let Some(substring) = args.filter.iter().find(|f| f.contains('~')) {
+        return Err(CliError::Usage(format!(
+            "'{substring}': the portal cannot reserve records by a substring (`~`; it answers \"Unknown operator\"): look with `bx-events offline list --filter '{substring}'`, then reserve by exact values (`--filter EVENT_NAME=ONCRMDEALADD`)"
+        ))
+        .into());
+    }
     let (filter, order) = filter_and_order(&args.filter, args.order.as_deref(), GET_FIELDS)?;
     let (_, client) = ctx.connect()?;
     if args.clear {
