@@ -403,3 +403,34 @@ fn a_non_administrators_apply_converges_and_prunes() {
     assert_eq!(pruned["summary"]["unbind"], 1, "{pruned}");
     assert_eq!(env.sandbox.portal.binding_count(), 0);
 }
+
+/// Drift the file does not list is named with the command that removes it.
+#[test]
+fn bindings_the_file_does_not_list_are_named_with_the_command_that_removes_them() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALUPDATE", "https://hooks.example.com/old"]);
+    let file = write(
+        &env,
+        "s.toml",
+        "[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"https://hooks.example.com/x\"\n",
+    );
+    let (code, _, stderr) = run(env.cmd().args(["apply", "-f", &file]));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(env.cmd().args(["apply", "-f", &file]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("No changes")
+            && stderr.contains("1 binding(s) on the portal are not in the file")
+            && stderr.contains(&format!("bx-events apply -f {file} --prune")),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["diff", "-f", &file, "--prune", "--exit-code"]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains(&format!("run `bx-events apply -f {file} --prune`")),
+        "{stderr}"
+    );
+    assert_eq!(env.sandbox.portal.binding_count(), 2, "nothing removed");
+}

@@ -105,6 +105,12 @@ fn a_reader_that_takes_every_line_in_one_read_and_exits_confirms_nothing() {
         20,
         "nothing was confirmed: {stderr}"
     );
+    assert!(
+        stderr.contains("Delivered 0,")
+            && stderr.contains("20 written to stdout but not confirmed")
+            && !stderr.contains("] ok "),
+        "the summary says what was confirmed: {stderr}"
+    );
     // A reader that reads everything keeps it all: the next run delivers all 20.
     let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
     assert_eq!(code, 0, "{stderr}");

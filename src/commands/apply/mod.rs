@@ -211,7 +211,12 @@ async fn plan_all(
 pub(crate) async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
     let path = manifest_path(ctx, args.target.file.as_deref());
     let manifest = Arc::new(read_manifest(ctx, &path)?);
-    let mut runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;
+    let mut runs = plan_all(ctx, &args.target, &manifest, true).await?;
+    let unlisted = if args.prune {
+        0
+    } else {
+        set_aside_unlisted(&mut runs)
+    };
     render(ctx, &runs);
     if let Some(error) = portal_failure(&mut runs) {
         return Err(error);
@@ -221,11 +226,15 @@ pub(crate) async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
         .flat_map(|r| r.outcome.as_ref().ok().into_iter().flatten())
         .filter(|c| c.action != Action::Keep)
         .count();
+    let fix = apply_command(args.target.file.as_deref(), args.prune);
     if drift == 0 {
-        ctx.out.info("In sync: nothing to bind or unbind.");
+        ctx.out.info(&format!(
+            "In sync: nothing to bind or unbind.{}",
+            unlisted_note(unlisted, args.target.file.as_deref())
+        ));
     } else if args.exit_code {
         return Err(CliError::NotInSync(format!(
-            "not in sync: {drift} change(s) needed; run `bx-events apply`"
+            "not in sync: {drift} change(s) needed; run `{fix}`"
         ))
         .into());
     }
@@ -235,7 +244,12 @@ pub(crate) async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
 pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()> {
     let path = manifest_path(ctx, args.target.file.as_deref());
     let manifest = Arc::new(read_manifest(ctx, &path)?);
-    let mut runs = plan_all(ctx, &args.target, &manifest, args.prune).await?;
+    let mut runs = plan_all(ctx, &args.target, &manifest, true).await?;
+    let unlisted = if args.prune {
+        0
+    } else {
+        set_aside_unlisted(&mut runs)
+    };
     let changes = |action| {
         runs.iter()
             .flat_map(|r| r.outcome.as_ref().ok().into_iter().flatten())
@@ -244,7 +258,12 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
     };
     let (binds, unbinds) = (changes(Action::Bind), changes(Action::Unbind));
     if args.dry_run || binds + unbinds == 0 {
-        return report_plan(ctx, &mut runs, &manifest, args.dry_run, binds, unbinds);
+        report_plan(ctx, &mut runs, &manifest, args.dry_run, binds, unbinds)?;
+        if unlisted > 0 {
+            ctx.out
+                .info(unlisted_note(unlisted, args.target.file.as_deref()).trim_start());
+        }
+        return Ok(());
     }
     if unbinds > 0 && !ctx.global.yes {
         render(ctx, &runs);
@@ -258,12 +277,13 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
     render(ctx, &runs);
     let summary = summarise(&runs);
     ctx.out.info(&format!(
-        "Applied: {} bound, {} unbound, {} unchanged, {} failed.{}",
+        "Applied: {} bound, {} unbound, {} unchanged, {} failed.{}{}",
         summary.bind,
         summary.unbind,
         summary.keep,
         summary.failed,
-        portals_note(&summary)
+        portals_note(&summary),
+        unlisted_note(unlisted, args.target.file.as_deref())
     ));
     if let Some(error) = portal_failure(&mut runs) {
         return Err(error);
@@ -276,6 +296,44 @@ pub(crate) async fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<()>
         .into());
     }
     Ok(())
+}
+
+/// Takes the unbinds out of a plan made with pruning, for a run without it: the
+/// bindings the file does not list are then only counted, to be mentioned.
+fn set_aside_unlisted(runs: &mut [PortalRun]) -> usize {
+    let mut unlisted = 0;
+    for run in runs {
+        if let Ok(changes) = &mut run.outcome {
+            let before = changes.len();
+            changes.retain(|change| change.action != Action::Unbind);
+            unlisted += before - changes.len();
+        }
+    }
+    unlisted
+}
+
+/// The `apply` command that carries out what `diff` found.
+fn apply_command(file: Option<&str>, prune: bool) -> String {
+    let mut command = String::from("bx-events apply");
+    if let Some(file) = file {
+        command.push_str(&format!(" -f {file}"));
+    }
+    if prune {
+        command.push_str(" --prune");
+    }
+    command
+}
+
+/// What to say of bindings on the portal that the file does not list, when they
+/// were left alone (no `--prune`).
+fn unlisted_note(unlisted: usize, file: Option<&str>) -> String {
+    if unlisted == 0 {
+        return String::new();
+    }
+    format!(
+        " {unlisted} binding(s) on the portal are not in the file and were left alone; `{}` removes them.",
+        apply_command(file, true)
+    )
 }
 
 /// Shows a plan that is not carried out: a dry run, or nothing to change.

@@ -52,6 +52,9 @@ pub(super) struct Consumer<'a> {
     failed: u64,
     dead: u64,
     lost: u64,
+    /// Written to stdout, then left reserved because the reader went away before
+    /// it provably took them: the next run delivers them again.
+    unconfirmed: u64,
     /// stdout cannot take more: stop, and confirm nothing more. `Some(None)` when
     /// its reader went away (a normal end), `Some(Some(why))` when writing failed.
     sink_closed: Option<Option<String>>,
@@ -120,13 +123,14 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
         }
     };
     ctx.out.info(&format!(
-        "Delivered {}, failed {}{}{} in {:.1} s; {} request(s) to the portal",
+        "Delivered {}, failed {}{}{} in {:.1} s; {} request(s) to the portal{}",
         consumer.delivered,
         consumer.failed,
         extra(consumer.dead, "kept as dead letters"),
         extra(consumer.lost, "lost"),
         started.elapsed().as_secs_f64(),
-        consumer.client.request_count()
+        consumer.client.request_count(),
+        unconfirmed_note(consumer.unconfirmed)
     ));
     outcome?;
     // Ctrl-C / SIGTERM first: a stop that cut a wait for stdout's reader short is
@@ -247,6 +251,15 @@ fn refuse_tokens_in_clear(target: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The summary's word on records written to stdout but not confirmed.
+pub(super) fn unconfirmed_note(count: u64) -> String {
+    if count == 0 {
+        String::new()
+    } else {
+        format!("; {count} written to stdout but not confirmed (the reader went away): they stay reserved for the next run")
+    }
+}
+
 /// Tests: `BX_EVENTS_TEST_FAILPOINT=consume-after-get[:N]` stops the process at
 /// its first (or Nth) answered reservation request, before the journal hears of it.
 fn failpoint_after_get() -> bool {
@@ -301,6 +314,7 @@ impl<'a> Consumer<'a> {
             failed: 0,
             dead: 0,
             lost: 0,
+            unconfirmed: 0,
             sink_closed: None,
             progress: None,
             origin: None,
@@ -331,8 +345,15 @@ impl<'a> Consumer<'a> {
     }
 
     /// Delivered, failed, kept as dead letters, lost.
-    pub(super) fn counts(&self) -> [u64; 4] {
-        [self.delivered, self.failed, self.dead, self.lost]
+    /// Delivered, failed, dead letters, lost, and written but not confirmed.
+    pub(super) fn counts(&self) -> [u64; 5] {
+        [
+            self.delivered,
+            self.failed,
+            self.dead,
+            self.lost,
+            self.unconfirmed,
+        ]
     }
 
     /// Why stdout can take no more, once it cannot: `Some(None)` when its reader
@@ -708,6 +729,8 @@ impl<'a> Consumer<'a> {
             Ok(()) if took > SLOW_HANDLER => self.ctx.out.warn(&format!(
                 "{what} ok but slow: {millis} ms (the portal calls slow handlers less often)"
             )),
+            // A line on stdout is only written: it counts once the reader took it.
+            Ok(()) if self.sink.is_gathered() => self.log(&format!("{what} written")),
             Ok(()) => self.log(&format!("{what} ok {millis} ms")),
             Err(DeliveryError::Closed { .. }) => {}
             Err(why) => self
@@ -806,6 +829,11 @@ impl<'a> Consumer<'a> {
             closed,
         } = settled;
         if closed {
+            // Counted as they were written; none of them is confirmed.
+            let written = to_clear.len() as u64 + to_error.len() as u64;
+            self.delivered = self.delivered.saturating_sub(to_clear.len() as u64);
+            self.failed = self.failed.saturating_sub(to_error.len() as u64);
+            self.unconfirmed += written;
             self.journal.forget_outcomes(process_id)?;
             return Ok(());
         }

@@ -57,13 +57,13 @@ enum TurnOutcome {
     /// Another process holds the portal's journal.
     Busy,
     Worked {
-        counts: [u64; 4],
+        counts: [u64; 5],
         empty: bool,
         closed: Option<Option<String>>,
         client: Box<Client>,
     },
     /// The turn failed after delivering what the counts say.
-    Failed(anyhow::Error, [u64; 4]),
+    Failed(anyhow::Error, [u64; 5]),
 }
 
 /// Totals over the whole run.
@@ -73,17 +73,19 @@ struct Totals {
     failed: u64,
     dead: u64,
     lost: u64,
+    unconfirmed: u64,
     requests: u64,
     /// Why stdout can take no more, once it cannot (see `Consumer::sink_closed`).
     closed: Option<Option<String>>,
 }
 
 impl Totals {
-    fn add(&mut self, [delivered, failed, dead, lost]: [u64; 4]) {
+    fn add(&mut self, [delivered, failed, dead, lost, unconfirmed]: [u64; 5]) {
         self.delivered += delivered;
         self.failed += failed;
         self.dead += dead;
         self.lost += lost;
+        self.unconfirmed += unconfirmed;
     }
 
     fn handled(&self) -> u64 {
@@ -325,7 +327,7 @@ fn finish(
     started: Instant,
 ) -> anyhow::Result<()> {
     ctx.out.info(&format!(
-        "Delivered {}, failed {}{}{} from {} portal(s) in {:.1} s; {} request(s) to the portals",
+        "Delivered {}, failed {}{}{} from {} portal(s) in {:.1} s; {} request(s) to the portals{}",
         totals.delivered,
         totals.failed,
         extra(totals.dead, "kept as dead letters"),
@@ -333,6 +335,7 @@ fn finish(
         seats.len(),
         started.elapsed().as_secs_f64(),
         totals.requests,
+        super::consume::unconfirmed_note(totals.unconfirmed),
     ));
     if ctx.shutdown.is_requested() {
         return Err(CliError::Interrupted.into());
@@ -427,7 +430,7 @@ impl Turn<'_> {
         let journal = match Journal::try_open_in(&self.ctx.store, &self.profile.name, connector) {
             Ok(Some(journal)) => journal,
             Ok(None) => return TurnOutcome::Busy,
-            Err(error) => return TurnOutcome::Failed(error, [0; 4]),
+            Err(error) => return TurnOutcome::Failed(error, [0; 5]),
         };
         let state_dir = self.ctx.store.dir().join("state");
         let dead_letters = DeadLetters::new(&state_dir, &self.profile.name, connector);
