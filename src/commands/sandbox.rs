@@ -319,7 +319,7 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
     if let Some(k) = args.portal {
         api = api.portal(k).await?;
     }
-    let mut queued = 0u64;
+    let (mut queued, mut merged) = (0u64, 0u64);
     let mut deliveries: Vec<Delivery> = Vec::new();
     for n in 1..=args.count {
         let numbered = pairs
@@ -337,6 +337,7 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
             .json()
             .await?;
         queued += answer["queued"].as_u64().unwrap_or(0);
+        merged += answer["merged"].as_u64().unwrap_or(0);
         deliveries.extend(
             serde_json::from_value::<Vec<Delivery>>(answer["deliveries"].clone())
                 .unwrap_or_default(),
@@ -346,13 +347,19 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|d| d.status.is_some_and(|s| (200..300).contains(&s)))
         .count();
+    let merged_note = if merged > 0 {
+        format!(
+            " ({merged} more merged into a queued record with the same data, as the portal merges them: give each change its own data, e.g. --data 'FIELDS.ID={{N}}')"
+        )
+    } else {
+        String::new()
+    };
     ctx.out.success(&format!(
-        "Fired {event} {} time(s): {queued} record(s) queued for offline bindings; {delivered} of {} handler call(s) answered 2xx",
+        "Fired {event} {} time(s): {queued} record(s) queued for offline bindings{merged_note}; {delivered} of {} handler call(s) answered 2xx",
         args.count,
         deliveries.len()
     ));
-    let report =
-        json!({"event": event, "fired": args.count, "queued": queued, "deliveries": deliveries});
+    let report = json!({"event": event, "fired": args.count, "queued": queued, "merged": merged, "deliveries": deliveries});
     ctx.out
         .record(&report, || deliveries_table(ctx, &deliveries));
     if delivered < deliveries.len() {

@@ -117,7 +117,9 @@ pub(crate) async fn fire(
         outcome
     };
     let deliveries = super::delivery::send_all(&shared, &event, outcome.outgoing).await;
-    Json(json!({"event": event, "queued": outcome.queued, "deliveries": deliveries}))
+    Json(
+        json!({"event": event, "queued": outcome.queued, "merged": outcome.merged, "deliveries": deliveries}),
+    )
         .into_response()
 }
 

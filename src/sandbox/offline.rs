@@ -49,14 +49,14 @@ pub(crate) fn message_id(event_name: &str, data: &Value) -> String {
 }
 
 /// Queues an event for one connector's queue, merging with an unreserved row of
-/// the same MESSAGE_ID as the portal does.
+/// the same MESSAGE_ID as the portal does; whether it was merged.
 pub(crate) fn enqueue(
     portal: &mut Portal,
     event_name: &str,
     data: &Value,
     connector: &str,
     user_id: i64,
-) -> u64 {
+) -> bool {
     let message = message_id(event_name, data);
     let now = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     if let Some(existing) = portal.offline.iter_mut().find(|row| {
@@ -64,7 +64,7 @@ pub(crate) fn enqueue(
     }) {
         existing.timestamp = now;
         existing.event_data = data.clone();
-        return existing.id;
+        return true;
     }
     let id = portal.next_offline_id;
     portal.next_offline_id += 1;
@@ -79,7 +79,7 @@ pub(crate) fn enqueue(
         error: false,
         connector: connector.to_string(),
     });
-    id
+    false
 }
 
 /// How long a row may stay in the queue: the portal's cleanup agent deletes every

@@ -86,8 +86,11 @@ pub(crate) struct PersistedPortal {
 /// What a fired event caused.
 #[derive(Debug, Clone)]
 pub(crate) struct FireOutcome {
-    /// Records queued (or merged) in offline queues.
+    /// New records in offline queues.
     pub queued: usize,
+    /// Changes merged into an unreserved record of the same MESSAGE_ID (the
+    /// same event and data), as the portal merges them.
+    pub merged: usize,
     /// Requests to online handlers, ready to send.
     pub outgoing: Vec<super::delivery::Outgoing>,
 }
@@ -298,8 +301,11 @@ impl Portal {
             .filter(|b| b.offline && b.event == event)
             .map(|b| b.connector.clone())
             .collect();
+        let mut merged = 0;
         for connector in &connectors {
-            super::offline::enqueue(self, &event, data, connector, user_id);
+            if super::offline::enqueue(self, &event, data, connector, user_id) {
+                merged += 1;
+            }
         }
         let handlers: Vec<StoredBinding> = self
             .bindings
@@ -315,7 +321,8 @@ impl Portal {
             outgoing.extend(super::delivery::offline_notifications(self));
         }
         FireOutcome {
-            queued: connectors.len(),
+            queued: connectors.len() - merged,
+            merged,
             outgoing,
         }
     }

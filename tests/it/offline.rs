@@ -1163,3 +1163,38 @@ fn substring_filters_reserve_nothing() {
     let listed = env.json(&["offline", "list", "--filter", "EVENT_NAME~DEAL"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn sandbox_fire_reports_identical_changes_as_merged_not_queued() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONTASKADD", "--offline"]);
+    let (code, stdout, stderr) = run(env.cmd().args([
+        "-o",
+        "json",
+        "sandbox",
+        "fire",
+        "ONTASKADD",
+        "--data",
+        "FIELDS.ID=7",
+        "--count",
+        "50",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let fired: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(fired["queued"], 1, "one row holds them: {fired}");
+    assert_eq!(fired["merged"], 49);
+    assert_eq!(env.sandbox.portal.offline_count(), 1);
+    let (_, _, stderr) = run(env.cmd().args([
+        "sandbox",
+        "fire",
+        "ONTASKADD",
+        "--data",
+        "FIELDS.ID=7",
+        "--count",
+        "2",
+    ]));
+    assert!(
+        stderr.contains("merged into a queued record") && stderr.contains("{N}"),
+        "{stderr}"
+    );
+}
