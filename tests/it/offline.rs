@@ -1198,3 +1198,19 @@ fn sandbox_fire_reports_identical_changes_as_merged_not_queued() {
         "{stderr}"
     );
 }
+
+#[test]
+fn reservation_counts_say_when_they_cover_one_page_only() {
+    let env = queued(120);
+    let (code, _, stderr) = run(env.cmd().args(["offline", "get", "--limit", "120"]));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "list"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("Reserved (records among the 50 shown; --all counts every page)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(env.cmd().args(["offline", "list", "--all"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("(120)."), "{stderr}");
+}

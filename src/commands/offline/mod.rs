@@ -65,6 +65,7 @@ async fn list(ctx: &Context, args: &OfflineListArgs) -> anyhow::Result<()> {
     };
     let mut records = Vec::new();
     let mut total = None;
+    let mut partial = false;
     loop {
         let page = offline::list(&client, &query)
             .await
@@ -74,6 +75,7 @@ async fn list(ctx: &Context, args: &OfflineListArgs) -> anyhow::Result<()> {
         match page.next {
             Some(next) if args.all && next > query.start.unwrap_or(0) => query.start = Some(next),
             Some(_) if !args.all => {
+                partial = true;
                 ctx.out.info(&format!(
                     "Showing {} of {} records; use --all for every page or --start N for the next one",
                     records.len(),
@@ -88,7 +90,7 @@ async fn list(ctx: &Context, args: &OfflineListArgs) -> anyhow::Result<()> {
         ctx.out.info("The offline queue has no matching records.");
     }
     ctx.out.list(&records, || listed_table(&ctx.out, &records));
-    describe_reservations(ctx, &records);
+    describe_reservations(ctx, &records, partial);
     Ok(())
 }
 
@@ -98,7 +100,7 @@ const AGE_WARNING_SECS: i64 = 25 * 86_400;
 
 /// Says which reservations the listed records belong to, how to finish one nobody
 /// confirms, and warns when records near the portal's cleanup.
-fn describe_reservations(ctx: &Context, records: &[ListedRecord]) {
+fn describe_reservations(ctx: &Context, records: &[ListedRecord], partial: bool) {
     let mut reservations: Vec<(&str, usize)> = Vec::new();
     for record in records {
         let Some(id) = record.process_id.as_deref() else {
@@ -114,8 +116,17 @@ fn describe_reservations(ctx: &Context, records: &[ListedRecord]) {
             .iter()
             .map(|(id, count)| format!("{id} ({count})"))
             .collect();
+        // Counted over the records listed: on a partial listing, say so.
+        let scope = if partial {
+            format!(
+                " (records among the {} shown; --all counts every page)",
+                records.len()
+            )
+        } else {
+            String::new()
+        };
         ctx.out.info(&format!(
-            "Reserved: {}. A reservation nobody confirms is deleted with its records by the portal's cleanup; finish one with `bx-events offline consume --process-id ID --exec ...`",
+            "Reserved{scope}: {}. A reservation nobody confirms is deleted with its records by the portal's cleanup; finish one with `bx-events offline consume --process-id ID --exec ...`",
             listing.join(", ")
         ));
     }
