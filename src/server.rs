@@ -30,9 +30,10 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves. Connections in flight
-/// when it does are dropped with the runtime; nothing they hold is lost (handlers
-/// answer first and record afterwards).
+/// Serves `router` on `listener` until `shutdown` resolves. Requests in flight
+/// then are answered before this returns (for at most [`SHUTDOWN_GRACE`]): a
+/// sender told 503 as the listener stops must hear it, not a dropped connection.
+/// Idle kept-alive connections are closed at once.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,
@@ -43,6 +44,7 @@ pub(crate) async fn serve(
     // the common soft limit of 1,024 open files would stop it first.
     crate::support::limits::raise_open_file_limit();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -50,7 +52,7 @@ pub(crate) async fn serve(
                 Ok(permit) => permit,
                 Err(_) => return Ok(()),
             },
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => return finish(graceful).await,
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -66,16 +68,27 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => return finish(graceful).await,
         };
         let service = TowerToHyperService::new(router.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let connection = hyper::server::conn::http1::Builder::new()
+        let connection = graceful.watch(
+            hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(stream), service),
+        );
+        tokio::spawn(async move {
+            let _permit = permit;
             let _ = connection.await;
         });
     }
+}
+
+/// Longest a stopping server waits for the requests in flight to be answered.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Lets the watched connections answer what they are serving, then close.
+async fn finish(graceful: hyper_util::server::graceful::GracefulShutdown) -> std::io::Result<()> {
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    Ok(())
 }

@@ -1214,3 +1214,44 @@ fn reservation_counts_say_when_they_cover_one_page_only() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("(120)."), "{stderr}");
 }
+
+#[test]
+fn an_exec_command_that_cannot_run_stops_before_marking_anything() {
+    let env = queued(3);
+    let (code, _, stderr) = run(env.cmd().args([
+        "offline",
+        "consume",
+        "--exec",
+        "no-such-handler-command-xyz",
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("the --exec command cannot be run"),
+        "{stderr}"
+    );
+    let rows = env.sandbox.portal.offline_rows();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|row| !row.error), "none marked as an error");
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["offline", "consume", "--exec", "cat >/dev/null"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(env.sandbox.portal.offline_count(), 0, "{stderr}");
+}
+
+#[test]
+fn a_plain_run_mentions_the_error_records_waiting_in_the_queue() {
+    let env = queued(2);
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--exec", "exit 1"]));
+    assert_eq!(code, 1, "{stderr}");
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["offline", "consume", "--exec", "cat >/dev/null"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("Delivered 0")
+            && stderr.contains("2 error record(s) wait in the queue")
+            && stderr.contains("--errors"),
+        "{stderr}"
+    );
+}

@@ -170,7 +170,34 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
         ))
         .into());
     }
+    // A run that found nothing says whether error records wait (one request,
+    // only then: a draining run keeps to the least requests).
+    if consumer.delivered == 0 && !args.errors && args.process_id.is_none() {
+        mention_waiting_errors(ctx, &consumer.client, args.connector.as_deref()).await;
+    }
     Ok(())
+}
+
+/// Says how many error records wait in the queue: a plain run never takes them,
+/// and "Delivered 0" alone hides that the handler's failures are still there.
+/// One `event.offline.list` request; a failure of it is not the run's.
+async fn mention_waiting_errors(ctx: &Context, client: &Client, connector: Option<&str>) {
+    let query = offline::ListQuery {
+        filter: None,
+        order: None,
+        errors: Some(true),
+        connector: connector.map(str::to_string),
+        start: None,
+    };
+    let Ok(page) = offline::list(client, &query).await else {
+        return;
+    };
+    let waiting = page.total.unwrap_or(page.records.len() as u64);
+    if waiting > 0 {
+        ctx.out.warn(&format!(
+            "{waiting} error record(s) wait in the queue from earlier failures; after fixing the handler, `bx-events offline consume --errors ...` processes them"
+        ));
+    }
 }
 
 /// `--event` names, checked and upper-cased before any request.

@@ -7,7 +7,7 @@ use crate::bitrix::client::http_client;
 use crate::bitrix::offline::OfflineRecord;
 use crate::bitrix::ClientOptions;
 use crate::cli::SinkArgs;
-use crate::commands::handler::HandlerCommand;
+use crate::commands::handler::{HandlerCommand, HandlerFailure};
 use crate::commands::CliError;
 
 /// A delivery target.
@@ -174,7 +174,20 @@ impl Sink {
                 handler
                     .run(&variables, json.as_bytes())
                     .await
-                    .map_err(|failure| DeliveryError::Failed(failure.to_string()))
+                    .map_err(|failure| match failure {
+                        // The shell could not find or run the command (a typo in
+                        // --exec): every record would fail the same way, so stop
+                        // before any is marked as an error; they stay reserved.
+                        HandlerFailure::Exited(126 | 127) | HandlerFailure::CannotRun(_) => {
+                            DeliveryError::Closed {
+                                by_reader: false,
+                                why: format!(
+                                    "the --exec command cannot be run ({failure}: the shell found no such command, or it is not executable); fix --exec and run again"
+                                ),
+                            }
+                        }
+                        other => DeliveryError::Failed(other.to_string()),
+                    })
             }
         }
     }
