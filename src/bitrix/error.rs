@@ -13,6 +13,9 @@ pub enum NetworkFailure {
     Dropped,
     /// A TLS certificate was rejected.
     Certificate,
+    /// `https://` to a server that answers in plain HTTP (the sandbox, a local
+    /// dev server): its answer is not a TLS record.
+    PlainHttpServer,
     /// Anything else reqwest reported.
     Other,
 }
@@ -24,6 +27,7 @@ impl fmt::Display for NetworkFailure {
             Self::Timeout => "timed out",
             Self::Dropped => "connection dropped",
             Self::Certificate => "TLS certificate rejected",
+            Self::PlainHttpServer => "the server speaks plain HTTP, not TLS",
             Self::Other => "request failed",
         })
     }

@@ -60,6 +60,9 @@ pub(crate) fn network_error(method: &str, masked_url: &str, error: reqwest::Erro
     let lower = detail.to_ascii_lowercase();
     let failure = if error.is_timeout() {
         NetworkFailure::Timeout
+    } else if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        // rustls read a plain HTTP answer where a TLS record should be.
+        NetworkFailure::PlainHttpServer
     } else if lower.contains("certificate")
         || lower.contains("unknownissuer")
         || lower.contains("tls")

@@ -330,6 +330,7 @@ pub(crate) fn api_hint(error: &ApiError, profile: Option<&ProfileHint>) -> Optio
         return Some(match failure {
             NetworkFailure::Certificate => "the portal's TLS certificate is not trusted: for an on-premise portal with its own CA, pass --ca-cert CA.pem (or set BX_EVENTS_CA_CERT), or add the CA to the system trust store".into(),
             NetworkFailure::Timeout => "the portal did not answer in time: try again, or raise --timeout".into(),
+            NetworkFailure::PlainHttpServer => "this server speaks plain HTTP: use http:// instead of https:// (bx-events accepts plain http only for loopback addresses such as the sandbox's 127.0.0.1; a portal without a scheme is taken as https://)".into(),
             _ => "check the portal URL and your network connection (for the sandbox: is `bx-events sandbox` still running?)".into(),
         });
     }

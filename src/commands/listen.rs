@@ -273,12 +273,38 @@ pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> 
     let socket = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port))
         .await
         .map_err(|e| {
+            // The fix depends on why: a port in use or reserved is the port's
+            // fault; an address this machine does not have is the host's.
+            let fix = match e.kind() {
+                std::io::ErrorKind::AddrNotAvailable => format!(
+                    "{} is not an address of this machine: use one it has, 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)",
+                    args.host
+                ),
+                std::io::ErrorKind::PermissionDenied => {
+                    "ports below 1024 need privileges: pick --port 1024 or above".into()
+                }
+                _ => "pick another --port (0 takes a free one)".into(),
+            };
             CliError::Usage(format!(
-                "cannot listen on {}:{}: {e}; pick another --port",
+                "cannot listen on {}:{}: {e}; {fix}",
                 args.host, args.port
             ))
         })?;
     let address = socket.local_addr()?;
+    // 0.0.0.0 (or ::) listens on every interface but is no address to send to:
+    // advise the loopback address for this machine, and say the rest.
+    let advertised = if address.ip().is_unspecified() {
+        SocketAddr::new(
+            if address.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            },
+            address.port(),
+        )
+    } else {
+        address
+    };
     let state = Arc::new(Listener {
         token: args.application_token.clone().filter(|t| !t.is_empty()),
         forward,
@@ -298,8 +324,13 @@ pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> 
         stdout_gone: std::sync::atomic::AtomicBool::new(false),
         stop: tokio::sync::Notify::new(),
     });
+    let every_interface = if address.ip().is_unspecified() {
+        format!(" on every interface, port {}", address.port())
+    } else {
+        String::new()
+    };
     ctx.out.info(&format!(
-        "Listening on http://{address}/ (Ctrl-C to stop)\nBind it with: bx-events bind ONCRMDEALADD http://{address}/"
+        "Listening on http://{advertised}/{every_interface} (Ctrl-C to stop)\nBind it with: bx-events bind ONCRMDEALADD http://{advertised}/ (a portal on another machine needs this machine's public address, or a tunnel)"
     ));
     match (&state.capture, &state.token) {
         (Some(capture), None) => ctx.out.info(&format!(

@@ -233,3 +233,23 @@ fn bad_flags_are_usage_errors() {
     let (code, _, _) = run(bare_cmd().args(["list", "-o", "xml"]));
     assert_eq!(code, 2);
 }
+
+#[test]
+fn https_to_a_plain_http_server_says_so() {
+    let env = TestEnv::new();
+    let plain = env.sandbox.url.trim_end_matches('/').to_string();
+    let tls = plain.replacen("http://", "https://", 1);
+    let (code, _, stderr) = run(env.cmd().args([
+        "auth",
+        "login",
+        "-p",
+        "tls",
+        "--webhook",
+        &format!("{tls}/rest/1/abcdefgh/"),
+    ]));
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("the server speaks plain HTTP") && stderr.contains("use http://"),
+        "{stderr}"
+    );
+}

@@ -445,3 +445,22 @@ fn a_secret_given_twice_is_named_with_where_it_was_given() {
         "{stderr}"
     );
 }
+
+#[test]
+fn listen_advises_an_address_a_sender_can_use_and_names_a_wrong_host() {
+    let (mut child, url) = listen(&["--host", "0.0.0.0"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let output = bare_process()
+        .args(["listen", "--host", "10.99.99.99", "--port", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("10.99.99.99 is not an address of this machine")
+            && !stderr.contains("pick another --port"),
+        "{stderr}"
+    );
+}
