@@ -270,7 +270,10 @@ fn config_verdict(config: &ConfigError) -> Verdict {
             ..
         }
         | ConfigError::Invalid(_) => 2,
-        ConfigError::Read { .. } | ConfigError::Write { .. } | ConfigError::Shared(_) => 1,
+        ConfigError::Read { .. }
+        | ConfigError::Write { .. }
+        | ConfigError::Shared(_)
+        | ConfigError::Uninstalled { .. } => 1,
     };
     Verdict::new(config_code(config), exit, config_hint(config))
 }
@@ -300,6 +303,7 @@ fn config_code(error: &ConfigError) -> &'static str {
         ConfigError::Shared(_) => "STORE",
         ConfigError::Damaged { .. } => "STORE_ROW_DAMAGED",
         ConfigError::Unsafe { .. } => "UNSAFE_CONFIG",
+        ConfigError::Uninstalled { .. } => "APP_UNINSTALLED",
     }
 }
 
@@ -320,6 +324,9 @@ fn config_hint(error: &ConfigError) -> Option<String> {
             key = crate::config::env::STORE_KEY
         )),
         ConfigError::Unsafe { fix, .. } => Some(fix.clone()),
+        ConfigError::Uninstalled { .. } => Some(
+            "once the application is installed again, `listen --capture-installs` stores the new tokens (docs/fleet.md)".into(),
+        ),
         _ => None,
     }
 }

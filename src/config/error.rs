@@ -43,6 +43,10 @@ pub enum ConfigError {
     /// alone, never a reason to stop using the others.
     #[error("profile '{profile}' in the shared store cannot be used: {detail}")]
     Damaged { profile: String, detail: String },
+    /// The portal uninstalled the application: its tokens no longer work, and
+    /// the profile waits for a reinstall (exit 1, like any failed portal).
+    #[error("the application was uninstalled from {portal} at {at}")]
+    Uninstalled { portal: String, at: String },
     /// The config directory, `state/` or a file in them could be changed by
     /// someone else: bx-events will not trust it with secrets (ssh's rule).
     #[error("{path} {detail}; bx-events keeps secrets there and will not use it")]

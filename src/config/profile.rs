@@ -70,10 +70,10 @@ pub(crate) fn load_stored(
         });
     };
     if let Some(at) = &settings.uninstalled_at {
-        return Err(ConfigError::Invalid(format!(
-            "profile '{name}': the application was uninstalled from {} at {at}; once it is installed again, `listen --capture-installs` stores the new tokens",
-            settings.portal
-        )));
+        return Err(ConfigError::Uninstalled {
+            portal: settings.portal.clone(),
+            at: at.clone(),
+        });
     }
     let credentials = stored_credentials(store, name, &settings)?;
     let rate_limit = rate_limit_for(Some(&settings))?;

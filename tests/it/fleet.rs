@@ -540,8 +540,31 @@ fn uninstall_needs_the_stored_application_token_and_marks_the_profile() {
         "{row}"
     );
     let (code, _, stderr) = run(vendor.cmd().args(["-p", &name, "list"]));
-    assert_ne!(code, 0);
+    assert_eq!(code, 1, "a failed portal, as docs/fleet.md says: {stderr}");
     assert!(stderr.contains("uninstalled"), "{stderr}");
+    let empty = vendor.dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let (code, _, stderr) = run(vendor.cmd().args([
+        "-o",
+        "json",
+        "apply",
+        "--profiles",
+        &name,
+        "-f",
+        empty.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    let error = crate::common::json_error(&stderr);
+    assert_eq!(error["code"], "APP_UNINSTALLED", "{stderr}");
+    assert_eq!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .matches("profile '")
+            .count(),
+        1,
+        "the profile is named once: {stderr}"
+    );
 }
 
 /// A subscriptions file of `n` offline subscriptions.
