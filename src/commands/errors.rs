@@ -341,6 +341,16 @@ pub(crate) fn api_hint(error: &ApiError, profile: Option<&ProfileHint>) -> Optio
             _ => "check the portal URL and your network connection (for the sandbox: is `bx-events sandbox` still running?)".into(),
         });
     }
+    if let ApiError::Credentials(_) = error {
+        // No pair to refresh with: only a new login (or new variables) helps.
+        if profile.is_some_and(|p| p.from_env) {
+            return Some(login_command(profile));
+        }
+        return Some(format!(
+            "log in again with an OAuth application so bx-events can refresh the token itself: {}",
+            login_command(profile)
+        ));
+    }
     if let ApiError::BadResponse { status, .. } = error {
         if (500..600).contains(status) {
             return Some("a proxy or the portal itself failed; try again in a minute".into());
@@ -353,7 +363,9 @@ pub(crate) fn api_hint(error: &ApiError, profile: Option<&ProfileHint>) -> Optio
             login_command(profile)
         ),
         "ACCESS_DENIED" => "the portal user behind these credentials is not an administrator: offline events and handlers of other users need administrator rights. Log in as a portal administrator".into(),
-        "NO_AUTH_FOUND" | "invalid_token" | "INVALID_CREDENTIALS" => format!("the portal rejected the credentials; log in again: {}", login_command(profile)),
+        // Only webhooks are answered INVALID_CREDENTIALS: their secret is wrong.
+        "INVALID_CREDENTIALS" => "the webhook's secret is wrong, or the webhook was deleted: copy its URL again from the portal (Developer resources, inbound webhook) and run `bx-events auth login --webhook URL`".to_string(),
+        "NO_AUTH_FOUND" | "invalid_token" => format!("the portal rejected the credentials; log in again: {}", login_command(profile)),
         "expired_token" if profile.is_some_and(|p| !p.from_env && p.client_id.is_some()) => format!("the portal still calls the token expired after a refresh: check this machine's clock, then log in again if it persists: {}", login_command(profile)),
         "expired_token" => format!("the access token expired and could not be refreshed (log in with --client-id and --client-secret so bx-events can refresh it): {}", login_command(profile)),
         "invalid_grant" => format!("the refresh token expired or was already used elsewhere; log in again: {}", login_command(profile)),

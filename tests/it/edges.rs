@@ -194,9 +194,12 @@ fn a_rejected_webhook_secret_is_a_credentials_failure() {
         .env("BX_EVENTS_WEBHOOK_URL", &wrong)
         .args(["call", "scope", "-o", "json"]));
     assert_eq!(code, 4, "{stderr}");
-    assert_eq!(
-        crate::common::json_error(&stderr)["code"],
-        "INVALID_CREDENTIALS"
+    let error = crate::common::json_error(&stderr);
+    assert_eq!(error["code"], "INVALID_CREDENTIALS");
+    let hint = error["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains("webhook's secret is wrong") && !hint.contains("--client-id"),
+        "the fix for a webhook, not an OAuth login: {stderr}"
     );
 }
 

@@ -253,3 +253,30 @@ fn https_to_a_plain_http_server_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_expired_token_without_an_application_to_refresh_it_names_the_next_step() {
+    let env = TestEnv::new();
+    let (access, _) = env.sandbox.portal.issue_tokens(1);
+    let (code, _, stderr) = run(env.cmd().args([
+        "auth",
+        "login",
+        "-p",
+        "bare",
+        "--portal",
+        &env.sandbox.url,
+        "--access-token",
+        &access,
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    env.sandbox.portal.expire_tokens();
+    let (code, _, stderr) = run(env.cmd().args(["-o", "json", "-p", "bare", "list"]));
+    assert_eq!(code, 4, "{stderr}");
+    let error = json_error(&stderr);
+    assert_eq!(error["code"], "CREDENTIALS", "{stderr}");
+    let hint = error["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains("bx-events auth login -p bare") && hint.contains("--client-id"),
+        "{stderr}"
+    );
+}
