@@ -300,7 +300,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
         }
         'bx-events;list' {
             [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches')
-            [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Only handlers whose URL contains this text')
+            [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Only this handler URL, or those matching a glob (''*'' spans ''/''), e.g. ''*hooks.example.com*''')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
@@ -327,7 +327,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
         }
         'bx-events;get' {
             [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches')
-            [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Only handlers whose URL contains this text')
+            [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Only this handler URL, or those matching a glob (''*'' spans ''/''), e.g. ''*hooks.example.com*''')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
@@ -354,7 +354,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
         }
         'bx-events;ls' {
             [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches')
-            [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Only handlers whose URL contains this text')
+            [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'Only this handler URL, or those matching a glob (''*'' spans ''/''), e.g. ''*hooks.example.com*''')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
@@ -383,7 +383,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--auth-type', '--auth-type', [CompletionResultType]::ParameterName, 'Remove only the handler bound for this user id')
             [CompletionResult]::new('--connector', '--connector', [CompletionResultType]::ParameterName, 'Offline queue connector key (auth_connector)')
             [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'With --all: only events matching this glob')
-            [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'With --all: only this handler URL')
+            [CompletionResult]::new('--handler', '--handler', [CompletionResultType]::ParameterName, 'With --all: only this handler URL, or those matching a glob (''*'' spans ''/'')')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')

@@ -287,7 +287,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         }
         &'bx-events;list'= {
             cand --event 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches'
-            cand --handler 'Only handlers whose URL contains this text'
+            cand --handler 'Only this handler URL, or those matching a glob (''*'' spans ''/''), e.g. ''*hooks.example.com*'''
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
             cand -o 'Output format'
@@ -313,7 +313,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         }
         &'bx-events;get'= {
             cand --event 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches'
-            cand --handler 'Only handlers whose URL contains this text'
+            cand --handler 'Only this handler URL, or those matching a glob (''*'' spans ''/''), e.g. ''*hooks.example.com*'''
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
             cand -o 'Output format'
@@ -339,7 +339,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         }
         &'bx-events;ls'= {
             cand --event 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches'
-            cand --handler 'Only handlers whose URL contains this text'
+            cand --handler 'Only this handler URL, or those matching a glob (''*'' spans ''/''), e.g. ''*hooks.example.com*'''
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
             cand -o 'Output format'
@@ -367,7 +367,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --auth-type 'Remove only the handler bound for this user id'
             cand --connector 'Offline queue connector key (auth_connector)'
             cand --event 'With --all: only events matching this glob'
-            cand --handler 'With --all: only this handler URL'
+            cand --handler 'With --all: only this handler URL, or those matching a glob (''*'' spans ''/'')'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
             cand -o 'Output format'

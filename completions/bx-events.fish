@@ -243,7 +243,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l no-input -d
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l event -d 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l handler -d 'Only handlers whose URL contains this text' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l handler -d 'Only this handler URL, or those matching a glob (\'*\' spans \'/\'), e.g. \'*hooks.example.com*\'' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -264,7 +264,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand list" -l no-input -d
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand list" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l event -d 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l handler -d 'Only handlers whose URL contains this text' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l handler -d 'Only this handler URL, or those matching a glob (\'*\' spans \'/\'), e.g. \'*hooks.example.com*\'' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -285,7 +285,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand get" -l no-input -d 
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand get" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l event -d 'Only events matching this glob, or containing this text (case-insensitive), as `events PATTERN` matches' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l handler -d 'Only handlers whose URL contains this text' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -l handler -d 'Only this handler URL, or those matching a glob (\'*\' spans \'/\'), e.g. \'*hooks.example.com*\'' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'
@@ -308,7 +308,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand ls" -s V -l version 
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l auth-type -d 'Remove only the handler bound for this user id' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l connector -d 'Offline queue connector key (auth_connector)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l event -d 'With --all: only events matching this glob' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l handler -d 'With --all: only this handler URL' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -l handler -d 'With --all: only this handler URL, or those matching a glob (\'*\' spans \'/\')' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s p -l profile -d 'Profile to use (default: the current one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand unbind" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
 json\t'One JSON document'

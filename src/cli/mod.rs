@@ -349,8 +349,9 @@ pub struct ListArgs {
     /// as `events PATTERN` matches
     #[arg(long, value_name = "EVENT")]
     pub event: Option<String>,
-    /// Only handlers whose URL contains this text
-    #[arg(long, value_name = "TEXT")]
+    /// Only this handler URL, or those matching a glob ('*' spans '/'), e.g.
+    /// '*hooks.example.com*'
+    #[arg(long, value_name = "URL")]
     pub handler: Option<String>,
     /// Only online handlers
     #[arg(long, conflicts_with = "offline")]
@@ -382,7 +383,7 @@ pub struct UnbindArgs {
     /// With --all: only events matching this glob
     #[arg(long = "event", value_name = "EVENT", requires = "all")]
     pub event_filter: Option<String>,
-    /// With --all: only this handler URL
+    /// With --all: only this handler URL, or those matching a glob ('*' spans '/')
     #[arg(long = "handler", value_name = "URL", requires = "all")]
     pub handler_filter: Option<String>,
     /// Show what would be removed without removing it

@@ -41,13 +41,8 @@ fn keep(args: &ListArgs, binding: &Binding) -> anyhow::Result<bool> {
             return Ok(false);
         }
     }
-    if let Some(text) = &args.handler {
-        if !binding
-            .handler
-            .as_deref()
-            .unwrap_or("")
-            .contains(text.as_str())
-        {
+    if let Some(pattern) = &args.handler {
+        if !super::handler_matches(pattern, binding.handler.as_deref())? {
             return Ok(false);
         }
     }

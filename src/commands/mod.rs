@@ -339,6 +339,21 @@ fn warn_password_on_command_line(out: &Output, url: &str) {
     }
 }
 
+/// The one rule `list --handler` and `unbind --all --handler` share: with `*`,
+/// `?` or `[` the pattern is a glob over the whole URL (`*` spans `/`), otherwise
+/// it is the exact URL. (A substring would make `unbind --all --handler
+/// https://h.example.com/x` remove `.../x2` too.)
+pub fn handler_matches(pattern: &str, handler: Option<&str>) -> anyhow::Result<bool> {
+    let handler = handler.unwrap_or("");
+    if pattern.contains(['*', '?', '[']) {
+        let glob = glob::Pattern::new(pattern)
+            .map_err(|e| CliError::Usage(format!("'{pattern}' is not a valid pattern: {e}")))?;
+        Ok(glob.matches(handler))
+    } else {
+        Ok(handler == pattern)
+    }
+}
+
 /// How a pattern without wildcards is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlainPattern {

@@ -119,10 +119,10 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
             Some(pattern) => name_matches(pattern, &binding.event, PlainPattern::Exact)?,
             None => true,
         };
-        let handler_ok = args
-            .handler_filter
-            .as_deref()
-            .is_none_or(|wanted| binding.handler.as_deref() == Some(wanted));
+        let handler_ok = match args.handler_filter.as_deref() {
+            Some(pattern) => super::handler_matches(pattern, binding.handler.as_deref())?,
+            None => true,
+        };
         if event_ok && handler_ok {
             matched.push(binding);
         }

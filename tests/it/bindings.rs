@@ -122,7 +122,7 @@ fn list_filters_by_event_glob_handler_and_type() {
     env.json(&["bind", "ONCRMLEADADD", "--offline"]);
     let deals = env.json(&["list", "--event", "oncrmdeal*"]);
     assert_eq!(deals.as_array().unwrap().len(), 2);
-    let tasks = env.json(&["ls", "--handler", "tasks.example"]);
+    let tasks = env.json(&["ls", "--handler", "*tasks.example*"]);
     assert_eq!(tasks[0]["event"], "ONTASKADD");
     assert_eq!(tasks.as_array().unwrap().len(), 1);
     let online = env.json(&["get", "--online"]);
@@ -370,4 +370,27 @@ fn handlers_the_portal_refuses_are_refused_before_sending_and_by_the_sandbox() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("at most 255"), "{stderr}");
     assert_eq!(env.sandbox.portal.binding_count(), 0);
+}
+
+/// `list --handler` and `unbind --all --handler` read a handler pattern the same
+/// way: the exact URL, or a glob; never a substring (it would unbind `/x2` too).
+#[test]
+fn list_and_unbind_all_share_one_handler_rule() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", "https://hooks.example.com/x"]);
+    env.json(&["bind", "ONCRMDEALUPDATE", "https://hooks.example.com/x2"]);
+    let exact = env.json(&["list", "--handler", "https://hooks.example.com/x"]);
+    assert_eq!(exact.as_array().unwrap().len(), 1);
+    let glob = env.json(&["list", "--handler", "https://hooks.example.com/x*"]);
+    assert_eq!(glob.as_array().unwrap().len(), 2);
+    let removed = env.json(&[
+        "unbind",
+        "--all",
+        "--handler",
+        "https://hooks.example.com/x",
+        "--yes",
+    ]);
+    assert_eq!(removed.as_array().unwrap().len(), 1);
+    let left = env.json(&["list"]);
+    assert_eq!(left[0]["handler"], "https://hooks.example.com/x2");
 }
