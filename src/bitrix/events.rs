@@ -231,9 +231,30 @@ pub async fn list_bindings(client: &Client) -> Result<Vec<Binding>, ApiError> {
 /// user id as the `auth_type` of every online handler they bind (and shows them only
 /// their own), where an administrator's binding without `auth_type` stays 0.
 pub async fn list_bindings_and_role(client: &Client) -> Result<(Vec<Binding>, bool), ApiError> {
-    // One batch of two reads, decoded straight into bindings (no JSON tree of
+    let view = portal_view(client, false).await?;
+    Ok((view.bindings, view.admin))
+}
+
+/// What a plan compares against, in one `batch`: the bindings, the caller's role,
+/// and (when asked) the events the application may bind.
+#[derive(Debug, Clone)]
+pub struct PortalView {
+    pub bindings: Vec<Binding>,
+    pub admin: bool,
+    /// Upper-cased; `None` when not asked for or not answered.
+    pub events: Option<Vec<String>>,
+}
+
+/// [`list_bindings_and_role`], with the `events` list in the same batch when
+/// `with_events`: one request either way, decoded without a JSON tree.
+pub async fn portal_view(client: &Client, with_events: bool) -> Result<PortalView, ApiError> {
+    // One batch of reads, decoded straight into bindings (no JSON tree of
     // 20,000 handlers); safe to retry.
-    let params = json!({"halt": 0, "cmd": {"c0": "event.get", "c1": "user.admin"}});
+    let mut cmd = json!({"c0": "event.get", "c1": "user.admin"});
+    if with_events {
+        cmd["c2"] = json!("events");
+    }
+    let params = json!({"halt": 0, "cmd": cmd});
     let answer: portal_items::BindingsAndRole =
         client.call_typed_with("batch", &params, true).await?;
     let failure = answer.failure("c0");
@@ -258,7 +279,11 @@ pub async fn list_bindings_and_role(client: &Client) -> Result<(Vec<Binding>, bo
     // A portal without `user.admin` (or a refusal) is taken as an administrator:
     // the comparison then stays exact.
     let admin = answer.result.admin != Some(false);
-    Ok((bindings, admin))
+    Ok(PortalView {
+        bindings,
+        admin,
+        events: answer.result.events.map(|names| names.0),
+    })
 }
 
 /// Reads the result of `event.get`.
@@ -456,6 +481,7 @@ mod portal_items {
     pub(super) struct RoleBatchResults {
         pub(super) bindings: Option<PortalItems>,
         pub(super) admin: Option<bool>,
+        pub(super) events: Option<EventNames>,
     }
 
     impl<'de> Deserialize<'de> for RoleBatchResults {
@@ -469,10 +495,12 @@ mod portal_items {
                 fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                     let bindings = seq.next_element::<PortalItems>()?;
                     let admin = seq.next_element::<serde_json::Value>()?;
+                    let events = seq.next_element::<EventNames>()?;
                     while seq.next_element::<IgnoredAny>()?.is_some() {}
                     Ok(RoleBatchResults {
                         bindings,
                         admin: admin.and_then(|v| v.as_bool()),
+                        events,
                     })
                 }
                 fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -483,6 +511,7 @@ mod portal_items {
                             "c1" => {
                                 results.admin = map.next_value::<serde_json::Value>()?.as_bool();
                             }
+                            "c2" => results.events = Some(map.next_value()?),
                             _ => {
                                 map.next_value::<IgnoredAny>()?;
                             }

@@ -434,3 +434,32 @@ fn bindings_the_file_does_not_list_are_named_with_the_command_that_removes_them(
     );
     assert_eq!(env.sandbox.portal.binding_count(), 2, "nothing removed");
 }
+
+/// A file's event typo is caught by `diff` (the `events` list comes in the same
+/// batch as the bindings), with the names the portal does know.
+#[test]
+fn diff_catches_an_event_typo_with_a_suggestion_and_apply_sends_nothing_for_it() {
+    let env = TestEnv::new();
+    let file = write(
+        &env,
+        "typo.toml",
+        "[[subscription]]\nevent = \"ONCRMDEALADDD\"\nhandler = \"https://hooks.example.com/x\"\n",
+    );
+    let before = env.sandbox.portal.stats().requests;
+    let (code, stdout, stderr) = run(env.cmd().args(["diff", "-f", &file]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stdout.contains("did you mean ONCRMDEALADD")
+            || stderr.contains("did you mean ONCRMDEALADD"),
+        "{stdout}{stderr}"
+    );
+    assert_eq!(
+        env.sandbox.portal.stats().requests - before,
+        1,
+        "bindings, role and events in one batch"
+    );
+    let (code, _, stderr) = run(env.cmd().args(["apply", "-f", &file]));
+    assert_eq!(code, 1, "{stderr}");
+    let stats = env.sandbox.portal.stats();
+    assert_eq!(stats.methods.get("event.bind"), None, "nothing sent for it");
+}

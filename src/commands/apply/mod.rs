@@ -226,6 +226,17 @@ pub(crate) async fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<()> {
         .flat_map(|r| r.outcome.as_ref().ok().into_iter().flatten())
         .filter(|c| c.action != Action::Keep)
         .count();
+    let unbindable = runs
+        .iter()
+        .flat_map(|r| r.outcome.as_ref().ok().into_iter().flatten())
+        .filter(|c| c.result == Outcome::Failed)
+        .count();
+    if unbindable > 0 {
+        return Err(CliError::Failed(format!(
+            "{unbindable} subscription(s) of the file cannot be bound (see the lines marked failed above); fix the file before `apply`"
+        ))
+        .into());
+    }
     let fix = apply_command(args.target.file.as_deref(), args.prune);
     if drift == 0 {
         ctx.out.info(&format!(

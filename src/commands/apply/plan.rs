@@ -6,9 +6,7 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::bitrix::batch::{run_batch, BatchCommand, BatchOutcome, MAX_BATCH_COMMANDS};
-use crate::bitrix::events::{
-    is_already_bound, list_bindings_and_role, BindRequest, Binding, BindingKind,
-};
+use crate::bitrix::events::{is_already_bound, portal_view, BindRequest, Binding, BindingKind};
 use crate::bitrix::{ApiError, Client};
 use crate::manifest::Manifest;
 
@@ -49,7 +47,15 @@ pub(super) async fn plan(
     prune: bool,
     profile: &str,
 ) -> Result<Vec<Change>, ApiError> {
-    let (mut current, admin) = list_bindings_and_role(client).await?;
+    // The events the application may bind come in the same batch: a file's typo
+    // is then caught by `diff`, not first by `apply`'s bind.
+    let view = portal_view(client, true).await?;
+    let (mut current, admin) = (view.bindings, view.admin);
+    let known: Option<HashSet<&str>> = view
+        .events
+        .as_ref()
+        .filter(|names| !names.is_empty())
+        .map(|names| names.iter().map(String::as_str).collect());
     if !admin {
         // A non-administrator sees only their own handlers, stored with their user
         // id where the file (like the bind) said nothing: that is "0" for them.
@@ -75,7 +81,17 @@ pub(super) async fn plan(
         } else {
             Action::Bind
         };
-        changes.push(change(action, binding, subscription.request.clone()));
+        let mut planned = change(action, binding, subscription.request.clone());
+        if let Some(known) = &known {
+            if action == Action::Bind && !known.contains(planned.binding.event.as_str()) {
+                planned.result = Outcome::Failed;
+                planned.error = Some(unknown_event(
+                    &planned.binding.event,
+                    view.events.as_deref(),
+                ));
+            }
+        }
+        changes.push(planned);
     }
     if prune {
         let wanted: HashSet<Binding> = manifest.subscriptions.iter().map(|s| s.binding()).collect();
@@ -108,6 +124,21 @@ pub(super) fn batch_count(changes: &[Change]) -> u64 {
     count(Action::Bind) + count(Action::Unbind)
 }
 
+/// Why a file's event cannot be bound, with the nearest names the portal knows.
+fn unknown_event(event: &str, known: Option<&[String]>) -> String {
+    let similar = known
+        .map(|names| crate::commands::suggest::nearest_names(event, names))
+        .unwrap_or_default();
+    format!(
+        "ERROR_EVENT_NOT_FOUND: the portal lists no event {event} the application can bind{}",
+        if similar.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean {}?)", similar.join(" or "))
+        }
+    )
+}
+
 /// Runs the binds, then the unbinds, 50 to a `batch`, recording each result.
 /// A request that fails as a whole marks its commands failed and the rest go on.
 pub(super) async fn execute(
@@ -119,8 +150,9 @@ pub(super) async fn execute(
         change.result = Outcome::Ok;
     }
     for action in [Action::Bind, Action::Unbind] {
+        // Changes already failed when planned (an unknown event) are not sent.
         let indexes: Vec<usize> = (0..changes.len())
-            .filter(|&i| changes[i].action == action)
+            .filter(|&i| changes[i].action == action && changes[i].result == Outcome::Planned)
             .collect();
         for chunk in indexes.chunks(MAX_BATCH_COMMANDS) {
             let commands: Vec<BatchCommand> = chunk
