@@ -147,7 +147,7 @@ pub enum Command {
     Listen(ListenArgs),
     /// Send a portal-style event to a handler URL
     #[command(
-        after_help = "Examples:\n  bx-events trigger ONCRMDEALADD --to http://127.0.0.1:3000/ --data ID=7\n  bx-events trigger ONTASKADD --to https://h.example/ --application-token T\n  bx-events trigger --from-file captured/x.json --to http://127.0.0.1:3000/"
+        after_help = "Examples:\n  bx-events trigger ONCRMDEALADD --to http://127.0.0.1:3000/ --data FIELDS.ID=7\n  BX_EVENTS_APPLICATION_TOKEN=T bx-events trigger ONTASKADD --to https://h.example/\n  bx-events trigger --from-file captured/x.json --to http://127.0.0.1:3000/"
     )]
     Trigger(TriggerArgs),
     /// Run a local Bitrix24 portal emulator for trying bx-events and testing handlers
