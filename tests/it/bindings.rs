@@ -394,3 +394,17 @@ fn list_and_unbind_all_share_one_handler_rule() {
     let left = env.json(&["list"]);
     assert_eq!(left[0]["handler"], "https://hooks.example.com/x2");
 }
+
+/// Off a terminal a table never wraps: one binding, one line, whatever its length
+/// (scripts cut columns with awk).
+#[test]
+fn tables_off_a_terminal_never_wrap() {
+    let env = TestEnv::new();
+    let long = format!("https://hooks.example.com/{}", "segment/".repeat(28));
+    env.json(&["bind", "ONCRMDEALADD", &long]);
+    let (code, stdout, stderr) = run(env.cmd().env("COLUMNS", "40").args(["list"]));
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {stdout}");
+    assert!(lines[1].contains(&long), "{stdout}");
+}
