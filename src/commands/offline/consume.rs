@@ -283,7 +283,7 @@ pub(super) fn unconfirmed_note(count: u64) -> String {
     if count == 0 {
         String::new()
     } else {
-        format!("; {count} written to stdout but not confirmed (the reader went away): they stay reserved for the next run")
+        format!("; {count} written to stdout but not confirmed (stdout closed before they were provably read): they stay reserved for the next run")
     }
 }
 
