@@ -359,7 +359,7 @@ async fn check_event(
                 report.warn(
                     &check,
                     format!("{queued} record(s) of it wait in the offline queue"),
-                    "consume them: `bx-events offline consume --event EVENT --exec ...` (or `dev`)",
+                    format!("consume them: `bx-events offline consume --event {event} --exec ...` (or `bx-events dev {event} --forward-to URL`)"),
                 );
             }
         }
@@ -450,7 +450,11 @@ async fn check_handler(
                 if portal_is_local {
                     report.ok(
                         &format!("{check} (address)"),
-                        format!("{host} is {private}: local, like the portal (a sandbox)"),
+                        if host == private.to_string() {
+                            format!("{host} is a local address, like the portal's (a sandbox)")
+                        } else {
+                            format!("{host} is {private}: local, like the portal (a sandbox)")
+                        },
                     );
                 } else {
                     report.fail(
@@ -507,11 +511,13 @@ async fn check_handler(
             return;
         }
         Err(why) => {
-            report.fail(
-                &check,
-                why,
-                "make the handler reachable with a valid TLS certificate, answering within 10 s",
-            );
+            // TLS advice only where TLS is spoken.
+            let fix = if handler.starts_with("https://") {
+                "make the handler reachable with a valid TLS certificate, answering within 10 s"
+            } else {
+                "make the handler reachable and answering within 10 s"
+            };
+            report.fail(&check, why, fix);
             return;
         }
     }
@@ -636,7 +642,7 @@ async fn check_queue(client: &Client, report: &mut Report) {
     if let Ok(page) = oldest {
         if let Some(age) = page.records.iter().filter_map(|r| r.age_seconds).max() {
             if age >= NEAR_CLEANUP_SECS {
-                report.fail("queue age", format!("the oldest record is {} day(s) old; the portal deletes records at about 34 days", age / 86_400), "consume the queue now: `bx-events offline consume --exec ...`");
+                report.fail("queue age", format!("the oldest record is {} day(s) old; the portal deletes records at about 34 days", age / 86_400), "consume the queue now: `bx-events offline consume --exec ...`, and `bx-events offline consume --errors --exec ...` for error records");
             } else {
                 report.ok(
                     "queue age",
@@ -689,7 +695,7 @@ fn check_rate_limit(ctx: &Context, profile: &ActiveProfile, report: &mut Report)
         report.warn(
             "rate limit",
             detail,
-            "other bx-events processes are busy on this portal: expect waits",
+            "requests made in the last few seconds (by this machine's bx-events runs, this one included) fill the portal's burst: expect short waits; it drains by itself",
         );
     } else {
         report.ok("rate limit", detail);

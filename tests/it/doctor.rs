@@ -129,6 +129,18 @@ fn failing_unreachable_and_careless_handlers_are_named() {
         .as_str()
         .unwrap()
         .contains("unreachable"));
+    assert!(
+        !closed_check["fix"].as_str().unwrap().contains("TLS"),
+        "no TLS advice for an http:// handler: {closed_check}"
+    );
+    let local = find(&checks, &format!("handler {closed} (address)"));
+    assert!(
+        !local["detail"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1 is 127.0.0.1"),
+        "{local}"
+    );
     let careless_check = find(&checks, &format!("handler {careless}/c (token)"));
     assert_eq!(careless_check["status"], "warn", "accepts a wrong token");
 }
@@ -193,7 +205,16 @@ fn events_and_the_queue_are_checked() {
             .any(|c| c["status"] == "warn" && c["detail"].as_str().unwrap().contains("3 record")),
         "{queued:?}"
     );
-    assert_eq!(find(&checks, "queue age")["status"], "fail");
+    assert!(
+        queued.iter().any(|c| c["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--event ONCRMDEALUPDATE ")),
+        "the fix names the event, not a placeholder: {queued:?}"
+    );
+    let age = find(&checks, "queue age");
+    assert_eq!(age["status"], "fail");
+    assert!(age["fix"].as_str().unwrap().contains("--errors"), "{age}");
     let reservations = find(&checks, "reservations");
     assert_eq!(reservations["status"], "warn");
     assert!(reservations["fix"]
