@@ -99,7 +99,8 @@ fn choose_method(ctx: &Context, args: &LoginArgs) -> anyhow::Result<LoginMethod>
             "Incoming webhook URL - cannot manage events",
         ])
         .default(0)
-        .interact()?;
+        .interact()
+        .map_err(super::prompt_error)?;
     Ok(match choice {
         0 => LoginMethod::AuthorizationCode,
         1 => LoginMethod::Tokens,
@@ -213,6 +214,7 @@ fn read_secrets(args: &mut LoginArgs) -> anyhow::Result<()> {
 
 pub(crate) async fn login(ctx: &Context, mut args: LoginArgs) -> anyhow::Result<()> {
     read_secrets(&mut args)?;
+    local_oauth_server(ctx, &mut args);
     let name = ctx
         .global
         .profile
@@ -233,6 +235,33 @@ pub(crate) async fn login(ctx: &Context, mut args: LoginArgs) -> anyhow::Result<
     ));
     ctx.out.machine(&json!({"name": name, "portal": settings.portal, "kind": settings.kind, "user_id": settings.user_id}));
     Ok(())
+}
+
+/// A portal on this machine (the sandbox) has its own OAuth server: without
+/// `--oauth-server`, the public one would be asked to exchange a code or a
+/// refresh token it never issued, and fail with a DNS or `invalid_grant` error.
+fn local_oauth_server(ctx: &Context, args: &mut LoginArgs) {
+    if args.oauth_server.is_some() || args.webhook.is_some() {
+        return;
+    }
+    let Some(portal) = args
+        .portal
+        .as_deref()
+        .and_then(|p| parse_portal_url(p).ok())
+    else {
+        return;
+    };
+    if !portal
+        .host_str()
+        .is_some_and(crate::bitrix::auth::is_loopback_host)
+    {
+        return;
+    }
+    let origin = portal.as_str().trim_end_matches('/').to_string();
+    ctx.out.info(&format!(
+        "The portal is on this machine (a sandbox?): {origin} serves as the OAuth server too; pass --oauth-server URL to choose another"
+    ));
+    args.oauth_server = Some(origin);
 }
 
 fn settings_for(portal: &url::Url, kind: ProfileKind, args: &LoginArgs) -> ProfileSettings {

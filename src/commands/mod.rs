@@ -125,6 +125,16 @@ impl Context {
         Ok(profile)
     }
 
+    /// Makes hints about the failure name this profile (its portal and client id
+    /// filled into the login command), for commands that work on several.
+    pub(crate) fn blame_profile(&self, profile: &ActiveProfile) {
+        *self
+            .profile_hint
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some(errors::ProfileHint::of(profile));
+    }
+
     /// Client options from the global flags and a profile's rate limit, with the
     /// bucket shared by every bx-events process talking to the same portal.
     pub fn client_options(&self, profile: &ActiveProfile) -> ClientOptions {

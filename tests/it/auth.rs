@@ -607,3 +607,40 @@ fn auth_status_lists_failing_profiles_first_with_a_count() {
     assert_eq!(names[0], "zz-broken", "{names:?}");
     assert!(stderr.contains("3 profile(s): 2 ok, 1 failing"), "{stderr}");
 }
+
+#[test]
+fn a_login_to_a_portal_on_this_machine_uses_it_as_the_oauth_server() {
+    let env = TestEnv::new();
+    let creds = &env.sandbox.credentials;
+    let (access, refresh) = env.sandbox.portal.issue_tokens(1);
+    let (code, _, stderr) = run(env.cmd().args([
+        "auth",
+        "login",
+        "-p",
+        "local",
+        "--portal",
+        &creds.portal,
+        "--access-token",
+        &access,
+        "--refresh-token",
+        &refresh,
+        "--client-id",
+        &creds.client_id,
+        "--client-secret",
+        creds.client_secret.expose(),
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("serves as the OAuth server too"),
+        "{stderr}"
+    );
+    let config = env.store().read_config().unwrap();
+    assert_eq!(
+        config.profiles["local"].oauth_server.as_deref(),
+        Some(creds.portal.trim_end_matches('/'))
+    );
+    // A refresh then goes to the sandbox, never to the public OAuth server.
+    env.sandbox.portal.expire_tokens();
+    let (code, _, stderr) = run(env.cmd().args(["-p", "local", "list"]));
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -280,3 +280,20 @@ fn an_expired_token_without_an_application_to_refresh_it_names_the_next_step() {
         "{stderr}"
     );
 }
+
+#[test]
+fn auth_status_hints_name_the_failing_profile_not_placeholders() {
+    let env = TestEnv::new();
+    env.sandbox.portal.revoke_tokens();
+    let (code, _, stderr) = run(env.cmd().args(["-o", "json", "auth", "status"]));
+    assert_ne!(code, 0, "{stderr}");
+    let error = json_error(&stderr);
+    let hint = error["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains(&format!(
+            "--portal {}",
+            env.sandbox.url.trim_end_matches('/')
+        )) && !hint.contains("YOUR.bitrix24.com"),
+        "{stderr}"
+    );
+}

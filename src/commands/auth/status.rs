@@ -108,6 +108,8 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
                     .map(str::to_string)
                     .unwrap_or_else(|| error.to_string());
                 if first_failure.is_none() {
+                    // Its hint then names this profile, as `list` would.
+                    ctx.blame_profile(&profile);
                     first_failure = Some(
                         anyhow::Error::from(error).context(format!("profile '{}'", profile.name)),
                     );
