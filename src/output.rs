@@ -145,17 +145,27 @@ impl Output {
         TextTable::new(headers)
     }
 
-    /// Whether a table of `rows` rows is drawn with boxes: only on a terminal, and
-    /// only as long as a reader can take it in.
-    fn boxed(&self, rows: usize) -> bool {
-        self.stdout_is_terminal && rows <= BOXED_ROWS
+    /// Whether a table is drawn with boxes: only on a terminal, only as long as a
+    /// reader can take it in, and only when it fits the terminal's width. A table
+    /// squeezed into the width would split words and URLs across lines (copying
+    /// a handler URL then breaks); plain columns are soft-wrapped by the terminal
+    /// instead, and copy whole.
+    fn boxed(&self, table: &TextTable) -> bool {
+        if !self.stdout_is_terminal || table.rows.len() > BOXED_ROWS {
+            return false;
+        }
+        match Table::new().width() {
+            Some(width) if width >= 40 => table.boxed_width() <= usize::from(width),
+            // A terminal that reports no usable width: lay out freely.
+            _ => true,
+        }
     }
 
     pub(crate) fn print_table(&self, table: TextTable) {
         if table.rows.is_empty() {
             return;
         }
-        if self.boxed(table.rows.len()) {
+        if self.boxed(&table) {
             let _ = write_stdout(&render_table(&self.comfy(&table)));
             return;
         }
@@ -168,7 +178,7 @@ impl Output {
     /// A table on stderr, beside a question (what `unbind` is about to remove);
     /// shown with `--quiet` too, since the question depends on it.
     pub(crate) fn table_to_stderr(&self, table: &TextTable) {
-        if self.boxed(table.rows.len()) {
+        if self.boxed(table) {
             anstream::eprint!("{}", render_table(&self.comfy(table)));
         } else {
             let mut text = Vec::new();
@@ -359,10 +369,14 @@ impl TextTable {
         self.rows.push(cells.into_iter().map(Into::into).collect());
     }
 
-    /// Plain columns: each cell's control characters escaped ([`printable`]), a
-    /// cell of several lines taking as many lines, trailing spaces trimmed, and
-    /// the headers bold when `bold`.
-    fn write_plain(&self, out: &mut impl Write, bold: bool) -> std::io::Result<()> {
+    /// The width the boxed table needs without wrapping: each column's widest
+    /// line, one space of padding on each side, and a border between and around.
+    fn boxed_width(&self) -> usize {
+        self.column_widths().iter().map(|w| w + 3).sum::<usize>() + 1
+    }
+
+    /// Each column's widest line, as shown (control characters escaped).
+    fn column_widths(&self) -> Vec<usize> {
         use unicode_width::UnicodeWidthStr;
         let columns = self
             .rows
@@ -379,6 +393,14 @@ impl TextTable {
                 }
             }
         }
+        widths
+    }
+
+    /// Plain columns: each cell's control characters escaped ([`printable`]), a
+    /// cell of several lines taking as many lines, trailing spaces trimmed, and
+    /// the headers bold when `bold`.
+    fn write_plain(&self, out: &mut impl Write, bold: bool) -> std::io::Result<()> {
+        let widths = self.column_widths();
         if !self.headers.is_empty() {
             write_plain_row(out, &self.headers, &widths, bold)?;
         }

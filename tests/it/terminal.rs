@@ -32,6 +32,17 @@ impl OnTerminal {
             )
         };
         assert_eq!(opened, 0, "openpty");
+        // A 100 x 24 terminal.
+        let size = libc::winsize {
+            ws_row: 24,
+            ws_col: 100,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads the struct it is given.
+        unsafe {
+            libc::ioctl(master, libc::TIOCSWINSZ, &size);
+        }
         // SAFETY: both descriptors were just opened and are owned here.
         let (master, slave) = unsafe {
             (
@@ -228,4 +239,19 @@ fn a_requested_stop_prints_no_error_line_in_json_either() {
     diff.type_keys(b"\x03");
     assert_eq!(diff.exit_code(), Some(130));
     assert!(!diff.text().contains("INTERRUPTED"), "{}", diff.text());
+}
+
+#[test]
+fn a_table_too_wide_for_the_terminal_keeps_urls_whole() {
+    let env = TestEnv::new();
+    let long = format!("https://hooks.example.com/{}", "segment/".repeat(12));
+    env.json(&["bind", "ONCRMDEALADD", &long]);
+    env.json(&["bind", "ONCRMDEALUPDATE", "https://hooks.example.com/x"]);
+    let mut list = on_terminal(&env, &["list"]);
+    assert_eq!(list.exit_code(), Some(0), "{}", list.text());
+    list.expect("ONCRMDEALUPDATE");
+    list.expect(&long);
+    let mut short = on_terminal(&env, &["list", "--handler", "https://hooks.example.com/x"]);
+    assert_eq!(short.exit_code(), Some(0));
+    short.expect("┌");
 }
