@@ -108,3 +108,42 @@ fn bash_completes_nested_subcommands_and_their_flags() {
         );
     }
 }
+
+/// What fish completes for a command line, run the way fish runs the committed
+/// script (`complete -C`); `None` when fish is not installed (.ci/run installs it).
+fn fish_completes(line: &str) -> Option<Vec<String>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/bx-events.fish");
+    let program = format!("source '{}'; complete -C '{line}'", script.display());
+    let output = std::process::Command::new("fish")
+        .args(["--no-config", "-c", &program])
+        .output()
+        .ok()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| line.split('\t').next().unwrap_or_default().to_string())
+            .collect(),
+    )
+}
+
+#[test]
+fn fish_completes_nested_subcommands_and_their_flags() {
+    let Some(flags) = fish_completes("bx-events bind --of") else {
+        eprintln!("skipped: fish is not installed (apt-get install fish; .ci/run does)");
+        return;
+    };
+    assert_eq!(flags, ["--offline"]);
+    assert_eq!(
+        fish_completes("bx-events offline con").unwrap(),
+        ["consume"]
+    );
+    assert_eq!(
+        fish_completes("bx-events auth log").unwrap(),
+        ["login", "logout"]
+    );
+}
