@@ -10,10 +10,26 @@ use crate::output::{cell, Output};
 pub(crate) async fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<()> {
     let (_, client) = ctx.connect()?;
     let mut shown = Vec::new();
+    // Handlers that contain a plain `--handler` text without being it: `--handler`
+    // used to match a substring, and a user who still means that is told so.
+    let mut containing = 0;
     for binding in list_bindings(&client).await? {
         if keep(args, &binding)? {
             shown.push(binding);
+        } else if let Some(text) = args
+            .handler
+            .as_deref()
+            .filter(|t| !t.contains(['*', '?', '[']))
+        {
+            containing += usize::from(binding.handler.as_deref().is_some_and(|h| h.contains(text)));
         }
+    }
+    if shown.is_empty() && containing > 0 {
+        ctx.out.info(&format!(
+            "No handler is exactly '{}'; {containing} contain it: `--handler '*{}*'` matches them",
+            args.handler.as_deref().unwrap_or_default(),
+            args.handler.as_deref().unwrap_or_default()
+        ));
     }
     // Machine formats stay quiet: `[]` says it all.
     if shown.is_empty() && ctx.out.is_table() {

@@ -383,6 +383,14 @@ fn list_and_unbind_all_share_one_handler_rule() {
     assert_eq!(exact.as_array().unwrap().len(), 1);
     let glob = env.json(&["list", "--handler", "https://hooks.example.com/x*"]);
     assert_eq!(glob.as_array().unwrap().len(), 2);
+    // Text that is part of URLs but none of them: said, with the glob that works.
+    let (code, stdout, stderr) = run(env.cmd().args(["list", "--handler", "hooks.example"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("2 contain it: `--handler '*hooks.example*'`"),
+        "{stderr}"
+    );
     let removed = env.json(&[
         "unbind",
         "--all",
