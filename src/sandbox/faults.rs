@@ -48,6 +48,26 @@ pub struct Fault {
     pub delay_ms: Option<u64>,
 }
 
+impl Fault {
+    /// A fault for the next `count` requests of `method` (of any method: `None`).
+    pub fn on(kind: FaultKind, count: u32, method: Option<&str>) -> Self {
+        Self {
+            kind,
+            count,
+            method: method.map(str::to_string),
+            delay_ms: None,
+        }
+    }
+
+    /// The same fault with its delay set (`slow`, `lose_answer`), in milliseconds.
+    pub fn delayed(self, delay_ms: u64) -> Self {
+        Self {
+            delay_ms: Some(delay_ms),
+            ..self
+        }
+    }
+}
+
 fn one() -> u32 {
     1
 }

@@ -250,12 +250,9 @@ fn a_non_administrator_is_told_why_dev_cannot_bind() {
 }
 
 fn lose_bind_answer(env: &TestEnv, held_ms: u64) {
-    env.sandbox.portal.inject(Fault {
-        kind: FaultKind::LoseAnswer,
-        count: 1,
-        method: Some("event.bind".into()),
-        delay_ms: Some(held_ms),
-    });
+    env.sandbox
+        .portal
+        .inject(Fault::on(FaultKind::LoseAnswer, 1, Some("event.bind")).delayed(held_ms));
 }
 
 #[test]

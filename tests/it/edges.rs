@@ -1,6 +1,7 @@
 //! What a new user meets first: results, exit codes and messages at the edges.
 
 use crate::common::{run, TestEnv, PROFILE};
+use bx_events::sandbox::{Fault, FaultKind};
 use serde_json::{json, Value};
 
 #[test]
@@ -169,17 +170,6 @@ fn a_profile_listed_twice_runs_once() {
 
 // ---- Exit codes and machine output ----------------------------------------------
 
-use bx_events::sandbox::{Fault, FaultKind};
-
-fn fault(kind: FaultKind, count: u32, method: &str) -> Fault {
-    Fault {
-        kind,
-        count,
-        method: Some(method.into()),
-        delay_ms: None,
-    }
-}
-
 #[test]
 fn a_rejected_webhook_secret_is_a_credentials_failure() {
     let env = TestEnv::new();
@@ -208,7 +198,7 @@ fn server_errors_that_outlast_the_retries_end_like_limits() {
     let env = TestEnv::new();
     env.sandbox
         .portal
-        .inject(fault(FaultKind::ServerError, 5, "event.get"));
+        .inject(Fault::on(FaultKind::ServerError, 5, Some("event.get")));
     let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
     assert_eq!(code, 5, "{stderr}");
     let error = crate::common::json_error(&stderr);
@@ -219,7 +209,7 @@ fn server_errors_that_outlast_the_retries_end_like_limits() {
     assert_eq!(error["code"], "INTERNAL_SERVER_ERROR");
     env.sandbox
         .portal
-        .inject(fault(FaultKind::BadGateway, 5, "event.get"));
+        .inject(Fault::on(FaultKind::BadGateway, 5, Some("event.get")));
     let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
     assert_eq!(code, 5);
     assert_eq!(
@@ -331,7 +321,7 @@ fn hints_name_the_known_portal_and_a_copyable_login() {
     let env = TestEnv::new();
     env.sandbox
         .portal
-        .inject(fault(FaultKind::ExpiredToken, 10, "event.get"));
+        .inject(Fault::on(FaultKind::ExpiredToken, 10, Some("event.get")));
     let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
     assert_eq!(code, 4, "{stderr}");
     let hint = crate::common::json_error(&stderr)["hint"]

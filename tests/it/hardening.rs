@@ -33,12 +33,11 @@ fn queued(count: usize) -> TestEnv {
 fn follow_adopts_the_reservation_whose_get_answer_was_lost() {
     let env = queued(5);
     // The portal reserves the records and the answer never arrives.
-    env.sandbox.portal.inject(Fault {
-        kind: FaultKind::LoseAnswer,
-        count: 1,
-        method: Some("event.offline.get".into()),
-        delay_ms: None,
-    });
+    env.sandbox.portal.inject(Fault::on(
+        FaultKind::LoseAnswer,
+        1,
+        Some("event.offline.get"),
+    ));
     let out = env.config_dir().join("out.jsonl");
     let consumer = process(&env.config_dir())
         .args([

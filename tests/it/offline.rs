@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use crate::common::{run, TestEnv};
-use bx_events::sandbox::{Plan, SandboxOptions};
+use bx_events::sandbox::{Fault, FaultKind, Plan, SandboxOptions};
 use serde_json::{json, Value};
 
 /// A sandbox with an offline binding of ONCRMDEALADD and `count` queued records.
@@ -535,12 +535,11 @@ fn handlers_that_never_read_their_input_do_not_disturb_the_consumer() {
 #[test]
 fn follow_says_loudly_when_the_portal_goes_away_and_comes_back() {
     let env = queued(3);
-    env.sandbox.portal.inject(bx_events::sandbox::Fault {
-        kind: bx_events::sandbox::FaultKind::BadGateway,
-        count: 2,
-        method: Some("event.offline.get".into()),
-        delay_ms: None,
-    });
+    env.sandbox.portal.inject(Fault::on(
+        FaultKind::BadGateway,
+        2,
+        Some("event.offline.get"),
+    ));
     let marker = env.config_dir().join("interrupted");
     let handler = format!(
         "cat > /dev/null; if [ ! -e '{marker}' ]; then touch '{marker}'; kill -INT $PPID; fi",
@@ -863,14 +862,12 @@ fn handler_timeout_covers_the_input_and_kills_the_process_group() {
 
 #[test]
 fn follow_rides_out_an_outage_while_confirming() {
-    use bx_events::sandbox::{Fault, FaultKind};
     let env = queued(5);
-    env.sandbox.portal.inject(Fault {
-        kind: FaultKind::ServerError,
-        count: 3,
-        method: Some("event.offline.clear".into()),
-        delay_ms: None,
-    });
+    env.sandbox.portal.inject(Fault::on(
+        FaultKind::ServerError,
+        3,
+        Some("event.offline.clear"),
+    ));
     let (code, stdout, stderr) = run(env.cmd().args([
         "offline",
         "consume",

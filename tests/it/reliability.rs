@@ -8,15 +8,6 @@ use bx_events::sandbox::SandboxOptions;
 use bx_events::sandbox::{Fault, FaultKind};
 use serde_json::json;
 
-fn fault(kind: FaultKind, count: u32, method: Option<&str>) -> Fault {
-    Fault {
-        kind,
-        count,
-        method: method.map(str::to_string),
-        delay_ms: None,
-    }
-}
-
 #[test]
 fn a_hundred_calls_from_parallel_processes_stay_under_the_standard_limit() {
     let env = TestEnv::with_options(SandboxOptions {
@@ -56,13 +47,13 @@ fn query_limit_and_5xx_on_read_only_methods_are_retried() {
     let env = TestEnv::new();
     env.sandbox
         .portal
-        .inject(fault(FaultKind::QueryLimit, 2, None));
+        .inject(Fault::on(FaultKind::QueryLimit, 2, None));
     env.sandbox
         .portal
-        .inject(fault(FaultKind::ServerError, 1, Some("event.get")));
+        .inject(Fault::on(FaultKind::ServerError, 1, Some("event.get")));
     env.sandbox
         .portal
-        .inject(fault(FaultKind::Drop, 1, Some("event.get")));
+        .inject(Fault::on(FaultKind::Drop, 1, Some("event.get")));
     let (code, stdout, stderr) = run(env.cmd().args(["list", "-v", "-o", "json"]));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), "[]");
@@ -79,7 +70,7 @@ fn unbind_is_not_retried_after_a_server_error() {
     env.json(&["bind", "ONCRMDEALADD", "https://h.example.com/x"]);
     env.sandbox
         .portal
-        .inject(fault(FaultKind::ServerError, 3, Some("event.unbind")));
+        .inject(Fault::on(FaultKind::ServerError, 3, Some("event.unbind")));
     let before = env.sandbox.portal.stats().requests;
     let (code, _, stderr) =
         run(env
@@ -95,7 +86,7 @@ fn bind_is_retried_after_a_dropped_connection_and_stays_idempotent() {
     let env = TestEnv::new();
     env.sandbox
         .portal
-        .inject(fault(FaultKind::Drop, 1, Some("event.bind")));
+        .inject(Fault::on(FaultKind::Drop, 1, Some("event.bind")));
     let bound = env.json(&["bind", "ONCRMDEALADD", "https://h.example.com/x"]);
     assert_eq!(bound["status"], "bound");
     assert_eq!(env.sandbox.portal.binding_count(), 1);
@@ -106,7 +97,7 @@ fn gateway_pages_until_retries_run_out_exit_5() {
     let env = TestEnv::new();
     env.sandbox
         .portal
-        .inject(fault(FaultKind::BadGateway, 50, None));
+        .inject(Fault::on(FaultKind::BadGateway, 50, None));
     let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
     assert_eq!(code, 5, "{stderr}");
     let error = json_error(&stderr);
@@ -131,18 +122,22 @@ fn gateway_pages_until_retries_run_out_exit_5() {
 #[test]
 fn operation_time_limit_without_reset_time_is_retried_with_backoff() {
     let env = TestEnv::new();
-    env.sandbox
-        .portal
-        .inject(fault(FaultKind::OperationTimeLimit, 1, Some("event.get")));
+    env.sandbox.portal.inject(Fault::on(
+        FaultKind::OperationTimeLimit,
+        1,
+        Some("event.get"),
+    ));
     let (code, _, stderr) = run(env.cmd().args(["list", "-v"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("OPERATION_TIME_LIMIT") && stderr.contains("retry 1/"),
         "{stderr}"
     );
-    env.sandbox
-        .portal
-        .inject(fault(FaultKind::OperationTimeLimit, 10, Some("event.get")));
+    env.sandbox.portal.inject(Fault::on(
+        FaultKind::OperationTimeLimit,
+        10,
+        Some("event.get"),
+    ));
     let (code, _, stderr) = run(env.cmd().args(["list", "-o", "json"]));
     assert_eq!(
         code, 5,
@@ -159,10 +154,9 @@ fn operation_time_limit_without_reset_time_is_retried_with_backoff() {
 #[test]
 fn slow_answers_time_out_and_read_only_calls_try_again() {
     let env = TestEnv::new();
-    env.sandbox.portal.inject(Fault {
-        delay_ms: Some(3000),
-        ..fault(FaultKind::Slow, 1, Some("event.get"))
-    });
+    env.sandbox
+        .portal
+        .inject(Fault::on(FaultKind::Slow, 1, Some("event.get")).delayed(3000));
     let (code, _, stderr) = run(env.cmd().args(["list", "--timeout", "1", "-v"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("timed out"), "{stderr}");
@@ -173,7 +167,7 @@ fn an_expired_token_answer_triggers_one_refresh() {
     let env = TestEnv::new();
     env.sandbox
         .portal
-        .inject(fault(FaultKind::ExpiredToken, 1, None));
+        .inject(Fault::on(FaultKind::ExpiredToken, 1, None));
     env.json(&["list"]);
     assert_eq!(env.sandbox.portal.stats().refreshes, 1);
 }
@@ -223,7 +217,7 @@ fn confirmation_lost_to_a_dropped_connection_is_redone_by_the_next_run() {
     }
     env.sandbox
         .portal
-        .inject(fault(FaultKind::Drop, 1, Some("event.offline.clear")));
+        .inject(Fault::on(FaultKind::Drop, 1, Some("event.offline.clear")));
     let (code, first, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("nothing is lost"), "{stderr}");

@@ -2,6 +2,7 @@
 //! appears in stdout or stderr, even with `-vv` traces and forced errors.
 
 use crate::common::{run, TestEnv, PROFILE};
+use bx_events::sandbox::{Fault, FaultKind};
 
 #[test]
 fn secrets_never_appear_in_output_even_with_traces() {
@@ -107,18 +108,14 @@ fn secrets_never_appear_in_output_even_with_traces() {
         &mut secrets,
     );
     // Faults, the offline queue, manifests and the handler tools, all traced.
-    env.sandbox.portal.inject(bx_events::sandbox::Fault {
-        kind: bx_events::sandbox::FaultKind::BadGateway,
-        count: 2,
-        method: Some("event.get".into()),
-        delay_ms: None,
-    });
-    env.sandbox.portal.inject(bx_events::sandbox::Fault {
-        kind: bx_events::sandbox::FaultKind::ExpiredToken,
-        count: 1,
-        method: Some("event.offline.list".into()),
-        delay_ms: None,
-    });
+    env.sandbox
+        .portal
+        .inject(Fault::on(FaultKind::BadGateway, 2, Some("event.get")));
+    env.sandbox.portal.inject(Fault::on(
+        FaultKind::ExpiredToken,
+        1,
+        Some("event.offline.list"),
+    ));
     let manifest = env.config_dir().join("m.toml");
     std::fs::write(&manifest, "[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"https://h.example.com/x\"\n[[subscription]]\nevent = \"ONTASKADD\"\ntype = \"offline\"\n").unwrap();
     let manifest = manifest.display().to_string();

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use crate::common::{bare_cmd, bare_process, eventually, record_ids, run, stop};
 use crate::postgres::{database, psql, RestartableServer};
 use bx_events::config::env;
-use bx_events::sandbox::{SandboxOptions, SandboxThread};
+use bx_events::sandbox::{Fault, FaultKind, SandboxOptions, SandboxThread};
 use serde_json::{json, Value};
 
 /// A machine: its own config directory, the shared store's URL.
@@ -597,12 +597,7 @@ fn a_refresh_whose_store_connections_die_keeps_the_new_pair() {
     import_fleet(&machine, &sandbox);
     let portal = &sandbox.fleet[0].portal;
     portal.expire_tokens();
-    portal.inject(bx_events::sandbox::Fault {
-        kind: bx_events::sandbox::FaultKind::Slow,
-        count: 1,
-        method: Some("oauth.token".into()),
-        delay_ms: Some(3000),
-    });
+    portal.inject(Fault::on(FaultKind::Slow, 1, Some("oauth.token")).delayed(3000));
     let refreshing = machine
         .process()
         .args(["-p", "p1", "list"])
