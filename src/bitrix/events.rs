@@ -282,7 +282,7 @@ pub async fn portal_view(client: &Client, with_events: bool) -> Result<PortalVie
     Ok(PortalView {
         bindings,
         admin,
-        events: answer.result.events.map(|names| names.0),
+        events: answer.result.events.map(portal_items::EventNames::strings),
     })
 }
 
@@ -358,7 +358,7 @@ pub async fn list_events(client: &Client, query: &EventsQuery) -> Result<Vec<Str
     // Decoded straight into names: millions of them never become a JSON tree.
     let names: portal_items::EventNames =
         client.call_typed("events", &Value::Object(params)).await?;
-    Ok(names.0)
+    Ok(names.strings())
 }
 
 #[cfg(test)]
@@ -425,35 +425,40 @@ mod portal_items {
     use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use serde::Deserialize;
 
-    /// The items of a list answer; an empty PHP array may arrive as `{}`.
-    pub(super) struct PortalItems(pub(super) Vec<PortalItem>);
+    /// A PHP list as the portal sends it: a JSON array, or an object whose values
+    /// are the items (an empty PHP array may arrive as `{}`). Read item by item,
+    /// never as a tree.
+    pub(super) struct PhpList<T>(pub(super) Vec<T>);
 
-    impl<'de> Deserialize<'de> for PortalItems {
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for PhpList<T> {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            struct Items;
-            impl<'de> Visitor<'de> for Items {
-                type Value = PortalItems;
+            struct Items<T>(std::marker::PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for Items<T> {
+                type Value = PhpList<T>;
                 fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a list of handlers")
+                    f.write_str("a list")
                 }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PortalItems, A::Error> {
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                     let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                     while let Some(item) = seq.next_element()? {
                         items.push(item);
                     }
-                    Ok(PortalItems(items))
+                    Ok(PhpList(items))
                 }
-                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PortalItems, A::Error> {
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                     let mut items = Vec::new();
-                    while let Some((_, item)) = map.next_entry::<IgnoredAny, PortalItem>()? {
+                    while let Some((_, item)) = map.next_entry::<IgnoredAny, T>()? {
                         items.push(item);
                     }
-                    Ok(PortalItems(items))
+                    Ok(PhpList(items))
                 }
             }
-            deserializer.deserialize_any(Items)
+            deserializer.deserialize_any(Items(std::marker::PhantomData))
         }
     }
+
+    /// The handlers of an `event.get` answer.
+    pub(super) type PortalItems = PhpList<PortalItem>;
 
     /// The `batch` answer of `event.get` (as `c0`) and `user.admin` (as `c1`).
     #[derive(Deserialize)]
@@ -524,39 +529,18 @@ mod portal_items {
         }
     }
 
-    /// The names of an `events` answer, upper-cased; entries that are not strings
-    /// are passed over. A list, or an object whose values are the names.
-    pub(super) struct EventNames(pub(super) Vec<String>);
+    /// The entries of an `events` answer; [`Name`] keeps the strings.
+    pub(super) type EventNames = PhpList<Name>;
 
-    impl<'de> Deserialize<'de> for EventNames {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            struct Names;
-            impl<'de> Visitor<'de> for Names {
-                type Value = EventNames;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a list of event names")
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventNames, A::Error> {
-                    let mut names = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                    while let Some(name) = seq.next_element::<Name>()? {
-                        names.extend(name.0);
-                    }
-                    Ok(EventNames(names))
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventNames, A::Error> {
-                    let mut names = Vec::new();
-                    while let Some((_, name)) = map.next_entry::<IgnoredAny, Name>()? {
-                        names.extend(name.0);
-                    }
-                    Ok(EventNames(names))
-                }
-            }
-            deserializer.deserialize_any(Names)
+    impl EventNames {
+        /// The names, upper-cased; entries that were not strings are passed over.
+        pub(super) fn strings(self) -> Vec<String> {
+            self.0.into_iter().filter_map(|name| name.0).collect()
         }
     }
 
     /// One entry of an `events` answer: its name upper-cased, if it is a string.
-    struct Name(Option<String>);
+    pub(super) struct Name(pub(super) Option<String>);
 
     impl<'de> Deserialize<'de> for Name {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
