@@ -147,3 +147,70 @@ fn fish_completes_nested_subcommands_and_their_flags() {
         ["login", "logout"]
     );
 }
+
+/// Drives an interactive zsh through a pseudo-terminal (zsh's own `zpty`): loads
+/// the committed `_bx-events` with `compinit`, types the line and a TAB, and prints
+/// every candidate the completion system was offered (`compadd` wrapped).
+const ZSH_DRIVER: &str = r#"
+zmodload zsh/zpty || exit 3
+zpty z zsh -f -i
+zpty -w z "PROMPT= ; RPROMPT= ; PS2="
+zpty -w z "fpath=(${(q)1} \$fpath); autoload -U compinit; compinit -u -D"
+zpty -w z 'compadd () {
+  if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return $?; fi
+  typeset -a __hits; builtin compadd -A __hits "$@"; local ret=$?
+  for h in $__hits; do print -r -- "<hit>$h</hit>"; done
+  return $ret
+}'
+zpty -w z "bindkey '^I' complete-word"
+zpty -w z "print -r -- '<rea''dy>'"
+zpty -r z line '*<ready>*'
+zpty -n -w z "$2"$'\t'
+zpty -w z $'\C-u'"print -r -- '<do''ne>'"
+zpty -r z out '*<done>*'
+print -r -- "$out"
+zpty -d z
+"#;
+
+/// What zsh completes for a command line; `None` when zsh is not installed
+/// (.ci/run installs it).
+fn zsh_completes(line: &str) -> Option<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let driver = dir.path().join("driver.zsh");
+    std::fs::write(&driver, ZSH_DRIVER).unwrap();
+    let completions = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    let output = std::process::Command::new("timeout")
+        .arg("60")
+        .arg("zsh")
+        .arg("-f")
+        .arg(&driver)
+        .arg(&completions)
+        .arg(line)
+        .env("TERM", "dumb")
+        .output()
+        .ok()
+        .filter(|output| output.status.code() != Some(127))?;
+    assert!(output.status.success(), "zsh: {output:?}");
+    let mut hits: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .split("<hit>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</hit>").map(|(hit, _)| hit.to_string()))
+        .collect();
+    hits.sort();
+    hits.dedup();
+    Some(hits)
+}
+
+#[test]
+fn zsh_completes_nested_subcommands_and_their_flags() {
+    let Some(flags) = zsh_completes("bx-events bind --of") else {
+        eprintln!("skipped: zsh is not installed (apt-get install zsh; .ci/run does)");
+        return;
+    };
+    assert_eq!(flags, ["--offline"]);
+    assert_eq!(zsh_completes("bx-events offline con").unwrap(), ["consume"]);
+    assert_eq!(
+        zsh_completes("bx-events auth log").unwrap(),
+        ["login", "logout"]
+    );
+}

@@ -9,6 +9,7 @@ mod bindings;
 mod common;
 mod conformance;
 mod dev;
+mod docs_examples;
 mod doctor;
 mod edges;
 mod examples;
