@@ -290,28 +290,39 @@ fn a_closed_stdout_ends_any_command_quietly() {
 
 #[test]
 fn a_requested_stop_prints_no_error_line() {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
-        .env("BX_EVENTS_CONFIG_DIR", dir.path())
-        .args(["sandbox", "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("error:"), "{stderr}");
+    use std::io::{BufRead, Read};
+    // A command that stops gracefully (listen) ends with the Interrupted outcome;
+    // in JSON formats that once printed an INTERRUPTED error object.
+    for format in ["table", "json", "ndjson"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bx-events"))
+            .env("BX_EVENTS_CONFIG_DIR", dir.path())
+            .args(["-o", format, "listen", "--port", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut printed = String::new();
+        while !printed.contains("Listening on") {
+            assert_ne!(stderr.read_line(&mut printed).unwrap(), 0, "{printed}");
+        }
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        stderr.read_to_string(&mut printed).unwrap();
+        assert_eq!(
+            child.wait().unwrap().code(),
+            Some(130),
+            "{format}: {printed}"
+        );
+        assert!(
+            !printed.contains("error") && !printed.contains("INTERRUPTED"),
+            "{format}: {printed}"
+        );
+    }
 }
 
 // ---- Messages ----------------------------------------------------------------

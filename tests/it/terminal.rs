@@ -232,16 +232,6 @@ fn auth_words_at_the_top_point_to_auth() {
 }
 
 #[test]
-fn a_requested_stop_prints_no_error_line_in_json_either() {
-    let env = TestEnv::new();
-    let mut diff = on_terminal(&env, &["-o", "json", "diff", "-f", "-"]);
-    diff.expect("end with Ctrl-D");
-    diff.type_keys(b"\x03");
-    assert_eq!(diff.exit_code(), Some(130));
-    assert!(!diff.text().contains("INTERRUPTED"), "{}", diff.text());
-}
-
-#[test]
 fn a_table_too_wide_for_the_terminal_keeps_urls_whole() {
     let env = TestEnv::new();
     let long = format!("https://hooks.example.com/{}", "segment/".repeat(12));
