@@ -16,6 +16,9 @@ lint:
 
 test: lint
 	$(CARGO) test
+	# Nothing may rebuild itself: a second build after the tests compiles nothing.
+	@if $(CARGO) test --no-run 2>&1 | grep Compiling; then \
+		echo "error: a second build recompiled the crates above (see build.rs)"; exit 1; fi
 
 demo:
 	@echo "Building bx-events (the first run takes a few minutes)..."
