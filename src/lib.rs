@@ -28,4 +28,4 @@ pub mod manifest;
 #[cfg(feature = "cli")]
 mod output;
 #[cfg(feature = "cli")]
-pub use output::{printable, ColorChoice, Output, OutputFormat};
+pub use output::{printable, stdout_write_error, ColorChoice, Output, OutputFormat};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use bx_events::cli::Cli;
-use bx_events::commands::{classify, run, Failure, Shutdown};
+use bx_events::commands::{classify, run, CliError, Failure, Shutdown};
 use bx_events::Output;
 
 fn main() -> ExitCode {
@@ -46,6 +46,15 @@ fn main() -> ExitCode {
             std::process::exit(130);
         });
         run(cli, shutdown).await
+    });
+    // Data that did not reach stdout (a full disk) fails a command that otherwise
+    // succeeded; a closed pipe (`| head`) is not an error.
+    let outcome = outcome.and_then(|()| match bx_events::stdout_write_error() {
+        Some(error) => Err(anyhow::Error::from(CliError::Failed(format!(
+            "cannot write to stdout: {error}"
+        )))
+        .into()),
+        None => Ok(()),
     });
     let code = match outcome {
         Ok(()) => 0,
@@ -153,9 +162,15 @@ fn parse_failure(error: &clap::Error) -> ExitCode {
         eprintln!("{body}");
         return ExitCode::from(code);
     }
-    // `print` reports a closed pipe as an error instead of panicking.
-    let _ = error.print();
-    ExitCode::from(code)
+    // `print` reports a closed pipe as an error instead of panicking; a closed pipe
+    // ends quietly, any other failure to show the help is one.
+    match error.print() {
+        Err(failure) if informational && failure.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write to stdout: {failure}");
+            ExitCode::from(1)
+        }
+        _ => ExitCode::from(code),
+    }
 }
 
 /// `bx-events login` (and logout, status, switch, import): the word is one of

@@ -82,14 +82,18 @@ impl Output {
             OutputFormat::Json => self.print_json(&items),
             OutputFormat::Ndjson => {
                 // One line at a time: a long list is never held as text whole.
-                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-                for item in items {
-                    let line = serde_json::to_string(item).unwrap_or_default();
-                    if writeln!(stdout, "{line}").is_err() {
-                        return;
-                    }
+                if stdout_failed() {
+                    return;
                 }
-                let _ = stdout.flush();
+                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                let written = items
+                    .iter()
+                    .try_for_each(|item| {
+                        let line = serde_json::to_string(item).unwrap_or_default();
+                        writeln!(stdout, "{line}")
+                    })
+                    .and_then(|()| stdout.flush());
+                let _ = noted(written);
             }
         }
     }
@@ -169,10 +173,14 @@ impl Output {
             let _ = write_stdout(&render_table(&self.comfy(&table)));
             return;
         }
-        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-        if table.write_plain(&mut stdout, self.stdout_color).is_ok() {
-            let _ = stdout.flush();
+        if stdout_failed() {
+            return;
         }
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = table
+            .write_plain(&mut stdout, self.stdout_color)
+            .and_then(|()| stdout.flush());
+        let _ = noted(written);
     }
 
     /// A table on stderr, beside a question (what `unbind` is about to remove);
@@ -299,10 +307,40 @@ pub(crate) fn try_print_line(text: impl std::fmt::Display) -> std::io::Result<()
 }
 
 fn write_stdout(text: &str) -> std::io::Result<()> {
+    if stdout_failed() {
+        return Err(std::io::Error::other("stdout failed earlier"));
+    }
     let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
+    noted(
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|_| stdout.flush()),
+    )
+}
+
+/// The first error writing stdout other than a closed pipe (a full disk, an I/O
+/// error): the data did not arrive, so the command must not report success.
+static STDOUT_ERROR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Keeps the first real write error; a closed pipe (`| head`) is a reader that
+/// has all it wants, not a failure.
+fn noted(result: std::io::Result<()>) -> std::io::Result<()> {
+    if let Err(error) = &result {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            STDOUT_ERROR.get_or_init(|| error.to_string());
+        }
+    }
+    result
+}
+
+fn stdout_failed() -> bool {
+    STDOUT_ERROR.get().is_some()
+}
+
+/// Why writing stdout failed, if it did (not counting a closed pipe): the
+/// caller turns a command that otherwise succeeded into a failure.
+pub fn stdout_write_error() -> Option<&'static str> {
+    STDOUT_ERROR.get().map(String::as_str)
 }
 
 /// One field of a one-line record (an event name, a domain) with every control

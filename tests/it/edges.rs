@@ -289,6 +289,43 @@ fn a_closed_stdout_ends_any_command_quietly() {
 }
 
 #[test]
+fn data_that_cannot_be_written_fails_the_command() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", "https://hooks.example.com/deal"]);
+    let to_full = |args: &[&str]| {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        crate::common::bare_process()
+            .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap()
+    };
+    let commands: [&[&str]; 8] = [
+        &["export"],
+        &["list"],
+        &["list", "-o", "json"],
+        &["list", "-o", "ndjson"],
+        &["completions", "bash"],
+        &["help", "bind"],
+        &["--help"],
+        &["--version"],
+    ];
+    for args in commands {
+        let output = to_full(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to stdout: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let output = to_full(&["-o", "json", "list"]);
+    let error = crate::common::json_error(&String::from_utf8_lossy(&output.stderr));
+    assert_eq!(error["code"], "FAILED");
+}
+
+#[test]
 fn a_requested_stop_prints_no_error_line() {
     use std::io::{BufRead, Read};
     // A command that stops gracefully (listen) ends with the Interrupted outcome;
