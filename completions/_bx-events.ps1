@@ -101,7 +101,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--refresh-token', '--refresh-token', [CompletionResultType]::ParameterName, 'The refresh token that goes with --access-token')
             [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'Incoming webhook URL: https://PORTAL/rest/USER_ID/SECRET/ (cannot manage events)')
             [CompletionResult]::new('--oauth-server', '--oauth-server', [CompletionResultType]::ParameterName, 'OAuth server [default: https://oauth.bitrix.info]')
-            [CompletionResult]::new('--redirect-port', '--redirect-port', [CompletionResultType]::ParameterName, 'Local port that catches the authorization redirect')
+            [CompletionResult]::new('--redirect-port', '--redirect-port', [CompletionResultType]::ParameterName, 'Local port that catches the authorization redirect (0 picks a free one)')
             [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Client-side rate limit: standard, enterprise, off or BURST/RATE')
             [CompletionResult]::new('--secrets-from', '--secrets-from', [CompletionResultType]::ParameterName, 'Read secrets from FILE (''-'' for stdin) as NAME=VALUE lines (client_secret, access_token, refresh_token, webhook), so they stay out of the process list')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')

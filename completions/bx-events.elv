@@ -96,7 +96,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --refresh-token 'The refresh token that goes with --access-token'
             cand --webhook 'Incoming webhook URL: https://PORTAL/rest/USER_ID/SECRET/ (cannot manage events)'
             cand --oauth-server 'OAuth server [default: https://oauth.bitrix.info]'
-            cand --redirect-port 'Local port that catches the authorization redirect'
+            cand --redirect-port 'Local port that catches the authorization redirect (0 picks a free one)'
             cand --rate-limit 'Client-side rate limit: standard, enterprise, off or BURST/RATE'
             cand --secrets-from 'Read secrets from FILE (''-'' for stdin) as NAME=VALUE lines (client_secret, access_token, refresh_token, webhook), so they stay out of the process list'
             cand -p 'Profile to use (default: the current one)'

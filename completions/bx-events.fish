@@ -92,7 +92,7 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_see
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l refresh-token -d 'The refresh token that goes with --access-token' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l webhook -d 'Incoming webhook URL: https://PORTAL/rest/USER_ID/SECRET/ (cannot manage events)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l oauth-server -d 'OAuth server [default: https://oauth.bitrix.info]' -r
-complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l redirect-port -d 'Local port that catches the authorization redirect' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l redirect-port -d 'Local port that catches the authorization redirect (0 picks a free one)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l rate-limit -d 'Client-side rate limit: standard, enterprise, off or BURST/RATE' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -l secrets-from -d 'Read secrets from FILE (\'-\' for stdin) as NAME=VALUE lines (client_secret, access_token, refresh_token, webhook), so they stay out of the process list' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand auth; and __fish_seen_subcommand_from login" -s p -l profile -d 'Profile to use (default: the current one)' -r

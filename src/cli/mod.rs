@@ -283,7 +283,7 @@ pub struct LoginArgs {
     /// OAuth server [default: https://oauth.bitrix.info]
     #[arg(long, value_name = "URL")]
     pub oauth_server: Option<String>,
-    /// Local port that catches the authorization redirect
+    /// Local port that catches the authorization redirect (0 picks a free one)
     #[arg(long, value_name = "PORT", default_value_t = 8976)]
     pub redirect_port: u16,
     /// Client-side rate limit: standard, enterprise, off or BURST/RATE

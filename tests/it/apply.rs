@@ -248,15 +248,11 @@ fn fan_out_applies_to_every_portal_and_reports_the_one_that_fails() {
         &second.credentials.portal,
         second.credentials.access_token.expose(),
     );
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refused = crate::common::refused_port();
     save_profile_for(
         &env,
         "broken",
-        &format!("http://127.0.0.1:{dead_port}"),
+        &format!("http://127.0.0.1:{}", refused.port),
         "whatever",
     );
     let file = write(&env, "m.toml", &manifest_of(3));

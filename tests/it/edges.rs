@@ -293,7 +293,10 @@ fn data_that_cannot_be_written_fails_the_command() {
     let env = TestEnv::new();
     env.json(&["bind", "ONCRMDEALADD", "https://hooks.example.com/deal"]);
     let to_full = |args: &[&str]| {
-        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
         crate::common::bare_process()
             .env("BX_EVENTS_CONFIG_DIR", env.config_dir())
             .args(args)

@@ -1,7 +1,6 @@
 //! Exit codes and messages for network failures, odd answers, rate limits and signals.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::Stdio;
 
 use crate::common::{bare_cmd, canned_server, json_error, run, TestEnv};
@@ -56,12 +55,9 @@ fn dropped_connections_are_reported_clearly() {
 
 #[test]
 fn unreachable_portal_hints_at_the_url() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (code, _, stderr) = run(env_cmd(&format!("http://127.0.0.1:{port}")).args(["list"]));
+    let refused = crate::common::refused_port();
+    let (code, _, stderr) =
+        run(env_cmd(&format!("http://127.0.0.1:{}", refused.port)).args(["list"]));
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("connection failed") && stderr.contains("hint:"),

@@ -1,7 +1,6 @@
 //! listen / trigger / sandbox delivery: the local loop for handler developers.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::time::Duration;
 
 use crate::common::{run, ListenChild, TestEnv};
@@ -239,12 +238,8 @@ fn event_test_sends_onapptest_and_queue_changes_notify_onofflineevent() {
 #[test]
 fn failed_deliveries_are_logged_and_not_retried() {
     let env = sandbox_with_token();
-    let dead = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let handler = format!("http://127.0.0.1:{dead}/gone");
+    let refused = crate::common::refused_port();
+    let handler = format!("http://127.0.0.1:{}/gone", refused.port);
     env.json(&["bind", "ONTASKADD", &handler]);
     let fired = fire_failing(&env, "ONTASKADD");
     assert!(fired["deliveries"][0]["status"].is_null());

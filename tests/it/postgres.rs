@@ -71,7 +71,47 @@ fn binaries() -> PathBuf {
         .into_iter()
         .rev()
         .find(|dir| dir.join("initdb").exists())
-        .expect("PostgreSQL's server binaries (apt-get install postgresql), or BX_EVENTS_TEST_POSTGRES naming a server")
+        .unwrap_or_else(|| panic!("{MISSING}"))
+}
+
+/// What the store tests need when no server is named, said instead of a panic
+/// deep inside a helper.
+const MISSING: &str = "the shared-store tests need PostgreSQL: install the server and psql \
+(apt-get install postgresql postgresql-client; .ci/run does), or name a running server \
+with BX_EVENTS_TEST_POSTGRES=postgres://USER@127.0.0.1:PORT/DB";
+
+/// Stops with [`MISSING`] unless psql is there (every test runs SQL with it).
+fn require_psql() {
+    let found = Command::new("psql")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(found, "{MISSING}");
+}
+
+/// Data directories of servers whose test process has ended (a process-long
+/// server cannot remove its own): removed before a new one is made, so runs do
+/// not pile up ~50 MB each.
+fn remove_abandoned_data_directories(parent: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let named = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("bx-events-pg");
+        let owner = std::fs::read_to_string(path.join("owner.pid"))
+            .ok()
+            .and_then(|pid| pid.trim().parse::<i32>().ok());
+        // SAFETY: signal 0 only asks whether the process exists.
+        let gone = owner.is_some_and(|pid| unsafe { libc::kill(pid, 0) } != 0);
+        if named && gone {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// A server's files and settings, ready to start.
@@ -88,12 +128,18 @@ impl Prepared {
     /// A fresh data directory (initdb) on a free port. PostgreSQL refuses to run
     /// as root, so as root it runs as the `postgres` user the package creates.
     fn new(tls: Option<(&str, &str)>) -> Self {
+        require_psql();
         let bin = binaries();
+        let parent = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        remove_abandoned_data_directories(&parent);
+        // Kept when this process ends: the server may outlive every test's
+        // handle. The next run removes it (owner.pid names a process gone).
         let dir = tempfile::Builder::new()
             .prefix("bx-events-pg")
-            .tempdir()
+            .tempdir_in(&parent)
             .unwrap()
             .keep();
+        std::fs::write(dir.join("owner.pid"), std::process::id().to_string()).unwrap();
         let data = dir.join("data");
         std::fs::create_dir(&data).unwrap();
         let ids = run_as_postgres();
@@ -130,11 +176,7 @@ impl Prepared {
             }
             settings.push("ssl=on".into());
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::common::port_for_a_server();
         Self {
             bin,
             dir,
@@ -248,6 +290,7 @@ impl Drop for RestartableServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.prepared.dir);
     }
 }
 

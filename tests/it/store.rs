@@ -309,15 +309,11 @@ fn an_unusable_store_is_named_with_its_fix() {
         .args(["auth", "status"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("postgres://"), "{stderr}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refused = crate::common::refused_port();
     let (code, _, stderr) = run(bare_cmd()
         .env(
             env::STORE,
-            format!("postgres://bx:secretpw@127.0.0.1:{port}/db"),
+            format!("postgres://bx:secretpw@127.0.0.1:{}/db", refused.port),
         )
         .args(["auth", "status", "-o", "json"]));
     assert_eq!(code, 1, "{stderr}");

@@ -23,6 +23,8 @@ pub(super) async fn obtain_code(
             "cannot listen on 127.0.0.1:{port} for the OAuth redirect ({e}); pass --redirect-port PORT, or --code CODE"
         ))
     })?;
+    // Port 0 picks a free one (the sandbox accepts any loopback redirect).
+    let port = listener.local_addr().map_or(port, |address| address.port());
     let redirect_uri = format!("http://127.0.0.1:{port}/");
     let state = crate::support::random::random_hex(24);
     let mut authorize = portal.join("/oauth/authorize/")?;
