@@ -563,3 +563,6 @@ fn short_reason(error: &ApiError) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;
