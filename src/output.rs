@@ -7,6 +7,16 @@ use std::io::{IsTerminal, Write};
 use comfy_table::{presets, ContentArrangement, Table};
 use serde::Serialize;
 
+/// What a failure looks like to the user: `error:` and `hint:` lines, or
+/// `{"error":{...}}` with `-o json` (docs/exit-codes.md lists the codes).
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorReport {
+    pub code: String,
+    pub message: String,
+    pub http_status: Option<u16>,
+    pub hint: Option<String>,
+}
+
 /// How data is printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -274,7 +284,7 @@ impl Output {
 
     /// A failure as users see it: `error:` and `hint:` lines, or one
     /// `{"error":{...}}` line with `-o json`/`ndjson`. Never hidden by `--quiet`.
-    pub fn failure(&self, report: &crate::commands::ErrorReport) {
+    pub fn failure(&self, report: &ErrorReport) {
         if self.format != OutputFormat::Table {
             anstream::eprintln!("{}", serde_json::json!({"error": report}));
             return;

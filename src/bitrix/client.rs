@@ -15,6 +15,7 @@ use super::mask::{mask_json, mask_url};
 use super::ratelimit::{Limiter, RatePreset};
 use super::response::{
     decode_result, envelope_from, header_text, network_error, parse_body, read_capped, text_of,
+    Envelope,
 };
 use super::secret::Secret;
 
@@ -72,26 +73,6 @@ impl Default for ClientOptions {
             shared_bucket: None,
             bucket_store: None,
         }
-    }
-}
-
-/// A successful answer: `result` plus the list-paging fields beside it.
-#[derive(Debug, Clone)]
-pub struct Envelope {
-    pub result: Value,
-    pub next: Option<u64>,
-    pub total: Option<u64>,
-    /// Every other field of the body (`time`, ...), as received.
-    pub rest: Map<String, Value>,
-}
-
-impl Envelope {
-    /// The whole body again, `result` first.
-    pub fn into_raw(self) -> Value {
-        let mut body = Map::with_capacity(self.rest.len() + 1);
-        body.insert("result".into(), self.result);
-        body.extend(self.rest);
-        Value::Object(body)
     }
 }
 

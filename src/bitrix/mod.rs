@@ -15,6 +15,7 @@ pub mod secret;
 pub mod validate;
 
 pub use auth::{Credentials, MemoryTokenStore, OAuthApp, OAuthTokens, TokenStore};
-pub use client::{Client, ClientOptions, Envelope};
+pub use client::{Client, ClientOptions};
 pub use error::{ApiError, NetworkFailure};
+pub use response::Envelope;
 pub use secret::Secret;

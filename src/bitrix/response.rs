@@ -2,11 +2,30 @@
 //! and connection failures, each turned into a clear `ApiError`.
 
 use reqwest::header::CONTENT_TYPE;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::client::Envelope;
 use super::error::{ApiError, NetworkFailure};
 use super::mask::mask_urls_in_text;
+
+/// A successful answer: `result` plus the list-paging fields beside it.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub result: Value,
+    pub next: Option<u64>,
+    pub total: Option<u64>,
+    /// Every other field of the body (`time`, ...), as received.
+    pub rest: Map<String, Value>,
+}
+
+impl Envelope {
+    /// The whole body again, `result` first.
+    pub fn into_raw(self) -> Value {
+        let mut body = Map::with_capacity(self.rest.len() + 1);
+        body.insert("result".into(), self.result);
+        body.extend(self.rest);
+        Value::Object(body)
+    }
+}
 
 /// Answers larger than this are refused rather than buffered.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{CliError, Context};
+use super::context::Context;
+use super::errors::CliError;
 use crate::bitrix::auth::{
     now_unix, parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens,
 };
@@ -65,12 +66,12 @@ fn prompt_text(ctx: &Context, flag: &str, question: &str, secret: bool) -> anyho
         dialoguer::Password::new()
             .with_prompt(question)
             .interact()
-            .map_err(super::prompt_error)?
+            .map_err(super::context::prompt_error)?
     } else {
         dialoguer::Input::<String>::new()
             .with_prompt(question)
             .interact_text()
-            .map_err(super::prompt_error)?
+            .map_err(super::context::prompt_error)?
     };
     Ok(answer.trim().to_string())
 }
@@ -100,7 +101,7 @@ fn choose_method(ctx: &Context, args: &LoginArgs) -> anyhow::Result<LoginMethod>
         ])
         .default(0)
         .interact()
-        .map_err(super::prompt_error)?;
+        .map_err(super::context::prompt_error)?;
     Ok(match choice {
         0 => LoginMethod::AuthorizationCode,
         1 => LoginMethod::Tokens,
@@ -157,7 +158,7 @@ fn read_secrets(args: &mut LoginArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     let text = if source.as_os_str() == "-" {
-        super::read_stdin("the secrets (NAME=VALUE lines)")
+        super::context::read_stdin("the secrets (NAME=VALUE lines)")
             .map_err(|e| CliError::Usage(format!("cannot read secrets from stdin: {e}")))?
     } else {
         std::fs::read_to_string(&source)

@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
+use super::context::Context;
+use super::errors::CliError;
 use super::errors::Hinted;
 use super::list::BindingRow;
-use super::{CliError, Context};
 use crate::bitrix::events::{self, BindOutcome, BindRequest, Binding, BindingKind, EventsQuery};
 use crate::bitrix::validate::{check_event_name, check_handler_url};
 use crate::bitrix::{ApiError, Client};

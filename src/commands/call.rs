@@ -3,7 +3,8 @@
 use anyhow::Context as _;
 use serde_json::{Map, Value};
 
-use super::{CliError, Context};
+use super::context::Context;
+use super::errors::CliError;
 use crate::bitrix::form;
 use crate::cli::CallArgs;
 
@@ -31,7 +32,7 @@ fn build_params(args: &CallArgs) -> anyhow::Result<Value> {
     let mut params = Map::new();
     if let Some(data) = &args.data {
         let text = if data == "-" {
-            super::read_stdin("--data (JSON)").context("reading --data from stdin")?
+            super::context::read_stdin("--data (JSON)").context("reading --data from stdin")?
         } else {
             data.clone()
         };
@@ -41,7 +42,7 @@ fn build_params(args: &CallArgs) -> anyhow::Result<Value> {
             Err(e) => return Err(CliError::Usage(format!("--data is not valid JSON: {e}")).into()),
         }
     }
-    let pairs = super::key_values(&args.params);
+    let pairs = super::arguments::key_values(&args.params);
     if let Value::Object(map) = form::decode_pairs(pairs) {
         params.extend(map);
     }

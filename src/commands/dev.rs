@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use super::context::Context;
+use super::errors::CliError;
 use super::offline::consume;
-use super::{name_matches, CliError, Context, PlainPattern};
+use super::patterns::{name_matches, PlainPattern};
 use crate::bitrix::events::{self, BindRequest, BindingKind, EventsQuery};
 use crate::bitrix::{ApiError, Client};
 use crate::cli::{ConsumeArgs, DevArgs, FleetArgs, SinkArgs};
@@ -100,7 +102,7 @@ fn offline_binding(event: &str, connector: Option<&str>) -> BindRequest {
 }
 
 pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
-    crate::commands::http_url(&args.forward_to, "--forward-to")?;
+    crate::commands::arguments::http_url(&args.forward_to, "--forward-to")?;
     let connector = args.connector.as_deref().filter(|c| !c.is_empty());
     let (profile, client) = ctx.connect()?;
     let names = expand_events(&client, &args.events).await?;

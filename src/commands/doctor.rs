@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
-use super::{CliError, Context};
+use super::context::Context;
+use super::errors::CliError;
 use crate::bitrix::events::{self, Binding, BindingKind, EventsQuery};
 use crate::bitrix::offline::{self, ListQuery};
 use crate::bitrix::Secret;

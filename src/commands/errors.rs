@@ -1,6 +1,6 @@
 //! CLI-level errors and how any error is explained to the user: code, message, hint.
 
-use serde::Serialize;
+use crate::output::ErrorReport;
 
 use crate::bitrix::{ApiError, NetworkFailure};
 use crate::config::{ConfigError, FileKind};
@@ -55,15 +55,6 @@ impl std::error::Error for Hinted {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         std::error::Error::source(&self.error)
     }
-}
-
-/// What a failure looks like to the user (`{"error":{...}}` with `-o json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ErrorReport {
-    pub code: String,
-    pub message: String,
-    pub http_status: Option<u16>,
-    pub hint: Option<String>,
 }
 
 /// A command's failure, with the profile it worked with so that credential hints

@@ -1,6 +1,7 @@
 //! `events [PATTERN]`: the event names the application may bind.
 
-use super::{name_matches, Context, PlainPattern};
+use super::context::Context;
+use super::patterns::{name_matches, PlainPattern};
 use crate::bitrix::events::{list_events, EventsQuery};
 use crate::cli::EventsArgs;
 

@@ -1,6 +1,6 @@
 //! `export`: the portal's current bindings as a subscriptions file `apply` accepts.
 
-use super::Context;
+use super::context::Context;
 use crate::bitrix::events::list_bindings;
 use crate::manifest;
 use crate::output::OutputFormat;

@@ -2,7 +2,8 @@
 //! works on: `--profiles`, `--profiles-from FILE`, `--all-profiles`, or the
 //! active one.
 
-use super::{CliError, Context};
+use super::context::Context;
+use super::errors::CliError;
 use crate::cli::FleetArgs;
 use crate::config::profile::load_stored;
 use crate::config::{ActiveProfile, ConfigError};

@@ -2,7 +2,7 @@
 
 use clap::CommandFactory;
 
-use super::CliError;
+use super::errors::CliError;
 use crate::cli::{Cli, HelpArgs};
 use crate::config::env;
 

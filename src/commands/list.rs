@@ -2,7 +2,8 @@
 
 use crate::output::TextTable as Table;
 
-use super::{name_matches, Context, PlainPattern};
+use super::context::Context;
+use super::patterns::{name_matches, PlainPattern};
 use crate::bitrix::events::{list_bindings, Binding, BindingKind};
 use crate::cli::ListArgs;
 use crate::output::{cell, Output};
@@ -58,7 +59,7 @@ fn keep(args: &ListArgs, binding: &Binding) -> anyhow::Result<bool> {
         }
     }
     if let Some(pattern) = &args.handler {
-        if !super::handler_matches(pattern, binding.handler.as_deref())? {
+        if !super::patterns::handler_matches(pattern, binding.handler.as_deref())? {
             return Ok(false);
         }
     }

@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use super::{CliError, Context};
+use super::context::Context;
+use super::errors::CliError;
 use crate::bitrix::client::http_client;
 use crate::bitrix::mask::{mask_form_body, mask_json};
 use crate::bitrix::Secret;
@@ -258,7 +259,7 @@ struct Received {
 pub(crate) async fn run(ctx: &Context, args: &ListenArgs) -> anyhow::Result<()> {
     let forward = match &args.forward_to {
         Some(raw) => {
-            let url = super::http_url(raw, "--forward-to")?;
+            let url = super::arguments::http_url(raw, "--forward-to")?;
             let http = http_client(&ClientOptions {
                 timeout: Duration::from_secs(ctx.global.timeout.max(1)),
                 ..ClientOptions::default()

@@ -3,7 +3,8 @@
 use serde_json::json;
 
 use super::auth::save_profile;
-use super::{CliError, Context};
+use super::context::Context;
+use super::errors::CliError;
 use crate::cli::{FaultArgs, FireArgs, InstallArgs, SandboxArgs, SandboxCommand};
 use crate::sandbox::delivery::Delivery;
 use crate::sandbox::{self, SandboxOptions};
@@ -266,7 +267,7 @@ impl AdminApi {
 /// `sandbox install`: a lifecycle event on every portal (or one), each sent to
 /// the handler by its portal.
 async fn install(ctx: &Context, args: &InstallArgs) -> anyhow::Result<()> {
-    super::http_url(&args.to, "--to")?;
+    super::arguments::http_url(&args.to, "--to")?;
     let api = AdminApi::new(ctx, args.url.as_deref())?;
     let body = json!({"to": args.to, "event": args.event, "portal": args.portal});
     let answer = api
@@ -314,7 +315,7 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let pairs = super::key_values(&args.data);
+    let pairs = super::arguments::key_values(&args.data);
     let mut api = AdminApi::new(ctx, args.url.as_deref())?;
     if let Some(k) = args.portal {
         api = api.portal(k).await?;

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use super::{CliError, Context};
+use super::context::Context;
+use super::errors::CliError;
 use crate::cli::StoreInitArgs;
 use crate::config::{env, Store};
 

@@ -5,8 +5,9 @@ use std::time::Instant;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
+use super::context::Context;
+use super::errors::CliError;
 use super::listen::SavedRequest;
-use super::{CliError, Context};
 use crate::bitrix::auth::now_unix;
 use crate::bitrix::client::http_client;
 use crate::bitrix::form;
@@ -14,7 +15,7 @@ use crate::bitrix::validate::check_event_name;
 use crate::cli::TriggerArgs;
 
 pub(crate) async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()> {
-    let target = super::http_url(&args.to, "--to")?;
+    let target = super::arguments::http_url(&args.to, "--to")?;
     let token = args
         .application_token
         .as_ref()
@@ -67,7 +68,7 @@ pub(crate) async fn run(ctx: &Context, args: &TriggerArgs) -> anyhow::Result<()>
 fn fresh_body(args: &TriggerArgs, token: Option<&str>) -> anyhow::Result<(String, String)> {
     let event =
         check_event_name(args.event.as_deref().unwrap_or_default()).map_err(CliError::Usage)?;
-    let pairs = super::key_values(&args.data);
+    let pairs = super::arguments::key_values(&args.data);
     let data = form::decode_dotted(pairs);
     let member_id = hex::encode(Md5::digest(args.domain.as_bytes()));
     let mut auth = json!({

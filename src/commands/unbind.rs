@@ -3,8 +3,10 @@
 use serde::Serialize;
 
 use super::bind::build_request;
+use super::context::Context;
+use super::errors::CliError;
 use super::list::BindingRow;
-use super::{name_matches, CliError, Context, PlainPattern};
+use super::patterns::{name_matches, PlainPattern};
 use crate::bitrix::events::{self, BindRequest, BindingKind};
 use crate::cli::UnbindArgs;
 
@@ -120,7 +122,7 @@ async fn unbind_all(ctx: &Context, args: &UnbindArgs) -> anyhow::Result<()> {
             None => true,
         };
         let handler_ok = match args.handler_filter.as_deref() {
-            Some(pattern) => super::handler_matches(pattern, binding.handler.as_deref())?,
+            Some(pattern) => super::patterns::handler_matches(pattern, binding.handler.as_deref())?,
             None => true,
         };
         if event_ok && handler_ok {

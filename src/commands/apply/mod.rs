@@ -10,15 +10,17 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use super::context::Context;
 use super::errors::ProfileHint;
+use super::errors::{classify, CliError, Failure};
 use super::fleet::{targets, Target};
-use super::{classify, CliError, Context, ErrorReport, Failure};
 use crate::bitrix::events::BindingKind;
 use crate::bitrix::Client;
 use crate::cli::{ApplyArgs, DiffArgs, TargetArgs};
 use crate::config::ActiveProfile;
 use crate::manifest::{self, Manifest};
 use crate::output::style;
+use crate::output::ErrorReport;
 use plan::{Action, Change, Outcome};
 
 /// One portal's part of a run.
@@ -84,7 +86,7 @@ fn manifest_path(ctx: &Context, given: Option<&str>) -> String {
 /// Reads and validates the manifest (`-` is stdin); problems are usage errors.
 fn read_manifest(ctx: &Context, path: &str) -> anyhow::Result<Manifest> {
     let (name, text) = if path == "-" {
-        let text = super::read_stdin("the subscriptions file")
+        let text = super::context::read_stdin("the subscriptions file")
             .context("reading the manifest from stdin")?;
         ("<stdin>".to_string(), text)
     } else {

@@ -123,7 +123,7 @@ pub(crate) fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
 
 fn read_input(args: &ImportArgs) -> anyhow::Result<String> {
     if args.file.as_os_str() == "-" {
-        return super::super::read_stdin("the install lines (one JSON object each)")
+        return super::super::context::read_stdin("the install lines (one JSON object each)")
             .map_err(|e| CliError::Usage(format!("cannot read the lines from stdin: {e}")).into());
     }
     std::fs::read_to_string(&args.file)

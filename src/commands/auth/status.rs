@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::bitrix::ApiError;
-use crate::commands::Context;
+use crate::commands::context::Context;
 use crate::config::profile::{from_environment, load_stored, selected_name};
 use crate::config::{ActiveProfile, ConfigError, ProfileKind};
 

@@ -265,7 +265,7 @@ pub(super) async fn portal_identity(
 /// `--with-tokens` puts the access token in every request: it travels in clear
 /// only to this machine, as the tool's own portal URLs do (docs/reliability.md).
 fn refuse_tokens_in_clear(target: &str) -> Result<(), CliError> {
-    let url = crate::commands::http_url(target, "--forward-to")?;
+    let url = crate::commands::arguments::http_url(target, "--forward-to")?;
     let local = url
         .host_str()
         .is_some_and(crate::bitrix::auth::is_loopback_host);

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde_json::{json, Value};
 
-use crate::commands::CliError;
+use crate::commands::errors::CliError;
 use crate::config::files::ensure_state_dir;
 use crate::config::postgres::PgJournal;
 use crate::config::Store;

@@ -9,8 +9,9 @@ mod sink;
 
 use crate::output::TextTable as Table;
 
+use super::context::Context;
+use super::errors::CliError;
 use super::errors::Hinted;
-use super::{CliError, Context};
 use crate::bitrix::offline::{
     self, ClearSelection, GetQuery, ListQuery, ListedRecord, OfflineRecord, Reservation,
     GET_FIELDS, LIST_FIELDS,

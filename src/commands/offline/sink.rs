@@ -7,8 +7,8 @@ use crate::bitrix::client::http_client;
 use crate::bitrix::offline::OfflineRecord;
 use crate::bitrix::ClientOptions;
 use crate::cli::SinkArgs;
+use crate::commands::errors::CliError;
 use crate::commands::handler::{HandlerCommand, HandlerFailure};
-use crate::commands::CliError;
 
 /// A delivery target.
 pub(super) enum Sink {
@@ -80,7 +80,7 @@ impl Sink {
             return Ok(Self::Exec(HandlerCommand::new(command, timeout)));
         }
         if let Some(raw) = forward_to {
-            let url = crate::commands::http_url(raw, "--forward-to")?;
+            let url = crate::commands::arguments::http_url(raw, "--forward-to")?;
             let http = http_client(&ClientOptions {
                 timeout,
                 ..ClientOptions::default()
