@@ -372,6 +372,17 @@ pub(crate) fn api_hint(error: &ApiError, profile: Option<&ProfileHint>) -> Optio
     Some(text)
 }
 
+/// Adds the explanation of `WRONG_LICENSE` on reservations and of `ACCESS_DENIED`.
+pub(crate) fn explain_offline_error(error: ApiError, reserving: bool) -> anyhow::Error {
+    let hint = match error.code() {
+        Some("WRONG_LICENSE") if reserving => "the portal's plan lacks extended offline event handling, so records cannot be reserved (clear=0). `offline get --clear` (or `consume --allow-loss`) reads destructively instead: the portal deletes records as it returns them, so anything your handler fails to process is lost",
+        Some("WRONG_LICENSE") => "the portal's plan lacks extended offline event handling: connectors (--connector) and reservations need a higher plan",
+        Some("ACCESS_DENIED") => "every event.offline.* method needs a portal administrator: log in as one",
+        _ => return error.into(),
+    };
+    Hinted::new(error, hint).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 pub mod env;
 mod error;
 pub(crate) mod files;
+mod model;
 pub(crate) mod pending;
 mod pgpass;
 pub mod postgres;
@@ -11,5 +12,6 @@ mod seal;
 pub(crate) mod store;
 
 pub use error::{ConfigError, FileKind};
+pub use model::{ConfigFile, CredentialsFile, ProfileKind, ProfileSettings, Secrets};
 pub use profile::{resolve, ActiveProfile};
-pub use store::{ConfigFile, CredentialsFile, ProfileKind, ProfileSettings, Secrets, Store};
+pub use store::Store;

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ConfigError;
 use super::files::{ensure_state_dir, lock_in_private_dir, read_optional, write_atomic};
+use super::model::{ProfileSettings, Secrets};
 use super::postgres::PgStore;
-use super::store::{ProfileSettings, Secrets};
 use crate::bitrix::Secret;
 
 /// One profile's secrets waiting for the store.

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use super::error::ConfigError;
-use super::store::{ConfigFile, CredentialsFile, ProfileSettings, Secrets};
+use super::model::{ConfigFile, CredentialsFile, ProfileSettings, Secrets};
 use crate::bitrix::ratelimit::BucketStore;
 use crate::bitrix::Secret;
 

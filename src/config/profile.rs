@@ -6,7 +6,8 @@ use url::Url;
 
 use super::env;
 use super::error::ConfigError;
-use super::store::{ConfigFile, ProfileKind, ProfileSettings, Store};
+use super::model::{ConfigFile, ProfileKind, ProfileSettings};
+use super::store::Store;
 use crate::bitrix::auth::{
     parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens, StoreGuard,
     TokenStore, DEFAULT_OAUTH_SERVER,

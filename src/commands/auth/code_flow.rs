@@ -6,7 +6,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::bitrix::form;
-use crate::commands::{CliError, Context};
+use crate::commands::context::Context;
+use crate::commands::errors::CliError;
 
 /// How long to wait for the user to approve in the browser.
 const WAIT_FOR_REDIRECT: Duration = Duration::from_secs(300);

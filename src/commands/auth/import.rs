@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use crate::bitrix::auth::{lenient_i64, now_unix, parse_portal_url, DEFAULT_OAUTH_SERVER};
 use crate::bitrix::Secret;
 use crate::cli::ImportArgs;
-use crate::commands::{CliError, Context};
+use crate::commands::context::Context;
+use crate::commands::errors::CliError;
 use crate::config::{ProfileKind, ProfileSettings, Secrets};
 
 /// At most this many line errors are listed; the rest are counted.

@@ -12,14 +12,15 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::dead_letter::{DeadLetter, DeadLetters};
-use super::explain_offline_error;
 use super::journal::{Intent, Journal, Pending, Settled};
 use super::portal_form::{InstallerTokens, PortalIdentity};
 use super::sink::{DeliveryError, Origin, Sink};
 use crate::bitrix::offline::{self, ClearSelection, Extent, GetQuery, OfflineRecord};
 use crate::bitrix::{ApiError, Client};
 use crate::cli::{ConsumeArgs, ForwardFormat};
-use crate::commands::{CliError, Context};
+use crate::commands::context::Context;
+use crate::commands::errors::explain_offline_error;
+use crate::commands::errors::CliError;
 
 /// Records reserved per `event.offline.get` unless `--limit` says otherwise.
 /// Each reservation costs two requests (get, clear); at 500 records a 10,000-record
@@ -69,9 +70,6 @@ pub(super) struct Consumer<'a> {
 }
 
 pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
-    if args.fleet.selects() {
-        return super::fleet::run(ctx, args).await;
-    }
     if let Some(process_id) = &args.process_id {
         offline::check_process_id(process_id).map_err(CliError::Usage)?;
         if args.allow_loss {

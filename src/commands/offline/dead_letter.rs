@@ -15,7 +15,8 @@ use super::journal::safe_name;
 use super::sink::{DeliveryError, Sink};
 use crate::bitrix::offline::OfflineRecord;
 use crate::cli::{DeadLetterListArgs, DeadLetterReplayArgs};
-use crate::commands::{CliError, Context};
+use crate::commands::context::Context;
+use crate::commands::errors::CliError;
 use crate::config::files::{ensure_state_dir, write_atomic};
 use crate::support::files::{open_private, FileLock};
 

@@ -23,8 +23,9 @@ use super::journal::Journal;
 use super::sink::{Origin, Sink};
 use crate::bitrix::Client;
 use crate::cli::{ConsumeArgs, ForwardFormat};
+use crate::commands::context::Context;
+use crate::commands::errors::CliError;
 use crate::commands::fleet::{targets, Target};
-use crate::commands::{CliError, Context};
 use crate::config::ActiveProfile;
 
 /// Reservations a portal gets per turn before the next portal's turn.

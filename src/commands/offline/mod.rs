@@ -10,13 +10,12 @@ mod sink;
 use crate::output::TextTable as Table;
 
 use super::context::Context;
+use super::errors::explain_offline_error;
 use super::errors::CliError;
-use super::errors::Hinted;
 use crate::bitrix::offline::{
     self, ClearSelection, GetQuery, ListQuery, ListedRecord, OfflineRecord, Reservation,
     GET_FIELDS, LIST_FIELDS,
 };
-use crate::bitrix::ApiError;
 use crate::cli::{
     DeadLetterCommand, OfflineClearArgs, OfflineCommand, OfflineErrorArgs, OfflineGetArgs,
     OfflineListArgs,
@@ -32,6 +31,8 @@ pub(crate) async fn run(ctx: &Context, command: OfflineCommand) -> anyhow::Resul
         OfflineCommand::Get(args) => get(ctx, &args).await,
         OfflineCommand::Clear(args) => clear(ctx, &args).await,
         OfflineCommand::Error(args) => error(ctx, &args).await,
+        // One queue, or turns over the queues of many portals.
+        OfflineCommand::Consume(args) if args.fleet.selects() => fleet::run(ctx, &args).await,
         OfflineCommand::Consume(args) => consume::run(ctx, &args).await,
         OfflineCommand::DeadLetter(DeadLetterCommand::List(args)) => dead_letter::list(ctx, &args),
         OfflineCommand::DeadLetter(DeadLetterCommand::Replay(args)) => {
@@ -213,17 +214,6 @@ fn records_table(out: &Output, records: &[OfflineRecord]) -> Table {
         ]);
     }
     table
-}
-
-/// Adds the explanation of `WRONG_LICENSE` on reservations and of `ACCESS_DENIED`.
-pub(crate) fn explain_offline_error(error: ApiError, reserving: bool) -> anyhow::Error {
-    let hint = match error.code() {
-        Some("WRONG_LICENSE") if reserving => "the portal's plan lacks extended offline event handling, so records cannot be reserved (clear=0). `offline get --clear` (or `consume --allow-loss`) reads destructively instead: the portal deletes records as it returns them, so anything your handler fails to process is lost",
-        Some("WRONG_LICENSE") => "the portal's plan lacks extended offline event handling: connectors (--connector) and reservations need a higher plan",
-        Some("ACCESS_DENIED") => "every event.offline.* method needs a portal administrator: log in as one",
-        _ => return error.into(),
-    };
-    Hinted::new(error, hint).into()
 }
 
 async fn get(ctx: &Context, args: &OfflineGetArgs) -> anyhow::Result<()> {
