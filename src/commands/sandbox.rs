@@ -6,7 +6,7 @@ use super::auth::save_profile;
 use super::context::Context;
 use super::errors::CliError;
 use crate::cli::{FaultArgs, FireArgs, InstallArgs, SandboxArgs, SandboxCommand};
-use crate::sandbox::delivery::Delivery;
+use crate::sandbox::state::Delivery;
 use crate::sandbox::{self, SandboxOptions};
 
 pub(crate) async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::oauth::token_body;
-use super::rest::Shared;
+use super::state::Shared;
 use super::state::Stats;
 
 /// `GET /_sandbox/stats`: request counters.
@@ -112,7 +112,7 @@ pub(crate) async fn fire(
         } else {
             request.data
         };
-        let outcome = portal.fire(&event, &data, request.user_id.unwrap_or(1));
+        let outcome = super::fire::fire(&mut portal, &event, &data, request.user_id.unwrap_or(1));
         portal.persist();
         outcome
     };
@@ -124,7 +124,7 @@ pub(crate) async fn fire(
 }
 
 /// `GET /_sandbox/log`: the latest deliveries to online handlers.
-pub(crate) async fn log(State(shared): State<Shared>) -> Json<Vec<super::delivery::Delivery>> {
+pub(crate) async fn log(State(shared): State<Shared>) -> Json<Vec<super::state::Delivery>> {
     Json(
         shared
             .lock()

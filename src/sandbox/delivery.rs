@@ -3,10 +3,10 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::rest::Shared;
+use super::state::Shared;
+use super::state::{Delivery, Outgoing};
 use super::state::{Portal, StoredBinding};
 use crate::bitrix::auth::now_unix;
 use crate::bitrix::form;
@@ -15,27 +15,6 @@ use crate::bitrix::form;
 const HANDLER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries kept for `sandbox log`.
 const LOG_SIZE: usize = 1000;
-
-/// One attempt to call a handler.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Delivery {
-    pub at: String,
-    pub event: String,
-    pub handler: String,
-    pub event_handler_id: u64,
-    pub status: Option<u16>,
-    pub error: Option<String>,
-    pub duration_ms: u64,
-}
-
-/// A prepared request for one handler.
-#[derive(Debug, Clone)]
-pub(crate) struct Outgoing {
-    pub binding: StoredBinding,
-    pub body: String,
-    /// False for a handler off this machine while external delivery is off.
-    pub allowed: bool,
-}
 
 fn http() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();

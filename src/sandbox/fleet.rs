@@ -11,9 +11,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::delivery::{Delivery, Outgoing};
-use super::rest::Shared;
+use super::state::Shared;
 use super::state::{random_hex, Portal, StoredBinding};
+use super::state::{Delivery, Outgoing};
 use crate::bitrix::auth::now_unix;
 
 /// Every portal the sandbox serves, in order (the first is portal 1).

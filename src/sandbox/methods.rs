@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog;
-use super::rest::{param, param_text, Caller, RestError};
+use super::request::{param, param_text, Caller, RestError};
 use super::state::{Portal, StoredBinding};
 use crate::bitrix::validate::MAX_HANDLER_CHARS;
 

@@ -5,11 +5,13 @@ pub(crate) mod admin;
 pub(crate) mod catalog;
 pub(crate) mod delivery;
 pub(crate) mod faults;
+pub(crate) mod fire;
 pub(crate) mod fleet;
 pub(crate) mod methods;
 pub(crate) mod oauth;
 pub(crate) mod offline;
 pub(crate) mod php;
+pub(crate) mod request;
 pub(crate) mod rest;
 pub(crate) mod state;
 
@@ -25,7 +27,7 @@ use crate::bitrix::Secret;
 pub use faults::{Fault, FaultKind};
 pub use fleet::{FleetEntry, Lifecycle};
 pub use offline::RETENTION_SECS;
-use rest::Shared;
+use state::Shared;
 pub use state::{Plan, Stats};
 
 /// How to run a sandbox.
@@ -128,15 +130,15 @@ impl PortalHandle {
 
     /// Fires an event as a change on the portal would (see `Portal::fire`): queues
     /// offline records and calls online handlers; returns the deliveries.
-    pub async fn fire(&self, event: &str, data: &serde_json::Value) -> Vec<delivery::Delivery> {
-        let outcome = self.with(|portal| portal.fire(event, data, 1));
+    pub async fn fire(&self, event: &str, data: &serde_json::Value) -> Vec<state::Delivery> {
+        let outcome = self.with(|portal| fire::fire(portal, event, data, 1));
         delivery::send_all(&self.0, &event.to_ascii_uppercase(), outcome.outgoing).await
     }
 
     /// Queues offline records for an event without calling online handlers (for
     /// tests that only need a filled queue).
     pub fn enqueue(&self, event: &str, data: &serde_json::Value) -> usize {
-        self.with(|portal| portal.fire(event, data, 1).queued)
+        self.with(|portal| fire::fire(portal, event, data, 1).queued)
     }
 
     /// How many records the offline queues hold (reserved, errors and all).
@@ -145,7 +147,7 @@ impl PortalHandle {
     }
 
     /// Offline rows as `event.offline.list` shows them (with PROCESS_ID and ERROR).
-    pub fn offline_rows(&self) -> Vec<offline::QueuedEvent> {
+    pub fn offline_rows(&self) -> Vec<state::QueuedEvent> {
         self.with(|portal| portal.offline.clone())
     }
 

@@ -8,7 +8,8 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::fleet::Served;
-use super::rest::{param_text, request_params, Shared};
+use super::request::{param_text, request_params};
+use super::state::Shared;
 use super::state::{random_hex, Portal};
 use crate::bitrix::auth::now_unix;
 

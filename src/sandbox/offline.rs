@@ -6,22 +6,8 @@ use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
 use super::php;
-use super::rest::{param, Caller, Output, RestError};
-use super::state::Portal;
-
-/// One queued event.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct QueuedEvent {
-    pub id: u64,
-    pub timestamp: String,
-    pub event_name: String,
-    pub event_data: Value,
-    pub additional: Value,
-    pub message_id: String,
-    pub process_id: Option<String>,
-    pub error: bool,
-    pub connector: String,
-}
+use super::request::{param, Caller, Output, RestError};
+use super::state::{Portal, QueuedEvent};
 
 impl QueuedEvent {
     fn to_json(&self, with_state: bool) -> Value {

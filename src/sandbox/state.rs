@@ -1,9 +1,13 @@
-//! The emulated portal's state: application, users, tokens, bindings, counters, limits.
+//! The emulated portal's state: application, users, tokens, bindings, the offline
+//! queue's rows, the outbox and delivery log, counters, limits. Data only: the
+//! modules beside it act on it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::bitrix::auth::now_unix;
 use crate::bitrix::ratelimit::RateLimit;
@@ -79,20 +83,8 @@ pub(crate) struct PersistedPortal {
     pub refresh_tokens: HashMap<String, i64>,
     pub bindings: Vec<StoredBinding>,
     pub next_binding_id: u64,
-    pub offline: Vec<super::offline::QueuedEvent>,
+    pub offline: Vec<QueuedEvent>,
     pub next_offline_id: u64,
-}
-
-/// What a fired event caused.
-#[derive(Debug, Clone)]
-pub(crate) struct FireOutcome {
-    /// New records in offline queues.
-    pub queued: usize,
-    /// Changes merged into an unreserved record of the same MESSAGE_ID (the
-    /// same event and data), as the portal merges them.
-    pub merged: usize,
-    /// Requests to online handlers, ready to send.
-    pub outgoing: Vec<super::delivery::Outgoing>,
 }
 
 /// Request counters, for tests and benchmarks.
@@ -165,10 +157,10 @@ pub(crate) struct Portal {
     pub bindings: Vec<StoredBinding>,
     pub next_binding_id: u64,
     /// The offline queue, every connector's rows together.
-    pub offline: Vec<super::offline::QueuedEvent>,
+    pub offline: Vec<QueuedEvent>,
     pub next_offline_id: u64,
     /// Deliveries to online handlers, newest last.
-    pub deliveries: Vec<super::delivery::Delivery>,
+    pub deliveries: Vec<Delivery>,
     /// When each ONOFFLINEEVENT handler was last notified (unix seconds).
     pub offline_notified: HashMap<u64, i64>,
     /// Whether handlers off this machine are called.
@@ -178,7 +170,7 @@ pub(crate) struct Portal {
     /// Injected faults, applied to the next matching requests.
     pub faults: Vec<super::faults::Fault>,
     /// Handler calls a method made (e.g. `event.test`), sent before it answers.
-    pub outbox: Vec<(String, super::delivery::Outgoing)>,
+    pub outbox: Vec<(String, Outgoing)>,
     pub token_ttl_secs: i64,
     /// `app.info`'s INSTALLED: a portal sends no events to an application whose
     /// installation was not finished.
@@ -285,48 +277,6 @@ impl Portal {
         format!("{}/rest/{user}/{secret}/", self.base_url)
     }
 
-    /// A change on the portal: queues a record for every offline binding of the
-    /// event (one per connector) and prepares the requests to its online handlers
-    /// (and to ONOFFLINEEVENT handlers when the queue changed).
-    pub(crate) fn fire(
-        &mut self,
-        event: &str,
-        data: &serde_json::Value,
-        user_id: i64,
-    ) -> FireOutcome {
-        let event = event.to_ascii_uppercase();
-        let connectors: Vec<String> = self
-            .bindings
-            .iter()
-            .filter(|b| b.offline && b.event == event)
-            .map(|b| b.connector.clone())
-            .collect();
-        let mut merged = 0;
-        for connector in &connectors {
-            if super::offline::enqueue(self, &event, data, connector, user_id) {
-                merged += 1;
-            }
-        }
-        let handlers: Vec<StoredBinding> = self
-            .bindings
-            .iter()
-            .filter(|b| !b.offline && b.event == event)
-            .cloned()
-            .collect();
-        let mut outgoing: Vec<super::delivery::Outgoing> = handlers
-            .iter()
-            .map(|binding| super::delivery::prepare(self, binding, &event, data))
-            .collect();
-        if !connectors.is_empty() {
-            outgoing.extend(super::delivery::offline_notifications(self));
-        }
-        FireOutcome {
-            queued: connectors.len() - merged,
-            merged,
-            outgoing,
-        }
-    }
-
     /// What `--state FILE` keeps across restarts.
     pub(crate) fn snapshot(&self) -> PersistedPortal {
         PersistedPortal {
@@ -376,4 +326,42 @@ impl Portal {
     pub(crate) fn count_method(&mut self, method: &str) {
         *self.stats.methods.entry(method.to_string()).or_default() += 1;
     }
+}
+
+/// Shared state of the sandbox server.
+pub(crate) type Shared = Arc<Mutex<Portal>>;
+
+/// One queued event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct QueuedEvent {
+    pub id: u64,
+    pub timestamp: String,
+    pub event_name: String,
+    pub event_data: Value,
+    pub additional: Value,
+    pub message_id: String,
+    pub process_id: Option<String>,
+    pub error: bool,
+    pub connector: String,
+}
+
+/// One attempt to call a handler.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub at: String,
+    pub event: String,
+    pub handler: String,
+    pub event_handler_id: u64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// A prepared request for one handler.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub binding: StoredBinding,
+    pub body: String,
+    /// False for a handler off this machine while external delivery is off.
+    pub allowed: bool,
 }
