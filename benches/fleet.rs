@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use bx_events::bitrix::ratelimit::RateLimit;
-use bx_events::config::Store;
+use bx_events::bitrix::RateLimit;
+use bx_events::internal::Store;
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::json;
 

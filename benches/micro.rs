@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
         .map(|i| format!("[[subscription]]\nevent = \"ONCRMDEALADD\"\nhandler = \"${{HOOKS_URL:-https://hooks.example.com}}/h{i}\"\n\n"))
         .collect();
     c.bench_function("parse_manifest_1000", |b| {
-        b.iter(|| bx_events::manifest::parse("m.toml", &manifest, &|_| None).unwrap())
+        b.iter(|| bx_events::internal::parse_manifest("m.toml", &manifest, &|_| None).unwrap())
     });
 }
 

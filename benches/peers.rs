@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bx_events::bitrix::ratelimit::RateLimit;
-use bx_events::commands::save_profile;
-use bx_events::config::Store;
+use bx_events::bitrix::RateLimit;
+use bx_events::internal::save_profile;
+use bx_events::internal::Store;
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::json;
 
@@ -387,7 +387,7 @@ fn main() {
     let mut ours = Series::default();
     for _ in 0..runs {
         let started = Instant::now();
-        let parsed = bx_events::manifest::parse("m.toml", &text, &|_| None).unwrap();
+        let parsed = bx_events::internal::parse_manifest("m.toml", &text, &|_| None).unwrap();
         assert_eq!(parsed.subscriptions.len(), entries);
         ours.0.push(Sample {
             wall: started.elapsed(),

@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bx_events::bitrix::ratelimit::RateLimit;
-use bx_events::commands::save_profile;
-use bx_events::config::Store;
+use bx_events::bitrix::RateLimit;
+use bx_events::internal::save_profile;
+use bx_events::internal::Store;
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::{json, Value};
 
@@ -186,10 +186,8 @@ impl Naive {
                 .enable_all()
                 .build()
                 .unwrap(),
-            http: bx_events::bitrix::client::http_client(
-                &bx_events::bitrix::ClientOptions::default(),
-            )
-            .unwrap(),
+            http: bx_events::bitrix::http_client(&bx_events::bitrix::ClientOptions::default())
+                .unwrap(),
             base: format!("{}/rest/", sandbox.url),
             token: sandbox.credentials.access_token.expose().clone(),
         }

@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn run(portal: &str, token: String) -> Result<(), ApiError> {
-    let endpoint = bx_events::bitrix::auth::parse_portal_url(portal)
+    let endpoint = bx_events::bitrix::parse_portal_url(portal)
         .map_err(ApiError::InvalidRequest)?
         .join("rest/")
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;

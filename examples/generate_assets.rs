@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use bx_events::cli::Cli;
+use bx_events::internal::Cli;
 
 /// Every shell, with the file name its completion script is installed under.
 const COMPLETION_FILES: &[(Shell, &str)] = &[
@@ -29,7 +29,7 @@ pub fn write_assets(root: &Path) -> std::io::Result<()> {
     let completions = root.join("completions");
     std::fs::create_dir_all(&completions)?;
     for (shell, file) in COMPLETION_FILES {
-        let script = bx_events::cli::completion_script(*shell, &mut command());
+        let script = bx_events::internal::completion_script(*shell, &mut command());
         std::fs::write(completions.join(file), script)?;
     }
     let man = root.join("docs").join("man");

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use bx_events::cli::Cli;
-use bx_events::commands::{classify, run, CliError, Failure, Shutdown};
-use bx_events::Output;
+use bx_events::internal::Cli;
+use bx_events::internal::Output;
+use bx_events::internal::{classify, run, CliError, Failure, Shutdown};
 
 fn main() -> ExitCode {
     forget_empty_variables();
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     });
     // Data that did not reach stdout (a full disk) fails a command that otherwise
     // succeeded; a closed pipe (`| head`) is not an error.
-    let outcome = outcome.and_then(|()| match bx_events::stdout_write_error() {
+    let outcome = outcome.and_then(|()| match bx_events::internal::stdout_write_error() {
         Some(error) => Err(anyhow::Error::from(CliError::Failed(format!(
             "cannot write to stdout: {error}"
         )))
@@ -58,7 +58,14 @@ fn main() -> ExitCode {
     });
     let code = match outcome {
         Ok(()) => 0,
-        Err(failure) => report_failure(&failure, &errors_out),
+        Err(failure) => {
+            // Ctrl-C can end a prompt through its read (EINTR) before the signal
+            // task exits: put the terminal back on this path too.
+            if classify(&failure).interrupted {
+                terminal.restore();
+            }
+            report_failure(&failure, &errors_out)
+        }
     };
     // Background tasks (a sandbox, pending requests) must not delay the exit.
     runtime.shutdown_background();
@@ -109,7 +116,7 @@ impl Terminal {
 /// same as an unset one, as the shell's `${VAR:-default}` reads it, instead of a
 /// value clap refuses on every command.
 fn forget_empty_variables() {
-    for (name, _) in bx_events::config::env::ALL {
+    for (name, _) in bx_events::internal::env::ALL {
         if std::env::var_os(name).is_some_and(|value| value.is_empty()) {
             // Before any other thread exists: nothing reads the environment
             // concurrently.
@@ -206,7 +213,7 @@ fn json_requested() -> bool {
         .skip(1)
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
-    let mut found = std::env::var(bx_events::config::env::OUTPUT)
+    let mut found = std::env::var(bx_events::internal::env::OUTPUT)
         .ok()
         .is_some_and(|v| machine(&v));
     for (index, arg) in args.iter().enumerate() {

@@ -11,7 +11,7 @@ use crate::bitrix::events::{BindRequest, Binding, BindingKind};
 use crate::bitrix::validate::{check_event_name, check_handler_url};
 
 /// The default manifest file name.
-pub const DEFAULT_FILE: &str = "bx-events.toml";
+pub(crate) const DEFAULT_FILE: &str = "bx-events.toml";
 
 /// A manifest problem, located in the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -358,7 +358,7 @@ fn may_expand(name: &str) -> bool {
 
 /// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`. bx-events' own
 /// variables (`BX_EVENTS_*`, among them every secret) are refused.
-pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -408,7 +408,7 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
 }
 
 /// Renders bindings as a manifest that `apply` accepts unchanged.
-pub fn export(bindings: &[Binding], header: &str) -> String {
+pub(crate) fn export(bindings: &[Binding], header: &str) -> String {
     let mut out = String::new();
     for line in header.lines() {
         out.push_str(&format!("# {line}\n"));

@@ -375,7 +375,7 @@ pub(crate) fn printable_field(text: &str) -> Cow<'_, str> {
 /// event names, handler URLs, record data) must not move the cursor, clear the
 /// screen or forge lines. Line breaks and tabs stay; ESC, CR, BEL, DEL and the C1
 /// controls are shown escaped (`\u{1b}`, `\r`). JSON output is never passed here.
-pub fn printable(text: &str) -> Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
     let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);

@@ -200,7 +200,7 @@ fn portal_origin(url: &Url) -> Result<Url, String> {
 }
 
 /// True for `localhost`, `127.0.0.0/8` and `::1`.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let trimmed = host.trim_start_matches('[').trim_end_matches(']');
     if trimmed.eq_ignore_ascii_case("localhost") {
         return true;
@@ -213,7 +213,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 
 /// The OAuth server's answer to a token request.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TokenResponse {
+pub(crate) struct TokenResponse {
     pub access_token: Secret,
     #[serde(default)]
     pub refresh_token: Option<Secret>,
@@ -224,10 +224,6 @@ pub struct TokenResponse {
     #[serde(default)]
     pub client_endpoint: Option<String>,
     #[serde(default)]
-    pub server_endpoint: Option<String>,
-    #[serde(default)]
-    pub domain: Option<String>,
-    #[serde(default)]
     pub member_id: Option<String>,
     #[serde(default)]
     pub scope: Option<String>,
@@ -237,7 +233,7 @@ pub struct TokenResponse {
 
 impl TokenResponse {
     /// The token pair with an absolute expiry.
-    pub fn tokens(&self, now: i64) -> OAuthTokens {
+    pub(crate) fn tokens(&self, now: i64) -> OAuthTokens {
         let expires_at = self
             .expires
             .filter(|at| *at > now - 86_400)
@@ -251,7 +247,7 @@ impl TokenResponse {
 }
 
 /// Accepts numbers, numeric strings and null.
-pub fn lenient_i64<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn lenient_i64<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<i64>, D::Error> {
     let value = Value::deserialize(deserializer)?;
@@ -259,7 +255,7 @@ pub fn lenient_i64<'de, D: serde::Deserializer<'de>>(
 }
 
 /// Reads an integer that a portal may send as a number or a string.
-pub fn value_as_i64(value: &Value) -> Option<i64> {
+pub(crate) fn value_as_i64(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
@@ -269,7 +265,7 @@ pub fn value_as_i64(value: &Value) -> Option<i64> {
 }
 
 /// Current unix time in seconds.
-pub fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     crate::support::clock::unix_seconds()
 }
 

@@ -158,6 +158,19 @@ impl Client {
     }
 
     /// Calls a REST method with JSON parameters and returns its envelope.
+    ///
+    /// ```no_run
+    /// use bx_events::bitrix::{parse_webhook_url, Client, ClientOptions, Credentials};
+    ///
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// // An incoming webhook (event methods need an application token instead).
+    /// let webhook = parse_webhook_url("https://example.bitrix24.com/rest/1/abcdef123456/")?;
+    /// let client = Client::new(Credentials::Webhook { base: webhook.base }, ClientOptions::default())?;
+    /// let answer = client.call("user.current", &serde_json::json!({})).await?;
+    /// println!("logged in as user {}", answer.result["ID"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn call(&self, method: &str, params: &Value) -> Result<Envelope, ApiError> {
         let safe = RETRY_SAFE_METHODS.contains(&method.to_ascii_lowercase().as_str());
         self.call_with(method, params, safe).await
@@ -469,7 +482,7 @@ impl Client {
 }
 
 /// Requests tokens from an OAuth server (`/oauth/token/`).
-pub async fn token_request(
+pub(crate) async fn token_request(
     http: &reqwest::Client,
     oauth_server: &Url,
     query: &[(&str, &str)],

@@ -4,6 +4,7 @@ use std::fmt;
 
 /// How a request failed before the portal could answer with JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NetworkFailure {
     /// TCP or TLS connection could not be established.
     Connect,
@@ -33,8 +34,11 @@ impl fmt::Display for NetworkFailure {
     }
 }
 
-/// Errors of calls to a portal or its OAuth server.
+/// Errors of calls to a portal or its OAuth server. New kinds may be added, so a
+/// `match` needs a wildcard arm; [`ApiError::code`] and the `is_*` questions
+/// cover most needs.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApiError {
     /// The portal answered with an error envelope.
     #[error("{method} failed: {code}: {description} (HTTP {status})")]

@@ -202,7 +202,7 @@ pub enum BindOutcome {
 }
 
 /// True for the portal's duplicate-handler answer.
-pub fn is_already_bound(code: &str, description: &str) -> bool {
+pub(crate) fn is_already_bound(code: &str, description: &str) -> bool {
     code == "ERROR_CORE" && description.to_ascii_lowercase().contains("already bind")
 }
 
@@ -230,7 +230,9 @@ pub async fn list_bindings(client: &Client) -> Result<Vec<Binding>, ApiError> {
 /// The answer matters for comparing: the portal stores a non-administrator's own
 /// user id as the `auth_type` of every online handler they bind (and shows them only
 /// their own), where an administrator's binding without `auth_type` stays 0.
-pub async fn list_bindings_and_role(client: &Client) -> Result<(Vec<Binding>, bool), ApiError> {
+pub(crate) async fn list_bindings_and_role(
+    client: &Client,
+) -> Result<(Vec<Binding>, bool), ApiError> {
     let view = portal_view(client, false).await?;
     Ok((view.bindings, view.admin))
 }
@@ -238,7 +240,7 @@ pub async fn list_bindings_and_role(client: &Client) -> Result<(Vec<Binding>, bo
 /// What a plan compares against, in one `batch`: the bindings, the caller's role,
 /// and (when asked) the events the application may bind.
 #[derive(Debug, Clone)]
-pub struct PortalView {
+pub(crate) struct PortalView {
     pub bindings: Vec<Binding>,
     pub admin: bool,
     /// Upper-cased; `None` when not asked for or not answered.
@@ -247,7 +249,10 @@ pub struct PortalView {
 
 /// [`list_bindings_and_role`], with the `events` list in the same batch when
 /// `with_events`: one request either way, decoded without a JSON tree.
-pub async fn portal_view(client: &Client, with_events: bool) -> Result<PortalView, ApiError> {
+pub(crate) async fn portal_view(
+    client: &Client,
+    with_events: bool,
+) -> Result<PortalView, ApiError> {
     // One batch of reads, decoded straight into bindings (no JSON tree of
     // 20,000 handlers); safe to retry.
     let mut cmd = json!({"c0": "event.get", "c1": "user.admin"});

@@ -64,6 +64,16 @@ pub fn encode(value: &Value) -> String {
 /// Decodes a PHP-style query string into a JSON object of strings.
 /// `a[]=1&a[]=2` gives an array; numeric and named keys give objects, as PHP does
 /// (an object whose keys are exactly 0..n is turned into an array at the end).
+/// For a body from the network, [`decode_limited`] caps what it may build.
+///
+/// ```
+/// // What a portal POSTs to an event handler:
+/// let event = bx_events::bitrix::form::decode(
+///     "event=ONCRMDEALADD&data%5BFIELDS%5D%5BID%5D=7&auth%5Bdomain%5D=example.bitrix24.com",
+/// );
+/// assert_eq!(event["event"], "ONCRMDEALADD");
+/// assert_eq!(event["data"]["FIELDS"]["ID"], "7");
+/// ```
 pub fn decode(query: &str) -> Value {
     let pairs = url::form_urlencoded::parse(query.as_bytes()).into_owned();
     decode_pairs(pairs)
@@ -262,7 +272,7 @@ impl Branch {
 
 /// Decodes `KEY=VALUE` pairs whose keys use dotted paths (`FIELDS.ID=7`) or PHP
 /// brackets (`FIELDS[ID]=7`) into a nested JSON object.
-pub fn decode_dotted(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
+pub(crate) fn decode_dotted(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
     decode_pairs(
         pairs
             .into_iter()

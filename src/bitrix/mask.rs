@@ -14,7 +14,7 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 /// Replaces a secret with a fixed marker that keeps only its length class.
-pub fn mask(secret: &str) -> String {
+pub(crate) fn mask(secret: &str) -> String {
     if secret.is_empty() {
         String::new()
     } else {
@@ -24,7 +24,7 @@ pub fn mask(secret: &str) -> String {
 
 /// Masks the secret segment of webhook URLs (`/rest/1/SECRET/`) and secret query
 /// parameters, leaving the rest readable.
-pub fn mask_url(raw: &str) -> String {
+pub(crate) fn mask_url(raw: &str) -> String {
     let Ok(mut url) = url::Url::parse(raw) else {
         return mask_webhook_path(raw);
     };
@@ -51,7 +51,7 @@ pub fn mask_url(raw: &str) -> String {
 }
 
 /// Masks every URL found inside free text (error messages quote URLs).
-pub fn mask_urls_in_text(text: &str) -> String {
+pub(crate) fn mask_urls_in_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     loop {
@@ -110,7 +110,7 @@ fn is_secret_key(key: &str) -> bool {
 
 /// True for the keys of an event's credentials: tokens and secrets, in plain or
 /// PHP-bracket form (`auth[access_token]`), but not domains or endpoints.
-pub fn is_token_key(key: &str) -> bool {
+pub(crate) fn is_token_key(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
     let last = lower
         .rsplit('[')
@@ -121,7 +121,7 @@ pub fn is_token_key(key: &str) -> bool {
 }
 
 /// Masks the token values of a form-encoded body, keeping its other fields and order.
-pub fn mask_form_body(body: &str) -> String {
+pub(crate) fn mask_form_body(body: &str) -> String {
     let mut serializer = url::form_urlencoded::Serializer::new(String::new());
     for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
         let value = if is_token_key(&key) {
@@ -135,7 +135,7 @@ pub fn mask_form_body(body: &str) -> String {
 }
 
 /// Returns a copy of a JSON value with every secret-looking key masked.
-pub fn mask_json(value: &Value) -> Value {
+pub(crate) fn mask_json(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()

@@ -36,7 +36,7 @@ pub struct ListedRecord {
 pub const RETENTION_SECS: i64 = 2_952_000;
 
 /// Seconds since a TIMESTAMP_X (ISO 8601 with offset), if it parses.
-pub fn age_of(timestamp: &str, now: i64) -> Option<i64> {
+pub(crate) fn age_of(timestamp: &str, now: i64) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(timestamp.trim())
         .ok()
         .map(|t| now - t.timestamp())
@@ -365,7 +365,7 @@ pub async fn mark_errors(
 }
 
 /// Checks a reservation id: the portal makes them of 32 letters and digits.
-pub fn check_process_id(text: &str) -> Result<(), String> {
+pub(crate) fn check_process_id(text: &str) -> Result<(), String> {
     if text.len() == 32 && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(())
     } else {
@@ -378,14 +378,14 @@ pub fn check_process_id(text: &str) -> Result<(), String> {
 /// How many records a reservation holds and whether they are error records
 /// (a reservation is taken with one `error` flag, so its rows share it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Extent {
+pub(crate) struct Extent {
     pub records: u64,
     pub errors: bool,
 }
 
 /// Measures a reservation with `event.offline.list` (one request), so that a
 /// re-read can ask for all of it: the portal returns at most `limit` rows.
-pub async fn extent(
+pub(crate) async fn extent(
     client: &Client,
     process_id: &str,
     connector: &Option<String>,
@@ -407,7 +407,7 @@ pub async fn extent(
 
 /// Reads a whole reservation again without deleting anything: `limit` covers all
 /// of it and the `error` flag is the one it was taken with.
-pub async fn reread(
+pub(crate) async fn reread(
     client: &Client,
     process_id: &str,
     extent: Extent,
@@ -428,7 +428,7 @@ pub async fn reread(
 }
 
 /// Every record of one reservation (`event.offline.list`, all pages).
-pub async fn reservation_records(
+pub(crate) async fn reservation_records(
     client: &Client,
     process_id: &str,
     connector: &Option<String>,
@@ -453,7 +453,7 @@ pub async fn reservation_records(
 
 /// Every reserved record of a connector's queue with the given `error` flag, by
 /// reservation: `(process id, records)` in the order first seen.
-pub async fn reservations(
+pub(crate) async fn reservations(
     client: &Client,
     errors: bool,
     connector: &Option<String>,
@@ -485,7 +485,7 @@ pub async fn reservations(
 }
 
 /// True for a 32-character hexadecimal MESSAGE_ID.
-pub fn is_message_id(text: &str) -> bool {
+pub(crate) fn is_message_id(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -107,7 +107,7 @@ impl std::fmt::Display for RatePreset {
 /// Leaky bucket for one portal: in memory for this process, or in a file shared by
 /// every process on the machine that talks to the portal.
 #[derive(Debug)]
-pub struct Limiter {
+pub(crate) struct Limiter {
     limit: Option<RateLimit>,
     backend: Backend,
 }
@@ -235,7 +235,7 @@ impl Bucket {
 
 impl Limiter {
     /// A bucket for this process only.
-    pub fn new(preset: RatePreset) -> Self {
+    pub(crate) fn new(preset: RatePreset) -> Self {
         Self {
             limit: preset.limit(),
             backend: Backend::Memory(Mutex::new(Bucket {
@@ -246,7 +246,7 @@ impl Limiter {
     }
 
     /// A bucket kept in `path`, shared by every process that uses the same file.
-    pub fn shared(preset: RatePreset, path: PathBuf) -> Self {
+    pub(crate) fn shared(preset: RatePreset, path: PathBuf) -> Self {
         Self {
             limit: preset.limit(),
             backend: Backend::File(path),
@@ -254,7 +254,7 @@ impl Limiter {
     }
 
     /// A bucket kept in `store`, shared by every process that uses it.
-    pub fn stored(preset: RatePreset, store: std::sync::Arc<dyn BucketStore>) -> Self {
+    pub(crate) fn stored(preset: RatePreset, store: std::sync::Arc<dyn BucketStore>) -> Self {
         Self {
             limit: preset.limit(),
             backend: Backend::Store(store),
@@ -262,7 +262,7 @@ impl Limiter {
     }
 
     /// Reserves one request and says how long to wait before sending it.
-    pub fn reserve(&self) -> Duration {
+    pub(crate) fn reserve(&self) -> Duration {
         let Some(limit) = self.limit else {
             return Duration::ZERO;
         };
@@ -295,7 +295,7 @@ impl Limiter {
     /// The portal answered `QUERY_LIMIT_EXCEEDED` (someone else spends the same
     /// budget): slow down, for every process sharing this bucket. Returns the new
     /// rate in requests per second, `None` without a limit.
-    pub fn overloaded(&self) -> Option<f64> {
+    pub(crate) fn overloaded(&self) -> Option<f64> {
         let limit = self.limit?;
         match &self.backend {
             Backend::Memory(bucket) => Some(
@@ -320,7 +320,7 @@ impl Limiter {
     }
 
     /// Waits for the bucket to have room for one more request.
-    pub async fn acquire(&self) -> Duration {
+    pub(crate) async fn acquire(&self) -> Duration {
         let wait = self.reserve();
         if !wait.is_zero() {
             tracing::debug!("rate limiter: waiting {} ms", wait.as_millis());
@@ -368,7 +368,7 @@ fn update_file<R>(path: &Path, change: impl FnOnce(&mut Bucket) -> R) -> std::io
 
 /// How full a shared bucket file is now (drained to the present), in requests;
 /// `None` when there is no file yet.
-pub fn shared_level(path: &Path, limit: RateLimit) -> Option<f64> {
+pub(crate) fn shared_level(path: &Path, limit: RateLimit) -> Option<f64> {
     let text = std::fs::read_to_string(path).ok()?;
     let bucket = Bucket::parse(&text);
     let now = now_seconds();

@@ -36,7 +36,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// array as 2 and an object as 8, which keeps any parsed answer under about five
 /// times the 64 MiB body cap (docs/benchmarks.md). A real portal's largest answers
 /// (`event.get` with 20,000 handlers) weigh about 300,000.
-pub const MAX_JSON_WEIGHT: usize = 4_000_000;
+pub(crate) const MAX_JSON_WEIGHT: usize = 4_000_000;
 
 pub(crate) fn header_text(response: &reqwest::Response) -> String {
     response
@@ -122,7 +122,7 @@ fn error_chain_text(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Parses a body as JSON, naming what arrived instead when it is not JSON.
-pub fn parse_body(
+pub(crate) fn parse_body(
     method: &str,
     status: u16,
     content_type: &str,
@@ -247,7 +247,7 @@ pub(crate) fn decode_result<T: serde::de::DeserializeOwned>(
 
 /// Reads the error or result of a parsed envelope. The answer is taken apart, not
 /// copied: a list of 20,000 handlers exists once in memory.
-pub fn envelope_from(method: &str, status: u16, raw: Value) -> Result<Envelope, ApiError> {
+pub(crate) fn envelope_from(method: &str, status: u16, raw: Value) -> Result<Envelope, ApiError> {
     let Value::Object(mut map) = raw else {
         return Err(ApiError::BadResponse {
             method: method.to_string(),

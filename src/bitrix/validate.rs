@@ -17,6 +17,14 @@ pub struct HandlerUrlError {
 /// Checks a handler URL as `event.bind` does: the host must have a dot after its
 /// first character and the scheme must be http or https. Returns a warning when
 /// the portal will accept the URL but cannot reach it (loopback, private ranges).
+///
+/// ```
+/// use bx_events::bitrix::check_handler_url;
+/// assert!(check_handler_url("https://hooks.example.com/deal").unwrap().is_none());
+/// assert!(check_handler_url("http://127.0.0.1:3000/").unwrap().is_some()); // unreachable for a cloud portal
+/// let refused = check_handler_url("ftp://hooks.example.com/").unwrap_err();
+/// assert_eq!(refused.code, "ERROR_UNSUPPORTED_PROTOCOL");
+/// ```
 pub fn check_handler_url(raw: &str) -> Result<Option<String>, HandlerUrlError> {
     let wrong = |why: &str| HandlerUrlError {
         code: "ERROR_WRONG_HANDLER_URL",

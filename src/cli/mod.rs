@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod values;
 
-pub use values::KeyValue;
+pub(crate) use values::KeyValue;
 
 use crate::bitrix::ratelimit::RatePreset;
 use crate::bitrix::Secret;

@@ -29,10 +29,9 @@ pub(crate) mod trigger;
 pub(crate) mod unbind;
 
 use crate::cli::{AuthCommand, Cli, Command, StoreCommand};
-pub use crate::output::ErrorReport;
 pub use auth::save_profile;
 use context::Context;
-pub use errors::{classify, Classified, CliError, Failure};
+pub use errors::{classify, CliError, Failure};
 pub use shutdown::Shutdown;
 
 /// Runs a parsed command line; a failure carries what [`classify`] needs.

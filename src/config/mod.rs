@@ -6,12 +6,13 @@ pub(crate) mod files;
 mod model;
 pub(crate) mod pending;
 mod pgpass;
-pub mod postgres;
+pub(crate) mod postgres;
 pub(crate) mod profile;
 mod seal;
 pub(crate) mod store;
 
-pub use error::{ConfigError, FileKind};
-pub use model::{ConfigFile, CredentialsFile, ProfileKind, ProfileSettings, Secrets};
-pub use profile::{resolve, ActiveProfile};
+pub(crate) use error::{ConfigError, FileKind};
+pub(crate) use model::ConfigFile;
+pub use model::{ProfileKind, ProfileSettings, Secrets};
+pub(crate) use profile::{resolve, ActiveProfile};
 pub use store::Store;

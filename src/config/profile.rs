@@ -20,7 +20,7 @@ pub(crate) const ENV_PROFILE_NAME: &str = "environment";
 
 /// The profile a command runs with.
 #[derive(Debug, Clone)]
-pub struct ActiveProfile {
+pub(crate) struct ActiveProfile {
     pub name: String,
     pub from_env: bool,
     pub settings: ProfileSettings,
@@ -30,7 +30,10 @@ pub struct ActiveProfile {
 
 /// Picks the active profile: environment credentials win; otherwise the requested
 /// profile, the current one, or the only one.
-pub fn resolve(store: &Store, requested: Option<&str>) -> Result<ActiveProfile, ConfigError> {
+pub(crate) fn resolve(
+    store: &Store,
+    requested: Option<&str>,
+) -> Result<ActiveProfile, ConfigError> {
     if let Some(profile) = from_environment()? {
         return Ok(profile);
     }

@@ -1,5 +1,48 @@
 //! A local Bitrix24 portal emulator: REST envelope, OAuth, webhooks, event methods,
-//! `batch`, the leaky-bucket limit and token expiry, on 127.0.0.1.
+//! `batch`, the leaky-bucket limit and token expiry, on 127.0.0.1 (docs/portal.md
+//! lists the portal's rules it follows, each with its conformance test).
+//!
+//! Test your own integration against it: it hands out ready credentials, and
+//! [`PortalHandle`] changes the portal as a user would.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use bx_events::bitrix::events::{self, BindRequest, BindingKind};
+//! use bx_events::bitrix::offline::{self, ClearSelection, GetQuery};
+//! use bx_events::bitrix::{ApiError, Client, ClientOptions, Credentials, MemoryTokenStore, OAuthTokens};
+//! use bx_events::sandbox::{SandboxOptions, SandboxThread};
+//!
+//! let sandbox = SandboxThread::spawn(SandboxOptions::default())?;
+//! let store = Arc::new(MemoryTokenStore::new(OAuthTokens {
+//!     access_token: sandbox.credentials.access_token.clone(),
+//!     refresh_token: Some(sandbox.credentials.refresh_token.clone()),
+//!     expires_at: Some(sandbox.credentials.expires_at),
+//! }));
+//! let endpoint = url::Url::parse(&sandbox.url)?.join("rest/")?;
+//! let client = Client::new(Credentials::OAuth { endpoint, app: None, store }, ClientOptions::default())?;
+//!
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! runtime.block_on(async {
+//!     let request = BindRequest {
+//!         event: "ONCRMDEALADD".into(),
+//!         handler: None,
+//!         auth_type: None,
+//!         kind: BindingKind::Offline,
+//!         connector: None,
+//!         min_timeout_secs: None,
+//!     };
+//!     events::bind(&client, &request).await?;
+//!     // A deal is created: the portal queues a record for the offline binding.
+//!     sandbox.portal.enqueue("ONCRMDEALADD", &serde_json::json!({"FIELDS": {"ID": 7}}));
+//!     let reserved = offline::get(&client, &GetQuery { limit: Some(10), ..GetQuery::default() }).await?;
+//!     assert_eq!(reserved.events.len(), 1);
+//!     // Handled: confirm, and the portal deletes the reservation's records.
+//!     let process_id = reserved.process_id.expect("a reservation");
+//!     offline::clear(&client, &process_id, &ClearSelection::All, &None).await?;
+//!     Ok::<(), ApiError>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub(crate) mod admin;
 pub(crate) mod catalog;

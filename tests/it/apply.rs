@@ -1,9 +1,9 @@
 //! diff / apply / export of a subscriptions file, on one portal and several.
 
 use crate::common::{run, TestEnv};
-use bx_events::bitrix::ratelimit::RateLimit;
-use bx_events::commands::save_profile;
-use bx_events::config::{ProfileKind, ProfileSettings, Secrets};
+use bx_events::bitrix::RateLimit;
+use bx_events::internal::save_profile;
+use bx_events::internal::{ProfileKind, ProfileSettings, Secrets};
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::Value;
 

@@ -5,8 +5,8 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 
 use assert_cmd::Command;
-use bx_events::commands::save_profile;
-use bx_events::config::{env, ProfileKind, ProfileSettings, Secrets, Store};
+use bx_events::internal::save_profile;
+use bx_events::internal::{env, ProfileKind, ProfileSettings, Secrets, Store};
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! and the self-contained `--help` examples run against the sandbox without a usage error.
 
 use crate::common::{run, TestEnv};
-use bx_events::cli::Cli;
+use bx_events::internal::Cli;
 use clap::{CommandFactory, Parser};
 
 /// Examples from every command's `after_help`.

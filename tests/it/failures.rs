@@ -4,8 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use crate::common::{bare_cmd, canned_server, json_error, run, TestEnv};
-use bx_events::bitrix::ratelimit::{RateLimit, RatePreset};
 use bx_events::bitrix::{ApiError, Client, ClientOptions, Credentials, Secret};
+use bx_events::bitrix::{RateLimit, RatePreset};
 use bx_events::sandbox::SandboxOptions;
 
 fn env_cmd(portal: &str) -> assert_cmd::Command {

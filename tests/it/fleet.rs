@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::{bare_cmd, http_request, run, ListenChild};
-use bx_events::config::{env, Store};
+use bx_events::internal::{env, Store};
 use bx_events::sandbox::{SandboxOptions, SandboxThread};
 use serde_json::{json, Value};
 
@@ -203,7 +203,7 @@ fn fleet_portals_are_independent_and_share_one_application_and_oauth_server() {
     // would need a server process; the library saves them the same way.
     for (index, member) in sandbox.fleet.iter().enumerate() {
         let (settings, secrets) = member.credentials.as_profile();
-        bx_events::commands::save_profile(
+        bx_events::internal::save_profile(
             &vendor.store(),
             &format!("p{}", index + 1),
             settings,

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::process::Stdio;
 
 use crate::common::{bare_process, eventually, http_request, record_ids, run, stop, TestEnv};
-use bx_events::config::env;
+use bx_events::internal::env;
 use bx_events::sandbox::{Fault, FaultKind};
 use serde_json::json;
 

@@ -42,6 +42,6 @@ proptest! {
 
     #[test]
     fn manifest_parser_never_panics(text in "(\\[\\[subscription\\]\\]\n|event = \"[A-Z_]{0,12}\"\n|handler = \"[a-z:/.${}A-Z_-]{0,30}\"\n|type = \"(online|offline|x)\"\n|auth_type = -?[0-9]{1,3}\n|connector = \"[a-z]{0,4}\"\n){0,12}") {
-        let _ = bx_events::manifest::parse("p.toml", &text, &|_| None);
+        let _ = bx_events::internal::parse_manifest("p.toml", &text, &|_| None);
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::common::{bare_cmd, canned_server, http_answer, json_error, run, TestEnv, PROFILE};
-use bx_events::bitrix::ratelimit::RateLimit;
+use bx_events::bitrix::RateLimit;
 use bx_events::sandbox::SandboxOptions;
 use bx_events::sandbox::{Fault, FaultKind};
 use serde_json::json;
@@ -489,7 +489,7 @@ impl bx_events::bitrix::TokenStore for ChangingStore {
             self.after.clone()
         })
     }
-    fn lock(&self) -> Result<bx_events::bitrix::auth::StoreGuard, bx_events::bitrix::ApiError> {
+    fn lock(&self) -> Result<bx_events::bitrix::StoreGuard, bx_events::bitrix::ApiError> {
         Ok(Box::new(()))
     }
     fn save(

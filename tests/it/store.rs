@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use crate::common::{bare_cmd, bare_process, eventually, record_ids, run, stop};
 use crate::postgres::{database, psql, RestartableServer};
-use bx_events::config::env;
+use bx_events::internal::env;
 use bx_events::sandbox::{Fault, FaultKind, SandboxOptions, SandboxThread};
 use serde_json::{json, Value};
 
@@ -268,8 +268,8 @@ fn store_init_prepares_once_and_copies_file_profiles() {
     // A profile in the machine's files, from before the fleet had a store.
     let sandbox = fleet(1);
     let (settings, secrets) = sandbox.credentials.as_profile();
-    bx_events::commands::save_profile(
-        &bx_events::config::Store::new(machine.dir.path().join("config")),
+    bx_events::internal::save_profile(
+        &bx_events::internal::Store::new(machine.dir.path().join("config")),
         "local",
         settings,
         secrets,

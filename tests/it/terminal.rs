@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::{bare_process, TestEnv};
-use bx_events::config::env;
+use bx_events::internal::env;
 
 /// A command on a pseudo-terminal of its own: its output collected, keys typed.
 struct OnTerminal {
