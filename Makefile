@@ -10,14 +10,14 @@ build:
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features failpoints -- -D warnings
 	# The client library alone: no CLI, no sandbox (examples/client.rs).
 	$(CARGO) clippy --no-default-features --lib --example client -- -D warnings
 
 test: lint
-	$(CARGO) test
+	$(CARGO) test --features failpoints
 	# Nothing may rebuild itself: a second build after the tests compiles nothing.
-	@if $(CARGO) test --no-run 2>&1 | grep Compiling; then \
+	@if $(CARGO) test --features failpoints --no-run 2>&1 | grep Compiling; then \
 		echo "error: a second build recompiled the crates above (see build.rs)"; exit 1; fi
 
 demo:

@@ -18,9 +18,9 @@ pub const CA_CERT: &str = "BX_EVENTS_CA_CERT";
 pub const STORE: &str = "BX_EVENTS_STORE";
 /// The key sealing secrets in the shared store.
 pub const STORE_KEY: &str = "BX_EVENTS_STORE_KEY";
-/// Test hook: `credentials-mid-write` aborts the process halfway through writing
-/// the credentials file, to prove the previous file survives a crash.
-pub const TEST_FAILPOINT: &str = "BX_EVENTS_TEST_FAILPOINT";
+/// Test failpoints (src/support/failpoint.rs), honoured only by builds with the
+/// `failpoints` feature.
+pub const TEST_FAILPOINT: &str = crate::support::failpoint::VARIABLE;
 
 /// Every variable with its meaning, for `help environment` and the docs.
 pub const ALL: &[(&str, &str)] = &[

@@ -4,7 +4,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::env;
 use super::error::ConfigError;
 
 /// Creates the directory with mode 0700 if needed; an existing one must be safe
@@ -158,8 +157,8 @@ pub(crate) fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(),
         let _ = mode;
         let mut file = options.open(&temp)?;
         let bytes = contents.as_bytes();
-        if std::env::var(env::TEST_FAILPOINT).as_deref() == Ok("credentials-mid-write")
-            && path.ends_with("credentials.toml")
+        if path.ends_with("credentials.toml")
+            && crate::support::failpoint::due("credentials-mid-write")
         {
             file.write_all(&bytes[..bytes.len() / 2])?;
             file.sync_all()?;

@@ -5,6 +5,7 @@
 #![cfg_attr(not(feature = "cli"), allow(dead_code))]
 
 pub(crate) mod clock;
+pub(crate) mod failpoint;
 pub(crate) mod files;
 pub(crate) mod limits;
 pub(crate) mod pipes;

@@ -415,6 +415,8 @@ fn non_admin_users_get_access_denied_explained() {
 }
 
 #[cfg(unix)]
+// Dies at a test failpoint: built with `--features failpoints` (make test).
+#[cfg(feature = "failpoints")]
 #[test]
 fn credentials_file_is_private_and_survives_a_crash_mid_write() {
     use std::os::unix::fs::PermissionsExt;

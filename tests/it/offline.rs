@@ -600,6 +600,8 @@ fn a_consumer_killed_inside_an_error_reservation_resumes_with_the_error_flag() {
 }
 
 #[cfg(unix)]
+// Dies at a test failpoint: built with `--features failpoints` (make test).
+#[cfg(feature = "failpoints")]
 #[test]
 fn a_kill_between_the_portals_answer_and_the_journal_is_recovered() {
     let env = queued(30);
@@ -634,6 +636,8 @@ fn a_kill_between_the_portals_answer_and_the_journal_is_recovered() {
 }
 
 #[cfg(unix)]
+// Dies at a test failpoint: built with `--features failpoints` (make test).
+#[cfg(feature = "failpoints")]
 #[test]
 fn an_unrecorded_reservation_is_not_adopted_when_another_is_also_unknown() {
     let env = queued(30);
@@ -908,6 +912,8 @@ fn an_unwritable_journal_stops_the_consumer_before_it_reserves() {
 /// deaths between the portal's answer and the journal — then one clean run: every
 /// record is delivered at least once and the queue ends empty.
 #[cfg(unix)]
+// Dies at a test failpoint: built with `--features failpoints` (make test).
+#[cfg(feature = "failpoints")]
 #[test]
 fn an_adversarial_series_of_interruptions_loses_nothing() {
     let env = queued(600);

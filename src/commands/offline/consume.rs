@@ -285,23 +285,6 @@ pub(super) fn unconfirmed_note(count: u64) -> String {
     }
 }
 
-/// Tests: `BX_EVENTS_TEST_FAILPOINT=consume-after-get[:N]` stops the process at
-/// its first (or Nth) answered reservation request, before the journal hears of it.
-fn failpoint_after_get() -> bool {
-    static ANSWERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let Ok(value) = std::env::var(crate::config::env::TEST_FAILPOINT) else {
-        return false;
-    };
-    let Some(rest) = value.strip_prefix("consume-after-get") else {
-        return false;
-    };
-    let at: u64 = rest
-        .strip_prefix(':')
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
-    ANSWERED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= at
-}
-
 /// Errors worth waiting out in `--follow` mode.
 fn is_transient(error: &ApiError) -> bool {
     error.is_temporary()
@@ -569,7 +552,8 @@ impl<'a> Consumer<'a> {
             }
             idle_wait = poll;
             empty_in_a_row = 0;
-            if failpoint_after_get() {
+            // A kill after the portal answered, before the journal heard of it.
+            if crate::support::failpoint::due("consume-after-get") {
                 // Tests: die as a kill -9 would, after the portal answered and before
                 // the journal learnt the reservation.
                 std::process::abort();
