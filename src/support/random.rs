@@ -1,6 +1,6 @@
 //! Random identifiers: OAuth `state` values, the sandbox's tokens and ids.
 
-use rand::Rng;
+use rand::RngExt;
 
 /// A fresh random lower-case hex string of `len` characters.
 pub(crate) fn random_hex(len: usize) -> String {
