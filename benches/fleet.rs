@@ -42,7 +42,8 @@ impl Fleet {
         Store::new(config.path())
             .update(|config, credentials| {
                 for (index, member) in sandbox.fleet.iter().enumerate() {
-                    let (settings, secrets) = member.credentials.as_profile();
+                    let (settings, secrets) =
+                        bx_events::internal::sandbox_profile(&member.credentials);
                     config.profiles.insert(format!("p{index}"), settings);
                     credentials.profiles.insert(format!("p{index}"), secrets);
                 }

@@ -120,7 +120,7 @@ impl Portal {
         })
         .expect("sandbox");
         let config = tempfile::tempdir().expect("temp dir");
-        let (settings, secrets) = sandbox.credentials.as_profile();
+        let (settings, secrets) = bx_events::internal::sandbox_profile(&sandbox.credentials);
         save_profile(&Store::new(config.path()), "bench", settings, secrets).expect("profile");
         Self { sandbox, config }
     }

@@ -5,8 +5,8 @@
 //! typed errors, and the event, offline-queue and batch methods. With default
 //! features off the crate is only that (no CLI dependencies). The `sandbox`
 //! feature adds [`sandbox`], the local portal emulator, for testing your own
-//! integration without a portal. Everything else is the command-line tool's and
-//! not API. See docs/architecture.md.
+//! integration without a portal. The `cli` feature (default) is the command-line
+//! tool and its profile stores: not API. See docs/architecture.md.
 
 #![warn(unreachable_pub)]
 // The client layer keeps some helpers only the tool calls (reservation re-reads,
@@ -18,8 +18,6 @@ pub mod bitrix;
 mod support;
 
 #[cfg(feature = "sandbox")]
-mod config;
-#[cfg(feature = "sandbox")]
 pub mod sandbox;
 #[cfg(feature = "sandbox")]
 mod server;
@@ -29,17 +27,18 @@ mod cli;
 #[cfg(feature = "cli")]
 mod commands;
 #[cfg(feature = "cli")]
+mod config;
+#[cfg(feature = "cli")]
 mod manifest;
 #[cfg(feature = "cli")]
 mod output;
 
 /// Not API: what the `bx-events` binary, its test suite, benchmarks and asset
 /// generator reach inside the crate for. It changes without notice.
-#[cfg(feature = "sandbox")]
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod internal {
-    pub use crate::config::{env, ProfileKind, ProfileSettings, Secrets, Store};
-    #[cfg(feature = "cli")]
+    pub use crate::config::{env, sandbox_profile, ProfileKind, ProfileSettings, Secrets, Store};
     pub use crate::{
         cli::{completion_script, Cli},
         commands::{classify, run, save_profile, CliError, Failure, Shutdown},

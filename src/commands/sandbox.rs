@@ -51,7 +51,7 @@ pub(crate) async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()>
     }
     let creds = running.credentials.clone();
     if let Some(name) = &args.save_profile {
-        let (settings, secrets) = creds.as_profile();
+        let (settings, secrets) = crate::config::sandbox_profile(&creds);
         save_profile(&ctx.store, name, settings, secrets)?;
     }
     if ctx.out.is_table() {
@@ -109,7 +109,7 @@ fn announce_fleet(
         ctx.store.update(|config, credentials| {
             for (index, member) in running.fleet.iter().enumerate() {
                 let name = profile_of(index + 1).unwrap_or_default();
-                let (settings, secrets) = member.credentials.as_profile();
+                let (settings, secrets) = crate::config::sandbox_profile(&member.credentials);
                 config.profiles.insert(name.clone(), settings);
                 credentials.profiles.insert(name, secrets);
             }

@@ -1,8 +1,7 @@
 //! Safe file primitives: private directories, atomic writes and the exclusive lock.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 
 use super::error::ConfigError;
 
@@ -135,56 +134,12 @@ fn kind_of(path: &Path) -> super::error::FileKind {
     }
 }
 
-/// Writes `contents` to `path` atomically: a temp file in the same directory with
-/// the given mode, fsync, rename over the target, fsync the directory. A crash at
-/// any point leaves either the old file or the new one, never a mix.
+/// [`crate::support::files::write_atomic`], failing with the file named.
 pub(crate) fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), ConfigError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let write_err = |cause| ConfigError::Write {
+    crate::support::files::write_atomic(path, contents, mode).map_err(|cause| ConfigError::Write {
         path: path.to_path_buf(),
         cause,
-    };
-    let temp = temp_path(path);
-    let result = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode);
-        }
-        #[cfg(not(unix))]
-        let _ = mode;
-        let mut file = options.open(&temp)?;
-        let bytes = contents.as_bytes();
-        if path.ends_with("credentials.toml")
-            && crate::support::failpoint::due("credentials-mid-write")
-        {
-            file.write_all(&bytes[..bytes.len() / 2])?;
-            file.sync_all()?;
-            std::process::abort();
-        }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        if let Ok(dir_handle) = File::open(dir) {
-            let _ = dir_handle.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.map_err(write_err)
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let unique: u32 = rand::random();
-    path.with_file_name(format!(".{name}.tmp-{}-{unique:08x}", std::process::id()))
+    })
 }
 
 pub(crate) use crate::support::files::FileLock;

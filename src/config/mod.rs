@@ -14,5 +14,6 @@ pub(crate) mod store;
 pub(crate) use error::{ConfigError, FileKind};
 pub(crate) use model::ConfigFile;
 pub use model::{ProfileKind, ProfileSettings, Secrets};
+pub use profile::sandbox_profile;
 pub(crate) use profile::{resolve, ActiveProfile};
 pub use store::Store;

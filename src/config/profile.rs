@@ -6,7 +6,7 @@ use url::Url;
 
 use super::env;
 use super::error::ConfigError;
-use super::model::{ConfigFile, ProfileKind, ProfileSettings};
+use super::model::{ConfigFile, ProfileKind, ProfileSettings, Secrets};
 use super::store::Store;
 use crate::bitrix::auth::{
     parse_portal_url, parse_webhook_url, Credentials, OAuthApp, OAuthTokens, StoreGuard,
@@ -343,4 +343,31 @@ impl TokenStore for ProfileTokenStore {
             .write_credentials(&credentials)
             .map_err(store_error)
     }
+}
+
+/// A sandbox's admin OAuth credentials as a stored profile's settings and secrets
+/// (`sandbox --save-profile`).
+pub fn sandbox_profile(
+    credentials: &crate::sandbox::SandboxCredentials,
+) -> (ProfileSettings, Secrets) {
+    let settings = ProfileSettings {
+        portal: credentials.portal.clone(),
+        kind: ProfileKind::Oauth,
+        client_id: Some(credentials.client_id.clone()),
+        oauth_server: Some(credentials.oauth_server.clone()),
+        rate_limit: None,
+        user_id: Some(1),
+        scope: Some("crm,task,user".into()),
+        member_id: Some(credentials.member_id.clone()),
+        uninstalled_at: None,
+    };
+    let secrets = Secrets {
+        client_secret: Some(credentials.client_secret.clone()),
+        access_token: Some(credentials.access_token.clone()),
+        refresh_token: Some(credentials.refresh_token.clone()),
+        expires_at: Some(credentials.expires_at),
+        webhook_url: None,
+        application_token: Some(credentials.application_token.clone()),
+    };
+    (settings, secrets)
 }

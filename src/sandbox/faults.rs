@@ -10,9 +10,13 @@ use serde::{Deserialize, Serialize};
 use super::request::RestError;
 
 /// What to do to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "cli",
+    derive(clap::ValueEnum),
+    value(rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
 pub enum FaultKind {
     /// 503 QUERY_LIMIT_EXCEEDED
     QueryLimit,
@@ -90,9 +94,11 @@ impl std::str::FromStr for Fault {
             ),
             None => (rest, 1),
         };
-        let kind = <FaultKind as clap::ValueEnum>::from_str(kind, true).map_err(|_| {
-            format!("unknown fault '{kind}': use query_limit, operation_time_limit, server_error, bad_gateway, slow, drop or expired_token")
-        })?;
+        // The names of the HTTP endpoint's JSON, in any case.
+        let kind: FaultKind =
+            serde_json::from_value(serde_json::Value::String(kind.to_ascii_lowercase())).map_err(|_| {
+                format!("unknown fault '{kind}': use query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, lose_answer or expired_token")
+            })?;
         Ok(Self {
             kind,
             count,

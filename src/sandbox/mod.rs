@@ -226,32 +226,6 @@ impl PortalHandle {
     }
 }
 
-impl SandboxCredentials {
-    /// The admin's OAuth credentials as a stored profile's settings and secrets.
-    pub fn as_profile(&self) -> (crate::config::ProfileSettings, crate::config::Secrets) {
-        let settings = crate::config::ProfileSettings {
-            portal: self.portal.clone(),
-            kind: crate::config::ProfileKind::Oauth,
-            client_id: Some(self.client_id.clone()),
-            oauth_server: Some(self.oauth_server.clone()),
-            rate_limit: None,
-            user_id: Some(1),
-            scope: Some("crm,task,user".into()),
-            member_id: Some(self.member_id.clone()),
-            uninstalled_at: None,
-        };
-        let secrets = crate::config::Secrets {
-            client_secret: Some(self.client_secret.clone()),
-            access_token: Some(self.access_token.clone()),
-            refresh_token: Some(self.refresh_token.clone()),
-            expires_at: Some(self.expires_at),
-            webhook_url: None,
-            application_token: Some(self.application_token.clone()),
-        };
-        (settings, secrets)
-    }
-}
-
 /// One portal of a running sandbox.
 #[derive(Clone)]
 pub struct FleetMember {
@@ -319,9 +293,7 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         first.app.application_token = token.expose().clone();
     }
     if let Some(path) = &options.state_file {
-        if let Some(text) =
-            crate::config::files::read_optional(path).map_err(std::io::Error::other)?
-        {
+        if let Some(text) = crate::support::files::read_optional_text(path)? {
             let saved: state::PersistedPortal = serde_json::from_str(&text).map_err(|e| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,

@@ -13,7 +13,8 @@ use crate::bitrix::auth::now_unix;
 use crate::bitrix::ratelimit::RateLimit;
 
 /// The portal's plan, which gates `clear=0` and connectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Plan {
     Basic,
@@ -316,7 +317,7 @@ impl Portal {
         let written = serde_json::to_string(&self.snapshot())
             .map_err(|e| e.to_string())
             .and_then(|text| {
-                crate::config::files::write_atomic(path, &text, 0o600).map_err(|e| e.to_string())
+                crate::support::files::write_atomic(path, &text, 0o600).map_err(|e| e.to_string())
             });
         if let Err(error) = written {
             tracing::warn!("sandbox state {}: {error}", path.display());

@@ -3,8 +3,9 @@
 //! redirect a write), the exclusive locks kept on them, and file names made from
 //! free text.
 
-use std::fs::{File, OpenOptions};
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Opens (creating it if needed) a private read-write file under the config
 /// directory: mode 0600 whatever the umask, and never through a symbolic link.
@@ -89,4 +90,74 @@ pub(crate) fn safe_file_name(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Writes `contents` to `path` atomically: a temp file in the same directory with
+/// the given mode, fsync, rename over the target, fsync the directory. A crash at
+/// any point leaves either the old file or the new one, never a mix.
+pub(crate) fn write_atomic(path: &Path, contents: &str, mode: u32) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let temp = temp_path(path);
+    let result = (|| {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(&temp)?;
+        let bytes = contents.as_bytes();
+        if path.ends_with("credentials.toml")
+            && crate::support::failpoint::due("credentials-mid-write")
+        {
+            file.write_all(&bytes[..bytes.len() / 2])?;
+            file.sync_all()?;
+            std::process::abort();
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        if let Ok(dir_handle) = File::open(dir) {
+            let _ = dir_handle.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unique: u32 = rand::random();
+    path.with_file_name(format!(".{name}.tmp-{}-{unique:08x}", std::process::id()))
+}
+
+/// Reads a text file, or `None` when there is none. Only a regular file is read:
+/// a FIFO or device in its place would block the read (and signals) for ever.
+pub(crate) fn read_optional_text(path: &Path) -> std::io::Result<Option<String>> {
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
+    let bytes = fs::read(path)?;
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })
 }

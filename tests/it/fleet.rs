@@ -202,7 +202,7 @@ fn fleet_portals_are_independent_and_share_one_application_and_oauth_server() {
     // Three profiles, one per portal, through the fleet's own --save-profile path
     // would need a server process; the library saves them the same way.
     for (index, member) in sandbox.fleet.iter().enumerate() {
-        let (settings, secrets) = member.credentials.as_profile();
+        let (settings, secrets) = bx_events::internal::sandbox_profile(&member.credentials);
         bx_events::internal::save_profile(
             &vendor.store(),
             &format!("p{}", index + 1),
@@ -709,7 +709,7 @@ fn queued_fleet(portals: usize, records: usize) -> (SandboxThread, Vendor) {
         .store()
         .update(|config, credentials| {
             for (index, member) in sandbox.fleet.iter().enumerate() {
-                let (settings, secrets) = member.credentials.as_profile();
+                let (settings, secrets) = bx_events::internal::sandbox_profile(&member.credentials);
                 config.profiles.insert(format!("p{}", index + 1), settings);
                 credentials
                     .profiles

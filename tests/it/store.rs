@@ -269,7 +269,7 @@ fn store_init_prepares_once_and_copies_file_profiles() {
     let machine = Machine::new(&store);
     // A profile in the machine's files, from before the fleet had a store.
     let sandbox = fleet(1);
-    let (settings, secrets) = sandbox.credentials.as_profile();
+    let (settings, secrets) = bx_events::internal::sandbox_profile(&sandbox.credentials);
     bx_events::internal::save_profile(
         &bx_events::internal::Store::new(machine.dir.path().join("config")),
         "local",
