@@ -8,6 +8,59 @@ use super::auth::value_as_i64;
 use super::client::Client;
 use super::error::ApiError;
 
+/// A reservation id (`process_id`): 32 letters and digits, as the portal makes
+/// them. Checked once, where an id comes in (the portal's answer, a command-line
+/// flag, a journal), so no request carries an empty or made-up one: with an
+/// empty id the portal reads, and with `clear=1` deletes, every unreserved record.
+///
+/// ```
+/// use bx_events::bitrix::offline::ProcessId;
+/// let id = ProcessId::parse("ulxiMPHcjMgsAZP8l9xtcypXAjonMVCN").unwrap();
+/// assert_eq!(id.as_str().len(), 32);
+/// assert!(ProcessId::parse("").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ProcessId(String);
+
+impl ProcessId {
+    /// The id, if `text` is one; otherwise a message naming it and where real
+    /// ids come from.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.len() == 32 && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            Ok(Self(text.to_string()))
+        } else {
+            Err(format!(
+                "'{text}' is not a process id: reservation ids are the 32 letters and digits `offline get` printed (see `bx-events offline list` for reserved records)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ProcessId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ProcessId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProcessId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A queued event, normalised to the JSON shape of docs/offline.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OfflineRecord {
@@ -170,7 +223,7 @@ pub struct GetQuery {
     pub errors: bool,
     pub connector: Option<String>,
     /// Re-read this reservation instead of making a new one.
-    pub process_id: Option<String>,
+    pub process_id: Option<ProcessId>,
     /// Destructive read: records are deleted as they are returned.
     pub clear: bool,
 }
@@ -178,7 +231,7 @@ pub struct GetQuery {
 /// The answer of `event.offline.get`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reservation {
-    pub process_id: Option<String>,
+    pub process_id: Option<ProcessId>,
     pub events: Vec<OfflineRecord>,
 }
 
@@ -192,11 +245,6 @@ fn with_connector(params: &mut Map<String, Value>, connector: &Option<String>) {
 /// dropped connection: repeating a reservation could strand records, and repeating
 /// a destructive read could lose them.
 pub async fn get(client: &Client, query: &GetQuery) -> Result<Reservation, ApiError> {
-    if let Some(process_id) = &query.process_id {
-        // An empty process id makes the portal read, and with clear=1 delete, every
-        // unreserved record: never send one that is not a real reservation id.
-        check_process_id(process_id).map_err(ApiError::InvalidRequest)?;
-    }
     let mut params = Map::new();
     if let Some(limit) = query.limit {
         params.insert("limit".into(), json!(limit));
@@ -211,7 +259,7 @@ pub async fn get(client: &Client, query: &GetQuery) -> Result<Reservation, ApiEr
         params.insert("error".into(), json!(1));
     }
     if let Some(process_id) = &query.process_id {
-        params.insert("process_id".into(), Value::String(process_id.clone()));
+        params.insert("process_id".into(), Value::String(process_id.to_string()));
     }
     params.insert("clear".into(), json!(i32::from(query.clear)));
     with_connector(&mut params, &query.connector);
@@ -219,12 +267,14 @@ pub async fn get(client: &Client, query: &GetQuery) -> Result<Reservation, ApiEr
     let envelope = client
         .call_with("event.offline.get", &Value::Object(params), retry_safe)
         .await?;
-    let process_id = envelope
-        .result
-        .get("process_id")
-        .and_then(Value::as_str)
-        .filter(|p| !p.is_empty())
-        .map(str::to_string);
+    let process_id = match envelope.result.get("process_id").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some(text) => Some(ProcessId::parse(text).map_err(|why| ApiError::BadResponse {
+            method: "event.offline.get".into(),
+            status: 200,
+            what: format!("a reservation id the portal does not make ({why})"),
+        })?),
+    };
     let events = match envelope.result.get("events") {
         Some(Value::Array(items)) => items
             .iter()
@@ -324,7 +374,7 @@ pub enum ClearSelection {
 /// `event.offline.clear`; never retried after an uncertain failure.
 pub async fn clear(
     client: &Client,
-    process_id: &str,
+    process_id: &ProcessId,
     selection: &ClearSelection,
     connector: &Option<String>,
 ) -> Result<(), ApiError> {
@@ -350,7 +400,7 @@ pub async fn clear(
 /// after an uncertain failure.
 pub async fn mark_errors(
     client: &Client,
-    process_id: &str,
+    process_id: &ProcessId,
     message_ids: &[String],
     connector: &Option<String>,
 ) -> Result<(), ApiError> {
@@ -362,17 +412,6 @@ pub async fn mark_errors(
         .call_with("event.offline.error", &Value::Object(params), false)
         .await?;
     Ok(())
-}
-
-/// Checks a reservation id: the portal makes them of 32 letters and digits.
-pub(crate) fn check_process_id(text: &str) -> Result<(), String> {
-    if text.len() == 32 && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{text}' is not a process id: reservation ids are the 32 letters and digits `offline get` printed (see `bx-events offline list` for reserved records)"
-        ))
-    }
 }
 
 /// How many records a reservation holds and whether they are error records
@@ -387,10 +426,9 @@ pub(crate) struct Extent {
 /// re-read can ask for all of it: the portal returns at most `limit` rows.
 pub(crate) async fn extent(
     client: &Client,
-    process_id: &str,
+    process_id: &ProcessId,
     connector: &Option<String>,
 ) -> Result<Extent, ApiError> {
-    check_process_id(process_id).map_err(ApiError::InvalidRequest)?;
     let page = list(
         client,
         &ListQuery {
@@ -409,7 +447,7 @@ pub(crate) async fn extent(
 /// of it and the `error` flag is the one it was taken with.
 pub(crate) async fn reread(
     client: &Client,
-    process_id: &str,
+    process_id: &ProcessId,
     extent: Extent,
     connector: &Option<String>,
 ) -> Result<Vec<OfflineRecord>, ApiError> {
@@ -420,7 +458,7 @@ pub(crate) async fn reread(
         limit: Some(u32::try_from(extent.records).unwrap_or(u32::MAX)),
         errors: extent.errors,
         connector: connector.clone(),
-        process_id: Some(process_id.to_string()),
+        process_id: Some(process_id.clone()),
         clear: false,
         ..GetQuery::default()
     };
@@ -430,10 +468,9 @@ pub(crate) async fn reread(
 /// Every record of one reservation (`event.offline.list`, all pages).
 pub(crate) async fn reservation_records(
     client: &Client,
-    process_id: &str,
+    process_id: &ProcessId,
     connector: &Option<String>,
 ) -> Result<Vec<ListedRecord>, ApiError> {
-    check_process_id(process_id).map_err(ApiError::InvalidRequest)?;
     let mut query = ListQuery {
         filter: Some(json!({"=PROCESS_ID": process_id})),
         connector: connector.clone(),
@@ -452,28 +489,33 @@ pub(crate) async fn reservation_records(
 }
 
 /// Every reserved record of a connector's queue with the given `error` flag, by
-/// reservation: `(process id, records)` in the order first seen.
+/// reservation: `(process id, records)` in the order first seen. (A row whose
+/// id the portal could not have made is no reservation to adopt.)
 pub(crate) async fn reservations(
     client: &Client,
     errors: bool,
     connector: &Option<String>,
-) -> Result<Vec<(String, u64)>, ApiError> {
+) -> Result<Vec<(ProcessId, u64)>, ApiError> {
     let mut query = ListQuery {
         // `PROCESS_ID > ''` selects the reserved rows.
         filter: Some(json!({">PROCESS_ID": "", "=ERROR": i32::from(errors)})),
         connector: connector.clone(),
         ..ListQuery::default()
     };
-    let mut found: Vec<(String, u64)> = Vec::new();
+    let mut found: Vec<(ProcessId, u64)> = Vec::new();
     loop {
         let page = list(client, &query).await?;
         for record in &page.records {
-            let Some(process_id) = &record.process_id else {
+            let Some(process_id) = record
+                .process_id
+                .as_deref()
+                .and_then(|text| ProcessId::parse(text).ok())
+            else {
                 continue;
             };
-            match found.iter_mut().find(|(id, _)| id == process_id) {
+            match found.iter_mut().find(|(id, _)| *id == process_id) {
                 Some((_, count)) => *count += 1,
-                None => found.push((process_id.clone(), 1)),
+                None => found.push((process_id, 1)),
             }
         }
         match page.next {

@@ -8,6 +8,7 @@ mod values;
 
 pub(crate) use values::KeyValue;
 
+use crate::bitrix::offline::ProcessId;
 use crate::bitrix::ratelimit::RatePreset;
 use crate::bitrix::Secret;
 use crate::config::env;
@@ -582,8 +583,8 @@ pub struct OfflineGetArgs {
     pub limit: u32,
     /// Read this whole reservation again instead of reserving new records (with
     /// --clear: then confirm exactly the records shown)
-    #[arg(long, value_name = "ID")]
-    pub process_id: Option<String>,
+    #[arg(long, value_name = "ID", value_parser = ProcessId::parse)]
+    pub process_id: Option<ProcessId>,
     /// Take records marked as errors
     #[arg(long)]
     pub errors: bool,
@@ -605,8 +606,8 @@ pub struct OfflineGetArgs {
 #[derive(Debug, Args)]
 pub struct OfflineClearArgs {
     /// Reservation to clear
-    #[arg(long, value_name = "ID")]
-    pub process_id: String,
+    #[arg(long, value_name = "ID", value_parser = ProcessId::parse)]
+    pub process_id: ProcessId,
     /// Clear only these records (32-character MESSAGE_ID; repeatable)
     #[arg(long, value_name = "MESSAGE_ID", conflicts_with = "id")]
     pub message_id: Vec<String>,
@@ -621,8 +622,8 @@ pub struct OfflineClearArgs {
 #[derive(Debug, Args)]
 pub struct OfflineErrorArgs {
     /// Reservation the records belong to
-    #[arg(long, value_name = "ID")]
-    pub process_id: String,
+    #[arg(long, value_name = "ID", value_parser = ProcessId::parse)]
+    pub process_id: ProcessId,
     /// Records to mark (32-character MESSAGE_ID; repeatable)
     #[arg(long, value_name = "MESSAGE_ID", required = true)]
     pub message_id: Vec<String>,
@@ -666,8 +667,8 @@ pub struct ConsumeArgs {
     pub allow_loss: bool,
     /// Adopt this reservation (left by `offline get`, a crashed run or another
     /// machine): deliver and confirm all of it, then stop
-    #[arg(long, value_name = "ID")]
-    pub process_id: Option<String>,
+    #[arg(long, value_name = "ID", value_parser = ProcessId::parse)]
+    pub process_id: Option<ProcessId>,
     /// Only these events (repeatable): each is reserved with an EVENT_NAME filter,
     /// so records of other events stay for other consumers
     #[arg(long = "event", value_name = "EVENT")]

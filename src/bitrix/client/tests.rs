@@ -343,3 +343,23 @@ async fn a_webhook_call_goes_to_its_url_without_an_auth_parameter() {
     assert_eq!(server.lines(), ["POST /rest/1/hooksecret/events"]);
     assert_eq!(server.seen()[0].json(), json!({"SCOPE": "crm"}));
 }
+
+#[tokio::test]
+async fn a_reservation_id_the_portal_could_not_have_made_is_refused_not_used() {
+    let server = Scripted::start(vec![
+        answer(200, json!({"result": {"process_id": "", "events": []}})),
+        answer(
+            200,
+            json!({"result": {"process_id": "not a real id", "events": []}}),
+        ),
+    ])
+    .await;
+    let (client, _) = oauth_client(&server, tokens("A1", "R1", None));
+    let query = crate::bitrix::offline::GetQuery::default();
+    let empty = crate::bitrix::offline::get(&client, &query).await.unwrap();
+    assert_eq!(empty.process_id, None, "an empty id is no reservation");
+    let error = crate::bitrix::offline::get(&client, &query)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ApiError::BadResponse { .. }), "{error:?}");
+}

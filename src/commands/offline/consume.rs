@@ -15,7 +15,7 @@ use super::dead_letter::{DeadLetter, DeadLetters};
 use super::journal::{Intent, Journal, Pending, Settled};
 use super::portal_form::{InstallerTokens, PortalIdentity};
 use super::sink::{DeliveryError, Origin, Sink};
-use crate::bitrix::offline::{self, ClearSelection, Extent, GetQuery, OfflineRecord};
+use crate::bitrix::offline::{self, ClearSelection, Extent, GetQuery, OfflineRecord, ProcessId};
 use crate::bitrix::{ApiError, Client};
 use crate::cli::{ConsumeArgs, ForwardFormat};
 use crate::commands::context::Context;
@@ -70,14 +70,11 @@ pub(super) struct Consumer<'a> {
 }
 
 pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
-    if let Some(process_id) = &args.process_id {
-        offline::check_process_id(process_id).map_err(CliError::Usage)?;
-        if args.allow_loss {
-            return Err(CliError::Usage(
-                "--process-id adopts a reservation and confirms it record by record; it cannot be combined with --allow-loss".into(),
-            )
-            .into());
-        }
+    if args.process_id.is_some() && args.allow_loss {
+        return Err(CliError::Usage(
+            "--process-id adopts a reservation and confirms it record by record; it cannot be combined with --allow-loss".into(),
+        )
+        .into());
     }
     let mut sink = Sink::from_args(&args.sink)?;
     let (profile, client) = ctx.connect()?;
@@ -566,7 +563,7 @@ impl<'a> Consumer<'a> {
                         .map(|r| r.message_id.clone())
                         .collect();
                     self.journal.begin(&process_id, args.errors, ids)?;
-                    let pending = self.journal.pending().cloned().unwrap_or_default();
+                    let pending = self.journal.begun()?;
                     self.deliver_reservation(&pending, &reservation.events)
                         .await?;
                 }
@@ -604,7 +601,7 @@ impl<'a> Consumer<'a> {
         self.deliver_reservation(&pending, &records).await
     }
 
-    async fn measure(&self, process_id: &str) -> anyhow::Result<Extent> {
+    async fn measure(&self, process_id: &ProcessId) -> anyhow::Result<Extent> {
         self.patiently("measuring a reservation", || {
             offline::extent(&self.client, process_id, &self.connector)
         })
@@ -612,7 +609,11 @@ impl<'a> Consumer<'a> {
         .map_err(|e| explain_offline_error(e, true))
     }
 
-    async fn reread(&self, process_id: &str, extent: Extent) -> anyhow::Result<Vec<OfflineRecord>> {
+    async fn reread(
+        &self,
+        process_id: &ProcessId,
+        extent: Extent,
+    ) -> anyhow::Result<Vec<OfflineRecord>> {
         self.patiently("re-reading a reservation", || {
             offline::reread(&self.client, process_id, extent, &self.connector)
         })
@@ -622,7 +623,11 @@ impl<'a> Consumer<'a> {
 
     /// Takes over a reservation nobody will confirm (left by `offline get`, a
     /// consumer on another machine, or an interrupted run) and finishes it.
-    async fn adopt(&mut self, process_id: &str, extent: Option<Extent>) -> anyhow::Result<()> {
+    async fn adopt(
+        &mut self,
+        process_id: &ProcessId,
+        extent: Option<Extent>,
+    ) -> anyhow::Result<()> {
         let extent = match extent {
             Some(extent) => extent,
             None => self.measure(process_id).await?,
@@ -641,7 +646,7 @@ impl<'a> Consumer<'a> {
         let records = self.reread(process_id, extent).await?;
         let ids = records.iter().map(|r| r.message_id.clone()).collect();
         self.journal.begin(process_id, extent.errors, ids)?;
-        let pending = self.journal.pending().cloned().unwrap_or_default();
+        let pending = self.journal.begun()?;
         self.deliver_reservation(&pending, &records).await
     }
 
@@ -658,7 +663,7 @@ impl<'a> Consumer<'a> {
             .await
             .map_err(|e| explain_offline_error(e, true))?;
         let known = self.journal.pending().map(|p| p.process_id.clone());
-        let candidates: Vec<&(String, u64)> = found
+        let candidates: Vec<&(ProcessId, u64)> = found
             .iter()
             .filter(|(id, _)| known.as_ref() != Some(id))
             .filter(|(_, count)| intent.limit == 0 || *count <= u64::from(intent.limit))
@@ -758,7 +763,7 @@ impl<'a> Consumer<'a> {
         pending: &Pending,
         records: &[OfflineRecord],
     ) -> anyhow::Result<()> {
-        let process_id = pending.process_id.as_str();
+        let process_id = &pending.process_id;
         let mut to_clear = Vec::new();
         let mut to_error = Vec::new();
         let mut todo = Vec::new();
@@ -885,7 +890,7 @@ impl<'a> Consumer<'a> {
                 self.dead_letters.keep(&DeadLetter {
                     record: serde_json::to_value(&record)?,
                     reason: why,
-                    process_id: pending.process_id.clone(),
+                    process_id: pending.process_id.to_string(),
                     failed_at: crate::bitrix::auth::now_unix(),
                 })?;
                 self.journal.record(&id, Settled::Dead)?;
@@ -922,7 +927,7 @@ impl<'a> Consumer<'a> {
 
     async fn confirm(
         &mut self,
-        process_id: &str,
+        process_id: &ProcessId,
         to_clear: Vec<String>,
         to_error: Vec<String>,
     ) -> anyhow::Result<()> {

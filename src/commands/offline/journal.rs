@@ -21,7 +21,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::bitrix::offline::ProcessId;
 
 use crate::commands::errors::CliError;
 use crate::config::files::ensure_state_dir;
@@ -38,9 +40,9 @@ pub(super) struct Intent {
 }
 
 /// A reservation that was taken but not fully confirmed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(super) struct Pending {
-    pub process_id: String,
+    pub process_id: ProcessId,
     /// Records the portal returned when the reservation was taken (0 when unknown:
     /// a journal of an older version, or an adopted reservation not yet read).
     pub size: u32,
@@ -51,6 +53,20 @@ pub(super) struct Pending {
     pub failed: HashSet<String>,
     /// Records moved to the dead-letter file (cleared from the portal like `done`).
     pub dead: HashSet<String>,
+}
+
+impl Pending {
+    fn new(process_id: ProcessId, size: u32, errors: bool, message_ids: Vec<String>) -> Self {
+        Self {
+            process_id,
+            size,
+            errors,
+            message_ids,
+            done: HashSet::new(),
+            failed: HashSet::new(),
+            dead: HashSet::new(),
+        }
+    }
 }
 
 /// What replaying the journal found.
@@ -160,7 +176,12 @@ impl Journal {
             unwritten: Vec::new(),
         };
         journal.compact()?;
-        journal.append(&json!({"open": crate::bitrix::auth::now_unix()}), true)?;
+        journal.append(
+            &Entry::Open {
+                open: crate::bitrix::auth::now_unix(),
+            },
+            true,
+        )?;
         Ok(journal)
     }
 
@@ -242,7 +263,7 @@ impl Journal {
 
     /// Writes one entry (after the outcomes not yet written) with a single
     /// `write`, and syncs it when asked.
-    fn append(&mut self, entry: &Value, sync: bool) -> anyhow::Result<()> {
+    fn append(&mut self, entry: &Entry, sync: bool) -> anyhow::Result<()> {
         serde_json::to_writer(&mut self.unwritten, entry)?;
         self.unwritten.push(b'\n');
         self.write_unwritten(sync)
@@ -268,7 +289,9 @@ impl Journal {
     pub(super) fn intend(&mut self, limit: u32, errors: bool) -> anyhow::Result<()> {
         let at = crate::bitrix::auth::now_unix();
         self.append(
-            &json!({"intent": {"limit": limit, "errors": errors, "at": at}}),
+            &Entry::Intent {
+                intent: IntentLine { limit, errors, at },
+            },
             true,
         )?;
         self.state.intent = Some(Intent { limit, errors });
@@ -278,30 +301,30 @@ impl Journal {
     /// Records a reservation before any of its records is delivered.
     pub(super) fn begin(
         &mut self,
-        process_id: &str,
+        process_id: &ProcessId,
         errors: bool,
         message_ids: Vec<String>,
     ) -> anyhow::Result<()> {
         let size = u32::try_from(message_ids.len()).unwrap_or(u32::MAX);
-        self.append(
-            &json!({"reserve": process_id, "size": size, "errors": errors, "message_ids": message_ids}),
-            true,
-        )?;
-        self.state.intent = None;
-        self.state.pending = Some(Pending {
-            process_id: process_id.to_string(),
+        let entry = Entry::Reserve {
+            reserve: process_id.clone(),
             size,
             errors,
             message_ids,
-            ..Pending::default()
-        });
+        };
+        self.append(&entry, true)?;
+        let Entry::Reserve { message_ids, .. } = entry else {
+            unreachable!("built above")
+        };
+        self.state.intent = None;
+        self.state.pending = Some(Pending::new(process_id.clone(), size, errors, message_ids));
         Ok(())
     }
 
     /// The request recorded by [`Journal::intend`] reserved nothing (or what it
     /// reserved was found and adopted): forget it.
     pub(super) fn resolve_intent(&mut self) -> anyhow::Result<()> {
-        self.append(&json!({"resolved": true}), true)?;
+        self.append(&Entry::Resolved { resolved: true }, true)?;
         self.state.intent = None;
         self.compact()
     }
@@ -317,15 +340,24 @@ impl Journal {
             .with_context(|| format!("emptying the consume journal {}", self.location))
     }
 
+    /// The reservation [`Journal::begin`] just recorded.
+    pub(super) fn begun(&self) -> anyhow::Result<Pending> {
+        self.state
+            .pending
+            .clone()
+            .context("the consume journal lost the reservation it just recorded")
+    }
+
     /// Records the outcome of one delivery, in memory until the next
     /// [`Journal::flush`], entry or [`Journal::sync`].
     pub(super) fn record(&mut self, message_id: &str, outcome: Settled) -> anyhow::Result<()> {
-        let key = match outcome {
-            Settled::Done => "done",
-            Settled::Failed => "failed",
-            Settled::Dead => "dead",
+        let id = message_id.to_string();
+        let entry = match outcome {
+            Settled::Done => Entry::Done { done: id },
+            Settled::Failed => Entry::Failed { failed: id },
+            Settled::Dead => Entry::Dead { dead: id },
         };
-        serde_json::to_writer(&mut self.unwritten, &json!({ key: message_id }))?;
+        serde_json::to_writer(&mut self.unwritten, &entry)?;
         self.unwritten.push(b'\n');
         if let Some(pending) = self.state.pending.as_mut() {
             let set = match outcome {
@@ -341,8 +373,11 @@ impl Journal {
     /// Forgets the outcomes recorded for the pending reservation (its deliveries
     /// cannot be trusted, e.g. stdout's reader went away), so the next run delivers
     /// all of it again.
-    pub(super) fn forget_outcomes(&mut self, process_id: &str) -> anyhow::Result<()> {
-        self.append(&json!({ "redeliver": process_id }), true)?;
+    pub(super) fn forget_outcomes(&mut self, process_id: &ProcessId) -> anyhow::Result<()> {
+        let entry = Entry::Redeliver {
+            redeliver: process_id.clone(),
+        };
+        self.append(&entry, true)?;
         if let Some(pending) = self.state.pending.as_mut() {
             pending.done.clear();
             pending.failed.clear();
@@ -356,11 +391,65 @@ impl Journal {
     }
 
     /// The portal confirmed the whole reservation: forget it and empty the file.
-    pub(super) fn finish(&mut self, process_id: &str) -> anyhow::Result<()> {
-        self.append(&json!({ "confirmed": process_id }), true)?;
+    pub(super) fn finish(&mut self, process_id: &ProcessId) -> anyhow::Result<()> {
+        let entry = Entry::Confirmed {
+            confirmed: process_id.clone(),
+        };
+        self.append(&entry, true)?;
         self.state.pending = None;
         self.compact()
     }
+}
+
+/// One line of the journal, in the shapes the module comment lists. Lines that
+/// are none of these (a torn last line, a future kind) are skipped on replay.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Open {
+        open: i64,
+    },
+    Intent {
+        intent: IntentLine,
+    },
+    Resolved {
+        resolved: bool,
+    },
+    Reserve {
+        reserve: ProcessId,
+        #[serde(default)]
+        size: u32,
+        #[serde(default)]
+        errors: bool,
+        #[serde(default)]
+        message_ids: Vec<String>,
+    },
+    Confirmed {
+        confirmed: ProcessId,
+    },
+    Redeliver {
+        redeliver: ProcessId,
+    },
+    Done {
+        done: String,
+    },
+    Failed {
+        failed: String,
+    },
+    Dead {
+        dead: String,
+    },
+}
+
+/// What an intent line holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct IntentLine {
+    #[serde(default)]
+    limit: u32,
+    #[serde(default)]
+    errors: bool,
+    #[serde(default)]
+    at: i64,
 }
 
 /// How one delivery ended, as the journal records it.
@@ -375,72 +464,57 @@ pub(super) enum Settled {
 fn replay(text: &str) -> Replayed {
     let mut state = Replayed::default();
     for line in text.lines() {
-        let Ok(Value::Object(entry)) = serde_json::from_str::<Value>(line) else {
+        let Ok(entry) = serde_json::from_str::<Entry>(line) else {
             continue;
         };
-        let text_of = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_string);
-        if let Some(intent) = entry.get("intent") {
-            state.intent = Some(Intent {
-                limit: intent
-                    .get("limit")
-                    .and_then(Value::as_u64)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(0),
-                errors: intent
-                    .get("errors")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-            });
-        } else if entry.contains_key("resolved") {
-            state.intent = None;
-        } else if let Some(process_id) = text_of("reserve") {
-            state.intent = None;
-            state.pending = Some(Pending {
-                process_id,
-                size: entry
-                    .get("size")
-                    .and_then(Value::as_u64)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(0),
-                errors: entry
-                    .get("errors")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                message_ids: entry
-                    .get("message_ids")
-                    .and_then(Value::as_array)
-                    .map(|ids| {
-                        ids.iter()
-                            .filter_map(|id| id.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                ..Pending::default()
-            });
-        } else if let Some(process_id) = text_of("confirmed") {
-            if state
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.process_id == process_id)
-            {
-                state.pending = None;
+        match entry {
+            Entry::Open { .. } => {}
+            Entry::Intent { intent } => {
+                state.intent = Some(Intent {
+                    limit: intent.limit,
+                    errors: intent.errors,
+                });
             }
-        } else if let Some(process_id) = text_of("redeliver") {
-            if let Some(pending) = state
-                .pending
-                .as_mut()
-                .filter(|p| p.process_id == process_id)
-            {
-                pending.done.clear();
-                pending.failed.clear();
+            Entry::Resolved { .. } => state.intent = None,
+            Entry::Reserve {
+                reserve,
+                size,
+                errors,
+                message_ids,
+            } => {
+                state.intent = None;
+                state.pending = Some(Pending::new(reserve, size, errors, message_ids));
             }
-        } else if let Some(pending) = state.pending.as_mut() {
-            if let Some(id) = text_of("done") {
-                pending.done.insert(id);
-            } else if let Some(id) = text_of("failed") {
-                pending.failed.insert(id);
-            } else if let Some(id) = text_of("dead") {
-                pending.dead.insert(id);
+            Entry::Confirmed { confirmed } => {
+                if state
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| p.process_id == confirmed)
+                {
+                    state.pending = None;
+                }
+            }
+            Entry::Redeliver { redeliver } => {
+                if let Some(pending) = state.pending.as_mut().filter(|p| p.process_id == redeliver)
+                {
+                    pending.done.clear();
+                    pending.failed.clear();
+                }
+            }
+            Entry::Done { done } => {
+                if let Some(pending) = state.pending.as_mut() {
+                    pending.done.insert(done);
+                }
+            }
+            Entry::Failed { failed } => {
+                if let Some(pending) = state.pending.as_mut() {
+                    pending.failed.insert(failed);
+                }
+            }
+            Entry::Dead { dead } => {
+                if let Some(pending) = state.pending.as_mut() {
+                    pending.dead.insert(dead);
+                }
             }
         }
     }
@@ -451,15 +525,60 @@ fn replay(text: &str) -> Replayed {
 mod tests {
     use super::*;
 
+    const PID: &str = "ulxiMPHcjMgsAZP8l9xtcypXAjonMVCN";
+
+    fn pid() -> ProcessId {
+        ProcessId::parse(PID).unwrap()
+    }
+
     #[test]
     fn replays_the_last_reservation_and_ignores_a_torn_line() {
-        let text = "{\"reserve\":\"p1\",\"size\":3,\"errors\":true}\n{\"done\":\"a\"}\n{\"failed\":\"b\"}\n{\"done\":\"c";
-        let pending = replay(text).pending.unwrap();
-        assert_eq!(pending.process_id, "p1");
+        let text = format!("{{\"reserve\":\"{PID}\",\"size\":3,\"errors\":true}}\n{{\"done\":\"a\"}}\n{{\"failed\":\"b\"}}\n{{\"done\":\"c");
+        let pending = replay(&text).pending.unwrap();
+        assert_eq!(pending.process_id, pid());
         assert_eq!(pending.size, 3);
         assert!(pending.errors);
         assert!(pending.done.contains("a") && !pending.done.contains("c"));
         assert!(pending.failed.contains("b"));
+    }
+
+    #[test]
+    fn a_reservation_line_with_an_id_the_portal_never_makes_is_skipped() {
+        let text = "{\"reserve\":\"\",\"size\":3}\n{\"reserve\":\"p1\",\"size\":3}\n";
+        assert!(replay(text).pending.is_none());
+        assert!(ProcessId::parse("").is_err());
+        assert!(ProcessId::parse(&"a".repeat(31)).is_err());
+        assert!(ProcessId::parse(&format!("{}!", "a".repeat(31))).is_err());
+        assert!(serde_json::from_str::<ProcessId>("\"short\"").is_err());
+    }
+
+    #[test]
+    fn entries_are_written_in_the_shapes_earlier_versions_wrote() {
+        let line = serde_json::to_string(&Entry::Reserve {
+            reserve: pid(),
+            size: 2,
+            errors: false,
+            message_ids: vec!["m1".into(), "m2".into()],
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            format!("{{\"reserve\":\"{PID}\",\"size\":2,\"errors\":false,\"message_ids\":[\"m1\",\"m2\"]}}")
+        );
+        let done = serde_json::to_string(&Entry::Done { done: "m1".into() }).unwrap();
+        assert_eq!(done, "{\"done\":\"m1\"}");
+        let intent = serde_json::to_string(&Entry::Intent {
+            intent: IntentLine {
+                limit: 10,
+                errors: true,
+                at: 5,
+            },
+        })
+        .unwrap();
+        assert_eq!(
+            intent,
+            "{\"intent\":{\"limit\":10,\"errors\":true,\"at\":5}}"
+        );
     }
 
     #[test]
@@ -472,7 +591,7 @@ mod tests {
                 errors: false
             })
         );
-        let text = format!("{text}{{\"reserve\":\"p\",\"size\":1}}\n");
+        let text = format!("{text}{{\"reserve\":\"{PID}\",\"size\":1}}\n");
         assert!(replay(&text).intent.is_none());
         let text = "{\"intent\":{\"limit\":10,\"errors\":false}}\n{\"resolved\":true}\n";
         assert!(replay(text).intent.is_none());
@@ -484,7 +603,7 @@ mod tests {
         {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
             journal
-                .begin("pid", false, vec!["m1".into(), "m2".into()])
+                .begin(&pid(), false, vec!["m1".into(), "m2".into()])
                 .unwrap();
         }
         let path = dir.path().join("consume-p-default.journal");
@@ -502,7 +621,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.lines()
-                .all(|line| serde_json::from_str::<Value>(line).is_ok()),
+                .all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()),
             "no torn or glued line is left: {text}"
         );
         let journal = Journal::open(dir.path(), "p", None).unwrap();
@@ -519,13 +638,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
-            journal.begin("pid", false, vec!["m1".into()]).unwrap();
+            journal.begin(&pid(), false, vec!["m1".into()]).unwrap();
             journal.record("m1", Settled::Done).unwrap();
             journal.flush().unwrap();
         }
         let mut journal = Journal::open(dir.path(), "p", None).unwrap();
         assert!(journal.pending().unwrap().done.contains("m1"));
-        journal.finish("pid").unwrap();
+        journal.finish(&pid()).unwrap();
         drop(journal);
         assert!(Journal::open(dir.path(), "p", None)
             .unwrap()
@@ -540,7 +659,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
-            journal.begin("pid", false, vec!["m1".into()]).unwrap();
+            journal.begin(&pid(), false, vec!["m1".into()]).unwrap();
             journal.record("m1", Settled::Done).unwrap();
         }
         let journal = Journal::open(dir.path(), "p", None).unwrap();

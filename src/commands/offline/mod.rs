@@ -13,7 +13,7 @@ use super::context::Context;
 use super::errors::explain_offline_error;
 use super::errors::CliError;
 use crate::bitrix::offline::{
-    self, ClearSelection, GetQuery, ListQuery, ListedRecord, OfflineRecord, Reservation,
+    self, ClearSelection, GetQuery, ListQuery, ListedRecord, OfflineRecord, ProcessId, Reservation,
     GET_FIELDS, LIST_FIELDS,
 };
 use crate::cli::{
@@ -218,7 +218,6 @@ fn records_table(out: &Output, records: &[OfflineRecord]) -> Table {
 
 async fn get(ctx: &Context, args: &OfflineGetArgs) -> anyhow::Result<()> {
     if let Some(process_id) = &args.process_id {
-        offline::check_process_id(process_id).map_err(CliError::Usage)?;
         return reread(ctx, args, process_id).await;
     }
     if args
@@ -268,7 +267,11 @@ async fn get(ctx: &Context, args: &OfflineGetArgs) -> anyhow::Result<()> {
 /// `offline get --process-id P [--clear]`: shows the whole reservation (measured
 /// first, since the portal returns at most `limit` rows) and, with `--clear`,
 /// confirms exactly the records it printed, by MESSAGE_ID.
-async fn reread(ctx: &Context, args: &OfflineGetArgs, process_id: &str) -> anyhow::Result<()> {
+async fn reread(
+    ctx: &Context,
+    args: &OfflineGetArgs,
+    process_id: &ProcessId,
+) -> anyhow::Result<()> {
     let (_, client) = ctx.connect()?;
     let extent = offline::extent(&client, process_id, &args.connector)
         .await
@@ -277,7 +280,7 @@ async fn reread(ctx: &Context, args: &OfflineGetArgs, process_id: &str) -> anyho
         .await
         .map_err(|e| explain_offline_error(e, true))?;
     let reservation = Reservation {
-        process_id: Some(process_id.to_string()),
+        process_id: Some(process_id.clone()),
         events,
     };
     let count = reservation.events.len();
@@ -332,15 +335,10 @@ fn check_message_ids(ids: &[String]) -> Result<(), CliError> {
     }
 }
 
-fn check_process_id(id: &str) -> Result<(), CliError> {
-    offline::check_process_id(id).map_err(CliError::Usage)
-}
-
 /// `offline clear`: measures what the selection matches in the reservation first,
 /// so the message counts what was actually cleared (the portal answers `true`
 /// whatever it deleted).
 async fn clear(ctx: &Context, args: &OfflineClearArgs) -> anyhow::Result<()> {
-    check_process_id(&args.process_id)?;
     check_message_ids(&args.message_id)?;
     let selection = if !args.message_id.is_empty() {
         ClearSelection::MessageIds(args.message_id.clone())
@@ -384,7 +382,6 @@ async fn clear(ctx: &Context, args: &OfflineClearArgs) -> anyhow::Result<()> {
 }
 
 async fn error(ctx: &Context, args: &OfflineErrorArgs) -> anyhow::Result<()> {
-    check_process_id(&args.process_id)?;
     check_message_ids(&args.message_id)?;
     let (_, client) = ctx.connect()?;
     offline::mark_errors(&client, &args.process_id, &args.message_id, &args.connector)
