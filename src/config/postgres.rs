@@ -117,13 +117,46 @@ fn store_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Runs a future to completion on the store's runtime, from synchronous code
-/// (called from an async task, the task's worker thread is handed over first).
+/// Runs a future to completion with the store's runtime as its context (its
+/// connections' tasks and timers live there), from synchronous code.
+///
+/// It never uses `Handle::block_on` on a thread that is already inside a tokio
+/// `block_on` (the command's main thread is): both would park on the same
+/// per-thread parker, and the inner wait would consume a wake-up meant for the
+/// outer one, which then sleeps for ever (a fleet's drain stopped mid-turn that
+/// way, with no timer pending). Here the caller parks on a waker of its own.
 fn wait<F: Future>(future: F) -> F::Output {
     let store = store_runtime().handle();
     match tokio::runtime::Handle::try_current() {
-        Ok(_) => tokio::task::block_in_place(|| store.block_on(future)),
+        // A worker hands its other tasks over first.
+        Ok(_) => tokio::task::block_in_place(|| {
+            let _context = store.enter();
+            park_until_ready(future)
+        }),
         Err(_) => store.block_on(future),
+    }
+}
+
+/// Polls `future` on this thread, parking the thread (`std::thread::park`, not
+/// tokio's parker) until its waker is called.
+fn park_until_ready<F: Future>(future: F) -> F::Output {
+    struct ThreadWaker(std::thread::Thread);
+    impl std::task::Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
     }
 }
 
