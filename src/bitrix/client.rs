@@ -1,6 +1,7 @@
 //! The HTTP transport: one reqwest client, envelopes, token refresh, limiter and retries.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::RngExt;
@@ -9,7 +10,7 @@ use url::Url;
 
 use crate::support::clock::unix_seconds_f64 as now_seconds;
 
-use super::auth::{now_unix, Credentials, OAuthApp, TokenResponse};
+use super::auth::{now_unix, Credentials, OAuthApp, TokenResponse, TokenStore};
 use super::error::{ApiError, NetworkFailure};
 use super::mask::{mask_json, mask_url};
 use super::ratelimit::{Limiter, RatePreset};
@@ -153,7 +154,7 @@ impl Client {
             return Ok(None);
         };
         self.call("app.info", &serde_json::json!({})).await?;
-        let tokens = store.load()?;
+        let tokens = in_store(store, |store| store.load()).await?;
         Ok(Some((tokens.access_token, tokens.expires_at)))
     }
 
@@ -257,7 +258,8 @@ impl Client {
                 let since = *limited_since.get_or_insert_with(Instant::now);
                 if let Some(rate) = self
                     .limiter
-                    .overloaded()
+                    .slow_down()
+                    .await
                     .filter(|_| since.elapsed() < LIMIT_PATIENCE)
                 {
                     tracing::info!(
@@ -343,7 +345,7 @@ impl Client {
         let Credentials::OAuth { store, app, .. } = &self.credentials else {
             return Ok(None);
         };
-        let tokens = store.load()?;
+        let tokens = in_store(store, |store| store.load()).await?;
         if tokens.is_expired(now_unix()) && app.is_some() && tokens.refresh_token.is_some() {
             return self.refresh_after(&tokens.access_token).await.map(Some);
         }
@@ -363,11 +365,8 @@ impl Client {
                 "the access token expired and this profile has no client id and secret to refresh it".into(),
             ));
         };
-        let locking_store = store.clone();
-        let guard = tokio::task::spawn_blocking(move || locking_store.lock())
-            .await
-            .map_err(|e| ApiError::Store(Box::new(e)))??;
-        let current = store.load()?;
+        let guard = in_store(store, |store| store.lock()).await?;
+        let current = in_store(store, |store| store.load()).await?;
         if current.access_token != *stale && !current.is_expired(now_unix()) {
             tracing::debug!("token already refreshed by another process");
             drop(guard);
@@ -378,13 +377,13 @@ impl Client {
                 "the access token expired and no refresh token is stored".into(),
             ));
         };
-        store.check_writable()?;
+        in_store(store, |store| store.check_writable()).await?;
         let response = match self.refresh_request(app, &refresh_token).await {
             Ok(response) => response,
             Err(error) if error.is_code("invalid_grant") => {
                 // A writer that does not share our lock (another machine, an older
                 // copy) may have renewed the pair meanwhile: look once more.
-                let latest = store.load()?;
+                let latest = in_store(store, |store| store.load()).await?;
                 match latest.refresh_token.clone() {
                     Some(newer) if Some(&newer) != current.refresh_token.as_ref() => {
                         if latest.access_token != *stale && !latest.is_expired(now_unix()) {
@@ -401,7 +400,8 @@ impl Client {
         if fresh.refresh_token.is_none() {
             fresh.refresh_token = Some(refresh_token);
         }
-        store.save(&fresh)?;
+        let saved = fresh.clone();
+        in_store(store, move |store| store.save(&saved)).await?;
         drop(guard);
         tracing::debug!("stored the refreshed token pair");
         Ok(fresh.access_token)
@@ -479,6 +479,19 @@ impl Client {
         );
         Ok((status, content_type, bytes))
     }
+}
+
+/// Runs a token store's operation on a blocking thread: it reads a file or
+/// queries a database, and must not hold an async worker meanwhile (a fleet's
+/// other portals wait on that worker).
+async fn in_store<R: Send + 'static>(
+    store: &Arc<dyn TokenStore>,
+    work: impl FnOnce(&dyn TokenStore) -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || work(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::Store(Box::new(e)))?
 }
 
 /// Requests tokens from an OAuth server (`/oauth/token/`).

@@ -319,9 +319,40 @@ impl Limiter {
         }
     }
 
+    /// This limiter's shared bucket, for a blocking thread: a file lock or a
+    /// database round trip must not hold an async worker (every other portal of
+    /// a fleet waits on it). `None` for a bucket in memory.
+    fn shared_bucket(&self) -> Option<Limiter> {
+        let backend = match &self.backend {
+            Backend::Memory(_) => return None,
+            Backend::File(path) => Backend::File(path.clone()),
+            Backend::Store(store) => Backend::Store(store.clone()),
+        };
+        Some(Limiter {
+            limit: self.limit,
+            backend,
+        })
+    }
+
+    /// [`Limiter::overloaded`] without holding an async worker.
+    pub(crate) async fn slow_down(&self) -> Option<f64> {
+        match self.shared_bucket() {
+            Some(shared) => tokio::task::spawn_blocking(move || shared.overloaded())
+                .await
+                .ok()
+                .flatten(),
+            None => self.overloaded(),
+        }
+    }
+
     /// Waits for the bucket to have room for one more request.
     pub(crate) async fn acquire(&self) -> Duration {
-        let wait = self.reserve();
+        let wait = match self.shared_bucket() {
+            Some(shared) => tokio::task::spawn_blocking(move || shared.reserve())
+                .await
+                .unwrap_or(Duration::ZERO),
+            None => self.reserve(),
+        };
         if !wait.is_zero() {
             tracing::debug!("rate limiter: waiting {} ms", wait.as_millis());
             tokio::time::sleep(wait).await;
