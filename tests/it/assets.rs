@@ -131,21 +131,29 @@ fn fish_completes(line: &str) -> Option<Vec<String>> {
     )
 }
 
-#[test]
-fn fish_completes_nested_subcommands_and_their_flags() {
-    let Some(flags) = fish_completes("bx-events bind --of") else {
-        eprintln!("skipped: fish is not installed (apt-get install fish; .ci/run does)");
+/// The same completions in every shell: nested subcommands and their flags.
+/// `completes` is `None` when the shell is not installed (.ci/run installs it).
+fn completes_nested_subcommands_and_flags(shell: &str, completes: fn(&str) -> Option<Vec<String>>) {
+    let Some(flags) = completes("bx-events bind --of") else {
+        eprintln!("skipped: {shell} is not installed (apt-get install {shell}; .ci/run does)");
         return;
     };
-    assert_eq!(flags, ["--offline"]);
+    assert_eq!(flags, ["--offline"], "{shell}");
     assert_eq!(
-        fish_completes("bx-events offline con").unwrap(),
-        ["consume"]
+        completes("bx-events offline con").unwrap(),
+        ["consume"],
+        "{shell}"
     );
     assert_eq!(
-        fish_completes("bx-events auth log").unwrap(),
-        ["login", "logout"]
+        completes("bx-events auth log").unwrap(),
+        ["login", "logout"],
+        "{shell}"
     );
+}
+
+#[test]
+fn fish_completes_nested_subcommands_and_their_flags() {
+    completes_nested_subcommands_and_flags("fish", fish_completes);
 }
 
 /// Drives an interactive zsh through a pseudo-terminal (zsh's own `zpty`): loads
@@ -203,14 +211,5 @@ fn zsh_completes(line: &str) -> Option<Vec<String>> {
 
 #[test]
 fn zsh_completes_nested_subcommands_and_their_flags() {
-    let Some(flags) = zsh_completes("bx-events bind --of") else {
-        eprintln!("skipped: zsh is not installed (apt-get install zsh; .ci/run does)");
-        return;
-    };
-    assert_eq!(flags, ["--offline"]);
-    assert_eq!(zsh_completes("bx-events offline con").unwrap(), ["consume"]);
-    assert_eq!(
-        zsh_completes("bx-events auth log").unwrap(),
-        ["login", "logout"]
-    );
+    completes_nested_subcommands_and_flags("zsh", zsh_completes);
 }

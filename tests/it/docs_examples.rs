@@ -2,8 +2,8 @@
 //! `console` block is run by bash, step by step, in a fresh directory against a
 //! fresh sandbox, with `bx-events` on PATH. A block that cannot run here carries an
 //! honest mark right above it, `<!-- not run: REASON -->`; a block that needs a file
-//! or a server the page only mentions gets it from a visible
-//! `<!-- setup: ... -->` comment above it (its lines run first, like the block's).
+//! or a server the page only mentions gets it from a `<!-- setup: ... -->`
+//! comment above it in the page's source (its lines run first, like the block's).
 //!
 //! Every step must exit 0, unless its comment says `# exits N`, or the next step
 //! reads `$?` (the example handles the status itself). In `console` blocks the
