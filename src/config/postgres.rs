@@ -1387,3 +1387,58 @@ impl BucketStore for PgBucket {
         .map_err(std::io::Error::other)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command's main thread is inside tokio's `block_on` when a store call
+    /// waits. A wake-up that arrives for the command meanwhile must still reach
+    /// it: waited for with a second `block_on` on the same thread, the two shared
+    /// one parker, the store's wait swallowed the wake-up, and the command slept
+    /// for ever (a fleet drain stopped that way).
+    #[test]
+    fn a_store_wait_does_not_swallow_the_commands_wake_up() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let (wake, woken) = tokio::sync::oneshot::channel::<()>();
+                let mut woken = std::pin::pin!(woken);
+                let mut wake = Some(wake);
+                let mut waited = false;
+                std::future::poll_fn(|cx| {
+                    // The command's other work, pending first (its waker kept).
+                    let ready = woken.as_mut().poll(cx).is_ready();
+                    if !waited {
+                        waited = true;
+                        // The wake-up for that work arrives while the store waits.
+                        let sender = wake.take();
+                        std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_millis(50));
+                            if let Some(sender) = sender {
+                                let _ = sender.send(());
+                            }
+                        });
+                        wait(tokio::time::sleep(Duration::from_millis(300)));
+                    }
+                    if ready {
+                        std::task::Poll::Ready(())
+                    } else {
+                        std::task::Poll::Pending
+                    }
+                })
+                .await;
+            });
+            let _ = done.send(());
+        });
+        assert!(
+            finished.recv_timeout(Duration::from_secs(20)).is_ok(),
+            "the command never woke up after a store wait"
+        );
+    }
+}
