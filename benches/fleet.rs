@@ -2,10 +2,18 @@
 //! portals (each with the standard request limit); bx-events applies a
 //! 20-subscription file to all of them, applies it again, and drains every
 //! portal's queue, and a shell loop of one `apply -p NAME` per portal stands beside
-//! it. Writes the "Fleets" section at the end of docs/benchmarks.md.
-//! `BENCH_QUICK=1` stops at 100 portals and writes nothing.
+//! it. Then the same apply and drain with the profiles in a PostgreSQL store
+//! (`--store`, a private server this benchmark starts when PostgreSQL is
+//! installed), beside the credentials file. Writes the "Fleets" section at the
+//! end of docs/benchmarks.md. `BENCH_QUICK=1` stops at 100 portals and writes
+//! nothing.
 
 mod common;
+// The private PostgreSQL server the store tests use; the benchmark needs only
+// a database from it.
+#[allow(dead_code)]
+#[path = "../tests/it/postgres.rs"]
+mod postgres;
 
 use std::path::Path;
 use std::process::Command;
@@ -28,6 +36,8 @@ const CONCURRENCY: &str = "32";
 struct Fleet {
     sandbox: SandboxThread,
     config: tempfile::TempDir,
+    /// `--store URL` when the profiles live in a PostgreSQL store.
+    store: Option<String>,
 }
 
 impl Fleet {
@@ -50,7 +60,25 @@ impl Fleet {
                 Ok(())
             })
             .expect("profiles saved");
-        Self { sandbox, config }
+        Self {
+            sandbox,
+            config,
+            store: None,
+        }
+    }
+
+    /// The same fleet with its profiles copied into a new database of the
+    /// store: every command then reads tokens and shares rate-limit buckets
+    /// there.
+    fn in_store(portals: usize, url: String) -> Self {
+        let mut fleet = Self::new(portals);
+        fleet.store = Some(url);
+        let status = fleet
+            .bx(&["store", "init", "--copy-profiles", "-q"])
+            .status()
+            .expect("store init runs");
+        assert!(status.success(), "store init --copy-profiles failed");
+        fleet
     }
 
     fn bx(&self, args: &[&str]) -> Command {
@@ -59,8 +87,11 @@ impl Fleet {
             .env("BX_EVENTS_CONFIG_DIR", self.config.path())
             .env("CI", "1")
             .env_remove("BX_EVENTS_RATE_LIMIT")
-            .env_remove("BX_EVENTS_STORE")
-            .args(args);
+            .env_remove("BX_EVENTS_STORE");
+        if let Some(url) = &self.store {
+            command.args(["--store", url]);
+        }
+        command.args(args);
         command
     }
 
@@ -105,26 +136,93 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// One fleet's apply, re-apply and drain: wall, peak RSS (KiB), requests and
+/// limit errors of each.
+struct Runs {
+    apply: (Duration, u64, u64, u64),
+    again: (Duration, u64, u64, u64),
+    drain: (Duration, u64, u64, u64),
+}
+
+fn apply_args(file: &str) -> Vec<String> {
+    [
+        "apply",
+        "--all-profiles",
+        "-f",
+        file,
+        "--concurrency",
+        CONCURRENCY,
+        "--yes",
+        "-q",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl Fleet {
+    fn run_all(&self) -> Runs {
+        let file = manifest(self.config.path());
+        let apply = apply_args(&file);
+        let apply: Vec<&str> = apply.iter().map(String::as_str).collect();
+        let first = self.measure(self.bx(&apply));
+        let again = self.measure(self.bx(&apply));
+        // The drain: every portal's queue filled, then consumed in fair turns.
+        for member in &self.sandbox.fleet {
+            for n in 0..RECORDS_PER_PORTAL {
+                member
+                    .portal
+                    .enqueue("ONCRMDEALUPDATE", &json!({"FIELDS": {"ID": n.to_string()}}));
+            }
+        }
+        let consume = [
+            "offline",
+            "consume",
+            "--all-profiles",
+            "--stdout",
+            "--concurrency",
+            CONCURRENCY,
+            "-q",
+        ];
+        let drain = self.measure(self.bx(&consume));
+        let left: usize = self
+            .sandbox
+            .fleet
+            .iter()
+            .map(|m| m.portal.offline_count())
+            .sum();
+        assert_eq!(left, 0, "the drain left records behind");
+        Runs {
+            apply: first,
+            again,
+            drain,
+        }
+    }
+}
+
+/// Whether PostgreSQL's server binaries are here (or a server is named), so
+/// the store half can run.
+fn postgres_available() -> bool {
+    std::env::var_os("BX_EVENTS_TEST_POSTGRES").is_some()
+        || Command::new("pg_config").arg("--bindir").output().is_ok()
+        || std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|mut d| d.next().is_some())
+}
+
 fn main() {
     let quick = std::env::var_os("BENCH_QUICK").is_some();
     let sizes: &[usize] = if quick { &[10, 100] } else { &[10, 100, 1000] };
+    let with_store = postgres_available();
+    if !with_store {
+        eprintln!(
+            "PostgreSQL is not installed: the store half is skipped (apt-get install postgresql)"
+        );
+    }
     let mut rows = String::new();
+    let mut store_rows = String::new();
     for &portals in sizes {
         eprintln!("fleet of {portals} portals");
         let fleet = Fleet::new(portals);
-        let file = manifest(fleet.config.path());
-        let apply = [
-            "apply",
-            "--all-profiles",
-            "-f",
-            &file,
-            "--concurrency",
-            CONCURRENCY,
-            "--yes",
-            "-q",
-        ];
-        let (wall, rss, requests, limited) = fleet.measure(fleet.bx(&apply));
-        let (again_wall, _, again_requests, again_limited) = fleet.measure(fleet.bx(&apply));
+        let files = fleet.run_all();
+        drop(fleet);
         // Beside it: what a vendor's script does without fleet support, one
         // process per portal (on a fresh fleet, so it has the same work to do).
         let looped = Fleet::new(portals);
@@ -141,32 +239,9 @@ fn main() {
             .env("CI", "1");
         let (loop_wall, _, loop_requests, loop_limited) = looped.measure(shell);
         drop(looped);
-        // The drain: every portal's queue filled, then consumed in fair turns.
-        for member in &fleet.sandbox.fleet {
-            for n in 0..RECORDS_PER_PORTAL {
-                member
-                    .portal
-                    .enqueue("ONCRMDEALUPDATE", &json!({"FIELDS": {"ID": n.to_string()}}));
-            }
-        }
-        let consume = [
-            "offline",
-            "consume",
-            "--all-profiles",
-            "--stdout",
-            "--concurrency",
-            CONCURRENCY,
-            "-q",
-        ];
-        let (drain_wall, drain_rss, drain_requests, drain_limited) =
-            fleet.measure(fleet.bx(&consume));
-        let left: usize = fleet
-            .sandbox
-            .fleet
-            .iter()
-            .map(|m| m.portal.offline_count())
-            .sum();
-        assert_eq!(left, 0, "the drain left records behind");
+        let (wall, rss, requests, limited) = files.apply;
+        let (again_wall, _, again_requests, again_limited) = files.again;
+        let (drain_wall, drain_rss, drain_requests, drain_limited) = files.drain;
         let records = portals * RECORDS_PER_PORTAL;
         rows.push_str(&format!(
             "| {portals} | {}, {:.1} MB, {requests} req ({:.1}/portal), {limited} limit errors | {}, {again_requests} req, {again_limited} limit errors | {}, {loop_requests} req, {loop_limited} limit errors | {records} records: {}, {:.0} records/s, {:.1} MB, {drain_requests} req, {drain_limited} limit errors |\n",
@@ -179,9 +254,40 @@ fn main() {
             records as f64 / drain_wall.as_secs_f64(),
             drain_rss as f64 / 1024.0,
         ));
+        if with_store {
+            eprintln!("fleet of {portals} portals through the PostgreSQL store");
+            let fleet = Fleet::in_store(portals, postgres::database());
+            let store = fleet.run_all();
+            let ratio = |stored: Duration, filed: Duration| {
+                stored.as_secs_f64() / filed.as_secs_f64().max(1e-9)
+            };
+            store_rows.push_str(&format!(
+                "| {portals} | {} ({:.2}× files), {:.1} MB, {} req, {} limit errors | {} ({:.2}×), {} req | {} ({:.2}×), {:.0} records/s, {} req, {} limit errors |\n",
+                human(store.apply.0),
+                ratio(store.apply.0, wall),
+                store.apply.1 as f64 / 1024.0,
+                store.apply.2,
+                store.apply.3,
+                human(store.again.0),
+                ratio(store.again.0, again_wall),
+                store.again.2,
+                human(store.drain.0),
+                ratio(store.drain.0, drain_wall),
+                records as f64 / store.drain.0.as_secs_f64(),
+                store.drain.2,
+                store.drain.3,
+            ));
+        }
     }
+    let store_section = if with_store {
+        format!(
+            "\n### Through the PostgreSQL store\n\nThe same apply, re-apply and drain with every profile in a PostgreSQL store (`--store`; a private\nPostgreSQL server on this machine, started by the benchmark), against the credentials file above: each\nrequest shares its portal's rate-limit bucket through the store (one compare-and-set statement), and\nthe client reads the tokens once per portal, not per request. The drain keeps its journal in the store.\n\n| portals | apply --all-profiles | apply again | drain |\n|---|---|---|---|\n{store_rows}"
+        )
+    } else {
+        String::new()
+    };
     let section = format!(
-        "{HEADING}\n\nOne sandbox process serves every portal, each on its own port with the standard limit (burst 50,\n2/s). `apply --all-profiles --concurrency {CONCURRENCY}` of a 20-subscription file (19 handlers, one offline queue);\nthe same again (nothing to change); beside it, a shell loop of one `bx-events -p NAME apply` per portal\non a fresh fleet; then `offline consume --all-profiles --stdout --concurrency {CONCURRENCY}` of {RECORDS_PER_PORTAL} records\nper portal. Wall time, peak RSS, requests over all portals, `QUERY_LIMIT_EXCEEDED` answers.\nMeasured by `make bench` (benches/fleet.rs) on this 2-core machine.\n\nCosts grow linearly with the portals: one process shares one HTTP client (one TLS set-up) between its\nportal clients and parses the credentials file once, not per request; a loop of processes pays the\nstart-up per portal. Requests stay at two per portal for an apply, one for a re-apply, and three for a\ndrain of one reservation (reserve, confirm, find the queue empty).\n\n| portals | apply --all-profiles | apply again | one process per portal | drain |\n|---|---|---|---|---|\n{rows}"
+        "{HEADING}\n\nOne sandbox process serves every portal, each on its own port with the standard limit (burst 50,\n2/s). `apply --all-profiles --concurrency {CONCURRENCY}` of a 20-subscription file (19 handlers, one offline queue);\nthe same again (nothing to change); beside it, a shell loop of one `bx-events -p NAME apply` per portal\non a fresh fleet; then `offline consume --all-profiles --stdout --concurrency {CONCURRENCY}` of {RECORDS_PER_PORTAL} records\nper portal. Wall time, peak RSS, requests over all portals, `QUERY_LIMIT_EXCEEDED` answers.\nMeasured by `make bench` (benches/fleet.rs) on this 2-core machine.\n\nCosts grow linearly with the portals: one process shares one HTTP client (one TLS set-up) between its\nportal clients and parses the credentials file once, not per request; a loop of processes pays the\nstart-up per portal. Requests stay at two per portal for an apply, one for a re-apply, and three for a\ndrain of one reservation (reserve, confirm, find the queue empty).\n\n| portals | apply --all-profiles | apply again | one process per portal | drain |\n|---|---|---|---|---|\n{rows}{store_section}"
     );
     println!("{section}");
     if !quick {

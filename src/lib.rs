@@ -38,6 +38,7 @@ mod output;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod internal {
+    pub use crate::config::postgres::PgStore;
     pub use crate::config::{env, sandbox_profile, ProfileKind, ProfileSettings, Secrets, Store};
     pub use crate::{
         cli::{completion_script, Cli},

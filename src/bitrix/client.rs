@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::support::clock::unix_seconds_f64 as now_seconds;
 
-use super::auth::{now_unix, Credentials, OAuthApp, TokenResponse, TokenStore};
+use super::auth::{now_unix, Credentials, OAuthApp, OAuthTokens, TokenResponse, TokenStore};
 use super::error::{ApiError, NetworkFailure};
 use super::mask::{mask_json, mask_url};
 use super::ratelimit::{Limiter, RatePreset};
@@ -84,6 +84,14 @@ pub struct Client {
     limiter: Limiter,
     options: ClientOptions,
     requests: AtomicU64,
+    /// The token pair this client last read from or wrote to its store. Requests
+    /// send it without asking the store again (a file read or a database round
+    /// trip per request would dominate a fleet's cost); when the portal refuses
+    /// it, the store is read again before anything else, since another process
+    /// may have refreshed the pair or captured a reinstall meanwhile. A refresh
+    /// always re-reads the store under its lock, so a stale copy here can never
+    /// lead to spending a refresh token twice.
+    tokens: std::sync::Mutex<Option<OAuthTokens>>,
 }
 
 /// Builds the shared reqwest client: rustls with the platform trust store, gzip, timeouts.
@@ -133,6 +141,7 @@ impl Client {
             },
             options,
             requests: AtomicU64::new(0),
+            tokens: std::sync::Mutex::new(None),
         }
     }
 
@@ -227,6 +236,7 @@ impl Client {
         decode: impl Fn(u16, &str, &[u8]) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
         let mut refreshed = false;
+        let mut reread = false;
         let mut attempt: u32 = 0;
         let mut limited_since: Option<Instant> = None;
         let mut token = self.usable_token().await?;
@@ -240,6 +250,20 @@ impl Client {
                 Ok(envelope) => return Ok(envelope),
                 Err(error) => error,
             };
+            let refused = ["expired_token", "invalid_token", "NO_AUTH_FOUND"]
+                .iter()
+                .any(|code| error.is_code(code));
+            if refused && !reread {
+                reread = true;
+                if let Some(sent) = token.as_ref() {
+                    if let Some(newer) = self.newer_in_store(sent).await? {
+                        tracing::debug!("{method}: the store holds a newer access token; using it");
+                        token = Some(newer);
+                        attempt -= 1;
+                        continue;
+                    }
+                }
+            }
             if error.is_code("expired_token") && !refreshed {
                 if let Some(stale) = token.as_ref() {
                     tracing::debug!("{method}: access token expired; refreshing");
@@ -345,11 +369,47 @@ impl Client {
         let Credentials::OAuth { store, app, .. } = &self.credentials else {
             return Ok(None);
         };
-        let tokens = in_store(store, |store| store.load()).await?;
+        let tokens = match self.remembered() {
+            Some(tokens) => tokens,
+            None => self.reload(store).await?,
+        };
         if tokens.is_expired(now_unix()) && app.is_some() && tokens.refresh_token.is_some() {
             return self.refresh_after(&tokens.access_token).await.map(Some);
         }
         Ok(Some(tokens.access_token))
+    }
+
+    /// The pair last read from or written to the store, if any.
+    fn remembered(&self) -> Option<OAuthTokens> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn remember(&self, tokens: &OAuthTokens) {
+        *self.tokens.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokens.clone());
+    }
+
+    /// Reads the pair from the store now, and remembers it.
+    async fn reload(&self, store: &Arc<dyn TokenStore>) -> Result<OAuthTokens, ApiError> {
+        let tokens = in_store(store, |store| store.load()).await?;
+        self.remember(&tokens);
+        Ok(tokens)
+    }
+
+    /// After the portal refused `sent`: the store's current token when it is
+    /// another one (refreshed by another process, or a reinstall's new pair),
+    /// `None` when the store holds `sent` too.
+    async fn newer_in_store(&self, sent: &Secret) -> Result<Option<Secret>, ApiError> {
+        let Credentials::OAuth { store, .. } = &self.credentials else {
+            return Ok(None);
+        };
+        let stored = self.reload(store).await?;
+        Ok(
+            (stored.access_token != *sent && !stored.is_expired(now_unix()))
+                .then_some(stored.access_token),
+        )
     }
 
     /// Refreshes the pair unless another caller already replaced `stale`.
@@ -366,7 +426,7 @@ impl Client {
             ));
         };
         let guard = in_store(store, |store| store.lock()).await?;
-        let current = in_store(store, |store| store.load()).await?;
+        let current = self.reload(store).await?;
         if current.access_token != *stale && !current.is_expired(now_unix()) {
             tracing::debug!("token already refreshed by another process");
             drop(guard);
@@ -383,7 +443,7 @@ impl Client {
             Err(error) if error.is_code("invalid_grant") => {
                 // A writer that does not share our lock (another machine, an older
                 // copy) may have renewed the pair meanwhile: look once more.
-                let latest = in_store(store, |store| store.load()).await?;
+                let latest = self.reload(store).await?;
                 match latest.refresh_token.clone() {
                     Some(newer) if Some(&newer) != current.refresh_token.as_ref() => {
                         if latest.access_token != *stale && !latest.is_expired(now_unix()) {
@@ -402,6 +462,7 @@ impl Client {
         }
         let saved = fresh.clone();
         in_store(store, move |store| store.save(&saved)).await?;
+        self.remember(&fresh);
         drop(guard);
         tracing::debug!("stored the refreshed token pair");
         Ok(fresh.access_token)

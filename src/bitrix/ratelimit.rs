@@ -122,8 +122,10 @@ enum Backend {
 }
 
 /// Where a bucket shared by many processes is kept: [`BucketStore::update`] runs
-/// `change` on the stored text (empty at first) under an exclusive lock and stores
-/// what it returns.
+/// `change` on the stored text (empty at first) and stores what it returns, as
+/// one atomic step: no other update may come between the text `change` saw and
+/// the write. A store may run `change` more than once (on a text another process
+/// changed meanwhile); only the run whose result it stored counts.
 pub trait BucketStore: Send + Sync + std::fmt::Debug {
     fn update(&self, change: &mut dyn FnMut(&str) -> String) -> std::io::Result<()>;
 }
@@ -362,17 +364,16 @@ impl Limiter {
 }
 
 /// Reads the bucket kept in `store`, changes it, and stores it back, under its lock.
+/// The store may run the change more than once: the result kept is the last
+/// run's, the one whose bucket it stored.
 fn update_stored<R>(
     store: &dyn BucketStore,
-    change: impl FnOnce(&mut Bucket) -> R,
+    mut change: impl FnMut(&mut Bucket) -> R,
 ) -> std::io::Result<R> {
-    let mut change = Some(change);
     let mut result = None;
     store.update(&mut |text| {
         let mut bucket = Bucket::parse(text);
-        if let Some(change) = change.take() {
-            result = Some(change(&mut bucket));
-        }
+        result = Some(change(&mut bucket));
         bucket.text()
     })?;
     result.ok_or_else(|| std::io::Error::other("the bucket store did not run the change"))

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use super::error::ConfigError;
@@ -118,7 +119,9 @@ fn store_runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// Runs a future to completion with the store's runtime as its context (its
-/// connections' tasks and timers live there), from synchronous code.
+/// connections' tasks and timers live there), from synchronous code. Timers
+/// must be made inside the future (`async { sleep(d).await }`): one made before
+/// the call would belong to the caller's runtime, or panic where there is none.
 ///
 /// It never uses `Handle::block_on` on a thread that is already inside a tokio
 /// `block_on` (the command's main thread is): both would park on the same
@@ -222,8 +225,9 @@ pub struct PgStore {
     url: Secret,
     /// `postgres://HOST:PORT/DB`, without user or password, for messages.
     described: String,
-    /// `--ca-cert`: a private CA the server's certificate may come from.
-    extra_roots: ExtraRoots,
+    /// `--ca-cert` (a private CA the server's certificate may come from) and
+    /// the TLS set-up made from it.
+    tls: Tls,
     /// The connection for plain queries and updates, made on first use (so
     /// commands that never read a profile never connect), and made again when
     /// it is lost.
@@ -238,10 +242,17 @@ pub struct PgStore {
     patience: Duration,
     /// What the first connection's migration did (schema versions before, after).
     first_migration: std::sync::Mutex<Option<(usize, usize)>>,
+    /// Connections of closed journals, their locks released, for the next
+    /// journals to use: a fleet's drain opens a journal per portal turn, and a
+    /// new connection costs the server a process of its own.
+    idle_journal_connections: IdleConnections,
     key: Option<Sealer>,
 }
 
-type Shared = Arc<tokio::sync::Mutex<Client>>;
+/// The shared connection. Single statements share it (`read`): tokio-postgres
+/// pipelines them, so a fleet's concurrent requests do not queue behind one
+/// another's round trips; a transaction needs it alone (`write`).
+type Shared = Arc<tokio::sync::RwLock<Client>>;
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -254,6 +265,36 @@ impl std::fmt::Debug for PgStore {
 
 /// Certificates trusted beside the system's for the store's TLS (`--ca-cert`).
 type ExtraRoots = Vec<rustls::pki_types::CertificateDer<'static>>;
+
+/// The TLS set-up every connection of one store shares, made on first use:
+/// reading the system's trust store takes milliseconds, too long to repeat per
+/// connection (a fleet's drain opens one per portal for its journal).
+#[derive(Clone)]
+struct Tls {
+    extra_roots: Arc<ExtraRoots>,
+    /// `None` inside when no certificate store is usable: only servers without
+    /// TLS can be reached then.
+    made: Arc<OnceLock<Option<tokio_postgres_rustls::MakeRustlsConnect>>>,
+}
+
+impl Tls {
+    fn new(extra_roots: ExtraRoots) -> Self {
+        Self {
+            extra_roots: Arc::new(extra_roots),
+            made: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn connector(&self) -> Option<tokio_postgres_rustls::MakeRustlsConnect> {
+        self.made
+            .get_or_init(|| {
+                tls_config(&self.extra_roots)
+                    .ok()
+                    .map(tokio_postgres_rustls::MakeRustlsConnect::new)
+            })
+            .clone()
+    }
+}
 
 /// The TLS set-up: the system's trust store, and the extra roots.
 fn tls_config(extra_roots: &ExtraRoots) -> Result<rustls::ClientConfig, rustls::Error> {
@@ -269,7 +310,7 @@ fn tls_config(extra_roots: &ExtraRoots) -> Result<rustls::ClientConfig, rustls::
 /// Opens one connection (TLS as the URL's `sslmode` says), bounded in time and
 /// with TCP keepalives so a vanished server is noticed; its driver task runs on
 /// the store's runtime.
-async fn connect(url: &str, extra_roots: &ExtraRoots) -> Result<Client, tokio_postgres::Error> {
+async fn connect(url: &str, tls: &Tls) -> Result<Client, tokio_postgres::Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config: tokio_postgres::Config = url.parse()?;
     if config.get_password().is_none() {
@@ -283,9 +324,8 @@ async fn connect(url: &str, extra_roots: &ExtraRoots) -> Result<Client, tokio_po
     config
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30));
-    let tls = tls_config(extra_roots).map(tokio_postgres_rustls::MakeRustlsConnect::new);
-    let client = match tls {
-        Ok(tls) => {
+    let client = match tls.connector() {
+        Some(tls) => {
             let (client, connection) = config.connect(tls).await?;
             store_runtime().spawn(async move {
                 let _ = connection.await;
@@ -293,7 +333,7 @@ async fn connect(url: &str, extra_roots: &ExtraRoots) -> Result<Client, tokio_po
             client
         }
         // No usable certificate store: only servers without TLS can be reached.
-        Err(_) => {
+        None => {
             let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
             store_runtime().spawn(async move {
                 let _ = connection.await;
@@ -408,13 +448,14 @@ impl PgStore {
         Ok(Arc::new(Self {
             url: Secret::new(url.to_string()),
             described: describe(url)?,
-            extra_roots,
+            tls: Tls::new(extra_roots),
             key: Sealer::from_env()?,
             client: std::sync::Mutex::new(None),
             connected_once: AtomicBool::new(false),
             outage_reported: AtomicBool::new(false),
             patience: DEFAULT_PATIENCE,
             first_migration: std::sync::Mutex::new(None),
+            idle_journal_connections: IdleConnections::default(),
         }))
     }
 
@@ -433,14 +474,14 @@ impl PgStore {
             {
                 let slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(client) = slot.as_ref() {
-                    if !client.try_lock().is_ok_and(|c| c.is_closed()) {
+                    if !client.try_read().is_ok_and(|c| c.is_closed()) {
                         return Ok(client.clone());
                     }
                 }
             }
             match self.connect_fresh().await {
                 Ok(client) => {
-                    let client = Arc::new(tokio::sync::Mutex::new(client));
+                    let client = Arc::new(tokio::sync::RwLock::new(client));
                     *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client.clone());
                     self.connected_once.store(true, Ordering::SeqCst);
                     return Ok(client);
@@ -465,7 +506,7 @@ impl PgStore {
         let what = format!("cannot connect to the store {}", self.described);
         let mut client = match tokio::time::timeout(
             CONNECT_TIMEOUT + Duration::from_secs(1),
-            connect(self.url.expose(), &self.extra_roots),
+            connect(self.url.expose(), &self.tls),
         )
         .await
         {
@@ -565,7 +606,7 @@ impl PgStore {
                 .take();
             let versions = match first {
                 Some(first) => first,
-                None => migrate_on(&mut *conn.lock().await).await.map_err(|e| {
+                None => migrate_on(&mut *conn.write().await).await.map_err(|e| {
                     failed(&format!("cannot prepare the store {}", self.described), &e)
                 })?,
             };
@@ -581,7 +622,7 @@ impl PgStore {
             return Ok(Vec::new());
         };
         wait(self.run("cannot seal the store's rows", |conn| async move {
-            let mut client = conn.lock().await;
+            let mut client = conn.write().await;
             let what = format!("cannot write the store {}", self.described);
             let tx = client
                 .transaction()
@@ -638,7 +679,7 @@ impl PgStore {
         let (profiles, current) = wait(self.run(&what, |conn| {
             let what = what.clone();
             async move {
-                let client = conn.lock().await;
+                let client = conn.read().await;
                 let profiles = client
                     .query(
                         if secrets {
@@ -732,7 +773,7 @@ impl PgStore {
         wait(self.run(&what, |conn| {
             let (what, change, planned) = (what.clone(), &change, &planned);
             async move {
-                let mut client = conn.lock().await;
+                let mut client = conn.write().await;
                 let tx = client.transaction().await.map_err(|e| Attempt::of(&what, e))?;
                 tx.batch_execute("LOCK TABLE bx_events_profiles IN SHARE ROW EXCLUSIVE MODE")
                     .await
@@ -843,11 +884,11 @@ impl PgStore {
         let row = wait(self.run(&what, |conn| {
             let what = what.clone();
             async move {
-                let client = conn.lock().await;
+                let client = conn.read().await;
                 client
-                    .query_opt(
+                    .query_typed_opt(
                         "SELECT settings, secrets FROM bx_events_profiles WHERE name = $1",
-                        &[&name],
+                        &[(&name, Type::TEXT)],
                     )
                     .await
                     .map_err(|e| Attempt::of(&what, e))
@@ -871,7 +912,7 @@ impl PgStore {
         wait(self.run(&what, |conn| {
             let what = what.clone();
             async move {
-                let mut client = conn.lock().await;
+                let mut client = conn.write().await;
                 let tx = client.transaction().await.map_err(|e| Attempt::of(&what, e))?;
                 let Some(row) = tx
                     .query_opt(
@@ -916,7 +957,7 @@ impl PgStore {
         wait(self.run(&what, |conn| {
             let what = what.clone();
             async move {
-                conn.lock()
+                conn.read()
                     .await
                     .simple_query("SELECT 1")
                     .await
@@ -935,7 +976,7 @@ impl PgStore {
         let mut backoff = Backoff::new(self.patience);
         loop {
             let attempt = wait(async {
-                let client = connect(self.url.expose(), &self.extra_roots)
+                let client = connect(self.url.expose(), &self.tls)
                     .await
                     .map_err(|e| Attempt::of(&what, e))?;
                 match tokio::time::timeout(
@@ -964,7 +1005,7 @@ impl PgStore {
                     self.report_outage(&why);
                     let pause = backoff.next().ok_or_else(|| self.gave_up(&what, &why))?;
                     // Through the store's runtime: the caller may be an async task.
-                    wait(tokio::time::sleep(pause));
+                    wait(async { tokio::time::sleep(pause).await });
                 }
                 Err(Attempt::Lost(why)) => {
                     return Err(ConfigError::Shared(format!("{what}: {why}")))
@@ -977,11 +1018,14 @@ impl PgStore {
     /// A consume journal, when no other consumer holds it.
     pub fn open_journal(&self, journal: &str) -> Result<Option<PgJournal>, ConfigError> {
         // The journal table exists once the shared connection has migrated.
-        self.ensure_reachable()?;
+        if !self.connected_once.load(Ordering::SeqCst) {
+            self.ensure_reachable()?;
+        }
         let mut opened = PgJournal {
             client: None,
+            idle: self.idle_journal_connections.clone(),
             url: self.url.clone(),
-            extra_roots: self.extra_roots.clone(),
+            tls: self.tls.clone(),
             journal: journal.to_string(),
             described: format!("{} (journal {journal})", self.described),
             patience: self.patience,
@@ -991,10 +1035,7 @@ impl PgStore {
 
     /// A rate-limit bucket every process using the store shares.
     pub fn bucket(self: &Arc<Self>, key: &str) -> Arc<dyn BucketStore> {
-        Arc::new(PgBucket {
-            store: self.clone(),
-            key: key.to_string(),
-        })
+        Arc::new(PgBucket::new(self.clone(), key))
     }
 
     fn seal(
@@ -1168,14 +1209,63 @@ pub struct PgLock {
     _client: Client,
 }
 
+/// Tries a journal's advisory lock on `client`: whether it was taken; the
+/// error, or `None` when the server did not answer in time.
+async fn try_journal_lock(
+    client: &Client,
+    key: &str,
+) -> Result<bool, Option<tokio_postgres::Error>> {
+    let row = tokio::time::timeout(
+        STATEMENT_TIMEOUT,
+        client.query_typed_one(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))",
+            &[(&LOCK_CLASS, Type::INT4), (&key, Type::TEXT)],
+        ),
+    )
+    .await
+    .map_err(|_| None)?
+    .map_err(Some)?;
+    Ok(row.get(0))
+}
+
+/// Connections that hold no lock, waiting to serve another journal.
+#[derive(Clone, Default)]
+struct IdleConnections(Arc<std::sync::Mutex<Vec<Client>>>);
+
+/// Idle connections kept at most; more are closed.
+const MOST_IDLE_CONNECTIONS: usize = 32;
+
+impl IdleConnections {
+    /// An idle connection that is still open, if there is one.
+    fn take(&self) -> Option<Client> {
+        let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(client) = idle.pop() {
+            if !client.is_closed() {
+                return Some(client);
+            }
+        }
+        None
+    }
+
+    fn put(&self, client: Client) {
+        let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MOST_IDLE_CONNECTIONS && !client.is_closed() {
+            idle.push(client);
+        }
+    }
+}
+
 /// A consume journal in the store, held (by a session advisory lock) for as long
 /// as this value lives. A lost connection lets go of the lock: the journal
 /// reconnects and takes it again, and when another consumer took it meanwhile,
 /// says so instead of writing beside it.
 pub struct PgJournal {
     client: Option<Client>,
+    /// Where [`PgJournal::release`] leaves the connection, and where opening
+    /// looks for one first.
+    idle: IdleConnections,
     url: Secret,
-    extra_roots: ExtraRoots,
+    tls: Tls,
     journal: String,
     described: String,
     patience: Duration,
@@ -1187,29 +1277,71 @@ impl PgJournal {
         &self.described
     }
 
-    /// Connects and tries the journal's lock: false when another consumer holds it.
+    /// Connects (or takes an idle connection) and tries the journal's lock:
+    /// false when another consumer holds it.
     fn take_lock(&mut self) -> Result<bool, ConfigError> {
         let key = format!("journal {}", self.journal);
         let what = format!("cannot open {}", self.described);
+        let idle = self.idle.take();
         let taken = wait(async {
-            let client = connect(self.url.expose(), &self.extra_roots)
+            // An idle connection may have died unnoticed (a restarted server):
+            // then a new one is made.
+            if let Some(client) = idle {
+                if let Ok(held) = try_journal_lock(&client, &key).await {
+                    return Ok(self.keep_if(held, client));
+                }
+            }
+            let client = connect(self.url.expose(), &self.tls)
                 .await
                 .map_err(|e| failed(&what, &e))?;
-            let row = tokio::time::timeout(
-                STATEMENT_TIMEOUT,
-                client.query_one(
-                    "SELECT pg_try_advisory_lock($1, hashtext($2))",
-                    &[&LOCK_CLASS, &key],
-                ),
-            )
-            .await
-            .map_err(|_| ConfigError::Shared(format!("{what}: no answer in time")))?
-            .map_err(|e| failed(&what, &e))?;
-            Ok::<_, ConfigError>(row.get::<_, bool>(0).then_some(client))
+            match try_journal_lock(&client, &key).await {
+                Ok(held) => Ok(self.keep_if(held, client)),
+                Err(Some(error)) => Err(failed(&what, &error)),
+                Err(None) => Err(ConfigError::Shared(format!("{what}: no answer in time"))),
+            }
         })?;
         let held = taken.is_some();
         self.client = taken;
         Ok(held)
+    }
+
+    /// The connection when it took the lock; else it goes back to the idle ones
+    /// (it holds no lock, so another journal may use it).
+    fn keep_if(&self, held: bool, client: Client) -> Option<Client> {
+        if held {
+            Some(client)
+        } else {
+            self.idle.put(client);
+            None
+        }
+    }
+
+    /// Lets go of the journal now (its lock released, its connection kept for
+    /// the next journal), instead of when this value is dropped: a dropped
+    /// connection's lock is released only once the server has seen it close, and
+    /// the same portal's next turn could find its own journal busy until then.
+    /// Nothing can be written afterwards.
+    pub fn release(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        let key = format!("journal {}", self.journal);
+        // The timer is made inside the store's runtime (the caller may have none).
+        let released = wait(async {
+            tokio::time::timeout(
+                STATEMENT_TIMEOUT,
+                client.query_typed_one(
+                    "SELECT pg_advisory_unlock($1, hashtext($2))",
+                    &[(&LOCK_CLASS, Type::INT4), (&key, Type::TEXT)],
+                ),
+            )
+            .await
+        });
+        match released {
+            Ok(Ok(row)) if row.get::<_, bool>(0) => self.idle.put(client),
+            // Not released for certain: closing the connection releases it.
+            _ => tracing::debug!("closing the connection of {}", self.described),
+        }
     }
 
     /// Runs one statement; a lost connection is replaced (the lock taken again)
@@ -1229,7 +1361,9 @@ impl PgJournal {
         loop {
             let why = match self.client.as_ref() {
                 Some(client) => {
-                    match wait(tokio::time::timeout(STATEMENT_TIMEOUT, statement(client))) {
+                    match wait(async {
+                        tokio::time::timeout(STATEMENT_TIMEOUT, statement(client)).await
+                    }) {
                         Ok(Ok(value)) => {
                             if reported {
                                 tracing::warn!("{} is reachable again", self.described);
@@ -1259,7 +1393,7 @@ impl PgJournal {
                 )));
             };
             // Through the store's runtime: the journal is used from async tasks.
-            wait(tokio::time::sleep(pause));
+            wait(async { tokio::time::sleep(pause).await });
             match self.take_lock() {
                 Ok(true) => {}
                 Ok(false) => {
@@ -1281,9 +1415,9 @@ impl PgJournal {
             let journal = journal.clone();
             Box::pin(async move {
                 client
-                    .query(
+                    .query_typed(
                         "SELECT entry FROM bx_events_journal WHERE journal = $1 ORDER BY seq",
-                        &[&journal],
+                        &[(&journal, Type::TEXT)],
                     )
                     .await
             })
@@ -1312,9 +1446,9 @@ impl PgJournal {
             let (journal, lines) = (journal.clone(), lines.clone());
             Box::pin(async move {
                 client
-                    .execute(
+                    .query_typed(
                         "INSERT INTO bx_events_journal (journal, entry) SELECT $1, unnest($2::text[])",
-                        &[&journal, &lines],
+                        &[(&journal, Type::TEXT), (&lines, Type::TEXT_ARRAY)],
                     )
                     .await
             })
@@ -1330,9 +1464,9 @@ impl PgJournal {
             let journal = journal.clone();
             Box::pin(async move {
                 client
-                    .execute(
+                    .query_typed(
                         "DELETE FROM bx_events_journal WHERE journal = $1",
-                        &[&journal],
+                        &[(&journal, Type::TEXT)],
                     )
                     .await
             })
@@ -1341,50 +1475,115 @@ impl PgJournal {
     }
 }
 
-/// A leaky bucket's state in the store, changed in a transaction that holds its
-/// row.
+/// A leaky bucket's state in the store, changed by compare-and-set: the change
+/// is computed from the state this process last saw and written only if the row
+/// still holds it, in one statement that also returns what the row held. With
+/// one writer (the common case) every update is one round trip and holds no
+/// lock between round trips; a write by another process costs one more.
 #[derive(Debug)]
 struct PgBucket {
     store: Arc<PgStore>,
     key: String,
+    /// The state as this process last read or wrote it; `None` before the first
+    /// read.
+    last_seen: std::sync::Mutex<Option<String>>,
 }
 
-impl BucketStore for PgBucket {
-    fn update(&self, change: &mut dyn FnMut(&str) -> String) -> std::io::Result<()> {
+/// Writes `$3` where the row still holds `$2`, and returns what the row held
+/// (NULL when there is no row) and whether the write happened. Under READ
+/// COMMITTED the UPDATE re-checks `state = $2` on the newest row version, so two
+/// writers that start from the same state cannot both succeed.
+const BUCKET_COMPARE_AND_SET: &str = "WITH seen AS (SELECT state FROM bx_events_buckets WHERE key = $1), \
+     written AS (UPDATE bx_events_buckets SET state = $3 WHERE key = $1 AND state = $2 RETURNING 1) \
+     SELECT (SELECT state FROM seen), EXISTS (SELECT 1 FROM written)";
+
+/// How many times an update starts again after other writers changed the row
+/// first, before it gives up (the limiter then paces as if the bucket were full).
+const BUCKET_ATTEMPTS: usize = 50;
+
+impl PgBucket {
+    fn new(store: Arc<PgStore>, key: &str) -> Self {
+        Self {
+            store,
+            key: key.to_string(),
+            last_seen: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// One compare-and-set of `expected` to `proposed`: `Ok(None)` when written,
+    /// `Ok(Some(current))` with the row's state when it held something else (an
+    /// empty text when there was no row yet; the row is created then).
+    async fn compare_and_set(
+        &self,
+        expected: Option<&str>,
+        proposed: &str,
+    ) -> Result<Option<String>, ConfigError> {
         let what = format!(
             "cannot update a rate-limit bucket in {}",
             self.store.described
         );
-        let change = std::sync::Mutex::new(change);
-        wait(self.store.run(&what, |conn| {
-            let (what, key, change) = (what.clone(), &self.key, &change);
-            async move {
-                let mut client = conn.lock().await;
-                let tx = client.transaction().await.map_err(|e| Attempt::of(&what, e))?;
-                tx.execute(
-                    "INSERT INTO bx_events_buckets (key, state) VALUES ($1, '') ON CONFLICT DO NOTHING",
-                    &[key],
-                )
-                .await
-                .map_err(|e| Attempt::of(&what, e))?;
-                let row = tx
-                    .query_one(
-                        "SELECT state FROM bx_events_buckets WHERE key = $1 FOR UPDATE",
-                        &[key],
-                    )
-                    .await
-                    .map_err(|e| Attempt::of(&what, e))?;
-                let state = (change.lock().unwrap_or_else(|p| p.into_inner()))(row.get(0));
-                tx.execute(
-                    "UPDATE bx_events_buckets SET state = $2 WHERE key = $1",
-                    &[key, &state],
-                )
-                .await
-                .map_err(|e| Attempt::of(&what, e))?;
-                tx.commit().await.map_err(|e| Attempt::of(&what, e))
+        self.store
+            .run(&what, |conn| {
+                let what = what.clone();
+                async move {
+                    let client = conn.read().await;
+                    let row = client
+                        .query_typed_one(
+                            BUCKET_COMPARE_AND_SET,
+                            &[
+                                (&self.key, Type::TEXT),
+                                (&expected, Type::TEXT),
+                                (&proposed, Type::TEXT),
+                            ],
+                        )
+                        .await
+                        .map_err(|e| Attempt::of(&what, e))?;
+                    let (current, written): (Option<String>, bool) = (row.get(0), row.get(1));
+                    if written {
+                        return Ok(None);
+                    }
+                    if current.is_none() {
+                        client
+                            .query_typed(
+                                "INSERT INTO bx_events_buckets (key, state) VALUES ($1, '') ON CONFLICT DO NOTHING",
+                                &[(&self.key, Type::TEXT)],
+                            )
+                            .await
+                            .map_err(|e| Attempt::of(&what, e))?;
+                    }
+                    Ok(Some(current.unwrap_or_default()))
+                }
+            })
+            .await
+    }
+}
+
+impl BucketStore for PgBucket {
+    fn update(&self, change: &mut dyn FnMut(&str) -> String) -> std::io::Result<()> {
+        let mut expected = self
+            .last_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for _ in 0..BUCKET_ATTEMPTS {
+            let proposed = change(expected.as_deref().unwrap_or(""));
+            match wait(self.compare_and_set(expected.as_deref(), &proposed)) {
+                Ok(None) => {
+                    *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(proposed);
+                    return Ok(());
+                }
+                Ok(Some(current)) => expected = Some(current),
+                Err(error) => {
+                    *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    return Err(std::io::Error::other(error));
+                }
             }
-        }))
-        .map_err(std::io::Error::other)
+        }
+        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Err(std::io::Error::other(format!(
+            "the rate-limit bucket in {} kept changing under {BUCKET_ATTEMPTS} attempts to update it",
+            self.store.described
+        )))
     }
 }
 

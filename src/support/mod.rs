@@ -8,5 +8,6 @@ pub(crate) mod clock;
 pub(crate) mod failpoint;
 pub(crate) mod files;
 pub(crate) mod limits;
+pub(crate) mod offload;
 pub(crate) mod pipes;
 pub(crate) mod random;

@@ -176,7 +176,7 @@ impl Prepared {
             }
             settings.push("ssl=on".into());
         }
-        let port = crate::common::port_for_a_server();
+        let port = port_for_a_server();
         Self {
             bin,
             dir,
@@ -314,4 +314,31 @@ fn as_user(command: &mut Command, ids: Option<(u32, u32)>) {
         std::os::unix::process::CommandExt::gid(command, gid);
         std::os::unix::process::CommandExt::uid(command, uid);
     }
+}
+
+/// A free loopback port below the kernel's ephemeral range, for a server that
+/// must be started by number (PostgreSQL) and keep it across a restart: ports
+/// handed out for port 0 (every sandbox, listener and client connection of the
+/// other tests) never come from there, so none of them can take it meanwhile.
+fn port_for_a_server() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static TRIED: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    const LOW: u32 = 20000;
+    let span = ephemeral_low.saturating_sub(LOW).max(1000);
+    // Another test process (a parallel `cargo test`) starts elsewhere in the span.
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..span {
+        let offset = start.wrapping_add(TRIED.fetch_add(1, Ordering::Relaxed)) % span;
+        let Ok(port) = u16::try_from(LOW + offset) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {ephemeral_low}");
 }

@@ -689,3 +689,79 @@ fn a_store_password_on_the_command_line_is_warned_about_and_never_shown() {
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("can be read by other users"), "{stderr}");
 }
+
+/// The rate-limit buckets that machines share through the store: updates from
+/// two stores (two machines) and several threads each, all at once, none lost.
+#[test]
+fn concurrent_bucket_updates_through_the_store_lose_none() {
+    use bx_events::bitrix::BucketStore;
+    use bx_events::internal::PgStore;
+    let url = database();
+    let machines = [
+        PgStore::open(&url, None).unwrap(),
+        PgStore::open(&url, None).unwrap(),
+    ];
+    const UPDATES: usize = 40;
+    std::thread::scope(|scope| {
+        for machine in &machines {
+            for _ in 0..2 {
+                let bucket = machine.bucket("portal.example");
+                scope.spawn(move || {
+                    for _ in 0..UPDATES {
+                        bucket
+                            .update(&mut |text| {
+                                let count: usize = text.parse().unwrap_or(0);
+                                (count + 1).to_string()
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        }
+    });
+    let stored = psql(
+        &url,
+        "SELECT state FROM bx_events_buckets WHERE key = 'portal.example'",
+    );
+    assert_eq!(stored, (4 * UPDATES).to_string(), "updates were lost");
+}
+
+/// A fleet's turn lets go of its portal's journal when it ends: another
+/// consumer (or the same portal's next turn) can take it at once, and the next
+/// journal reuses the connection instead of making one.
+#[test]
+fn a_released_journal_is_free_at_once_and_its_connection_serves_the_next() {
+    use bx_events::internal::PgStore;
+    let url = database();
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let backends = || {
+        psql(
+            &url,
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"),
+        )
+    };
+    let (here, elsewhere) = (
+        PgStore::open(&url, None).unwrap(),
+        PgStore::open(&url, None).unwrap(),
+    );
+    let mut first = here.open_journal("p1").unwrap().expect("a free journal");
+    assert!(
+        elsewhere.open_journal("p1").unwrap().is_none(),
+        "a held journal was given to a second consumer"
+    );
+    let connections = backends();
+    first.release();
+    // `first` is still alive: only the release can have let go of the lock.
+    let taken = elsewhere.open_journal("p1").unwrap();
+    assert!(taken.is_some(), "the released journal stayed locked");
+    drop(taken);
+    let before_next = backends();
+    let next = here.open_journal("p2").unwrap().expect("a free journal");
+    assert_eq!(
+        backends(),
+        before_next,
+        "the next journal made a new connection instead of reusing the released one"
+    );
+    drop((next, first));
+    assert!(!connections.is_empty());
+}

@@ -363,3 +363,91 @@ async fn a_reservation_id_the_portal_could_not_have_made_is_refused_not_used() {
         .unwrap_err();
     assert!(matches!(error, ApiError::BadResponse { .. }), "{error:?}");
 }
+
+/// A token store that counts its reads.
+struct CountingStore {
+    inner: MemoryTokenStore,
+    loads: std::sync::atomic::AtomicUsize,
+}
+
+impl TokenStore for CountingStore {
+    fn load(&self) -> Result<OAuthTokens, ApiError> {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.load()
+    }
+    fn lock(&self) -> Result<crate::bitrix::auth::StoreGuard, ApiError> {
+        self.inner.lock()
+    }
+    fn save(&self, tokens: &OAuthTokens) -> Result<(), ApiError> {
+        self.inner.save(tokens)
+    }
+}
+
+fn counting_client(server: &Scripted, stored: OAuthTokens) -> (Client, Arc<CountingStore>) {
+    let store = Arc::new(CountingStore {
+        inner: MemoryTokenStore::new(stored),
+        loads: Default::default(),
+    });
+    let credentials = Credentials::OAuth {
+        endpoint: server.base.join("rest/").unwrap(),
+        app: Some(OAuthApp {
+            client_id: "local.app".into(),
+            client_secret: Secret::new("app-secret".to_string()),
+            oauth_server: server.base.clone(),
+        }),
+        store: store.clone(),
+    };
+    (Client::new(credentials, quick_options()).unwrap(), store)
+}
+
+#[tokio::test]
+async fn the_store_is_read_once_not_per_request() {
+    let ok = || answer(200, json!({"result": []}));
+    let server = Scripted::start(vec![ok(), ok(), ok()]).await;
+    let (client, store) = counting_client(&server, tokens("A1", "R1", None));
+    for _ in 0..3 {
+        client.call("event.get", &json!({})).await.unwrap();
+    }
+    assert_eq!(server.lines().len(), 3);
+    assert!(server.seen().iter().all(|seen| seen.json()["auth"] == "A1"));
+    assert_eq!(
+        store.loads.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "each request read the token store again"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_token_gives_way_to_a_newer_one_in_the_store_without_a_refresh() {
+    let server = Scripted::start(vec![
+        answer(200, json!({"result": []})),
+        answer(
+            401,
+            json!({"error": "invalid_token", "error_description": "The access token provided is invalid."}),
+        ),
+        answer(200, json!({"result": []})),
+    ])
+    .await;
+    let (client, store) = counting_client(&server, tokens("A1", "R1", None));
+    client.call("event.get", &json!({})).await.unwrap();
+    // Another process stores a new pair (a reinstall, or its own refresh); the
+    // portal no longer takes the one this client remembers.
+    store.save(&tokens("A2", "R2", None)).unwrap();
+    client.call("event.get", &json!({})).await.unwrap();
+    assert_eq!(
+        server.lines(),
+        [
+            "POST /rest/event.get",
+            "POST /rest/event.get",
+            "POST /rest/event.get"
+        ],
+        "no refresh: the store already held a newer token"
+    );
+    let auths: Vec<Value> = server
+        .seen()
+        .iter()
+        .map(|s| s.json()["auth"].clone())
+        .collect();
+    assert_eq!(auths, ["A1", "A1", "A2"]);
+    assert_eq!(store.load().unwrap().refresh_token.unwrap().expose(), "R2");
+}

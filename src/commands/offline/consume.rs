@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::async_journal::AsyncJournal;
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::journal::{Intent, Journal, Pending, Settled};
 use super::portal_form::{InstallerTokens, PortalIdentity};
@@ -21,6 +22,7 @@ use crate::cli::{ConsumeArgs, ForwardFormat};
 use crate::commands::context::Context;
 use crate::commands::errors::explain_offline_error;
 use crate::commands::errors::CliError;
+use crate::support::offload;
 
 /// Records reserved per `event.offline.get` unless `--limit` says otherwise.
 /// Each reservation costs two requests (get, clear); at 500 records a 10,000-record
@@ -40,7 +42,7 @@ pub(super) struct Consumer<'a> {
     sink: Arc<Sink>,
     /// `--parallel`: records delivered at once (1 keeps the queue's order).
     parallel: usize,
-    journal: Journal,
+    journal: AsyncJournal,
     dead_letters: DeadLetters,
     connector: Option<String>,
     /// `--event`: reserve only these, one EVENT_NAME filter at a time, in turn.
@@ -306,7 +308,7 @@ impl<'a> Consumer<'a> {
             client,
             sink,
             parallel: usize::from(args.parallel),
-            journal,
+            journal: AsyncJournal::new(journal),
             dead_letters,
             connector: args.connector.clone().filter(|c| !c.is_empty()),
             events,
@@ -431,13 +433,13 @@ impl<'a> Consumer<'a> {
     }
 
     pub(super) async fn consume(&mut self, args: &ConsumeArgs) -> anyhow::Result<()> {
-        if let Some(pending) = self.journal.pending().cloned() {
+        if let Some(pending) = self.journal.pending() {
             self.resume(pending).await?;
         }
         if self.stopping() {
             return Ok(());
         }
-        if let Some(intent) = self.journal.dangling_intent().cloned() {
+        if let Some(intent) = self.journal.dangling_intent() {
             self.recover_unrecorded(&intent).await?;
         }
         if let Some(process_id) = &args.process_id {
@@ -474,7 +476,7 @@ impl<'a> Consumer<'a> {
                 ..GetQuery::default()
             };
             if !args.allow_loss {
-                self.journal.intend(want, args.errors)?;
+                self.journal.intend(want, args.errors).await?;
             }
             let answer = offline::get(&self.client, &query).await;
             let reservation = match answer {
@@ -503,7 +505,7 @@ impl<'a> Consumer<'a> {
                         return Err(explain_offline_error(error, true));
                     }
                     if !args.allow_loss {
-                        if let Some(intent) = self.journal.dangling_intent().cloned() {
+                        if let Some(intent) = self.journal.dangling_intent() {
                             self.recover_unrecorded(&intent).await?;
                         }
                     }
@@ -513,14 +515,14 @@ impl<'a> Consumer<'a> {
                     // The intent stays in the journal when the answer is uncertain:
                     // the next run looks for what this request may have reserved.
                     if !args.allow_loss && !is_transient(&error) {
-                        self.journal.resolve_intent()?;
+                        self.journal.resolve_intent().await?;
                     }
                     return Err(explain_offline_error(error, !args.allow_loss));
                 }
             };
             if reservation.events.is_empty() {
                 if !args.allow_loss {
-                    self.journal.resolve_intent()?;
+                    self.journal.resolve_intent().await?;
                 }
                 self.saw_empty = true;
                 empty_in_a_row += 1;
@@ -562,8 +564,7 @@ impl<'a> Consumer<'a> {
                         .iter()
                         .map(|r| r.message_id.clone())
                         .collect();
-                    self.journal.begin(&process_id, args.errors, ids)?;
-                    let pending = self.journal.begun()?;
+                    let pending = self.journal.begin(&process_id, args.errors, ids).await?;
                     self.deliver_reservation(&pending, &reservation.events)
                         .await?;
                 }
@@ -645,8 +646,7 @@ impl<'a> Consumer<'a> {
         ));
         let records = self.reread(process_id, extent).await?;
         let ids = records.iter().map(|r| r.message_id.clone()).collect();
-        self.journal.begin(process_id, extent.errors, ids)?;
-        let pending = self.journal.begun()?;
+        let pending = self.journal.begin(process_id, extent.errors, ids).await?;
         self.deliver_reservation(&pending, &records).await
     }
 
@@ -669,7 +669,7 @@ impl<'a> Consumer<'a> {
             .filter(|(_, count)| intent.limit == 0 || *count <= u64::from(intent.limit))
             .collect();
         match candidates.as_slice() {
-            [] => self.journal.resolve_intent(),
+            [] => self.journal.resolve_intent().await,
             [(process_id, count)] => {
                 self.ctx.out.info(&format!(
                     "An earlier run was stopped before it recorded its reservation; found it: {process_id}"
@@ -690,9 +690,15 @@ impl<'a> Consumer<'a> {
                     several.len(),
                     listing.join(", ")
                 ));
-                self.journal.resolve_intent()
+                self.journal.resolve_intent().await
             }
         }
+    }
+
+    /// Lets go of the queue's journal before this consumer is dropped, so the
+    /// portal's next turn in a fleet finds it free at once.
+    pub(super) async fn release_journal(&self) {
+        self.journal.release().await;
     }
 
     fn status(&self, message: &str) {
@@ -795,7 +801,8 @@ impl<'a> Consumer<'a> {
                     .deliver(&record, Some(process_id), self.origin.as_deref())
                     .await;
                 lanes.finish(lane);
-                self.settle(pending, record, outcome, started.elapsed(), &mut settled)?;
+                self.settle(pending, record, outcome, started.elapsed(), &mut settled)
+                    .await?;
             }
         } else {
             let mut running = tokio::task::JoinSet::new();
@@ -828,12 +835,13 @@ impl<'a> Consumer<'a> {
                     "a delivery task failed; its record stays reserved",
                 )?;
                 lanes.finish(lane);
-                self.settle(pending, record, outcome, took, &mut settled)?;
+                self.settle(pending, record, outcome, took, &mut settled)
+                    .await?;
             }
         }
         // Gathered stdout lines reach the reader before the journal calls them done.
         if !settled.closed {
-            if let Err(error) = self.sink.flush(&|| self.ctx.shutdown.is_requested()) {
+            if let Err(error) = self.sink.flush(&self.ctx.shutdown).await {
                 self.settle_closed(process_id, error, &mut settled);
             }
         }
@@ -848,14 +856,14 @@ impl<'a> Consumer<'a> {
             self.delivered = self.delivered.saturating_sub(to_clear.len() as u64);
             self.failed = self.failed.saturating_sub(to_error.len() as u64);
             self.unconfirmed += written;
-            self.journal.forget_outcomes(process_id)?;
+            self.journal.forget_outcomes(process_id).await?;
             return Ok(());
         }
         let complete = lanes.is_empty();
-        self.journal.sync()?;
+        self.journal.sync().await?;
         self.confirm(process_id, to_clear, to_error).await?;
         if complete {
-            self.journal.finish(process_id)?;
+            self.journal.finish(process_id).await?;
         } else {
             self.ctx.out.info(&format!(
                 "Stopped inside reservation {process_id}; its undelivered records stay reserved and the next run delivers them"
@@ -865,7 +873,7 @@ impl<'a> Consumer<'a> {
     }
 
     /// Journals and counts one delivery's outcome.
-    fn settle(
+    async fn settle(
         &mut self,
         pending: &Pending,
         record: OfflineRecord,
@@ -887,14 +895,16 @@ impl<'a> Consumer<'a> {
             Err(DeliveryError::Failed(why)) if pending.errors => {
                 // Already an error record: the portal cannot release it again, so
                 // it is kept locally before it is cleared from the queue.
-                self.dead_letters.keep(&DeadLetter {
+                let letter = DeadLetter {
                     record: serde_json::to_value(&record)?,
                     reason: why,
                     process_id: pending.process_id.to_string(),
                     failed_at: crate::bitrix::auth::now_unix(),
-                })?;
+                };
+                let dead_letters = self.dead_letters.clone();
+                offload::blocking(move || dead_letters.keep(&letter)).await??;
                 self.journal.record(&id, Settled::Dead)?;
-                self.journal.flush()?;
+                self.journal.flush().await?;
                 self.dead += 1;
                 settled.to_clear.push(id);
             }
@@ -908,7 +918,7 @@ impl<'a> Consumer<'a> {
         // crash repeats at most the record in its hands. Gathered stdout lines are
         // journaled after they are written (at the end of the reservation).
         if !self.sink.is_gathered() {
-            self.journal.flush()?;
+            self.journal.flush().await?;
         }
         Ok(())
     }
@@ -973,7 +983,7 @@ impl<'a> Consumer<'a> {
             }
         }
         if let Err(DeliveryError::Closed { by_reader, why }) =
-            self.sink.flush(&|| self.ctx.shutdown.is_requested())
+            self.sink.flush(&self.ctx.shutdown).await
         {
             self.ctx.out.alert(&format!(
                 "{why}: the last records written (taken with a destructive read) may not have reached the reader"

@@ -225,7 +225,7 @@ pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow
             }
         }
     }
-    if stopped || sink.flush(&|| ctx.shutdown.is_requested()).is_err() {
+    if stopped || sink.flush(&ctx.shutdown).await.is_err() {
         // The reader went away: what was written lately may never have been read.
         stopped = true;
         kept.append(&mut delivered);

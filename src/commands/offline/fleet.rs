@@ -27,6 +27,7 @@ use crate::commands::context::Context;
 use crate::commands::errors::CliError;
 use crate::commands::fleet::{targets, Target};
 use crate::config::ActiveProfile;
+use crate::support::offload;
 
 /// Reservations a portal gets per turn before the next portal's turn.
 const RESERVATIONS_PER_TURN: u32 = 1;
@@ -428,7 +429,20 @@ impl Turn<'_> {
     /// what an earlier holder left, and takes one reservation.
     async fn take(self, client: Client, origin: Origin, remaining: Option<u64>) -> TurnOutcome {
         let connector = self.args.connector.as_deref();
-        let journal = match Journal::try_open_in(&self.ctx.store, &self.profile.name, connector) {
+        // Opening reads a file or connects to the shared store: off the workers
+        // the other portals' turns run on.
+        let (store, name, owned_connector) = (
+            self.ctx.store.clone(),
+            self.profile.name.clone(),
+            connector.map(str::to_string),
+        );
+        let opened = offload::blocking(move || {
+            Journal::try_open_in(&store, &name, owned_connector.as_deref())
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|opened| opened);
+        let journal = match opened {
             Ok(Some(journal)) => journal,
             Ok(None) => return TurnOutcome::Busy,
             Err(error) => return TurnOutcome::Failed(error, [0; 5]),
@@ -446,6 +460,7 @@ impl Turn<'_> {
         )
         .for_turn(origin, RESERVATIONS_PER_TURN, remaining);
         let result = consumer.consume(self.args).await;
+        consumer.release_journal().await;
         let counts = consumer.counts();
         let empty = consumer.saw_empty;
         let closed = consumer.sink_closed();

@@ -324,8 +324,22 @@ impl Journal {
     /// The request recorded by [`Journal::intend`] reserved nothing (or what it
     /// reserved was found and adopted): forget it.
     pub(super) fn resolve_intent(&mut self) -> anyhow::Result<()> {
-        self.append(&Entry::Resolved { resolved: true }, true)?;
         self.state.intent = None;
+        self.append_and_compact(&Entry::Resolved { resolved: true })
+    }
+
+    /// Writes an entry that may leave nothing to remember (the state already
+    /// says what it leaves), then empties the journal if so. In the shared
+    /// store an entry about to be deleted is not written at all: the delete is
+    /// one atomic statement with the same end, and a round trip fewer per
+    /// reservation.
+    fn append_and_compact(&mut self, entry: &Entry) -> anyhow::Result<()> {
+        let forgets_all = self.state.pending.is_none() && self.state.intent.is_none();
+        if forgets_all && matches!(self.medium, Medium::Shared(_)) {
+            self.unwritten.clear();
+            return self.compact();
+        }
+        self.append(entry, true)?;
         self.compact()
     }
 
@@ -390,14 +404,22 @@ impl Journal {
         self.write_unwritten(true)
     }
 
+    /// Lets go of the journal now rather than when it is dropped (a shared
+    /// store's lock is released at once, and its connection kept for the next
+    /// journal). Nothing may be written afterwards.
+    pub(super) fn release(&mut self) {
+        if let Medium::Shared(journal) = &mut self.medium {
+            journal.release();
+        }
+    }
+
     /// The portal confirmed the whole reservation: forget it and empty the file.
     pub(super) fn finish(&mut self, process_id: &ProcessId) -> anyhow::Result<()> {
         let entry = Entry::Confirmed {
             confirmed: process_id.clone(),
         };
-        self.append(&entry, true)?;
         self.state.pending = None;
-        self.compact()
+        self.append_and_compact(&entry)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `offline list|get|clear|error|consume`: the offline event queue.
 
+mod async_journal;
 mod consume;
 mod dead_letter;
 mod fleet;

@@ -9,6 +9,8 @@ use crate::bitrix::ClientOptions;
 use crate::cli::SinkArgs;
 use crate::commands::errors::CliError;
 use crate::commands::handler::{HandlerCommand, HandlerFailure};
+use crate::commands::shutdown::Shutdown;
+use crate::support::offload;
 
 /// A delivery target.
 pub(super) enum Sink {
@@ -20,8 +22,10 @@ pub(super) enum Sink {
         portal: Option<Box<PortalIdentity>>,
     },
     /// Lines are gathered and written with one `write` per reservation
-    /// ([`Sink::flush`]), before the journal records them as delivered.
-    Stdout(std::sync::Mutex<Gathered>),
+    /// ([`Sink::flush`]), before the journal records them as delivered. The
+    /// lock is async: it is held while a blocking thread writes, and records
+    /// delivered meanwhile wait for it without holding a worker.
+    Stdout(tokio::sync::Mutex<Gathered>),
 }
 
 /// Stdout lines not yet written, and whether stdout is beyond use. The failure
@@ -91,7 +95,7 @@ impl Sink {
                 portal: None,
             });
         }
-        Ok(Self::Stdout(std::sync::Mutex::new(Gathered::default())))
+        Ok(Self::Stdout(tokio::sync::Mutex::new(Gathered::default())))
     }
 
     /// Makes `--forward-to` POST the portal's online form instead of JSON.
@@ -115,7 +119,7 @@ impl Sink {
         .map_err(|e| DeliveryError::Failed(e.to_string()))?;
         match self {
             Self::Stdout(gathered) => {
-                let mut gathered = gathered.lock().unwrap_or_else(|p| p.into_inner());
+                let mut gathered = gathered.lock().await;
                 if let Some(broken) = &gathered.broken {
                     return Err(broken.clone());
                 }
@@ -124,7 +128,7 @@ impl Sink {
                 // A reader that waits (`--follow | jq`) gets lines in bursts of at
                 // most this size, and memory stays bounded.
                 if gathered.lines.len() >= STDOUT_BUFFER {
-                    write_stdout(&mut gathered)?;
+                    write_gathered(&mut gathered).await?;
                 }
                 Ok(())
             }
@@ -206,13 +210,20 @@ impl Sink {
     /// Writes what stdout has gathered and, when stdout is a pipe, waits until
     /// its reader has read it all: a line still in the pipe when the reader exits
     /// (`| head -1`) was never delivered, so nothing may be confirmed before.
-    /// Other sinks deliver at once. `stop` ends the wait (Ctrl-C): what the reader
-    /// has not read then counts as not delivered.
-    pub(super) fn flush(&self, stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
+    /// Other sinks deliver at once. A requested stop (Ctrl-C) ends the wait:
+    /// what the reader has not read then counts as not delivered. The writing
+    /// and the waiting run on a blocking thread.
+    pub(super) async fn flush(&self, shutdown: &Shutdown) -> Result<(), DeliveryError> {
         match self {
             Self::Stdout(gathered) => {
-                write_stdout(&mut gathered.lock().unwrap_or_else(|p| p.into_inner()))?;
-                wait_until_read(stop)
+                write_gathered(&mut *gathered.lock().await).await?;
+                let shutdown = shutdown.clone();
+                offload::blocking(move || wait_until_read(&|| shutdown.is_requested()))
+                    .await
+                    .map_err(|cancelled| DeliveryError::Closed {
+                        by_reader: false,
+                        why: cancelled.to_string(),
+                    })?
             }
             _ => Ok(()),
         }
@@ -262,23 +273,38 @@ fn wait_until_read(stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
     Ok(())
 }
 
-/// Writes and empties the gathered lines. Any failure to write stdout (a closed
-/// pipe, a full disk under a redirection) makes the sink unusable for good, not a
+/// Writes and empties the gathered lines, on a blocking thread (a pipe whose
+/// reader is slow blocks the write). Any failure to write stdout (a closed pipe,
+/// a full disk under a redirection) makes the sink unusable for good, not a
 /// record bad.
-fn write_stdout(gathered: &mut Gathered) -> Result<(), DeliveryError> {
-    use std::io::Write;
+async fn write_gathered(gathered: &mut Gathered) -> Result<(), DeliveryError> {
     if let Some(broken) = &gathered.broken {
         return Err(broken.clone());
     }
     if gathered.lines.is_empty() {
         return Ok(());
     }
+    let lines = std::mem::take(&mut gathered.lines);
+    let result = offload::blocking(move || write_stdout(&lines))
+        .await
+        .unwrap_or_else(|cancelled| {
+            Err(DeliveryError::Closed {
+                by_reader: false,
+                why: cancelled.to_string(),
+            })
+        });
+    if let Err(error) = &result {
+        gathered.broken = Some(error.clone());
+    }
+    result
+}
+
+/// Writes `lines` to stdout and flushes it.
+fn write_stdout(lines: &[u8]) -> Result<(), DeliveryError> {
+    use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    let written = stdout
-        .write_all(&gathered.lines)
-        .and_then(|()| stdout.flush());
-    gathered.lines.clear();
-    let result = written.map_err(|e| match e.kind() {
+    let written = stdout.write_all(lines).and_then(|()| stdout.flush());
+    written.map_err(|e| match e.kind() {
         std::io::ErrorKind::BrokenPipe => DeliveryError::Closed {
             by_reader: true,
             why: "stdout was closed by its reader".into(),
@@ -287,11 +313,7 @@ fn write_stdout(gathered: &mut Gathered) -> Result<(), DeliveryError> {
             by_reader: false,
             why: format!("cannot write stdout: {e}"),
         },
-    });
-    if let Err(error) = &result {
-        gathered.broken = Some(error.clone());
-    }
-    result
+    })
 }
 
 /// Why a delivery did not succeed.
