@@ -694,7 +694,6 @@ fn a_store_password_on_the_command_line_is_warned_about_and_never_shown() {
 /// two stores (two machines) and several threads each, all at once, none lost.
 #[test]
 fn concurrent_bucket_updates_through_the_store_lose_none() {
-    use bx_events::bitrix::BucketStore;
     use bx_events::internal::PgStore;
     let url = database();
     let machines = [
