@@ -61,11 +61,64 @@ impl<'de> Deserialize<'de> for ProcessId {
     }
 }
 
+/// A queued record's MESSAGE_ID: 32 hexadecimal characters (the portal makes it
+/// from the event's name and data, so a repeat of the same change has the same
+/// id). Records are confirmed and marked by it; `event.offline.clear` refuses any
+/// other length.
+///
+/// ```
+/// use bx_events::bitrix::offline::MessageId;
+/// let id = MessageId::parse("0123456789abcdef0123456789abcdef").unwrap();
+/// assert_eq!(id.as_str().len(), 32);
+/// assert!(MessageId::parse("m1").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// The id, if `text` is one; otherwise a message naming it and where real
+    /// ids come from.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(text.to_string()))
+        } else {
+            Err(format!(
+                "'{text}' is not a MESSAGE_ID: message ids are 32 hexadecimal characters (see `bx-events offline list`)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for MessageId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A queued event, normalised to the JSON shape of docs/offline.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OfflineRecord {
     pub id: u64,
-    pub message_id: String,
+    pub message_id: MessageId,
     pub event: String,
     pub timestamp: String,
     pub data: Value,
@@ -117,10 +170,12 @@ impl OfflineRecord {
             .and_then(value_as_i64)
             .and_then(|n| u64::try_from(n).ok())
             .ok_or_else(|| bad(method, "a record without a numeric ID"))?;
-        let message_id = text("MESSAGE_ID");
-        if message_id.is_empty() {
-            return Err(bad(method, "a record without a MESSAGE_ID"));
-        }
+        let message_id = MessageId::parse(&text("MESSAGE_ID")).map_err(|why| {
+            bad(
+                method,
+                &format!("a record whose MESSAGE_ID cannot be confirmed: {why}"),
+            )
+        })?;
         Ok(Self {
             id,
             message_id,
@@ -367,7 +422,7 @@ pub async fn list(client: &Client, query: &ListQuery) -> Result<ListPage, ApiErr
 #[derive(Debug, Clone)]
 pub enum ClearSelection {
     All,
-    MessageIds(Vec<String>),
+    MessageIds(Vec<MessageId>),
     Ids(Vec<u64>),
 }
 
@@ -401,7 +456,7 @@ pub async fn clear(
 pub async fn mark_errors(
     client: &Client,
     process_id: &ProcessId,
-    message_ids: &[String],
+    message_ids: &[MessageId],
     connector: &Option<String>,
 ) -> Result<(), ApiError> {
     let mut params = Map::new();
@@ -526,11 +581,6 @@ pub(crate) async fn reservations(
     Ok(found)
 }
 
-/// True for a 32-character hexadecimal MESSAGE_ID.
-pub(crate) fn is_message_id(text: &str) -> bool {
-    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,7 +636,8 @@ mod tests {
 
     #[test]
     fn message_ids_are_32_hex() {
-        assert!(is_message_id("0123456789abcdef0123456789ABCDEF"));
-        assert!(!is_message_id("xyz"));
+        assert!(MessageId::parse("0123456789abcdef0123456789ABCDEF").is_ok());
+        assert!(MessageId::parse("xyz").is_err());
+        assert!(MessageId::parse("0123456789abcdef0123456789abcdeg").is_err());
     }
 }

@@ -8,7 +8,7 @@ mod values;
 
 pub(crate) use values::KeyValue;
 
-use crate::bitrix::offline::ProcessId;
+use crate::bitrix::offline::{MessageId, ProcessId};
 use crate::bitrix::ratelimit::RatePreset;
 use crate::bitrix::Secret;
 use crate::config::env;
@@ -609,8 +609,8 @@ pub struct OfflineClearArgs {
     #[arg(long, value_name = "ID", value_parser = ProcessId::parse)]
     pub process_id: ProcessId,
     /// Clear only these records (32-character MESSAGE_ID; repeatable)
-    #[arg(long, value_name = "MESSAGE_ID", conflicts_with = "id")]
-    pub message_id: Vec<String>,
+    #[arg(long, value_name = "MESSAGE_ID", conflicts_with = "id", value_parser = MessageId::parse)]
+    pub message_id: Vec<MessageId>,
     /// Clear only these records by ID (repeatable)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub id: Vec<u64>,
@@ -625,8 +625,8 @@ pub struct OfflineErrorArgs {
     #[arg(long, value_name = "ID", value_parser = ProcessId::parse)]
     pub process_id: ProcessId,
     /// Records to mark (32-character MESSAGE_ID; repeatable)
-    #[arg(long, value_name = "MESSAGE_ID", required = true)]
-    pub message_id: Vec<String>,
+    #[arg(long, value_name = "MESSAGE_ID", required = true, value_parser = MessageId::parse)]
+    pub message_id: Vec<MessageId>,
     /// Queue of this connector (auth_connector)
     #[arg(long, value_name = "KEY")]
     pub connector: Option<String>,

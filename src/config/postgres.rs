@@ -1489,13 +1489,17 @@ struct PgBucket {
     last_seen: std::sync::Mutex<Option<String>>,
 }
 
-/// Writes `$3` where the row still holds `$2`, and returns what the row held
-/// (NULL when there is no row) and whether the write happened. Under READ
-/// COMMITTED the UPDATE re-checks `state = $2` on the newest row version, so two
-/// writers that start from the same state cannot both succeed.
-const BUCKET_COMPARE_AND_SET: &str = "WITH seen AS (SELECT state FROM bx_events_buckets WHERE key = $1), \
+/// Writes `$3` where the row still holds `$2`, or creates the row with `$3`
+/// when there is none (`$3` was then computed from an empty state), and returns
+/// what the row held before (NULL when there was no row) and whether the write
+/// happened. Under READ COMMITTED the UPDATE re-checks `state = $2` on the newest
+/// row version, so two writers that start from the same state cannot both
+/// succeed; of two that create the row, one inserts and the other is told the
+/// state it must start from.
+const BUCKET_COMPARE_AND_SET: &str = "WITH created AS (INSERT INTO bx_events_buckets (key, state) SELECT $1, $3 WHERE $2::text IS NULL ON CONFLICT (key) DO NOTHING RETURNING 1), \
+     seen AS (SELECT state FROM bx_events_buckets WHERE key = $1), \
      written AS (UPDATE bx_events_buckets SET state = $3 WHERE key = $1 AND state = $2 RETURNING 1) \
-     SELECT (SELECT state FROM seen), EXISTS (SELECT 1 FROM written)";
+     SELECT (SELECT state FROM seen), EXISTS (SELECT 1 FROM created) OR EXISTS (SELECT 1 FROM written)";
 
 /// How many times an update starts again after other writers changed the row
 /// first, before it gives up (the limiter then paces as if the bucket were full).
@@ -1510,19 +1514,21 @@ impl PgBucket {
         }
     }
 
-    /// One compare-and-set of `expected` to `proposed`: `Ok(None)` when written,
-    /// `Ok(Some(current))` with the row's state when it held something else (an
-    /// empty text when there was no row yet; the row is created then).
+    /// One compare-and-set of `expected` (`None`: no row yet) to `proposed`:
+    /// `Ok(true)` when written, else `Ok(false)` with `expected` set to what the
+    /// row holds now (`None` when there is no row).
     async fn compare_and_set(
         &self,
-        expected: Option<&str>,
+        expected: &mut Option<String>,
         proposed: &str,
-    ) -> Result<Option<String>, ConfigError> {
+    ) -> Result<bool, ConfigError> {
         let what = format!(
             "cannot update a rate-limit bucket in {}",
             self.store.described
         );
-        self.store
+        let compared = expected.as_deref();
+        let (written, current) = self
+            .store
             .run(&what, |conn| {
                 let what = what.clone();
                 async move {
@@ -1532,29 +1538,20 @@ impl PgBucket {
                             BUCKET_COMPARE_AND_SET,
                             &[
                                 (&self.key, Type::TEXT),
-                                (&expected, Type::TEXT),
+                                (&compared, Type::TEXT),
                                 (&proposed, Type::TEXT),
                             ],
                         )
                         .await
                         .map_err(|e| Attempt::of(&what, e))?;
-                    let (current, written): (Option<String>, bool) = (row.get(0), row.get(1));
-                    if written {
-                        return Ok(None);
-                    }
-                    if current.is_none() {
-                        client
-                            .query_typed(
-                                "INSERT INTO bx_events_buckets (key, state) VALUES ($1, '') ON CONFLICT DO NOTHING",
-                                &[(&self.key, Type::TEXT)],
-                            )
-                            .await
-                            .map_err(|e| Attempt::of(&what, e))?;
-                    }
-                    Ok(Some(current.unwrap_or_default()))
+                    Ok::<(bool, Option<String>), Attempt>((row.get(1), row.get(0)))
                 }
             })
-            .await
+            .await?;
+        if !written {
+            *expected = current;
+        }
+        Ok(written)
     }
 }
 
@@ -1567,12 +1564,12 @@ impl BucketStore for PgBucket {
             .clone();
         for _ in 0..BUCKET_ATTEMPTS {
             let proposed = change(expected.as_deref().unwrap_or(""));
-            match wait(self.compare_and_set(expected.as_deref(), &proposed)) {
-                Ok(None) => {
+            match wait(self.compare_and_set(&mut expected, &proposed)) {
+                Ok(true) => {
                     *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(proposed);
                     return Ok(());
                 }
-                Ok(Some(current)) => expected = Some(current),
+                Ok(false) => {}
                 Err(error) => {
                     *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     return Err(std::io::Error::other(error));

@@ -3,7 +3,7 @@
 //! threads, so that a fleet's other portals keep their runtime workers meanwhile;
 //! what it remembers is read in memory.
 
-use crate::bitrix::offline::ProcessId;
+use crate::bitrix::offline::{MessageId, ProcessId};
 use crate::support::offload::Offloaded;
 
 use super::journal::{Intent, Journal, Pending, Settled};
@@ -48,7 +48,7 @@ impl AsyncJournal {
         &self,
         process_id: &ProcessId,
         errors: bool,
-        message_ids: Vec<String>,
+        message_ids: Vec<MessageId>,
     ) -> anyhow::Result<Pending> {
         let process_id = process_id.clone();
         self.journal
@@ -64,7 +64,7 @@ impl AsyncJournal {
     }
 
     /// In memory until the next flush, entry or sync: no I/O, so it runs here.
-    pub(super) fn record(&self, message_id: &str, outcome: Settled) -> anyhow::Result<()> {
+    pub(super) fn record(&self, message_id: &MessageId, outcome: Settled) -> anyhow::Result<()> {
         self.journal
             .now(|journal| journal.record(message_id, outcome))
     }

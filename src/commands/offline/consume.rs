@@ -16,7 +16,9 @@ use super::dead_letter::{DeadLetter, DeadLetters};
 use super::journal::{Intent, Journal, Pending, Settled};
 use super::portal_form::{InstallerTokens, PortalIdentity};
 use super::sink::{DeliveryError, Origin, Sink};
-use crate::bitrix::offline::{self, ClearSelection, Extent, GetQuery, OfflineRecord, ProcessId};
+use crate::bitrix::offline::{
+    self, ClearSelection, Extent, GetQuery, MessageId, OfflineRecord, ProcessId,
+};
 use crate::bitrix::{ApiError, Client};
 use crate::cli::{ConsumeArgs, ForwardFormat};
 use crate::commands::context::Context;
@@ -938,8 +940,8 @@ impl<'a> Consumer<'a> {
     async fn confirm(
         &mut self,
         process_id: &ProcessId,
-        to_clear: Vec<String>,
-        to_error: Vec<String>,
+        to_clear: Vec<MessageId>,
+        to_error: Vec<MessageId>,
     ) -> anyhow::Result<()> {
         let journal = self.journal.location().to_string();
         let advice = |error: ApiError| {
@@ -996,8 +998,8 @@ impl<'a> Consumer<'a> {
 /// What a reservation's deliveries came to: what to clear, what to mark as an
 /// error, and whether the sink closed (then nothing is confirmed).
 struct Settlement {
-    to_clear: Vec<String>,
-    to_error: Vec<String>,
+    to_clear: Vec<MessageId>,
+    to_error: Vec<MessageId>,
     closed: bool,
 }
 
@@ -1078,7 +1080,7 @@ mod lane_tests {
     fn record(event: &str, id: &str, n: u64) -> OfflineRecord {
         OfflineRecord {
             id: n,
-            message_id: format!("m{n}"),
+            message_id: MessageId::parse(&format!("{n:032x}")).unwrap(),
             event: event.into(),
             timestamp: String::new(),
             data: serde_json::json!({"FIELDS": {"ID": id}}),

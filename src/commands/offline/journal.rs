@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::bitrix::offline::ProcessId;
+use crate::bitrix::offline::{MessageId, ProcessId};
 
 use crate::commands::errors::CliError;
 use crate::config::files::ensure_state_dir;
@@ -48,15 +48,15 @@ pub(super) struct Pending {
     pub size: u32,
     /// Taken with `error=1`: its records are re-read with `error=1`.
     pub errors: bool,
-    pub message_ids: Vec<String>,
-    pub done: HashSet<String>,
-    pub failed: HashSet<String>,
+    pub message_ids: Vec<MessageId>,
+    pub done: HashSet<MessageId>,
+    pub failed: HashSet<MessageId>,
     /// Records moved to the dead-letter file (cleared from the portal like `done`).
-    pub dead: HashSet<String>,
+    pub dead: HashSet<MessageId>,
 }
 
 impl Pending {
-    fn new(process_id: ProcessId, size: u32, errors: bool, message_ids: Vec<String>) -> Self {
+    fn new(process_id: ProcessId, size: u32, errors: bool, message_ids: Vec<MessageId>) -> Self {
         Self {
             process_id,
             size,
@@ -303,7 +303,7 @@ impl Journal {
         &mut self,
         process_id: &ProcessId,
         errors: bool,
-        message_ids: Vec<String>,
+        message_ids: Vec<MessageId>,
     ) -> anyhow::Result<()> {
         let size = u32::try_from(message_ids.len()).unwrap_or(u32::MAX);
         let entry = Entry::Reserve {
@@ -364,8 +364,12 @@ impl Journal {
 
     /// Records the outcome of one delivery, in memory until the next
     /// [`Journal::flush`], entry or [`Journal::sync`].
-    pub(super) fn record(&mut self, message_id: &str, outcome: Settled) -> anyhow::Result<()> {
-        let id = message_id.to_string();
+    pub(super) fn record(
+        &mut self,
+        message_id: &MessageId,
+        outcome: Settled,
+    ) -> anyhow::Result<()> {
+        let id = message_id.clone();
         let entry = match outcome {
             Settled::Done => Entry::Done { done: id },
             Settled::Failed => Entry::Failed { failed: id },
@@ -379,7 +383,7 @@ impl Journal {
                 Settled::Failed => &mut pending.failed,
                 Settled::Dead => &mut pending.dead,
             };
-            set.insert(message_id.to_string());
+            set.insert(message_id.clone());
         }
         Ok(())
     }
@@ -444,7 +448,7 @@ enum Entry {
         #[serde(default)]
         errors: bool,
         #[serde(default)]
-        message_ids: Vec<String>,
+        message_ids: Vec<MessageId>,
     },
     Confirmed {
         confirmed: ProcessId,
@@ -453,13 +457,13 @@ enum Entry {
         redeliver: ProcessId,
     },
     Done {
-        done: String,
+        done: MessageId,
     },
     Failed {
-        failed: String,
+        failed: MessageId,
     },
     Dead {
-        dead: String,
+        dead: MessageId,
     },
 }
 
@@ -553,15 +557,21 @@ mod tests {
         ProcessId::parse(PID).unwrap()
     }
 
+    /// A MESSAGE_ID ending in `tag` (hexadecimal digits).
+    fn mid(tag: &str) -> MessageId {
+        MessageId::parse(&format!("{tag:0>32}")).unwrap()
+    }
+
     #[test]
     fn replays_the_last_reservation_and_ignores_a_torn_line() {
-        let text = format!("{{\"reserve\":\"{PID}\",\"size\":3,\"errors\":true}}\n{{\"done\":\"a\"}}\n{{\"failed\":\"b\"}}\n{{\"done\":\"c");
+        let (a, b, c) = (mid("a"), mid("b"), mid("c"));
+        let text = format!("{{\"reserve\":\"{PID}\",\"size\":3,\"errors\":true}}\n{{\"done\":\"{a}\"}}\n{{\"failed\":\"{b}\"}}\n{{\"done\":\"{c}");
         let pending = replay(&text).pending.unwrap();
         assert_eq!(pending.process_id, pid());
         assert_eq!(pending.size, 3);
         assert!(pending.errors);
-        assert!(pending.done.contains("a") && !pending.done.contains("c"));
-        assert!(pending.failed.contains("b"));
+        assert!(pending.done.contains(&a) && !pending.done.contains(&c));
+        assert!(pending.failed.contains(&b));
     }
 
     #[test]
@@ -575,20 +585,33 @@ mod tests {
     }
 
     #[test]
+    fn an_outcome_line_with_an_id_the_portal_never_makes_is_skipped() {
+        let text = format!(
+            "{{\"reserve\":\"{PID}\",\"size\":2}}\n{{\"done\":\"m1\"}}\n{{\"done\":\"{}\"}}\n",
+            mid("2")
+        );
+        let pending = replay(&text).pending.unwrap();
+        assert_eq!(pending.done.len(), 1);
+        assert!(pending.done.contains(&mid("2")));
+        assert!(serde_json::from_str::<MessageId>("\"m1\"").is_err());
+    }
+
+    #[test]
     fn entries_are_written_in_the_shapes_earlier_versions_wrote() {
         let line = serde_json::to_string(&Entry::Reserve {
             reserve: pid(),
             size: 2,
             errors: false,
-            message_ids: vec!["m1".into(), "m2".into()],
+            message_ids: vec![mid("1"), mid("2")],
         })
         .unwrap();
+        let (m1, m2) = (mid("1"), mid("2"));
         assert_eq!(
             line,
-            format!("{{\"reserve\":\"{PID}\",\"size\":2,\"errors\":false,\"message_ids\":[\"m1\",\"m2\"]}}")
+            format!("{{\"reserve\":\"{PID}\",\"size\":2,\"errors\":false,\"message_ids\":[\"{m1}\",\"{m2}\"]}}")
         );
-        let done = serde_json::to_string(&Entry::Done { done: "m1".into() }).unwrap();
-        assert_eq!(done, "{\"done\":\"m1\"}");
+        let done = serde_json::to_string(&Entry::Done { done: mid("1") }).unwrap();
+        assert_eq!(done, format!("{{\"done\":\"{m1}\"}}"));
         let intent = serde_json::to_string(&Entry::Intent {
             intent: IntentLine {
                 limit: 10,
@@ -625,7 +648,7 @@ mod tests {
         {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
             journal
-                .begin(&pid(), false, vec!["m1".into(), "m2".into()])
+                .begin(&pid(), false, vec![mid("1"), mid("2")])
                 .unwrap();
         }
         let path = dir.path().join("consume-p-default.journal");
@@ -633,11 +656,12 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap();
-        file.write_all(b"{\"done\":\"m1").unwrap();
+        file.write_all(format!("{{\"done\":\"{}", mid("1")).as_bytes())
+            .unwrap();
         drop(file);
         {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
-            journal.record("m2", Settled::Done).unwrap();
+            journal.record(&mid("2"), Settled::Done).unwrap();
             journal.flush().unwrap();
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -649,10 +673,10 @@ mod tests {
         let journal = Journal::open(dir.path(), "p", None).unwrap();
         let pending = journal.pending().unwrap();
         assert!(
-            pending.done.contains("m2"),
+            pending.done.contains(&mid("2")),
             "the entry after the torn one is read"
         );
-        assert!(!pending.done.contains("m1"));
+        assert!(!pending.done.contains(&mid("1")));
     }
 
     #[test]
@@ -660,12 +684,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
-            journal.begin(&pid(), false, vec!["m1".into()]).unwrap();
-            journal.record("m1", Settled::Done).unwrap();
+            journal.begin(&pid(), false, vec![mid("1")]).unwrap();
+            journal.record(&mid("1"), Settled::Done).unwrap();
             journal.flush().unwrap();
         }
         let mut journal = Journal::open(dir.path(), "p", None).unwrap();
-        assert!(journal.pending().unwrap().done.contains("m1"));
+        assert!(journal.pending().unwrap().done.contains(&mid("1")));
         journal.finish(&pid()).unwrap();
         drop(journal);
         assert!(Journal::open(dir.path(), "p", None)
@@ -681,8 +705,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut journal = Journal::open(dir.path(), "p", None).unwrap();
-            journal.begin(&pid(), false, vec!["m1".into()]).unwrap();
-            journal.record("m1", Settled::Done).unwrap();
+            journal.begin(&pid(), false, vec![mid("1")]).unwrap();
+            journal.record(&mid("1"), Settled::Done).unwrap();
         }
         let journal = Journal::open(dir.path(), "p", None).unwrap();
         assert!(journal.pending().unwrap().done.is_empty());

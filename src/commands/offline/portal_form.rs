@@ -107,7 +107,7 @@ mod tests {
     fn the_form_has_the_portals_keys() {
         let record = OfflineRecord {
             id: 1,
-            message_id: "m".into(),
+            message_id: crate::bitrix::offline::MessageId::parse(&"a".repeat(32)).unwrap(),
             event: "ONCRMDEALADD".into(),
             timestamp: "2024-07-18T12:32:31+02:00".into(),
             data: json!({"FIELDS": {"ID": "7"}}),
