@@ -1501,9 +1501,11 @@ const BUCKET_COMPARE_AND_SET: &str = "WITH created AS (INSERT INTO bx_events_buc
      written AS (UPDATE bx_events_buckets SET state = $3 WHERE key = $1 AND state = $2 RETURNING 1) \
      SELECT (SELECT state FROM seen), EXISTS (SELECT 1 FROM created) OR EXISTS (SELECT 1 FROM written)";
 
-/// How many times an update starts again after other writers changed the row
-/// first, before it gives up (the limiter then paces as if the bucket were full).
-const BUCKET_ATTEMPTS: usize = 50;
+/// Compare-and-set attempts before an update takes the row's lock instead:
+/// under contention a writer could otherwise lose every race (each failed
+/// attempt learns the state from its statement's snapshot, which another
+/// writer may already have replaced), while the lock always gets through.
+const OPTIMISTIC_ATTEMPTS: usize = 2;
 
 impl PgBucket {
     fn new(store: Arc<PgStore>, key: &str) -> Self {
@@ -1553,6 +1555,54 @@ impl PgBucket {
         }
         Ok(written)
     }
+
+    /// The update under the row's lock, in a transaction that has the shared
+    /// connection to itself: it cannot lose a race. Returns the state written.
+    async fn update_locked(
+        &self,
+        change: &mut dyn FnMut(&str) -> String,
+    ) -> Result<String, ConfigError> {
+        let what = format!(
+            "cannot update a rate-limit bucket in {}",
+            self.store.described
+        );
+        let change = std::sync::Mutex::new(change);
+        self.store
+            .run(&what, |conn| {
+                let (what, key, change) = (what.clone(), &self.key, &change);
+                async move {
+                    let mut client = conn.write().await;
+                    let tx = client.transaction().await.map_err(|e| Attempt::of(&what, e))?;
+                    tx.execute(
+                        "INSERT INTO bx_events_buckets (key, state) VALUES ($1, '') ON CONFLICT DO NOTHING",
+                        &[key],
+                    )
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?;
+                    let row = tx
+                        .query_one(
+                            "SELECT state FROM bx_events_buckets WHERE key = $1 FOR UPDATE",
+                            &[key],
+                        )
+                        .await
+                        .map_err(|e| Attempt::of(&what, e))?;
+                    let state = (change.lock().unwrap_or_else(|p| p.into_inner()))(row.get(0));
+                    tx.execute(
+                        "UPDATE bx_events_buckets SET state = $2 WHERE key = $1",
+                        &[key, &state],
+                    )
+                    .await
+                    .map_err(|e| Attempt::of(&what, e))?;
+                    tx.commit().await.map_err(|e| Attempt::of(&what, e))?;
+                    Ok(state)
+                }
+            })
+            .await
+    }
+
+    fn remember(&self, state: Option<String>) {
+        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
 }
 
 impl BucketStore for PgBucket {
@@ -1562,25 +1612,30 @@ impl BucketStore for PgBucket {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        for _ in 0..BUCKET_ATTEMPTS {
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
             let proposed = change(expected.as_deref().unwrap_or(""));
             match wait(self.compare_and_set(&mut expected, &proposed)) {
                 Ok(true) => {
-                    *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(proposed);
+                    self.remember(Some(proposed));
                     return Ok(());
                 }
                 Ok(false) => {}
                 Err(error) => {
-                    *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.remember(None);
                     return Err(std::io::Error::other(error));
                 }
             }
         }
-        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        Err(std::io::Error::other(format!(
-            "the rate-limit bucket in {} kept changing under {BUCKET_ATTEMPTS} attempts to update it",
-            self.store.described
-        )))
+        match wait(self.update_locked(change)) {
+            Ok(written) => {
+                self.remember(Some(written));
+                Ok(())
+            }
+            Err(error) => {
+                self.remember(None);
+                Err(std::io::Error::other(error))
+            }
+        }
     }
 }
 
