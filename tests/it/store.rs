@@ -764,3 +764,64 @@ fn a_released_journal_is_free_at_once_and_its_connection_serves_the_next() {
     drop((next, first));
     assert!(!connections.is_empty());
 }
+
+/// Distinct (profile, record id) pairs a fleet consumer wrote.
+fn fleet_records(path: &std::path::Path) -> std::collections::BTreeSet<(String, u64)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|r| Some((r["profile"].as_str()?.to_string(), r["id"].as_u64()?)))
+        .collect()
+}
+
+/// A fleet's consumer keeps idle journal connections between turns and shares
+/// its buckets through the store: both must survive the store's connections
+/// being ended and the server restarting, with every record delivered and the
+/// queues empty. Ended connections, with the server up, must cost no turn (a
+/// dead idle connection is replaced at once, not reported as a failure).
+#[test]
+fn a_fleet_consumer_goes_on_through_ended_connections_and_a_store_restart() {
+    const PORTALS: usize = 3;
+    let mut server = RestartableServer::start();
+    let store = server.database();
+    let sandbox = fleet(PORTALS);
+    let machine = Machine::new(&store);
+    import_fleet(&machine, &sandbox);
+    bind_fleet(&machine, &sandbox);
+    let queued_empty = || sandbox.fleet.iter().all(|m| m.portal.offline_count() == 0);
+    let follow = ["--all-profiles", "--follow", "--poll-interval", "0.2"];
+    queue_on_fleet(&sandbox, 0, 5);
+    let (consumer, out) = machine.consumer(&follow);
+    let first = eventually(60, || {
+        fleet_records(&out).len() == PORTALS * 5 && queued_empty()
+    });
+    terminate_backends(&store);
+    queue_on_fleet(&sandbox, 5, 5);
+    let after_terminate = eventually(60, || {
+        fleet_records(&out).len() == PORTALS * 10 && queued_empty()
+    });
+    let stderr = stop(consumer);
+    assert!(first, "first records delivered: {stderr}");
+    assert!(
+        after_terminate,
+        "delivered after the ended connections: {stderr}"
+    );
+    assert!(
+        !stderr.contains("trying again"),
+        "a turn failed although the server was up: {stderr}"
+    );
+    // The server restarts under a running consumer whose journal connections
+    // sit idle between turns.
+    let (consumer, out) = machine.consumer(&follow);
+    queue_on_fleet(&sandbox, 10, 5);
+    let before_restart = eventually(60, || fleet_records(&out).len() == PORTALS * 5);
+    server.restart();
+    queue_on_fleet(&sandbox, 15, 5);
+    let after_restart = eventually(90, || {
+        fleet_records(&out).len() == PORTALS * 10 && queued_empty()
+    });
+    let stderr = stop(consumer);
+    assert!(before_restart, "delivered before the restart: {stderr}");
+    assert!(after_restart, "delivered after the restart: {stderr}");
+}

@@ -163,6 +163,11 @@ fn tokens(access: &str, refresh: &str, expires_at: Option<i64>) -> OAuthTokens {
 /// A client for the scripted portal, which is its own OAuth server.
 fn oauth_client(server: &Scripted, stored: OAuthTokens) -> (Client, Arc<MemoryTokenStore>) {
     let store = Arc::new(MemoryTokenStore::new(stored));
+    (client_with_store(server, store.clone()), store)
+}
+
+/// A client for the scripted portal whose tokens live in `store`.
+fn client_with_store(server: &Scripted, store: Arc<dyn TokenStore>) -> Client {
     let credentials = Credentials::OAuth {
         endpoint: server.base.join("rest/").unwrap(),
         app: Some(OAuthApp {
@@ -170,9 +175,9 @@ fn oauth_client(server: &Scripted, stored: OAuthTokens) -> (Client, Arc<MemoryTo
             client_secret: Secret::new("app-secret".to_string()),
             oauth_server: server.base.clone(),
         }),
-        store: store.clone(),
+        store,
     };
-    (Client::new(credentials, quick_options()).unwrap(), store)
+    Client::new(credentials, quick_options()).unwrap()
 }
 
 fn token_answer(access: &str, refresh: &str) -> Answer {
@@ -388,16 +393,7 @@ fn counting_client(server: &Scripted, stored: OAuthTokens) -> (Client, Arc<Count
         inner: MemoryTokenStore::new(stored),
         loads: Default::default(),
     });
-    let credentials = Credentials::OAuth {
-        endpoint: server.base.join("rest/").unwrap(),
-        app: Some(OAuthApp {
-            client_id: "local.app".into(),
-            client_secret: Secret::new("app-secret".to_string()),
-            oauth_server: server.base.clone(),
-        }),
-        store: store.clone(),
-    };
-    (Client::new(credentials, quick_options()).unwrap(), store)
+    (client_with_store(server, store.clone()), store)
 }
 
 #[tokio::test]

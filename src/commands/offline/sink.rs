@@ -218,12 +218,7 @@ impl Sink {
             Self::Stdout(gathered) => {
                 write_gathered(&mut *gathered.lock().await).await?;
                 let shutdown = shutdown.clone();
-                offload::blocking(move || wait_until_read(&|| shutdown.is_requested()))
-                    .await
-                    .map_err(|cancelled| DeliveryError::Closed {
-                        by_reader: false,
-                        why: cancelled.to_string(),
-                    })?
+                offload::blocking(move || wait_until_read(&|| shutdown.is_requested())).await?
             }
             _ => Ok(()),
         }
@@ -287,12 +282,7 @@ async fn write_gathered(gathered: &mut Gathered) -> Result<(), DeliveryError> {
     let lines = std::mem::take(&mut gathered.lines);
     let result = offload::blocking(move || write_stdout(&lines))
         .await
-        .unwrap_or_else(|cancelled| {
-            Err(DeliveryError::Closed {
-                by_reader: false,
-                why: cancelled.to_string(),
-            })
-        });
+        .unwrap_or_else(|cancelled| Err(cancelled.into()));
     if let Err(error) = &result {
         gathered.broken = Some(error.clone());
     }
@@ -329,6 +319,17 @@ pub(super) enum DeliveryError {
         by_reader: bool,
         why: String,
     },
+}
+
+/// A write or wait that never ran (the runtime is shutting down): stdout can
+/// take nothing more, and nothing written lately may be trusted as read.
+impl From<offload::Cancelled> for DeliveryError {
+    fn from(cancelled: offload::Cancelled) -> Self {
+        Self::Closed {
+            by_reader: false,
+            why: cancelled.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for DeliveryError {
