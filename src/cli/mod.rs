@@ -236,6 +236,22 @@ pub enum AuthCommand {
         after_help = "Examples:\n  bx-events auth import installs.jsonl --client-id local.abc\n  bx-events auth import installs.jsonl --secrets-from app.env --replace\n  bx-events auth import installs.jsonl --replace -o json"
     )]
     Import(ImportArgs),
+    /// Move the selected profile's secrets (or all with --all) into the OS
+    /// keyring, or back into credentials.toml with --off
+    #[command(
+        after_help = "Examples:\n  bx-events auth keyring\n  bx-events auth keyring -p production\n  bx-events auth keyring --all --off"
+    )]
+    Keyring(KeyringArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyringArgs {
+    /// Every stored profile, not only the selected one
+    #[arg(long)]
+    pub all: bool,
+    /// Move the secrets out of the keyring, back into credentials.toml
+    #[arg(long)]
+    pub off: bool,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +310,10 @@ pub struct LoginArgs {
     /// access_token, refresh_token, webhook), so they stay out of the process list
     #[arg(long, value_name = "FILE")]
     pub secrets_from: Option<std::path::PathBuf>,
+    /// Keep this profile's secrets in the OS keyring (macOS Keychain, Windows
+    /// Credential Manager, Secret Service) instead of credentials.toml
+    #[arg(long, env = env::KEYRING, hide_env_values = true)]
+    pub keyring: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ use crate::config::{ConfigError, ProfileKind, ProfileSettings, Secrets, Store};
 
 mod code_flow;
 pub(crate) mod import;
+pub(crate) mod keyring;
 mod status;
 
 pub(crate) use status::status;
@@ -221,13 +222,20 @@ pub(crate) async fn login(ctx: &Context, mut args: LoginArgs) -> anyhow::Result<
         .profile
         .clone()
         .unwrap_or_else(|| "default".into());
-    let (settings, secrets) = match choose_method(ctx, &args)? {
+    if args.keyring {
+        // Before the login: an authorization code is spent by the exchange.
+        keyring::check_available(ctx)?;
+    }
+    let (settings, mut secrets) = match choose_method(ctx, &args)? {
         LoginMethod::Webhook(raw) => login_webhook(ctx, &args, raw.expose()).await?,
         LoginMethod::Tokens => login_tokens(ctx, &args).await?,
         LoginMethod::AuthorizationCode => login_code(ctx, &args).await?,
     };
     if settings.kind == ProfileKind::Webhook {
         ctx.out.warn("incoming webhooks cannot call event methods (the portal answers WRONG_AUTH_TYPE); bind, list and unbind need an OAuth application. `call` works with a webhook.");
+    }
+    if args.keyring {
+        secrets.storage = Some(crate::config::SecretStorage::Keyring);
     }
     save_profile(&ctx.store, &name, settings.clone(), secrets)?;
     ctx.out.success(&format!(
@@ -401,6 +409,7 @@ async fn verify_and_collect(
         expires_at: verified.expires_at,
         webhook_url: None,
         application_token: None,
+        storage: None,
     };
     Ok((settings, secrets))
 }
@@ -450,6 +459,7 @@ pub(crate) fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
             return Err(CliError::Failed("cancelled; nothing was changed".into()).into());
         }
     }
+    let mut places = Vec::new();
     let removed = ctx.store.update(|config, credentials| {
         let names: Vec<String> = if args.all {
             config.profiles.keys().cloned().collect()
@@ -463,24 +473,28 @@ pub(crate) fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
                     known: config.profiles.keys().cloned().collect(),
                 });
             }
-            credentials.profiles.remove(name);
+            if let Some(secrets) = credentials.profiles.remove(name) {
+                places.push(ctx.store.storage_of(Some(&secrets)));
+            }
             if config.current.as_deref() == Some(name.as_str()) {
                 config.current = None;
             }
         }
         Ok(names)
     })?;
+    places.sort();
+    places.dedup();
+    let places = places.join(" and ");
     if removed.is_empty() {
         ctx.out.info("No profiles to log out of.");
     } else {
         ctx.out.success(&format!(
-            "Logged out of {}; its secrets were deleted from {}",
+            "Logged out of {}; its secrets were deleted from {places}",
             removed
                 .iter()
                 .map(|n| format!("'{n}'"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            ctx.store.credentials_path().display()
         ));
     }
     Ok(())

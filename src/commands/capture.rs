@@ -251,6 +251,7 @@ impl Capture {
             expires_at: tokens.expires_at,
             webhook_url: None,
             application_token: Some(application_token),
+            storage: None,
         };
         let store = self.store.clone();
         let member = member_id.clone();

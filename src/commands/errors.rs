@@ -255,6 +255,7 @@ fn config_verdict(config: &ConfigError) -> Verdict {
             ..
         }
         | ConfigError::Damaged { .. }
+        | ConfigError::Keyring { .. }
         | ConfigError::Unsafe { .. } => 4,
         ConfigError::Corrupt {
             kind: FileKind::Config,
@@ -294,6 +295,7 @@ fn config_code(error: &ConfigError) -> &'static str {
         ConfigError::Shared(_) => "STORE",
         ConfigError::Damaged { .. } => "STORE_ROW_DAMAGED",
         ConfigError::Unsafe { .. } => "UNSAFE_CONFIG",
+        ConfigError::Keyring { .. } => "KEYRING",
         ConfigError::Uninstalled { .. } => "APP_UNINSTALLED",
     }
 }
@@ -314,7 +316,7 @@ fn config_hint(error: &ConfigError) -> Option<String> {
             "other profiles are not affected. Check where this row points (`bx-events auth status -p {profile}`): if another machine sealed it with a different {key}, give every machine the same key; if it was changed without the key, log in again (`bx-events auth login -p {profile} ...`) or, for a fleet, let the portal reinstall the application; `bx-events store init` seals rows written before settings were bound (docs/fleet.md)",
             key = crate::config::env::STORE_KEY
         )),
-        ConfigError::Unsafe { fix, .. } => Some(fix.clone()),
+        ConfigError::Unsafe { fix, .. } | ConfigError::Keyring { fix, .. } => Some(fix.clone()),
         ConfigError::Uninstalled { .. } => Some(
             "once the application is installed again, `listen --capture-installs` stores the new tokens (docs/fleet.md)".into(),
         ),

@@ -12,7 +12,7 @@ pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
     (1, "failed: API error, network error, a handler failed in `consume`, partial failure"),
     (2, "usage: bad flags or arguments, invalid manifest, invalid filter, a prompt needed but input not allowed"),
     (3, "`diff --exit-code`: not in sync"),
-    (4, "credentials: none configured, unknown profile, rejected (NO_AUTH_FOUND, INVALID_CREDENTIALS, invalid_grant, WRONG_AUTH_TYPE, ACCESS_DENIED for the call), a config directory others could change (UNSAFE_CONFIG)"),
+    (4, "credentials: none configured, unknown profile, rejected (NO_AUTH_FOUND, INVALID_CREDENTIALS, invalid_grant, WRONG_AUTH_TYPE, ACCESS_DENIED for the call), a config directory others could change (UNSAFE_CONFIG), the OS keyring cannot give a profile's secrets (KEYRING)"),
     (5, "rate limited or temporarily unavailable after all retries (503/429 limits, 5xx answers, gateway pages)"),
     (75, "busy: another `offline consume` holds this queue's lock (try again later)"),
     (130, "interrupted (Ctrl-C, SIGTERM)"),

@@ -72,6 +72,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
             AuthCommand::Token => auth::token(ctx).await,
             AuthCommand::Switch(args) => auth::switch(ctx, &args),
             AuthCommand::Import(args) => auth::import::run(ctx, &args),
+            AuthCommand::Keyring(args) => auth::keyring::run(ctx, &args),
         },
         Command::Diff(args) => apply::diff(ctx, &args).await,
         Command::Apply(args) => apply::apply(ctx, &args).await,

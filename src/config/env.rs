@@ -18,6 +18,11 @@ pub const CA_CERT: &str = "BX_EVENTS_CA_CERT";
 pub const STORE: &str = "BX_EVENTS_STORE";
 /// The key sealing secrets in the shared store.
 pub const STORE_KEY: &str = "BX_EVENTS_STORE_KEY";
+/// Keep the secrets of profiles `auth login` stores in the OS keyring (`--keyring`).
+pub const KEYRING: &str = "BX_EVENTS_KEYRING";
+/// Test builds with the `test-keyring` feature: the kernel's keyutils keyring
+/// stands in for the OS keyring when set (src/config/keyring.rs).
+pub const TEST_KEYRING: &str = "BX_EVENTS_TEST_KEYRING";
 /// Test failpoints (src/support/failpoint.rs), honoured only by builds with the
 /// `failpoints` feature.
 pub const TEST_FAILPOINT: &str = crate::support::failpoint::VARIABLE;
@@ -84,6 +89,10 @@ pub const ALL: &[(&str, &str)] = &[
     (
         STORE_KEY,
         "64 hex digits: seals secrets in the shared store with AES-256-GCM",
+    ),
+    (
+        KEYRING,
+        "1: `auth login` keeps the profile's secrets in the OS keyring (same as --keyring)",
     ),
 ];
 

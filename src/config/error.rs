@@ -47,6 +47,10 @@ pub enum ConfigError {
     /// the profile waits for a reinstall (exit 1, like any failed portal).
     #[error("the application was uninstalled from {portal} at {at}")]
     Uninstalled { portal: String, at: String },
+    /// The OS keyring that keeps a profile's secrets (`auth login --keyring`)
+    /// cannot be used: none on this machine, locked, or its entry is gone.
+    #[error("{detail}")]
+    Keyring { detail: String, fix: String },
     /// The config directory, `state/` or a file in them could be changed by
     /// someone else: bx-events will not trust it with secrets (ssh's rule).
     #[error("{path} {detail}; bx-events keeps secrets there and will not use it")]

@@ -3,6 +3,7 @@
 pub mod env;
 mod error;
 pub(crate) mod files;
+mod keyring;
 mod model;
 pub(crate) mod pending;
 mod pgpass;
@@ -13,6 +14,7 @@ pub(crate) mod store;
 
 pub(crate) use error::{ConfigError, FileKind};
 pub(crate) use model::ConfigFile;
+pub(crate) use model::SecretStorage;
 pub use model::{ProfileKind, ProfileSettings, Secrets};
 pub use profile::sandbox_profile;
 pub(crate) use profile::{resolve, ActiveProfile};

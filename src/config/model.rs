@@ -59,6 +59,17 @@ pub struct ConfigFile {
     pub profiles: BTreeMap<String, ProfileSettings>,
 }
 
+/// Where one profile's secrets are kept on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretStorage {
+    /// `credentials.toml`, the default.
+    File,
+    /// The OS keyring (`auth login --keyring`); `credentials.toml` keeps only
+    /// this marker, so every reader knows where to look.
+    Keyring,
+}
+
 /// Secrets of one profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Secrets {
@@ -76,6 +87,35 @@ pub struct Secrets {
     /// when known: `dev` sends it to the local handler as the portal would.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_token: Option<Secret>,
+    /// Where these secrets are kept. `None` in a change means "where they are
+    /// now" (a new profile: the credentials file), so code that replaces a
+    /// profile's secrets never moves them out of the keyring by accident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<SecretStorage>,
+}
+
+impl Secrets {
+    /// Whether these secrets are (to be) kept in the OS keyring.
+    pub(crate) fn in_keyring(&self) -> bool {
+        self.storage == Some(SecretStorage::Keyring)
+    }
+
+    /// The secrets alone, without saying where they are kept: what the keyring
+    /// entry and the shared store hold.
+    pub(crate) fn without_storage(&self) -> Self {
+        Self {
+            storage: None,
+            ..self.clone()
+        }
+    }
+
+    /// What `credentials.toml` keeps for a profile whose secrets are in the keyring.
+    pub(crate) fn keyring_marker() -> Self {
+        Self {
+            storage: Some(SecretStorage::Keyring),
+            ..Self::default()
+        }
+    }
 }
 
 /// The whole `credentials.toml`.

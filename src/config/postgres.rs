@@ -1044,8 +1044,8 @@ impl PgStore {
         settings_text: &str,
         secrets: &Secrets,
     ) -> Result<String, ConfigError> {
-        let text =
-            serde_json::to_string(secrets).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let text = serde_json::to_string(&secrets.without_storage())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         match &self.key {
             Some(key) => key.seal(&row_binding(name, settings_text), &text),
             None => Ok(text),

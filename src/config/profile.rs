@@ -368,6 +368,7 @@ pub fn sandbox_profile(
         expires_at: Some(credentials.expires_at),
         webhook_url: None,
         application_token: Some(credentials.application_token.clone()),
+        storage: None,
     };
     (settings, secrets)
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::model::{ConfigFile, CredentialsFile, ProfileSettings, Secrets};
+use super::keyring::keyring;
+use super::model::{ConfigFile, CredentialsFile, ProfileSettings, SecretStorage, Secrets};
 use super::pending::{Pending, PendingEntry};
 use super::postgres::PgStore;
 
@@ -120,11 +121,65 @@ impl Store {
         }
     }
 
+    /// Every profile's secrets, those kept in the OS keyring read from it.
     pub fn read_credentials(&self) -> Result<CredentialsFile, ConfigError> {
-        match &self.shared {
-            Some(shared) => shared.read_credentials(),
-            None => Ok(self.parsed_credentials()?.as_ref().clone()),
+        if let Some(shared) = &self.shared {
+            return shared.read_credentials();
         }
+        let mut credentials = self.parsed_credentials()?.as_ref().clone();
+        for (name, secrets) in credentials.profiles.iter_mut() {
+            if secrets.in_keyring() {
+                *secrets = self.keyring_secrets(name)?;
+            }
+        }
+        Ok(credentials)
+    }
+
+    /// [`Store::read_credentials`] for an update: a profile whose keyring entry
+    /// cannot be read (a locked keyring, an entry deleted there) stays its bare
+    /// marker, which [`Store::write_credentials`] leaves as it is. Other
+    /// profiles can still be changed, and this one logged out of.
+    fn read_credentials_for_update(&self) -> Result<CredentialsFile, ConfigError> {
+        let mut credentials = self.parsed_credentials()?.as_ref().clone();
+        for (name, secrets) in credentials.profiles.iter_mut() {
+            if secrets.in_keyring() {
+                match self.keyring_secrets(name) {
+                    Ok(read) => *secrets = read,
+                    Err(ConfigError::Keyring { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        Ok(credentials)
+    }
+
+    /// A profile's secrets from the OS keyring, marked as kept there.
+    fn keyring_secrets(&self, name: &str) -> Result<Secrets, ConfigError> {
+        let keyring = keyring()?;
+        let mut secrets = keyring.load(&self.dir, name)?.ok_or_else(|| ConfigError::Keyring {
+            detail: format!(
+                "profile '{name}' keeps its secrets in the {}, but it has no entry for this profile (deleted there, or another user's keyring)",
+                keyring.name()
+            ),
+            fix: format!("log in again: `bx-events auth login -p {name} --keyring ...`"),
+        })?;
+        secrets.storage = Some(SecretStorage::Keyring);
+        Ok(secrets)
+    }
+
+    /// The name of this machine's OS keyring, or why it cannot be used.
+    pub fn keyring_name() -> Result<String, ConfigError> {
+        keyring().map(|k| k.name().to_string())
+    }
+
+    /// Where one profile's secrets live, for `auth status`.
+    pub fn storage_of(&self, secrets: Option<&Secrets>) -> String {
+        if self.shared.is_none() && secrets.is_some_and(Secrets::in_keyring) {
+            return keyring()
+                .map(|k| k.name().to_string())
+                .unwrap_or_else(|_| "OS keyring (unavailable)".into());
+        }
+        self.secrets_location()
     }
 
     /// One profile's secrets, read now (what another process stored counts).
@@ -133,7 +188,10 @@ impl Store {
     /// them, this machine's kept pair is the profile's pair.
     pub fn secrets_of(&self, name: &str) -> Result<Option<Secrets>, ConfigError> {
         let Some(shared) = &self.shared else {
-            return Ok(self.parsed_credentials()?.profiles.get(name).cloned());
+            return match self.parsed_credentials()?.profiles.get(name) {
+                Some(marker) if marker.in_keyring() => self.keyring_secrets(name).map(Some),
+                other => Ok(other.cloned()),
+            };
         };
         let pending = Pending::new(&self.dir);
         if pending.any() {
@@ -261,12 +319,21 @@ impl Store {
         write_atomic(&self.config_path(), &text, 0o600)
     }
 
-    /// Writes `credentials.toml` (mode 0600); the caller must hold [`Store::lock`].
+    /// Writes every profile's secrets (the caller must hold [`Store::lock`]):
+    /// `credentials.toml` (mode 0600), and the OS keyring for profiles kept
+    /// there. A profile whose secrets say nothing about where they go stays
+    /// where it is. Keyring entries are written before the file names them, and
+    /// deleted only after the file no longer does: a crash between the two
+    /// leaves an unused entry, never a profile whose secrets are nowhere.
     pub fn write_credentials(&self, credentials: &CredentialsFile) -> Result<(), ConfigError> {
         ensure_private_dir(&self.dir)?;
+        let before = self.parsed_credentials()?;
+        let file = super::keyring::file_form(&self.dir, &before, credentials)?;
         let text =
-            toml::to_string_pretty(credentials).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        write_atomic(&self.credentials_path(), &text, 0o600)
+            toml::to_string_pretty(&file).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        write_atomic(&self.credentials_path(), &text, 0o600)?;
+        super::keyring::forget_moved_out(&self.dir, &before, &file);
+        Ok(())
     }
 
     /// Locks, reads both files, applies `change`, and writes both back.
@@ -280,7 +347,7 @@ impl Store {
         }
         let _lock = self.lock()?;
         let mut config = self.read_config()?;
-        let mut credentials = self.read_credentials()?;
+        let mut credentials = self.read_credentials_for_update()?;
         let result = change(&mut config, &mut credentials)?;
         self.write_credentials(&credentials)?;
         self.write_config(&config)?;

@@ -81,6 +81,7 @@ impl TestEnv {
             expires_at,
             webhook_url: None,
             application_token: Some(creds.application_token.clone()),
+            storage: None,
         };
         save_profile(&self.store(), name, settings, secrets).expect("profile saved");
     }
@@ -154,6 +155,7 @@ pub fn bare_cmd() -> Command {
         cmd.env_remove(name);
     }
     cmd.env_remove(env::TEST_FAILPOINT);
+    cmd.env_remove(env::TEST_KEYRING);
     cmd.env("NO_COLOR", "1");
     cmd
 }

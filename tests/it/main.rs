@@ -17,6 +17,8 @@ mod failures;
 mod fleet;
 mod handlers;
 mod hardening;
+#[cfg(all(feature = "test-keyring", target_os = "linux"))]
+mod keyring;
 mod offline;
 mod postgres;
 mod properties;

@@ -231,6 +231,7 @@ fn check_line(
             expires_at,
             webhook_url: None,
             application_token: fields.application_token.filter(|t| !t.is_empty()),
+            storage: None,
         },
         name,
     })

@@ -195,7 +195,7 @@ fn gather(ctx: &Context) -> anyhow::Result<(Vec<Candidate>, Vec<StatusRow>)> {
                 user_id: settings.user_id,
                 scope: settings.scope.clone(),
                 expires_at: None,
-                storage: ctx.store.secrets_location(),
+                storage: ctx.store.storage_of(credentials.profiles.get(name)),
                 status: CheckResult::Uninstalled(at.clone()),
             });
             continue;
@@ -204,7 +204,7 @@ fn gather(ctx: &Context) -> anyhow::Result<(Vec<Candidate>, Vec<StatusRow>)> {
             profile: load_stored(&ctx.store, &config, name)?,
             current: !env_active && current.as_deref() == Some(name.as_str()),
             expires_at: credentials.profiles.get(name).and_then(|s| s.expires_at),
-            storage: ctx.store.secrets_location(),
+            storage: ctx.store.storage_of(credentials.profiles.get(name)),
         });
     }
     if candidates.is_empty() && uninstalled.is_empty() {
