@@ -4,6 +4,7 @@
 
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
+use std::collections::HashSet;
 
 use super::php;
 use super::request::{param, Caller, Output, RestError};
@@ -505,14 +506,19 @@ pub(crate) fn clear(
         }
         ids = (!list.is_empty()).then_some(list);
     }
+    // Sets, not lists: a 500-record confirmation against a 10,000-row queue
+    // made five million comparisons, which the benchmarks then charged to the
+    // client.
+    let message_ids: Option<HashSet<String>> = message_ids.map(|list| list.into_iter().collect());
+    let ids: Option<HashSet<u64>> = ids.map(|list| list.into_iter().collect());
     portal.offline.retain(|row| {
         let in_reservation = row.connector == connector && row.pid() == process_id;
-        let selected = match (&message_ids, &ids) {
-            (Some(list), _) => list.contains(&row.message_id),
-            (None, Some(list)) => list.contains(&row.id),
+        let selected = || match (&message_ids, &ids) {
+            (Some(set), _) => set.contains(&row.message_id),
+            (None, Some(set)) => set.contains(&row.id),
             (None, None) => true,
         };
-        !(in_reservation && selected)
+        !(in_reservation && selected())
     });
     Ok(json!(true))
 }

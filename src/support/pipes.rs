@@ -16,11 +16,12 @@ pub(crate) fn stdout_is_pipe() -> bool {
     false
 }
 
-/// Waits up to `timeout_ms` for stdout's reader to close the pipe; true once it
+/// Waits up to `timeout` for stdout's reader to close the pipe; true once it
 /// has (a pipe's write end reports POLLERR when its read end is closed). False
-/// at once for anything but a pipe.
+/// at once for anything but a pipe. The wait has the kernel's timer resolution
+/// (`ppoll`), not whole milliseconds, so short waits can be chained cheaply.
 #[cfg(unix)]
-pub(crate) fn reader_closes_within(timeout_ms: i32) -> bool {
+pub(crate) fn reader_closes_within(timeout: std::time::Duration) -> bool {
     use std::os::fd::AsRawFd;
     if !stdout_is_pipe() {
         return false;
@@ -30,19 +31,24 @@ pub(crate) fn reader_closes_within(timeout_ms: i32) -> bool {
         events: 0,
         revents: 0,
     };
-    // SAFETY: one valid pollfd.
-    let ready = unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+    let timeout = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        // Below one billion: fits every platform's `c_long`.
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: one valid pollfd, a valid timespec, and no signal mask.
+    let ready = unsafe { libc::ppoll(&mut poll, 1, &timeout, std::ptr::null()) };
     ready > 0 && poll.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
 #[cfg(not(unix))]
-pub(crate) fn reader_closes_within(_timeout_ms: i32) -> bool {
+pub(crate) fn reader_closes_within(_timeout: std::time::Duration) -> bool {
     false
 }
 
 /// Whether stdout is a pipe whose reader has gone, looked at without waiting.
 pub(crate) fn stdout_reader_gone() -> bool {
-    reader_closes_within(0)
+    reader_closes_within(std::time::Duration::ZERO)
 }
 
 /// Bytes written to the stdout pipe that its reader has not read yet (0 for

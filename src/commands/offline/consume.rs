@@ -64,6 +64,8 @@ pub(super) struct Consumer<'a> {
     /// its reader went away (a normal end), `Some(Some(why))` when writing failed.
     sink_closed: Option<Option<String>>,
     progress: Option<ProgressBar>,
+    /// Log lines of records gathered for stdout, written with them.
+    gathered_log: std::sync::Mutex<String>,
     /// The portal records come from, when one process drains many.
     origin: Option<Arc<Origin>>,
     /// Most reservations to take before returning (a fleet turn); `None` drains.
@@ -326,6 +328,7 @@ impl<'a> Consumer<'a> {
             unconfirmed: 0,
             sink_closed: None,
             progress: None,
+            gathered_log: std::sync::Mutex::new(String::new()),
             origin: None,
             turn: None,
             reservations: 0,
@@ -377,8 +380,22 @@ impl<'a> Consumer<'a> {
         }
         match &self.progress {
             Some(bar) => bar.println(crate::output::printable(line)),
+            // Lines gathered for stdout are logged together when they are
+            // written out (one `write` per reservation instead of per record).
+            None if self.sink.is_gathered() => {
+                let mut log = self.gathered_log.lock().unwrap_or_else(|p| p.into_inner());
+                log.push_str(&crate::output::printable(line));
+                log.push('\n');
+            }
             None => self.ctx.out.info(line),
         }
+    }
+
+    /// Writes the log lines gathered since the last call.
+    fn write_gathered_log(&self) {
+        let lines =
+            std::mem::take(&mut *self.gathered_log.lock().unwrap_or_else(|p| p.into_inner()));
+        self.ctx.out.info_lines(&lines);
     }
 
     fn handled(&self) -> u64 {
@@ -842,6 +859,7 @@ impl<'a> Consumer<'a> {
             }
         }
         // Gathered stdout lines reach the reader before the journal calls them done.
+        self.write_gathered_log();
         if !settled.closed {
             if let Err(error) = self.sink.flush(&self.ctx.shutdown).await {
                 self.settle_closed(process_id, error, &mut settled);
@@ -984,6 +1002,7 @@ impl<'a> Consumer<'a> {
                 ));
             }
         }
+        self.write_gathered_log();
         if let Err(DeliveryError::Closed { by_reader, why }) =
             self.sink.flush(&self.ctx.shutdown).await
         {

@@ -6,10 +6,10 @@
 //! line:
 //! - `{"intent":{"limit":N,"errors":B,"at":T}}` before each new reservation (synced),
 //! - `{"reserve":PID,"size":N,"errors":B,"message_ids":[...]}` once the portal
-//!   answered (synced),
+//!   answered (made durable by the sync before the confirmation),
 //! - `{"done":MID}`, `{"failed":MID}`, `{"dead":MID}` after each delivery,
 //! - `{"confirmed":PID}` once the portal confirmed the whole reservation, after
-//!   which the file is emptied.
+//!   which the file is emptied (made durable by the next intent's sync).
 //!
 //! The journal is synced before every confirmation, so nothing is confirmed that the
 //! journal does not hold. A torn last line (a kill in the middle of a write) is cut
@@ -85,6 +85,9 @@ pub(super) struct Journal {
     /// Outcomes recorded but not yet written: [`Journal::flush`] writes them with
     /// one `write`, and every other entry and [`Journal::sync`] flush them first.
     unwritten: Vec<u8>,
+    /// Syncs made so far: each costs a disk flush, and a reservation should
+    /// cost two (its intent, and the confirmation's).
+    syncs: u32,
 }
 
 /// Where a journal's entries are kept.
@@ -174,6 +177,7 @@ impl Journal {
             medium,
             state: replay(text),
             unwritten: Vec::new(),
+            syncs: 0,
         };
         journal.compact()?;
         journal.append(
@@ -275,6 +279,7 @@ impl Journal {
     }
 
     fn write_unwritten(&mut self, sync: bool) -> anyhow::Result<()> {
+        self.syncs += u32::from(sync);
         let result = self.medium.write(&self.unwritten, sync);
         self.unwritten.clear();
         result.with_context(|| {
@@ -312,7 +317,11 @@ impl Journal {
             errors,
             message_ids,
         };
-        self.append(&entry, true)?;
+        // Not synced on its own: the synced intent before it already makes a
+        // lost line harmless (the next run finds and adopts the reservation the
+        // intent announced), and the sync before the confirmation makes it
+        // durable together with the outcomes.
+        self.append(&entry, false)?;
         let Entry::Reserve { message_ids, .. } = entry else {
             unreachable!("built above")
         };
@@ -325,7 +334,9 @@ impl Journal {
     /// reserved was found and adopted): forget it.
     pub(super) fn resolve_intent(&mut self) -> anyhow::Result<()> {
         self.state.intent = None;
-        self.append_and_compact(&Entry::Resolved { resolved: true })
+        // Synced: a lost resolution would leave a dangling intent, and the next
+        // run could adopt a reservation this request never made.
+        self.append_and_compact(&Entry::Resolved { resolved: true }, true)
     }
 
     /// Writes an entry that may leave nothing to remember (the state already
@@ -333,13 +344,13 @@ impl Journal {
     /// store an entry about to be deleted is not written at all: the delete is
     /// one atomic statement with the same end, and a round trip fewer per
     /// reservation.
-    fn append_and_compact(&mut self, entry: &Entry) -> anyhow::Result<()> {
+    fn append_and_compact(&mut self, entry: &Entry, sync: bool) -> anyhow::Result<()> {
         let forgets_all = self.state.pending.is_none() && self.state.intent.is_none();
         if forgets_all && matches!(self.medium, Medium::Shared(_)) {
             self.unwritten.clear();
             return self.compact();
         }
-        self.append(entry, true)?;
+        self.append(entry, sync)?;
         self.compact()
     }
 
@@ -423,7 +434,10 @@ impl Journal {
             confirmed: process_id.clone(),
         };
         self.state.pending = None;
-        self.append_and_compact(&entry)
+        // Not synced: if it is lost, the next run finds the reservation with
+        // every record settled and confirms it again, which changes nothing at
+        // the portal. The next intent's sync makes it durable anyway.
+        self.append_and_compact(&entry, false)
     }
 }
 
@@ -696,6 +710,24 @@ mod tests {
             .unwrap()
             .pending()
             .is_none());
+    }
+
+    #[test]
+    fn a_reservation_costs_two_syncs() {
+        // The intent before the request, and everything before the confirmation:
+        // the reservation and "confirmed" lines ride on those (module comment).
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path(), "p", None).unwrap();
+        let before = journal.syncs;
+        journal.intend(500, false).unwrap();
+        journal
+            .begin(&pid(), false, vec![mid("1"), mid("2")])
+            .unwrap();
+        journal.record(&mid("1"), Settled::Done).unwrap();
+        journal.record(&mid("2"), Settled::Done).unwrap();
+        journal.sync().unwrap();
+        journal.finish(&pid()).unwrap();
+        assert_eq!(journal.syncs - before, 2);
     }
 
     #[test]

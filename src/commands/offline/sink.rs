@@ -231,10 +231,17 @@ impl Sink {
 /// proves nothing; its exit follows its last read within microseconds, and is
 /// seen here as the pipe's read end closing (docs/offline.md, "Consuming to a
 /// pipe").
-const READER_SETTLE_MS: i32 = 25;
+const READER_SETTLE: Duration = Duration::from_millis(25);
+
+/// The first look for an empty pipe comes this soon after the write; each
+/// next one waits twice as long, up to [`LONGEST_LOOK`]. A reader that keeps
+/// up (`| cat`, a `while read` loop) empties the pipe within microseconds, and
+/// was made to wait 10 ms per reservation by fixed steps.
+const FIRST_LOOK: Duration = Duration::from_micros(50);
+const LONGEST_LOOK: Duration = Duration::from_millis(10);
 
 /// Returns once a pipe on stdout is empty and its reader still holds it open
-/// [`READER_SETTLE_MS`] later; fails when the reader has gone. Files and
+/// [`READER_SETTLE`] later; fails when the reader has gone. Files and
 /// terminals return at once.
 fn wait_until_read(stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
     use crate::support::pipes;
@@ -245,6 +252,7 @@ fn wait_until_read(stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
         by_reader: true,
         why: why.to_string(),
     };
+    let mut look = FIRST_LOOK;
     loop {
         if stop() {
             return Err(gone("stopped before stdout's reader had read every record"));
@@ -253,14 +261,16 @@ fn wait_until_read(stop: &dyn Fn() -> bool) -> Result<(), DeliveryError> {
             break;
         }
         // Wait a little for the reader to close the pipe or to catch up, then
-        // look again.
-        if pipes::reader_closes_within(10) {
+        // look again, a little later each time.
+        let closed = pipes::reader_closes_within(look);
+        look = (look * 2).min(LONGEST_LOOK);
+        if closed {
             return Err(gone(
                 "stdout was closed by its reader before reading every record",
             ));
         }
     }
-    if pipes::reader_closes_within(READER_SETTLE_MS) {
+    if pipes::reader_closes_within(READER_SETTLE) {
         return Err(gone(
             "stdout's reader closed the pipe right after taking the last records, so they may not have been used",
         ));
