@@ -31,7 +31,7 @@ pub enum ConfigError {
     },
     #[error("no credentials configured")]
     NoCredentials,
-    #[error("profile '{name}' does not exist{}", known_list(.known))]
+    #[error("profile '{name}' does not exist{}", known_list(.name, .known))]
     UnknownProfile { name: String, known: Vec<String> },
     #[error("{0}")]
     Invalid(String),
@@ -61,10 +61,46 @@ pub enum ConfigError {
     },
 }
 
-fn known_list(known: &[String]) -> String {
+/// The profiles that do exist, for the message: the closest names first, at
+/// most [`NAMES_SHOWN`] of them (a fleet's store holds thousands).
+fn known_list(name: &str, known: &[String]) -> String {
     if known.is_empty() {
-        String::new()
-    } else {
-        format!(" (profiles: {})", known.join(", "))
+        return String::new();
+    }
+    let mut names: Vec<&String> = known.iter().collect();
+    if names.len() > NAMES_SHOWN {
+        names.sort_by(|a, b| {
+            strsim::levenshtein(name, a)
+                .cmp(&strsim::levenshtein(name, b))
+                .then_with(|| a.cmp(b))
+        });
+        names.truncate(NAMES_SHOWN);
+        let rest = known.len() - NAMES_SHOWN;
+        let shown: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        return format!(
+            " (profiles: {} and {rest} more; `bx-events auth status` lists them all)",
+            shown.join(", ")
+        );
+    }
+    let shown: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+    format!(" (profiles: {})", shown.join(", "))
+}
+
+/// How many existing profile names an unknown-profile error names.
+const NAMES_SHOWN: usize = 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_profile_names_at_most_ten_others_nearest_first() {
+        let few: Vec<String> = ["b", "a"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(known_list("x", &few), " (profiles: b, a)");
+        let many: Vec<String> = (0..5000).map(|n| format!("portal-{n}")).collect();
+        let text = known_list("portal-4999x", &many);
+        assert!(text.starts_with(" (profiles: portal-4999, "), "{text}");
+        assert!(text.contains("and 4990 more"), "{text}");
+        assert!(text.len() < 300, "{}", text.len());
     }
 }
