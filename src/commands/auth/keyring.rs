@@ -12,17 +12,25 @@ use crate::config::{ConfigError, SecretStorage, Store};
 /// Fails unless secrets can be kept in the OS keyring here: profiles in a
 /// shared store keep theirs sealed in it, and the keyring must open.
 pub(crate) fn check_available(ctx: &Context) -> anyhow::Result<()> {
-    if ctx.store.shared().is_some() {
-        return Err(CliError::Usage(
-            "--keyring keeps one machine's secrets; profiles in the shared store (--store) keep theirs sealed in it, for every machine".into(),
-        )
-        .into());
-    }
+    refuse_shared_store(ctx)?;
     Store::keyring_name()?;
     Ok(())
 }
 
+/// The OS keyring keeps one machine's secrets; a shared store's are sealed in
+/// it for every machine, and never leave it.
+fn refuse_shared_store(ctx: &Context) -> anyhow::Result<()> {
+    if ctx.store.shared().is_some() {
+        return Err(CliError::Usage(
+            "the OS keyring keeps one machine's secrets; profiles in the shared store (--store) keep theirs sealed in it, for every machine".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 pub(crate) fn run(ctx: &Context, args: &KeyringArgs) -> anyhow::Result<()> {
+    refuse_shared_store(ctx)?;
     let (storage, place) = if args.off {
         (
             SecretStorage::File,
