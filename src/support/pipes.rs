@@ -31,14 +31,29 @@ pub(crate) fn reader_closes_within(timeout: std::time::Duration) -> bool {
         events: 0,
         revents: 0,
     };
+    let ready = poll_for(&mut poll, timeout);
+    ready > 0 && poll.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// `ppoll`, to the kernel timer's resolution, where the system has it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn poll_for(poll: &mut libc::pollfd, timeout: std::time::Duration) -> libc::c_int {
     let timeout = libc::timespec {
         tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
         // Below one billion: fits every platform's `c_long`.
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
     // SAFETY: one valid pollfd, a valid timespec, and no signal mask.
-    let ready = unsafe { libc::ppoll(&mut poll, 1, &timeout, std::ptr::null()) };
-    ready > 0 && poll.revents & (libc::POLLERR | libc::POLLHUP) != 0
+    unsafe { libc::ppoll(poll, 1, &timeout, std::ptr::null()) }
+}
+
+/// `poll` in whole milliseconds (a non-zero wait rounds up to one) elsewhere:
+/// macOS has no `ppoll`.
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+fn poll_for(poll: &mut libc::pollfd, timeout: std::time::Duration) -> libc::c_int {
+    let millis = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(poll, 1, millis) }
 }
 
 #[cfg(not(unix))]
