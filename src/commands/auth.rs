@@ -484,6 +484,9 @@ pub(crate) fn logout(ctx: &Context, args: &LogoutArgs) -> anyhow::Result<()> {
     })?;
     places.sort();
     places.dedup();
+    if places.is_empty() {
+        places.push(ctx.store.secrets_location());
+    }
     let places = places.join(" and ");
     if removed.is_empty() {
         ctx.out.info("No profiles to log out of.");

@@ -135,11 +135,12 @@ impl Store {
         Ok(credentials)
     }
 
-    /// [`Store::read_credentials`] for an update: a profile whose keyring entry
-    /// cannot be read (a locked keyring, an entry deleted there) stays its bare
-    /// marker, which [`Store::write_credentials`] leaves as it is. Other
-    /// profiles can still be changed, and this one logged out of.
-    fn read_credentials_for_update(&self) -> Result<CredentialsFile, ConfigError> {
+    /// [`Store::read_credentials`] for an update or an overview: a profile
+    /// whose keyring entry cannot be read (a locked keyring, an entry deleted
+    /// there) stays its bare marker, which [`Store::write_credentials`] leaves
+    /// as it is. Other profiles can still be changed and shown, and this one
+    /// logged out of.
+    pub(crate) fn read_credentials_for_update(&self) -> Result<CredentialsFile, ConfigError> {
         let mut credentials = self.parsed_credentials()?.as_ref().clone();
         for (name, secrets) in credentials.profiles.iter_mut() {
             if secrets.in_keyring() {

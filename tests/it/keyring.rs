@@ -194,6 +194,24 @@ fn an_entry_deleted_from_the_keyring_fails_clearly_and_blocks_nothing_else() {
         "{error}"
     );
 
+    // The overview still shows every profile: this one failing, the other checked.
+    let (code, stdout, stderr) = run(cmd(&env).args(["auth", "status", "-o", "json"]));
+    assert_eq!(code, 4, "{stderr}");
+    let rows: Value = serde_json::from_str(&stdout).unwrap();
+    let status_of = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["name"] == name)
+            .map(|row| row["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        status_of(PROFILE).as_deref(),
+        Some("error: KEYRING"),
+        "{rows}"
+    );
+    assert_eq!(status_of("hook").as_deref(), Some("ok"), "{rows}");
+
     // Moving secrets that cannot be read out of the keyring would store none.
     let before = std::fs::read_to_string(env.credentials_path()).unwrap();
     let (code, _, stderr) = run(cmd(&env).args(["auth", "keyring", "--off", "-p", PROFILE]));

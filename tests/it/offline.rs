@@ -69,6 +69,31 @@ fn consume_delivers_a_thousand_records_once_each_and_empties_the_queue() {
 }
 
 #[test]
+fn every_record_written_to_stdout_is_logged_once_with_its_reservation() {
+    // The log's lines of a reservation go to stderr together, when its records
+    // are written out: none may be dropped or repeated on the way.
+    let env = queued(1200);
+    let expected = queued_message_ids(&env);
+    let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 1200);
+    let logged: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains(" --> ") && line.ends_with(" written"))
+        .collect();
+    assert_eq!(logged.len(), 1200, "{stderr}");
+    let ids: HashSet<String> = logged
+        .iter()
+        .filter_map(|line| line.split('[').nth(1)?.split(']').next())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids, expected);
+    // The summary comes after every record's line.
+    let summary = stderr.find("Delivered 1200").expect("summary");
+    assert!(stderr.rfind(" written").unwrap() < summary);
+}
+
+#[test]
 fn failing_records_are_marked_as_errors_and_can_be_reprocessed() {
     let env = queued(10);
     // Fail the records whose deal ID is even.

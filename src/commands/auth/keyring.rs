@@ -44,6 +44,9 @@ pub(crate) fn run(ctx: &Context, args: &KeyringArgs) -> anyhow::Result<()> {
         )
     };
     let moved = ctx.store.update(|config, credentials| {
+        if config.profiles.is_empty() {
+            return Err(ConfigError::NoCredentials);
+        }
         let names: Vec<String> = if args.all {
             config.profiles.keys().cloned().collect()
         } else {

@@ -78,12 +78,12 @@ struct Candidate {
 }
 
 pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
-    let (candidates, uninstalled) = gather(ctx)?;
+    let (candidates, unchecked, unusable) = gather(ctx)?;
     let outcomes = check(ctx, &candidates).await?;
     // A refresh during the check may have renewed the stored expiry.
-    let refreshed = ctx.store.read_credentials()?;
+    let refreshed = ctx.store.read_credentials_for_update()?;
     let mut rows = Vec::new();
-    let mut first_failure = None;
+    let mut first_failure = unusable.map(anyhow::Error::from);
     for (candidate, outcome) in candidates.into_iter().zip(outcomes) {
         let Candidate {
             profile,
@@ -133,7 +133,7 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
             status,
         });
     }
-    rows.extend(uninstalled);
+    rows.extend(unchecked);
     // Hundreds of portals: the ones that need attention first, then a count.
     rows.sort_by_key(|row| row.status.order());
     let count = |order: u8| rows.iter().filter(|r| r.status.order() == order).count();
@@ -163,11 +163,14 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
     }
 }
 
-/// The environment's profile (when set), then every stored one; the rows of
-/// portals the application was uninstalled from come apart, as they are not checked.
-fn gather(ctx: &Context) -> anyhow::Result<(Vec<Candidate>, Vec<StatusRow>)> {
+/// The environment's profile (when set), then every stored one. Rows that are
+/// not checked come apart: portals the application was uninstalled from, and
+/// profiles whose secrets the OS keyring does not give (failing rows; the first
+/// such error is returned, for the exit code and the hint).
+fn gather(ctx: &Context) -> anyhow::Result<(Vec<Candidate>, Vec<StatusRow>, Option<ConfigError>)> {
+    let mut unusable = None;
     let mut candidates = Vec::new();
-    let mut uninstalled = Vec::new();
+    let mut unchecked = Vec::new();
     let env_profile = from_environment()?;
     let env_active = env_profile.is_some();
     if let Some(profile) = env_profile {
@@ -179,38 +182,48 @@ fn gather(ctx: &Context) -> anyhow::Result<(Vec<Candidate>, Vec<StatusRow>)> {
         });
     }
     let config = ctx.store.read_config()?;
-    let credentials = ctx.store.read_credentials()?;
+    let credentials = ctx.store.read_credentials_for_update()?;
     if let Some(warning) = ctx.store.credentials_warning() {
         ctx.out.warn(&warning);
     }
     let current = selected_name(&config, ctx.global.profile.as_deref()).ok();
     for (name, settings) in &config.profiles {
+        let storage = ctx.store.storage_of(credentials.profiles.get(name));
+        let is_current = !env_active && current.as_deref() == Some(name.as_str());
+        let unchecked_row = |status| StatusRow {
+            name: name.clone(),
+            current: is_current,
+            portal: settings.portal.clone(),
+            kind: settings.kind,
+            client_id: settings.client_id.clone(),
+            user_id: settings.user_id,
+            scope: settings.scope.clone(),
+            expires_at: None,
+            storage: storage.clone(),
+            status,
+        };
         if let Some(at) = &settings.uninstalled_at {
-            uninstalled.push(StatusRow {
-                name: name.clone(),
-                current: !env_active && current.as_deref() == Some(name.as_str()),
-                portal: settings.portal.clone(),
-                kind: settings.kind,
-                client_id: settings.client_id.clone(),
-                user_id: settings.user_id,
-                scope: settings.scope.clone(),
-                expires_at: None,
-                storage: ctx.store.storage_of(credentials.profiles.get(name)),
-                status: CheckResult::Uninstalled(at.clone()),
-            });
+            unchecked.push(unchecked_row(CheckResult::Uninstalled(at.clone())));
             continue;
         }
-        candidates.push(Candidate {
-            profile: load_stored(&ctx.store, &config, name)?,
-            current: !env_active && current.as_deref() == Some(name.as_str()),
-            expires_at: credentials.profiles.get(name).and_then(|s| s.expires_at),
-            storage: ctx.store.storage_of(credentials.profiles.get(name)),
-        });
+        match load_stored(&ctx.store, &config, name) {
+            Ok(profile) => candidates.push(Candidate {
+                profile,
+                current: is_current,
+                expires_at: credentials.profiles.get(name).and_then(|s| s.expires_at),
+                storage: storage.clone(),
+            }),
+            Err(error @ ConfigError::Keyring { .. }) => {
+                unchecked.push(unchecked_row(CheckResult::Failed("KEYRING".into())));
+                unusable.get_or_insert(error);
+            }
+            Err(other) => return Err(other.into()),
+        }
     }
-    if candidates.is_empty() && uninstalled.is_empty() {
+    if candidates.is_empty() && unchecked.is_empty() {
         return Err(ConfigError::NoCredentials.into());
     }
-    Ok((candidates, uninstalled))
+    Ok((candidates, unchecked, unusable))
 }
 
 /// One cheap call per profile, all at once; `None` where a check did not finish.

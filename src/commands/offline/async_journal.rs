@@ -43,7 +43,8 @@ impl AsyncJournal {
             .await
     }
 
-    /// Records a reservation (synced) and returns it as the journal now holds it.
+    /// Records a reservation (made durable by the sync before its confirmation)
+    /// and returns it as the journal now holds it.
     pub(super) async fn begin(
         &self,
         process_id: &ProcessId,

@@ -356,7 +356,6 @@ impl<'a> Consumer<'a> {
         self.client
     }
 
-    /// Delivered, failed, kept as dead letters, lost.
     /// Delivered, failed, dead letters, lost, and written but not confirmed.
     pub(super) fn counts(&self) -> [u64; 5] {
         [
@@ -452,6 +451,13 @@ impl<'a> Consumer<'a> {
     }
 
     pub(super) async fn consume(&mut self, args: &ConsumeArgs) -> anyhow::Result<()> {
+        let consumed = self.consume_queue(args).await;
+        // Lines gathered before a failure still say what reached stdout.
+        self.write_gathered_log();
+        consumed
+    }
+
+    async fn consume_queue(&mut self, args: &ConsumeArgs) -> anyhow::Result<()> {
         if let Some(pending) = self.journal.pending() {
             self.resume(pending).await?;
         }
