@@ -140,7 +140,7 @@ impl Store {
     /// there) stays its bare marker, which [`Store::write_credentials`] leaves
     /// as it is. Other profiles can still be changed and shown, and this one
     /// logged out of.
-    pub(crate) fn read_credentials_for_update(&self) -> Result<CredentialsFile, ConfigError> {
+    pub(crate) fn read_credentials_leniently(&self) -> Result<CredentialsFile, ConfigError> {
         let mut credentials = self.parsed_credentials()?.as_ref().clone();
         for (name, secrets) in credentials.profiles.iter_mut() {
             if secrets.in_keyring() {
@@ -348,7 +348,7 @@ impl Store {
         }
         let _lock = self.lock()?;
         let mut config = self.read_config()?;
-        let mut credentials = self.read_credentials_for_update()?;
+        let mut credentials = self.read_credentials_leniently()?;
         let result = change(&mut config, &mut credentials)?;
         self.write_credentials(&credentials)?;
         self.write_config(&config)?;

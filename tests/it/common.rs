@@ -166,7 +166,9 @@ pub fn bare_process() -> std::process::Command {
     for (name, _) in env::ALL {
         cmd.env_remove(name);
     }
-    cmd.env_remove(env::TEST_FAILPOINT).env("NO_COLOR", "1");
+    cmd.env_remove(env::TEST_FAILPOINT)
+        .env_remove(env::TEST_KEYRING)
+        .env("NO_COLOR", "1");
     cmd
 }
 

@@ -81,7 +81,7 @@ pub(crate) async fn status(ctx: &Context) -> anyhow::Result<()> {
     let (candidates, unchecked, unusable) = gather(ctx)?;
     let outcomes = check(ctx, &candidates).await?;
     // A refresh during the check may have renewed the stored expiry.
-    let refreshed = ctx.store.read_credentials_for_update()?;
+    let refreshed = ctx.store.read_credentials_leniently()?;
     let mut rows = Vec::new();
     let mut first_failure = unusable.map(anyhow::Error::from);
     for (candidate, outcome) in candidates.into_iter().zip(outcomes) {
@@ -182,7 +182,7 @@ fn gather(ctx: &Context) -> anyhow::Result<(Vec<Candidate>, Vec<StatusRow>, Opti
         });
     }
     let config = ctx.store.read_config()?;
-    let credentials = ctx.store.read_credentials_for_update()?;
+    let credentials = ctx.store.read_credentials_leniently()?;
     if let Some(warning) = ctx.store.credentials_warning() {
         ctx.out.warn(&warning);
     }
