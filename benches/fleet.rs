@@ -103,19 +103,44 @@ impl Fleet {
         })
     }
 
-    /// Runs a command under GNU time: wall, peak RSS (KiB), requests, limit errors.
-    fn measure(&self, command: Command) -> (Duration, u64, u64, u64) {
+    /// Runs a command under GNU time: wall, peak RSS, CPU, requests, limit errors.
+    fn measure(&self, command: Command) -> Run {
         let (requests, limited) = self.counters();
-        let (wall, rss, ok) = common::timed(command, common::gnu_time());
-        assert!(ok, "a measured fleet run failed");
+        let run = common::measured(command, common::gnu_time());
+        assert!(run.ok, "a measured fleet run failed");
         let (after_requests, after_limited) = self.counters();
-        (
-            wall,
-            rss,
-            after_requests - requests,
-            after_limited - limited,
-        )
+        Run {
+            wall: run.wall,
+            cpu: run.cpu,
+            rss_mb: run.rss_kib as f64 / 1024.0,
+            requests: after_requests - requests,
+            limited: after_limited - limited,
+        }
     }
+
+    /// The median wall time of a one-portal command (`list -p p0`, one request)
+    /// in this fleet's config directory, over `runs` runs.
+    fn one_profile_command(&self, runs: usize) -> Duration {
+        let mut walls: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let run = common::measured(self.bx(&["-p", "p0", "list", "-o", "json"]), false);
+                assert!(run.ok, "list -p p0 failed");
+                run.wall
+            })
+            .collect();
+        walls.sort();
+        walls[runs / 2]
+    }
+}
+
+/// One measured whole-process run over a fleet.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    rss_mb: f64,
+    requests: u64,
+    limited: u64,
 }
 
 /// The subscriptions file: 19 online handlers and one offline queue.
@@ -136,12 +161,11 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// One fleet's apply, re-apply and drain: wall, peak RSS (KiB), requests and
-/// limit errors of each.
+/// One fleet's apply, re-apply and drain.
 struct Runs {
-    apply: (Duration, u64, u64, u64),
-    again: (Duration, u64, u64, u64),
-    drain: (Duration, u64, u64, u64),
+    apply: Run,
+    again: Run,
+    drain: Run,
 }
 
 fn apply_args(file: &str) -> Vec<String> {
@@ -207,9 +231,27 @@ fn postgres_available() -> bool {
         || std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|mut d| d.next().is_some())
 }
 
+/// Fleets larger than this skip the loop of one process per portal (about
+/// 50 ms each: 8 minutes at 10,000) and the PostgreSQL store.
+const LARGEST_LOOPED: usize = 1000;
+
+/// Runs of the one-profile command whose median is published.
+const ONE_PROFILE_RUNS: usize = 15;
+
+fn per_portal(run: &Run, portals: usize) -> (f64, f64) {
+    (
+        run.wall.as_secs_f64() / portals as f64,
+        run.cpu.as_secs_f64() / portals as f64,
+    )
+}
+
 fn main() {
     let quick = std::env::var_os("BENCH_QUICK").is_some();
-    let sizes: &[usize] = if quick { &[10, 100] } else { &[10, 100, 1000] };
+    let sizes: &[usize] = if quick {
+        &[10, 100]
+    } else {
+        &[10, 100, 1000, 5000, 10000]
+    };
     let with_store = postgres_available();
     if !with_store {
         eprintln!(
@@ -218,43 +260,70 @@ fn main() {
     }
     let mut rows = String::new();
     let mut store_rows = String::new();
+    let mut one_profile_rows = String::new();
+    let mut measured: Vec<(usize, Runs)> = Vec::new();
+    // A one-profile command with nothing else stored, the reference for the
+    // same command in the fleets' stores.
+    let alone = Fleet::new(1).one_profile_command(ONE_PROFILE_RUNS);
+    one_profile_rows.push_str(&format!("| 1 | {} | 1.00× |\n", human(alone)));
     for &portals in sizes {
         eprintln!("fleet of {portals} portals");
         let fleet = Fleet::new(portals);
         let files = fleet.run_all();
+        let one = fleet.one_profile_command(ONE_PROFILE_RUNS);
+        one_profile_rows.push_str(&format!(
+            "| {portals} | {} | {:.2}× |\n",
+            human(one),
+            one.as_secs_f64() / alone.as_secs_f64()
+        ));
         drop(fleet);
         // Beside it: what a vendor's script does without fleet support, one
         // process per portal (on a fresh fleet, so it has the same work to do).
-        let looped = Fleet::new(portals);
-        let looped_file = manifest(looped.config.path());
-        let script = format!(
-            "for p in $(seq 0 {}); do \"$BX\" -p p$p apply -f {looped_file} --yes -q || exit 1; done",
-            portals - 1
-        );
-        let mut shell = Command::new("sh");
-        shell
-            .args(["-c", &script])
-            .env("BX", env!("CARGO_BIN_EXE_bx-events"))
-            .env("BX_EVENTS_CONFIG_DIR", looped.config.path())
-            .env("CI", "1");
-        let (loop_wall, _, loop_requests, loop_limited) = looped.measure(shell);
-        drop(looped);
-        let (wall, rss, requests, limited) = files.apply;
-        let (again_wall, _, again_requests, again_limited) = files.again;
-        let (drain_wall, drain_rss, drain_requests, drain_limited) = files.drain;
+        let looped = if portals <= LARGEST_LOOPED {
+            let looped = Fleet::new(portals);
+            let looped_file = manifest(looped.config.path());
+            let script = format!(
+                "for p in $(seq 0 {}); do \"$BX\" -p p$p apply -f {looped_file} --yes -q || exit 1; done",
+                portals - 1
+            );
+            let mut shell = Command::new("sh");
+            shell
+                .args(["-c", &script])
+                .env("BX", env!("CARGO_BIN_EXE_bx-events"))
+                .env("BX_EVENTS_CONFIG_DIR", looped.config.path())
+                .env("CI", "1");
+            let run = looped.measure(shell);
+            format!(
+                "{}, {} req, {} limit errors",
+                human(run.wall),
+                run.requests,
+                run.limited
+            )
+        } else {
+            "–".to_string()
+        };
+        let (apply, again, drain) = (files.apply, files.again, files.drain);
         let records = portals * RECORDS_PER_PORTAL;
         rows.push_str(&format!(
-            "| {portals} | {}, {:.1} MB, {requests} req ({:.1}/portal), {limited} limit errors | {}, {again_requests} req, {again_limited} limit errors | {}, {loop_requests} req, {loop_limited} limit errors | {records} records: {}, {:.0} records/s, {:.1} MB, {drain_requests} req, {drain_limited} limit errors |\n",
-            human(wall),
-            rss as f64 / 1024.0,
-            requests as f64 / portals as f64,
-            human(again_wall),
-            human(loop_wall),
-            human(drain_wall),
-            records as f64 / drain_wall.as_secs_f64(),
-            drain_rss as f64 / 1024.0,
+            "| {portals} | {} (CPU {}), {:.1} MB, {} req ({:.1}/portal), {} limit errors | {} (CPU {}), {} req, {} limit errors | {looped} | {records} records: {} (CPU {}), {:.0} records/s, {:.1} MB, {} req, {} limit errors |\n",
+            human(apply.wall),
+            human(apply.cpu),
+            apply.rss_mb,
+            apply.requests,
+            apply.requests as f64 / portals as f64,
+            apply.limited,
+            human(again.wall),
+            human(again.cpu),
+            again.requests,
+            again.limited,
+            human(drain.wall),
+            human(drain.cpu),
+            records as f64 / drain.wall.as_secs_f64(),
+            drain.rss_mb,
+            drain.requests,
+            drain.limited,
         ));
-        if with_store {
+        if with_store && portals <= LARGEST_LOOPED {
             eprintln!("fleet of {portals} portals through the PostgreSQL store");
             let fleet = Fleet::in_store(portals, postgres::database());
             let store = fleet.run_all();
@@ -263,22 +332,48 @@ fn main() {
             };
             store_rows.push_str(&format!(
                 "| {portals} | {} ({:.2}× files), {:.1} MB, {} req, {} limit errors | {} ({:.2}×), {} req | {} ({:.2}×), {:.0} records/s, {} req, {} limit errors |\n",
-                human(store.apply.0),
-                ratio(store.apply.0, wall),
-                store.apply.1 as f64 / 1024.0,
-                store.apply.2,
-                store.apply.3,
-                human(store.again.0),
-                ratio(store.again.0, again_wall),
-                store.again.2,
-                human(store.drain.0),
-                ratio(store.drain.0, drain_wall),
-                records as f64 / store.drain.0.as_secs_f64(),
-                store.drain.2,
-                store.drain.3,
+                human(store.apply.wall),
+                ratio(store.apply.wall, apply.wall),
+                store.apply.rss_mb,
+                store.apply.requests,
+                store.apply.limited,
+                human(store.again.wall),
+                ratio(store.again.wall, again.wall),
+                store.again.requests,
+                human(store.drain.wall),
+                ratio(store.drain.wall, drain.wall),
+                records as f64 / store.drain.wall.as_secs_f64(),
+                store.drain.requests,
+                store.drain.limited,
+            ));
+        }
+        measured.push((portals, files));
+    }
+    // Growth per portal from 1,000 portals to each larger fleet: 1.00× is
+    // exactly proportional.
+    let mut growth = String::new();
+    if let Some((base_portals, base)) = measured.iter().find(|(p, _)| *p == 1000) {
+        for (portals, runs) in measured.iter().filter(|(p, _)| p > base_portals) {
+            let cell = |of: fn(&Runs) -> &Run| {
+                let (wall, cpu) = per_portal(of(runs), *portals);
+                let (base_wall, base_cpu) = per_portal(of(base), *base_portals);
+                format!("{:.2}× / {:.2}×", wall / base_wall, cpu / base_cpu)
+            };
+            growth.push_str(&format!(
+                "| {base_portals} → {portals} | {} | {} | {} |\n",
+                cell(|r| &r.apply),
+                cell(|r| &r.again),
+                cell(|r| &r.drain),
             ));
         }
     }
+    let growth_section = if growth.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nWall time and CPU per portal against the 1,000-portal fleet (1.00× is exactly proportional):\n\n| portals | apply (wall / CPU) | apply again | drain |\n|---|---|---|---|\n{growth}"
+        )
+    };
     let store_section = if with_store {
         format!(
             "\n### Through the PostgreSQL store\n\nThe same apply, re-apply and drain with every profile in a PostgreSQL store (`--store`; a private\nPostgreSQL server on this machine, started by the benchmark), against the credentials file above: each\nrequest shares its portal's rate-limit bucket through the store (one compare-and-set statement), and\nthe client reads the tokens once per portal, not per request. The drain keeps its journal in the store.\n\n| portals | apply --all-profiles | apply again | drain |\n|---|---|---|---|\n{store_rows}"
@@ -287,7 +382,8 @@ fn main() {
         String::new()
     };
     let section = format!(
-        "{HEADING}\n\nOne sandbox process serves every portal, each on its own port with the standard limit (burst 50,\n2/s). `apply --all-profiles --concurrency {CONCURRENCY}` of a 20-subscription file (19 handlers, one offline queue);\nthe same again (nothing to change); beside it, a shell loop of one `bx-events -p NAME apply` per portal\non a fresh fleet; then `offline consume --all-profiles --stdout --concurrency {CONCURRENCY}` of {RECORDS_PER_PORTAL} records\nper portal. Wall time, peak RSS, requests over all portals, `QUERY_LIMIT_EXCEEDED` answers.\nMeasured by `make bench` (benches/fleet.rs) on this 2-core machine.\n\nCosts grow linearly with the portals: one process shares one HTTP client (one TLS set-up) between its\nportal clients and parses the credentials file once, not per request; a loop of processes pays the\nstart-up per portal. Requests stay at two per portal for an apply, one for a re-apply, and three for a\ndrain of one reservation (reserve, confirm, find the queue empty).\n\n| portals | apply --all-profiles | apply again | one process per portal | drain |\n|---|---|---|---|---|\n{rows}{store_section}"
+        "{HEADING}\n\nOne sandbox process serves every portal, each on its own port with the standard limit (burst 50,\n2/s). `apply --all-profiles --concurrency {CONCURRENCY}` of a 20-subscription file (19 handlers, one offline queue);\nthe same again (nothing to change); beside it (up to {LARGEST_LOOPED} portals), a shell loop of one `bx-events -p NAME apply` per portal\non a fresh fleet; then `offline consume --all-profiles --stdout --concurrency {CONCURRENCY}` of {RECORDS_PER_PORTAL} records\nper portal. Wall time, CPU time of the bx-events process (user + system; the sandbox runs in the benchmark's own process),\npeak RSS, requests over all portals, `QUERY_LIMIT_EXCEEDED` answers. The config directory is on {}.\nMeasured by `make bench` (benches/fleet.rs) on this 2-core machine.\n\nCosts grow linearly with the portals: one process shares one HTTP client (one TLS set-up) between its\nportal clients, reads each profile's own table of `config.toml` and `credentials.toml` (docs/credentials.md)\nand keeps what it read while the file is unchanged; a loop of processes pays the\nstart-up per portal. Requests stay at two per portal for an apply, one for a re-apply, and three for a\ndrain of one reservation (reserve, confirm, find the queue empty).\n\n| portals | apply --all-profiles | apply again | one process per portal | drain |\n|---|---|---|---|---|\n{rows}{growth_section}\n### One command in a large store\n\n`bx-events -p p0 list -o json` (one request) with the config directory holding N profiles: median wall time of\n{ONE_PROFILE_RUNS} runs, against the same command with one profile stored.\n\n| profiles stored | wall | against one profile |\n|---|---|---|\n{one_profile_rows}{store_section}",
+        common::filesystem_of(std::env::temp_dir().as_path()),
     );
     println!("{section}");
     if !quick {

@@ -71,7 +71,8 @@ fn human(d: Duration) -> String {
 
 /// Runs a command under GNU time: wall time, peak RSS, success.
 fn timed(command: Command) -> (Duration, u64, bool) {
-    common::timed(command, common::gnu_time())
+    let run = common::measured(command, common::gnu_time());
+    (run.wall, run.rss_kib, run.ok)
 }
 
 /// A sandbox with the standard limit and a stored profile for bx-events.
@@ -426,11 +427,12 @@ fn main() {
     let curve = parallel_curve(scale);
 
     let mut section = format!(
-        "{HEADING}\n\nThe official Python SDK ({}) runs the same scenarios against the same sandbox\n(standard limit), interleaved with bx-events, each scenario as an integrator would write it with\nthe SDK (`benches/sdk_peer.py`: its client for single calls, `call_batches` for many, a get/clear\nloop of 500 for the queue). Medians of {runs} runs (min–max), peak RSS, requests; the floor is\nthe portal's arithmetic. The third column is curl fetching the same `event.get` answer, or\nPython's `tomllib` parsing the same file. Ratio = SDK time / bx-events time.\n\n| scenario | floor | bx-events | official SDK | ratio | other |\n|---|---|---|---|---|---|\n",
+        "{HEADING}\n\nThe official Python SDK ({}) runs the same scenarios against the same sandbox\n(standard limit), interleaved with bx-events, each scenario as an integrator would write it with\nthe SDK (`benches/sdk_peer.py`: its client for single calls, `call_batches` for many, a get/clear\nloop of 500 for the queue). Medians of {runs} runs (min–max), peak RSS, requests; the floor is\nthe portal's arithmetic. The third column is curl fetching the same `event.get` answer, or\nPython's `tomllib` parsing the same file. Ratio = SDK time / bx-events time. Both tools' state\n(bx-events' config directory and journal) is on {}.\n\n| scenario | floor | bx-events | official SDK | ratio | other |\n|---|---|---|---|---|---|\n",
         python
             .as_deref()
             .map(|p| format!("b24pysdk {}", sdk_version(p)))
             .unwrap_or_else(|| "not installed".into()),
+        common::filesystem_of(&std::env::temp_dir()),
     );
     for row in &rows {
         let other = match &row.other {

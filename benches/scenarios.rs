@@ -103,7 +103,8 @@ fn run_tool_with(config: &Path, args: &[&str], gnu_time: bool) -> (Duration, u64
         .env("CI", "1")
         .env_remove("BX_EVENTS_RATE_LIMIT")
         .args(args);
-    common::timed(command, gnu_time)
+    let run = common::measured(command, gnu_time);
+    (run.wall, run.rss_kib, run.ok)
 }
 
 /// A fresh sandbox (standard limit) with a stored admin profile.
@@ -454,8 +455,9 @@ const MICRO_HEADING: &str = "## Micro-benchmarks";
 
 fn document(table: &str) -> String {
     format!(
-        "# Benchmarks\n\nProduced by `make bench` on {} ({}), release build, against the in-process sandbox with the\n**standard** rate limit (50 burst, 2/s). Requests and limit errors are counted by the sandbox.\nThe baseline is a naive client: one request per operation, API defaults (offline `limit` 50,\ndestructive reads), no `batch`, and a one-second wait after each `QUERY_LIMIT_EXCEEDED`, as a\ncurl loop would do. Baselines take minutes, so they run once; the tool's figures are medians of\nseveral runs with min and max. Wall times of whole processes include the sandbox's own work.\n\n{table}",
+        "# Benchmarks\n\nProduced by `make bench` on {} ({}), release build, against the in-process sandbox with the\n**standard** rate limit (50 burst, 2/s). Requests and limit errors are counted by the sandbox.\nThe baseline is a naive client: one request per operation, API defaults (offline `limit` 50,\ndestructive reads), no `batch`, and a one-second wait after each `QUERY_LIMIT_EXCEEDED`, as a\ncurl loop would do. Baselines take minutes, so they run once; the tool's figures are medians of\nseveral runs with min and max. Wall times of whole processes include the sandbox's own work.\nConfig directories (and with them the offline journal, synced before each confirmation) are on\n{}.\n\n{table}",
         chrono::Local::now().format("%Y-%m-%d"),
-        machine()
+        machine(),
+        common::filesystem_of(&std::env::temp_dir()),
     )
 }

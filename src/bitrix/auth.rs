@@ -44,6 +44,12 @@ pub type StoreGuard = Box<dyn Send>;
 pub trait TokenStore: Send + Sync {
     /// Reads the current pair.
     fn load(&self) -> Result<OAuthTokens, ApiError>;
+    /// Reads the pair for a client's first request, where a store may answer
+    /// from what it read a moment ago: a pair that has changed meanwhile is
+    /// only refused by the portal, and the client then calls [`TokenStore::load`].
+    fn load_recent(&self) -> Result<OAuthTokens, ApiError> {
+        self.load()
+    }
     /// Takes the store's exclusive lock (blocking).
     fn lock(&self) -> Result<StoreGuard, ApiError>;
     /// Persists a new pair; called while holding the lock.

@@ -371,7 +371,11 @@ impl Client {
         };
         let tokens = match self.remembered() {
             Some(tokens) => tokens,
-            None => self.reload(store).await?,
+            None => {
+                let tokens = in_store(store, |store| store.load_recent()).await?;
+                self.remember(&tokens);
+                tokens
+            }
         };
         if tokens.is_expired(now_unix()) && app.is_some() && tokens.refresh_token.is_some() {
             return self.refresh_after(&tokens.access_token).await.map(Some);

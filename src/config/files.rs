@@ -91,6 +91,54 @@ fn check_owner(path: &Path, owner: u32) -> Result<(), ConfigError> {
     })
 }
 
+/// What identifies one version of a file without reading it: its inode, size
+/// and change times. Every atomic write makes a new inode; an edit in place
+/// changes the times, though two within one tick of the clock may not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: (u64, u64, i64, i64),
+}
+
+/// The stamp of a regular file of ours, or `None` when there is none; refuses
+/// what [`read_optional`] would.
+pub(crate) fn stamp_of(path: &Path) -> Result<Option<FileStamp>, ConfigError> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(cause) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                cause,
+            })
+        }
+    };
+    if !meta.is_file() {
+        return Err(ConfigError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "it is not a regular file".into(),
+            kind: kind_of(path),
+        });
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        check_owner(path, meta.uid())?;
+        Ok(Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode: (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec()),
+        }))
+    }
+    #[cfg(not(unix))]
+    Ok(Some(FileStamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    }))
+}
+
 /// Reads a file, or `None` when it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     // A FIFO or device in place of a config file would block the read for ever

@@ -9,7 +9,9 @@ pub(crate) mod pending;
 mod pgpass;
 pub(crate) mod postgres;
 pub(crate) mod profile;
+mod reading;
 mod seal;
+mod sections;
 pub(crate) mod store;
 
 pub(crate) use error::{ConfigError, FileKind};

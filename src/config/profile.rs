@@ -37,6 +37,10 @@ pub(crate) fn resolve(
     if let Some(profile) = from_environment()? {
         return Ok(profile);
     }
+    // A store of thousands of profiles: read only the chosen one's table.
+    if let Some((name, settings)) = store.indexed_settings(requested)? {
+        return load_settings(store, &name, settings);
+    }
     let config = store.read_config()?;
     let name = selected_name(&config, requested)?;
     load_stored(store, &config, &name)
@@ -73,6 +77,15 @@ pub(crate) fn load_stored(
             known: config.profiles.keys().cloned().collect(),
         });
     };
+    load_settings(store, name, settings)
+}
+
+/// Loads one stored profile whose settings are read already.
+fn load_settings(
+    store: &Store,
+    name: &str,
+    settings: ProfileSettings,
+) -> Result<ActiveProfile, ConfigError> {
     if let Some(at) = &settings.uninstalled_at {
         return Err(ConfigError::Uninstalled {
             portal: settings.portal.clone(),
@@ -109,7 +122,7 @@ fn stored_credentials(
     name: &str,
     settings: &ProfileSettings,
 ) -> Result<Credentials, ConfigError> {
-    let secrets = store.secrets_of(name)?.unwrap_or_default();
+    let secrets = store.recent_secrets_of(name)?.unwrap_or_default();
     match settings.kind {
         ProfileKind::Webhook => {
             let raw = secrets
@@ -134,7 +147,11 @@ fn stored_credentials(
             Ok(Credentials::OAuth {
                 endpoint: rest_endpoint(&settings.portal)?,
                 app,
-                store: Arc::new(ProfileTokenStore::new(store.clone(), name.to_string())),
+                store: Arc::new(ProfileTokenStore::new(
+                    store.clone(),
+                    name.to_string(),
+                    Some(secrets),
+                )),
             })
         }
     }
@@ -249,14 +266,19 @@ pub(crate) struct ProfileTokenStore {
     /// The refresh token the last [`TokenStore::load`] found: the one a refresh
     /// spends, which a pair kept for the shared store may only replace.
     loaded_refresh: std::sync::Mutex<Option<Secret>>,
+    /// Secrets read just before the client was built, which its first request
+    /// uses instead of reading them again (a round trip per portal with a
+    /// shared store).
+    first: std::sync::Mutex<Option<Secrets>>,
 }
 
 impl ProfileTokenStore {
-    pub(crate) fn new(store: Store, profile: String) -> Self {
+    pub(crate) fn new(store: Store, profile: String, first: Option<Secrets>) -> Self {
         Self {
             store,
             profile,
             loaded_refresh: std::sync::Mutex::new(None),
+            first: std::sync::Mutex::new(first),
         }
     }
 }
@@ -265,11 +287,12 @@ fn store_error(error: ConfigError) -> ApiError {
     ApiError::Store(Box::new(error))
 }
 
-impl TokenStore for ProfileTokenStore {
-    fn load(&self) -> Result<OAuthTokens, ApiError> {
-        let secrets = self
-            .store
-            .secrets_of(&self.profile)
+impl ProfileTokenStore {
+    fn load_with(
+        &self,
+        read: impl FnOnce(&Store, &str) -> Result<Option<Secrets>, ConfigError>,
+    ) -> Result<OAuthTokens, ApiError> {
+        let secrets = read(&self.store, &self.profile)
             .map_err(store_error)?
             .unwrap_or_default();
         *self
@@ -287,6 +310,20 @@ impl TokenStore for ProfileTokenStore {
             refresh_token: secrets.refresh_token,
             expires_at: secrets.expires_at,
         })
+    }
+}
+
+impl TokenStore for ProfileTokenStore {
+    fn load(&self) -> Result<OAuthTokens, ApiError> {
+        self.load_with(Store::secrets_of)
+    }
+
+    fn load_recent(&self) -> Result<OAuthTokens, ApiError> {
+        let first = self.first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match first {
+            Some(secrets) => self.load_with(|_, _| Ok(Some(secrets))),
+            None => self.load_with(Store::recent_secrets_of),
+        }
     }
 
     fn lock(&self) -> Result<StoreGuard, ApiError> {

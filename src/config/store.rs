@@ -2,7 +2,6 @@
 //! in the config directory, or the shared PostgreSQL store (`--store`).
 
 use crate::bitrix::Secret;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,8 +9,7 @@ use super::keyring::keyring;
 use super::model::{ConfigFile, CredentialsFile, ProfileSettings, SecretStorage, Secrets};
 use super::pending::{Pending, PendingEntry};
 use super::postgres::PgStore;
-
-use serde::Deserialize;
+use super::reading::{parse_table, read_toml, ConfigHead, CredentialsText, Freshness};
 
 use super::error::{ConfigError, FileKind};
 use super::files::{
@@ -121,6 +119,39 @@ impl Store {
         }
     }
 
+    /// The name and settings of the profile a command means (see
+    /// [`super::profile::selected_name`]), read from its own table of
+    /// `config.toml` alone; `None` when that cannot be done (a shared store, a
+    /// file laid out otherwise, no such profile, no clear choice) and the
+    /// caller must read the whole file.
+    pub(crate) fn indexed_settings(
+        &self,
+        requested: Option<&str>,
+    ) -> Result<Option<(String, ProfileSettings)>, ConfigError> {
+        if self.shared.is_some() {
+            return Ok(None);
+        }
+        let path = self.config_path();
+        check_private_dir(&self.dir)?;
+        let Some(text) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let Some((head, index)) = ConfigHead::read(&path, &text)? else {
+            return Ok(None);
+        };
+        let name = match (requested.filter(|n| !n.is_empty()), head.current) {
+            (Some(name), _) => name.to_string(),
+            (None, Some(current)) if index.contains(&current) => current,
+            (None, _) if index.len() == 1 => index.first().unwrap_or_default().to_string(),
+            (None, _) => return Ok(None),
+        };
+        let Some(table) = index.table(&name) else {
+            return Ok(None);
+        };
+        let settings = parse_table(&path, &text, table, FileKind::Config)?;
+        Ok(Some((name, settings)))
+    }
+
     /// Every profile's secrets, those kept in the OS keyring read from it.
     pub fn read_credentials(&self) -> Result<CredentialsFile, ConfigError> {
         if let Some(shared) = &self.shared {
@@ -188,10 +219,30 @@ impl Store {
     /// not take them are written back first; while the store still cannot take
     /// them, this machine's kept pair is the profile's pair.
     pub fn secrets_of(&self, name: &str) -> Result<Option<Secrets>, ConfigError> {
+        self.secrets_read(name, Freshness::Exact)
+    }
+
+    /// [`Store::secrets_of`] as this process last read them, while the
+    /// credentials file keeps its stamp: a client's first token, which costs
+    /// no read per client in a fleet. A pair changed unseen is noticed when the
+    /// portal refuses it, and a refresh always reads exactly (see [`Freshness`]).
+    pub(crate) fn recent_secrets_of(&self, name: &str) -> Result<Option<Secrets>, ConfigError> {
+        self.secrets_read(name, Freshness::Stamped)
+    }
+
+    fn secrets_read(
+        &self,
+        name: &str,
+        freshness: Freshness,
+    ) -> Result<Option<Secrets>, ConfigError> {
         let Some(shared) = &self.shared else {
-            return match self.parsed_credentials()?.profiles.get(name) {
+            let Some(file) = CredentialsText::read(&self.dir, &self.credentials_path(), freshness)?
+            else {
+                return Ok(None);
+            };
+            return match file.profile(name)? {
                 Some(marker) if marker.in_keyring() => self.keyring_secrets(name).map(Some),
-                other => Ok(other.cloned()),
+                other => Ok(other),
             };
         };
         let pending = Pending::new(&self.dir);
@@ -270,35 +321,13 @@ impl Store {
         )
     }
 
-    /// `credentials.toml`, parsed again only when its text changed since this
-    /// process last parsed it. Every request reads its profile's token, and a
-    /// fleet's file holds a thousand profiles: parsing it per request made a
-    /// fleet run quadratic. The text is read and compared each time (a page-cache
-    /// read), not trusted to an inode or a timestamp, so a change is never
-    /// missed: a stale pair would spend a used refresh token.
+    /// The whole `credentials.toml` as it is now, parsed again only when its
+    /// text changed since this process last parsed it.
     fn parsed_credentials(&self) -> Result<Arc<CredentialsFile>, ConfigError> {
-        type Parsed = (String, Arc<CredentialsFile>);
-        static CACHE: std::sync::Mutex<Option<BTreeMap<PathBuf, Parsed>>> =
-            std::sync::Mutex::new(None);
-        let path = self.credentials_path();
-        check_private_dir(&self.dir)?;
-        let Some(text) = read_optional(&path)? else {
-            return Ok(Arc::new(CredentialsFile::default()));
-        };
-        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        let cache = cache.get_or_insert_with(BTreeMap::new);
-        if let Some((seen, parsed)) = cache.get(&path) {
-            if *seen == text {
-                return Ok(parsed.clone());
-            }
+        match CredentialsText::read(&self.dir, &self.credentials_path(), Freshness::Exact)? {
+            Some(file) => file.whole(),
+            None => Ok(Arc::new(CredentialsFile::default())),
         }
-        let parsed = Arc::new(parse_toml::<CredentialsFile>(
-            &path,
-            &text,
-            FileKind::Credentials,
-        )?);
-        cache.insert(path, (text, parsed.clone()));
-        Ok(parsed)
     }
 
     /// A warning to show when `credentials.toml` can be read by other users.
@@ -356,47 +385,6 @@ impl Store {
     }
 }
 
-fn read_toml<T: for<'de> Deserialize<'de> + Default>(
-    path: &Path,
-    kind: FileKind,
-) -> Result<T, ConfigError> {
-    if let Some(dir) = path.parent() {
-        check_private_dir(dir)?;
-    }
-    let Some(text) = read_optional(path)? else {
-        return Ok(T::default());
-    };
-    parse_toml(path, &text, kind)
-}
-
-/// Parses a file's text; a problem names the path and line, never a secret.
-fn parse_toml<T: for<'de> Deserialize<'de>>(
-    path: &Path,
-    text: &str,
-    kind: FileKind,
-) -> Result<T, ConfigError> {
-    toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| {
-                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                format!(" (line {line})")
-            })
-            .unwrap_or_default();
-        // The parser's message may quote the value it met, and the credentials
-        // file's values are secrets: there, only the line is named.
-        let message = match kind {
-            FileKind::Credentials => "invalid TOML or a value of the wrong type".to_string(),
-            FileKind::Config => e.message().to_string(),
-        };
-        ConfigError::Corrupt {
-            path: path.to_path_buf(),
-            detail: message + &line,
-            kind,
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,5 +427,39 @@ mod tests {
             .replace("bbbb2222", "cccc3333");
         std::fs::write(&path, text).unwrap();
         assert_eq!(token(&store).as_deref(), Some("cccc3333"));
+    }
+
+    #[test]
+    fn a_recent_read_sees_every_write_bx_events_makes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let recent = |name: &str| {
+            store
+                .recent_secrets_of(name)
+                .unwrap()
+                .and_then(|s| s.access_token)
+                .map(|t| t.expose().clone())
+        };
+        assert_eq!(recent("p"), None);
+        // Same size each time, at once: an atomic write always lands on a new
+        // inode (the old file still holds its own while the new one is made).
+        for token in ["aaaa1111", "bbbb2222", "cccc3333", "dddd4444"] {
+            store
+                .update(|_, credentials| {
+                    for name in ["p", "q"] {
+                        credentials.profiles.insert(
+                            name.into(),
+                            Secrets {
+                                access_token: Some(Secret::new(token.to_string())),
+                                ..Secrets::default()
+                            },
+                        );
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(recent("p").as_deref(), Some(token));
+            assert_eq!(recent("q").as_deref(), Some(token));
+        }
     }
 }

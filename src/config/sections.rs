@@ -1,0 +1,223 @@
+//! Finding one profile's table in `config.toml` or `credentials.toml` without
+//! parsing every other profile: a single scan for `[profiles.NAME]` headers.
+//!
+//! A fleet's files hold thousands of profiles, and a command that uses one of
+//! them (or a fleet that builds one client per portal) parsed both files whole,
+//! which made a 10,000-profile store cost 20 times an empty one per command.
+//! The index only answers for files laid out as bx-events writes them; for any
+//! other layout (a hand edit with dotted keys, a `[profiles]` table, inline
+//! tables, multi-line strings, a repeated header) it declines, and the caller
+//! parses the whole file as before, so no layout TOML allows is misread.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// Where each profile's table lies in a file's text.
+#[derive(Debug, Clone)]
+pub(crate) struct ProfileIndex {
+    /// The text before the first header: top-level keys such as `current`.
+    prefix: Range<usize>,
+    /// Each profile's key/value lines, between its header and the next one.
+    tables: HashMap<String, Range<usize>>,
+    /// The first profile's name in file order (bx-events writes them sorted).
+    first: Option<String>,
+}
+
+impl ProfileIndex {
+    /// Indexes `text`, or `None` when it is not laid out one `[profiles.NAME]`
+    /// table per profile (the caller then parses it whole).
+    pub(crate) fn build(text: &str) -> Option<Self> {
+        // A multi-line string may hold a line that looks like a header.
+        if ["\"\"\"", "'''"]
+            .iter()
+            .any(|quotes| memchr::memmem::find(text.as_bytes(), quotes.as_bytes()).is_some())
+        {
+            return None;
+        }
+        let mut tables = HashMap::new();
+        let mut first = None;
+        let mut prefix = 0..text.len();
+        let mut open: Option<(String, usize)> = None;
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            let line_start = line.trim_start_matches([' ', '\t']);
+            // Before the first table, a key that is or may be `profiles` (bare,
+            // quoted, dotted) could define profiles the headers do not show.
+            if open.is_none()
+                && ["profiles", "\"", "'"]
+                    .iter()
+                    .any(|k| line_start.starts_with(k))
+            {
+                return None;
+            }
+            if line_start.starts_with('[') {
+                let name = header_name(line_start)?;
+                match open.take() {
+                    Some((previous, start)) => {
+                        if tables.insert(previous, start..at).is_some() {
+                            return None;
+                        }
+                    }
+                    None => prefix = 0..at,
+                }
+                first.get_or_insert_with(|| name.clone());
+                open = Some((name, at + line.len()));
+            }
+            at += line.len();
+        }
+        if let Some((last, start)) = open {
+            if tables.insert(last, start..text.len()).is_some() {
+                return None;
+            }
+        }
+        Some(Self {
+            prefix,
+            tables,
+            first,
+        })
+    }
+
+    /// The top-level lines, before any profile's table.
+    pub(crate) fn prefix<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.prefix.clone()]
+    }
+
+    /// Where the key/value lines of `name`'s table lie in the text, or `None`
+    /// when the file has no such profile.
+    pub(crate) fn table(&self, name: &str) -> Option<Range<usize>> {
+        self.tables.get(name).cloned()
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// The first profile in file order.
+    pub(crate) fn first(&self) -> Option<&str> {
+        self.first.as_deref()
+    }
+}
+
+/// The profile a header line opens, when it is written `[profiles.NAME]` or
+/// `[profiles."NAME"]` (no escapes) and nothing but a comment follows it.
+fn header_name(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("[profiles.")?;
+    let end = rest.find(']')?;
+    let (key, after) = (&rest[..end], &rest[end + 1..]);
+    let after = after.trim_start_matches([' ', '\t', '\r', '\n']);
+    if !(after.is_empty() || after.starts_with('#')) {
+        return None;
+    }
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !key.is_empty() && key.chars().all(bare) {
+        return Some(key.to_string());
+    }
+    let quoted = key.strip_prefix('"')?.strip_suffix('"')?;
+    let plain = |c: char| c != '"' && c != '\\' && !c.is_control();
+    quoted.chars().all(plain).then(|| quoted.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bitrix::Secret;
+    use crate::config::model::{CredentialsFile, Secrets};
+
+    /// What the index finds for each profile, parsed, or `None` when it declines.
+    fn through_index(text: &str) -> Option<Vec<(String, Secrets)>> {
+        let index = ProfileIndex::build(text)?;
+        let full: CredentialsFile = toml::from_str(text).unwrap();
+        Some(
+            full.profiles
+                .keys()
+                .map(|name| {
+                    let table = index.table(name).expect("every profile indexed");
+                    (name.clone(), toml::from_str(&text[table]).unwrap())
+                })
+                .collect(),
+        )
+    }
+
+    fn secrets(token: &str) -> Secrets {
+        Secrets {
+            access_token: Some(Secret::new(token.to_string())),
+            refresh_token: Some(Secret::new(format!("{token}-r"))),
+            expires_at: Some(1_800_000_000),
+            ..Secrets::default()
+        }
+    }
+
+    #[test]
+    fn what_bx_events_writes_is_indexed_and_reads_as_the_whole_file_does() {
+        let mut file = CredentialsFile::default();
+        // Values that look like headers, quotes and keys, and names that need quoting.
+        for (name, token) in [
+            ("p1", "plain"),
+            ("p-2_x", "[profiles.p1]"),
+            ("with space", "a\"b]c = [d]"),
+            ("ünïcode", "#not a comment"),
+            ("p10", "\\[profiles.p10]\\"),
+        ] {
+            file.profiles.insert(name.to_string(), secrets(token));
+        }
+        let text = toml::to_string_pretty(&file).unwrap();
+        let found = through_index(&text).expect("a file bx-events wrote is indexed");
+        let expected: Vec<_> = file.profiles.into_iter().collect();
+        assert_eq!(found, expected);
+        let index = ProfileIndex::build(&text).unwrap();
+        assert_eq!(index.len(), 5);
+        assert!(!index.contains("p3"));
+    }
+
+    #[test]
+    fn a_secret_written_as_a_multi_line_string_makes_the_file_parse_whole() {
+        // A line break, or both kinds of quote, make the writer use `"""`/`'''`.
+        for secret in ["x\n[profiles.b]\naccess_token = 'stolen'", "both \" and '"] {
+            let mut file = CredentialsFile::default();
+            file.profiles.insert("a".into(), secrets(secret));
+            let text = toml::to_string_pretty(&file).unwrap();
+            assert!(ProfileIndex::build(&text).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn layouts_bx_events_does_not_write_are_declined_not_misread() {
+        for text in [
+            // A profile defined (also) by dotted keys, a [profiles] table, an
+            // inline table, a sub-table header, an array of tables.
+            "profiles.a.access_token = 'x'\n[profiles.b]\naccess_token = 'y'\n",
+            "[profiles]\na.access_token = 'x'\n",
+            "\"profiles\".a.access_token = 'x'\n[profiles.b]\n",
+            "current = 'b'\nprofiles = { a = { access_token = 'x' } }\n[profiles.b]\n",
+            "[profiles.b]\naccess_token = 'y'\n[other]\nprofiles = { a = { access_token = 'x' } }\n",
+            "[profiles.a]\naccess_token = 'x'\n[profiles.a.extra]\nk = 1\n",
+            "[[profiles]]\nk = 1\n",
+            // The same profile twice, once quoted.
+            "[profiles.a]\naccess_token = 'x'\n[profiles.\"a\"]\naccess_token = 'y'\n",
+            "[profiles.a]\naccess_token = 'x'\n[profiles.a]\naccess_token = 'y'\n",
+            // Escapes in a quoted name, something after a header.
+            "[profiles.\"a\\u0062\"]\naccess_token = 'x'\n",
+            "[profiles.a] k = 1\n",
+            " [ profiles . a ]\naccess_token = 'x'\n",
+        ] {
+            assert!(ProfileIndex::build(text).is_none(), "indexed: {text}");
+        }
+    }
+
+    #[test]
+    fn comments_indentation_and_crlf_keep_the_index() {
+        let text = "# mine\r\ncurrent = \"b\"\r\n\r\n  [profiles.a] # first\r\naccess_token = 'x'\r\n\t[profiles.\"b c\"]\r\naccess_token = 'y'\r\n";
+        let index = ProfileIndex::build(text).unwrap();
+        assert_eq!(index.prefix(text), "# mine\r\ncurrent = \"b\"\r\n\r\n");
+        assert_eq!(index.first(), Some("a"));
+        let table = index.table("b c").unwrap();
+        assert_eq!(&text[table.clone()], "access_token = 'y'\r\n");
+        assert_eq!(text[..table.start].matches('\n').count(), 6);
+        let read: Secrets = toml::from_str(&text[index.table("a").unwrap()]).unwrap();
+        assert_eq!(read.access_token.unwrap().expose(), "x");
+    }
+}
