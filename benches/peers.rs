@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bx_events::bitrix::RateLimit;
@@ -468,9 +470,11 @@ fn main() {
 }
 
 /// Records per second of `consume --parallel N` for N = 1, 2, 4, 8: to a shell
-/// command, and to an HTTP endpoint that takes 5 ms per request.
+/// command, and to an HTTP endpoint that takes 5 ms per request; then
+/// `--forward-to` an endpoint that answers at once, beside that endpoint's own
+/// floor (the most a minimal client gets from it over N connections).
 fn parallel_curve(scale: usize) -> String {
-    let sink = slow_sink(Duration::from_millis(5));
+    let sink = Sink::start(Duration::from_millis(5));
     let mut table = String::from(
         "\n### `--parallel` delivery\n\nRecords per second of `offline consume --parallel N` on this 2-core machine: `--exec 'cat >/dev/null'`\n(a process per record), and `--forward-to` an HTTP endpoint that takes 5 ms per request (kept-alive\nconnections). Throughput grows with N until the CPU (exec) or the endpoint's concurrency is the limit.\n\n| N | --exec records/s | --forward-to records/s |\n|---|---|---|\n",
     );
@@ -494,7 +498,7 @@ fn parallel_curve(scale: usize) -> String {
             "offline",
             "consume",
             "--forward-to",
-            &sink,
+            &sink.url,
             "--parallel",
             &n,
         ]));
@@ -504,48 +508,148 @@ fn parallel_curve(scale: usize) -> String {
             forward_records as f64 / forward.wall.as_secs_f64()
         ));
     }
+    table.push_str(&fast_forwarding(scale));
     table
 }
 
-/// An HTTP/1.1 endpoint answering 200 after `delay`, a thread per connection.
-fn slow_sink(delay: Duration) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let _ = stream.set_nodelay(true);
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                loop {
-                    let mut length = 0usize;
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let lower = line.to_ascii_lowercase();
-                        if let Some(value) = lower.strip_prefix("content-length:") {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    std::thread::sleep(delay);
-                    if writer
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+/// `--forward-to` an endpoint that answers at once, against what a minimal
+/// client gets from the same endpoint: how far the reservations, the journal
+/// and the HTTP client keep bx-events from the endpoint's own speed.
+fn fast_forwarding(scale: usize) -> String {
+    let mut table = String::from(
+        "\nThe same `--forward-to` to an endpoint that answers at once (a thread per connection), beside that\nendpoint's floor: a minimal client in the benchmark's process sending bodies of the same size over N\nkept-alive connections, as fast as the endpoint answers. Both share the 2 cores with the endpoint; the\nbx-events figure also includes reserving, journaling and confirming every record with the sandbox.\n\n| N | --forward-to records/s | endpoint floor, requests/s | floor / bx-events |\n|---|---|---|---|\n",
+    );
+    // 41 requests: inside the standard limit's burst, so the portal never paces.
+    let records = 10_000 / scale;
+    for parallel in [1, 8, 32] {
+        let sink = Sink::start(Duration::ZERO);
+        let portal = Portal::new();
+        portal.with_records(records);
+        let n = parallel.to_string();
+        let forward = portal.measure(portal.bx(&[
+            "offline",
+            "consume",
+            "--forward-to",
+            &sink.url,
+            "--parallel",
+            &n,
+            "-q",
+        ]));
+        let delivered = sink.requests.load(Ordering::Relaxed).max(1);
+        let body = (sink.body_bytes.load(Ordering::Relaxed) / delivered) as usize;
+        let ours = records as f64 / forward.wall.as_secs_f64();
+        let floor = sink.floor(parallel, records, body);
+        table.push_str(&format!(
+            "| {parallel} | {ours:.0} | {floor:.0} | {:.2}× |\n",
+            floor / ours
+        ));
+    }
+    table
+}
+
+/// An HTTP/1.1 endpoint answering 200 after a delay, a thread per connection,
+/// counting what it receives.
+struct Sink {
+    url: String,
+    address: std::net::SocketAddr,
+    requests: Arc<AtomicU64>,
+    body_bytes: Arc<AtomicU64>,
+}
+
+impl Sink {
+    fn start(delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicU64::new(0));
+        let body_bytes = Arc::new(AtomicU64::new(0));
+        let (count, bytes) = (requests.clone(), body_bytes.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (count, bytes) = (count.clone(), bytes.clone());
+                std::thread::spawn(move || serve(stream, delay, &count, &bytes));
+            }
+        });
+        Self {
+            url: format!("http://{address}/"),
+            address,
+            requests,
+            body_bytes,
         }
-    });
-    url
+    }
+
+    /// Requests per second a minimal client gets over `connections` kept-alive
+    /// connections, `total` requests with `body`-byte bodies in all.
+    fn floor(&self, connections: usize, total: usize, body: usize) -> f64 {
+        let request = format!(
+            "POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {body}\r\n\r\n{}",
+            self.address,
+            "x".repeat(body)
+        );
+        let per_connection = total / connections;
+        let started = Instant::now();
+        let workers: Vec<_> = (0..connections)
+            .map(|_| {
+                let (address, request) = (self.address, request.clone());
+                std::thread::spawn(move || {
+                    let stream = std::net::TcpStream::connect(address).unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    for _ in 0..per_connection {
+                        writer.write_all(request.as_bytes()).unwrap();
+                        // The answer is headers alone (content-length: 0).
+                        loop {
+                            let mut line = String::new();
+                            reader.read_line(&mut line).unwrap();
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        (per_connection * connections) as f64 / started.elapsed().as_secs_f64()
+    }
+}
+
+/// One connection of a [`Sink`]: read a request, wait, answer 200, again.
+fn serve(stream: std::net::TcpStream, delay: Duration, count: &AtomicU64, bytes: &AtomicU64) {
+    let _ = stream.set_nodelay(true);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(value) = lower.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+        bytes.fetch_add(length as u64, Ordering::Relaxed);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        if writer
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
 }

@@ -109,8 +109,7 @@ impl CredentialsText {
     }
 }
 
-/// What `config.toml` says before its first profile (`current`), when it is
-/// laid out as bx-events writes it.
+/// What `config.toml` says before its first profile: `current`.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ConfigHead {
     #[serde(default)]
@@ -118,17 +117,10 @@ pub(crate) struct ConfigHead {
 }
 
 impl ConfigHead {
-    /// `config.toml`'s head and the index of its profiles, or `None` when the
-    /// file is laid out otherwise (it must then be read whole).
-    pub(crate) fn read(
-        path: &Path,
-        text: &str,
-    ) -> Result<Option<(Self, ProfileIndex)>, ConfigError> {
-        let Some(index) = ProfileIndex::build(text) else {
-            return Ok(None);
-        };
-        let head: Self = parse_toml(path, index.prefix(text), FileKind::Config)?;
-        Ok(Some((head, index)))
+    /// The top-level keys of `config.toml`'s text, read from the lines before
+    /// its first table.
+    pub(crate) fn read(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        parse_toml(path, super::sections::prefix(text), FileKind::Config)
     }
 }
 

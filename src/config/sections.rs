@@ -15,71 +15,20 @@ use std::ops::Range;
 /// Where each profile's table lies in a file's text.
 #[derive(Debug, Clone)]
 pub(crate) struct ProfileIndex {
-    /// The text before the first header: top-level keys such as `current`.
-    prefix: Range<usize>,
     /// Each profile's key/value lines, between its header and the next one.
     tables: HashMap<String, Range<usize>>,
-    /// The first profile's name in file order (bx-events writes them sorted).
-    first: Option<String>,
 }
 
 impl ProfileIndex {
     /// Indexes `text`, or `None` when it is not laid out one `[profiles.NAME]`
     /// table per profile (the caller then parses it whole).
     pub(crate) fn build(text: &str) -> Option<Self> {
-        // A multi-line string may hold a line that looks like a header.
-        if ["\"\"\"", "'''"]
-            .iter()
-            .any(|quotes| memchr::memmem::find(text.as_bytes(), quotes.as_bytes()).is_some())
-        {
-            return None;
-        }
-        let mut tables = HashMap::new();
-        let mut first = None;
-        let mut prefix = 0..text.len();
-        let mut open: Option<(String, usize)> = None;
-        let mut at = 0;
-        for line in text.split_inclusive('\n') {
-            let line_start = line.trim_start_matches([' ', '\t']);
-            // Before the first table, a key that is or may be `profiles` (bare,
-            // quoted, dotted) could define profiles the headers do not show.
-            if open.is_none()
-                && ["profiles", "\"", "'"]
-                    .iter()
-                    .any(|k| line_start.starts_with(k))
-            {
-                return None;
-            }
-            if line_start.starts_with('[') {
-                let name = header_name(line_start)?;
-                match open.take() {
-                    Some((previous, start)) => {
-                        if tables.insert(previous, start..at).is_some() {
-                            return None;
-                        }
-                    }
-                    None => prefix = 0..at,
-                }
-                first.get_or_insert_with(|| name.clone());
-                open = Some((name, at + line.len()));
-            }
-            at += line.len();
-        }
-        if let Some((last, start)) = open {
-            if tables.insert(last, start..text.len()).is_some() {
-                return None;
-            }
-        }
-        Some(Self {
-            prefix,
-            tables,
-            first,
-        })
-    }
-
-    /// The top-level lines, before any profile's table.
-    pub(crate) fn prefix<'t>(&self, text: &'t str) -> &'t str {
-        &text[self.prefix.clone()]
+        // About 300 bytes a profile: sized once, never rehashed.
+        let mut tables = HashMap::with_capacity(text.len() / 256 + 1);
+        scan(text, |name, table| {
+            tables.insert(name.to_string(), table).is_none()
+        })?;
+        Some(Self { tables })
     }
 
     /// Where the key/value lines of `name`'s table lie in the text, or `None`
@@ -87,24 +36,102 @@ impl ProfileIndex {
     pub(crate) fn table(&self, name: &str) -> Option<Range<usize>> {
         self.tables.get(name).cloned()
     }
+}
 
-    pub(crate) fn contains(&self, name: &str) -> bool {
-        self.tables.contains_key(name)
-    }
+/// The top-level lines of `text`, before its first table, as [`find_table`]
+/// and [`ProfileIndex`] see them.
+pub(crate) fn prefix(text: &str) -> &str {
+    let end = lines(text)
+        .find(|line| {
+            text[line.clone()]
+                .trim_start_matches([' ', '\t'])
+                .starts_with('[')
+        })
+        .map_or(text.len(), |line| line.start);
+    &text[..end]
+}
 
-    pub(crate) fn len(&self) -> usize {
-        self.tables.len()
-    }
+/// Where `name`'s table lies in `text`, checking the whole file's layout as
+/// [`ProfileIndex::build`] does but keeping nothing else: what a command that
+/// uses one profile needs. `None` when the layout is not ours, or the file
+/// has no such profile.
+pub(crate) fn find_table(text: &str, name: &str) -> Option<Range<usize>> {
+    let mut found = None;
+    scan(text, |header, table| {
+        // A repeated header is a damaged file: the whole parse reports it.
+        header != name || found.replace(table).is_none()
+    })?;
+    found
+}
 
-    /// The first profile in file order.
-    pub(crate) fn first(&self) -> Option<&str> {
-        self.first.as_deref()
+/// Each line's byte range, its `\n` included; found with SIMD, as a
+/// 10,000-profile file has 200,000 lines.
+fn lines(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let ends = memchr::memchr_iter(b'\n', text.as_bytes())
+        .map(|at| at + 1)
+        .chain(std::iter::once(text.len()));
+    let mut start = 0;
+    ends.map_while(move |end| {
+        (end > start).then(|| {
+            let line = start..end;
+            start = end;
+            line
+        })
+    })
+}
+
+/// One pass over `text`: calls `visit(name, table)` for each profile's table
+/// in file order (a `false` answer declines the file), and returns the range
+/// of the lines before the first table; `None` when the layout is not one
+/// `[profiles.NAME]` table per profile.
+fn scan<'t>(
+    text: &'t str,
+    mut visit: impl FnMut(&'t str, Range<usize>) -> bool,
+) -> Option<Range<usize>> {
+    // A multi-line string may hold a line that looks like a header.
+    if ["\"\"\"", "'''"]
+        .iter()
+        .any(|quotes| memchr::memmem::find(text.as_bytes(), quotes.as_bytes()).is_some())
+    {
+        return None;
     }
+    let mut prefix = 0..text.len();
+    let mut open: Option<(&str, usize)> = None;
+    for line in lines(text) {
+        let line_start = text[line.clone()].trim_start_matches([' ', '\t']);
+        // Before the first table, a key that is or may be `profiles` (bare,
+        // quoted, dotted) could define profiles the headers do not show.
+        if open.is_none()
+            && ["profiles", "\"", "'"]
+                .iter()
+                .any(|k| line_start.starts_with(k))
+        {
+            return None;
+        }
+        if line_start.starts_with('[') {
+            let name = header_name(line_start)?;
+            match open.take() {
+                Some((previous, start)) => {
+                    if !visit(previous, start..line.start) {
+                        return None;
+                    }
+                }
+                None => prefix = 0..line.start,
+            }
+            open = Some((name, line.end));
+        }
+    }
+    if let Some((last, start)) = open {
+        if !visit(last, start..text.len()) {
+            return None;
+        }
+    }
+    Some(prefix)
 }
 
 /// The profile a header line opens, when it is written `[profiles.NAME]` or
 /// `[profiles."NAME"]` (no escapes) and nothing but a comment follows it.
-fn header_name(line: &str) -> Option<String> {
+fn header_name(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("[profiles.")?;
     let end = rest.find(']')?;
     let (key, after) = (&rest[..end], &rest[end + 1..]);
@@ -114,11 +141,11 @@ fn header_name(line: &str) -> Option<String> {
     }
     let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     if !key.is_empty() && key.chars().all(bare) {
-        return Some(key.to_string());
+        return Some(key);
     }
     let quoted = key.strip_prefix('"')?.strip_suffix('"')?;
     let plain = |c: char| c != '"' && c != '\\' && !c.is_control();
-    quoted.chars().all(plain).then(|| quoted.to_string())
+    quoted.chars().all(plain).then_some(quoted)
 }
 
 #[cfg(test)]
@@ -169,8 +196,10 @@ mod tests {
         let expected: Vec<_> = file.profiles.into_iter().collect();
         assert_eq!(found, expected);
         let index = ProfileIndex::build(&text).unwrap();
-        assert_eq!(index.len(), 5);
-        assert!(!index.contains("p3"));
+        assert_eq!(index.table("p3"), None);
+        for name in ["p1", "with space", "ünïcode"] {
+            assert_eq!(find_table(&text, name), index.table(name));
+        }
     }
 
     #[test]
@@ -211,13 +240,27 @@ mod tests {
     #[test]
     fn comments_indentation_and_crlf_keep_the_index() {
         let text = "# mine\r\ncurrent = \"b\"\r\n\r\n  [profiles.a] # first\r\naccess_token = 'x'\r\n\t[profiles.\"b c\"]\r\naccess_token = 'y'\r\n";
+        assert_eq!(prefix(text), "# mine\r\ncurrent = \"b\"\r\n\r\n");
         let index = ProfileIndex::build(text).unwrap();
-        assert_eq!(index.prefix(text), "# mine\r\ncurrent = \"b\"\r\n\r\n");
-        assert_eq!(index.first(), Some("a"));
         let table = index.table("b c").unwrap();
         assert_eq!(&text[table.clone()], "access_token = 'y'\r\n");
-        assert_eq!(text[..table.start].matches('\n').count(), 6);
+        assert_eq!(find_table(text, "b c"), Some(table));
         let read: Secrets = toml::from_str(&text[index.table("a").unwrap()]).unwrap();
         assert_eq!(read.access_token.unwrap().expose(), "x");
+        assert_eq!(find_table(text, "c"), None);
+    }
+
+    #[test]
+    fn finding_one_table_declines_what_the_index_declines() {
+        let repeated = "[profiles.a]\nk = 1\n[profiles.b]\n[profiles.a]\nk = 2\n";
+        assert_eq!(find_table(repeated, "a"), None);
+        assert!(ProfileIndex::build(repeated).is_none());
+        // Another profile's layout problem declines the file for every name.
+        let dotted = "[profiles.a]\nk = 1\n[profiles.b.sub]\n";
+        assert_eq!(find_table(dotted, "a"), None);
+        assert_eq!(
+            find_table("[profiles.a]\nk = 1\n[profiles.b]\n", "a"),
+            Some(13..19)
+        );
     }
 }

@@ -10,6 +10,7 @@ use super::model::{ConfigFile, CredentialsFile, ProfileSettings, SecretStorage, 
 use super::pending::{Pending, PendingEntry};
 use super::postgres::PgStore;
 use super::reading::{parse_table, read_toml, ConfigHead, CredentialsText, Freshness};
+use super::sections::find_table;
 
 use super::error::{ConfigError, FileKind};
 use super::files::{
@@ -136,16 +137,16 @@ impl Store {
         let Some(text) = read_optional(&path)? else {
             return Ok(None);
         };
-        let Some((head, index)) = ConfigHead::read(&path, &text)? else {
-            return Ok(None);
+        let name = match requested.filter(|n| !n.is_empty()) {
+            Some(name) => name.to_string(),
+            None => match ConfigHead::read(&path, &text)?.current {
+                Some(current) => current,
+                // The only profile, or an error listing them: the whole file.
+                None => return Ok(None),
+            },
         };
-        let name = match (requested.filter(|n| !n.is_empty()), head.current) {
-            (Some(name), _) => name.to_string(),
-            (None, Some(current)) if index.contains(&current) => current,
-            (None, _) if index.len() == 1 => index.first().unwrap_or_default().to_string(),
-            (None, _) => return Ok(None),
-        };
-        let Some(table) = index.table(&name) else {
+        // No such profile, or a layout bx-events does not write: the whole file.
+        let Some(table) = find_table(&text, &name) else {
             return Ok(None);
         };
         let settings = parse_table(&path, &text, table, FileKind::Config)?;
