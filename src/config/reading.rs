@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::error::{ConfigError, FileKind};
 use super::files::{check_private_dir, read_optional, stamp_of, FileStamp};
 use super::model::{CredentialsFile, Secrets};
-use super::sections::ProfileIndex;
+use super::sections::{find_table, ProfileIndex};
 
 /// How fresh a read of the credentials file must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,10 @@ pub(crate) enum Freshness {
 pub(crate) struct CredentialsText {
     path: PathBuf,
     text: String,
-    index: Option<ProfileIndex>,
+    /// Built at the second profile looked up (a fleet); one command's single
+    /// lookup scans for its table instead of indexing thousands.
+    index: OnceLock<Option<ProfileIndex>>,
+    looked_up: std::sync::atomic::AtomicBool,
     whole: OnceLock<Arc<CredentialsFile>>,
 }
 
@@ -74,8 +77,9 @@ impl CredentialsText {
         }
         let read = Arc::new(Self {
             path: path.to_path_buf(),
-            index: ProfileIndex::build(&text),
             text,
+            index: OnceLock::new(),
+            looked_up: Default::default(),
             whole: OnceLock::new(),
         });
         cache.insert(path.to_path_buf(), (stamp, read.clone()));
@@ -97,15 +101,26 @@ impl CredentialsText {
         if let Some(parsed) = self.whole.get() {
             return Ok(parsed.profiles.get(name).cloned());
         }
-        match &self.index {
-            Some(index) => match index.table(name) {
-                Some(table) => {
-                    parse_table(&self.path, &self.text, table, FileKind::Credentials).map(Some)
-                }
-                None => Ok(None),
-            },
+        match self.table(name) {
+            Some(Some(table)) => {
+                parse_table(&self.path, &self.text, table, FileKind::Credentials).map(Some)
+            }
+            Some(None) => Ok(None),
             None => Ok(self.whole()?.profiles.get(name).cloned()),
         }
+    }
+
+    /// Where `name`'s table lies: `Some(None)` when the file has no such
+    /// profile, `None` when its layout must be parsed whole.
+    fn table(&self, name: &str) -> Option<Option<Range<usize>>> {
+        use std::sync::atomic::Ordering;
+        if self.index.get().is_none() && !self.looked_up.swap(true, Ordering::Relaxed) {
+            // Not found may also mean a layout the scan declines: the whole
+            // parse tells which.
+            return find_table(&self.text, name).map(Some);
+        }
+        let index = self.index.get_or_init(|| ProfileIndex::build(&self.text));
+        index.as_ref().map(|index| index.table(name))
     }
 }
 
