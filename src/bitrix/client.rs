@@ -103,6 +103,12 @@ pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ApiError>
         .connect_timeout(options.timeout.min(Duration::from_secs(10)))
         .timeout(options.timeout)
         .gzip(true)
+        // A fleet process talks to thousands of portals, once per turn: kept
+        // without end, their idle connections (a socket and TLS state each)
+        // would pile up to one per portal. Ten seconds outlasts consume's
+        // idle poll at the default interval (at most 8 s): a polled portal keeps
+        // its connection.
+        .pool_idle_timeout(Duration::from_secs(10))
         // Never follow a redirect: the request carries secrets (see ApiError::Redirected).
         .redirect(reqwest::redirect::Policy::none());
     if let Some(pem) = &options.extra_root_pem {
