@@ -295,34 +295,43 @@ fn main() {
         other: None,
     });
 
-    // Drain: consume --stdout beside the SDK's get/clear loop, 500 per reservation.
+    // Drain: consume --stdout beside the SDK's get/clear loop, 500 per reservation,
+    // into /dev/null and into a pipe whose reader keeps up (`| cat >/dev/null`).
     let records = 10_000 / scale;
-    let mut drain = (Series::default(), Series::default());
-    for _ in 0..runs.min(3) {
-        let portal = Portal::new();
-        portal.with_records(records);
-        drain
-            .0
-             .0
-            .push(portal.measure(portal.bx(&["offline", "consume", "--stdout"])));
-        assert_eq!(portal.sandbox.portal.offline_count(), 0);
-        if let Some(python) = &python {
+    for piped in [false, true] {
+        let through = |command: Command| if piped { into_pipe(command) } else { command };
+        let mut drain = (Series::default(), Series::default());
+        for _ in 0..runs {
             let portal = Portal::new();
             portal.with_records(records);
             drain
-                .1
+                .0
                  .0
-                .push(portal.measure(portal.sdk(python, "drain", 0)));
+                .push(portal.measure(through(portal.bx(&["offline", "consume", "--stdout"]))));
             assert_eq!(portal.sandbox.portal.offline_count(), 0);
+            if let Some(python) = &python {
+                let portal = Portal::new();
+                portal.with_records(records);
+                drain
+                    .1
+                     .0
+                    .push(portal.measure(through(portal.sdk(python, "drain", 0))));
+                assert_eq!(portal.sandbox.portal.offline_count(), 0);
+            }
         }
+        let into = if piped {
+            "a pipe (`| cat`)"
+        } else {
+            "/dev/null"
+        };
+        rows.push(Row {
+            scenario: format!("drain {records} offline records to stdout, into {into}"),
+            floor: format!("{} requests", 2 * records.div_ceil(500) + 1),
+            bx: drain.0,
+            sdk: drain.1,
+            other: None,
+        });
     }
-    rows.push(Row {
-        scenario: format!("drain {records} offline records to stdout"),
-        floor: format!("{} requests", 2 * records.div_ceil(500) + 1),
-        bx: drain.0,
-        sdk: drain.1,
-        other: None,
-    });
 
     // Lists as JSON, beside curl fetching the same answer.
     for handlers in [500, 5000, 20_000] {
@@ -467,6 +476,24 @@ fn main() {
         std::fs::write(&path, kept + &section + &after).expect("docs/benchmarks.md written");
         eprintln!("wrote {}", path.display());
     }
+}
+
+/// `command` with its stdout piped into `cat >/dev/null`, through `sh`: a
+/// reader that keeps up, as `| jq` or `| another-tool` would.
+fn into_pipe(command: Command) -> Command {
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg("\"$0\" \"$@\" | cat >/dev/null")
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    shell
 }
 
 /// Records per second of `consume --parallel N` for N = 1, 2, 4, 8: to a shell

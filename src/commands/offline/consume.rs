@@ -752,6 +752,12 @@ impl<'a> Consumer<'a> {
     /// The log line of one delivery: time, event, the object's id, message id,
     /// outcome and duration.
     fn report(&self, record: &OfflineRecord, outcome: &Result<(), DeliveryError>, took: Duration) {
+        if self.ctx.out.quiet {
+            // `-q` prints none of these lines: spare their formatting (and the
+            // clock's time zone) on every record.
+            self.status("consuming");
+            return;
+        }
         let millis = took.as_millis();
         // Time, event, the object's id when the record has one, message id.
         let at = chrono::Local::now().format("%H:%M:%S");
@@ -828,6 +834,7 @@ impl<'a> Consumer<'a> {
                 lanes.finish(lane);
                 self.settle(pending, record, outcome, started.elapsed(), &mut settled)
                     .await?;
+                self.journal_settled().await?;
             }
         } else {
             let mut running = tokio::task::JoinSet::new();
@@ -855,13 +862,24 @@ impl<'a> Consumer<'a> {
                 let Some(joined) = running.join_next().await else {
                     break;
                 };
-                let (lane, record, outcome, took) = anyhow::Context::context(
-                    joined,
-                    "a delivery task failed; its record stays reserved",
-                )?;
-                lanes.finish(lane);
-                self.settle(pending, record, outcome, took, &mut settled)
-                    .await?;
+                // Every delivery finished by now is settled before the journal is
+                // written once for all of them: one write (and one hand-off to a
+                // blocking thread) per wake-up, not per record. A kill before that
+                // write repeats these records, as it would any in flight.
+                let mut finished = vec![joined];
+                while let Some(more) = running.try_join_next() {
+                    finished.push(more);
+                }
+                for joined in finished {
+                    let (lane, record, outcome, took) = anyhow::Context::context(
+                        joined,
+                        "a delivery task failed; its record stays reserved",
+                    )?;
+                    lanes.finish(lane);
+                    self.settle(pending, record, outcome, took, &mut settled)
+                        .await?;
+                }
+                self.journal_settled().await?;
             }
         }
         // Gathered stdout lines reach the reader before the journal calls them done.
@@ -940,9 +958,14 @@ impl<'a> Consumer<'a> {
                 settled.to_error.push(id);
             }
         }
-        // A handler or endpoint has acted on the record: journal it now, so a
-        // crash repeats at most the record in its hands. Gathered stdout lines are
-        // journaled after they are written (at the end of the reservation).
+        Ok(())
+    }
+
+    /// Writes the outcomes [`Consumer::settle`] recorded to the journal: a
+    /// handler or endpoint has acted on those records, so a crash must repeat
+    /// at most the records still in its hands. Gathered stdout lines are
+    /// journaled after they are written (at the end of the reservation).
+    async fn journal_settled(&self) -> anyhow::Result<()> {
         if !self.sink.is_gathered() {
             self.journal.flush().await?;
         }
