@@ -320,7 +320,7 @@ fn main() {
             }
         }
         let into = if piped {
-            "a pipe (`| cat`)"
+            "a pipe that cat reads"
         } else {
             "/dev/null"
         };
