@@ -149,8 +149,9 @@ impl Store {
         let Some(table) = find_table(&text, &name) else {
             return Ok(None);
         };
-        let settings = parse_table(&path, &text, table, FileKind::Config)?;
-        Ok(Some((name, settings)))
+        let settings = parse_table(&path, &text, table, FileKind::Config);
+        super::files::recycle(text);
+        Ok(Some((name, settings?)))
     }
 
     /// Every profile's secrets, those kept in the OS keyring read from it.
