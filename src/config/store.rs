@@ -432,6 +432,50 @@ mod tests {
     }
 
     #[test]
+    fn files_laid_out_by_hand_are_read_whole_and_mean_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let store = Store::new(dir.path());
+        // Dotted keys and an inline table: layouts the per-profile scan declines.
+        std::fs::write(
+            store.credentials_path(),
+            "profiles.a.access_token = \"token-a\"\nprofiles.b = { access_token = \"token-b\" }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            store.config_path(),
+            "current = \"b\"\nprofiles.a = { portal = \"https://a.example.com\", kind = \"oauth\" }\n[profiles.b]\nportal = \"https://b.example.com\"\nkind = \"oauth\"\n",
+        )
+        .unwrap();
+        let token = |name: &str, recent: bool| {
+            let read = if recent {
+                store.recent_secrets_of(name)
+            } else {
+                store.secrets_of(name)
+            };
+            read.unwrap()
+                .and_then(|s| s.access_token)
+                .map(|t| t.expose().clone())
+        };
+        for recent in [true, false] {
+            assert_eq!(token("a", recent).as_deref(), Some("token-a"));
+            assert_eq!(token("b", recent).as_deref(), Some("token-b"));
+            assert_eq!(token("c", recent), None);
+        }
+        // The config's own layout declines too: the whole file answers.
+        assert!(store.indexed_settings(Some("a")).unwrap().is_none());
+        let profile = super::super::profile::resolve(&store, None).unwrap();
+        assert_eq!(profile.name, "b");
+        assert_eq!(profile.settings.portal, "https://b.example.com");
+        let chosen = super::super::profile::resolve(&store, Some("a")).unwrap();
+        assert_eq!(chosen.settings.portal, "https://a.example.com");
+    }
+
+    #[test]
     fn a_recent_read_sees_every_write_bx_events_makes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
