@@ -5,7 +5,7 @@
 use super::context::Context;
 use super::errors::CliError;
 use crate::cli::FleetArgs;
-use crate::config::profile::load_stored;
+use crate::config::profile::load_stored_from;
 use crate::config::{ActiveProfile, ConfigError};
 
 /// A profile a fleet run works on, or why it cannot.
@@ -61,20 +61,24 @@ pub(crate) fn targets(ctx: &Context, args: &FleetArgs) -> anyhow::Result<Vec<Tar
     if names.is_empty() {
         return Err(ConfigError::NoCredentials.into());
     }
+    // With a shared store: every portal's secrets in one query, not one each.
+    let secrets = ctx.store.secrets_of_all()?;
     Ok(names
         .into_iter()
-        .map(|name| match load_stored(&ctx.store, &config, &name) {
-            Ok(profile) => Target::Ready(Box::new(profile)),
-            Err(error) => Target::Unusable {
-                portal: config
-                    .profiles
-                    .get(&name)
-                    .map(|s| s.portal.clone())
-                    .unwrap_or_default(),
-                name,
-                error: error.into(),
+        .map(
+            |name| match load_stored_from(&ctx.store, &config, secrets.as_ref(), &name) {
+                Ok(profile) => Target::Ready(Box::new(profile)),
+                Err(error) => Target::Unusable {
+                    portal: config
+                        .profiles
+                        .get(&name)
+                        .map(|s| s.portal.clone())
+                        .unwrap_or_default(),
+                    name,
+                    error: error.into(),
+                },
             },
-        })
+        )
         .collect())
 }
 

@@ -80,11 +80,41 @@ pub(crate) fn load_stored(
     load_settings(store, name, settings)
 }
 
+/// [`load_stored`] for a fleet, whose secrets may have been read for every
+/// profile at once ([`Store::secrets_of_all`]); a profile missing there (a
+/// row that cannot be opened, a pair kept on this machine) is read alone.
+pub(crate) fn load_stored_from(
+    store: &Store,
+    config: &ConfigFile,
+    all_secrets: Option<&super::model::CredentialsFile>,
+    name: &str,
+) -> Result<ActiveProfile, ConfigError> {
+    match all_secrets.and_then(|all| all.profiles.get(name)) {
+        Some(secrets) => match config.profiles.get(name) {
+            Some(settings) => {
+                load_with_secrets(store, name, settings.clone(), Some(secrets.clone()))
+            }
+            None => load_stored(store, config, name),
+        },
+        None => load_stored(store, config, name),
+    }
+}
+
 /// Loads one stored profile whose settings are read already.
 fn load_settings(
     store: &Store,
     name: &str,
     settings: ProfileSettings,
+) -> Result<ActiveProfile, ConfigError> {
+    load_with_secrets(store, name, settings, None)
+}
+
+/// Loads one stored profile from its settings and, when read already, its secrets.
+fn load_with_secrets(
+    store: &Store,
+    name: &str,
+    settings: ProfileSettings,
+    secrets: Option<Secrets>,
 ) -> Result<ActiveProfile, ConfigError> {
     if let Some(at) = &settings.uninstalled_at {
         return Err(ConfigError::Uninstalled {
@@ -92,7 +122,7 @@ fn load_settings(
             at: at.clone(),
         });
     }
-    let credentials = stored_credentials(store, name, &settings)?;
+    let credentials = stored_credentials(store, name, &settings, secrets)?;
     let rate_limit = rate_limit_for(Some(&settings))?;
     Ok(ActiveProfile {
         name: name.to_string(),
@@ -121,8 +151,12 @@ fn stored_credentials(
     store: &Store,
     name: &str,
     settings: &ProfileSettings,
+    read: Option<Secrets>,
 ) -> Result<Credentials, ConfigError> {
-    let secrets = store.recent_secrets_of(name)?.unwrap_or_default();
+    let secrets = match read {
+        Some(secrets) => secrets,
+        None => store.recent_secrets_of(name)?.unwrap_or_default(),
+    };
     match settings.kind {
         ProfileKind::Webhook => {
             let raw = secrets

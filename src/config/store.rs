@@ -224,6 +224,18 @@ impl Store {
         self.secrets_read(name, Freshness::Exact)
     }
 
+    /// Every profile's secrets in one read, for a fleet that builds a client
+    /// per portal: with a shared store, one query instead of one per portal.
+    /// `None` where reading them one by one costs nothing more (the
+    /// credentials file, read per table) or must decide (pairs kept on this
+    /// machine for the store, which [`Store::secrets_of`] writes back first).
+    pub(crate) fn secrets_of_all(&self) -> Result<Option<CredentialsFile>, ConfigError> {
+        match &self.shared {
+            Some(shared) if !Pending::new(&self.dir).any() => shared.read_credentials().map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// [`Store::secrets_of`] as this process last read them, while the
     /// credentials file keeps its stamp: a client's first token, which costs
     /// no read per client in a fleet. A pair changed unseen is noticed when the
