@@ -167,6 +167,43 @@ fn a_consumer_killed_mid_batch_resumes_and_loses_nothing() {
 
 #[cfg(unix)]
 #[test]
+fn a_parallel_consumer_killed_mid_batch_repeats_at_most_one_record_per_worker() {
+    // Outcomes that finish together are journaled in one write, before any new
+    // delivery starts: a kill repeats at most what the N workers had in hand.
+    let env = queued(1000);
+    let expected = queued_message_ids(&env);
+    let log = env.config_dir().join("delivered.txt");
+    let marker = env.config_dir().join("killed");
+    let handler = format!(
+        "echo \"$BX_MESSAGE_ID\" >> '{log}'; if [ $(wc -l < '{log}') -ge 300 ] && [ ! -e '{marker}' ]; then touch '{marker}'; kill -9 $PPID; fi",
+        log = log.display(),
+        marker = marker.display()
+    );
+    let consume = ["offline", "consume", "--exec", &handler, "--parallel", "4"];
+    let (code, _, _) = run(env.cmd().args(consume));
+    assert_ne!(code, 0, "the first consumer was killed");
+    assert!(
+        env.sandbox.portal.offline_count() > 0,
+        "it died before finishing"
+    );
+    let (code, _, stderr) = run(env.cmd().args(consume));
+    assert_eq!(code, 0, "{stderr}");
+    let delivered: HashSet<String> = lines(&log).into_iter().collect();
+    assert_eq!(delivered, expected, "every record delivered at least once");
+    assert!(
+        lines(&log).len() <= 1000 + 4,
+        "{} deliveries: more than one repeat per worker",
+        lines(&log).len()
+    );
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        0,
+        "the queue ends empty"
+    );
+}
+
+#[cfg(unix)]
+#[test]
 fn interrupt_finishes_the_record_in_hand_confirms_and_exits_130() {
     let env = queued(50);
     let log = env.config_dir().join("delivered.txt");
