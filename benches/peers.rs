@@ -481,19 +481,7 @@ fn main() {
 /// `command` with its stdout piped into `cat >/dev/null`, through `sh`: a
 /// reader that keeps up, as `| jq` or `| another-tool` would.
 fn into_pipe(command: Command) -> Command {
-    let mut shell = Command::new("sh");
-    shell
-        .arg("-c")
-        .arg("\"$0\" \"$@\" | cat >/dev/null")
-        .arg(command.get_program())
-        .args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => shell.env(key, value),
-            None => shell.env_remove(key),
-        };
-    }
-    shell
+    common::wrapped("sh", ["-c", "\"$0\" \"$@\" | cat >/dev/null"], &command)
 }
 
 /// Records per second of `consume --parallel N` for N = 1, 2, 4, 8: to a shell

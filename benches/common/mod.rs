@@ -24,19 +24,9 @@ pub struct Measured {
 pub fn measured(command: Command, gnu_time: bool) -> Measured {
     let rss_file = tempfile::NamedTempFile::new().expect("temp file");
     let mut run = if gnu_time {
-        let mut wrapped = Command::new("/usr/bin/time");
-        wrapped
-            .args(["-f", "%M %U %S", "-o"])
-            .arg(rss_file.path())
-            .arg(command.get_program())
-            .args(command.get_args());
-        for (key, value) in command.get_envs() {
-            match value {
-                Some(value) => wrapped.env(key, value),
-                None => wrapped.env_remove(key),
-            };
-        }
-        wrapped
+        let format = ["-f", "%M %U %S", "-o"].map(std::ffi::OsStr::new);
+        let report = [rss_file.path().as_os_str()];
+        wrapped("/usr/bin/time", format.iter().chain(&report), &command)
     } else {
         command
     };
@@ -80,6 +70,27 @@ pub fn manifest(dir: &Path, count: usize) -> PathBuf {
     let path = dir.join(format!("bench-{count}.toml"));
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// `command` run by `program args...` (GNU time, a shell), with the same
+/// environment changes.
+pub fn wrapped<A: AsRef<std::ffi::OsStr>>(
+    program: &str,
+    args: impl IntoIterator<Item = A>,
+    command: &Command,
+) -> Command {
+    let mut wrapped = Command::new(program);
+    wrapped
+        .args(args)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
 }
 
 /// The file system a directory is on, as `df` names it ("ext4 (/dev/vda)"),
