@@ -1029,6 +1029,8 @@ impl PgStore {
             journal: journal.to_string(),
             described: format!("{} (journal {journal})", self.described),
             patience: self.patience,
+            read_with_lock: None,
+            clear_pending: false,
         };
         Ok(opened.take_lock()?.then_some(opened))
     }
@@ -1209,23 +1211,43 @@ pub struct PgLock {
     _client: Client,
 }
 
-/// Tries a journal's advisory lock on `client`: whether it was taken; the
-/// error, or `None` when the server did not answer in time.
+/// Tries a journal's advisory lock on `client` and reads the journal's entries
+/// in the same round trip (the two statements are pipelined and run in order,
+/// so the entries are read under the lock when it was taken): whether it was
+/// taken and, if so, the entries oldest first, one per line; the error, or
+/// `None` when the server did not answer in time.
 async fn try_journal_lock(
     client: &Client,
     key: &str,
-) -> Result<bool, Option<tokio_postgres::Error>> {
-    let row = tokio::time::timeout(
-        STATEMENT_TIMEOUT,
-        client.query_typed_one(
-            "SELECT pg_try_advisory_lock($1, hashtext($2))",
-            &[(&LOCK_CLASS, Type::INT4), (&key, Type::TEXT)],
-        ),
-    )
-    .await
-    .map_err(|_| None)?
-    .map_err(Some)?;
-    Ok(row.get(0))
+    journal: &str,
+) -> Result<Option<String>, Option<tokio_postgres::Error>> {
+    let lock_params = [(&LOCK_CLASS as _, Type::INT4), (&key as _, Type::TEXT)];
+    let read_params = [(&journal as _, Type::TEXT)];
+    let lock = client.query_typed_one(
+        "SELECT pg_try_advisory_lock($1, hashtext($2))",
+        &lock_params,
+    );
+    let read = client.query_typed(
+        "SELECT entry FROM bx_events_journal WHERE journal = $1 ORDER BY seq",
+        &read_params,
+    );
+    let (lock, rows) = tokio::time::timeout(STATEMENT_TIMEOUT, async { tokio::join!(lock, read) })
+        .await
+        .map_err(|_| None)?;
+    if !lock.map_err(Some)?.get::<_, bool>(0) {
+        return Ok(None);
+    }
+    Ok(Some(entries_text(rows.map_err(Some)?)))
+}
+
+/// Journal rows as the text of a journal file: one entry per line.
+fn entries_text(rows: Vec<tokio_postgres::Row>) -> String {
+    let mut text = String::new();
+    for row in rows {
+        text.push_str(row.get(0));
+        text.push('\n');
+    }
+    text
 }
 
 /// Connections that hold no lock, waiting to serve another journal.
@@ -1269,6 +1291,11 @@ pub struct PgJournal {
     journal: String,
     described: String,
     patience: Duration,
+    /// The entries read when the lock was taken, until [`PgJournal::read`].
+    read_with_lock: Option<String>,
+    /// [`PgJournal::clear`] was asked for and not yet done: the next append or
+    /// the release does it in the same round trip.
+    clear_pending: bool,
 }
 
 impl PgJournal {
@@ -1278,41 +1305,49 @@ impl PgJournal {
     }
 
     /// Connects (or takes an idle connection) and tries the journal's lock:
-    /// false when another consumer holds it.
+    /// false when another consumer holds it. The entries are read with the lock
+    /// and kept for [`PgJournal::read`].
     fn take_lock(&mut self) -> Result<bool, ConfigError> {
         let key = format!("journal {}", self.journal);
         let what = format!("cannot open {}", self.described);
         let idle = self.idle.take();
+        let journal = self.journal.clone();
         let taken = wait(async {
             // An idle connection may have died unnoticed (a restarted server):
             // then a new one is made.
             if let Some(client) = idle {
-                if let Ok(held) = try_journal_lock(&client, &key).await {
-                    return Ok(self.keep_if(held, client));
+                if let Ok(read) = try_journal_lock(&client, &key, &journal).await {
+                    return Ok(self.keep_if(read, client));
                 }
             }
             let client = connect(self.url.expose(), &self.tls)
                 .await
                 .map_err(|e| failed(&what, &e))?;
-            match try_journal_lock(&client, &key).await {
-                Ok(held) => Ok(self.keep_if(held, client)),
+            match try_journal_lock(&client, &key, &journal).await {
+                Ok(read) => Ok(self.keep_if(read, client)),
                 Err(Some(error)) => Err(failed(&what, &error)),
                 Err(None) => Err(ConfigError::Shared(format!("{what}: no answer in time"))),
             }
         })?;
         let held = taken.is_some();
-        self.client = taken;
+        if let Some((client, text)) = taken {
+            self.client = Some(client);
+            self.read_with_lock = Some(text);
+        } else {
+            self.client = None;
+        }
         Ok(held)
     }
 
     /// The connection when it took the lock; else it goes back to the idle ones
     /// (it holds no lock, so another journal may use it).
-    fn keep_if(&self, held: bool, client: Client) -> Option<Client> {
-        if held {
-            Some(client)
-        } else {
-            self.idle.put(client);
-            None
+    fn keep_if(&self, read: Option<String>, client: Client) -> Option<(Client, String)> {
+        match read {
+            Some(text) => Some((client, text)),
+            None => {
+                self.idle.put(client);
+                None
+            }
         }
     }
 
@@ -1326,20 +1361,43 @@ impl PgJournal {
             return;
         };
         let key = format!("journal {}", self.journal);
+        let journal = self.journal.clone();
+        let clear = self.clear_pending;
         // The timer is made inside the store's runtime (the caller may have none).
         let released = wait(async {
-            tokio::time::timeout(
-                STATEMENT_TIMEOUT,
-                client.query_typed_one(
+            tokio::time::timeout(STATEMENT_TIMEOUT, async {
+                // A pending clear goes first, in the same round trip: the
+                // statements run in order, so no other consumer can take the
+                // lock and see entries this one meant to forget.
+                let cleared = async {
+                    if clear {
+                        client
+                            .query_typed(
+                                "DELETE FROM bx_events_journal WHERE journal = $1",
+                                &[(&journal, Type::TEXT)],
+                            )
+                            .await
+                            .map(|_| ())
+                    } else {
+                        Ok(())
+                    }
+                };
+                let unlock_params = [(&LOCK_CLASS as _, Type::INT4), (&key as _, Type::TEXT)];
+                let unlocked = client.query_typed_one(
                     "SELECT pg_advisory_unlock($1, hashtext($2))",
-                    &[(&LOCK_CLASS, Type::INT4), (&key, Type::TEXT)],
-                ),
-            )
+                    &unlock_params,
+                );
+                tokio::join!(cleared, unlocked)
+            })
             .await
         });
         match released {
-            Ok(Ok(row)) if row.get::<_, bool>(0) => self.idle.put(client),
-            // Not released for certain: closing the connection releases it.
+            Ok((Ok(()), Ok(row))) if row.get::<_, bool>(0) => {
+                self.clear_pending = false;
+                self.idle.put(client);
+            }
+            // Not released for certain: closing the connection releases it. An
+            // unfinished clear leaves the entries as a kill before it would.
             _ => tracing::debug!("closing the connection of {}", self.described),
         }
     }
@@ -1395,7 +1453,8 @@ impl PgJournal {
             // Through the store's runtime: the journal is used from async tasks.
             wait(async { tokio::time::sleep(pause).await });
             match self.take_lock() {
-                Ok(true) => {}
+                // The entries were read at open; these are not wanted.
+                Ok(true) => self.read_with_lock = None,
                 Ok(false) => {
                     return Err(ConfigError::Shared(format!(
                         "{what}: while the connection was lost another consumer took over {}; this one leaves the reservation to it",
@@ -1409,6 +1468,9 @@ impl PgJournal {
 
     /// Every entry, oldest first, one per line.
     pub fn read(&mut self) -> Result<String, ConfigError> {
+        if let Some(text) = self.read_with_lock.take() {
+            return Ok(text);
+        }
         let journal = self.journal.clone();
         let what = format!("cannot read {}", self.described);
         let rows = self.run(&what, |client| {
@@ -1422,15 +1484,11 @@ impl PgJournal {
                     .await
             })
         })?;
-        let mut text = String::new();
-        for row in rows {
-            text.push_str(row.get(0));
-            text.push('\n');
-        }
-        Ok(text)
+        Ok(entries_text(rows))
     }
 
-    /// Appends the lines of `text`, all or none; committed (durable) on return.
+    /// Appends the lines of `text`, all or none, after doing a pending
+    /// [`PgJournal::clear`] in the same statement; committed (durable) on return.
     pub fn append(&mut self, text: &str) -> Result<(), ConfigError> {
         let lines: Vec<String> = text
             .lines()
@@ -1442,35 +1500,36 @@ impl PgJournal {
         }
         let journal = self.journal.clone();
         let what = format!("cannot write {}", self.described);
+        // Repeating either statement after a lost answer ends the same way.
+        let statement = if self.clear_pending {
+            "WITH forgotten AS (DELETE FROM bx_events_journal WHERE journal = $1) \
+             INSERT INTO bx_events_journal (journal, entry) SELECT $1, unnest($2::text[])"
+        } else {
+            "INSERT INTO bx_events_journal (journal, entry) SELECT $1, unnest($2::text[])"
+        };
         self.run(&what, |client| {
             let (journal, lines) = (journal.clone(), lines.clone());
             Box::pin(async move {
                 client
                     .query_typed(
-                        "INSERT INTO bx_events_journal (journal, entry) SELECT $1, unnest($2::text[])",
+                        statement,
                         &[(&journal, Type::TEXT), (&lines, Type::TEXT_ARRAY)],
                     )
                     .await
             })
         })?;
+        self.clear_pending = false;
         Ok(())
     }
 
-    /// Forgets every entry.
+    /// Forgets every entry: with the next append (in the same statement) or at
+    /// the release (in the same round trip), whichever comes first, so that
+    /// emptying the journal costs no round trip of its own. Until then the
+    /// entries are still there, as they would be after a kill just before the
+    /// clear; the caller only clears entries whose loss such a kill allows.
     pub fn clear(&mut self) -> Result<(), ConfigError> {
-        let journal = self.journal.clone();
-        let what = format!("cannot write {}", self.described);
-        self.run(&what, |client| {
-            let journal = journal.clone();
-            Box::pin(async move {
-                client
-                    .query_typed(
-                        "DELETE FROM bx_events_journal WHERE journal = $1",
-                        &[(&journal, Type::TEXT)],
-                    )
-                    .await
-            })
-        })?;
+        self.read_with_lock = None;
+        self.clear_pending = true;
         Ok(())
     }
 }

@@ -790,6 +790,32 @@ fn consume_all_profiles_takes_turns_so_a_deep_queue_does_not_starve_the_rest() {
     assert!(stderr.contains("from 3 portal(s)"), "{stderr}");
 }
 
+/// A portal whose queue fits in one reservation is drained in one turn: the
+/// look that finds its queue empty follows the short reservation at once,
+/// instead of waiting for a turn of its own that opens the journal again.
+/// The process would die at the third turn; two portals need only two.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_queue_that_fits_one_reservation_is_drained_in_one_turn() {
+    let (sandbox, vendor) = queued_fleet(2, 3);
+    let (code, stdout, stderr) = run(vendor
+        .cmd()
+        .env("BX_EVENTS_TEST_FAILPOINT", "fleet-turn:3")
+        .args([
+            "offline",
+            "consume",
+            "--all-profiles",
+            "--stdout",
+            "--concurrency",
+            "1",
+        ]));
+    assert_eq!(code, 0, "a third turn was started: {stderr}");
+    assert_eq!(stdout.lines().count(), 6, "{stdout}");
+    for member in &sandbox.fleet {
+        assert_eq!(member.portal.offline_count(), 0);
+    }
+}
+
 // Dies at a test failpoint: built with `--features failpoints` (make test).
 #[cfg(feature = "failpoints")]
 #[test]

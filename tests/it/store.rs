@@ -765,6 +765,45 @@ fn a_released_journal_is_free_at_once_and_its_connection_serves_the_next() {
     assert!(!connections.is_empty());
 }
 
+/// Emptying a journal costs no round trip of its own: it happens with the next
+/// append or at the release. Whichever carries it, the next holder sees only
+/// what came after the clear; a journal dropped before either (as a kill
+/// would leave it) still holds its entries, which the journal only allows for
+/// entries whose loss a kill allows.
+#[test]
+fn a_cleared_journal_is_emptied_by_the_next_append_or_the_release() {
+    use bx_events::internal::PgStore;
+    let url = database();
+    let store = PgStore::open(&url, None).unwrap();
+    let reopen = |name: &str| {
+        let mut journal = store.open_journal(name).unwrap().expect("a free journal");
+        let text = journal.read().unwrap();
+        (journal, text)
+    };
+    let (mut journal, text) = reopen("cleared");
+    assert_eq!(text, "");
+    journal.append("one\ntwo\n").unwrap();
+    journal.clear().unwrap();
+    journal.append("three\n").unwrap();
+    journal.release();
+    let (mut journal, text) = reopen("cleared");
+    assert_eq!(text, "three\n", "the append did not carry the clear");
+    journal.clear().unwrap();
+    journal.release();
+    let (mut journal, text) = reopen("cleared");
+    assert_eq!(text, "", "the release did not carry the clear");
+    journal.append("four\n").unwrap();
+    journal.clear().unwrap();
+    drop(journal);
+    // Read beside the lock, which the server lets go of when it sees the
+    // dropped connection close.
+    let left = psql(
+        &url,
+        "SELECT string_agg(entry, ',' ORDER BY seq) FROM bx_events_journal WHERE journal = 'cleared'",
+    );
+    assert_eq!(left, "four", "a journal dropped unreleased lost entries");
+}
+
 /// Distinct (profile, record id) pairs a fleet consumer wrote.
 fn fleet_records(path: &std::path::Path) -> std::collections::BTreeSet<(String, u64)> {
     std::fs::read_to_string(path)

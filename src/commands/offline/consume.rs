@@ -582,6 +582,8 @@ impl<'a> Consumer<'a> {
                 // the journal learnt the reservation.
                 std::process::abort();
             }
+            // Fewer records than asked for: the queue was nearly empty.
+            let short = reservation.events.len() < want as usize;
             match reservation.process_id {
                 Some(process_id) => {
                     let ids = reservation
@@ -596,7 +598,12 @@ impl<'a> Consumer<'a> {
                 None => self.deliver_taken(&reservation.events).await,
             }
             self.reservations += 1;
-            if self.turn.is_some_and(|most| self.reservations >= most) {
+            // A fleet turn ends after its reservations, but one that came back
+            // short is followed by the look that finds the queue empty in the
+            // same turn, rather than in a turn of its own that opens the journal
+            // again (a lock, a read and a write, round trips to a shared store).
+            let may_look_again = short && self.turn == Some(self.reservations);
+            if self.turn.is_some_and(|most| self.reservations >= most) && !may_look_again {
                 break;
             }
         }

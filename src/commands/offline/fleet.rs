@@ -3,6 +3,8 @@
 //!
 //! - Fair: at most `--concurrency` portals are worked at once, one reservation
 //!   per turn, in round-robin order, so one deep queue cannot starve the rest.
+//!   A short reservation (the queue nearly empty) is followed in the same turn
+//!   by the look that finds the queue empty.
 //! - Split across processes: a turn holds the portal's consume journal lock (the
 //!   same lock a single `offline consume` takes). A portal another process is
 //!   working is passed by and tried again later, so processes sharing a config
@@ -428,6 +430,10 @@ impl Turn<'_> {
     /// Takes the portal's journal (or finds another process on it), finishes
     /// what an earlier holder left, and takes one reservation.
     async fn take(self, client: Client, origin: Origin, remaining: Option<u64>) -> TurnOutcome {
+        if crate::support::failpoint::due("fleet-turn") {
+            // Tests: die as a kill -9 would, as a turn starts (and count turns).
+            std::process::abort();
+        }
         let connector = self.args.connector.as_deref();
         // Opening reads a file or connects to the shared store: off the workers
         // the other portals' turns run on.
