@@ -31,6 +31,9 @@ _bx__events() {
             bx__events,completions)
                 cmd="bx__events__subcmd__completions"
                 ;;
+            bx__events,describe)
+                cmd="bx__events__subcmd__describe"
+                ;;
             bx__events,dev)
                 cmd="bx__events__subcmd__dev"
                 ;;
@@ -143,7 +146,7 @@ _bx__events() {
 
     case "${cmd}" in
         bx__events)
-            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version auth events bind list get ls unbind diff apply export offline call dev doctor listen trigger sandbox help completions store"
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version auth events describe bind list get ls unbind diff apply export offline call dev doctor listen trigger sandbox help completions store"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -880,6 +883,56 @@ _bx__events() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bx__events__subcmd__describe)
+            opts="-p -o -v -q -y -h -V --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bx__events__subcmd__dev)
             opts="-p -o -v -q -y -h -V --forward-to --application-token --connector --with-tokens --format --keep --replay --poll-interval --handler-timeout --parallel --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1091,7 +1144,7 @@ _bx__events() {
             return 0
             ;;
         bx__events__subcmd__events)
-            opts="-p -o -v -q -y -h -V --scope --full --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
+            opts="-p -o -v -q -y -h -V --scope --full --catalog --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

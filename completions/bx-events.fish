@@ -43,6 +43,7 @@ complete -c bx-events -n "__fish_bx_events_needs_command" -s h -l help -d 'Print
 complete -c bx-events -n "__fish_bx_events_needs_command" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "auth" -d 'Log in to a portal and manage stored credentials'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "events" -d 'List the events the application can bind'
+complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "describe" -d 'Show what an event carries: scope, who may bind it, the request a handler receives, its fields and the method that fetches its object'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "bind" -d 'Bind a handler to an event (event.bind); binding twice is harmless'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "list" -d 'List the registered handlers (event.get)'
 complete -c bx-events -n "__fish_bx_events_needs_command" -f -a "get" -d 'List the registered handlers (event.get)'
@@ -235,12 +236,30 @@ complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l timeout -
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l full -d 'Every event of the portal, not only those of the application\'s scopes'
+complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l catalog -d 'Every event bx-events knows from the REST documentation, with its scope and what it fetches; asks no portal and needs no credentials'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s q -l quiet -d 'Print only data and errors'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s y -l yes -d 'Answer yes to confirmations'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bx-events -n "__fish_bx_events_using_subcommand events" -s V -l version -d 'Print version'
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -s p -l profile -d 'Profile to use (default: the current one)' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+json\t'One JSON document'
+ndjson\t'One JSON object per line'"
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -l config-dir -d 'Directory of config.toml and credentials.toml [env: BX_EVENTS_CONFIG_DIR] [default: ~/.config/bx-events on Linux, ~/Library/Application Support/bx-events on macOS, %APPDATA%\\bx-events\\config on Windows]' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -l color -d 'When to use colour (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -l timeout -d 'Timeout of each HTTP request, in seconds' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -l ca-cert -d 'Also trust this CA certificate (PEM), e.g. an on-premise portal\'s own CA' -r -F
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -l store -d 'Keep profiles, secrets, rate-limit buckets and consume journals in this PostgreSQL database, shared by every machine of a fleet (postgres://USER@HOST:PORT/DB) [default: the config directory\'s files]' -r
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -s v -l verbose -d 'Show HTTP requests on stderr (secrets masked); twice for bodies'
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -s q -l quiet -d 'Print only data and errors'
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -s y -l yes -d 'Answer yes to confirmations'
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -l no-input -d 'Never prompt (implied when CI is set or stdin is not a terminal)'
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bx-events -n "__fish_bx_events_using_subcommand describe" -s V -l version -d 'Print version'
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l auth-type -d 'Run the handler as this user id (0 = the user who triggered the event)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l connector -d 'Offline queue connector key (auth_connector)' -r
 complete -c bx-events -n "__fish_bx_events_using_subcommand bind" -l min-timeout -d 'For ONOFFLINEEVENT: notify at most once per this many seconds' -r

@@ -36,6 +36,7 @@
 
 pub(crate) mod auth;
 pub mod batch;
+pub mod catalog;
 pub(crate) mod client;
 pub(crate) mod error;
 pub mod events;

@@ -88,9 +88,15 @@ pub enum Command {
     Auth(AuthCommand),
     /// List the events the application can bind
     #[command(
-        after_help = "Examples:\n  bx-events events crmdeal\n  bx-events events 'ONTASK*' --full\n  bx-events events --scope crm -o json"
+        after_help = "Examples:\n  bx-events events crmdeal\n  bx-events events 'ONTASK*' --full\n  bx-events events --scope crm -o json\n  bx-events events --catalog --scope booking"
     )]
     Events(EventsArgs),
+    /// Show what an event carries: scope, who may bind it, the request a handler
+    /// receives, its fields and the method that fetches its object
+    #[command(
+        after_help = "Examples:\n  bx-events describe ONCRMDEALADD\n  bx-events describe ONTASKUPDATE ONTASKCOMMENTADD -o json\n  bx-events events --catalog --scope task"
+    )]
+    Describe(DescribeArgs),
     /// Bind a handler to an event (event.bind); binding twice is harmless
     #[command(
         after_help = "Examples:\n  bx-events bind ONCRMDEALADD https://hooks.example.com/deal\n  bx-events bind ONCRMDEALUPDATE --offline\n  bx-events bind ONCRMLEADADD https://h.example.com/l --auth-type 1 --dry-run"
@@ -337,8 +343,19 @@ pub struct EventsArgs {
     #[arg(long, value_name = "SCOPE")]
     pub scope: Option<String>,
     /// Every event of the portal, not only those of the application's scopes
-    #[arg(long, conflicts_with = "scope")]
+    #[arg(long, conflicts_with_all = ["scope", "catalog"])]
     pub full: bool,
+    /// Every event bx-events knows from the REST documentation, with its scope
+    /// and what it fetches; asks no portal and needs no credentials
+    #[arg(long)]
+    pub catalog: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Event names, e.g. ONCRMDEALADD ONTASKUPDATE (any case)
+    #[arg(required = true, value_name = "EVENT")]
+    pub events: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,17 @@
-//! `events [PATTERN]`: the event names the application may bind.
+//! `events [PATTERN]`: the event names the application may bind, or with
+//! `--catalog` every event the catalogue knows, without asking a portal.
 
 use super::context::Context;
 use super::patterns::{name_matches, PlainPattern};
+use crate::bitrix::catalog::{self, CatalogEvent};
 use crate::bitrix::events::{list_events, EventsQuery};
 use crate::cli::EventsArgs;
+use crate::output::printable;
 
 pub(crate) async fn run(ctx: &Context, args: &EventsArgs) -> anyhow::Result<()> {
+    if args.catalog {
+        return list_catalog(ctx, args);
+    }
     let (_, client) = ctx.connect()?;
     let query = EventsQuery {
         scope: args.scope.clone(),
@@ -48,9 +54,74 @@ pub(crate) async fn run(ctx: &Context, args: &EventsArgs) -> anyhow::Result<()> 
         ctx.out.info("No events matched.");
     }
     ctx.out.list(&names, || {
-        let mut table = ctx.out.table(&["EVENT"]);
+        // The catalogue's scope beside each name; a name it lacks (a newer
+        // event, a module's own) is marked so that `describe` is not tried.
+        let mut table = ctx.out.table(&["EVENT", "SCOPE", "CATALOGUE"]);
         for name in &names {
-            table.add_row(vec![name.clone()]);
+            let known = catalog::find(name);
+            table.add_row(vec![
+                name.clone(),
+                known.map(|event| event.scope.clone()).unwrap_or_default(),
+                match known {
+                    Some(event) if event.outdated => "outdated".to_string(),
+                    Some(_) => "described".to_string(),
+                    None => "not in the catalogue".to_string(),
+                },
+            ]);
+        }
+        table
+    });
+    Ok(())
+}
+
+/// `events --catalog [PATTERN] [--scope S]`: the catalogue, filtered.
+fn list_catalog(ctx: &Context, args: &EventsArgs) -> anyhow::Result<()> {
+    let mut chosen: Vec<&CatalogEvent> = Vec::new();
+    for event in catalog::events() {
+        if let Some(scope) = &args.scope {
+            if !event.scopes.iter().any(|s| s.eq_ignore_ascii_case(scope)) {
+                continue;
+            }
+        }
+        if let Some(pattern) = &args.pattern {
+            if !name_matches(pattern, &event.name, PlainPattern::Substring)? {
+                continue;
+            }
+        }
+        chosen.push(event);
+    }
+    if let Some(scope) = args.scope.as_deref().filter(|_| chosen.is_empty()) {
+        let mut scopes: Vec<&str> = catalog::events()
+            .iter()
+            .flat_map(|event| event.scopes.iter().map(String::as_str))
+            .collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        ctx.out.warn(&format!(
+            "no event of the catalogue needs scope '{}'; its scopes: {}",
+            printable(scope),
+            scopes.join(", ")
+        ));
+    } else if chosen.is_empty() && ctx.out.is_table() {
+        ctx.out.info("No events matched.");
+    }
+    ctx.out.list(&chosen, || {
+        let mut table = ctx.out.table(&["EVENT", "SCOPE", "FETCH", "WHAT"]);
+        for event in &chosen {
+            let mut what = event.summary.clone();
+            if event.outdated {
+                what = format!("(outdated) {what}");
+            }
+            table.add_row(vec![
+                event.name.clone(),
+                event.scope.clone(),
+                event
+                    .fetch
+                    .as_ref()
+                    .map(|fetch| fetch.method.clone())
+                    .unwrap_or_default(),
+                printable(&what).into_owned(),
+            ]);
         }
         table
     });

@@ -9,6 +9,7 @@ pub(crate) mod call;
 pub(crate) mod capture;
 pub(crate) mod completions;
 pub(crate) mod context;
+pub(crate) mod describe;
 pub(crate) mod dev;
 pub(crate) mod doctor;
 pub(crate) mod errors;
@@ -79,6 +80,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Export => export::run(ctx).await,
         Command::Offline(command) => offline::run(ctx, command).await,
         Command::Events(args) => events::run(ctx, &args).await,
+        Command::Describe(args) => describe::run(ctx, &args),
         Command::Bind(args) => bind::run(ctx, &args).await,
         Command::List(args) => list::run(ctx, &args).await,
         Command::Unbind(args) => unbind::run(ctx, &args).await,

@@ -330,7 +330,13 @@ async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
                 let number = n.to_string();
                 (k.clone(), v.replace("{N}", &number).replace("{n}", &number))
             });
-        let data = crate::bitrix::form::decode_dotted(numbered);
+        // Without --data, the documented payload, each change its own object.
+        let data = if pairs.is_empty() {
+            crate::bitrix::catalog::example_data(&event, n)
+        } else {
+            None
+        }
+        .unwrap_or_else(|| crate::bitrix::form::decode_dotted(numbered));
         let body = json!({"event": event, "data": data});
         let answer: serde_json::Value = api
             .send(reqwest::Method::POST, "/_sandbox/fire", Some(&body))

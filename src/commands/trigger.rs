@@ -69,7 +69,13 @@ fn fresh_body(args: &TriggerArgs, token: Option<&str>) -> anyhow::Result<(String
     let event =
         check_event_name(args.event.as_deref().unwrap_or_default()).map_err(CliError::Usage)?;
     let pairs = super::arguments::key_values(&args.data);
-    let data = form::decode_dotted(pairs);
+    // Without --data, the documented payload.
+    let data = if pairs.is_empty() {
+        crate::bitrix::catalog::example_data(&event, 1)
+    } else {
+        None
+    }
+    .unwrap_or_else(|| form::decode_dotted(pairs));
     let member_id = hex::encode(Md5::digest(args.domain.as_bytes()));
     let mut auth = json!({
         "domain": args.domain,

@@ -1,50 +1,30 @@
 //! The events the sandbox portal knows, grouped by the scope that grants them.
 
-/// Events of each scope; a token sees the events of its scopes plus the global ones.
-pub(crate) const SCOPED_EVENTS: &[(&str, &[&str])] = &[
-    (
-        "crm",
-        &[
-            "ONCRMDEALADD",
-            "ONCRMDEALUPDATE",
-            "ONCRMDEALDELETE",
-            "ONCRMLEADADD",
-            "ONCRMLEADUPDATE",
-            "ONCRMLEADDELETE",
-            "ONCRMCONTACTADD",
-            "ONCRMCONTACTUPDATE",
-            "ONCRMCONTACTDELETE",
-            "ONCRMCOMPANYADD",
-            "ONCRMCOMPANYUPDATE",
-            "ONCRMCOMPANYDELETE",
-            "ONCRMACTIVITYADD",
-            "ONCRMACTIVITYUPDATE",
-            "ONCRMACTIVITYDELETE",
-            "ONCRMINVOICEADD",
-            "ONCRMINVOICEUPDATE",
-        ],
-    ),
-    (
-        "task",
-        &[
-            "ONTASKADD",
-            "ONTASKUPDATE",
-            "ONTASKDELETE",
-            "ONTASKCOMMENTADD",
-            "ONTASKCOMMENTUPDATE",
-            "ONTASKCOMMENTDELETE",
-        ],
-    ),
-    ("user", &["ONUSERADD"]),
-    (
-        "calendar",
-        &[
-            "ONCALENDARENTRYADD",
-            "ONCALENDARENTRYUPDATE",
-            "ONCALENDARENTRYDELETE",
-        ],
-    ),
-];
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// Events of each scope, from the event catalogue (docs/events.md): every
+/// event the REST documentation describes or the portal's `events` answer
+/// lists, under each scope it needs; a token sees the events of its scopes
+/// plus the global ones.
+fn scoped_events() -> &'static BTreeMap<String, Vec<String>> {
+    static SCOPED: OnceLock<BTreeMap<String, Vec<String>>> = OnceLock::new();
+    SCOPED.get_or_init(|| {
+        let mut scoped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for event in crate::bitrix::catalog::events() {
+            if GLOBAL_EVENTS.contains(&event.name.as_str()) {
+                continue;
+            }
+            for scope in &event.scopes {
+                scoped
+                    .entry(scope.clone())
+                    .or_default()
+                    .push(event.name.clone());
+            }
+        }
+        scoped
+    })
+}
 
 /// Events every application may bind, whatever its scopes.
 pub(crate) const GLOBAL_EVENTS: &[&str] = &[
@@ -59,21 +39,20 @@ pub(crate) const GLOBAL_EVENTS: &[&str] = &[
 
 /// Events of one scope (empty for an unknown scope).
 pub(crate) fn scope_events(scope: &str) -> Vec<String> {
-    SCOPED_EVENTS
+    scoped_events()
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case(scope))
-        .flat_map(|(_, events)| events.iter().map(|e| e.to_string()))
+        .flat_map(|(_, events)| events.iter().cloned())
         .collect()
 }
 
 /// Every event the portal knows.
 pub(crate) fn all_events() -> Vec<String> {
-    SCOPED_EVENTS
-        .iter()
-        .flat_map(|(_, events)| events.iter())
-        .chain(GLOBAL_EVENTS.iter())
-        .map(|e| e.to_string())
-        .collect()
+    let mut all: Vec<String> = scoped_events().values().flatten().cloned().collect();
+    all.sort_unstable();
+    all.dedup();
+    all.extend(GLOBAL_EVENTS.iter().map(|e| e.to_string()));
+    all
 }
 
 /// Events visible to a token with these scopes.

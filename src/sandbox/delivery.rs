@@ -9,6 +9,7 @@ use super::state::Shared;
 use super::state::{Delivery, Outgoing};
 use super::state::{Portal, StoredBinding};
 use crate::bitrix::auth::now_unix;
+use crate::bitrix::catalog;
 use crate::bitrix::form;
 
 /// How long a handler may take before the delivery counts as failed.
@@ -28,8 +29,9 @@ fn http() -> &'static reqwest::Client {
     })
 }
 
-/// Builds the form body a portal sends (docs/handlers.md), with a fresh token
-/// pair for the user the handler runs as.
+/// Builds the form body a portal sends (docs/handlers.md), with a fresh access
+/// token for the user the handler runs as, and a refresh token only for the
+/// events the portal sends one with.
 pub(crate) fn prepare(
     portal: &mut Portal,
     binding: &StoredBinding,
@@ -41,28 +43,44 @@ pub(crate) fn prepare(
     } else {
         1
     };
-    let (access, refresh, _) = portal.issue_tokens(user_id);
     let domain = portal.base_url.trim_start_matches("http://").to_string();
-    let endpoint = format!("{}/rest/", portal.base_url);
-    let server_endpoint = format!("{}/rest/", portal.oauth_server);
+    // Which tokens a delivery carries depends on the event (docs/portal.md,
+    // "What a delivery's auth carries").
+    let auth = if catalog::sent_without_tokens(event) {
+        json!({
+            "domain": domain,
+            "member_id": portal.member_id,
+            "application_token": portal.app.application_token,
+        })
+    } else {
+        let mut auth = json!({
+            "expires_in": portal.token_ttl_secs.to_string(),
+            "scope": portal.app.scopes.join(","),
+            "domain": domain,
+            "server_endpoint": format!("{}/rest/", portal.oauth_server),
+            "status": "L",
+            "client_endpoint": format!("{}/rest/", portal.base_url),
+            "member_id": portal.member_id,
+            "user_id": user_id.to_string(),
+            "application_token": portal.app.application_token,
+        });
+        let tokens = if catalog::sent_with_refresh_token(event) {
+            let (access, refresh, _) = portal.issue_tokens(user_id);
+            json!({"access_token": access, "refresh_token": refresh})
+        } else {
+            json!({"access_token": portal.issue_access_token(user_id)})
+        };
+        if let (Some(auth), Value::Object(tokens)) = (auth.as_object_mut(), tokens) {
+            auth.extend(tokens);
+        }
+        auth
+    };
     let payload = json!({
         "event": event,
         "event_handler_id": binding.id.to_string(),
         "data": data,
         "ts": now_unix().to_string(),
-        "auth": {
-            "access_token": access,
-            "expires_in": portal.token_ttl_secs.to_string(),
-            "scope": portal.app.scopes.join(","),
-            "domain": domain,
-            "server_endpoint": server_endpoint,
-            "status": "L",
-            "client_endpoint": endpoint,
-            "member_id": portal.member_id,
-            "user_id": user_id.to_string(),
-            "refresh_token": refresh,
-            "application_token": portal.app.application_token,
-        },
+        "auth": auth,
     });
     let local = url::Url::parse(&binding.handler)
         .ok()

@@ -259,6 +259,21 @@ impl Portal {
         (access, refresh, expires_at)
     }
 
+    /// An access token alone, for a delivery of an event the portal sends
+    /// without a refresh token.
+    pub(crate) fn issue_access_token(&mut self, user_id: i64) -> String {
+        let access = random_hex(70);
+        let expires_at = now_unix() + self.token_ttl_secs;
+        self.access_tokens.insert(
+            access.clone(),
+            AccessToken {
+                user_id,
+                expires_at,
+            },
+        );
+        access
+    }
+
     /// Makes every access token expired, as an hour passing would.
     pub(crate) fn expire_tokens(&mut self) {
         let past = now_unix() - 1;

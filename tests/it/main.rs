@@ -6,6 +6,7 @@ mod apply;
 mod assets;
 mod auth;
 mod bindings;
+mod catalog;
 mod common;
 mod conformance;
 mod dev;

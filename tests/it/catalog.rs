@@ -1,0 +1,232 @@
+//! The event catalogue: built from the documentation by the repository's
+//! script, listed and described without a portal, and the sandbox's deliveries
+//! held to what it says about tokens.
+
+use serde_json::Value;
+
+use crate::common::{bare_cmd, run, TestEnv};
+
+/// Runs a command in an empty config directory (no profile, no credentials)
+/// and parses its JSON.
+fn offline_json(args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(bare_cmd()
+        .env("BX_EVENTS_CONFIG_DIR", dir.path())
+        .args(args)
+        .args(["-o", "json"]));
+    assert_eq!(code, 0, "{args:?}: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
+}
+
+/// The committed data is what `scripts/catalog.py build` makes of the committed
+/// documentation pages and the hand table: neither can change without the other.
+#[test]
+fn the_committed_catalogue_is_what_the_script_builds_from_its_sources() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = std::process::Command::new("python3")
+        .arg(format!("{root}/scripts/catalog.py"))
+        .arg("check")
+        .output()
+        .expect("python3 runs the catalogue script");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn events_catalog_lists_the_documented_events_without_credentials() {
+    let listed = offline_json(&["events", "--catalog"]);
+    let events = listed.as_array().unwrap();
+    let current: Vec<&Value> = events.iter().filter(|e| e["outdated"] == false).collect();
+    assert!(current.len() >= 160, "{} current events", current.len());
+    let with_payload = current.iter().filter(|e| e["data"].is_object()).count();
+    assert!(with_payload >= 150, "{with_payload} with a payload");
+    let deal = events.iter().find(|e| e["name"] == "ONCRMDEALADD").unwrap();
+    assert_eq!(deal["scope"], "crm");
+    assert_eq!(deal["fetch"]["method"], "crm.deal.get");
+    assert_eq!(deal["fetch"]["id_path"], "FIELDS.ID");
+    // A real, documented event the first sandbox lacked.
+    assert!(events
+        .iter()
+        .any(|e| e["name"] == "ONCRMDEALMOVETOCATEGORY"));
+}
+
+#[test]
+fn events_catalog_filters_by_scope_and_pattern() {
+    let tasks = offline_json(&["events", "--catalog", "--scope", "task"]);
+    let names: Vec<&str> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"ONTASKUPDATE") && names.contains(&"ONTASKCOMMENTADD"));
+    assert!(names.iter().all(|n| n.starts_with("ONTASK")), "{names:?}");
+    let deals = offline_json(&["events", "--catalog", "ONCRMDEAL*ADD"]);
+    let names: Vec<&str> = deals
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ONCRMDEALADD",
+            "ONCRMDEALRECURRINGADD",
+            "ONCRMDEALUSERFIELDADD"
+        ]
+    );
+    // An unknown scope says which exist instead of printing nothing silently.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(bare_cmd().env("BX_EVENTS_CONFIG_DIR", dir.path()).args([
+        "events",
+        "--catalog",
+        "--scope",
+        "nosuch",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.trim().is_empty() || !stdout.contains("ON"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("scope 'nosuch'") && stderr.contains("crm"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn describe_shows_an_event_its_request_and_how_to_fetch_its_object() {
+    let deal = offline_json(&["describe", "oncrmdealadd"]);
+    assert_eq!(deal["name"], "ONCRMDEALADD");
+    assert_eq!(deal["request"]["event"], "ONCRMDEALADD");
+    assert_eq!(deal["request"]["data"]["FIELDS"]["ID"], "6641");
+    assert_eq!(deal["call"], "bx-events call crm.deal.get id=6641");
+    // Ordinary events arrive with an access token alone.
+    assert!(deal["request"]["auth"]["access_token"].is_string());
+    assert!(deal["request"]["auth"].get("refresh_token").is_none());
+    let install = offline_json(&["describe", "ONAPPINSTALL"]);
+    assert!(install["request"]["auth"]["refresh_token"].is_string());
+    let uninstall = offline_json(&["describe", "ONAPPUNINSTALL"]);
+    assert!(uninstall["request"]["auth"].get("access_token").is_none());
+    // Two parameters, one from the comment and one from its task.
+    let comment = offline_json(&["describe", "ONTASKCOMMENTADD"]);
+    assert_eq!(
+        comment["call"],
+        "bx-events call task.commentitem.get ITEMID=123 TASKID=555"
+    );
+    assert!(offline_json(&["describe", "ONCRMDEALDELETE"])["call"].is_null());
+
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(bare_cmd()
+        .env("BX_EVENTS_CONFIG_DIR", dir.path())
+        .args(["describe", "ONTASKUPDATE"]));
+    assert_eq!(code, 0, "{stderr}");
+    for expected in [
+        "tasks.task.get",
+        "FIELDS_AFTER",
+        "data.FIELDS_BEFORE",
+        "task",
+    ] {
+        assert!(stdout.contains(expected), "{expected} missing:\n{stdout}");
+    }
+}
+
+#[test]
+fn describe_works_for_every_current_event_of_the_catalogue() {
+    let listed = offline_json(&["events", "--catalog"]);
+    let names: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outdated"] == false)
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["describe"];
+    args.extend(names.iter().map(String::as_str));
+    let described = offline_json(&args);
+    let described = described.as_array().unwrap();
+    assert_eq!(described.len(), names.len());
+    for (event, name) in described.iter().zip(&names) {
+        assert_eq!(&event["name"], name);
+        assert_eq!(&event["request"]["event"], name);
+        assert!(event["request"]["auth"]["application_token"].is_string());
+    }
+}
+
+#[test]
+fn describe_names_the_closest_events_for_a_typo() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(bare_cmd()
+        .env("BX_EVENTS_CONFIG_DIR", dir.path())
+        .args(["describe", "ONCRMDEALADDD"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("did you mean ONCRMDEALADD"), "{stderr}");
+}
+
+/// What a delivery's auth carries (docs/portal.md): an access token for every
+/// event a handler is bound to, a refresh token only for the few events the
+/// portal sends one with (ONOFFLINEEVENT among them).
+#[test]
+fn a_delivery_carries_a_refresh_token_only_for_the_events_the_portal_sends_it_with() {
+    let env = TestEnv::new();
+    let (handler, received) = crate::common::recorder(|_| 200);
+    env.json(&["bind", "ONCRMDEALADD", &format!("{handler}/deal")]);
+    env.json(&["bind", "ONOFFLINEEVENT", &format!("{handler}/queue")]);
+    env.json(&["bind", "ONCRMDEALUPDATE", "--offline"]);
+    env.json(&["sandbox", "fire", "ONCRMDEALADD", "--data", "FIELDS.ID=5"]);
+    env.json(&[
+        "sandbox",
+        "fire",
+        "ONCRMDEALUPDATE",
+        "--data",
+        "FIELDS.ID=5",
+    ]);
+    let requests = received.lock().unwrap().clone();
+    let auth_for = |path: &str| {
+        let request = requests
+            .iter()
+            .find(|r| r.path == path)
+            .unwrap_or_else(|| panic!("nothing reached {path}: {requests:?}"));
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let has = |key: &str| pairs.iter().any(|(k, _)| k == &format!("auth[{key}]"));
+        (has("access_token"), has("refresh_token"))
+    };
+    assert_eq!(auth_for("/deal"), (true, false), "ONCRMDEALADD");
+    assert_eq!(auth_for("/queue"), (true, true), "ONOFFLINEEVENT");
+}
+
+/// The sandbox knows the catalogue's events (a real one the first sandbox lacked
+/// binds), and a change without `--data` carries the documented payload: a task
+/// update its `FIELDS_BEFORE`/`FIELDS_AFTER`, each change of `--count` its own task.
+#[test]
+fn the_sandbox_fires_documented_events_with_their_documented_payload() {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALMOVETOCATEGORY", "--offline"]);
+    env.json(&["bind", "ONTASKUPDATE", "--offline"]);
+    let fired = env.json(&["sandbox", "fire", "ONTASKUPDATE", "--count", "2"]);
+    assert_eq!(fired["queued"], 2, "{fired}");
+    env.json(&["sandbox", "fire", "ONCRMDEALMOVETOCATEGORY"]);
+    let listed = env.json(&["offline", "list"]);
+    let records = listed.as_array().unwrap();
+    let tasks: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["event"] == "ONTASKUPDATE")
+        .collect();
+    let ids: Vec<&Value> = tasks
+        .iter()
+        .map(|r| &r["data"]["FIELDS_AFTER"]["ID"])
+        .collect();
+    assert_eq!(ids, [&Value::from(123), &Value::from(124)], "{listed}");
+    assert!(tasks.iter().all(|r| r["data"]["FIELDS_BEFORE"].is_object()));
+    let moved = records
+        .iter()
+        .find(|r| r["event"] == "ONCRMDEALMOVETOCATEGORY")
+        .expect("the documented event was queued");
+    assert_eq!(moved["data"]["FIELDS"]["STAGE_ID"], "C1:NEW", "{moved}");
+}
