@@ -970,6 +970,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
             [CompletionResult]::new('--fault', '--fault', [CompletionResultType]::ParameterName, 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, lose_answer, expired_token; METHOD oauth.token for the OAuth server''s token endpoint)')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep credentials, bindings and the offline queue in this file across restarts')
             [CompletionResult]::new('--portals', '--portals', [CompletionResultType]::ParameterName, 'Serve this many independent portals, each on its own port, with one application installed on all (with --save-profile NAME: NAME-1 ... NAME-N)')
+            [CompletionResult]::new('--scopes', '--scopes', [CompletionResultType]::ParameterName, 'The application''s scopes, comma-separated, or `all` for every scope of the event catalogue [default: crm,task,user]')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')

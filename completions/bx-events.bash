@@ -2052,7 +2052,7 @@ _bx__events() {
             return 0
             ;;
         bx__events__subcmd__sandbox)
-            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --state --not-installed --portals --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version fire log fault install"
+            opts="-p -o -v -q -y -h -V --host --port --save-profile --plan --rate-limit --token-ttl --application-token --fault --external-delivery --state --not-installed --portals --scopes --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version fire log fault install"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2095,6 +2095,10 @@ _bx__events() {
                     return 0
                     ;;
                 --portals)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scopes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -934,6 +934,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
             cand --fault 'Inject a fault from the start: KIND[:COUNT][@METHOD], e.g. query_limit:3@event.get (kinds: query_limit, operation_time_limit, server_error, bad_gateway, slow, drop, lose_answer, expired_token; METHOD oauth.token for the OAuth server''s token endpoint)'
             cand --state 'Keep credentials, bindings and the offline queue in this file across restarts'
             cand --portals 'Serve this many independent portals, each on its own port, with one application installed on all (with --save-profile NAME: NAME-1 ... NAME-N)'
+            cand --scopes 'The application''s scopes, comma-separated, or `all` for every scope of the event catalogue [default: crm,task,user]'
             cand -p 'Profile to use (default: the current one)'
             cand --profile 'Profile to use (default: the current one)'
             cand -o 'Output format'

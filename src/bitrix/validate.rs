@@ -115,12 +115,13 @@ pub fn check_event_name(raw: &str) -> Result<String, String> {
     if name.is_empty() {
         return Err("the event name is empty; run `bx-events events` to see the names".into());
     }
+    // Dots: the catalog module's events are CATALOG.PRODUCT.ON.ADD and the like.
     if let Some(bad) = name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
     {
         return Err(format!(
-            "'{name}' is not an event name: '{bad}' is not allowed (names look like ONCRMDEALADD)"
+            "'{name}' is not an event name: '{bad}' is not allowed (names look like ONCRMDEALADD or CATALOG.PRODUCT.ON.ADD)"
         ));
     }
     Ok(name.to_ascii_uppercase())
@@ -129,6 +130,17 @@ pub fn check_event_name(raw: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_names_take_letters_digits_underscores_and_dots() {
+        assert_eq!(check_event_name(" onCrmDealAdd ").unwrap(), "ONCRMDEALADD");
+        assert_eq!(
+            check_event_name("catalog.product.on.add").unwrap(),
+            "CATALOG.PRODUCT.ON.ADD"
+        );
+        assert!(check_event_name("ON CRM").is_err());
+        assert!(check_event_name("ON/CRM").is_err());
+    }
 
     #[test]
     fn localhost_is_refused_like_the_portal() {

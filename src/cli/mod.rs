@@ -832,6 +832,10 @@ pub struct SandboxArgs {
     /// application installed on all (with --save-profile NAME: NAME-1 ... NAME-N)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub portals: u32,
+    /// The application's scopes, comma-separated, or `all` for every scope of the
+    /// event catalogue [default: crm,task,user]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]

@@ -186,14 +186,5 @@ pub(crate) async fn explain_bind_error(
     let known = events::list_events(client, &EventsQuery::default())
         .await
         .unwrap_or_default();
-    let suggestions = super::suggest::nearest_names(event, &known);
-    let hint = if suggestions.is_empty() {
-        "the event does not exist or is outside the application's scopes: run `bx-events events` to see the events you can bind".to_string()
-    } else {
-        format!(
-            "did you mean {}? (run `bx-events events` to see the events of the application's scopes)",
-            suggestions.join(" or ")
-        )
-    };
-    Hinted::new(error, hint).into()
+    Hinted::new(error, super::suggest::unknown_event_advice(event, &known)).into()
 }

@@ -37,6 +37,7 @@ pub(crate) async fn run(ctx: &Context, args: &SandboxArgs) -> anyhow::Result<()>
         state_file: args.state.clone(),
         not_installed: args.not_installed,
         portals: args.portals as usize,
+        scopes: args.scopes.as_deref().map(application_scopes).transpose()?,
     };
     let running = sandbox::start(options).await.map_err(|e| {
         CliError::Usage(format!(
@@ -448,4 +449,27 @@ async fn fault(ctx: &Context, args: &FaultArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--scopes`: the names given (checked against the scopes the portal has), or
+/// every scope for `all`.
+fn application_scopes(given: &[String]) -> Result<Vec<String>, CliError> {
+    let known = crate::sandbox::catalog::all_scopes();
+    if given.len() == 1 && given[0].eq_ignore_ascii_case("all") {
+        return Ok(known);
+    }
+    let mut scopes = Vec::new();
+    for scope in given.iter().map(|s| s.trim().to_ascii_lowercase()) {
+        if !known.contains(&scope) {
+            return Err(CliError::Usage(format!(
+                "--scopes: the sandbox has no scope '{}' (its scopes: {}, or all)",
+                crate::output::printable(&scope),
+                known.join(", ")
+            )));
+        }
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    Ok(scopes)
 }

@@ -55,6 +55,11 @@ pub(crate) fn all_events() -> Vec<String> {
     all
 }
 
+/// Every scope that grants an event, sorted: what `scope` with `full` lists.
+pub(crate) fn all_scopes() -> Vec<String> {
+    scoped_events().keys().cloned().collect()
+}
+
 /// Events visible to a token with these scopes.
 pub(crate) fn events_for_scopes(scopes: &[String]) -> Vec<String> {
     let mut events: Vec<String> = scopes

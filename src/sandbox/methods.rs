@@ -285,6 +285,17 @@ pub(crate) fn event_unbind(
     Ok(json!({"count": before - portal.bindings.len()}))
 }
 
+/// `scope`: the token's scopes, or with `full` every scope the portal has.
+pub(crate) fn scope(caller: &Caller, params: &Map<String, Value>) -> Value {
+    let full = param_text(params, "full")
+        .is_some_and(|f| matches!(f.to_ascii_lowercase().as_str(), "1" | "true" | "y"));
+    if full {
+        json!(catalog::all_scopes())
+    } else {
+        json!(caller.scopes)
+    }
+}
+
 /// `events`: by scope, global only, everything, or the token's scopes plus global.
 pub(crate) fn events(caller: &Caller, params: &Map<String, Value>) -> Result<Value, RestError> {
     caller.require_application()?;

@@ -99,6 +99,8 @@ pub struct SandboxOptions {
     /// `port`). They share one application (client id and secret) and one OAuth
     /// server; `application_token` and `state_file` apply to the first only.
     pub portals: usize,
+    /// The application's scopes (`None`: crm, task and user).
+    pub scopes: Option<Vec<String>>,
 }
 
 impl Default for SandboxOptions {
@@ -115,6 +117,7 @@ impl Default for SandboxOptions {
             state_file: None,
             not_installed: false,
             portals: 1,
+            scopes: None,
         }
     }
 }
@@ -315,6 +318,12 @@ pub async fn start(options: SandboxOptions) -> std::io::Result<RunningSandbox> {
         portal.app.client_id = client_id.clone();
         portal.app.client_secret = client_secret.clone();
         portal.oauth_server = hub.clone();
+    }
+    // After a state file's restore: the option wins over what the file kept.
+    if let Some(scopes) = &options.scopes {
+        for portal in &mut portals {
+            portal.app.scopes = scopes.clone();
+        }
     }
     let mut members = Vec::with_capacity(count);
     let mut shared_portals = Vec::with_capacity(count);

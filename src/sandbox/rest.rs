@@ -246,7 +246,7 @@ pub(crate) fn dispatch(
         "event.test" => methods::event_test(portal, caller, params).map(Output::of),
         "app.info" => Ok(Output::of(methods::app_info(portal, caller))),
         "user.admin" => Ok(Output::of(json!(caller.admin))),
-        "scope" => Ok(Output::of(json!(caller.scopes))),
+        "scope" => Ok(Output::of(methods::scope(caller, params))),
         "batch" => batch(portal, caller, params).map(Output::of),
         _ => Err(method_not_found()),
     }

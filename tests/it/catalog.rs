@@ -230,3 +230,125 @@ fn the_sandbox_fires_documented_events_with_their_documented_payload() {
         .expect("the documented event was queued");
     assert_eq!(moved["data"]["FIELDS"]["STAGE_ID"], "C1:NEW", "{moved}");
 }
+
+/// With every scope (`sandbox --scopes all`), every current event of the
+/// catalogue but the global ones binds (one `apply`) and fires, and its queued
+/// record carries exactly the catalogue's documented `data`; `scope` with
+/// `full` lists the catalogue's scopes.
+#[test]
+fn every_current_catalogue_event_binds_and_fires_with_its_documented_payload() {
+    let listed = offline_json(&["events", "--catalog"]);
+    let mut scopes: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["scopes"].as_array().unwrap().clone())
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    let env = TestEnv::with_options(bx_events::sandbox::SandboxOptions {
+        rate_limit: None,
+        scopes: Some(scopes),
+        ..bx_events::sandbox::SandboxOptions::default()
+    });
+    let global = [
+        "ONAPPINSTALL",
+        "ONAPPUNINSTALL",
+        "ONAPPUPDATE",
+        "ONAPPPAYMENT",
+        "ONAPPTEST",
+        "ONAPPMETHODCONFIRM",
+        "ONOFFLINEEVENT",
+    ];
+    let events: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outdated"] == false && !global.contains(&e["name"].as_str().unwrap()))
+        .collect();
+    assert!(events.len() >= 150, "{} events", events.len());
+    let manifest: String = events
+        .iter()
+        .map(|e| {
+            format!(
+                "[[subscription]]\nevent = \"{}\"\ntype = \"offline\"\n\n",
+                e["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let file = env.dir.path().join("all.toml");
+    std::fs::write(&file, manifest).unwrap();
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["apply", "-f", file.to_str().unwrap(), "--yes", "-q"]));
+    assert_eq!(code, 0, "{stderr}");
+    for event in &events {
+        let name = event["name"].as_str().unwrap();
+        let (code, _, stderr) = run(env.cmd().args(["sandbox", "fire", name, "-q"]));
+        assert_eq!(code, 0, "{name}: {stderr}");
+    }
+    let queued = env.json(&["offline", "list", "--all"]);
+    let queued = queued.as_array().unwrap();
+    assert_eq!(queued.len(), events.len(), "one record per event");
+    for event in &events {
+        let record = queued
+            .iter()
+            .find(|r| r["event"] == event["name"])
+            .unwrap_or_else(|| panic!("no record of {}", event["name"]));
+        if event["data"].is_object() {
+            assert_eq!(record["data"], event["data"], "{}", event["name"]);
+        }
+    }
+    let scopes = env.json(&["call", "scope", "full=1"]);
+    for scope in ["crm", "task", "booking", "catalog", "sale", "imbot"] {
+        assert!(
+            scopes["result"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from(scope)),
+            "{scopes}"
+        );
+    }
+}
+
+/// A documented event the application's scopes do not cover is named as such,
+/// by `bind` (after the portal refuses it) and by `diff` (before any bind),
+/// and a typo gets the closest names of the portal's list.
+#[test]
+fn an_event_outside_the_scopes_is_named_with_its_scope_and_a_typo_gets_suggestions() {
+    let env = TestEnv::new();
+    let (code, _, stderr) = run(env.cmd().args(["bind", "ONBOOKINGADD", "--offline"]));
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("ONBOOKINGADD is a documented event of scope booking"),
+        "{stderr}"
+    );
+    let file = env.dir.path().join("subscriptions.toml");
+    std::fs::write(
+        &file,
+        "[[subscription]]\nevent = \"ONBOOKINGADD\"\ntype = \"offline\"\n\n[[subscription]]\nevent = \"ONCRMDEALUPDAT\"\ntype = \"offline\"\n",
+    )
+    .unwrap();
+    let (_, stdout, stderr) = run(env.cmd().args(["diff", "-f", file.to_str().unwrap()]));
+    let said = format!("{stdout}{stderr}");
+    assert!(said.contains("documented event of scope booking"), "{said}");
+    assert!(said.contains("did you mean ONCRMDEALUPDATE"), "{said}");
+    assert_eq!(env.sandbox.portal.binding_count(), 0);
+}
+
+#[test]
+fn sandbox_scopes_are_checked_against_the_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(bare_cmd().env("BX_EVENTS_CONFIG_DIR", dir.path()).args([
+        "sandbox",
+        "--scopes",
+        "crm,nosuch",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no scope 'nosuch'") && stderr.contains("booking"),
+        "{stderr}"
+    );
+}

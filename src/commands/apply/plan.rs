@@ -124,19 +124,11 @@ pub(super) fn batch_count(changes: &[Change]) -> u64 {
     count(Action::Bind) + count(Action::Unbind)
 }
 
-/// Why a file's event cannot be bound, with the nearest names the portal knows.
+/// Why a file's event cannot be bound, and what to do (the portal's list and
+/// the event catalogue both suggest).
 fn unknown_event(event: &str, known: Option<&[String]>) -> String {
-    let similar = known
-        .map(|names| crate::commands::suggest::nearest_names(event, names))
-        .unwrap_or_default();
-    format!(
-        "ERROR_EVENT_NOT_FOUND: the portal lists no event {event} the application can bind{}",
-        if similar.is_empty() {
-            String::new()
-        } else {
-            format!(" (did you mean {}?)", similar.join(" or "))
-        }
-    )
+    let advice = crate::commands::suggest::unknown_event_advice(event, known.unwrap_or(&[]));
+    format!("ERROR_EVENT_NOT_FOUND: the portal lists no event {event} the application can bind: {advice}")
 }
 
 /// Runs the binds, then the unbinds, 50 to a `batch`, recording each result.
