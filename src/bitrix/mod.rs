@@ -41,6 +41,7 @@ pub(crate) mod client;
 pub(crate) mod error;
 pub mod events;
 pub mod form;
+pub mod hydrate;
 pub(crate) mod mask;
 pub mod offline;
 pub(crate) mod ratelimit;

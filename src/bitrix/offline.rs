@@ -111,6 +111,14 @@ pub struct OfflineRecord {
     pub timestamp: String,
     pub data: Value,
     pub additional: Value,
+    /// `consume --hydrate`: the object the event is about, as the catalogue's
+    /// fetch method returned it when the record was delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<Value>,
+    /// `consume --hydrate`: why the object could not be fetched (it is gone,
+    /// the method was refused, the record's data lacks its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_error: Option<String>,
 }
 
 /// A record as `event.offline.list` shows it, with its reservation state.
@@ -171,6 +179,8 @@ impl OfflineRecord {
             timestamp: text("TIMESTAMP_X"),
             data: item.get("EVENT_DATA").cloned().unwrap_or(Value::Null),
             additional: item.get("EVENT_ADDITIONAL").cloned().unwrap_or(Value::Null),
+            object: None,
+            object_error: None,
         })
     }
 }

@@ -722,6 +722,10 @@ pub struct ConsumeArgs {
     /// installer's, not the triggering user's; never the refresh token)
     #[arg(long)]
     pub with_tokens: bool,
+    /// Fetch each record's object with the method the event catalogue names
+    /// (50 to a batch request) and deliver it as `object` (or `object_error`)
+    #[arg(long)]
+    pub hydrate: bool,
 }
 
 /// The body `--forward-to` POSTs.
@@ -784,6 +788,10 @@ pub struct DevArgs {
     /// Deliver up to N events at once; events of one object stay in order
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=64))]
     pub parallel: u8,
+    /// Fetch each record's object with the method the event catalogue names and
+    /// send it beside the record (`object[...]`, or `object_error`)
+    #[arg(long)]
+    pub hydrate: bool,
 }
 
 #[derive(Debug, Args)]

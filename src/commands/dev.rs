@@ -162,6 +162,7 @@ pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
         format: args.format,
         application_token: args.application_token.clone(),
         with_tokens: args.with_tokens,
+        hydrate: args.hydrate,
     };
     let outcome = consume(ctx, &consume_args).await;
     remove_made(ctx, &client, &path, &mut made, connector, args.keep).await;

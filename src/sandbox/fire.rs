@@ -27,6 +27,7 @@ pub(crate) fn fire(
     user_id: i64,
 ) -> FireOutcome {
     let event = event.to_ascii_uppercase();
+    super::objects::record_change(portal, &event, data);
     let connectors: Vec<String> = portal
         .bindings
         .iter()

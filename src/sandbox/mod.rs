@@ -52,6 +52,7 @@ pub(crate) mod fire;
 pub(crate) mod fleet;
 pub(crate) mod methods;
 pub(crate) mod oauth;
+pub(crate) mod objects;
 pub(crate) mod offline;
 pub(crate) mod php;
 pub(crate) mod request;

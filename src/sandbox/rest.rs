@@ -248,7 +248,10 @@ pub(crate) fn dispatch(
         "user.admin" => Ok(Output::of(json!(caller.admin))),
         "scope" => Ok(Output::of(methods::scope(caller, params))),
         "batch" => batch(portal, caller, params).map(Output::of),
-        _ => Err(method_not_found()),
+        _ => match super::objects::get(portal, caller, method, params) {
+            Some(answer) => answer.map(Output::of),
+            None => Err(method_not_found()),
+        },
     }
 }
 

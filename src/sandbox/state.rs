@@ -181,6 +181,9 @@ pub(crate) struct Portal {
     pub removed: bool,
     pub bucket: Option<Bucket>,
     pub stats: Stats,
+    /// What fired changes made, for the catalogue's `*.get` methods (not kept
+    /// by `--state`).
+    pub objects: super::objects::Objects,
 }
 
 pub(crate) use crate::support::random::random_hex;
@@ -232,6 +235,7 @@ impl Portal {
             token_ttl_secs,
             bucket: rate_limit.map(Bucket::new),
             stats: Stats::default(),
+            objects: Default::default(),
             installed: true,
             removed: false,
         };

@@ -352,3 +352,108 @@ fn sandbox_scopes_are_checked_against_the_catalogue() {
         "{stderr}"
     );
 }
+
+/// Lines of a `consume --stdout` as JSON.
+fn consumed(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// `--hydrate`: each record arrives with the object its event is about, fetched
+/// with the catalogue's method in one `batch` request per reservation; a
+/// deleted object is `object_error`, a delete record carries neither, and an
+/// object two methods' parameters identify (a task's comment) is found too.
+#[test]
+fn consume_hydrate_delivers_each_record_with_its_object() {
+    let env = TestEnv::new();
+    for event in ["ONCRMDEALADD", "ONCRMDEALDELETE", "ONTASKCOMMENTADD"] {
+        env.json(&["bind", event, "--offline"]);
+    }
+    env.json(&["sandbox", "fire", "ONCRMDEALADD", "--count", "3"]);
+    env.json(&[
+        "sandbox",
+        "fire",
+        "ONCRMDEALDELETE",
+        "--data",
+        "FIELDS.ID=6642",
+    ]);
+    env.json(&["sandbox", "fire", "ONTASKCOMMENTADD"]);
+    let (code, stdout, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--stdout", "--hydrate", "-q"]));
+    assert_eq!(code, 0, "{stderr}");
+    let records = consumed(&stdout);
+    assert_eq!(records.len(), 5, "{stdout}");
+    let deal = |id: &str| {
+        records
+            .iter()
+            .find(|r| r["event"] == "ONCRMDEALADD" && r["data"]["FIELDS"]["ID"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(deal("6641")["object"]["ID"], "6641");
+    assert_eq!(deal("6643")["object"]["ID"], "6643");
+    assert!(deal("6642").get("object").is_none());
+    assert_eq!(deal("6642")["object_error"], "NOT_FOUND: Not found");
+    let deleted = records
+        .iter()
+        .find(|r| r["event"] == "ONCRMDEALDELETE")
+        .unwrap();
+    assert!(deleted.get("object").is_none() && deleted.get("object_error").is_none());
+    let comment = records
+        .iter()
+        .find(|r| r["event"] == "ONTASKCOMMENTADD")
+        .unwrap();
+    assert_eq!(comment["object"]["TASK_ID"], 555, "{comment}");
+    let stats = env.sandbox.portal.stats();
+    assert_eq!(stats.methods.get("batch"), Some(&1), "{:?}", stats.methods);
+    // Without --hydrate nothing is fetched.
+    env.json(&["sandbox", "fire", "ONCRMDEALADD"]);
+    let (_, stdout, _) = run(env.cmd().args(["offline", "consume", "--stdout", "-q"]));
+    assert!(consumed(&stdout)[0].get("object").is_none());
+    assert_eq!(env.sandbox.portal.stats().methods.get("batch"), Some(&1));
+}
+
+/// The request budget of hydration: 1,000 records of 10 events cost at most 20
+/// `batch` requests more than the drain itself (50 objects to a request).
+#[test]
+fn hydrating_a_thousand_records_of_ten_events_costs_at_most_twenty_requests() {
+    let env = TestEnv::new();
+    let events = [
+        "ONCRMDEALADD",
+        "ONCRMDEALUPDATE",
+        "ONCRMLEADADD",
+        "ONCRMLEADUPDATE",
+        "ONCRMCONTACTADD",
+        "ONCRMCONTACTUPDATE",
+        "ONCRMCOMPANYADD",
+        "ONCRMCOMPANYUPDATE",
+        "ONTASKADD",
+        "ONTASKUPDATE",
+    ];
+    for event in events {
+        env.json(&["bind", event, "--offline"]);
+        env.json(&["sandbox", "fire", event, "--count", "100"]);
+    }
+    assert_eq!(env.sandbox.portal.offline_count(), 1000);
+    let before = env.sandbox.portal.stats().requests;
+    let (code, stdout, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--stdout", "--hydrate", "-q"]));
+    assert_eq!(code, 0, "{stderr}");
+    let records = consumed(&stdout);
+    assert_eq!(records.len(), 1000);
+    assert!(
+        records.iter().all(|r| r["object"].is_object()),
+        "a record came without its object"
+    );
+    let stats = env.sandbox.portal.stats();
+    let batches = *stats.methods.get("batch").unwrap_or(&0);
+    assert!(batches <= 20, "{batches} batch requests");
+    // The drain itself: two reservations of 500, their confirmations, the empty look.
+    assert_eq!(stats.requests - before, batches + 5, "{:?}", stats.methods);
+}

@@ -44,6 +44,8 @@ pub(super) struct Consumer<'a> {
     sink: Arc<Sink>,
     /// `--parallel`: records delivered at once (1 keeps the queue's order).
     parallel: usize,
+    /// `--hydrate`: fetch each record's object before delivering it.
+    hydrate: bool,
     journal: AsyncJournal,
     dead_letters: DeadLetters,
     connector: Option<String>,
@@ -312,6 +314,7 @@ impl<'a> Consumer<'a> {
             client,
             sink,
             parallel: usize::from(args.parallel),
+            hydrate: args.hydrate,
             journal: AsyncJournal::new(journal),
             dead_letters,
             connector: args.connector.clone().filter(|c| !c.is_empty()),
@@ -808,6 +811,12 @@ impl<'a> Consumer<'a> {
         records: &[OfflineRecord],
     ) -> anyhow::Result<()> {
         let process_id = &pending.process_id;
+        let hydrated = if self.hydrate {
+            Some(self.with_objects(pending, records).await)
+        } else {
+            None
+        };
+        let records = hydrated.as_deref().unwrap_or(records);
         let mut to_clear = Vec::new();
         let mut to_error = Vec::new();
         let mut todo = Vec::new();
@@ -923,6 +932,30 @@ impl<'a> Consumer<'a> {
         Ok(())
     }
 
+    /// The reservation's records, those still to deliver with their objects
+    /// (`--hydrate`): one `batch` request per 50 distinct objects.
+    async fn with_objects(
+        &self,
+        pending: &Pending,
+        records: &[OfflineRecord],
+    ) -> Vec<OfflineRecord> {
+        let mut records = records.to_vec();
+        let settled = |record: &OfflineRecord| {
+            let id = &record.message_id;
+            pending.done.contains(id) || pending.dead.contains(id) || pending.failed.contains(id)
+        };
+        let unsettled: Vec<usize> = (0..records.len())
+            .filter(|&i| !settled(&records[i]))
+            .collect();
+        let mut fetched: Vec<OfflineRecord> =
+            unsettled.iter().map(|&i| records[i].clone()).collect();
+        crate::bitrix::hydrate::hydrate(&self.client, &mut fetched).await;
+        for (index, record) in unsettled.into_iter().zip(fetched) {
+            records[index] = record;
+        }
+        records
+    }
+
     /// Journals and counts one delivery's outcome.
     async fn settle(
         &mut self,
@@ -1027,6 +1060,12 @@ impl<'a> Consumer<'a> {
     /// already gone from the queue, so all are delivered even after Ctrl-C, and a
     /// failure loses the record.
     async fn deliver_taken(&mut self, records: &[OfflineRecord]) {
+        let mut hydrated = Vec::new();
+        if self.hydrate {
+            hydrated = records.to_vec();
+            crate::bitrix::hydrate::hydrate(&self.client, &mut hydrated).await;
+        }
+        let records = if self.hydrate { &hydrated[..] } else { records };
         for record in records {
             if self.deliver_one(record, None).await.is_ok() {
                 self.delivered += 1;
@@ -1140,6 +1179,8 @@ mod lane_tests {
             timestamp: String::new(),
             data: serde_json::json!({"FIELDS": {"ID": id}}),
             additional: serde_json::Value::Null,
+            object: None,
+            object_error: None,
         }
     }
 

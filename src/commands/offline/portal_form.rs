@@ -88,7 +88,7 @@ pub(super) fn form_body(record: &OfflineRecord, identity: &PortalIdentity) -> St
     if let Some(token) = &identity.application_token {
         auth.insert("application_token".into(), json!(token.expose()));
     }
-    let payload = json!({
+    let mut payload = json!({
         "event": record.event,
         // An offline binding has no handler id to report.
         "event_handler_id": "0",
@@ -96,6 +96,13 @@ pub(super) fn form_body(record: &OfflineRecord, identity: &PortalIdentity) -> St
         "ts": ts.to_string(),
         "auth": Value::Object(auth),
     });
+    // `--hydrate`: the object beside the portal's own keys.
+    if let Some(object) = &record.object {
+        payload["object"] = object.clone();
+    }
+    if let Some(why) = &record.object_error {
+        payload["object_error"] = json!(why);
+    }
     form::encode(&payload)
 }
 
@@ -112,6 +119,8 @@ mod tests {
             timestamp: "2024-07-18T12:32:31+02:00".into(),
             data: json!({"FIELDS": {"ID": "7"}}),
             additional: json!({}),
+            object: None,
+            object_error: None,
         };
         let identity = PortalIdentity {
             domain: "x.bitrix24.com".into(),
@@ -128,5 +137,13 @@ mod tests {
         assert_eq!(decoded["auth"]["application_token"], "app");
         assert_eq!(decoded["auth"]["member_id"], "abc");
         assert!(decoded["auth"].get("access_token").is_none());
+        assert!(decoded.get("object").is_none());
+        // `--hydrate`: the object beside the portal's keys.
+        let hydrated = OfflineRecord {
+            object: Some(json!({"ID": "7", "TITLE": "Deal"})),
+            ..record
+        };
+        let decoded = form::decode(&form_body(&hydrated, &identity));
+        assert_eq!(decoded["object"]["TITLE"], "Deal");
     }
 }
