@@ -3,16 +3,11 @@
 //! `consume --hydrate` has something to fetch. A generic store: an object is the
 //! part of a fired change's `data` that holds its id; a delete removes it.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value};
 
 use super::request::{Caller, RestError};
 use super::state::Portal;
 use crate::bitrix::catalog::{self, at_path, Fetch};
-
-/// Objects by fetch method (lower case), then by id.
-pub(crate) type Objects = HashMap<String, HashMap<String, Value>>;
 
 /// What a fired change did to its object: an add or update stores it, a
 /// delete removes it. Events the catalogue cannot fetch change nothing.

@@ -181,9 +181,9 @@ pub(crate) struct Portal {
     pub removed: bool,
     pub bucket: Option<Bucket>,
     pub stats: Stats,
-    /// What fired changes made, for the catalogue's `*.get` methods (not kept
-    /// by `--state`).
-    pub objects: super::objects::Objects,
+    /// What fired changes made, for the catalogue's `*.get` methods: objects
+    /// by fetch method (lower case), then by id (not kept by `--state`).
+    pub objects: HashMap<String, HashMap<String, serde_json::Value>>,
 }
 
 pub(crate) use crate::support::random::random_hex;
