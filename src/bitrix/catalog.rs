@@ -106,6 +106,17 @@ pub fn events() -> &'static [CatalogEvent] {
     })
 }
 
+/// Every scope some event of the catalogue needs, sorted.
+pub fn scopes() -> Vec<&'static str> {
+    let mut scopes: Vec<&str> = events()
+        .iter()
+        .flat_map(|event| event.scopes.iter().map(String::as_str))
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    scopes
+}
+
 /// The catalogue's event of this name (any case). A smart process type's own
 /// name (`ONCRMDYNAMICITEMADD_147`) finds the event without the type.
 pub fn find(name: &str) -> Option<&'static CatalogEvent> {

@@ -91,16 +91,10 @@ fn list_catalog(ctx: &Context, args: &EventsArgs) -> anyhow::Result<()> {
         chosen.push(event);
     }
     if let Some(scope) = args.scope.as_deref().filter(|_| chosen.is_empty()) {
-        let mut scopes: Vec<&str> = catalog::events()
-            .iter()
-            .flat_map(|event| event.scopes.iter().map(String::as_str))
-            .collect();
-        scopes.sort_unstable();
-        scopes.dedup();
         ctx.out.warn(&format!(
             "no event of the catalogue needs scope '{}'; its scopes: {}",
             printable(scope),
-            scopes.join(", ")
+            catalog::scopes().join(", ")
         ));
     } else if chosen.is_empty() && ctx.out.is_table() {
         ctx.out.info("No events matched.");

@@ -68,7 +68,7 @@ pub(crate) fn prepare(
             let (access, refresh, _) = portal.issue_tokens(user_id);
             json!({"access_token": access, "refresh_token": refresh})
         } else {
-            json!({"access_token": portal.issue_access_token(user_id)})
+            json!({"access_token": portal.issue_access_token(user_id).0})
         };
         if let (Some(auth), Value::Object(tokens)) = (auth.as_object_mut(), tokens) {
             auth.extend(tokens);

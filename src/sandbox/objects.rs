@@ -63,7 +63,7 @@ fn id_text(value: &Value) -> String {
 }
 
 /// Answers `method` when the catalogue names it as an event's fetch method:
-/// the stored object, or the portal's "Not found"; `None` for any other method.
+/// the stored object, or the portal's "Not found."; `None` for any other method.
 pub(crate) fn get(
     portal: &Portal,
     caller: &Caller,
@@ -102,6 +102,8 @@ pub(crate) fn get(
             .get(&fetch.method.to_ascii_lowercase())
             .and_then(|objects| objects.get(&id))
             .cloned()
-            .ok_or_else(|| RestError::new(400, "NOT_FOUND", "Not found")),
+            // As the crm module's proxies answer a missing id:
+            // `RestException('Not found.')`, no error code, HTTP 400.
+            .ok_or_else(|| RestError::new(400, "", "Not found.")),
     )
 }

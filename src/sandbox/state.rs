@@ -249,23 +249,16 @@ impl Portal {
 
     /// Issues a new access/refresh pair for a user.
     pub(crate) fn issue_tokens(&mut self, user_id: i64) -> (String, String, i64) {
-        let access = random_hex(70);
+        let (access, expires_at) = self.issue_access_token(user_id);
         let refresh = random_hex(70);
-        let expires_at = now_unix() + self.token_ttl_secs;
-        self.access_tokens.insert(
-            access.clone(),
-            AccessToken {
-                user_id,
-                expires_at,
-            },
-        );
         self.refresh_tokens.insert(refresh.clone(), user_id);
         (access, refresh, expires_at)
     }
 
     /// An access token alone, for a delivery of an event the portal sends
     /// without a refresh token.
-    pub(crate) fn issue_access_token(&mut self, user_id: i64) -> String {
+    /// Its expiry comes with it.
+    pub(crate) fn issue_access_token(&mut self, user_id: i64) -> (String, i64) {
         let access = random_hex(70);
         let expires_at = now_unix() + self.token_ttl_secs;
         self.access_tokens.insert(
@@ -275,7 +268,7 @@ impl Portal {
                 expires_at,
             },
         );
-        access
+        (access, expires_at)
     }
 
     /// Makes every access token expired, as an hour passing would.

@@ -135,13 +135,8 @@ fn failing_records_are_marked_as_errors_and_can_be_reprocessed() {
 fn a_consumer_killed_mid_batch_resumes_and_loses_nothing() {
     let env = queued(1000);
     let expected = queued_message_ids(&env);
-    let log = env.config_dir().join("delivered.txt");
+    let (handler, log) = killing_handler(&env, 300, "9");
     let marker = env.config_dir().join("killed");
-    let handler = format!(
-        "echo \"$BX_MESSAGE_ID\" >> '{log}'; if [ $(wc -l < '{log}') -ge 300 ] && [ ! -e '{marker}' ]; then touch '{marker}'; kill -9 $PPID; fi",
-        log = log.display(),
-        marker = marker.display()
-    );
     let (code, _, _) = run(env.cmd().args(["offline", "consume", "--exec", &handler]));
     assert_ne!(code, 0, "the first consumer was killed");
     assert!(marker.exists());
@@ -172,16 +167,12 @@ fn a_parallel_consumer_killed_mid_batch_repeats_at_most_one_record_per_worker() 
     // delivery starts: a kill repeats at most what the N workers had in hand.
     let env = queued(1000);
     let expected = queued_message_ids(&env);
-    let log = env.config_dir().join("delivered.txt");
+    let (handler, log) = killing_handler(&env, 300, "9");
     let marker = env.config_dir().join("killed");
-    let handler = format!(
-        "echo \"$BX_MESSAGE_ID\" >> '{log}'; if [ $(wc -l < '{log}') -ge 300 ] && [ ! -e '{marker}' ]; then touch '{marker}'; kill -9 $PPID; fi",
-        log = log.display(),
-        marker = marker.display()
-    );
     let consume = ["offline", "consume", "--exec", &handler, "--parallel", "4"];
     let (code, _, _) = run(env.cmd().args(consume));
     assert_ne!(code, 0, "the first consumer was killed");
+    assert!(marker.exists());
     assert!(
         env.sandbox.portal.offline_count() > 0,
         "it died before finishing"

@@ -864,3 +864,29 @@ fn a_fleet_consumer_goes_on_through_ended_connections_and_a_store_restart() {
     assert!(before_restart, "delivered before the restart: {stderr}");
     assert!(after_restart, "delivered after the restart: {stderr}");
 }
+
+/// A consumer that drained its queue through the store leaves its journal
+/// empty: the clear its last step asked for reaches the store when it stops, so
+/// the next run finds no reservation or intent to recover.
+#[test]
+fn a_drained_queue_leaves_no_journal_rows_in_the_store() {
+    let store = database();
+    let sandbox = fleet(1);
+    let machine = Machine::new(&store);
+    import_fleet(&machine, &sandbox);
+    bind_fleet(&machine, &sandbox);
+    queue_on_fleet(&sandbox, 0, 5);
+    for _ in 0..2 {
+        let (code, stdout, stderr) = run(machine
+            .cmd()
+            .args(["-p", "p1", "offline", "consume", "--stdout", "-q"]));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            !stderr.contains("Resuming") && !stderr.contains("recover"),
+            "{stderr}"
+        );
+        let _ = stdout;
+        let rows = psql(&store, "SELECT count(*) FROM bx_events_journal");
+        assert_eq!(rows, "0", "journal rows left after the run: {stderr}");
+    }
+}

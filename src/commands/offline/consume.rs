@@ -115,6 +115,9 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
     consumer.progress = progress;
     let started = Instant::now();
     let outcome = consumer.consume(args).await;
+    // Lets go of the journal at once: a shared store's lock is released, and
+    // the clear its last step asked for is written with it.
+    consumer.release_journal().await;
     if let Some(bar) = &consumer.progress {
         bar.finish_and_clear();
     }
