@@ -350,6 +350,16 @@ fn consumed(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `offline consume --stdout --hydrate`, which must succeed: its records.
+fn drain_hydrated(env: &TestEnv) -> Vec<Value> {
+    let (code, stdout, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--stdout", "--hydrate", "-q"]));
+    assert_eq!(code, 0, "{stderr}");
+    consumed(&stdout)
+}
+
 /// `--hydrate`: each record arrives with the object its event is about, fetched
 /// with the catalogue's method in one `batch` request per reservation; a
 /// deleted object is `object_error`, a delete record carries neither, and an
@@ -369,13 +379,8 @@ fn consume_hydrate_delivers_each_record_with_its_object() {
         "FIELDS.ID=6642",
     ]);
     env.json(&["sandbox", "fire", "ONTASKCOMMENTADD"]);
-    let (code, stdout, stderr) =
-        run(env
-            .cmd()
-            .args(["offline", "consume", "--stdout", "--hydrate", "-q"]));
-    assert_eq!(code, 0, "{stderr}");
-    let records = consumed(&stdout);
-    assert_eq!(records.len(), 5, "{stdout}");
+    let records = drain_hydrated(&env);
+    assert_eq!(records.len(), 5, "{records:?}");
     let deal = |id: &str| {
         records
             .iter()
@@ -429,12 +434,7 @@ fn hydrating_a_thousand_records_of_ten_events_costs_at_most_twenty_requests() {
     }
     assert_eq!(env.sandbox.portal.offline_count(), 1000);
     let before = env.sandbox.portal.stats().requests;
-    let (code, stdout, stderr) =
-        run(env
-            .cmd()
-            .args(["offline", "consume", "--stdout", "--hydrate", "-q"]));
-    assert_eq!(code, 0, "{stderr}");
-    let records = consumed(&stdout);
+    let records = drain_hydrated(&env);
     assert_eq!(records.len(), 1000);
     assert!(
         records.iter().all(|r| r["object"].is_object()),
