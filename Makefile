@@ -41,7 +41,7 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
-# Whole-process scenarios against the sandbox (about half an hour: the naive baselines
+# Whole-process scenarios against the sandbox (about 45 minutes: the naive baselines
 # wait on the portal's rate limit); rewrites docs/benchmarks.md. BENCH_QUICK=1 for a
 # fast check. Micro-benchmarks: cargo bench --bench micro.
 bench:
@@ -49,3 +49,4 @@ bench:
 	$(CARGO) bench --bench scenarios
 	$(CARGO) bench --bench peers
 	$(CARGO) bench --bench fleet
+	$(CARGO) bench --bench notify

@@ -405,9 +405,14 @@ fn main() {
         let old = std::fs::read_to_string(&path).unwrap_or_default();
         let kept = match old.find(HEADING) {
             Some(at) => old[..at].to_string(),
-            None => old + "\n",
+            None => old.clone() + "\n",
         };
-        std::fs::write(&path, kept + &section).expect("docs/benchmarks.md written");
+        // The notification section (benches/notify.rs) follows this one: keep it.
+        let after = old
+            .find("## Woken by the portal")
+            .map(|at| format!("\n{}", &old[at..]))
+            .unwrap_or_default();
+        std::fs::write(&path, kept + &section + &after).expect("docs/benchmarks.md written");
         eprintln!("wrote {}", path.display());
     }
 }

@@ -92,3 +92,36 @@ async fn finish(graceful: hyper_util::server::graceful::GracefulShutdown) -> std
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     Ok(())
 }
+
+/// Longest a sender may take to send a request's body, once its headers came
+/// (a sender trickling its body must not hold a connection for long).
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request's body, read within [`BODY_TIMEOUT`] and `max` bytes, or the answer
+/// to send instead (413 past `max`, 408 past the deadline).
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    max: usize,
+) -> Result<axum::body::Bytes, axum::response::Response> {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {} KiB, or was cut off\n",
+                max / 1024
+            ),
+        )
+            .into_response()),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} s\n",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )
+            .into_response()),
+    }
+}

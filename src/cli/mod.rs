@@ -529,9 +529,9 @@ pub enum OfflineCommand {
     Error(OfflineErrorArgs),
     /// Deliver queued events to a command, a URL or stdout, at least once
     #[command(
-        after_help = "Examples:\n  bx-events offline consume --exec './handle-event.sh'\n  bx-events offline consume --forward-to http://127.0.0.1:8080/events --follow\n  bx-events offline consume --stdout --max-events 100 > events.ndjson\n  bx-events offline consume --errors --exec './retry.sh'   # failed ones again"
+        after_help = "Examples:\n  bx-events offline consume --exec './handle-event.sh'\n  bx-events offline consume --forward-to http://127.0.0.1:8080/events --follow\n  bx-events offline consume --errors --exec './retry.sh'   # failed ones again\n  bx-events offline consume --follow --exec ./handle.sh --notify-listen 0.0.0.0:8085 --notify-url https://hooks.example.com/bx   # woken by the portal"
     )]
-    Consume(ConsumeArgs),
+    Consume(Box<ConsumeArgs>),
     /// Records that failed again under `consume --errors`, kept locally
     #[command(
         subcommand,
@@ -681,9 +681,23 @@ pub struct ConsumeArgs {
     /// Keep polling when the queue is empty
     #[arg(long)]
     pub follow: bool,
-    /// Seconds between polls of an empty queue with --follow (backs off up to 8x)
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = values::positive_seconds)]
-    pub poll_interval: f64,
+    /// Seconds between polls of an empty queue with --follow (backs off up to
+    /// 8x) [default: 5; with --notify-listen 300, a safety net]
+    #[arg(long, value_name = "SECS", value_parser = values::positive_seconds)]
+    pub poll_interval: Option<f64>,
+    /// With --follow: drain as soon as the portal's ONOFFLINEEVENT notification
+    /// arrives, received on this address (e.g. 0.0.0.0:8085); the consumer binds
+    /// the handler and removes it when it stops (docs/offline.md)
+    #[arg(long, value_name = "HOST:PORT", requires = "follow")]
+    pub notify_listen: Option<String>,
+    /// The URL the portal POSTs notifications to, when it reaches --notify-listen
+    /// through a proxy or tunnel [default: http://HOST:PORT/]
+    #[arg(long, value_name = "URL", requires = "notify_listen")]
+    pub notify_url: Option<String>,
+    /// With --notify-listen: the binding's minTimeout, the least seconds between
+    /// two notifications [default: 1]
+    #[arg(long, value_name = "SECS", requires = "notify_listen", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub min_timeout: Option<u32>,
     /// Stop after delivering this many records
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_events: Option<u64>,
@@ -714,8 +728,9 @@ pub struct ConsumeArgs {
     /// request (a form with event, data[...], ts and auth[...])
     #[arg(long, value_enum, default_value = "json", requires = "forward_to")]
     pub format: ForwardFormat,
-    /// With --format portal: the auth[application_token] to send [default: the
-    /// profile's, when known]
+    /// The application's auth[application_token]: sent with --format portal, and
+    /// required of --notify-listen notifications [default: the profile's, when
+    /// known]
     #[arg(long, value_name = "TOKEN", env = env::APPLICATION_TOKEN, hide_env_values = true)]
     pub application_token: Option<Secret>,
     /// With --format portal: also send the profile's access token (the

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use super::context::Context;
@@ -15,7 +14,6 @@ use super::patterns::{name_matches, PlainPattern};
 use crate::bitrix::events::{self, BindRequest, BindingKind, EventsQuery};
 use crate::bitrix::{ApiError, Client};
 use crate::cli::{ConsumeArgs, DevArgs, FleetArgs, SinkArgs};
-use crate::config::files::write_atomic;
 
 /// Reserved per request: a developer's events arrive a few at a time.
 const DEV_LIMIT: u32 = 50;
@@ -36,27 +34,11 @@ fn made_path(ctx: &Context, profile: &str, connector: Option<&str>) -> PathBuf {
 }
 
 fn read_made(path: &Path) -> anyhow::Result<Made> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .with_context(|| format!("{} is damaged; remove it and run again", path.display())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Made::default()),
-        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
-    }
+    super::state_file::read(path)
 }
 
 fn write_made(path: &Path, made: &Made) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        crate::config::files::ensure_state_dir(dir)?;
-    }
-    if made.events.is_empty() {
-        match std::fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(error).with_context(|| format!("removing {}", path.display())),
-        }
-    } else {
-        Ok(write_atomic(path, &serde_json::to_string(made)?, 0o600)?)
-    }
+    super::state_file::write(path, made, made.events.is_empty())
 }
 
 /// Expands the arguments against the events the application may bind: a glob
@@ -151,7 +133,10 @@ pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
         },
         limit: Some(DEV_LIMIT),
         follow: !args.replay,
-        poll_interval: args.poll_interval,
+        poll_interval: Some(args.poll_interval),
+        notify_listen: None,
+        notify_url: None,
+        min_timeout: None,
         max_events: None,
         errors: args.replay,
         parallel: args.parallel,

@@ -394,7 +394,7 @@ async fn receive(
         )
             .into_response();
     }
-    let body = match read_body(body).await {
+    let body = match crate::server::read_body(body, MAX_BODY).await {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -480,35 +480,8 @@ async fn receive(
     }
 }
 
-/// Longest a sender may take to send a request's body, once its headers came
-/// (a sender trickling its body must not hold a connection for long).
-const BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Most bytes a request's body may have.
 const MAX_BODY: usize = 2 * 1024 * 1024;
-
-/// The body, read within [`BODY_TIMEOUT`] and [`MAX_BODY`], or the answer to send.
-async fn read_body(body: axum::body::Body) -> Result<Bytes, Response> {
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err((
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is larger than {} MiB, or was cut off\n",
-                MAX_BODY / (1024 * 1024)
-            ),
-        )
-            .into_response()),
-        Err(_) => Err((
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the body did not arrive within {} s\n",
-                BODY_TIMEOUT.as_secs()
-            ),
-        )
-            .into_response()),
-    }
-}
 
 /// `--capture-installs` settings: the application's id and secret, and the
 /// OAuth server that vouches for installs.

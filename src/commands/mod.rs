@@ -24,6 +24,7 @@ pub(crate) mod offline;
 pub(crate) mod patterns;
 pub(crate) mod sandbox;
 pub(crate) mod shutdown;
+pub(crate) mod state_file;
 pub(crate) mod store;
 pub(crate) mod suggest;
 pub(crate) mod trigger;

@@ -154,20 +154,39 @@ async fn send_one(event: &str, request: Outgoing) -> Delivery {
     }
 }
 
-/// Online handlers of ONOFFLINEEVENT due a notification, honouring each one's
-/// `minTimeout`; marks them notified.
+/// The pause between two notifications of one ONOFFLINEEVENT handler when its
+/// binding has no `minTimeout`: the portal's default.
+const DEFAULT_NOTIFY_GAP_SECS: i64 = 1;
+
+/// Online handlers of ONOFFLINEEVENT due a notification, marked notified. A
+/// handler is told at most once per its binding's `minTimeout` seconds (1 when
+/// the binding has none), and a notification held back is dropped, not sent
+/// later: the next one goes out with the next change after the pause. A
+/// `minTimeout` of 0 has no pause, but only the first such handler is told per
+/// change (the portal keeps that flag for the whole request).
 pub(crate) fn offline_notifications(portal: &mut Portal) -> Vec<Outgoing> {
-    let now = now_unix();
-    let due: Vec<StoredBinding> = portal
+    let now = std::time::Instant::now();
+    let mut unpaused_told = false;
+    let mut due = Vec::new();
+    for binding in portal
         .bindings
         .iter()
         .filter(|b| !b.offline && b.event == "ONOFFLINEEVENT")
-        .filter(|b| {
-            let last = portal.offline_notified.get(&b.id).copied();
-            last.is_none_or(|at| now - at >= b.min_timeout_secs.unwrap_or(0))
-        })
-        .cloned()
-        .collect();
+    {
+        let gap = binding.min_timeout_secs.unwrap_or(DEFAULT_NOTIFY_GAP_SECS);
+        let told = if gap > 0 {
+            let pause = std::time::Duration::from_secs(gap.unsigned_abs());
+            portal
+                .offline_notified
+                .get(&binding.id)
+                .is_none_or(|at| now.duration_since(*at) >= pause)
+        } else {
+            !std::mem::replace(&mut unpaused_told, true)
+        };
+        if told {
+            due.push(binding.clone());
+        }
+    }
     due.iter()
         .map(|binding| {
             portal.offline_notified.insert(binding.id, now);

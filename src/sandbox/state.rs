@@ -162,8 +162,8 @@ pub(crate) struct Portal {
     pub next_offline_id: u64,
     /// Deliveries to online handlers, newest last.
     pub deliveries: Vec<Delivery>,
-    /// When each ONOFFLINEEVENT handler was last notified (unix seconds).
-    pub offline_notified: HashMap<u64, i64>,
+    /// When each ONOFFLINEEVENT handler was last notified.
+    pub offline_notified: HashMap<u64, std::time::Instant>,
     /// Whether handlers off this machine are called.
     pub external_delivery: bool,
     /// Where `--state` keeps the portal between runs.

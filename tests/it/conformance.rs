@@ -580,3 +580,80 @@ fn bx_events_form(body: &[u8]) -> Value {
     }
     form
 }
+
+/// `POST /_sandbox/fire`: the handlers the change was sent to.
+fn fire_to(env: &TestEnv, event: &str, id: u64) -> Vec<String> {
+    let (status, body) = post(
+        env,
+        "/_sandbox/fire",
+        &[],
+        "application/json",
+        &json!({"event": event, "data": {"FIELDS": {"ID": id}}}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["handler"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn onofflineevent_is_sent_at_most_once_a_second_without_a_min_timeout() {
+    let env = TestEnv::new();
+    let (handler, _) = crate::common::recorder(|_| 200);
+    let handler = format!("{handler}/queue");
+    result(
+        &env,
+        "event.bind",
+        json!({"event": "ONOFFLINEEVENT", "handler": handler}),
+    );
+    assert!(
+        fire_to(&env, "ONCRMDEALADD", 1).is_empty(),
+        "a change that queues nothing notifies nobody"
+    );
+    result(
+        &env,
+        "event.bind",
+        json!({"event": "ONCRMDEALADD", "event_type": "offline"}),
+    );
+    let first = std::time::Instant::now();
+    assert_eq!(fire_to(&env, "ONCRMDEALADD", 2), vec![handler.clone()]);
+    assert!(
+        fire_to(&env, "ONCRMDEALADD", 3).is_empty(),
+        "inside the pause the notification is dropped, not delayed"
+    );
+    let mut n = 4;
+    let notified_again = crate::common::eventually(10, || {
+        n += 1;
+        !fire_to(&env, "ONCRMDEALADD", n).is_empty()
+    });
+    assert!(notified_again, "a change after the pause notifies again");
+    assert!(first.elapsed() >= std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn onofflineevent_with_min_timeout_zero_tells_only_the_first_handler_per_change() {
+    let env = TestEnv::new();
+    let (handler, _) = crate::common::recorder(|_| 200);
+    for path in ["/a", "/b"] {
+        result(
+            &env,
+            "event.bind",
+            json!({"event": "ONOFFLINEEVENT", "handler": format!("{handler}{path}"), "options": {"minTimeout": 0}}),
+        );
+    }
+    result(
+        &env,
+        "event.bind",
+        json!({"event": "ONCRMDEALADD", "event_type": "offline"}),
+    );
+    for id in 1..=3 {
+        assert_eq!(
+            fire_to(&env, "ONCRMDEALADD", id),
+            vec![format!("{handler}/a")],
+            "no pause, but one handler per change"
+        );
+    }
+}

@@ -20,6 +20,7 @@ mod handlers;
 mod hardening;
 #[cfg(all(feature = "test-keyring", target_os = "linux"))]
 mod keyring;
+mod notify;
 mod offline;
 mod postgres;
 mod properties;

@@ -14,6 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::async_journal::AsyncJournal;
 use super::dead_letter::{DeadLetter, DeadLetters};
 use super::journal::{Intent, Journal, Pending, Settled};
+use super::notify::Wakeups;
+use super::notify_session::Session;
 use super::portal_form::{InstallerTokens, PortalIdentity};
 use super::sink::{DeliveryError, Origin, Sink};
 use crate::bitrix::offline::{
@@ -75,6 +77,11 @@ pub(super) struct Consumer<'a> {
     reservations: u32,
     /// The queue was found empty (a fleet turn then rests the portal).
     pub(super) saw_empty: bool,
+    /// `--notify-listen`: the portal's notifications end an idle rest at once.
+    wakeups: Option<Arc<Wakeups>>,
+    /// After a notification: when to look once more, for the changes the
+    /// portal's pause kept quiet (see notify.rs).
+    follow_up: Option<Instant>,
 }
 
 pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()> {
@@ -113,11 +120,22 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
         events,
     );
     consumer.progress = progress;
+    let session = match Session::start(ctx, args, &[&profile]).await {
+        Ok(session) => session,
+        Err(error) => {
+            consumer.release_journal().await;
+            return Err(error);
+        }
+    };
+    consumer.wakeups = session.as_ref().map(|s| s.wakeups.clone());
     let started = Instant::now();
     let outcome = consumer.consume(args).await;
     // Lets go of the journal at once: a shared store's lock is released, and
     // the clear its last step asked for is written with it.
     consumer.release_journal().await;
+    if let Some(session) = session {
+        session.finish(ctx, args, &[&profile]).await;
+    }
     if let Some(bar) = &consumer.progress {
         bar.finish_and_clear();
     }
@@ -339,6 +357,8 @@ impl<'a> Consumer<'a> {
             turn: None,
             reservations: 0,
             saw_empty: false,
+            wakeups: None,
+            follow_up: None,
         }
     }
 
@@ -479,7 +499,7 @@ impl<'a> Consumer<'a> {
             }
             return Ok(());
         }
-        let poll = Duration::from_secs_f64(args.poll_interval);
+        let poll = Duration::from_secs_f64(super::poll_interval(args));
         let mut idle_wait = poll;
         let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
         // With --event, one reservation per event name in turn; the queue counts as
@@ -508,6 +528,10 @@ impl<'a> Consumer<'a> {
             };
             if !args.allow_loss {
                 self.journal.intend(want, args.errors).await?;
+            }
+            // A look at or after the follow-up time is the follow-up.
+            if self.follow_up.is_some_and(|at| at <= Instant::now()) {
+                self.follow_up = None;
             }
             let answer = offline::get(&self.client, &query).await;
             let reservation = match answer {
@@ -567,10 +591,18 @@ impl<'a> Consumer<'a> {
                     }
                     continue;
                 }
+                self.status("queue empty; waiting for events");
+                if let Some(wakeups) = self.wakeups.clone() {
+                    // Woken by the portal: a round of `--event` polls runs at
+                    // once, then the drain rests until told (or the safety poll).
+                    if round_done && !self.rest_until_woken(&wakeups, poll).await {
+                        break;
+                    }
+                    continue;
+                }
                 // While idle, a round of `--event` polls takes the poll interval, and
                 // polls stay at least `min_gap` apart: about one a second on the
                 // standard plan, whatever the number of events.
-                self.status("queue empty; waiting for events");
                 let gap = (idle_wait / round as u32).max(self.min_gap);
                 if !self.ctx.shutdown.sleep(gap).await {
                     break;
@@ -614,6 +646,25 @@ impl<'a> Consumer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Rests an idle drain until a notification, the follow-up look after the
+    /// last one, the safety poll or a stop, whichever comes first; false on a
+    /// stop.
+    async fn rest_until_woken(&mut self, wakeups: &Wakeups, safety: Duration) -> bool {
+        let mut until = Instant::now() + safety;
+        if let Some(at) = self.follow_up {
+            until = until.min(at);
+        }
+        tokio::select! {
+            () = wakeups.notified() => {
+                wakeups.take();
+                self.follow_up = Some(Instant::now() + wakeups.follow_up());
+                true
+            }
+            () = tokio::time::sleep_until(until.into()) => true,
+            () = self.ctx.shutdown.requested() => false,
+        }
     }
 
     /// Finishes a reservation an earlier run left unconfirmed: re-reads all of it

@@ -22,6 +22,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use super::consume::{event_names, portal_identity, Consumer};
 use super::dead_letter::DeadLetters;
 use super::journal::Journal;
+use super::notify_session::Session;
 use super::sink::{Origin, Sink};
 use crate::bitrix::Client;
 use crate::cli::{ConsumeArgs, ForwardFormat};
@@ -54,6 +55,31 @@ struct Seat {
     drained: bool,
     /// Without --follow: the last failure ended this portal's run.
     failed: Option<String>,
+    /// The rest after an empty queue before it grows: the poll interval, or the
+    /// safety net's when the portal's notifications wake it.
+    poll: Duration,
+    /// `--notify-listen`: its notifications wake it, so its rest does not grow.
+    notified: bool,
+    /// A turn of it is running.
+    in_turn: bool,
+    /// A notification came during its turn: another turn follows at once.
+    woken: bool,
+    /// After a notification: when to look once more (see notify.rs).
+    follow_up: Option<Instant>,
+}
+
+impl Seat {
+    /// The portal's notification arrived: its turn comes now, or right after
+    /// the one running.
+    fn wake(&mut self, follow_up: Duration) {
+        let now = Instant::now();
+        self.follow_up = Some(now + follow_up);
+        if self.in_turn {
+            self.woken = true;
+        } else {
+            self.due = now;
+        }
+    }
 }
 
 /// What one turn came to.
@@ -110,14 +136,20 @@ fn seat_up(
         match target {
             Target::Ready(profile) => {
                 profiles.push(*profile);
+                let poll = Duration::from_secs_f64(super::poll_interval(args));
                 seats.push(Seat {
                     client: None,
                     identity: None,
                     due: Instant::now(),
-                    idle: Duration::from_secs_f64(args.poll_interval),
+                    idle: poll,
                     failures: 0,
                     drained: false,
                     failed: None,
+                    poll,
+                    notified: false,
+                    in_turn: false,
+                    woken: false,
+                    follow_up: None,
                 });
             }
             Target::Unusable { name, error, .. } => {
@@ -140,6 +172,21 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
     let sink = Arc::new(Sink::from_args(&args.sink)?);
     crate::support::limits::raise_open_file_limit();
     let (profiles, mut seats, unusable) = seat_up(ctx, args)?;
+    let listed: Vec<&ActiveProfile> = profiles.iter().collect();
+    let session = Session::start(ctx, args, &listed).await?;
+    let wakeups = session.as_ref().map(|s| s.wakeups.clone());
+    if let Some(session) = &session {
+        // Portals whose notifications are not received keep the usual polling.
+        let unwoken_poll =
+            Duration::from_secs_f64(args.poll_interval.unwrap_or(super::DEFAULT_POLL_SECS));
+        for (seat, &woken) in seats.iter_mut().zip(&session.woken) {
+            seat.notified = woken;
+            if !woken {
+                seat.poll = unwoken_poll;
+                seat.idle = unwoken_poll;
+            }
+        }
+    }
     ctx.out.info(&format!(
         "Consuming {} portal(s), {} at a time{}",
         seats.len(),
@@ -161,7 +208,19 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
     } else {
         usize::from(args.fleet.concurrency)
     };
+    // Resolves when a portal's notification arrived (never without them).
+    let woken = || async {
+        match &wakeups {
+            Some(wakeups) => wakeups.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     loop {
+        if let Some(wakeups) = &wakeups {
+            for index in wakeups.take() {
+                seats[index].wake(wakeups.follow_up());
+            }
+        }
         let stop = ctx.shutdown.is_requested()
             || totals.closed.is_some()
             || args.max_events.is_some_and(|max| totals.handled() >= max);
@@ -178,6 +237,10 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
                     continue;
                 }
                 passed = 0;
+                if seat.follow_up.is_some_and(|at| at <= now) {
+                    // This turn's look is the follow-up.
+                    seat.follow_up = None;
+                }
                 let (client, origin) = match prepare(ctx, args, seat, profile).await {
                     Ok(ready) => ready,
                     Err(error) => {
@@ -188,6 +251,8 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
                         continue;
                     }
                 };
+                seat.in_turn = true;
+                seat.woken = false;
                 let remaining = args.max_events.map(|max| max - totals.handled());
                 let turn = Turn {
                     ctx,
@@ -214,12 +279,10 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
                 .map(|&i| seats[i].due)
                 .min()
                 .unwrap_or_else(Instant::now);
-            if !ctx
-                .shutdown
-                .sleep(next.saturating_duration_since(Instant::now()))
-                .await
-            {
-                break;
+            tokio::select! {
+                () = tokio::time::sleep_until(next.max(Instant::now()).into()) => {}
+                () = woken() => {}
+                () = ctx.shutdown.requested() => break,
             }
             continue;
         }
@@ -231,6 +294,7 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
                     done = running.next() => done,
                     _ = tokio::time::sleep_until(due.max(Instant::now()).into()) => None,
                     _ = ctx.shutdown.requested() => None,
+                    _ = woken() => None,
                 }
             }
             _ => running.next().await,
@@ -239,9 +303,13 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
             continue;
         };
         let name = &profiles[index].name;
+        seats[index].in_turn = false;
         if settle(ctx, args, &mut seats[index], name, outcome, &mut totals) {
             line.push_back(index);
         }
+    }
+    if let Some(session) = session {
+        session.finish(ctx, args, &listed).await;
     }
     finish(ctx, &totals, &profiles, &seats, &unusable, started)
 }
@@ -282,7 +350,7 @@ fn settle(
     outcome: TurnOutcome,
     totals: &mut Totals,
 ) -> bool {
-    let poll = Duration::from_secs_f64(args.poll_interval);
+    let poll = seat.poll;
     match outcome {
         TurnOutcome::Busy => {
             // Another process is on it: look again after a poll interval.
@@ -302,9 +370,18 @@ fn settle(
                 totals.closed = closed;
             }
             if empty {
-                // A quiet portal rests, longer while it stays quiet.
+                // A quiet portal rests, longer while it stays quiet (unless its
+                // notifications wake it: then the rest is the safety net's).
                 seat.due = Instant::now() + seat.idle;
-                seat.idle = seat.idle.mul_f64(1.5).min(poll * 8);
+                if !seat.notified {
+                    seat.idle = seat.idle.mul_f64(1.5).min(poll * 8);
+                }
+                if let Some(at) = seat.follow_up {
+                    seat.due = seat.due.min(at);
+                }
+                if std::mem::take(&mut seat.woken) {
+                    seat.due = Instant::now();
+                }
                 seat.drained = true;
             } else {
                 seat.idle = poll;

@@ -5,6 +5,8 @@ mod consume;
 mod dead_letter;
 mod fleet;
 mod journal;
+mod notify;
+mod notify_session;
 mod portal_form;
 mod sink;
 
@@ -25,6 +27,21 @@ use crate::output::Output;
 
 pub(crate) use consume::run as consume;
 pub(crate) use journal::safe_name;
+
+/// Seconds between polls of an empty queue with `--follow`, unless
+/// `--poll-interval` says otherwise.
+const DEFAULT_POLL_SECS: f64 = 5.0;
+
+/// `--poll-interval`, or its default: with notifications waking the drain,
+/// polling is only the safety net for a lost one.
+fn poll_interval(args: &crate::cli::ConsumeArgs) -> f64 {
+    args.poll_interval
+        .unwrap_or(if args.notify_listen.is_some() {
+            notify::SAFETY_POLL_SECS
+        } else {
+            DEFAULT_POLL_SECS
+        })
+}
 
 pub(crate) async fn run(ctx: &Context, command: OfflineCommand) -> anyhow::Result<()> {
     match command {
