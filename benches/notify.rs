@@ -10,7 +10,6 @@
 //! portal" section at the end of docs/benchmarks.md. `BENCH_QUICK=1` uses 100
 //! portals and a one-minute window and writes nothing.
 
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -61,6 +60,7 @@ impl Setup {
         let manifest = manifest.to_string_lossy().into_owned();
         let bound = setup
             .bx(&["apply", "-f", &manifest, "--all-profiles", "--yes", "-q"])
+            .stdout(Stdio::null())
             .status()
             .expect("apply runs");
         assert!(bound.success(), "binding the offline queues failed");
@@ -99,7 +99,6 @@ impl Setup {
 struct Consumer {
     child: Child,
     arrivals: mpsc::Receiver<(String, Instant)>,
-    ready: mpsc::Receiver<()>,
 }
 
 impl Consumer {
@@ -119,15 +118,8 @@ impl Consumer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("consume starts");
-        let (ready_tx, ready) = mpsc::channel();
         let stderr = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if line.starts_with("Woken by") || line.starts_with("Consuming") {
-                    let _ = ready_tx.send(());
-                }
-            }
-        });
+        std::thread::spawn(move || for _ in stderr.lines() {});
         let (arrived, arrivals) = mpsc::channel();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         std::thread::spawn(move || {
@@ -143,11 +135,7 @@ impl Consumer {
                 }
             }
         });
-        Self {
-            child,
-            arrivals,
-            ready,
-        }
+        Self { child, arrivals }
     }
 
     fn stop(mut self) {
@@ -156,6 +144,15 @@ impl Consumer {
             .status();
         let _ = self.child.wait();
     }
+}
+
+fn gets(portal: &PortalHandle) -> u64 {
+    portal
+        .stats()
+        .methods
+        .get("event.offline.get")
+        .copied()
+        .unwrap_or(0)
 }
 
 /// A change on one portal (the record's `FIELDS.ID` names the sample).
@@ -210,11 +207,16 @@ fn main() {
         .enumerate()
         .map(|(index, setup)| Consumer::start(setup, index % 2 == 1))
         .collect();
-    for consumer in &consumers {
-        consumer
-            .ready
-            .recv_timeout(Duration::from_secs(300))
-            .expect("a consumer started");
+    // Started: every portal's queue was looked at once.
+    let started = Instant::now();
+    for setup in setups {
+        while !setup.portals().iter().all(|m| gets(&m.portal) >= 1) {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "a consumer never looked at every queue"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     std::thread::sleep(settle);
     // The fleets' portals fired into: left out of their idle counts.

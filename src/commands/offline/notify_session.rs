@@ -17,6 +17,7 @@ use crate::commands::context::Context;
 use crate::commands::errors::CliError;
 use crate::commands::state_file;
 use crate::config::ActiveProfile;
+use crate::support::offload;
 
 const EVENT: &str = "ONOFFLINEEVENT";
 
@@ -270,6 +271,22 @@ impl Session {
     }
 }
 
+/// Reads the record off the async workers (a fleet starts many sessions' worth).
+async fn read_made(path: &std::path::Path) -> anyhow::Result<Made> {
+    let path = path.to_path_buf();
+    offload::blocking(move || state_file::read(&path)).await?
+}
+
+/// Writes (or removes) the record off the async workers: a synced write.
+async fn write_made(path: &std::path::Path, made: &Made) -> anyhow::Result<()> {
+    let (path, handlers) = (path.to_path_buf(), made.handlers.clone());
+    offload::blocking(move || {
+        let empty = handlers.is_empty();
+        state_file::write(&path, &Made { handlers }, empty)
+    })
+    .await?
+}
+
 /// Makes sure `url` is bound to ONOFFLINEEVENT on the portal, removing the
 /// handlers a killed session left elsewhere first. A binding that existed and
 /// is not on record is someone else's: it is used, never removed.
@@ -280,7 +297,7 @@ async fn ensure(
     url: &str,
     min_timeout: u32,
 ) -> anyhow::Result<PortalBinding> {
-    let mut made: Made = state_file::read(&path)?;
+    let mut made = read_made(&path).await?;
     let existing = events::list_bindings(client).await?;
     let is_bound = |handler: &str| {
         existing
@@ -301,18 +318,18 @@ async fn ensure(
         made.handlers.retain(|h| h != &stale);
     }
     if is_bound(url) {
-        state_file::write(&path, &made, made.handlers.is_empty())?;
+        write_made(&path, &made).await?;
         return Ok(PortalBinding { portal, path, made });
     }
     if !made.handlers.iter().any(|h| h == url) {
         made.handlers.push(url.to_string());
     }
-    state_file::write(&path, &made, false)?;
+    write_made(&path, &made).await?;
     if let Err(error) = events::bind(client, &request(url, Some(min_timeout))).await {
         if matches!(error, ApiError::Portal { .. }) {
             // A refusal: nothing was bound.
             made.handlers.retain(|h| h != url);
-            state_file::write(&path, &made, made.handlers.is_empty())?;
+            write_made(&path, &made).await?;
         }
         return Err(crate::commands::bind::explain_bind_error(client, error, EVENT).await);
     }
@@ -330,7 +347,7 @@ async fn remove(client: &Client, mut binding: PortalBinding) -> Vec<String> {
         }
     }
     binding.made.handlers = left.clone();
-    if let Err(error) = state_file::write(&binding.path, &binding.made, left.is_empty()) {
+    if let Err(error) = write_made(&binding.path, &binding.made).await {
         tracing::debug!("{error:#}");
     }
     left
