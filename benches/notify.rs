@@ -221,9 +221,16 @@ fn main() {
     std::thread::sleep(settle);
     // The fleets' portals fired into: left out of their idle counts.
     let fired_in_fleet: Vec<usize> = (0..samples).collect();
+    let idle_only = |setup: &Setup| -> &[usize] {
+        if setup.portals().len() > 1 {
+            &fired_in_fleet
+        } else {
+            &[]
+        }
+    };
     let before: Vec<u64> = setups
         .iter()
-        .map(|setup| setup.requests(&fired_in_fleet))
+        .map(|setup| setup.requests(idle_only(setup)))
         .collect();
     let opened = Instant::now();
     // Changes at evenly spread moments of the window: one per sample into
@@ -243,7 +250,7 @@ fn main() {
     let measured_for = opened.elapsed();
     let after: Vec<u64> = setups
         .iter()
-        .map(|setup| setup.requests(&fired_in_fleet))
+        .map(|setup| setup.requests(idle_only(setup)))
         .collect();
     // The last sample may still be on its way to a polling consumer.
     let mut latencies: HashMap<usize, Vec<Duration>> = HashMap::new();
