@@ -1574,7 +1574,7 @@ _bx__events() {
             return 0
             ;;
         bx__events__subcmd__offline__subcmd__consume)
-            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --profiles --all-profiles --profiles-from --concurrency --limit --follow --poll-interval --notify-listen --notify-url --min-timeout --max-events --errors --parallel --connector --allow-loss --process-id --event --format --application-token --with-tokens --hydrate --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --publish --handler-timeout --profiles --all-profiles --profiles-from --concurrency --limit --follow --poll-interval --notify-listen --notify-url --min-timeout --max-events --errors --parallel --connector --allow-loss --process-id --event --format --application-token --with-tokens --hydrate --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1585,6 +1585,10 @@ _bx__events() {
                     return 0
                     ;;
                 --forward-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --publish)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1800,7 +1804,7 @@ _bx__events() {
             return 0
             ;;
         bx__events__subcmd__offline__subcmd__dead__subcmd__letter__subcmd__replay)
-            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --handler-timeout --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
+            opts="-p -o -v -q -y -h -V --exec --forward-to --stdout --publish --handler-timeout --connector --profile --output --config-dir --verbose --quiet --color --yes --no-input --timeout --ca-cert --store --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1811,6 +1815,10 @@ _bx__events() {
                     return 0
                     ;;
                 --forward-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --publish)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -573,7 +573,7 @@ pub struct DeadLetterReplayArgs {
 /// Where records are delivered: exactly one of a command, a URL or stdout
 /// (`offline consume`, `offline dead-letter replay`).
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("sink").required(true).args(["exec", "forward_to", "stdout"])))]
+#[command(group(clap::ArgGroup::new("sink").required(true).args(["exec", "forward_to", "stdout", "publish"])))]
 pub struct SinkArgs {
     /// Run this shell command per record: the record's JSON on stdin, BX_EVENT_NAME,
     /// BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done
@@ -585,6 +585,11 @@ pub struct SinkArgs {
     /// Print each record as one JSON line on stdout
     #[arg(long)]
     pub stdout: bool,
+    /// Publish each reservation into a message system and confirm only what it
+    /// acknowledged: postgres://USER@HOST:PORT/DB?table=NAME or
+    /// redis://HOST:PORT/DB?stream=TEMPLATE (docs/publish.md)
+    #[arg(long, value_name = "URL")]
+    pub publish: Option<String>,
     /// Seconds a handler (--exec or --forward-to) may take per record
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub handler_timeout: u64,
@@ -726,7 +731,7 @@ pub struct ConsumeArgs {
     pub events: Vec<String>,
     /// What --forward-to POSTs: the record as JSON, or the portal's own online
     /// request (a form with event, data[...], ts and auth[...])
-    #[arg(long, value_enum, default_value = "json", requires = "forward_to")]
+    #[arg(long, value_enum, default_value = "json")]
     pub format: ForwardFormat,
     /// The application's auth[application_token]: sent with --format portal, and
     /// required of --notify-listen notifications [default: the profile's, when

@@ -122,6 +122,7 @@ pub(crate) async fn run(ctx: &Context, args: &DevArgs) -> anyhow::Result<()> {
             exec: None,
             forward_to: Some(args.forward_to.clone()),
             stdout: false,
+            publish: None,
             handler_timeout: args.handler_timeout,
         },
         // dev works on the active profile only.

@@ -344,6 +344,13 @@ async fn connect(url: &str, tls: &Tls) -> Result<Client, tokio_postgres::Error> 
     Ok(client)
 }
 
+/// A connection to a database other than the store (`offline consume
+/// --publish postgres://...`), made as the store's are: the password file,
+/// the time limit, keepalives, and TLS as the URL's `sslmode` says.
+pub(crate) async fn connect_to(url: &str) -> Result<Client, tokio_postgres::Error> {
+    connect(url, &Tls::new(Vec::new())).await
+}
+
 /// The password for a URL without one, from `PGPASSFILE` or `~/.pgpass` (the
 /// form libpq reads), so it need not be on a command line.
 fn password_from_file(config: &tokio_postgres::Config) -> Option<String> {

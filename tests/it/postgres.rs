@@ -320,7 +320,7 @@ fn as_user(command: &mut Command, ids: Option<(u32, u32)>) {
 /// must be started by number (PostgreSQL) and keep it across a restart: ports
 /// handed out for port 0 (every sandbox, listener and client connection of the
 /// other tests) never come from there, so none of them can take it meanwhile.
-fn port_for_a_server() -> u16 {
+pub fn port_for_a_server() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static TRIED: AtomicU32 = AtomicU32::new(0);
     let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")

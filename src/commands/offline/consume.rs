@@ -91,11 +91,17 @@ pub(crate) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
         )
         .into());
     }
+    super::check_format(args)?;
     let mut sink = Sink::from_args(&args.sink)?;
     let (profile, client) = ctx.connect()?;
     if args.format == ForwardFormat::Portal {
         sink.use_portal_form(portal_identity(ctx, &profile, &client, args).await?);
     }
+    sink.publish_from(
+        &profile.settings.portal,
+        profile.settings.member_id.as_deref(),
+    );
+    sink.connect().await?;
     let events = event_names(&args.events)?;
     let state_dir = ctx.store.dir().join("state");
     let journal = Journal::open_in(&ctx.store, &profile.name, args.connector.as_deref())?;
@@ -884,12 +890,18 @@ impl<'a> Consumer<'a> {
                 todo.push(record);
             }
         }
-        let mut lanes = Lanes::new(&todo, self.parallel);
         let mut settled = Settlement {
             to_clear,
             to_error,
             closed: false,
         };
+        if self.sink.publishes() {
+            // The whole reservation as one batch; the lanes are not needed.
+            let all: Vec<OfflineRecord> = todo.into_iter().cloned().collect();
+            let published = self.publish_reservation(pending, all, &mut settled).await?;
+            return self.finish_reservation(pending, settled, published).await;
+        }
+        let mut lanes = Lanes::new(&todo, self.parallel);
         if self.parallel <= 1 {
             // One at a time, in this task: no task hand-off per record.
             while !self.stopping() {
@@ -952,6 +964,20 @@ impl<'a> Consumer<'a> {
                 self.journal_settled().await?;
             }
         }
+        let complete = lanes.is_empty();
+        self.finish_reservation(pending, settled, complete).await
+    }
+
+    /// After the deliveries: confirms what the journal now holds (`clear` for
+    /// the delivered, `error` for the failed), or, when the sink closed,
+    /// nothing. `complete`: every record of the reservation was reached.
+    async fn finish_reservation(
+        &mut self,
+        pending: &Pending,
+        mut settled: Settlement,
+        complete: bool,
+    ) -> anyhow::Result<()> {
+        let process_id = &pending.process_id;
         // Gathered stdout lines reach the reader before the journal calls them done.
         self.write_gathered_log();
         if !settled.closed {
@@ -973,7 +999,6 @@ impl<'a> Consumer<'a> {
             self.journal.forget_outcomes(process_id).await?;
             return Ok(());
         }
-        let complete = lanes.is_empty();
         self.journal.sync().await?;
         self.confirm(process_id, to_clear, to_error).await?;
         if complete {
@@ -984,6 +1009,75 @@ impl<'a> Consumer<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// `--publish`: the reservation's records to deliver, as one batch; each is
+    /// settled (journaled) by what the message system said of it. While the
+    /// system is away, `--follow` waits and publishes the batch again (backing
+    /// off up to a minute); otherwise the run ends with nothing of the
+    /// reservation confirmed. True when every record was reached.
+    async fn publish_reservation(
+        &mut self,
+        pending: &Pending,
+        records: Vec<OfflineRecord>,
+        settled: &mut Settlement,
+    ) -> anyhow::Result<bool> {
+        if records.is_empty() {
+            return Ok(true);
+        }
+        let started = Instant::now();
+        let mut outage: Option<Duration> = None;
+        let outcomes = loop {
+            let batch: Vec<&OfflineRecord> = records.iter().collect();
+            match self.sink.publish(&batch, self.origin.as_deref()).await {
+                Ok(outcomes) => {
+                    if outage.is_some() {
+                        self.ctx
+                            .out
+                            .alert("message system reachable again; publishing");
+                    }
+                    break outcomes;
+                }
+                Err(super::publish::Unavailable(why)) => {
+                    let what = format!(
+                        "cannot publish to {why}; nothing of reservation {} was confirmed",
+                        pending.process_id
+                    );
+                    if !self.follow {
+                        return Err(CliError::Failed(format!(
+                            "{what}, and the next run publishes it again"
+                        ))
+                        .into());
+                    }
+                    let wait = match outage {
+                        None => {
+                            self.ctx.out.alert(&format!(
+                                "{what}; retrying with backoff up to {} s",
+                                MAX_ERROR_BACKOFF.as_secs()
+                            ));
+                            Duration::from_secs(1)
+                        }
+                        Some(wait) => (wait * 2).min(MAX_ERROR_BACKOFF),
+                    };
+                    outage = Some(wait);
+                    if !self.ctx.shutdown.sleep(wait).await {
+                        return Err(CliError::Interrupted.into());
+                    }
+                }
+            }
+        };
+        if crate::support::failpoint::due("publish-after-ack") {
+            // Tests: die as a kill -9 would, after the system acknowledged the
+            // batch and before the journal learnt it.
+            std::process::abort();
+        }
+        let took = started.elapsed() / records.len() as u32;
+        for (record, outcome) in records.into_iter().zip(outcomes) {
+            let outcome = outcome.map_err(DeliveryError::Failed);
+            self.settle(pending, record, outcome, took, settled).await?;
+        }
+        self.journal_settled().await?;
+        Ok(true)
     }
 
     /// The reservation's records, those still to deliver with their objects

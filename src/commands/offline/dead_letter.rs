@@ -181,7 +181,15 @@ pub(super) fn list(ctx: &Context, args: &DeadLetterListArgs) -> anyhow::Result<(
 /// `offline dead-letter replay`: delivers every kept record again; those delivered
 /// leave the file, the others stay with their new failure reason.
 pub(super) async fn replay(ctx: &Context, args: &DeadLetterReplayArgs) -> anyhow::Result<()> {
-    let sink = Sink::from_args(&args.sink)?;
+    let mut sink = Sink::from_args(&args.sink)?;
+    if sink.publishes() {
+        let profile = ctx.profile()?;
+        sink.publish_from(
+            &profile.settings.portal,
+            profile.settings.member_id.as_deref(),
+        );
+        sink.connect().await?;
+    }
     let store = store_for(ctx, args.connector.as_deref())?;
     let letters = store.read()?;
     let mut kept = Vec::new();

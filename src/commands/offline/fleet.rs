@@ -169,7 +169,10 @@ pub(super) async fn run(ctx: &Context, args: &ConsumeArgs) -> anyhow::Result<()>
         .into());
     }
     let events = event_names(&args.events)?;
-    let sink = Arc::new(Sink::from_args(&args.sink)?);
+    super::check_format(args)?;
+    let sink = Sink::from_args(&args.sink)?;
+    sink.connect().await?;
+    let sink = Arc::new(sink);
     crate::support::limits::raise_open_file_limit();
     let (profiles, mut seats, unusable) = seat_up(ctx, args)?;
     let listed: Vec<&ActiveProfile> = profiles.iter().collect();

@@ -8,6 +8,7 @@ mod journal;
 mod notify;
 mod notify_session;
 mod portal_form;
+mod publish;
 mod sink;
 
 use crate::output::TextTable as Table;
@@ -31,6 +32,24 @@ pub(crate) use journal::safe_name;
 /// Seconds between polls of an empty queue with `--follow`, unless
 /// `--poll-interval` says otherwise.
 const DEFAULT_POLL_SECS: f64 = 5.0;
+
+/// `--format portal` shapes what `--forward-to` POSTs or `--publish` publishes;
+/// a table keeps records as JSON.
+fn check_format(args: &crate::cli::ConsumeArgs) -> Result<(), CliError> {
+    if args.format != crate::cli::ForwardFormat::Portal {
+        return Ok(());
+    }
+    match &args.sink.publish {
+        Some(url) if url.starts_with("postgres") => Err(CliError::Usage(
+            "--format portal: a table keeps each record as JSON (the body column is jsonb); leave --format out".into(),
+        )),
+        Some(_) => Ok(()),
+        None if args.sink.forward_to.is_some() => Ok(()),
+        None => Err(CliError::Usage(
+            "--format portal shapes what --forward-to POSTs or --publish publishes; use it with one of them".into(),
+        )),
+    }
+}
 
 /// `--poll-interval`, or its default: with notifications waking the drain,
 /// polling is only the safety net for a lost one.

@@ -1,8 +1,10 @@
-//! Where `consume` delivers records: a shell command, an HTTP endpoint, or stdout.
+//! Where `consume` delivers records: a shell command, an HTTP endpoint, stdout,
+//! or a message system (`--publish`, publish/).
 
 use std::time::Duration;
 
 use super::portal_form::PortalIdentity;
+use super::publish::{Message, Outcomes, Publisher, Target, Unavailable};
 use crate::bitrix::client::http_client;
 use crate::bitrix::offline::OfflineRecord;
 use crate::bitrix::ClientOptions;
@@ -26,6 +28,18 @@ pub(super) enum Sink {
     /// lock is async: it is held while a blocking thread writes, and records
     /// delivered meanwhile wait for it without holding a worker.
     Stdout(tokio::sync::Mutex<Gathered>),
+    /// A reservation is published as one batch ([`Sink::publish`]).
+    Publish(Box<Publishing>),
+}
+
+/// `--publish`: the connection, and where records come from when one process
+/// drains one portal (a fleet's records carry their [`Origin`]).
+pub(super) struct Publishing {
+    publisher: Publisher,
+    portal: String,
+    member_id: Option<String>,
+    /// `--format portal`: the portal's form as the body.
+    identity: Option<Box<PortalIdentity>>,
 }
 
 /// Stdout lines not yet written, and whether stdout is beyond use. The failure
@@ -63,6 +77,14 @@ impl Origin {
 
 impl Sink {
     pub(super) fn from_args(args: &SinkArgs) -> anyhow::Result<Self> {
+        if let Some(url) = &args.publish {
+            return Ok(Self::Publish(Box::new(Publishing {
+                publisher: Publisher::new(Target::parse(url)?),
+                portal: String::new(),
+                member_id: None,
+                identity: None,
+            })));
+        }
         Self::new(
             args.exec.as_deref(),
             args.forward_to.as_deref(),
@@ -98,11 +120,78 @@ impl Sink {
         Ok(Self::Stdout(tokio::sync::Mutex::new(Gathered::default())))
     }
 
-    /// Makes `--forward-to` POST the portal's online form instead of JSON.
+    /// Makes `--forward-to` POST (and `--publish` publish) the portal's online
+    /// form instead of JSON.
     pub(super) fn use_portal_form(&mut self, identity: PortalIdentity) {
-        if let Self::Forward { portal, .. } = self {
-            *portal = Some(Box::new(identity));
+        match self {
+            Self::Forward { portal, .. } => *portal = Some(Box::new(identity)),
+            Self::Publish(publishing) => publishing.identity = Some(Box::new(identity)),
+            _ => {}
         }
+    }
+
+    /// `--publish`: the portal records come from when one portal is drained.
+    pub(super) fn publish_from(&mut self, portal: &str, member_id: Option<&str>) {
+        if let Self::Publish(publishing) = self {
+            publishing.portal = portal.to_string();
+            publishing.member_id = member_id.map(str::to_string);
+        }
+    }
+
+    /// `--publish`: connects before anything is reserved, so a message system
+    /// that is down stops the run at once (its URL shown without a password).
+    pub(super) async fn connect(&self) -> Result<(), CliError> {
+        match self {
+            Self::Publish(publishing) => {
+                publishing
+                    .publisher
+                    .connect()
+                    .await
+                    .map_err(|Unavailable(why)| {
+                        CliError::Failed(format!("cannot publish to {why}; nothing was reserved"))
+                    })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether reservations are published as batches ([`Sink::publish`]).
+    pub(super) fn publishes(&self) -> bool {
+        matches!(self, Self::Publish(_))
+    }
+
+    /// `--publish`: publishes `records` as one batch; per record, acknowledged
+    /// or refused, unless the system went away before acknowledging them all.
+    pub(super) async fn publish(
+        &self,
+        records: &[&OfflineRecord],
+        origin: Option<&Origin>,
+    ) -> Result<Outcomes, Unavailable> {
+        let Self::Publish(publishing) = self else {
+            return Err(Unavailable("not publishing".into()));
+        };
+        let template = publishing.publisher.target().template();
+        let mut messages = Vec::with_capacity(records.len());
+        for record in records {
+            let identity = origin
+                .and_then(|o| o.identity.as_deref())
+                .or(publishing.identity.as_deref());
+            let body = match identity {
+                Some(identity) => super::portal_form::form_body(record, identity).into_bytes(),
+                None => match origin {
+                    Some(origin) => origin.json(record),
+                    None => serde_json::to_string(record),
+                }
+                .map_err(|e| Unavailable(format!("a record cannot be written as JSON: {e}")))?
+                .into_bytes(),
+            };
+            let (portal, member_id) = match origin {
+                Some(origin) => (origin.portal.as_str(), origin.member_id.as_deref()),
+                None => (publishing.portal.as_str(), publishing.member_id.as_deref()),
+            };
+            messages.push(Message::of(record, portal, member_id, template, body));
+        }
+        publishing.publisher.publish(&messages).await
     }
 
     /// Delivers one record (from `origin`, when one process drains many portals).
@@ -118,6 +207,17 @@ impl Sink {
         }
         .map_err(|e| DeliveryError::Failed(e.to_string()))?;
         match self {
+            // One record alone (a destructive read): a batch of one.
+            Self::Publish(_) => match self.publish(&[record], origin).await {
+                Ok(mut outcomes) => outcomes
+                    .pop()
+                    .unwrap_or(Ok(()))
+                    .map_err(DeliveryError::Failed),
+                Err(Unavailable(why)) => Err(DeliveryError::Closed {
+                    by_reader: false,
+                    why: format!("cannot publish to {why}"),
+                }),
+            },
             Self::Stdout(gathered) => {
                 let mut gathered = gathered.lock().await;
                 if let Some(broken) = &gathered.broken {

@@ -1,0 +1,324 @@
+//! `offline consume --publish URL`: records go into a real message system and
+//! are confirmed to the portal only after it acknowledged them.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::brokers::Redis;
+use crate::common::{bare_process, eventually, run, TestEnv};
+use crate::postgres::{database, psql, RestartableServer};
+use bx_events::internal::env;
+use serde_json::json;
+
+/// A sandbox with an offline binding and `count` queued records (FIELDS.ID 1..).
+fn queued(count: u64) -> TestEnv {
+    let env = TestEnv::new();
+    env.json(&["bind", "ONCRMDEALADD", "--offline"]);
+    for id in 1..=count {
+        env.sandbox
+            .portal
+            .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": id.to_string()}}));
+    }
+    env
+}
+
+/// Rows of the table (0 while the consumer has not created it yet).
+fn rows(url: &str, table: &str) -> u64 {
+    let exists = psql(url, &format!("SELECT to_regclass('{table}') IS NOT NULL"));
+    if exists != "t" {
+        return 0;
+    }
+    psql(url, &format!("SELECT count(*) FROM {table}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn records_become_rows_of_a_table_and_are_confirmed_after_the_commit() {
+    let env = queued(3);
+    let db = database();
+    let target = format!("{db}?table=inbox");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(rows(&db, "inbox"), 3);
+    assert_eq!(env.sandbox.portal.offline_count(), 0, "confirmed");
+    let member = env.sandbox.credentials.member_id.clone();
+    let row = psql(
+        &db,
+        "SELECT identity, event, member_id, body->'data'->'FIELDS'->>'ID' FROM inbox ORDER BY record_id LIMIT 1",
+    );
+    assert_eq!(row, format!("{member}:1|ONCRMDEALADD|{member}|1"));
+    let message_ids = psql(&db, "SELECT count(DISTINCT message_id) FROM inbox");
+    assert_eq!(message_ids, "3");
+}
+
+#[test]
+fn a_later_identical_change_is_a_new_row_not_a_duplicate() {
+    // The portal gives an identical later change the same MESSAGE_ID; it is a
+    // new queue row, and a new event.
+    let env = queued(1);
+    let db = database();
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &db]));
+    assert_eq!(code, 0, "{stderr}");
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "1"}}));
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &db]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(rows(&db, "bx_events_inbox"), 2);
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT count(DISTINCT message_id) FROM bx_events_inbox"
+        ),
+        "1"
+    );
+}
+
+#[test]
+fn a_kill_after_the_commit_publishes_nothing_twice_and_loses_nothing() {
+    let env = queued(5);
+    let db = database();
+    let output = env
+        .cmd()
+        .env("BX_EVENTS_TEST_FAILPOINT", "publish-after-ack")
+        .args(["offline", "consume", "--publish", &db])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the failpoint killed it");
+    assert_eq!(rows(&db, "bx_events_inbox"), 5, "committed before the kill");
+    assert_eq!(env.sandbox.portal.offline_count(), 5, "nothing confirmed");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &db]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Resuming reservation"), "{stderr}");
+    assert_eq!(
+        rows(&db, "bx_events_inbox"),
+        5,
+        "published again, kept once"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn a_refused_batch_becomes_error_records() {
+    let env = queued(2);
+    let db = database();
+    let target = format!("{db}?table=inbox");
+    // The table exists and refuses rows (as a permission or constraint would).
+    psql(
+        &db,
+        "CREATE TABLE inbox (identity text PRIMARY KEY, message_id text NOT NULL, event text NOT NULL,
+           portal text NOT NULL, member_id text NOT NULL, record_id bigint NOT NULL, queued_at text NOT NULL,
+           published_at timestamptz NOT NULL DEFAULT now(), body jsonb NOT NULL);
+         CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'inbox is closed'; END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION refuse();",
+    );
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("inbox is closed"), "{stderr}");
+    let rows = env.sandbox.portal.offline_rows();
+    assert_eq!(rows.len(), 2, "kept in the queue");
+    assert!(rows.iter().all(|row| row.error), "as error records");
+}
+
+#[test]
+fn a_message_system_down_at_start_stops_the_run_before_anything_is_reserved() {
+    let env = queued(2);
+    let refused = crate::common::refused_port();
+    for target in [
+        format!("postgres://app:s3cret@127.0.0.1:{}/db", refused.port),
+        format!("redis://:s3cret@127.0.0.1:{}/0", refused.port),
+    ] {
+        let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("127.0.0.1:{}", refused.port)),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("s3cret"),
+            "the password is never shown: {stderr}"
+        );
+        assert!(stderr.contains("nothing was reserved"), "{stderr}");
+    }
+    let stats = env.sandbox.portal.stats();
+    assert_eq!(
+        stats.methods.get("event.offline.get"),
+        None,
+        "nothing reserved"
+    );
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--publish", "kafka://127.0.0.1:9092/"]));
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn a_follower_waits_for_a_restarted_database_and_loses_nothing() {
+    let env = queued(2);
+    let mut server = RestartableServer::start();
+    let db = server.database();
+    let mut child = bare_process()
+        .env(env::CONFIG_DIR, env.config_dir())
+        .args([
+            "offline",
+            "consume",
+            "--follow",
+            "--poll-interval",
+            "0.2",
+            "--publish",
+            &db,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    assert!(eventually(30, || rows(&db, "bx_events_inbox") == 2));
+    server.restart();
+    for id in 3..=4 {
+        env.sandbox
+            .portal
+            .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": id.to_string()}}));
+    }
+    assert!(
+        eventually(60, || rows(&db, "bx_events_inbox") == 4),
+        "published after the restart"
+    );
+    assert!(eventually(10, || env.sandbox.portal.offline_count() == 0));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let said: Vec<String> = lines.try_iter().collect();
+    assert!(
+        said.iter().any(|l| l.contains("reachable again")),
+        "the outage was ridden out: {said:?}"
+    );
+}
+
+#[test]
+fn records_become_stream_entries_with_routing_fields() {
+    let env = queued(3);
+    let redis = Redis::start();
+    let target = redis.url("?stream=bx.{event}");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(redis.cli(&["XLEN", "bx.ONCRMDEALADD"]).unwrap(), "3");
+    let entry = redis
+        .cli(&["XRANGE", "bx.ONCRMDEALADD", "-", "+", "COUNT", "1"])
+        .unwrap();
+    for field in [
+        "event",
+        "portal",
+        "member_id",
+        "message_id",
+        "record_id",
+        "timestamp",
+        "body",
+    ] {
+        assert!(entry.lines().any(|l| l == field), "{field} in {entry}");
+    }
+    assert!(entry.contains("ONCRMDEALADD"), "{entry}");
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn a_kill_after_the_acknowledgement_adds_no_stream_entry_twice() {
+    let env = queued(4);
+    let redis = Redis::start();
+    let target = redis.url("");
+    let output = env
+        .cmd()
+        .env("BX_EVENTS_TEST_FAILPOINT", "publish-after-ack")
+        .args(["offline", "consume", "--publish", &target])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(redis.cli(&["XLEN", "bx-events"]).unwrap(), "4");
+    assert_eq!(env.sandbox.portal.offline_count(), 4, "nothing confirmed");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        redis.cli(&["XLEN", "bx-events"]).unwrap(),
+        "4",
+        "no entry twice"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn a_refused_entry_becomes_an_error_record() {
+    let env = queued(1);
+    let redis = Redis::start();
+    // The stream's name is taken by a key of another type.
+    redis.cli(&["SET", "bx-events", "not a stream"]).unwrap();
+    let (code, _, stderr) =
+        run(env
+            .cmd()
+            .args(["offline", "consume", "--publish", &redis.url("")]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("WRONGTYPE"), "{stderr}");
+    let rows = env.sandbox.portal.offline_rows();
+    assert!(rows.len() == 1 && rows[0].error, "an error record");
+}
+
+#[test]
+fn a_follower_waits_for_redis_to_come_back() {
+    let env = queued(1);
+    let mut redis = Redis::start();
+    let target = redis.url("");
+    let mut child = bare_process()
+        .env(env::CONFIG_DIR, env.config_dir())
+        .args([
+            "offline",
+            "consume",
+            "--follow",
+            "--poll-interval",
+            "0.2",
+            "--publish",
+            &target,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(30, || redis
+        .cli(&["XLEN", "bx-events"])
+        .as_deref()
+        == Some("1")));
+    assert!(eventually(10, || env.sandbox.portal.offline_count() == 0));
+    redis.stop();
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "2"}}));
+    // The record is reserved and waits while Redis is away.
+    assert!(eventually(30, || env
+        .sandbox
+        .portal
+        .offline_rows()
+        .iter()
+        .any(|row| row.process_id.is_some())));
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        1,
+        "not confirmed while away"
+    );
+    redis.start_again();
+    assert!(
+        eventually(60, || redis.cli(&["XLEN", "bx-events"]).as_deref()
+            == Some("1")),
+        "published into the restarted (empty) server"
+    );
+    assert!(eventually(10, || env.sandbox.portal.offline_count() == 0));
+    let _ = child.kill();
+    let _ = child.wait();
+}
