@@ -92,3 +92,97 @@ impl Drop for Redis {
         self.stop();
     }
 }
+
+/// A NATS server with JetStream of its own, on a free port, its store in a
+/// temporary directory kept across a restart.
+pub struct Nats {
+    child: Option<Child>,
+    pub port: u16,
+    store: tempfile::TempDir,
+}
+
+impl Nats {
+    pub fn start() -> Self {
+        let mut nats = Self {
+            child: None,
+            port: port(),
+            store: tempfile::tempdir().unwrap(),
+        };
+        nats.run();
+        nats
+    }
+
+    fn run(&mut self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|_| panic!("{}", missing("nats-server", "nats-server")));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT` and a query.
+    pub fn url(&self, query: &str) -> String {
+        format!("nats://127.0.0.1:{}{query}", self.port)
+    }
+
+    /// Runs `work` with a JetStream context on this server.
+    pub fn with_jetstream<R>(
+        &self,
+        work: impl AsyncFnOnce(async_nats::jetstream::Context) -> R,
+    ) -> R {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let client = async_nats::connect(self.url(""))
+                .await
+                .expect("connects to NATS");
+            work(async_nats::jetstream::new(client)).await
+        })
+    }
+
+    /// How many messages the stream holds.
+    pub fn messages(&self, stream: &str) -> u64 {
+        let stream = stream.to_string();
+        self.with_jetstream(async move |jetstream| {
+            let mut stream = jetstream
+                .get_stream(stream)
+                .await
+                .expect("the stream exists");
+            stream.info().await.expect("stream info").state.messages
+        })
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn start_again(&mut self) {
+        self.run();
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::brokers::Redis;
+use crate::brokers::{Nats, Redis};
 use crate::common::{bare_process, eventually, run, TestEnv};
 use crate::postgres::{database, psql, RestartableServer};
 use bx_events::internal::env;
@@ -128,6 +128,7 @@ fn a_message_system_down_at_start_stops_the_run_before_anything_is_reserved() {
     for target in [
         format!("postgres://app:s3cret@127.0.0.1:{}/db", refused.port),
         format!("redis://:s3cret@127.0.0.1:{}/0", refused.port),
+        format!("nats://app:s3cret@127.0.0.1:{}", refused.port),
     ] {
         let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
         assert_eq!(code, 1, "{stderr}");
@@ -319,6 +320,127 @@ fn a_follower_waits_for_redis_to_come_back() {
         "published into the restarted (empty) server"
     );
     assert!(eventually(10, || env.sandbox.portal.offline_count() == 0));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn records_become_jetstream_messages_with_routing_headers() {
+    let env = queued(3);
+    let nats = Nats::start();
+    let target = nats.url("?stream=BX&subject=bx.{event}");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(nats.messages("BX"), 3);
+    let member = env.sandbox.credentials.member_id.clone();
+    let (subject, id, event, body) = nats.with_jetstream(async |jetstream| {
+        let stream = jetstream.get_stream("BX").await.unwrap();
+        let first = stream.get_raw_message(1).await.unwrap();
+        let header = |name: &str| first.headers.get(name).unwrap().to_string();
+        (
+            first.subject.to_string(),
+            header("Nats-Msg-Id"),
+            header("Bx-Event"),
+            String::from_utf8(first.payload.to_vec()).unwrap(),
+        )
+    });
+    assert_eq!(subject, "bx.ONCRMDEALADD");
+    assert_eq!(id, format!("{member}:1"));
+    assert_eq!(event, "ONCRMDEALADD");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["data"]["FIELDS"]["ID"], "1");
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn a_kill_after_the_acknowledgement_adds_no_jetstream_message_twice() {
+    let env = queued(4);
+    let nats = Nats::start();
+    let target = nats.url("");
+    let output = env
+        .cmd()
+        .env("BX_EVENTS_TEST_FAILPOINT", "publish-after-ack")
+        .args(["offline", "consume", "--publish", &target])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(nats.messages("bx-events"), 4);
+    assert_eq!(env.sandbox.portal.offline_count(), 4, "nothing confirmed");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        nats.messages("bx-events"),
+        4,
+        "the stream dropped the repeats"
+    );
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+}
+
+#[test]
+fn a_subject_no_stream_takes_becomes_error_records() {
+    let env = queued(1);
+    let nats = Nats::start();
+    nats.with_jetstream(async |jetstream| {
+        jetstream
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "OTHER".into(),
+                subjects: vec!["other.>".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    });
+    let target = nats.url("?stream=OTHER&subject=bx.{event}");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no stream takes this subject"), "{stderr}");
+    let rows = env.sandbox.portal.offline_rows();
+    assert!(rows.len() == 1 && rows[0].error, "an error record");
+}
+
+#[test]
+fn a_follower_waits_for_nats_to_come_back() {
+    let env = queued(1);
+    let mut nats = Nats::start();
+    let target = nats.url("");
+    let mut child = bare_process()
+        .env(env::CONFIG_DIR, env.config_dir())
+        .args([
+            "offline",
+            "consume",
+            "--follow",
+            "--poll-interval",
+            "0.2",
+            "--publish",
+            &target,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(30, || env.sandbox.portal.offline_count() == 0));
+    assert_eq!(nats.messages("bx-events"), 1);
+    nats.stop();
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "2"}}));
+    assert!(eventually(30, || env
+        .sandbox
+        .portal
+        .offline_rows()
+        .iter()
+        .any(|row| row.process_id.is_some())));
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        1,
+        "not confirmed while away"
+    );
+    nats.start_again();
+    assert!(
+        eventually(90, || env.sandbox.portal.offline_count() == 0),
+        "published once the server was back"
+    );
+    assert_eq!(nats.messages("bx-events"), 2, "each record once");
     let _ = child.kill();
     let _ = child.wait();
 }

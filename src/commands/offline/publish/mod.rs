@@ -11,6 +11,7 @@
 //! gives the same MESSAGE_ID) is a new row, so deduplicating by it never drops
 //! an event.
 
+mod nats;
 mod postgres;
 mod redis;
 
@@ -131,6 +132,7 @@ pub(super) struct Unavailable(pub String);
 pub(super) enum Target {
     Postgres(postgres::Target),
     Redis(redis::Target),
+    Nats(nats::Target),
 }
 
 impl Target {
@@ -143,8 +145,9 @@ impl Target {
         match url.scheme() {
             "postgres" | "postgresql" => Ok(Self::Postgres(postgres::Target::parse(url)?)),
             "redis" | "rediss" => Ok(Self::Redis(redis::Target::parse(url)?)),
+            "nats" | "tls" => Ok(Self::Nats(nats::Target::parse(url)?)),
             other => Err(CliError::Usage(format!(
-                "--publish {}: no engine for '{other}://'; it takes postgres://, redis:// and rediss:// URLs (docs/publish.md)",
+                "--publish {}: no engine for '{other}://'; it takes postgres://, redis:// (rediss://) and nats:// URLs (docs/publish.md)",
                 shown(&url)
             ))),
         }
@@ -155,6 +158,7 @@ impl Target {
         match self {
             Self::Postgres(target) => target.shown(),
             Self::Redis(target) => target.shown(),
+            Self::Nats(target) => target.shown(),
         }
     }
 
@@ -162,6 +166,7 @@ impl Target {
         match self {
             Self::Postgres(target) => &target.fixed,
             Self::Redis(target) => &target.stream,
+            Self::Nats(target) => &target.subject,
         }
     }
 }
@@ -185,6 +190,7 @@ pub(super) struct Publisher {
 enum Engine {
     Postgres(postgres::Engine),
     Redis(redis::Engine),
+    Nats(Box<nats::Engine>),
 }
 
 impl Publisher {
@@ -219,6 +225,9 @@ impl Publisher {
             Target::Redis(target) => {
                 Engine::Redis(redis::Engine::open(target).await.map_err(failed)?)
             }
+            Target::Nats(target) => {
+                Engine::Nats(Box::new(nats::Engine::open(target).await.map_err(failed)?))
+            }
         })
     }
 
@@ -236,6 +245,7 @@ impl Publisher {
         let result = match open {
             Engine::Postgres(postgres) => postgres.publish(messages).await,
             Engine::Redis(redis) => redis.publish(messages).await,
+            Engine::Nats(nats) => nats.publish(messages).await,
         };
         result.map_err(|why| {
             *engine = None;
