@@ -690,7 +690,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
         'bx-events;offline;consume' {
             [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done')
             [CompletionResult]::new('--forward-to', '--forward-to', [CompletionResultType]::ParameterName, 'POST each record as JSON to this URL; a 2xx answer = done')
-            [CompletionResult]::new('--publish', '--publish', [CompletionResultType]::ParameterName, 'Publish each reservation into a message system and confirm only what it acknowledged: postgres://USER@HOST:PORT/DB?table=NAME, redis://HOST:PORT/DB?stream=TEMPLATE or nats://HOST:PORT?stream=NAME&subject=TEMPLATE (docs/publish.md)')
+            [CompletionResult]::new('--publish', '--publish', [CompletionResultType]::ParameterName, 'Publish each reservation into a message system and confirm only what it acknowledged: amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME&routing_key=T, redis://HOST:PORT/DB?stream=T, nats://HOST:PORT?stream=NAME&subject=T or postgres://USER@HOST:PORT/DB?table=NAME (docs/publish.md)')
             [CompletionResult]::new('--handler-timeout', '--handler-timeout', [CompletionResultType]::ParameterName, 'Seconds a handler (--exec or --forward-to) may take per record')
             [CompletionResult]::new('--profiles', '--profiles', [CompletionResultType]::ParameterName, 'Work on these stored profiles (comma-separated) instead of the active one')
             [CompletionResult]::new('--profiles-from', '--profiles-from', [CompletionResultType]::ParameterName, 'Work on the profiles named in FILE, one per line (''#'' starts a comment)')
@@ -788,7 +788,7 @@ Register-ArgumentCompleter -Native -CommandName 'bx-events' -ScriptBlock {
         'bx-events;offline;dead-letter;replay' {
             [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done')
             [CompletionResult]::new('--forward-to', '--forward-to', [CompletionResultType]::ParameterName, 'POST each record as JSON to this URL; a 2xx answer = done')
-            [CompletionResult]::new('--publish', '--publish', [CompletionResultType]::ParameterName, 'Publish each reservation into a message system and confirm only what it acknowledged: postgres://USER@HOST:PORT/DB?table=NAME, redis://HOST:PORT/DB?stream=TEMPLATE or nats://HOST:PORT?stream=NAME&subject=TEMPLATE (docs/publish.md)')
+            [CompletionResult]::new('--publish', '--publish', [CompletionResultType]::ParameterName, 'Publish each reservation into a message system and confirm only what it acknowledged: amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME&routing_key=T, redis://HOST:PORT/DB?stream=T, nats://HOST:PORT?stream=NAME&subject=T or postgres://USER@HOST:PORT/DB?table=NAME (docs/publish.md)')
             [CompletionResult]::new('--handler-timeout', '--handler-timeout', [CompletionResultType]::ParameterName, 'Seconds a handler (--exec or --forward-to) may take per record')
             [CompletionResult]::new('--connector', '--connector', [CompletionResultType]::ParameterName, 'Dead letters of this connector''s queue')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Profile to use (default: the current one)')

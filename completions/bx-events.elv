@@ -663,7 +663,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         &'bx-events;offline;consume'= {
             cand --exec 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done'
             cand --forward-to 'POST each record as JSON to this URL; a 2xx answer = done'
-            cand --publish 'Publish each reservation into a message system and confirm only what it acknowledged: postgres://USER@HOST:PORT/DB?table=NAME, redis://HOST:PORT/DB?stream=TEMPLATE or nats://HOST:PORT?stream=NAME&subject=TEMPLATE (docs/publish.md)'
+            cand --publish 'Publish each reservation into a message system and confirm only what it acknowledged: amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME&routing_key=T, redis://HOST:PORT/DB?stream=T, nats://HOST:PORT?stream=NAME&subject=T or postgres://USER@HOST:PORT/DB?table=NAME (docs/publish.md)'
             cand --handler-timeout 'Seconds a handler (--exec or --forward-to) may take per record'
             cand --profiles 'Work on these stored profiles (comma-separated) instead of the active one'
             cand --profiles-from 'Work on the profiles named in FILE, one per line (''#'' starts a comment)'
@@ -758,7 +758,7 @@ set edit:completion:arg-completer[bx-events] = {|@words|
         &'bx-events;offline;dead-letter;replay'= {
             cand --exec 'Run this shell command per record: the record''s JSON on stdin, BX_EVENT_NAME, BX_EVENT_ID, BX_MESSAGE_ID, BX_PROCESS_ID in the environment; exit 0 = done'
             cand --forward-to 'POST each record as JSON to this URL; a 2xx answer = done'
-            cand --publish 'Publish each reservation into a message system and confirm only what it acknowledged: postgres://USER@HOST:PORT/DB?table=NAME, redis://HOST:PORT/DB?stream=TEMPLATE or nats://HOST:PORT?stream=NAME&subject=TEMPLATE (docs/publish.md)'
+            cand --publish 'Publish each reservation into a message system and confirm only what it acknowledged: amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME&routing_key=T, redis://HOST:PORT/DB?stream=T, nats://HOST:PORT?stream=NAME&subject=T or postgres://USER@HOST:PORT/DB?table=NAME (docs/publish.md)'
             cand --handler-timeout 'Seconds a handler (--exec or --forward-to) may take per record'
             cand --connector 'Dead letters of this connector''s queue'
             cand -p 'Profile to use (default: the current one)'

@@ -586,9 +586,9 @@ pub struct SinkArgs {
     #[arg(long)]
     pub stdout: bool,
     /// Publish each reservation into a message system and confirm only what it
-    /// acknowledged: postgres://USER@HOST:PORT/DB?table=NAME,
-    /// redis://HOST:PORT/DB?stream=TEMPLATE or
-    /// nats://HOST:PORT?stream=NAME&subject=TEMPLATE (docs/publish.md)
+    /// acknowledged: amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME&routing_key=T,
+    /// redis://HOST:PORT/DB?stream=T, nats://HOST:PORT?stream=NAME&subject=T or
+    /// postgres://USER@HOST:PORT/DB?table=NAME (docs/publish.md)
     #[arg(long, value_name = "URL")]
     pub publish: Option<String>,
     /// Seconds a handler (--exec or --forward-to) may take per record

@@ -186,3 +186,201 @@ impl Drop for Nats {
         self.stop();
     }
 }
+
+/// A RabbitMQ node of its own, on free ports, its files in a temporary
+/// directory (the package's start script runs it as the `rabbitmq` user).
+pub struct Rabbit {
+    child: Option<Child>,
+    pub port: u16,
+    dist_port: u16,
+    node: String,
+    dir: tempfile::TempDir,
+}
+
+impl Rabbit {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = port();
+        let mut rabbit = Self {
+            child: None,
+            port,
+            dist_port: super::postgres::port_for_a_server(),
+            node: format!("bxtest{port}@localhost"),
+            dir,
+        };
+        std::fs::write(rabbit.dir.path().join("plugins"), "[].\n").unwrap();
+        if unsafe { libc::geteuid() } == 0 {
+            for path in [
+                rabbit.dir.path().to_path_buf(),
+                rabbit.dir.path().join("plugins"),
+            ] {
+                let chowned = Command::new("chown").arg("rabbitmq").arg(&path).status();
+                assert!(
+                    chowned.is_ok_and(|s| s.success()),
+                    "{}",
+                    missing("the rabbitmq user", "rabbitmq-server")
+                );
+            }
+        }
+        rabbit.run();
+        rabbit
+    }
+
+    fn run(&mut self) {
+        let dir = self.dir.path();
+        let child = Command::new("rabbitmq-server")
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_MNESIA_BASE", dir)
+            .env("RABBITMQ_LOG_BASE", dir)
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("plugins"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|_| panic!("{}", missing("rabbitmq-server", "rabbitmq-server")));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !self.answers() {
+            assert!(Instant::now() < deadline, "rabbitmq-server did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Whether an AMQP client can open a connection now.
+    fn answers(&self) -> bool {
+        if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            return false;
+        }
+        self.with_channel(async |_| ()).is_some()
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:PORT/%2f` and a query.
+    pub fn url(&self, query: &str) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f{query}", self.port)
+    }
+
+    /// Runs `work` on a channel of a new connection; `None` when none opens.
+    pub fn with_channel<R>(&self, work: impl AsyncFnOnce(lapin::Channel) -> R) -> Option<R> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let connection =
+                lapin::Connection::connect(&self.url(""), lapin::ConnectionProperties::default())
+                    .await
+                    .ok()?;
+            let channel = connection.create_channel().await.ok()?;
+            let result = work(channel).await;
+            let _ = connection.close(200, "done".into()).await;
+            Some(result)
+        })
+    }
+
+    /// A durable queue bound to `exchange` (declared as bx-events declares it)
+    /// for every routing key: what a worker would read.
+    pub fn bound_queue(&self, exchange: &str, queue: &str) {
+        let (exchange, queue) = (exchange.to_string(), queue.to_string());
+        self.with_channel(async move |channel| {
+            use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+            use lapin::types::FieldTable;
+            channel
+                .exchange_declare(
+                    exchange.clone().into(),
+                    lapin::ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            channel
+                .queue_declare(
+                    queue.clone().into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            channel
+                .queue_bind(
+                    queue.into(),
+                    exchange.into(),
+                    "#".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+        })
+        .expect("RabbitMQ answers");
+    }
+
+    /// Takes every message of a queue: (routing key, message id, bx-identity, body).
+    pub fn drain(&self, queue: &str) -> Vec<(String, String, String, String)> {
+        let queue = queue.to_string();
+        self.with_channel(async move |channel| {
+            let mut taken = Vec::new();
+            while let Some(message) = channel
+                .basic_get(
+                    queue.clone().into(),
+                    lapin::options::BasicGetOptions { no_ack: true },
+                )
+                .await
+                .unwrap()
+            {
+                let properties = &message.delivery.properties;
+                let identity = properties
+                    .headers()
+                    .as_ref()
+                    .and_then(|h| h.inner().get("bx-identity").cloned())
+                    .map(|v| match v {
+                        lapin::types::AMQPValue::LongString(s) => s.to_string(),
+                        other => format!("{other:?}"),
+                    })
+                    .unwrap_or_default();
+                taken.push((
+                    message.delivery.routing_key.to_string(),
+                    properties
+                        .message_id()
+                        .as_ref()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    identity,
+                    String::from_utf8_lossy(&message.delivery.data).into_owned(),
+                ));
+            }
+            taken
+        })
+        .expect("RabbitMQ answers")
+    }
+
+    /// Stops the node (`rabbitmqctl stop`, as its service would be stopped).
+    pub fn stop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["-n", &self.node, "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn start_again(&mut self) {
+        self.run();
+    }
+}
+
+impl Drop for Rabbit {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::brokers::{Nats, Redis};
+use crate::brokers::{Nats, Rabbit, Redis};
 use crate::common::{bare_process, eventually, run, TestEnv};
 use crate::postgres::{database, psql, RestartableServer};
 use bx_events::internal::env;
@@ -129,6 +129,7 @@ fn a_message_system_down_at_start_stops_the_run_before_anything_is_reserved() {
         format!("postgres://app:s3cret@127.0.0.1:{}/db", refused.port),
         format!("redis://:s3cret@127.0.0.1:{}/0", refused.port),
         format!("nats://app:s3cret@127.0.0.1:{}", refused.port),
+        format!("amqp://app:s3cret@127.0.0.1:{}/%2f", refused.port),
     ] {
         let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
         assert_eq!(code, 1, "{stderr}");
@@ -441,6 +442,118 @@ fn a_follower_waits_for_nats_to_come_back() {
         "published once the server was back"
     );
     assert_eq!(nats.messages("bx-events"), 2, "each record once");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn records_become_persistent_messages_on_a_topic_exchange_and_unroutable_ones_error_records() {
+    let env = queued(3);
+    let rabbit = Rabbit::start();
+    rabbit.bound_queue("bitrix", "deals");
+    let target = rabbit.url("?exchange=bitrix&routing_key=crm.{event}");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("guest:guest"), "{stderr}");
+    let taken = rabbit.drain("deals");
+    assert_eq!(taken.len(), 3);
+    let member = env.sandbox.credentials.member_id.clone();
+    let (routing_key, message_id, identity, body) = &taken[0];
+    assert_eq!(routing_key, "crm.ONCRMDEALADD");
+    assert_eq!(message_id.len(), 32, "the portal's MESSAGE_ID");
+    assert_eq!(identity, &format!("{member}:1"));
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["data"]["FIELDS"]["ID"], "1");
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+
+    // An exchange no queue is bound to returns the message: an error record.
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "9"}}));
+    let nowhere = rabbit.url("?exchange=nowhere");
+    let (code, _, stderr) = run(env
+        .cmd()
+        .args(["offline", "consume", "--publish", &nowhere]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no queue is bound"), "{stderr}");
+    let rows = env.sandbox.portal.offline_rows();
+    assert!(rows.len() == 1 && rows[0].error, "an error record");
+}
+
+#[test]
+fn a_kill_after_the_confirms_repeats_at_most_one_reservation_with_the_same_ids() {
+    let env = queued(3);
+    let rabbit = Rabbit::start();
+    rabbit.bound_queue("bx-events", "all");
+    let target = rabbit.url("");
+    let output = env
+        .cmd()
+        .env("BX_EVENTS_TEST_FAILPOINT", "publish-after-ack")
+        .args(["offline", "consume", "--publish", &target])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(env.sandbox.portal.offline_count(), 3, "nothing confirmed");
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
+    let taken = rabbit.drain("all");
+    assert_eq!(taken.len(), 6, "the reservation twice, nothing lost");
+    let mut identities: Vec<&String> = taken.iter().map(|(_, _, identity, _)| identity).collect();
+    identities.sort();
+    identities.dedup();
+    assert_eq!(identities.len(), 3, "repeats carry the same identity");
+}
+
+#[test]
+fn a_follower_waits_for_rabbitmq_to_come_back() {
+    let env = queued(1);
+    let mut rabbit = Rabbit::start();
+    rabbit.bound_queue("bx-events", "all");
+    let target = rabbit.url("");
+    let mut child = bare_process()
+        .env(env::CONFIG_DIR, env.config_dir())
+        .args([
+            "offline",
+            "consume",
+            "--follow",
+            "--poll-interval",
+            "0.2",
+            "--publish",
+            &target,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(30, || env.sandbox.portal.offline_count() == 0));
+    rabbit.stop();
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "2"}}));
+    assert!(eventually(30, || env
+        .sandbox
+        .portal
+        .offline_rows()
+        .iter()
+        .any(|row| row.process_id.is_some())));
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        1,
+        "not confirmed while away"
+    );
+    rabbit.start_again();
+    assert!(
+        eventually(120, || env.sandbox.portal.offline_count() == 0),
+        "published once the broker was back"
+    );
+    let taken = rabbit.drain("all");
+    assert!(
+        taken
+            .iter()
+            .any(|(_, _, identity, _)| identity.ends_with(":2")),
+        "the durable queue holds the record published after the restart: {taken:?}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

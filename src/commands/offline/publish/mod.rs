@@ -11,6 +11,7 @@
 //! gives the same MESSAGE_ID) is a new row, so deduplicating by it never drops
 //! an event.
 
+mod amqp;
 mod nats;
 mod postgres;
 mod redis;
@@ -133,6 +134,7 @@ pub(super) enum Target {
     Postgres(postgres::Target),
     Redis(redis::Target),
     Nats(nats::Target),
+    Amqp(amqp::Target),
 }
 
 impl Target {
@@ -146,8 +148,9 @@ impl Target {
             "postgres" | "postgresql" => Ok(Self::Postgres(postgres::Target::parse(url)?)),
             "redis" | "rediss" => Ok(Self::Redis(redis::Target::parse(url)?)),
             "nats" | "tls" => Ok(Self::Nats(nats::Target::parse(url)?)),
+            "amqp" | "amqps" => Ok(Self::Amqp(amqp::Target::parse(url)?)),
             other => Err(CliError::Usage(format!(
-                "--publish {}: no engine for '{other}://'; it takes postgres://, redis:// (rediss://) and nats:// URLs (docs/publish.md)",
+                "--publish {}: no engine for '{other}://'; it takes amqp:// (amqps://), redis:// (rediss://), nats:// and postgres:// URLs (docs/publish.md)",
                 shown(&url)
             ))),
         }
@@ -159,6 +162,7 @@ impl Target {
             Self::Postgres(target) => target.shown(),
             Self::Redis(target) => target.shown(),
             Self::Nats(target) => target.shown(),
+            Self::Amqp(target) => target.shown(),
         }
     }
 
@@ -167,6 +171,7 @@ impl Target {
             Self::Postgres(target) => &target.fixed,
             Self::Redis(target) => &target.stream,
             Self::Nats(target) => &target.subject,
+            Self::Amqp(target) => &target.routing_key,
         }
     }
 }
@@ -191,6 +196,7 @@ enum Engine {
     Postgres(postgres::Engine),
     Redis(redis::Engine),
     Nats(Box<nats::Engine>),
+    Amqp(Box<amqp::Engine>),
 }
 
 impl Publisher {
@@ -225,6 +231,9 @@ impl Publisher {
             Target::Redis(target) => {
                 Engine::Redis(redis::Engine::open(target).await.map_err(failed)?)
             }
+            Target::Amqp(target) => {
+                Engine::Amqp(Box::new(amqp::Engine::open(target).await.map_err(failed)?))
+            }
             Target::Nats(target) => {
                 Engine::Nats(Box::new(nats::Engine::open(target).await.map_err(failed)?))
             }
@@ -246,6 +255,7 @@ impl Publisher {
             Engine::Postgres(postgres) => postgres.publish(messages).await,
             Engine::Redis(redis) => redis.publish(messages).await,
             Engine::Nats(nats) => nats.publish(messages).await,
+            Engine::Amqp(amqp) => amqp.publish(messages).await,
         };
         result.map_err(|why| {
             *engine = None;
