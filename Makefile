@@ -10,6 +10,10 @@ DESTDIR ?=
 # stack, whose compile would cost the CI budget over a minute (Cargo.toml).
 TEST_FEATURES = --no-default-features --features cli,failpoints,test-keyring
 
+# A build from scratch (CI) is faster without incremental compilation's caches,
+# which only pay off when the same crate is rebuilt after small changes.
+export CARGO_INCREMENTAL ?= 0
+
 build:
 	$(CARGO) build --release
 
@@ -19,8 +23,10 @@ lint:
 	# The client library alone: no CLI, no sandbox (examples/client.rs).
 	$(CARGO) clippy --no-default-features --lib --example client -- -D warnings
 
+# Four test threads on two cores: most integration tests wait on servers and
+# child processes, not the CPU (measured in the README's figures).
 test: lint
-	$(CARGO) test $(TEST_FEATURES)
+	$(CARGO) test $(TEST_FEATURES) -- --test-threads=4
 	# Nothing may rebuild itself: a second build after the tests compiles nothing.
 	@if $(CARGO) test $(TEST_FEATURES) --no-run 2>&1 | grep Compiling; then \
 		echo "error: a second build recompiled the crates above (see build.rs)"; exit 1; fi
@@ -50,3 +56,4 @@ bench:
 	$(CARGO) bench --bench peers
 	$(CARGO) bench --bench fleet
 	$(CARGO) bench --bench notify
+	$(CARGO) bench --bench publish

@@ -324,7 +324,12 @@ fn main() {
             Some(at) => old[..at].to_string(),
             None => old.trim_end().to_string() + "\n\n",
         };
-        std::fs::write(&path, kept + &section).expect("docs/benchmarks.md written");
+        // The publishing section (benches/publish.rs) follows this one: keep it.
+        let after = old
+            .find("## Publishing")
+            .map(|at| format!("\n{}", &old[at..]))
+            .unwrap_or_default();
+        std::fs::write(&path, kept + &section + &after).expect("docs/benchmarks.md written");
         eprintln!("wrote {}", path.display());
     }
 }

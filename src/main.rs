@@ -31,8 +31,12 @@ fn main() -> ExitCode {
     let terminal = Terminal::save();
     let outcome = runtime.block_on(async {
         let (trip, shutdown) = Shutdown::channel();
+        // Listening starts here, before the command runs: a Ctrl-C right after
+        // it announced itself ("Listening on ...") must stop it gracefully, not
+        // find the default handler because the task had not been polled yet.
+        let mut interrupts = Interrupts::listen();
         tokio::spawn(async move {
-            interrupted().await;
+            interrupts.next().await;
             if !graceful {
                 // The command may be blocked in a prompt or a read of the
                 // terminal, which no future can abandon: end it here.
@@ -41,7 +45,7 @@ fn main() -> ExitCode {
             }
             let _ = trip.send(true);
             // A second interruption does not wait for a graceful stop.
-            interrupted().await;
+            interrupts.next().await;
             terminal.restore();
             std::process::exit(130);
         });
@@ -236,25 +240,39 @@ fn json_requested() -> bool {
     found
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
+/// Ctrl-C and SIGTERM, listened for from the moment this is made.
+struct Interrupts {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Interrupts {
+    /// Registers for both signals now (inside the runtime).
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                .ok();
+            Self { signals }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
         }
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Resolves on the next Ctrl-C or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some((int, term)) = &mut self.signals {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -713,7 +713,7 @@ pub struct ConsumeArgs {
     /// Deliver up to N records at once with --exec or --forward-to; records of
     /// one object (event entity and FIELDS.ID) stay in queue order, others do
     /// not (1 keeps the whole queue's order)
-    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "stdout", value_parser = clap::value_parser!(u8).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with_all = ["stdout", "publish"], value_parser = clap::value_parser!(u8).range(1..=64))]
     pub parallel: u8,
     /// Queue of this connector (auth_connector)
     #[arg(long, value_name = "KEY")]
