@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: build test demo lint completions install bench
+.PHONY: build test demo lint lint-tested lint-library completions install bench
 
 # What `make test` builds: the CLI with its test hooks (failpoints, the kernel
 # keyring standing in for the desktop's), without the Secret Service's D-Bus
@@ -17,15 +17,21 @@ export CARGO_INCREMENTAL ?= 0
 build:
 	$(CARGO) build --release
 
-lint:
+# `make test` lints what it tests; `make lint` also checks the client library
+# built alone (no CLI, no sandbox: examples/client.rs), a build of its own
+# that would cost `make test` a minute of its ten (README, "Development").
+lint: lint-tested lint-library
+
+lint-tested:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets $(TEST_FEATURES) -- -D warnings
-	# The client library alone: no CLI, no sandbox (examples/client.rs).
+
+lint-library:
 	$(CARGO) clippy --no-default-features --lib --example client -- -D warnings
 
 # Four test threads on two cores: most integration tests wait on servers and
 # child processes, not the CPU (measured in the README's figures).
-test: lint
+test: lint-tested
 	$(CARGO) test $(TEST_FEATURES) -- --test-threads=4
 	# Nothing may rebuild itself: a second build after the tests compiles nothing.
 	@if $(CARGO) test $(TEST_FEATURES) --no-run 2>&1 | grep Compiling; then \

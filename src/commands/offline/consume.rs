@@ -898,8 +898,8 @@ impl<'a> Consumer<'a> {
         if self.sink.publishes() {
             // The whole reservation as one batch; the lanes are not needed.
             let all: Vec<OfflineRecord> = todo.into_iter().cloned().collect();
-            let published = self.publish_reservation(pending, all, &mut settled).await?;
-            return self.finish_reservation(pending, settled, published).await;
+            self.publish_reservation(pending, all, &mut settled).await?;
+            return self.finish_reservation(pending, settled, true).await;
         }
         let mut lanes = Lanes::new(&todo, self.parallel);
         if self.parallel <= 1 {
@@ -1015,15 +1015,15 @@ impl<'a> Consumer<'a> {
     /// settled (journaled) by what the message system said of it. While the
     /// system is away, `--follow` waits and publishes the batch again (backing
     /// off up to a minute); otherwise the run ends with nothing of the
-    /// reservation confirmed. True when every record was reached.
+    /// reservation confirmed.
     async fn publish_reservation(
         &mut self,
         pending: &Pending,
         records: Vec<OfflineRecord>,
         settled: &mut Settlement,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<()> {
         if records.is_empty() {
-            return Ok(true);
+            return Ok(());
         }
         let started = Instant::now();
         let mut outage: Option<Duration> = None;
@@ -1076,8 +1076,7 @@ impl<'a> Consumer<'a> {
             let outcome = outcome.map_err(DeliveryError::Failed);
             self.settle(pending, record, outcome, took, settled).await?;
         }
-        self.journal_settled().await?;
-        Ok(true)
+        self.journal_settled().await
     }
 
     /// The reservation's records, those still to deliver with their objects
