@@ -33,6 +33,11 @@ impl Consumer {
     /// Starts `offline consume --follow --notify-listen 127.0.0.1:0 --stdout`
     /// with a 300-second safety poll, and waits until it says it is woken.
     fn start(config_dir: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_on(config_dir, "127.0.0.1:0", extra)
+    }
+
+    /// The same, listening on `address`.
+    fn start_on(config_dir: &std::path::Path, address: &str, extra: &[&str]) -> Self {
         let mut child = bare_process()
             .env(env::CONFIG_DIR, config_dir)
             .args([
@@ -41,7 +46,7 @@ impl Consumer {
                 "--follow",
                 "--stdout",
                 "--notify-listen",
-                "127.0.0.1:0",
+                address,
                 "--poll-interval",
                 "300",
             ])
@@ -275,42 +280,20 @@ fn an_existing_binding_is_used_and_never_removed() {
     let env = sandbox();
     env.json(&["bind", "ONCRMDEALADD", "--offline"]);
     // Someone else's binding to the same address: bound before the consumer
-    // runs (a fixed port, so the URL is known).
-    let port = {
-        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        socket.local_addr().unwrap().port()
-    };
+    // runs (a port outside the ephemeral range, so the URL is known and no
+    // other test is handed it meanwhile).
+    let port = crate::postgres::port_for_a_server();
     let url = format!("http://127.0.0.1:{port}/");
     env.json(&["bind", "ONOFFLINEEVENT", &url]);
-    let address = format!("127.0.0.1:{port}");
-    let mut child = bare_process()
-        .env(env::CONFIG_DIR, env.config_dir())
-        .args([
-            "offline",
-            "consume",
-            "--follow",
-            "--stdout",
-            "--notify-listen",
-            &address,
-            "--poll-interval",
-            "300",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let records = line_channel(child.stdout.take().unwrap());
-    assert!(eventually(10, || gets(&env.sandbox.portal) >= 1));
+    let consumer = Consumer::start_on(&env.config_dir(), &format!("127.0.0.1:{port}"), &[]);
+    assert_eq!(consumer.url, url);
+    resting(&env.sandbox.portal);
     env.json(&["sandbox", "fire", "ONCRMDEALADD", "--data", "FIELDS.ID=9"]);
     assert!(
-        records.recv_timeout(Duration::from_secs(2)).is_ok(),
+        consumer.next_record(2).is_some(),
         "woken through the existing binding"
     );
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    assert_eq!(consumer.interrupt(), Some(130));
     assert_eq!(
         notification_handlers(&env),
         vec![url],

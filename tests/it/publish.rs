@@ -33,6 +33,45 @@ fn rows(url: &str, table: &str) -> u64 {
         .unwrap()
 }
 
+/// A running `offline consume --follow --publish TARGET`, polling every 0.2 s;
+/// its stderr piped when asked for.
+fn follower(env: &TestEnv, target: &str, stderr: Stdio) -> std::process::Child {
+    bare_process()
+        .env(env::CONFIG_DIR, env.config_dir())
+        .args([
+            "offline",
+            "consume",
+            "--follow",
+            "--poll-interval",
+            "0.2",
+            "--publish",
+            target,
+        ])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Queues a record while the system is away, and checks that the consumer
+/// reserved it and confirmed nothing.
+fn queue_while_away(env: &TestEnv, id: &str) {
+    env.sandbox
+        .portal
+        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": id}}));
+    assert!(eventually(30, || env
+        .sandbox
+        .portal
+        .offline_rows()
+        .iter()
+        .any(|row| row.process_id.is_some())));
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        1,
+        "not confirmed while away"
+    );
+}
+
 #[test]
 fn records_become_rows_of_a_table_and_are_confirmed_after_the_commit() {
     let env = queued(3);
@@ -161,21 +200,7 @@ fn a_follower_waits_for_a_restarted_database_and_loses_nothing() {
     let env = queued(2);
     let mut server = RestartableServer::start();
     let db = server.database();
-    let mut child = bare_process()
-        .env(env::CONFIG_DIR, env.config_dir())
-        .args([
-            "offline",
-            "consume",
-            "--follow",
-            "--poll-interval",
-            "0.2",
-            "--publish",
-            &db,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = follower(&env, &db, Stdio::piped());
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let (lines_tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -278,42 +303,14 @@ fn a_follower_waits_for_redis_to_come_back() {
     let env = queued(1);
     let mut redis = Redis::start();
     let target = redis.url("");
-    let mut child = bare_process()
-        .env(env::CONFIG_DIR, env.config_dir())
-        .args([
-            "offline",
-            "consume",
-            "--follow",
-            "--poll-interval",
-            "0.2",
-            "--publish",
-            &target,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = follower(&env, &target, Stdio::null());
     assert!(eventually(30, || redis
         .cli(&["XLEN", "bx-events"])
         .as_deref()
         == Some("1")));
     assert!(eventually(10, || env.sandbox.portal.offline_count() == 0));
     redis.stop();
-    env.sandbox
-        .portal
-        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "2"}}));
-    // The record is reserved and waits while Redis is away.
-    assert!(eventually(30, || env
-        .sandbox
-        .portal
-        .offline_rows()
-        .iter()
-        .any(|row| row.process_id.is_some())));
-    assert_eq!(
-        env.sandbox.portal.offline_count(),
-        1,
-        "not confirmed while away"
-    );
+    queue_while_away(&env, "2");
     redis.start_again();
     assert!(
         eventually(60, || redis.cli(&["XLEN", "bx-events"]).as_deref()
@@ -404,38 +401,11 @@ fn a_follower_waits_for_nats_to_come_back() {
     let env = queued(1);
     let mut nats = Nats::start();
     let target = nats.url("");
-    let mut child = bare_process()
-        .env(env::CONFIG_DIR, env.config_dir())
-        .args([
-            "offline",
-            "consume",
-            "--follow",
-            "--poll-interval",
-            "0.2",
-            "--publish",
-            &target,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = follower(&env, &target, Stdio::null());
     assert!(eventually(30, || env.sandbox.portal.offline_count() == 0));
     assert_eq!(nats.messages("bx-events"), 1);
     nats.stop();
-    env.sandbox
-        .portal
-        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "2"}}));
-    assert!(eventually(30, || env
-        .sandbox
-        .portal
-        .offline_rows()
-        .iter()
-        .any(|row| row.process_id.is_some())));
-    assert_eq!(
-        env.sandbox.portal.offline_count(),
-        1,
-        "not confirmed while away"
-    );
+    queue_while_away(&env, "2");
     nats.start_again();
     assert!(
         eventually(90, || env.sandbox.portal.offline_count() == 0),
@@ -511,37 +481,10 @@ fn a_follower_waits_for_rabbitmq_to_come_back() {
     let mut rabbit = Rabbit::start();
     rabbit.bound_queue("bx-events", "all");
     let target = rabbit.url("");
-    let mut child = bare_process()
-        .env(env::CONFIG_DIR, env.config_dir())
-        .args([
-            "offline",
-            "consume",
-            "--follow",
-            "--poll-interval",
-            "0.2",
-            "--publish",
-            &target,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = follower(&env, &target, Stdio::null());
     assert!(eventually(30, || env.sandbox.portal.offline_count() == 0));
     rabbit.stop();
-    env.sandbox
-        .portal
-        .enqueue("ONCRMDEALADD", &json!({"FIELDS": {"ID": "2"}}));
-    assert!(eventually(30, || env
-        .sandbox
-        .portal
-        .offline_rows()
-        .iter()
-        .any(|row| row.process_id.is_some())));
-    assert_eq!(
-        env.sandbox.portal.offline_count(),
-        1,
-        "not confirmed while away"
-    );
+    queue_while_away(&env, "2");
     rabbit.start_again();
     assert!(
         eventually(120, || env.sandbox.portal.offline_count() == 0),
