@@ -10,10 +10,6 @@ DESTDIR ?=
 # stack, whose compile would cost the CI budget over a minute (Cargo.toml).
 TEST_FEATURES = --no-default-features --features cli,failpoints,test-keyring
 
-# A build from scratch (CI) is faster without incremental compilation's caches,
-# which only pay off when the same crate is rebuilt after small changes.
-export CARGO_INCREMENTAL ?= 0
-
 build:
 	$(CARGO) build --release
 
