@@ -28,7 +28,9 @@ lint-library:
 # Four test threads on two cores: most integration tests wait on servers and
 # child processes, not the CPU (measured in the README's figures).
 test: lint-tested
-	$(CARGO) test $(TEST_FEATURES) -- --test-threads=4
+	$(CARGO) test $(TEST_FEATURES) -- --test-threads=4 --skip ::alone::
+	# What times a child's reaction in milliseconds runs on its own, unloaded.
+	$(CARGO) test $(TEST_FEATURES) --test it ::alone:: -- --test-threads=1
 	# Nothing may rebuild itself: a second build after the tests compiles nothing.
 	@if $(CARGO) test $(TEST_FEATURES) --no-run 2>&1 | grep Compiling; then \
 		echo "error: a second build recompiled the crates above (see build.rs)"; exit 1; fi

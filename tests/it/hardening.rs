@@ -65,56 +65,62 @@ fn follow_adopts_the_reservation_whose_get_answer_was_lost() {
     );
 }
 
-#[test]
-fn a_reader_that_takes_every_line_in_one_read_and_exits_confirms_nothing() {
-    let env = queued(20);
-    // The reader is waiting in read() before anything is written, takes the
-    // whole reservation with that one read, and exits 12 ms later without using
-    // it. The pipe is empty the moment the consumer looks: an empty pipe was
-    // all the consumer used to wait for (polling every 10 ms), and it confirmed.
-    let mut reader = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import os, sys, time\n\
-             sys.stderr.write('ready\\n'); sys.stderr.flush()\n\
-             os.read(0, 1 << 20)\n\
-             time.sleep(0.012)\n\
-             os._exit(0)",
-        ])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+/// Tests that time a child's reaction in milliseconds: `make test` runs them
+/// on their own, after the others (a busy machine would blur the timing).
+mod alone {
+    use super::*;
+
+    #[test]
+    fn a_reader_that_takes_every_line_in_one_read_and_exits_confirms_nothing() {
+        let env = queued(20);
+        // The reader is waiting in read() before anything is written, takes the
+        // whole reservation with that one read, and exits 12 ms later without using
+        // it. The pipe is empty the moment the consumer looks: an empty pipe was
+        // all the consumer used to wait for (polling every 10 ms), and it confirmed.
+        let mut reader = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import os, sys, time\n\
+                 sys.stderr.write('ready\\n'); sys.stderr.flush()\n\
+                 os.read(0, 1 << 20)\n\
+                 time.sleep(0.012)\n\
+                 os._exit(0)",
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(reader.stderr.take().unwrap()),
+            &mut ready,
+        )
         .unwrap();
-    let mut ready = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(reader.stderr.take().unwrap()),
-        &mut ready,
-    )
-    .unwrap();
-    assert_eq!(ready.trim(), "ready");
-    let output = process(&env.config_dir())
-        .args(["offline", "consume", "--stdout"])
-        .stdout(Stdio::from(reader.stdin.take().unwrap()))
-        .output()
-        .unwrap();
-    reader.wait().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(
-        env.sandbox.portal.offline_count(),
-        20,
-        "nothing was confirmed: {stderr}"
-    );
-    assert!(
-        stderr.contains("Delivered 0,")
-            && stderr.contains("20 written to stdout but not confirmed")
-            && !stderr.contains("] ok "),
-        "the summary says what was confirmed: {stderr}"
-    );
-    // A reader that reads everything keeps it all: the next run delivers all 20.
-    let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stdout.lines().count(), 20);
-    assert_eq!(env.sandbox.portal.offline_count(), 0);
+        assert_eq!(ready.trim(), "ready");
+        let output = process(&env.config_dir())
+            .args(["offline", "consume", "--stdout"])
+            .stdout(Stdio::from(reader.stdin.take().unwrap()))
+            .output()
+            .unwrap();
+        reader.wait().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(
+            env.sandbox.portal.offline_count(),
+            20,
+            "nothing was confirmed: {stderr}"
+        );
+        assert!(
+            stderr.contains("Delivered 0,")
+                && stderr.contains("20 written to stdout but not confirmed")
+                && !stderr.contains("] ok "),
+            "the summary says what was confirmed: {stderr}"
+        );
+        // A reader that reads everything keeps it all: the next run delivers all 20.
+        let (code, stdout, stderr) = run(env.cmd().args(["offline", "consume", "--stdout"]));
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(stdout.lines().count(), 20);
+        assert_eq!(env.sandbox.portal.offline_count(), 0);
+    }
 }
 
 /// A running `listen` whose stdout is kept as a raw pipe.
