@@ -206,6 +206,18 @@ fn portal_origin(url: &Url) -> Result<Url, String> {
 }
 
 /// True for `localhost`, `127.0.0.0/8` and `::1`.
+/// The name a portal gives itself in `auth[domain]`: its URL's host, with the
+/// port when the URL has one (sandbox portals share a host and differ by port).
+/// `None` for text that is not a URL with a host.
+pub(crate) fn portal_domain(portal: &str) -> Option<String> {
+    let url = Url::parse(portal).ok()?;
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
+}
+
 pub(crate) fn is_loopback_host(host: &str) -> bool {
     let trimmed = host.trim_start_matches('[').trim_end_matches(']');
     if trimmed.eq_ignore_ascii_case("localhost") {
@@ -278,6 +290,19 @@ pub(crate) fn now_unix() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_portal_names_itself_by_its_host_and_port() {
+        assert_eq!(
+            portal_domain("https://X.bitrix24.ru/").as_deref(),
+            Some("x.bitrix24.ru")
+        );
+        assert_eq!(
+            portal_domain("http://127.0.0.1:8080").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(portal_domain("not a url"), None);
+    }
 
     #[test]
     fn a_parsed_webhook_and_its_credentials_never_show_the_secret() {

@@ -10,6 +10,51 @@ fn missing(binary: &str, package: &str) -> String {
     format!("the --publish tests need {binary}: apt-get install {package} (.ci/run does)")
 }
 
+/// A server's process, killed when stopped or dropped.
+#[derive(Default)]
+struct Process(Option<Child>);
+
+impl Process {
+    fn spawn(command: &mut Command, binary: &str, package: &str) -> Self {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|_| panic!("{}", missing(binary, package)));
+        Self(Some(child))
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends `signal` to the process (SIGSTOP makes a server hang, SIGCONT
+    /// brings it back).
+    fn signal(&self, signal: libc::c_int) {
+        let pid = self.0.as_ref().expect("the server runs").id();
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits (bounded) until `ready` says the server answers.
+fn wait_until(what: &str, seconds: u64, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A free loopback port a server can be started on by number and keep across
 /// a restart (see postgres.rs).
 fn port() -> u16 {
@@ -18,14 +63,14 @@ fn port() -> u16 {
 
 /// A Redis server of its own: no persistence, on a free port.
 pub struct Redis {
-    child: Option<Child>,
+    process: Process,
     pub port: u16,
 }
 
 impl Redis {
     pub fn start() -> Self {
         let mut redis = Self {
-            child: None,
+            process: Process::default(),
             port: port(),
         };
         redis.run();
@@ -33,8 +78,8 @@ impl Redis {
     }
 
     fn run(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
+        self.process = Process::spawn(
+            Command::new("redis-server").args([
                 "--port",
                 &self.port.to_string(),
                 "--bind",
@@ -43,17 +88,13 @@ impl Redis {
                 "",
                 "--appendonly",
                 "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|_| panic!("{}", missing("redis-server", "redis-server")));
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.cli(&["PING"]).as_deref() != Some("PONG") {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            ]),
+            "redis-server",
+            "redis-server",
+        );
+        wait_until("redis-server", 20, || {
+            self.cli(&["PING"]).as_deref() == Some("PONG")
+        });
     }
 
     /// `redis://127.0.0.1:PORT/0` and a query.
@@ -75,28 +116,29 @@ impl Redis {
 
     /// Stops the server (its data is gone: it keeps none).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts it again on the same port.
     pub fn start_again(&mut self) {
         self.run();
     }
-}
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+    pub fn hang(&self) {
+        self.process.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn wake(&self) {
+        self.process.signal(libc::SIGCONT);
     }
 }
 
 /// A NATS server with JetStream of its own, on a free port, its store in a
 /// temporary directory kept across a restart.
 pub struct Nats {
-    child: Option<Child>,
+    process: Process,
     pub port: u16,
     store: tempfile::TempDir,
 }
@@ -104,7 +146,7 @@ pub struct Nats {
 impl Nats {
     pub fn start() -> Self {
         let mut nats = Self {
-            child: None,
+            process: Process::default(),
             port: port(),
             store: tempfile::tempdir().unwrap(),
         };
@@ -113,26 +155,23 @@ impl Nats {
     }
 
     fn run(&mut self) {
-        let child = Command::new("nats-server")
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(self.store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|_| panic!("{}", missing("nats-server", "nats-server")));
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process = Process::spawn(
+            Command::new("nats-server")
+                .args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-js",
+                    "-sd",
+                ])
+                .arg(self.store.path()),
+            "nats-server",
+            "nats-server",
+        );
+        wait_until("nats-server", 20, || {
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
     }
 
     /// `nats://127.0.0.1:PORT` and a query.
@@ -170,10 +209,7 @@ impl Nats {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     pub fn start_again(&mut self) {
@@ -181,16 +217,10 @@ impl Nats {
     }
 }
 
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A RabbitMQ node of its own, on free ports, its files in a temporary
 /// directory (the package's start script runs it as the `rabbitmq` user).
 pub struct Rabbit {
-    child: Option<Child>,
+    process: Process,
     pub port: u16,
     dist_port: u16,
     node: String,
@@ -202,7 +232,7 @@ impl Rabbit {
         let dir = tempfile::tempdir().unwrap();
         let port = port();
         let mut rabbit = Self {
-            child: None,
+            process: Process::default(),
             port,
             dist_port: super::postgres::port_for_a_server(),
             node: format!("bxtest{port}@localhost"),
@@ -228,23 +258,18 @@ impl Rabbit {
 
     fn run(&mut self) {
         let dir = self.dir.path();
-        let child = Command::new("rabbitmq-server")
-            .env("RABBITMQ_NODE_PORT", self.port.to_string())
-            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
-            .env("RABBITMQ_NODENAME", &self.node)
-            .env("RABBITMQ_MNESIA_BASE", dir)
-            .env("RABBITMQ_LOG_BASE", dir)
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("plugins"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|_| panic!("{}", missing("rabbitmq-server", "rabbitmq-server")));
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while !self.answers() {
-            assert!(Instant::now() < deadline, "rabbitmq-server did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        self.process = Process::spawn(
+            Command::new("rabbitmq-server")
+                .env("RABBITMQ_NODE_PORT", self.port.to_string())
+                .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+                .env("RABBITMQ_NODENAME", &self.node)
+                .env("RABBITMQ_MNESIA_BASE", dir)
+                .env("RABBITMQ_LOG_BASE", dir)
+                .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("plugins")),
+            "rabbitmq-server",
+            "rabbitmq-server",
+        );
+        wait_until("rabbitmq-server", 90, || self.answers());
     }
 
     /// Whether an AMQP client can open a connection now.
@@ -368,10 +393,7 @@ impl Rabbit {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     pub fn start_again(&mut self) {

@@ -27,6 +27,16 @@ impl TestEnv {
         })
     }
 
+    /// A sandbox without a request limit whose portal sends handlers `token` as
+    /// `auth[application_token]`, and the `sb` profile (which knows it).
+    pub fn with_application_token(token: &str) -> Self {
+        Self::with_options(SandboxOptions {
+            rate_limit: None,
+            application_token: Some(token.into()),
+            ..SandboxOptions::default()
+        })
+    }
+
     pub fn with_options(options: SandboxOptions) -> Self {
         let sandbox = SandboxThread::spawn(options).expect("sandbox starts");
         let dir = tempfile::tempdir().expect("temp dir");

@@ -6,18 +6,13 @@ use std::time::{Duration, Instant};
 
 use crate::common::{bare_process, eventually, recorder, run, stop, Received, TestEnv};
 use bx_events::bitrix::form;
-use bx_events::sandbox::SandboxOptions;
 use bx_events::sandbox::{Fault, FaultKind};
 use serde_json::Value;
 
 const APP_TOKEN: &str = "dev-test-application-token";
 
 fn sandbox() -> TestEnv {
-    TestEnv::with_options(SandboxOptions {
-        rate_limit: None,
-        application_token: Some(APP_TOKEN.into()),
-        ..SandboxOptions::default()
-    })
+    TestEnv::with_application_token(APP_TOKEN)
 }
 
 /// A running `dev`, stopped with SIGINT (as Ctrl-C) when dropped.

@@ -4,17 +4,12 @@ use std::io::{Read, Write};
 use std::process::{Child, Stdio};
 
 use crate::common::{recorder, run, TestEnv};
-use bx_events::sandbox::SandboxOptions;
 use serde_json::{json, Value};
 
 const APP_TOKEN: &str = "doctor-application-token";
 
 fn sandbox() -> TestEnv {
-    TestEnv::with_options(SandboxOptions {
-        rate_limit: None,
-        application_token: Some(APP_TOKEN.into()),
-        ..SandboxOptions::default()
-    })
+    TestEnv::with_application_token(APP_TOKEN)
 }
 
 /// `doctor -o json`: exit code and the checks by name.

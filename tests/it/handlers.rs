@@ -4,7 +4,6 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use crate::common::{run, ListenChild, TestEnv};
-use bx_events::sandbox::SandboxOptions;
 use serde_json::{json, Value};
 
 const APP_TOKEN: &str = "test-application-token-0123";
@@ -40,11 +39,7 @@ fn fire_failing(env: &TestEnv, event: &str) -> Value {
 }
 
 fn sandbox_with_token() -> TestEnv {
-    TestEnv::with_options(SandboxOptions {
-        rate_limit: None,
-        application_token: Some(APP_TOKEN.into()),
-        ..SandboxOptions::default()
-    })
+    TestEnv::with_application_token(APP_TOKEN)
 }
 
 #[test]

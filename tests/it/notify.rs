@@ -14,11 +14,7 @@ use serde_json::Value;
 const APP_TOKEN: &str = "notify-test-application-token";
 
 fn sandbox() -> TestEnv {
-    TestEnv::with_options(SandboxOptions {
-        rate_limit: None,
-        application_token: Some(APP_TOKEN.into()),
-        ..SandboxOptions::default()
-    })
+    TestEnv::with_application_token(APP_TOKEN)
 }
 
 /// A running consumer: the notification URL it announced and the records it
@@ -339,6 +335,21 @@ fn notify_listen_needs_an_application_token_and_a_reachable_address() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--notify-url"), "{stderr}");
+    // A URL the portal would refuse as a handler is refused before binding.
+    let (code, _, stderr) = crate::common::run(env.cmd().args([
+        "-p",
+        "sb",
+        "offline",
+        "consume",
+        "--follow",
+        "--stdout",
+        "--notify-listen",
+        "127.0.0.1:0",
+        "--notify-url",
+        "http://intranet/bx",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--notify-url"), "{stderr}");
     assert!(notification_handlers(&env).is_empty(), "nothing was bound");
     let (code, _, stderr) = crate::common::run(env.cmd().args([

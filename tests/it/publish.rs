@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::time::Duration;
 
 use crate::brokers::{Nats, Rabbit, Redis};
 use crate::common::{bare_process, eventually, run, TestEnv};
@@ -51,6 +52,52 @@ fn follower(env: &TestEnv, target: &str, stderr: Stdio) -> std::process::Child {
         .stderr(stderr)
         .spawn()
         .unwrap()
+}
+
+/// The lines a child writes on stderr, as they come.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    lines
+}
+
+/// Ctrl-C, and the exit code.
+fn interrupt(mut child: std::process::Child) -> Option<i32> {
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap().code()
+}
+
+/// A consume that dies as kill -9 would right after the system acknowledged
+/// its batch, before the journal heard of it: nothing may be confirmed.
+fn kill_after_the_acknowledgement(env: &TestEnv, target: &str, queued: usize) {
+    let output = env
+        .cmd()
+        .env("BX_EVENTS_TEST_FAILPOINT", "publish-after-ack")
+        .args(["offline", "consume", "--publish", target])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the failpoint killed it");
+    assert_eq!(
+        env.sandbox.portal.offline_count(),
+        queued,
+        "nothing confirmed"
+    );
+}
+
+/// The next run: it resumes the reservation, publishes it again and confirms it.
+fn resume(env: &TestEnv, target: &str) {
+    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", target]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Resuming reservation"), "{stderr}");
+    assert_eq!(env.sandbox.portal.offline_count(), 0);
 }
 
 /// Queues a record while the system is away, and checks that the consumer
@@ -118,24 +165,14 @@ fn a_later_identical_change_is_a_new_row_not_a_duplicate() {
 fn a_kill_after_the_commit_publishes_nothing_twice_and_loses_nothing() {
     let env = queued(5);
     let db = database();
-    let output = env
-        .cmd()
-        .env("BX_EVENTS_TEST_FAILPOINT", "publish-after-ack")
-        .args(["offline", "consume", "--publish", &db])
-        .output()
-        .unwrap();
-    assert!(!output.status.success(), "the failpoint killed it");
+    kill_after_the_acknowledgement(&env, &db, 5);
     assert_eq!(rows(&db, "bx_events_inbox"), 5, "committed before the kill");
-    assert_eq!(env.sandbox.portal.offline_count(), 5, "nothing confirmed");
-    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &db]));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("Resuming reservation"), "{stderr}");
+    resume(&env, &db);
     assert_eq!(
         rows(&db, "bx_events_inbox"),
         5,
         "published again, kept once"
     );
-    assert_eq!(env.sandbox.portal.offline_count(), 0);
 }
 
 #[test]
@@ -201,13 +238,7 @@ fn a_follower_waits_for_a_restarted_database_and_loses_nothing() {
     let mut server = RestartableServer::start();
     let db = server.database();
     let mut child = follower(&env, &db, Stdio::piped());
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
+    let lines = stderr_lines(&mut child);
     assert!(eventually(30, || rows(&db, "bx_events_inbox") == 2));
     server.restart();
     for id in 3..=4 {
@@ -220,11 +251,7 @@ fn a_follower_waits_for_a_restarted_database_and_loses_nothing() {
         "published after the restart"
     );
     assert!(eventually(10, || env.sandbox.portal.offline_count() == 0));
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(interrupt(child), Some(130));
     let said: Vec<String> = lines.try_iter().collect();
     assert!(
         said.iter().any(|l| l.contains("reachable again")),
@@ -263,23 +290,14 @@ fn a_kill_after_the_acknowledgement_adds_no_stream_entry_twice() {
     let env = queued(4);
     let redis = Redis::start();
     let target = redis.url("");
-    let output = env
-        .cmd()
-        .env("BX_EVENTS_TEST_FAILPOINT", "publish-after-ack")
-        .args(["offline", "consume", "--publish", &target])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
+    kill_after_the_acknowledgement(&env, &target, 4);
     assert_eq!(redis.cli(&["XLEN", "bx-events"]).unwrap(), "4");
-    assert_eq!(env.sandbox.portal.offline_count(), 4, "nothing confirmed");
-    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
-    assert_eq!(code, 0, "{stderr}");
+    resume(&env, &target);
     assert_eq!(
         redis.cli(&["XLEN", "bx-events"]).unwrap(),
         "4",
         "no entry twice"
     );
-    assert_eq!(env.sandbox.portal.offline_count(), 0);
 }
 
 #[test]
@@ -303,7 +321,7 @@ fn a_follower_waits_for_redis_to_come_back() {
     let env = queued(1);
     let mut redis = Redis::start();
     let target = redis.url("");
-    let mut child = follower(&env, &target, Stdio::null());
+    let child = follower(&env, &target, Stdio::null());
     assert!(eventually(30, || redis
         .cli(&["XLEN", "bx-events"])
         .as_deref()
@@ -318,8 +336,35 @@ fn a_follower_waits_for_redis_to_come_back() {
         "published into the restarted (empty) server"
     );
     assert!(eventually(10, || env.sandbox.portal.offline_count() == 0));
-    let _ = child.kill();
-    let _ = child.wait();
+    assert_eq!(interrupt(child), Some(130));
+}
+
+#[test]
+fn a_hung_redis_is_given_up_on_and_published_to_once_it_answers() {
+    let env = queued(1);
+    let redis = Redis::start();
+    let target = redis.url("");
+    let mut child = follower(&env, &target, Stdio::piped());
+    let lines = stderr_lines(&mut child);
+    assert!(eventually(30, || env.sandbox.portal.offline_count() == 0));
+    // Frozen: connections stay open and nothing answers (a hang, not a refusal).
+    redis.hang();
+    queue_while_away(&env, "2");
+    // Bounded: without a limit of its own the consumer would wait forever.
+    let gave_up = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(60)).ok())
+        .find(|line| line.contains("no answer within"))
+        .expect("the consumer said it gave up on the hung server");
+    assert!(gave_up.contains("retrying"), "{gave_up}");
+    assert_eq!(env.sandbox.portal.offline_count(), 1, "nothing confirmed");
+    redis.wake();
+    assert!(
+        eventually(90, || env.sandbox.portal.offline_count() == 0),
+        "published once the server answered again"
+    );
+    // The batch sent to the frozen server ran when it woke; the one sent
+    // again after it found the record's identity and added nothing.
+    assert_eq!(redis.cli(&["XLEN", "bx-events"]).unwrap(), "2");
+    assert_eq!(interrupt(child), Some(130));
 }
 
 #[test]
@@ -355,23 +400,14 @@ fn a_kill_after_the_acknowledgement_adds_no_jetstream_message_twice() {
     let env = queued(4);
     let nats = Nats::start();
     let target = nats.url("");
-    let output = env
-        .cmd()
-        .env("BX_EVENTS_TEST_FAILPOINT", "publish-after-ack")
-        .args(["offline", "consume", "--publish", &target])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
+    kill_after_the_acknowledgement(&env, &target, 4);
     assert_eq!(nats.messages("bx-events"), 4);
-    assert_eq!(env.sandbox.portal.offline_count(), 4, "nothing confirmed");
-    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
-    assert_eq!(code, 0, "{stderr}");
+    resume(&env, &target);
     assert_eq!(
         nats.messages("bx-events"),
         4,
         "the stream dropped the repeats"
     );
-    assert_eq!(env.sandbox.portal.offline_count(), 0);
 }
 
 #[test]
@@ -401,7 +437,7 @@ fn a_follower_waits_for_nats_to_come_back() {
     let env = queued(1);
     let mut nats = Nats::start();
     let target = nats.url("");
-    let mut child = follower(&env, &target, Stdio::null());
+    let child = follower(&env, &target, Stdio::null());
     assert!(eventually(30, || env.sandbox.portal.offline_count() == 0));
     assert_eq!(nats.messages("bx-events"), 1);
     nats.stop();
@@ -412,8 +448,7 @@ fn a_follower_waits_for_nats_to_come_back() {
         "published once the server was back"
     );
     assert_eq!(nats.messages("bx-events"), 2, "each record once");
-    let _ = child.kill();
-    let _ = child.wait();
+    assert_eq!(interrupt(child), Some(130));
 }
 
 #[test]
@@ -456,17 +491,8 @@ fn a_kill_after_the_confirms_repeats_at_most_one_reservation_with_the_same_ids()
     let rabbit = Rabbit::start();
     rabbit.bound_queue("bx-events", "all");
     let target = rabbit.url("");
-    let output = env
-        .cmd()
-        .env("BX_EVENTS_TEST_FAILPOINT", "publish-after-ack")
-        .args(["offline", "consume", "--publish", &target])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert_eq!(env.sandbox.portal.offline_count(), 3, "nothing confirmed");
-    let (code, _, stderr) = run(env.cmd().args(["offline", "consume", "--publish", &target]));
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(env.sandbox.portal.offline_count(), 0);
+    kill_after_the_acknowledgement(&env, &target, 3);
+    resume(&env, &target);
     let taken = rabbit.drain("all");
     assert_eq!(taken.len(), 6, "the reservation twice, nothing lost");
     let mut identities: Vec<&String> = taken.iter().map(|(_, _, identity, _)| identity).collect();
@@ -481,7 +507,7 @@ fn a_follower_waits_for_rabbitmq_to_come_back() {
     let mut rabbit = Rabbit::start();
     rabbit.bound_queue("bx-events", "all");
     let target = rabbit.url("");
-    let mut child = follower(&env, &target, Stdio::null());
+    let child = follower(&env, &target, Stdio::null());
     assert!(eventually(30, || env.sandbox.portal.offline_count() == 0));
     rabbit.stop();
     queue_while_away(&env, "2");
@@ -497,6 +523,5 @@ fn a_follower_waits_for_rabbitmq_to_come_back() {
             .any(|(_, _, identity, _)| identity.ends_with(":2")),
         "the durable queue holds the record published after the restart: {taken:?}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    assert_eq!(interrupt(child), Some(130));
 }

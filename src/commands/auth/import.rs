@@ -248,10 +248,5 @@ pub(crate) fn portal_from_endpoint(endpoint: &str) -> Result<String, String> {
 /// The profile name a portal gets when none is given: its host, and its port
 /// when it has one (sandbox portals share a host and differ by port).
 pub(crate) fn profile_name_for(portal: &str) -> Option<String> {
-    let url = url::Url::parse(portal).ok()?;
-    let host = url.host_str()?;
-    Some(match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    })
+    crate::bitrix::auth::portal_domain(portal)
 }

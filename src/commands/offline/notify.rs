@@ -109,22 +109,6 @@ pub(super) struct Listened {
     pub token: Secret,
 }
 
-impl Listened {
-    /// The domain a portal names itself by in `auth[domain]`.
-    pub(super) fn domain_of(portal_url: &str) -> String {
-        url::Url::parse(portal_url)
-            .ok()
-            .and_then(|url| {
-                let host = url.host_str()?.to_ascii_lowercase();
-                Some(match url.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host,
-                })
-            })
-            .unwrap_or_else(|| portal_url.to_ascii_lowercase())
-    }
-}
-
 struct ReceiverState {
     portals: Vec<Listened>,
     by_member: HashMap<String, Vec<usize>>,
@@ -173,6 +157,16 @@ pub(super) async fn listen(
         }
         None => format!("http://{local}/"),
     };
+    // The portal's own rules for a handler URL, before it is asked to bind it.
+    match crate::bitrix::check_handler_url(&url) {
+        Ok(Some(warning)) => out.warn(&format!("--notify-url: {warning}")),
+        Ok(None) => {}
+        Err(refused) => {
+            return Err(CliError::Usage(format!(
+                "{refused}; give the address the portal reaches with --notify-url"
+            )))
+        }
+    }
     let mut by_member: HashMap<String, Vec<usize>> = HashMap::new();
     let mut by_domain: HashMap<String, Vec<usize>> = HashMap::new();
     for (index, portal) in portals.iter().enumerate() {
@@ -398,18 +392,6 @@ mod tests {
         assert_eq!(read.token.as_deref(), Some("t"));
         assert_eq!(read.member_id.as_deref(), Some("m"));
         assert!(read.domain.is_none());
-    }
-
-    #[test]
-    fn a_portal_is_named_by_its_host_and_port() {
-        assert_eq!(
-            Listened::domain_of("https://X.bitrix24.ru/"),
-            "x.bitrix24.ru"
-        );
-        assert_eq!(
-            Listened::domain_of("http://127.0.0.1:8080"),
-            "127.0.0.1:8080"
-        );
     }
 
     #[test]

@@ -115,7 +115,8 @@ impl Session {
                     listened.push(Listened {
                         portal: index,
                         member_id: profile.settings.member_id.clone(),
-                        domain: Listened::domain_of(&profile.settings.portal),
+                        domain: crate::bitrix::auth::portal_domain(&profile.settings.portal)
+                            .unwrap_or_default(),
                         token,
                     });
                     woken.push(true);
@@ -163,7 +164,7 @@ impl Session {
         }
         ctx.out.info(&format!(
             "Woken by ONOFFLINEEVENT notifications at {} (listening on {}); an idle queue is polled every {} s as a safety net",
-            session.receiver.url,
+            crate::bitrix::mask::mask_url(&session.receiver.url),
             session.receiver.local,
             super::poll_interval(args)
         ));

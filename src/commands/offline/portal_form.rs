@@ -34,16 +34,8 @@ pub(super) struct InstallerTokens {
 impl PortalIdentity {
     /// The identity of a profile: its portal, OAuth server and `member_id`.
     pub(super) fn of(profile: &ActiveProfile, application_token: Option<Secret>) -> Self {
-        let portal = url::Url::parse(&profile.settings.portal).ok();
-        let domain = portal
-            .as_ref()
-            .and_then(|url| {
-                url.host_str().map(|host| match url.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host.to_string(),
-                })
-            })
-            .unwrap_or_default();
+        let domain =
+            crate::bitrix::auth::portal_domain(&profile.settings.portal).unwrap_or_default();
         let base = profile.settings.portal.trim_end_matches('/');
         let oauth = profile
             .settings

@@ -47,7 +47,8 @@ impl Message {
         body: Vec<u8>,
     ) -> Self {
         let member_id = member_id.unwrap_or_default().to_string();
-        let portal_name = portal_host(portal);
+        let portal_name =
+            crate::bitrix::auth::portal_domain(portal).unwrap_or_else(|| portal.to_string());
         Self {
             destination: template.expand(&record.event, &portal_name, &member_id),
             identity: format!(
@@ -68,20 +69,6 @@ impl Message {
             body,
         }
     }
-}
-
-/// A portal's host (and port), for templates and identities.
-fn portal_host(portal: &str) -> String {
-    url::Url::parse(portal)
-        .ok()
-        .and_then(|url| {
-            let host = url.host_str()?.to_ascii_lowercase();
-            Some(match url.port() {
-                Some(port) => format!("{host}:{port}"),
-                None => host,
-            })
-        })
-        .unwrap_or_else(|| portal.to_string())
 }
 
 /// A name with `{event}`, `{portal}` and `{member_id}` in it.
@@ -176,13 +163,11 @@ impl Target {
     }
 }
 
-/// The URL without user information (a password must never be printed).
+/// The URL without its user and password: what every message shows.
 fn shown(url: &url::Url) -> String {
     let mut url = url.clone();
     let _ = url.set_password(None);
-    if url.password().is_some() || !url.username().is_empty() {
-        let _ = url.set_username("");
-    }
+    let _ = url.set_username("");
     url.to_string()
 }
 
@@ -224,19 +209,15 @@ impl Publisher {
     async fn open(&self) -> Result<Engine, Unavailable> {
         let shown = self.target.shown();
         let failed = |why: String| Unavailable(format!("{shown}: {why}"));
+        within_step(self.open_engine(), failed).await
+    }
+
+    async fn open_engine(&self) -> Result<Engine, String> {
         Ok(match &self.target {
-            Target::Postgres(target) => {
-                Engine::Postgres(postgres::Engine::open(target).await.map_err(failed)?)
-            }
-            Target::Redis(target) => {
-                Engine::Redis(redis::Engine::open(target).await.map_err(failed)?)
-            }
-            Target::Amqp(target) => {
-                Engine::Amqp(Box::new(amqp::Engine::open(target).await.map_err(failed)?))
-            }
-            Target::Nats(target) => {
-                Engine::Nats(Box::new(nats::Engine::open(target).await.map_err(failed)?))
-            }
+            Target::Postgres(target) => Engine::Postgres(postgres::Engine::open(target).await?),
+            Target::Redis(target) => Engine::Redis(redis::Engine::open(target).await?),
+            Target::Amqp(target) => Engine::Amqp(Box::new(amqp::Engine::open(target).await?)),
+            Target::Nats(target) => Engine::Nats(Box::new(nats::Engine::open(target).await?)),
         })
     }
 
@@ -251,16 +232,40 @@ impl Publisher {
             return Err(Unavailable("not connected".into()));
         };
         let shown = self.target.shown();
-        let result = match open {
-            Engine::Postgres(postgres) => postgres.publish(messages).await,
-            Engine::Redis(redis) => redis.publish(messages).await,
-            Engine::Nats(nats) => nats.publish(messages).await,
-            Engine::Amqp(amqp) => amqp.publish(messages).await,
+        let published = async {
+            match open {
+                Engine::Postgres(postgres) => postgres.publish(messages).await,
+                Engine::Redis(redis) => redis.publish(messages).await,
+                Engine::Nats(nats) => nats.publish(messages).await,
+                Engine::Amqp(amqp) => amqp.publish(messages).await,
+            }
         };
-        result.map_err(|why| {
+        let result = within_step(published, |why| Unavailable(format!("{shown}: {why}"))).await;
+        if result.is_err() {
+            // A connection that failed or hung is not used again.
             *engine = None;
-            Unavailable(format!("{shown}: {why}"))
-        })
+        }
+        result
+    }
+}
+
+/// The longest a connection (with the table, stream or exchange it needs) or a
+/// batch may take. A server that stops answering (a hang, a network black hole)
+/// must not hold the consumer: past this the batch counts as not completed,
+/// nothing of it is confirmed, and `--follow` connects again. A batch of 500
+/// records takes well under a second on this machine (docs/benchmarks.md).
+const STEP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+async fn within_step<T>(
+    step: impl std::future::Future<Output = Result<T, String>>,
+    failed: impl Fn(String) -> Unavailable,
+) -> Result<T, Unavailable> {
+    match tokio::time::timeout(STEP_TIMEOUT, step).await {
+        Ok(result) => result.map_err(failed),
+        Err(_) => Err(failed(format!(
+            "no answer within {} s",
+            STEP_TIMEOUT.as_secs()
+        ))),
     }
 }
 

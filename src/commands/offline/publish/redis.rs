@@ -110,11 +110,16 @@ fn reason(error: &redis::RedisError) -> String {
 impl Engine {
     pub(super) async fn open(target: &Target) -> Result<Self, String> {
         let client = redis::Client::open(target.url.expose().as_str()).map_err(|e| reason(&e))?;
-        let mut connection =
-            tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
-                .await
-                .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
-                .map_err(|e| reason(&e))?;
+        // The client's own limits (1 s to connect, 500 ms per answer) would
+        // fail a large batch on a healthy server; the publisher bounds each
+        // step itself (publish/mod.rs).
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(None);
+        let mut connection = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| reason(&e))?;
         let script_sha = load_script(&mut connection).await?;
         Ok(Self {
             connection,
